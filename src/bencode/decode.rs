@@ -1,0 +1,249 @@
+//! The decoder. Strict where strictness protects us (integers, lengths, nesting, trailing bytes),
+//! lenient where real torrents differ (dictionary keys out of order are accepted: the raw bytes
+//! are what gets hashed, so nothing is lost).
+
+use super::{Kind, Value};
+
+/// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("bencode: unexpected end of input at byte {0}")]
+    UnexpectedEnd(usize),
+    #[error("bencode: unexpected byte {byte:#04x} at byte {at}")]
+    UnexpectedByte { byte: u8, at: usize },
+    #[error("bencode: invalid integer at byte {0} (empty, leading zero, -0, or out of range)")]
+    BadInteger(usize),
+    #[error("bencode: string length at byte {at} is {len}, past the end of the input")]
+    LengthPastEnd { at: usize, len: u64 },
+    #[error("bencode: dictionary key at byte {0} is not a byte string")]
+    KeyNotString(usize),
+    #[error("bencode: duplicate dictionary key at byte {0}")]
+    DuplicateKey(usize),
+    #[error("bencode: nesting deeper than {MAX_DEPTH} at byte {0}")]
+    TooDeep(usize),
+    #[error("bencode: trailing bytes after the value at byte {0}")]
+    Trailing(usize),
+}
+
+/// Decode exactly one value that spans the whole input.
+pub fn decode(input: &[u8]) -> Result<Value<'_>, DecodeError> {
+    let (value, used) = decode_prefix(input)?;
+    if used != input.len() {
+        return Err(DecodeError::Trailing(used));
+    }
+    Ok(value)
+}
+
+/// Decode one value from the start of the input; returns it and the number of bytes it used.
+pub fn decode_prefix(input: &[u8]) -> Result<(Value<'_>, usize), DecodeError> {
+    let mut decoder = Decoder { input, pos: 0 };
+    let value = decoder.value(0)?;
+    Ok((value, decoder.pos))
+}
+
+struct Decoder<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Decoder<'a> {
+    fn peek(&self) -> Result<u8, DecodeError> {
+        self.input
+            .get(self.pos)
+            .copied()
+            .ok_or(DecodeError::UnexpectedEnd(self.pos))
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, DecodeError> {
+        let start = self.pos;
+        let kind = match self.peek()? {
+            b'i' => {
+                self.pos += 1;
+                Kind::Int(self.integer(b'e')?)
+            }
+            b'0'..=b'9' => Kind::Bytes(self.bytes()?),
+            b'l' => {
+                if depth >= MAX_DEPTH {
+                    return Err(DecodeError::TooDeep(start));
+                }
+                self.pos += 1;
+                let mut items = Vec::new();
+                while self.peek()? != b'e' {
+                    items.push(self.value(depth + 1)?);
+                }
+                self.pos += 1;
+                Kind::List(items)
+            }
+            b'd' => {
+                if depth >= MAX_DEPTH {
+                    return Err(DecodeError::TooDeep(start));
+                }
+                self.pos += 1;
+                let mut entries: Vec<(&'a [u8], Value<'a>)> = Vec::new();
+                let mut sorted = true;
+                while self.peek()? != b'e' {
+                    let key_at = self.pos;
+                    if !self.peek()?.is_ascii_digit() {
+                        return Err(DecodeError::KeyNotString(key_at));
+                    }
+                    let key = self.bytes()?;
+                    if let Some((last, _)) = entries.last() {
+                        if key == *last {
+                            return Err(DecodeError::DuplicateKey(key_at));
+                        }
+                        if key < *last {
+                            sorted = false;
+                            if entries.iter().any(|(k, _)| *k == key) {
+                                return Err(DecodeError::DuplicateKey(key_at));
+                            }
+                        } else if !sorted && entries.iter().any(|(k, _)| *k == key) {
+                            return Err(DecodeError::DuplicateKey(key_at));
+                        }
+                    }
+                    let value = self.value(depth + 1)?;
+                    entries.push((key, value));
+                }
+                self.pos += 1;
+                Kind::Dict(entries)
+            }
+            byte => return Err(DecodeError::UnexpectedByte { byte, at: start }),
+        };
+        Ok(Value {
+            raw: &self.input[start..self.pos],
+            kind,
+        })
+    }
+
+    /// Digits up to `end`, as a canonical signed integer; consumes `end`.
+    fn integer(&mut self, end: u8) -> Result<i64, DecodeError> {
+        let start = self.pos;
+        let stop = self.input[start..]
+            .iter()
+            .position(|&b| b == end)
+            .map(|i| start + i)
+            .ok_or(DecodeError::UnexpectedEnd(self.input.len()))?;
+        let text = &self.input[start..stop];
+        let digits = text.strip_prefix(b"-").unwrap_or(text);
+        let negative = digits.len() != text.len();
+        let malformed = digits.is_empty()
+            || !digits.iter().all(u8::is_ascii_digit)
+            || (digits.len() > 1 && digits[0] == b'0')
+            || (negative && digits == b"0");
+        if malformed {
+            return Err(DecodeError::BadInteger(start));
+        }
+        // Only ASCII digits and an optional sign remain, so the text is valid UTF-8.
+        let parsed = std::str::from_utf8(text)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .ok_or(DecodeError::BadInteger(start))?;
+        self.pos = stop + 1;
+        Ok(parsed)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let at = self.pos;
+        let len = self.integer(b':')?;
+        if len < 0 {
+            return Err(DecodeError::BadInteger(at));
+        }
+        let len = len as u64;
+        let remaining = (self.input.len() - self.pos) as u64;
+        if len > remaining {
+            return Err(DecodeError::LengthPastEnd { at, len });
+        }
+        let bytes = &self.input[self.pos..self.pos + len as usize];
+        self.pos += len as usize;
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_every_kind_and_keeps_raw_spans() {
+        let input = b"d3:bar4:spam3:fooi42e4:listli-7e0:ee";
+        let v = decode(input).unwrap();
+        assert_eq!(v.get("bar").unwrap().as_bytes(), Some(&b"spam"[..]));
+        assert_eq!(v.get("foo").unwrap().as_int(), Some(42));
+        assert_eq!(v.get("foo").unwrap().raw, b"i42e");
+        let list = v.get("list").unwrap();
+        assert_eq!(list.raw, b"li-7e0:e");
+        assert_eq!(list.as_list().unwrap().len(), 2);
+        assert_eq!(v.raw, &input[..]);
+    }
+
+    #[test]
+    fn unsorted_keys_are_accepted_and_raw_is_untouched() {
+        let input = b"d1:bi1e1:ai2ee";
+        let v = decode(input).unwrap();
+        assert_eq!(v.get("a").unwrap().as_int(), Some(2));
+        assert_eq!(v.raw, &input[..]);
+    }
+
+    #[test]
+    fn rejects_with_precise_errors() {
+        use DecodeError::*;
+        let cases: &[(&[u8], DecodeError)] = &[
+            (b"i03e", BadInteger(1)),
+            (b"i-0e", BadInteger(1)),
+            (b"ie", BadInteger(1)),
+            (b"i-e", BadInteger(1)),
+            (b"i1x2e", BadInteger(1)),
+            (b"i99999999999999999999e", BadInteger(1)),
+            (b"i12", UnexpectedEnd(3)),
+            (b"l", UnexpectedEnd(1)),
+            (b"li1e", UnexpectedEnd(4)),
+            (b"d3:foo", UnexpectedEnd(6)),
+            (b"5:abc", LengthPastEnd { at: 0, len: 5 }),
+            (b"05:abcde", BadInteger(0)),
+            (
+                b"99999999999:x",
+                LengthPastEnd {
+                    at: 0,
+                    len: 99_999_999_999,
+                },
+            ),
+            (b"i1ei2e", Trailing(3)),
+            (b"di1ei2ee", KeyNotString(1)),
+            (b"d1:ai1e1:ai2ee", DuplicateKey(7)),
+            (b"d1:bi1e1:ai1e1:bi2ee", DuplicateKey(13)),
+            (b"x", UnexpectedByte { byte: b'x', at: 0 }),
+            (b"", UnexpectedEnd(0)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                decode(input).unwrap_err(),
+                *expected,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let deep = vec![b'l'; 100_000];
+        assert_eq!(decode(&deep).unwrap_err(), DecodeError::TooDeep(MAX_DEPTH));
+        let mut ok = vec![b'l'; MAX_DEPTH];
+        ok.extend(vec![b'e'; MAX_DEPTH]);
+        assert!(decode(&ok).is_ok());
+    }
+
+    #[test]
+    fn extreme_integers() {
+        assert_eq!(
+            decode(b"i-9223372036854775808e").unwrap().as_int(),
+            Some(i64::MIN)
+        );
+        assert_eq!(
+            decode(b"i9223372036854775807e").unwrap().as_int(),
+            Some(i64::MAX)
+        );
+        assert!(decode(b"i9223372036854775808e").is_err());
+    }
+}

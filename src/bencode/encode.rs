@@ -1,0 +1,79 @@
+//! The encoder: an owned value whose dictionaries are `BTreeMap`s, so keys come out in byte
+//! order, the canonical form BEP 3 asks for.
+
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bencode {
+    Int(i64),
+    Bytes(Vec<u8>),
+    List(Vec<Bencode>),
+    Dict(BTreeMap<Vec<u8>, Bencode>),
+}
+
+impl Bencode {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Bencode::Int(i) => {
+                out.push(b'i');
+                out.extend_from_slice(i.to_string().as_bytes());
+                out.push(b'e');
+            }
+            Bencode::Bytes(b) => put_bytes(out, b),
+            Bencode::List(items) => {
+                out.push(b'l');
+                for item in items {
+                    item.encode_into(out);
+                }
+                out.push(b'e');
+            }
+            Bencode::Dict(entries) => {
+                out.push(b'd');
+                for (key, value) in entries {
+                    put_bytes(out, key);
+                    value.encode_into(out);
+                }
+                out.push(b'e');
+            }
+        }
+    }
+
+    pub fn str(s: &str) -> Bencode {
+        Bencode::Bytes(s.as_bytes().to_vec())
+    }
+}
+
+/// A byte string, `<len>:<bytes>`.
+pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(bytes.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(bytes);
+}
+
+/// Builds a dictionary from `(key, value)` pairs.
+impl<K: Into<Vec<u8>>> FromIterator<(K, Bencode)> for Bencode {
+    fn from_iter<I: IntoIterator<Item = (K, Bencode)>>(iter: I) -> Self {
+        Bencode::Dict(iter.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dictionary_keys_come_out_sorted() {
+        let d: Bencode = [("zeta", Bencode::Int(1)), ("alpha", Bencode::str("x"))]
+            .into_iter()
+            .collect();
+        assert_eq!(d.encode(), b"d5:alpha1:x4:zetai1ee");
+        assert_eq!(Bencode::Int(-3).encode(), b"i-3e");
+        assert_eq!(Bencode::List(vec![]).encode(), b"le");
+    }
+}

@@ -1,0 +1,143 @@
+//! `p2p make-torrent`: walk the input, hash it on every core, write the .torrent.
+
+use crate::cli::MakeTorrent;
+use crate::metainfo::Torrent;
+use crate::metainfo::build::{self, HashProgress, Options};
+use crate::progress::{self, ProgressLine};
+use crate::{Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub fn run(args: MakeTorrent) -> Result<()> {
+    if args.tracker.is_empty() {
+        return Err(Error::BadArgument {
+            what: "--tracker",
+            value: String::new(),
+            reason: "at least one tracker is required".into(),
+        });
+    }
+    let trackers = args
+        .tracker
+        .iter()
+        .map(|t| build::tracker_url(t))
+        .collect::<Result<Vec<_>>>()?;
+    let piece_length = args
+        .piece_length
+        .as_deref()
+        .map(|text| {
+            let n = progress::parse_bytes(text).map_err(|reason| Error::BadArgument {
+                what: "--piece-length",
+                value: text.to_owned(),
+                reason,
+            })?;
+            build::check_piece_length(n)
+        })
+        .transpose()?;
+
+    let (name, files, multi_file) = build::collect_files(&args.path)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
+    if !args.force && out.exists() {
+        return Err(Error::OutputExists(out));
+    }
+    let total: u64 = files.iter().map(|f| f.length).sum();
+    if total == 0 {
+        return Err(Error::Input {
+            path: args.path,
+            reason: "holds no data (every file is empty)".into(),
+        });
+    }
+    let piece_length = piece_length.unwrap_or_else(|| build::choose_piece_length(total));
+
+    let started = Instant::now();
+    let state = HashProgress::default();
+    let pieces = std::thread::scope(|scope| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let hashing = scope.spawn(|| {
+            let result = build::hash_pieces(&files, piece_length, &state);
+            drop(done_tx);
+            result
+        });
+        let mut line = ProgressLine::new();
+        let count = total.div_ceil(piece_length);
+        // Wakes at once when hashing ends (the sender drops), else redraws every 100 ms.
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            done_rx.recv_timeout(Duration::from_millis(100))
+        {
+            if started.elapsed() > Duration::from_millis(500) {
+                let done = state.bytes_done.load(Ordering::Relaxed);
+                let secs = started.elapsed().as_secs_f64();
+                line.draw(&format!(
+                    "hashing {}: {}/{} pieces, {} of {}, {}",
+                    name,
+                    state.pieces_done.load(Ordering::Relaxed),
+                    count,
+                    progress::bytes(done),
+                    progress::bytes(total),
+                    progress::rate(done as f64 / secs)
+                ));
+            }
+        }
+        line.finish();
+        hashing.join().expect("hashing thread panicked")
+    })?;
+    let elapsed = started.elapsed();
+
+    let options = Options {
+        trackers,
+        piece_length: Some(piece_length),
+        private: args.private,
+        comment: args.comment,
+        creation_date: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs() as i64),
+    };
+    let bytes = build::encode_torrent(&name, &files, multi_file, piece_length, &pieces, &options);
+    let torrent = Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
+        path: out.clone(),
+        source,
+    })?;
+    write_output(&out, &bytes, args.force)?;
+    log::info!(
+        "hashed {} in {:.2}s ({})",
+        progress::bytes(total),
+        elapsed.as_secs_f64(),
+        progress::rate(total as f64 / elapsed.as_secs_f64().max(1e-9))
+    );
+    println!(
+        "wrote {}: {} file{}, {} in {} pieces of {}, info-hash {}",
+        out.display(),
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        progress::bytes(total),
+        pieces.len(),
+        progress::bytes(piece_length),
+        torrent.info_hash
+    );
+    Ok(())
+}
+
+/// Writes the torrent; without `force`, refuses to replace a file that appeared meanwhile.
+fn write_output(out: &PathBuf, bytes: &[u8], force: bool) -> Result<()> {
+    let io = |source| Error::Io {
+        path: out.clone(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(out).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::OutputExists(out.clone()),
+        _ => io(e),
+    })?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}

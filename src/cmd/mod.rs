@@ -1,0 +1,4 @@
+//! One `run(args)` per subcommand.
+
+pub mod info;
+pub mod make_torrent;

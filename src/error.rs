@@ -1,0 +1,41 @@
+//! The top-level error. Every variant names the thing at fault: the path, the input, the field.
+
+use crate::metainfo::MetainfoError;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error at `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("torrent `{}`: {source}", path.display())]
+    Torrent {
+        path: PathBuf,
+        source: MetainfoError,
+    },
+    #[error("`{}` {reason}", path.display())]
+    Input { path: PathBuf, reason: String },
+    #[error("`{}` already exists (use --force to overwrite)", .0.display())]
+    OutputExists(PathBuf),
+    #[error("piece length {0} is not a power of two between 16384 and 134217728")]
+    BadPieceLength(u64),
+    #[error("tracker `{spec}`: {reason}")]
+    BadTracker { spec: String, reason: String },
+    #[error("{what} `{value}`: {reason}")]
+    BadArgument {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("network error on {what}: {source}")]
+    Net {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+}

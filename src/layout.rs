@@ -1,0 +1,228 @@
+//! Piece and block arithmetic, and where a byte range of the torrent lies in its files. Pure: the
+//! one owner of these sums, used by torrent creation, the piece store and the picker.
+
+/// The unit of transfer on the wire (BEP 3: requests are 16 KiB).
+pub const BLOCK_SIZE: u32 = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    piece_length: u64,
+    total: u64,
+    /// Start offset of every file in the torrent's byte stream.
+    file_starts: Vec<u64>,
+    file_lengths: Vec<u64>,
+}
+
+/// A run of bytes inside one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub file: usize,
+    pub file_offset: u64,
+    pub len: u64,
+}
+
+impl Layout {
+    /// `piece_length` must be positive.
+    pub fn new(piece_length: u64, file_lengths: impl IntoIterator<Item = u64>) -> Layout {
+        assert!(piece_length > 0, "piece length must be positive");
+        let file_lengths: Vec<u64> = file_lengths.into_iter().collect();
+        let mut file_starts = Vec::with_capacity(file_lengths.len());
+        let mut total = 0u64;
+        for len in &file_lengths {
+            file_starts.push(total);
+            total += len;
+        }
+        Layout {
+            piece_length,
+            total,
+            file_starts,
+            file_lengths,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub fn piece_length(&self) -> u64 {
+        self.piece_length
+    }
+
+    pub fn piece_count(&self) -> usize {
+        self.total.div_ceil(self.piece_length) as usize
+    }
+
+    pub fn piece_offset(&self, piece: usize) -> u64 {
+        piece as u64 * self.piece_length
+    }
+
+    /// Size of `piece`; the last one may be short. Zero past the end.
+    pub fn piece_size(&self, piece: usize) -> u64 {
+        let start = self.piece_offset(piece);
+        self.total.saturating_sub(start).min(self.piece_length)
+    }
+
+    pub fn blocks_in_piece(&self, piece: usize) -> u32 {
+        self.piece_size(piece).div_ceil(BLOCK_SIZE as u64) as u32
+    }
+
+    /// Size of block `block` of `piece`; the last block of the last piece may be short.
+    pub fn block_size(&self, piece: usize, block: u32) -> u32 {
+        let size = self.piece_size(piece);
+        let start = block as u64 * BLOCK_SIZE as u64;
+        size.saturating_sub(start).min(BLOCK_SIZE as u64) as u32
+    }
+
+    /// True when (`piece`, `begin`, `length`) names a whole block as BEP 3 peers request them,
+    /// or any range inside the piece of at most one block (other clients may split differently).
+    pub fn valid_request(&self, piece: usize, begin: u32, length: u32) -> bool {
+        piece < self.piece_count()
+            && length > 0
+            && length <= BLOCK_SIZE
+            && begin as u64 + length as u64 <= self.piece_size(piece)
+    }
+
+    /// The file runs covering `len` bytes from torrent offset `offset`, in order. Empty files
+    /// never appear.
+    pub fn spans(&self, offset: u64, len: u64) -> Vec<Span> {
+        let end = (offset + len).min(self.total);
+        let mut spans = Vec::new();
+        if offset >= end {
+            return spans;
+        }
+        // The last file whose start is <= offset and that is not empty holds `offset`.
+        let mut file = self
+            .file_starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
+        let mut pos = offset;
+        while pos < end && file < self.file_lengths.len() {
+            let start = self.file_starts[file];
+            let file_end = start + self.file_lengths[file];
+            if pos < file_end {
+                let take = file_end.min(end) - pos;
+                spans.push(Span {
+                    file,
+                    file_offset: pos - start,
+                    len: take,
+                });
+                pos += take;
+            }
+            file += 1;
+        }
+        spans
+    }
+
+    /// The pieces touching file `file` (an empty file touches none).
+    pub fn pieces_of_file(&self, file: usize) -> std::ops::Range<usize> {
+        let start = self.file_starts[file];
+        let len = self.file_lengths[file];
+        if len == 0 {
+            return 0..0;
+        }
+        let first = (start / self.piece_length) as usize;
+        let last = ((start + len - 1) / self.piece_length) as usize;
+        first..last + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piece_and_block_sizes() {
+        let l = Layout::new(32768, [40000, 0, 30000]);
+        assert_eq!(l.total(), 70000);
+        assert_eq!(l.piece_count(), 3);
+        assert_eq!(l.piece_size(0), 32768);
+        assert_eq!(l.piece_size(2), 70000 - 65536);
+        assert_eq!(l.piece_size(3), 0);
+        assert_eq!(l.blocks_in_piece(0), 2);
+        assert_eq!(l.blocks_in_piece(2), 1);
+        assert_eq!(l.block_size(2, 0), 4464);
+        assert_eq!(l.block_size(0, 1), 16384);
+        assert!(l.valid_request(2, 0, 4464));
+        assert!(!l.valid_request(2, 0, 4465));
+        assert!(!l.valid_request(3, 0, 1));
+        assert!(!l.valid_request(0, 0, 16385));
+        assert!(!l.valid_request(0, 0, 0));
+    }
+
+    #[test]
+    fn spans_cross_files_and_skip_empty_ones() {
+        // Worked example: piece 1 of 32 KiB covers torrent bytes 32768..65536; file 0 ends at
+        // 40000, file 1 is empty, file 2 starts at 40000.
+        let l = Layout::new(32768, [40000, 0, 30000]);
+        assert_eq!(
+            l.spans(32768, 32768),
+            vec![
+                Span {
+                    file: 0,
+                    file_offset: 32768,
+                    len: 7232
+                },
+                Span {
+                    file: 2,
+                    file_offset: 0,
+                    len: 25536
+                },
+            ]
+        );
+        assert_eq!(
+            l.spans(0, 10),
+            vec![Span {
+                file: 0,
+                file_offset: 0,
+                len: 10
+            }]
+        );
+        assert_eq!(
+            l.spans(69990, 100),
+            vec![Span {
+                file: 2,
+                file_offset: 29990,
+                len: 10
+            }]
+        );
+        assert!(l.spans(70000, 5).is_empty());
+        assert_eq!(l.pieces_of_file(0), 0..2);
+        assert_eq!(l.pieces_of_file(1), 0..0);
+        assert_eq!(l.pieces_of_file(2), 1..3);
+    }
+
+    #[test]
+    fn spans_with_leading_empty_files_and_many_small_files() {
+        let l = Layout::new(10, [0, 0, 3, 3, 3, 3]);
+        assert_eq!(
+            l.spans(0, 10),
+            vec![
+                Span {
+                    file: 2,
+                    file_offset: 0,
+                    len: 3
+                },
+                Span {
+                    file: 3,
+                    file_offset: 0,
+                    len: 3
+                },
+                Span {
+                    file: 4,
+                    file_offset: 0,
+                    len: 3
+                },
+                Span {
+                    file: 5,
+                    file_offset: 0,
+                    len: 1
+                },
+            ]
+        );
+        let covered: u64 = (0..l.piece_count())
+            .flat_map(|p| l.spans(l.piece_offset(p), l.piece_size(p)))
+            .map(|s| s.len)
+            .sum();
+        assert_eq!(covered, l.total());
+    }
+}

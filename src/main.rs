@@ -1,0 +1,44 @@
+//! The `p2p` binary: parse the command line, set up logging, run, map the outcome to an exit code
+//! (0 success, 1 error, 2 usage error).
+
+use argh::FromArgs;
+
+fn main() {
+    let args = parse_args();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    if let Err(error) = p2p::run(args) {
+        eprintln!("p2p: error: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn parse_args() -> p2p::cli::Args {
+    let strings: Vec<String> = match std::env::args_os().map(|a| a.into_string()).collect() {
+        Ok(strings) => strings,
+        Err(bad) => {
+            eprintln!("p2p: error: argument {bad:?} is not UTF-8");
+            std::process::exit(2);
+        }
+    };
+    let (command, rest) = strings.split_first().expect("argv has the program name");
+    let command = std::path::Path::new(command)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("p2p");
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match p2p::cli::Args::from_args(&[command], &rest) {
+        Ok(args) => args,
+        Err(exit) => match exit.status {
+            Ok(()) => {
+                println!("{}", exit.output);
+                std::process::exit(0);
+            }
+            Err(()) => {
+                eprintln!("{}", exit.output);
+                std::process::exit(2);
+            }
+        },
+    }
+}

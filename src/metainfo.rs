@@ -1,0 +1,536 @@
+//! Torrent files (BEP 3 metainfo, BEP 12 announce-list): reading with validation, and the types
+//! the rest of p2p works with. Creation lives in [`build`].
+
+pub mod build;
+
+use crate::bencode::{self, DecodeError, Value};
+use crate::hash::{Digest, sha1};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A torrent file larger than this is refused before it is read.
+pub const MAX_TORRENT_FILE: u64 = 64 << 20;
+/// Pieces larger than this are refused: a piece is held in memory while it is verified.
+pub const MAX_PIECE_LENGTH: u64 = 128 << 20;
+
+/// The SHA-1 of the bencoded `info` dictionary: a torrent's identity on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InfoHash(pub [u8; 20]);
+
+impl InfoHash {
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for InfoHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InfoHash({})", self.hex())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Torrent {
+    pub info_hash: InfoHash,
+    pub announce: Option<String>,
+    /// BEP 12 tiers, as found (empty when the key is absent).
+    pub announce_list: Vec<Vec<String>>,
+    pub comment: Option<String>,
+    pub created_by: Option<String>,
+    pub creation_date: Option<i64>,
+    pub info: Info,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// The suggested name: the file's name, or the top directory of a multi-file torrent.
+    pub name: String,
+    pub piece_length: u64,
+    pub pieces: Vec<Digest>,
+    /// Every file in torrent order; a single-file torrent has one entry with an empty path.
+    pub files: Vec<FileEntry>,
+    pub multi_file: bool,
+    pub private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path components below the torrent's name; empty for a single-file torrent.
+    pub path: Vec<String>,
+    pub length: u64,
+}
+
+impl Info {
+    pub fn total_length(&self) -> u64 {
+        self.files.iter().map(|f| f.length).sum()
+    }
+
+    pub fn piece_count(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Where a file lands, relative to the output directory: `name` or `name/a/b`.
+    pub fn file_path(&self, file: &FileEntry) -> PathBuf {
+        let mut path = PathBuf::from(&self.name);
+        for component in &file.path {
+            path.push(component);
+        }
+        path
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetainfoError {
+    #[error(transparent)]
+    Bencode(#[from] DecodeError),
+    #[error("the torrent is not a bencoded dictionary")]
+    NotDict,
+    #[error("missing field `{0}`")]
+    Missing(&'static str),
+    #[error("field `{0}` has the wrong type")]
+    WrongType(&'static str),
+    #[error("field `{field}` is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("`info.pieces` is {0} bytes, not a multiple of 20")]
+    PiecesNotMultipleOf20(usize),
+    #[error(
+        "`info.pieces` holds {found} hashes but {total} bytes in pieces of {piece_length} need {expected}"
+    )]
+    PieceCount {
+        found: usize,
+        expected: u64,
+        total: u64,
+        piece_length: u64,
+    },
+    #[error("unsafe file path {path:?}: {reason}")]
+    UnsafePath { path: String, reason: &'static str },
+    #[error("file path {0:?} appears twice")]
+    DuplicatePath(String),
+}
+
+impl Torrent {
+    /// Reads and validates a .torrent file.
+    pub fn load(path: &Path) -> crate::Result<Torrent> {
+        let io = |source| crate::Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_TORRENT_FILE {
+            return Err(crate::Error::Torrent {
+                path: path.to_owned(),
+                source: MetainfoError::Invalid {
+                    field: "file",
+                    reason: format!("{size} bytes is larger than the {MAX_TORRENT_FILE} allowed"),
+                },
+            });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        Torrent::from_bytes(&bytes).map_err(|source| crate::Error::Torrent {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Torrent, MetainfoError> {
+        let root = bencode::decode(bytes)?;
+        if !root.is_dict() {
+            return Err(MetainfoError::NotDict);
+        }
+        let info_value = root.get("info").ok_or(MetainfoError::Missing("info"))?;
+        let info = parse_info(info_value)?;
+        Ok(Torrent {
+            info_hash: InfoHash(sha1(info_value.raw)),
+            announce: optional_str(&root, "announce")?,
+            announce_list: parse_announce_list(&root)?,
+            comment: optional_str(&root, "comment")?,
+            created_by: optional_str(&root, "created by")?,
+            creation_date: root.get("creation date").and_then(Value::as_int),
+            info,
+        })
+    }
+
+    /// Tracker tiers to use (BEP 12: `announce-list` when present, else `announce`).
+    pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
+        if !self.announce_list.is_empty() {
+            return self.announce_list.clone();
+        }
+        self.announce.iter().map(|a| vec![a.clone()]).collect()
+    }
+}
+
+fn optional_str(dict: &Value<'_>, key: &'static str) -> Result<Option<String>, MetainfoError> {
+    match dict.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_bytes()
+            .map(|b| Some(String::from_utf8_lossy(b).into_owned()))
+            .ok_or(MetainfoError::WrongType(key)),
+    }
+}
+
+fn parse_announce_list(root: &Value<'_>) -> Result<Vec<Vec<String>>, MetainfoError> {
+    const FIELD: &str = "announce-list";
+    let Some(list) = root.get(FIELD) else {
+        return Ok(Vec::new());
+    };
+    let tiers = list.as_list().ok_or(MetainfoError::WrongType(FIELD))?;
+    let mut out = Vec::new();
+    for tier in tiers {
+        let urls = tier.as_list().ok_or(MetainfoError::WrongType(FIELD))?;
+        let urls: Vec<String> = urls
+            .iter()
+            .map(|u| {
+                u.as_str()
+                    .map(str::to_owned)
+                    .ok_or(MetainfoError::WrongType(FIELD))
+            })
+            .collect::<Result<_, _>>()?;
+        if !urls.is_empty() {
+            out.push(urls);
+        }
+    }
+    Ok(out)
+}
+
+fn length_field(v: &Value<'_>, field: &'static str) -> Result<u64, MetainfoError> {
+    let n = v.as_int().ok_or(MetainfoError::WrongType(field))?;
+    u64::try_from(n).map_err(|_| MetainfoError::Invalid {
+        field,
+        reason: format!("{n} is negative"),
+    })
+}
+
+fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
+    if !info.is_dict() {
+        return Err(MetainfoError::WrongType("info"));
+    }
+    let name = info
+        .get("name")
+        .ok_or(MetainfoError::Missing("info.name"))?
+        .as_bytes()
+        .ok_or(MetainfoError::WrongType("info.name"))?;
+    let name = path_component(name)?;
+
+    let piece_length = length_field(
+        info.get("piece length")
+            .ok_or(MetainfoError::Missing("info.piece length"))?,
+        "info.piece length",
+    )?;
+    if piece_length == 0 || piece_length > MAX_PIECE_LENGTH {
+        return Err(MetainfoError::Invalid {
+            field: "info.piece length",
+            reason: format!("{piece_length} is not between 1 and {MAX_PIECE_LENGTH}"),
+        });
+    }
+
+    let pieces = info
+        .get("pieces")
+        .ok_or(MetainfoError::Missing("info.pieces"))?
+        .as_bytes()
+        .ok_or(MetainfoError::WrongType("info.pieces"))?;
+    if !pieces.len().is_multiple_of(20) {
+        return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
+    }
+    let pieces: Vec<Digest> = pieces
+        .chunks_exact(20)
+        .map(|c| c.try_into().expect("chunks of 20"))
+        .collect();
+
+    let private = matches!(info.get("private").and_then(Value::as_int), Some(1));
+
+    let (files, multi_file) = match (info.get("length"), info.get("files")) {
+        (Some(length), None) => (
+            vec![FileEntry {
+                path: Vec::new(),
+                length: length_field(length, "info.length")?,
+            }],
+            false,
+        ),
+        (None, Some(files)) => (parse_files(files)?, true),
+        (Some(_), Some(_)) => {
+            return Err(MetainfoError::Invalid {
+                field: "info",
+                reason: "has both `length` and `files`".into(),
+            });
+        }
+        (None, None) => return Err(MetainfoError::Missing("info.length or info.files")),
+    };
+
+    let total = files
+        .iter()
+        .try_fold(0u64, |sum, f| sum.checked_add(f.length))
+        .ok_or(MetainfoError::Invalid {
+            field: "info.files",
+            reason: "total length overflows".into(),
+        })?;
+    if total == 0 {
+        return Err(MetainfoError::Invalid {
+            field: "info",
+            reason: "the torrent holds no data".into(),
+        });
+    }
+    let expected = total.div_ceil(piece_length);
+    if pieces.len() as u64 != expected {
+        return Err(MetainfoError::PieceCount {
+            found: pieces.len(),
+            expected,
+            total,
+            piece_length,
+        });
+    }
+    Ok(Info {
+        name,
+        piece_length,
+        pieces,
+        files,
+        multi_file,
+        private,
+    })
+}
+
+fn parse_files(files: &Value<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
+    let list = files
+        .as_list()
+        .ok_or(MetainfoError::WrongType("info.files"))?;
+    if list.is_empty() {
+        return Err(MetainfoError::Invalid {
+            field: "info.files",
+            reason: "the list is empty".into(),
+        });
+    }
+    let mut out = Vec::with_capacity(list.len());
+    let mut seen = std::collections::HashSet::new();
+    for file in list {
+        let length = length_field(
+            file.get("length")
+                .ok_or(MetainfoError::Missing("info.files.length"))?,
+            "info.files.length",
+        )?;
+        let components = file
+            .get("path")
+            .ok_or(MetainfoError::Missing("info.files.path"))?
+            .as_list()
+            .ok_or(MetainfoError::WrongType("info.files.path"))?;
+        if components.is_empty() {
+            return Err(MetainfoError::UnsafePath {
+                path: String::new(),
+                reason: "the path is empty",
+            });
+        }
+        let path = components
+            .iter()
+            .map(|c| {
+                c.as_bytes()
+                    .ok_or(MetainfoError::WrongType("info.files.path"))
+                    .and_then(path_component)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let joined = path.join("/");
+        if !seen.insert(joined.clone()) {
+            return Err(MetainfoError::DuplicatePath(joined));
+        }
+        out.push(FileEntry { path, length });
+    }
+    Ok(out)
+}
+
+/// One path component from a torrent, refused unless it names a plain entry inside its folder:
+/// a torrent must never make us write outside the output directory.
+fn path_component(raw: &[u8]) -> Result<String, MetainfoError> {
+    let unsafe_path = |reason| MetainfoError::UnsafePath {
+        path: String::from_utf8_lossy(raw).into_owned(),
+        reason,
+    };
+    let s = std::str::from_utf8(raw).map_err(|_| unsafe_path("not UTF-8"))?;
+    if s.is_empty() {
+        return Err(unsafe_path("empty path component"));
+    }
+    if s == "." || s == ".." {
+        return Err(unsafe_path("`.` or `..` component"));
+    }
+    if s.contains('/') || s.contains('\\') {
+        return Err(unsafe_path("path separator inside a component"));
+    }
+    if s.contains('\0') {
+        return Err(unsafe_path("NUL byte"));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bencode::Bencode;
+
+    fn info_dict(extra: Vec<(&str, Bencode)>) -> Bencode {
+        let mut entries: Vec<(&str, Bencode)> = vec![
+            ("name", Bencode::str("file.bin")),
+            ("piece length", Bencode::Int(16384)),
+            ("pieces", Bencode::Bytes(vec![7; 40])),
+            ("length", Bencode::Int(20000)),
+        ];
+        for (k, v) in extra {
+            entries.retain(|(key, _)| *key != k);
+            entries.push((k, v));
+        }
+        entries.into_iter().collect()
+    }
+
+    fn torrent(info: Bencode) -> Vec<u8> {
+        [
+            ("announce", Bencode::str("http://t/announce")),
+            ("info", info),
+        ]
+        .into_iter()
+        .collect::<Bencode>()
+        .encode()
+    }
+
+    fn error_of(info: Bencode) -> String {
+        Torrent::from_bytes(&torrent(info)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn reads_single_file_torrent() {
+        let bytes = torrent(info_dict(vec![]));
+        let t = Torrent::from_bytes(&bytes).unwrap();
+        assert_eq!(t.info.name, "file.bin");
+        assert_eq!(t.info.total_length(), 20000);
+        assert_eq!(t.info.piece_count(), 2);
+        assert!(!t.info.multi_file);
+        assert_eq!(
+            t.tracker_tiers(),
+            vec![vec!["http://t/announce".to_string()]]
+        );
+    }
+
+    #[test]
+    fn info_hash_is_over_raw_bytes_with_unknown_keys_and_any_order() {
+        // Keys out of order plus an unknown key: the hash must cover the bytes as found.
+        let raw_info = b"d6:lengthi20000e4:name8:file.bin12:piece lengthi16384e6:pieces40:\
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1:xi1e5:aaaaa1:ze";
+        let mut file = b"d8:announce3:url4:info".to_vec();
+        file.extend_from_slice(raw_info);
+        file.push(b'e');
+        let t = Torrent::from_bytes(&file).unwrap();
+        assert_eq!(t.info_hash, InfoHash(sha1(raw_info)));
+    }
+
+    #[test]
+    fn reads_multi_file_and_announce_list() {
+        let files = Bencode::List(vec![
+            [
+                ("length", Bencode::Int(5)),
+                (
+                    "path",
+                    Bencode::List(vec![Bencode::str("a"), Bencode::str("b.txt")]),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            [
+                ("length", Bencode::Int(0)),
+                ("path", Bencode::List(vec![Bencode::str("empty")])),
+            ]
+            .into_iter()
+            .collect(),
+        ]);
+        let info = [
+            ("name", Bencode::str("dir")),
+            ("piece length", Bencode::Int(16384)),
+            ("pieces", Bencode::Bytes(vec![1; 20])),
+            ("files", files),
+            ("private", Bencode::Int(1)),
+        ]
+        .into_iter()
+        .collect();
+        let tiers = Bencode::List(vec![
+            Bencode::List(vec![
+                Bencode::str("udp://a:1"),
+                Bencode::str("http://b/announce"),
+            ]),
+            Bencode::List(vec![Bencode::str("http://c/announce")]),
+        ]);
+        let bytes = [
+            ("info", info),
+            ("announce-list", tiers),
+            ("announce", Bencode::str("x")),
+        ]
+        .into_iter()
+        .collect::<Bencode>()
+        .encode();
+        let t = Torrent::from_bytes(&bytes).unwrap();
+        assert!(t.info.multi_file && t.info.private);
+        assert_eq!(t.info.files[0].path, vec!["a", "b.txt"]);
+        assert_eq!(
+            t.info.file_path(&t.info.files[0]),
+            PathBuf::from("dir/a/b.txt")
+        );
+        assert_eq!(t.tracker_tiers().len(), 2);
+        assert_eq!(t.tracker_tiers()[0][0], "udp://a:1");
+    }
+
+    #[test]
+    fn validation_errors_name_the_field() {
+        assert!(
+            error_of(info_dict(vec![("pieces", Bencode::Bytes(vec![0; 39]))]))
+                .contains("multiple of 20")
+        );
+        assert!(
+            error_of(info_dict(vec![("pieces", Bencode::Bytes(vec![0; 60]))]))
+                .contains("holds 3 hashes")
+        );
+        assert!(
+            error_of(info_dict(vec![("piece length", Bencode::Int(0))])).contains("piece length")
+        );
+        assert!(error_of(info_dict(vec![("piece length", Bencode::Int(-5))])).contains("negative"));
+        assert!(error_of(info_dict(vec![("length", Bencode::Int(-1))])).contains("negative"));
+        assert!(error_of(info_dict(vec![("name", Bencode::Int(3))])).contains("info.name"));
+        for bad in ["..", ".", "", "a/b", "a\0b", "a\\b"] {
+            let e = error_of(info_dict(vec![("name", Bencode::str(bad))]));
+            assert!(e.contains("unsafe file path"), "{bad:?}: {e}");
+        }
+        assert!(
+            Torrent::from_bytes(b"le")
+                .unwrap_err()
+                .to_string()
+                .contains("not a bencoded dictionary")
+        );
+        assert!(
+            Torrent::from_bytes(b"de")
+                .unwrap_err()
+                .to_string()
+                .contains("missing field `info`")
+        );
+    }
+
+    #[test]
+    fn multi_file_paths_cannot_escape() {
+        for path in [vec!["..", "etc"], vec!["a", ".."], vec![], vec!["/abs"]] {
+            let files = Bencode::List(vec![
+                [
+                    ("length", Bencode::Int(20000)),
+                    (
+                        "path",
+                        Bencode::List(path.iter().map(|c| Bencode::str(c)).collect()),
+                    ),
+                ]
+                .into_iter()
+                .collect(),
+            ]);
+            let mut info = info_dict(vec![("files", files)]);
+            if let Bencode::Dict(d) = &mut info {
+                d.remove(&b"length"[..]);
+            }
+            let e = error_of(info);
+            assert!(e.contains("unsafe file path"), "{path:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Torrent creation, deterministic and mktorrent-compatible: the same content and piece length
+//! give the same info-hash as mktorrent.
+//!
+//! Choices (documented in the man page): files are ordered by their full `/`-joined path compared
+//! byte-wise (what mktorrent does, so `a.txt` sorts before `a/b`); hidden files are included;
+//! symbolic links are followed (a link to a directory that leads back up is refused); FIFOs,
+//! sockets and devices are skipped with a warning; empty files are listed.
+
+use crate::bencode::Bencode;
+use crate::hash::{Digest, sha1};
+use crate::layout::Layout;
+use crate::{Error, Result};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+pub const MIN_PIECE_LENGTH: u64 = 16 << 10;
+pub const MAX_AUTO_PIECE_LENGTH: u64 = 16 << 20;
+
+/// One file to put in the torrent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub disk_path: PathBuf,
+    /// Components below the torrent name (empty for a single-file torrent).
+    pub path: Vec<String>,
+    pub length: u64,
+}
+
+/// What the user asked for, trackers already resolved to URLs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub trackers: Vec<String>,
+    pub piece_length: Option<u64>,
+    pub private: bool,
+    pub comment: Option<String>,
+    pub creation_date: Option<i64>,
+}
+
+/// The smallest power of two from 16 KiB that cuts `total` into at most 2,000 pieces (so large
+/// inputs get 1,000–2,000 pieces), capped at 16 MiB.
+pub fn choose_piece_length(total: u64) -> u64 {
+    let mut piece = MIN_PIECE_LENGTH;
+    while piece < MAX_AUTO_PIECE_LENGTH && total.div_ceil(piece) > 2000 {
+        piece *= 2;
+    }
+    piece
+}
+
+/// A user-given piece length must be a power of two of at least 16 KiB.
+pub fn check_piece_length(piece_length: u64) -> Result<u64> {
+    if piece_length < MIN_PIECE_LENGTH
+        || !piece_length.is_power_of_two()
+        || piece_length > super::MAX_PIECE_LENGTH
+    {
+        return Err(Error::BadPieceLength(piece_length));
+    }
+    Ok(piece_length)
+}
+
+/// Resolves `NAME@HOST[:PORT]` (port 6969 by default) to `http://HOST:PORT/announce`; passes
+/// `http://`, `https://` and `udp://` URLs through after checking they name a host.
+pub fn tracker_url(spec: &str) -> Result<String> {
+    let bad = |reason: &str| Error::BadTracker {
+        spec: spec.to_owned(),
+        reason: reason.to_owned(),
+    };
+    for scheme in ["http://", "https://", "udp://"] {
+        if let Some(rest) = spec.strip_prefix(scheme) {
+            let host = rest.split(['/', '?']).next().unwrap_or("");
+            if host.is_empty() || host.starts_with(':') {
+                return Err(bad("the URL names no host"));
+            }
+            if scheme == "udp://" && !host.contains(':') {
+                return Err(bad("a udp:// tracker URL needs a port"));
+            }
+            return Ok(spec.to_owned());
+        }
+    }
+    if spec.contains("://") {
+        return Err(bad(
+            "only http://, https:// and udp:// trackers are supported",
+        ));
+    }
+    let (name, host_port) = spec
+        .split_once('@')
+        .ok_or_else(|| bad("expected NAME@HOST[:PORT] or an http://, https:// or udp:// URL"))?;
+    if name.is_empty() {
+        return Err(bad("the tracker name before `@` is empty"));
+    }
+    let (host, port) = split_host_port(host_port).map_err(|r| bad(&r))?;
+    let port = match port {
+        None => 6969,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| bad(&format!("port `{p}` is not a number from 1 to 65535")))?,
+    };
+    if host.is_empty() || host.contains(['/', '@', '?', '#', ' ']) {
+        return Err(bad("the host after `@` is empty or not a host name"));
+    }
+    Ok(format!("http://{host}:{port}/announce"))
+}
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`; IPv6 hosts keep their brackets.
+fn split_host_port(s: &str) -> std::result::Result<(&str, Option<&str>), String> {
+    if s.starts_with('[') {
+        let close = s.find(']').ok_or("unclosed `[` in the host")?;
+        let (host, rest) = s.split_at(close + 1);
+        return match rest {
+            "" => Ok((host, None)),
+            _ => rest
+                .strip_prefix(':')
+                .map(|p| (host, Some(p)))
+                .ok_or_else(|| "unexpected text after `]`".to_string()),
+        };
+    }
+    Ok(match s.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (s, None),
+    })
+}
+
+/// The torrent name and files for `root`: a file gives a single-file torrent, a directory a
+/// multi-file one. Returns (name, files, multi_file).
+pub fn collect_files(root: &Path) -> Result<(String, Vec<SourceFile>, bool)> {
+    let io = |source| Error::Io {
+        path: root.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(root).map_err(io)?;
+    let name = match root.file_name() {
+        Some(n) => n.to_owned(),
+        None => root
+            .canonicalize()
+            .map_err(io)?
+            .file_name()
+            .ok_or_else(|| Error::Input {
+                path: root.to_owned(),
+                reason: "has no name to give the torrent".into(),
+            })?
+            .to_owned(),
+    };
+    let name = name.into_string().map_err(|_| Error::Input {
+        path: root.to_owned(),
+        reason: "its name is not UTF-8".into(),
+    })?;
+    if meta.is_file() {
+        let file = SourceFile {
+            disk_path: root.to_owned(),
+            path: Vec::new(),
+            length: meta.len(),
+        };
+        return Ok((name, vec![file], false));
+    }
+    if !meta.is_dir() {
+        return Err(Error::Input {
+            path: root.to_owned(),
+            reason: "is neither a file nor a directory".into(),
+        });
+    }
+    let mut files = Vec::new();
+    let mut ancestors = vec![root.canonicalize().map_err(io)?];
+    walk(root, &mut Vec::new(), &mut ancestors, &mut files)?;
+    if files.is_empty() {
+        return Err(Error::Input {
+            path: root.to_owned(),
+            reason: "is an empty directory".into(),
+        });
+    }
+    files.sort_by(|a, b| a.path.join("/").as_bytes().cmp(b.path.join("/").as_bytes()));
+    Ok((name, files, true))
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &mut Vec<String>,
+    ancestors: &mut Vec<PathBuf>,
+    out: &mut Vec<SourceFile>,
+) -> Result<()> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Io { path, source }
+    };
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        let component = entry.file_name().into_string().map_err(|_| Error::Input {
+            path: path.clone(),
+            reason: "its name is not UTF-8".into(),
+        })?;
+        let meta = std::fs::metadata(&path).map_err(io(&path))?;
+        if meta.is_dir() {
+            let canonical = path.canonicalize().map_err(io(&path))?;
+            if ancestors.contains(&canonical) {
+                return Err(Error::Input {
+                    path,
+                    reason: "is a link back to a directory above it".into(),
+                });
+            }
+            ancestors.push(canonical);
+            prefix.push(component);
+            walk(&path, prefix, ancestors, out)?;
+            prefix.pop();
+            ancestors.pop();
+        } else if meta.is_file() {
+            let mut file_path = prefix.clone();
+            file_path.push(component);
+            out.push(SourceFile {
+                disk_path: path,
+                path: file_path,
+                length: meta.len(),
+            });
+        } else {
+            log::warn!(
+                "skipping {}: not a regular file or directory",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Progress of a hashing run, readable from another thread.
+#[derive(Debug, Default)]
+pub struct HashProgress {
+    pub pieces_done: AtomicUsize,
+    pub bytes_done: AtomicU64,
+}
+
+/// SHA-1 of every piece of the concatenated files, on every core. Each worker reads its pieces
+/// with positional reads, so memory stays at one piece buffer a worker whatever the input size.
+pub fn hash_pieces(
+    files: &[SourceFile],
+    piece_length: u64,
+    progress: &HashProgress,
+) -> Result<Vec<Digest>> {
+    let layout = Layout::new(piece_length, files.iter().map(|f| f.length));
+    let handles: Vec<File> = files
+        .iter()
+        .map(|f| {
+            File::open(&f.disk_path).map_err(|source| Error::Io {
+                path: f.disk_path.clone(),
+                source,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let count = layout.piece_count();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(count.max(1));
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Vec<(usize, Digest)>>> =
+        (0..workers).map(|_| Default::default()).collect();
+    std::thread::scope(|scope| {
+        let tasks: Vec<_> = (0..workers)
+            .map(|w| {
+                let (layout, handles, next, results) = (&layout, &handles, &next, &results);
+                scope.spawn(move || -> Result<()> {
+                    let mut buffer = vec![0u8; piece_length as usize];
+                    let mut mine = Vec::new();
+                    loop {
+                        let piece = next.fetch_add(1, Ordering::Relaxed);
+                        if piece >= count {
+                            break;
+                        }
+                        let size = layout.piece_size(piece) as usize;
+                        let mut filled = 0usize;
+                        for span in layout.spans(layout.piece_offset(piece), size as u64) {
+                            let dst = &mut buffer[filled..filled + span.len as usize];
+                            handles[span.file]
+                                .read_exact_at(dst, span.file_offset)
+                                .map_err(|source| Error::Io {
+                                    path: files[span.file].disk_path.clone(),
+                                    source,
+                                })?;
+                            filled += span.len as usize;
+                        }
+                        mine.push((piece, sha1(&buffer[..size])));
+                        progress.pieces_done.fetch_add(1, Ordering::Relaxed);
+                        progress
+                            .bytes_done
+                            .fetch_add(size as u64, Ordering::Relaxed);
+                    }
+                    *results[w].lock().expect("no worker panics holding it") = mine;
+                    Ok(())
+                })
+            })
+            .collect();
+        tasks
+            .into_iter()
+            .map(|t| t.join().expect("hashing worker panicked"))
+            .collect::<Result<Vec<()>>>()
+    })?;
+    let mut digests = vec![[0u8; 20]; count];
+    for list in results {
+        for (piece, digest) in list.into_inner().expect("workers done") {
+            digests[piece] = digest;
+        }
+    }
+    Ok(digests)
+}
+
+/// The bencoded torrent for `files` with `pieces` already hashed.
+pub fn encode_torrent(
+    name: &str,
+    files: &[SourceFile],
+    multi_file: bool,
+    piece_length: u64,
+    pieces: &[Digest],
+    options: &Options,
+) -> Vec<u8> {
+    let mut info: Vec<(&str, Bencode)> = vec![
+        ("name", Bencode::str(name)),
+        ("piece length", Bencode::Int(piece_length as i64)),
+        ("pieces", Bencode::Bytes(pieces.concat())),
+    ];
+    if multi_file {
+        let list = files
+            .iter()
+            .map(|f| {
+                [
+                    ("length", Bencode::Int(f.length as i64)),
+                    (
+                        "path",
+                        Bencode::List(f.path.iter().map(|c| Bencode::str(c)).collect()),
+                    ),
+                ]
+                .into_iter()
+                .collect()
+            })
+            .collect();
+        info.push(("files", Bencode::List(list)));
+    } else {
+        info.push(("length", Bencode::Int(files[0].length as i64)));
+    }
+    if options.private {
+        info.push(("private", Bencode::Int(1)));
+    }
+    let mut root: Vec<(&str, Bencode)> = vec![
+        ("info", info.into_iter().collect()),
+        (
+            "created by",
+            Bencode::str(concat!("p2p ", env!("CARGO_PKG_VERSION"))),
+        ),
+    ];
+    if let Some(first) = options.trackers.first() {
+        root.push(("announce", Bencode::str(first)));
+    }
+    if options.trackers.len() > 1 {
+        // One tracker a tier, in the order given: clients try them in turn (BEP 12).
+        let tiers = options
+            .trackers
+            .iter()
+            .map(|t| Bencode::List(vec![Bencode::str(t)]))
+            .collect();
+        root.push(("announce-list", Bencode::List(tiers)));
+    }
+    if let Some(comment) = &options.comment {
+        root.push(("comment", Bencode::str(comment)));
+    }
+    if let Some(date) = options.creation_date {
+        root.push(("creation date", Bencode::Int(date)));
+    }
+    root.into_iter().collect::<Bencode>().encode()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piece_length_picker_aims_at_1000_to_2000_pieces() {
+        assert_eq!(choose_piece_length(1), 16 << 10);
+        assert_eq!(choose_piece_length(2000 * (16 << 10)), 16 << 10);
+        assert_eq!(choose_piece_length(2000 * (16 << 10) + 1), 32 << 10);
+        for total in [100u64 << 20, 1 << 30, 7 << 30, 30 << 30] {
+            let p = choose_piece_length(total);
+            assert!(p.is_power_of_two());
+            let n = total.div_ceil(p);
+            assert!((1000..=2000).contains(&n), "{total}: {p} gives {n} pieces");
+        }
+        assert_eq!(choose_piece_length(1 << 50), 16 << 20);
+    }
+
+    #[test]
+    fn piece_length_must_be_power_of_two_from_16k() {
+        assert!(check_piece_length(16384).is_ok());
+        assert!(check_piece_length(1 << 20).is_ok());
+        for bad in [0, 8192, 16385, 3 << 14, 1 << 40] {
+            assert!(check_piece_length(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tracker_notation() {
+        assert_eq!(
+            tracker_url("tracker@example.org").unwrap(),
+            "http://example.org:6969/announce"
+        );
+        assert_eq!(
+            tracker_url("t@127.0.0.1:7000").unwrap(),
+            "http://127.0.0.1:7000/announce"
+        );
+        assert_eq!(
+            tracker_url("t@[::1]:7000").unwrap(),
+            "http://[::1]:7000/announce"
+        );
+        assert_eq!(
+            tracker_url("t@[::1]").unwrap(),
+            "http://[::1]:6969/announce"
+        );
+        assert_eq!(tracker_url("udp://h:80").unwrap(), "udp://h:80");
+        assert_eq!(tracker_url("http://h/ann").unwrap(), "http://h/ann");
+        for bad in [
+            "example.org",
+            "@host",
+            "t@",
+            "t@host:0",
+            "t@host:99999",
+            "t@host:x",
+            "ftp://h/",
+            "http://",
+            "udp://host",
+            "t@[::1",
+        ] {
+            let e = tracker_url(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+    }
+}

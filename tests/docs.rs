@@ -1,0 +1,72 @@
+//! The man page and README stay in step with `--help`.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn subcommands() -> Vec<String> {
+    let help = stdout(&p2p(&["--help"]));
+    let start = help
+        .find("Commands:")
+        .expect("a Commands: section in --help");
+    help[start..]
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+fn flags(help: &str) -> Vec<String> {
+    help.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_alphanumeric())
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn man_page_documents_every_subcommand_and_flag() {
+    let man = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/p2p.1")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let subs = subcommands();
+    assert!(subs.len() >= 2, "subcommands from --help: {subs:?}");
+    for sub in &subs {
+        assert!(
+            man.contains(&format!(".Ss {sub}\n")),
+            "man page has no section for `{sub}`"
+        );
+        assert!(
+            readme.contains(&format!("p2p {sub}")),
+            "README does not show `p2p {sub}`"
+        );
+        let help = stdout(&p2p(&[sub, "--help"]));
+        for flag in flags(&help) {
+            if flag == "--help" {
+                continue;
+            }
+            // mdoc writes `--flag` as `Fl -flag`.
+            let mdoc = format!("Fl -{}", &flag[2..]);
+            assert!(man.contains(&mdoc), "man page lacks `{flag}` of `{sub}`");
+        }
+    }
+}
+
+#[test]
+fn man_page_is_lint_clean() {
+    let mandoc = require("mandoc", "mandoc");
+    let o = Command::new(mandoc)
+        .args(["-Tlint", "-W", "warning"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/man/p2p.1"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "mandoc -Tlint: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
