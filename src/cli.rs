@@ -13,8 +13,25 @@ pub struct Args {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
+    Tracker(Tracker),
     MakeTorrent(MakeTorrent),
     Info(Info),
+}
+
+/// Run a BitTorrent tracker: HTTP (/announce, /scrape) and UDP on one port number.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "tracker")]
+pub struct Tracker {
+    /// address to listen on for HTTP and UDP (default 0.0.0.0:6969; port 0 picks a free one)
+    #[argh(option, default = "String::from(\"0.0.0.0:6969\")")]
+    pub listen: String,
+    /// the tracker's node name, sent to clients as `tracker id` (default tracker)
+    #[argh(option, default = "String::from(\"tracker\")")]
+    pub name: String,
+    /// seconds clients should wait between announces (default 120); silent peers expire after
+    /// twice this
+    #[argh(option, default = "120")]
+    pub interval: u32,
 }
 
 /// Write a .torrent for a file or a directory.

@@ -3,7 +3,7 @@
 //! that writes canonical output (dictionary keys in byte order).
 
 mod decode;
-mod encode;
+pub mod encode;
 
 pub use decode::{DecodeError, decode, decode_prefix};
 pub use encode::Bencode;

@@ -2,3 +2,4 @@
 
 pub mod info;
 pub mod make_torrent;
+pub mod tracker;

@@ -172,3 +172,109 @@ pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// A p2p process whose stderr lines arrive on a channel (and are echoed, for failing tests).
+pub struct Logged {
+    pub proc: Proc,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+pub fn spawn_logged(name: &str, args: &[&str]) -> Logged {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(name, &mut cmd);
+    let stderr = proc.child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let label = name.to_string();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("[{label}] {line}");
+            let _ = tx.send(line);
+        }
+    });
+    Logged { proc, lines: rx }
+}
+
+impl Logged {
+    /// The first line containing `needle` within `limit`; fails the test otherwise.
+    pub fn wait_line(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!(
+                    "{}: no line containing {needle:?} within {limit:?}",
+                    self.proc.name
+                ),
+            }
+        }
+    }
+
+    /// The port from a `listening on HOST:PORT` line.
+    pub fn listening_port(&self) -> u16 {
+        let line = self.wait_line("listening on ", Duration::from_secs(20));
+        let after = line.split("listening on ").nth(1).unwrap();
+        let addr = after.split_whitespace().next().unwrap();
+        addr.rsplit(':').next().unwrap().parse().expect("a port")
+    }
+}
+
+/// `p2p tracker` on 127.0.0.1 with a free port; returns it with its port.
+pub fn start_tracker(interval: u32) -> (Logged, u16) {
+    let t = spawn_logged(
+        "tracker",
+        &[
+            "tracker",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            &interval.to_string(),
+            "--name",
+            "testnode",
+        ],
+    );
+    let port = t.listening_port();
+    (t, port)
+}
+
+/// A file of `len` pseudo-random bytes and a torrent for it announcing to `tracker`.
+pub fn make_content(
+    dir: &Path,
+    name: &str,
+    len: usize,
+    tracker: &str,
+    piece_length: &str,
+) -> (PathBuf, PathBuf) {
+    let content = dir.join(name);
+    std::fs::write(&content, data(len, len as u64)).unwrap();
+    let torrent = dir.join(format!("{name}.torrent"));
+    let o = p2p(&[
+        "make-torrent",
+        content.to_str().unwrap(),
+        "--tracker",
+        tracker,
+        "--piece-length",
+        piece_length,
+        "--out",
+        torrent.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "make-torrent: {}", stderr(&o));
+    (content, torrent)
+}
+
+/// Path of the libtorrent helper script.
+pub fn libtorrent_peer_script() -> &'static str {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/libtorrent_peer.py"
+    )
+}

@@ -1,0 +1,602 @@
+//! The announce client peers use: HTTP (BEP 3, both peer-list models, `peers6`) and UDP (BEP 15,
+//! retries with 15·2ⁿ s backoff), across BEP 12 tiers.
+
+use super::{Event, percent_encode};
+use crate::bencode;
+use crate::metainfo::InfoHash;
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::{TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// Largest tracker response read over HTTP.
+pub const MAX_RESPONSE: usize = 2 << 20;
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// UDP attempts (15, 30 s), kept short of BEP 15's eight so a dead tracker yields to the next one.
+const UDP_ATTEMPTS: u32 = 2;
+
+#[derive(Debug, Clone)]
+pub struct AnnounceParams {
+    pub info_hash: InfoHash,
+    pub peer_id: [u8; 20],
+    pub port: u16,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub left: u64,
+    pub event: Event,
+    pub numwant: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceResult {
+    pub interval: Duration,
+    pub peers: Vec<SocketAddr>,
+    pub complete: Option<u64>,
+    pub incomplete: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    #[error("tracker {url} refused: {reason}")]
+    Failure { url: String, reason: String },
+    #[error("tracker {url}: {reason}")]
+    Bad { url: String, reason: String },
+    #[error("tracker {url}: {op}: {source}")]
+    Io {
+        url: String,
+        op: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// Tries the tiers in order and the trackers of a tier in order; a tracker that answers moves to
+/// the front of its tier (BEP 12).
+#[derive(Debug, Clone)]
+pub struct Announcer {
+    tiers: Vec<Vec<String>>,
+}
+
+impl Announcer {
+    pub fn new(tiers: Vec<Vec<String>>) -> Announcer {
+        Announcer { tiers }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tiers.iter().all(Vec::is_empty)
+    }
+
+    pub async fn announce(
+        &mut self,
+        params: &AnnounceParams,
+    ) -> Result<AnnounceResult, TrackerError> {
+        let mut last = None;
+        for tier in &mut self.tiers {
+            for i in 0..tier.len() {
+                match announce(&tier[i], params).await {
+                    Ok(result) => {
+                        let url = tier.remove(i);
+                        tier.insert(0, url);
+                        return Ok(result);
+                    }
+                    Err(e) => {
+                        log::debug!("{e}");
+                        last = Some(e);
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| TrackerError::Bad {
+            url: String::new(),
+            reason: "the torrent names no tracker".into(),
+        }))
+    }
+}
+
+/// One announce to one tracker URL.
+pub async fn announce(url: &str, params: &AnnounceParams) -> Result<AnnounceResult, TrackerError> {
+    if url.starts_with("http://") {
+        http_announce(url, params).await
+    } else if url.starts_with("udp://") {
+        udp_announce(url, params).await
+    } else {
+        Err(TrackerError::Bad {
+            url: url.into(),
+            reason: "only http:// and udp:// trackers can be announced to".into(),
+        })
+    }
+}
+
+/// (host, port, path-and-query) of an `http://` or `udp://` URL.
+fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> {
+    let rest = url.split_once("://")?.1;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((host.to_string(), port, path.to_string()))
+}
+
+fn resolve(url: &str, host: &str, port: u16) -> Result<SocketAddr, TrackerError> {
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|source| TrackerError::Io {
+            url: url.into(),
+            op: "resolving the host",
+            source,
+        })?
+        .next()
+        .ok_or_else(|| TrackerError::Bad {
+            url: url.into(),
+            reason: "the host resolves to no address".into(),
+        })
+}
+
+async fn http_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, TrackerError> {
+    let bad = |reason: String| TrackerError::Bad {
+        url: url.into(),
+        reason,
+    };
+    let (host, port, path) = split_url(url, 80).ok_or_else(|| bad("not a valid URL".into()))?;
+    let mut target = path;
+    target.push(if target.contains('?') { '&' } else { '?' });
+    target.push_str(&format!(
+        "info_hash={}&peer_id={}&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
+        percent_encode(&p.info_hash.0),
+        percent_encode(&p.peer_id),
+        p.port,
+        p.uploaded,
+        p.downloaded,
+        p.left,
+        p.numwant
+    ));
+    if let Some(event) = p.event.as_str() {
+        target.push_str("&event=");
+        target.push_str(event);
+    }
+    let addr = resolve(url, &host, port)?;
+    let io = |op| {
+        move |source| TrackerError::Io {
+            url: url.into(),
+            op,
+            source,
+        }
+    };
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.map_err(io("connecting"))?;
+        let host_header = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: p2p/{}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(io("sending the request"))?;
+        let mut response = Vec::new();
+        let mut chunk = [0u8; 16384];
+        loop {
+            let n = stream
+                .read(&mut chunk)
+                .await
+                .map_err(io("reading the response"))?;
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&chunk[..n]);
+            if response.len() > MAX_RESPONSE {
+                return Err(bad(format!("response larger than {MAX_RESPONSE} bytes")));
+            }
+            if complete_http_response(&response) {
+                break;
+            }
+        }
+        Ok(response)
+    };
+    let response = async_std::future::timeout(HTTP_TIMEOUT, exchange)
+        .await
+        .map_err(|_| bad(format!("no answer within {}s", HTTP_TIMEOUT.as_secs())))??;
+    let body = http_body(&response).map_err(bad)?;
+    parse_announce_response(&body).map_err(|e| match e {
+        ResponseError::Failure(reason) => TrackerError::Failure {
+            url: url.into(),
+            reason,
+        },
+        ResponseError::Bad(reason) => bad(reason),
+    })
+}
+
+/// True once the head and a Content-Length body are both in.
+fn complete_http_response(buf: &[u8]) -> bool {
+    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|len| buf.len() >= head_end + len)
+}
+
+/// The body of a whole HTTP response, checking the status and undoing chunked encoding.
+pub fn http_body(response: &[u8]) -> Result<Vec<u8>, String> {
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .ok_or("the response has no complete HTTP head")?;
+    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
+    let status_line = head.lines().next().unwrap_or_default();
+    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(format!("HTTP status `{}`", status_line.trim()));
+    }
+    let lower = head.to_ascii_lowercase();
+    let body = &response[head_end..];
+    if lower
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"))
+    {
+        return dechunk(body);
+    }
+    match lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(len) if body.len() < len => Err("the response body is cut short".into()),
+        Some(len) => Ok(body[..len].to_vec()),
+        None => Ok(body.to_vec()),
+    }
+}
+
+fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunked body")?;
+        let size_text = String::from_utf8_lossy(&body[..line_end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| "bad chunk size")?;
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if body.len() < size + 2 {
+            return Err("the chunked body is cut short".into());
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResponseError {
+    Failure(String),
+    Bad(String),
+}
+
+/// Parses a bencoded announce reply: compact or dictionary peers, `peers6`, `failure reason`.
+pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResult, ResponseError> {
+    let bad = |r: &str| ResponseError::Bad(r.to_string());
+    let v = bencode::decode(body).map_err(|e| ResponseError::Bad(e.to_string()))?;
+    if !v.is_dict() {
+        return Err(bad("the response is not a dictionary"));
+    }
+    if let Some(reason) = v.get("failure reason") {
+        let text = reason
+            .as_bytes()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        return Err(ResponseError::Failure(text.into_owned()));
+    }
+    let interval = v
+        .get("interval")
+        .and_then(|i| i.as_int())
+        .unwrap_or(1800)
+        .clamp(1, 24 * 3600) as u64;
+    let mut peers = Vec::new();
+    match v.get("peers").map(|p| &p.kind) {
+        Some(bencode::Kind::Bytes(b)) => {
+            if !b.len().is_multiple_of(6) {
+                return Err(bad("compact `peers` is not a multiple of 6 bytes"));
+            }
+            for c in b.chunks_exact(6) {
+                let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
+                peers.push(SocketAddr::new(
+                    IpAddr::V4(ip),
+                    u16::from_be_bytes([c[4], c[5]]),
+                ));
+            }
+        }
+        Some(bencode::Kind::List(list)) => {
+            for entry in list {
+                let ip = entry
+                    .get("ip")
+                    .and_then(|i| i.as_str())
+                    .and_then(|s| s.parse::<IpAddr>().ok());
+                let port = entry
+                    .get("port")
+                    .and_then(|p| p.as_int())
+                    .and_then(|p| u16::try_from(p).ok());
+                if let (Some(ip), Some(port)) = (ip, port) {
+                    peers.push(SocketAddr::new(ip, port));
+                }
+            }
+        }
+        None => {}
+        Some(_) => return Err(bad("`peers` has the wrong type")),
+    }
+    if let Some(b) = v.get("peers6").and_then(|p| p.as_bytes()) {
+        if !b.len().is_multiple_of(18) {
+            return Err(bad("`peers6` is not a multiple of 18 bytes"));
+        }
+        for c in b.chunks_exact(18) {
+            let ip: [u8; 16] = c[..16].try_into().expect("16 bytes");
+            peers.push(SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::from(ip)),
+                u16::from_be_bytes([c[16], c[17]]),
+            ));
+        }
+    }
+    peers.retain(|p| p.port() != 0);
+    let count = |k| {
+        v.get(k)
+            .and_then(|x| x.as_int())
+            .and_then(|x| u64::try_from(x).ok())
+    };
+    Ok(AnnounceResult {
+        interval: Duration::from_secs(interval),
+        peers,
+        complete: count("complete"),
+        incomplete: count("incomplete"),
+    })
+}
+
+async fn udp_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, TrackerError> {
+    use super::udp::{ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_ERROR, PROTOCOL_ID};
+    let bad = |reason: String| TrackerError::Bad {
+        url: url.into(),
+        reason,
+    };
+    let (host, port, _) = split_url(url, 0).ok_or_else(|| bad("not a valid URL".into()))?;
+    if port == 0 {
+        return Err(bad("a udp:// tracker URL needs a port".into()));
+    }
+    let addr = resolve(url, &host, port)?;
+    let local: SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("literal");
+    let io = |op| {
+        move |source| TrackerError::Io {
+            url: url.into(),
+            op,
+            source,
+        }
+    };
+    let socket = UdpSocket::bind(local)
+        .await
+        .map_err(io("binding a UDP socket"))?;
+    socket
+        .connect(addr)
+        .await
+        .map_err(io("connecting the UDP socket"))?;
+
+    let mut rng = crate::random::Rng::new();
+    let mut connection: Option<u64> = None;
+    let mut buf = vec![0u8; 65536];
+    let mut timeouts = 0;
+    while timeouts < UDP_ATTEMPTS {
+        let wait = Duration::from_secs(15 << timeouts);
+        let transaction = rng.next_u64() as u32;
+        let mut packet = Vec::with_capacity(98);
+        let expect = match connection {
+            None => {
+                packet.extend_from_slice(&PROTOCOL_ID.to_be_bytes());
+                packet.extend_from_slice(&ACTION_CONNECT.to_be_bytes());
+                packet.extend_from_slice(&transaction.to_be_bytes());
+                ACTION_CONNECT
+            }
+            Some(id) => {
+                let event = match p.event {
+                    Event::None => 0u32,
+                    Event::Completed => 1,
+                    Event::Started => 2,
+                    Event::Stopped => 3,
+                };
+                packet.extend_from_slice(&id.to_be_bytes());
+                packet.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
+                packet.extend_from_slice(&transaction.to_be_bytes());
+                packet.extend_from_slice(&p.info_hash.0);
+                packet.extend_from_slice(&p.peer_id);
+                packet.extend_from_slice(&p.downloaded.to_be_bytes());
+                packet.extend_from_slice(&p.left.to_be_bytes());
+                packet.extend_from_slice(&p.uploaded.to_be_bytes());
+                packet.extend_from_slice(&event.to_be_bytes());
+                packet.extend_from_slice(&0u32.to_be_bytes());
+                packet.extend_from_slice(&(rng.next_u64() as u32).to_be_bytes());
+                packet.extend_from_slice(&(p.numwant as i32).to_be_bytes());
+                packet.extend_from_slice(&p.port.to_be_bytes());
+                ACTION_ANNOUNCE
+            }
+        };
+        socket.send(&packet).await.map_err(io("sending"))?;
+        let deadline = std::time::Instant::now() + wait;
+        // Read until the matching transaction arrives or this attempt's time is up.
+        let reply = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match async_std::io::timeout(left, socket.recv(&mut buf)).await {
+                Ok(n)
+                    if n >= 8
+                        && u32::from_be_bytes(buf[4..8].try_into().expect("4")) == transaction =>
+                {
+                    break Some(buf[..n].to_vec());
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break None,
+                // An ICMP "port unreachable" surfaces here: nobody listens, try again later.
+                Err(e) => return Err(io("receiving")(e)),
+            }
+        };
+        let Some(reply) = reply else {
+            timeouts += 1;
+            continue;
+        };
+        let action = u32::from_be_bytes(reply[0..4].try_into().expect("4"));
+        if action == ACTION_ERROR {
+            return Err(TrackerError::Failure {
+                url: url.into(),
+                reason: String::from_utf8_lossy(&reply[8..]).into_owned(),
+            });
+        }
+        if action != expect {
+            return Err(bad(format!("answered action {action} to action {expect}")));
+        }
+        match connection {
+            None => {
+                if reply.len() < 16 {
+                    return Err(bad("connect reply shorter than 16 bytes".into()));
+                }
+                connection = Some(u64::from_be_bytes(reply[8..16].try_into().expect("8")));
+            }
+            Some(_) => return parse_udp_announce_reply(&reply, addr.is_ipv6()).map_err(bad),
+        }
+    }
+    Err(bad(
+        "no answer to UDP (tried with 15 s and 30 s timeouts)".into()
+    ))
+}
+
+fn parse_udp_announce_reply(r: &[u8], v6: bool) -> Result<AnnounceResult, String> {
+    if r.len() < 20 {
+        return Err("announce reply shorter than 20 bytes".into());
+    }
+    let word = |at: usize| u32::from_be_bytes(r[at..at + 4].try_into().expect("4"));
+    let size = if v6 { 18 } else { 6 };
+    let peers = r[20..]
+        .chunks_exact(size)
+        .map(|c| {
+            let port = u16::from_be_bytes([c[size - 2], c[size - 1]]);
+            let ip = if v6 {
+                IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&c[..16]).expect("16")))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+            };
+            SocketAddr::new(ip, port)
+        })
+        .filter(|a| a.port() != 0)
+        .collect();
+    Ok(AnnounceResult {
+        interval: Duration::from_secs((word(8) as u64).clamp(1, 24 * 3600)),
+        peers,
+        complete: Some(word(16) as u64),
+        incomplete: Some(word(12) as u64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            split_url("http://h:7/announce", 80),
+            Some(("h".into(), 7, "/announce".into()))
+        );
+        assert_eq!(
+            split_url("http://h/a?x=1", 80),
+            Some(("h".into(), 80, "/a?x=1".into()))
+        );
+        assert_eq!(
+            split_url("udp://[::1]:9", 0),
+            Some(("::1".into(), 9, "/".into()))
+        );
+        assert_eq!(split_url("http://:7/", 80), None);
+        assert_eq!(split_url("http://h:x/", 80), None);
+    }
+
+    #[test]
+    fn parses_both_peer_models_and_failures() {
+        let compact = b"d8:intervali60e5:peers12:\x7f\x00\x00\x01\x1a\xe1\x0a\x00\x00\x02\x00\x50e";
+        let r = parse_announce_response(compact).unwrap();
+        assert_eq!(r.interval, Duration::from_secs(60));
+        assert_eq!(
+            r.peers,
+            vec![
+                "127.0.0.1:6881".parse().unwrap(),
+                "10.0.0.2:80".parse().unwrap()
+            ]
+        );
+        let dict = b"d8:intervali5e5:peersld2:ip3:::14:porti9eed2:ip7:1.2.3.44:porti8eeee";
+        let r = parse_announce_response(dict).unwrap();
+        assert_eq!(
+            r.peers,
+            vec!["[::1]:9".parse().unwrap(), "1.2.3.4:8".parse().unwrap()]
+        );
+        let mut six = b"d5:peers0:6:peers618:".to_vec();
+        six.extend_from_slice(&[0; 15]);
+        six.extend_from_slice(&[1, 0, 7]);
+        six.push(b'e');
+        assert_eq!(
+            parse_announce_response(&six).unwrap().peers,
+            vec!["[::1]:7".parse().unwrap()]
+        );
+        assert_eq!(
+            parse_announce_response(b"d14:failure reason6:no waye"),
+            Err(ResponseError::Failure("no way".into()))
+        );
+        assert!(matches!(
+            parse_announce_response(b"d5:peers5:abcdee"),
+            Err(ResponseError::Bad(_))
+        ));
+        assert!(matches!(
+            parse_announce_response(b"garbage"),
+            Err(ResponseError::Bad(_))
+        ));
+    }
+
+    #[test]
+    fn http_bodies() {
+        assert_eq!(
+            http_body(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nde").unwrap(),
+            b"de"
+        );
+        assert_eq!(http_body(b"HTTP/1.0 200 OK\r\n\r\nde").unwrap(), b"de");
+        assert_eq!(
+            http_body(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nd\r\n1;x\r\ne\r\n0\r\n\r\n").unwrap(),
+            b"de"
+        );
+        assert!(
+            http_body(b"HTTP/1.1 404 Not Found\r\n\r\n")
+                .unwrap_err()
+                .contains("404")
+        );
+        assert!(http_body(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nde").is_err());
+    }
+}

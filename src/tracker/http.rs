@@ -1,0 +1,497 @@
+//! The HTTP tracker: a small hand-written HTTP/1.1 server for `GET /announce` (BEP 3, compact
+//! peers BEP 23, `peers6`) and `GET /scrape` (BEP 48).
+//!
+//! Request parsing is sans-IO ([`parse_request`]); the connection loop only moves bytes. Limits:
+//! a request line over 2 KiB gets 414, a head over 8 KiB gets 431, both then close; a request
+//! (or an idle keep-alive connection) has 15 s to arrive whole; at most [`MAX_CONNECTIONS`]
+//! connections are open at once, further ones are closed on accept.
+
+use super::swarm::{AnnounceReply, SwarmStore};
+use super::{parse_announce_query, percent_decode, query_pairs};
+use crate::bencode::encode::put_bytes;
+use crate::metainfo::InfoHash;
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const MAX_REQUEST_LINE: usize = 2048;
+pub const MAX_HEAD: usize = 8192;
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Hashes one scrape may ask about.
+pub const MAX_SCRAPE: usize = 100;
+
+/// What the tracker tells every client, and the store behind it.
+pub struct Tracker {
+    pub store: SwarmStore,
+    pub interval: u32,
+    pub name: String,
+}
+
+impl Tracker {
+    pub fn new(interval: u32, name: String) -> Tracker {
+        Tracker {
+            store: SwarmStore::new(Duration::from_secs(2 * interval as u64 + 5)),
+            interval,
+            name,
+        }
+    }
+
+    pub fn min_interval(&self) -> u32 {
+        (self.interval / 2).max(1)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    Incomplete,
+    Request {
+        target: &'a [u8],
+        keep_alive: bool,
+        used: usize,
+    },
+    /// Answer with this status and close.
+    Reject(u16),
+}
+
+/// Looks for one whole request head at the start of `buf`.
+pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
+    let line_end = buf.iter().position(|&b| b == b'\n');
+    match line_end {
+        None if buf.len() > MAX_REQUEST_LINE => return Parsed::Reject(414),
+        Some(i) if i > MAX_REQUEST_LINE => return Parsed::Reject(414),
+        _ => {}
+    }
+    let head_end = find_head_end(buf);
+    let Some(head_end) = head_end else {
+        return if buf.len() > MAX_HEAD {
+            Parsed::Reject(431)
+        } else {
+            Parsed::Incomplete
+        };
+    };
+    if head_end > MAX_HEAD {
+        return Parsed::Reject(431);
+    }
+    let head = &buf[..head_end];
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Parsed::Reject(400);
+    };
+    if method != b"GET" {
+        return Parsed::Reject(405);
+    }
+    let mut keep_alive = match version {
+        b"HTTP/1.1" => true,
+        b"HTTP/1.0" => false,
+        _ => return Parsed::Reject(505),
+    };
+    for line in lines {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = &line[..colon];
+        let value = line[colon + 1..].trim_ascii();
+        if name.eq_ignore_ascii_case(b"connection") {
+            if value.eq_ignore_ascii_case(b"close") {
+                keep_alive = false;
+            } else if value.eq_ignore_ascii_case(b"keep-alive") {
+                keep_alive = true;
+            }
+        } else if (name.eq_ignore_ascii_case(b"content-length") && value != b"0")
+            || name.eq_ignore_ascii_case(b"transfer-encoding")
+        {
+            // A GET with a body: we do not read bodies, so we cannot find the next request.
+            return Parsed::Reject(400);
+        }
+    }
+    Parsed::Request {
+        target,
+        keep_alive,
+        used: head_end,
+    }
+}
+
+/// Index just past the blank line ending the head (`\r\n\r\n` or `\n\n`).
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    (0..buf.len()).find_map(|i| {
+        if buf[i..].starts_with(b"\r\n\r\n") {
+            Some(i + 4)
+        } else if buf[i..].starts_with(b"\n\n") {
+            Some(i + 2)
+        } else {
+            None
+        }
+    })
+}
+
+/// Status and bencoded body for a request target, from a client at `ip`.
+pub fn respond(tracker: &Tracker, target: &[u8], ip: IpAddr) -> (u16, Vec<u8>) {
+    let (path, query) = match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], &target[i + 1..]),
+        None => (target, &b""[..]),
+    };
+    match path {
+        b"/announce" => (200, announce(tracker, query, ip)),
+        b"/scrape" => (200, scrape(tracker, query)),
+        _ => (
+            404,
+            failure("not found: the tracker answers /announce and /scrape"),
+        ),
+    }
+}
+
+pub fn failure(reason: &str) -> Vec<u8> {
+    let mut out = b"d14:failure reason".to_vec();
+    put_bytes(&mut out, reason.as_bytes());
+    out.push(b'e');
+    out
+}
+
+fn put_int(out: &mut Vec<u8>, key: &[u8], value: u64) {
+    put_bytes(out, key);
+    out.push(b'i');
+    out.extend_from_slice(value.to_string().as_bytes());
+    out.push(b'e');
+}
+
+fn announce(tracker: &Tracker, query: &[u8], ip: IpAddr) -> Vec<u8> {
+    let a = match parse_announce_query(query) {
+        Ok(a) => a,
+        Err(reason) => return failure(&reason),
+    };
+    let reply = match tracker.store.announce(&a, ip) {
+        Ok(r) => r,
+        Err(full) => return failure(&full.to_string()),
+    };
+    encode_announce_reply(tracker, &reply, a.compact, a.no_peer_id)
+}
+
+/// The bencoded reply, keys in sorted order as BEP 3 wants.
+pub fn encode_announce_reply(
+    tracker: &Tracker,
+    reply: &AnnounceReply,
+    compact: bool,
+    no_peer_id: bool,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + reply.peers.len() * 18);
+    out.push(b'd');
+    put_int(&mut out, b"complete", reply.complete as u64);
+    put_int(&mut out, b"incomplete", reply.incomplete as u64);
+    put_int(&mut out, b"interval", tracker.interval as u64);
+    put_int(&mut out, b"min interval", tracker.min_interval() as u64);
+    put_bytes(&mut out, b"peers");
+    if compact {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (addr, _) in &reply.peers {
+            match addr {
+                SocketAddr::V4(a) => {
+                    v4.extend_from_slice(&a.ip().octets());
+                    v4.extend_from_slice(&a.port().to_be_bytes());
+                }
+                SocketAddr::V6(a) => {
+                    v6.extend_from_slice(&a.ip().octets());
+                    v6.extend_from_slice(&a.port().to_be_bytes());
+                }
+            }
+        }
+        put_bytes(&mut out, &v4);
+        if !v6.is_empty() {
+            put_bytes(&mut out, b"peers6");
+            put_bytes(&mut out, &v6);
+        }
+    } else {
+        out.push(b'l');
+        for (addr, id) in &reply.peers {
+            out.push(b'd');
+            put_bytes(&mut out, b"ip");
+            put_bytes(&mut out, addr.ip().to_string().as_bytes());
+            if !no_peer_id {
+                put_bytes(&mut out, b"peer id");
+                put_bytes(&mut out, id);
+            }
+            put_int(&mut out, b"port", addr.port() as u64);
+            out.push(b'e');
+        }
+        out.push(b'e');
+    }
+    put_bytes(&mut out, b"tracker id");
+    put_bytes(&mut out, tracker.name.as_bytes());
+    out.push(b'e');
+    out
+}
+
+fn scrape(tracker: &Tracker, query: &[u8]) -> Vec<u8> {
+    let mut hashes = Vec::new();
+    for (key, raw) in query_pairs(query) {
+        if key != b"info_hash" {
+            continue;
+        }
+        let Some(value) = percent_decode(raw) else {
+            return failure("bad percent-encoding in `info_hash`");
+        };
+        let Ok(hash) = <[u8; 20]>::try_from(value.as_slice()) else {
+            return failure(&format!("`info_hash` is {} bytes, not 20", value.len()));
+        };
+        hashes.push(InfoHash(hash));
+        if hashes.len() > MAX_SCRAPE {
+            return failure(&format!(
+                "at most {MAX_SCRAPE} info_hash values in one scrape"
+            ));
+        }
+    }
+    if hashes.is_empty() {
+        return failure("scrape needs at least one `info_hash` (a full scrape is not offered)");
+    }
+    hashes.sort();
+    hashes.dedup();
+    let mut out = b"d5:filesd".to_vec();
+    for hash in hashes {
+        let e = tracker.store.scrape(&hash);
+        put_bytes(&mut out, &hash.0);
+        out.push(b'd');
+        put_int(&mut out, b"complete", e.complete as u64);
+        put_int(&mut out, b"downloaded", e.downloaded);
+        put_int(&mut out, b"incomplete", e.incomplete as u64);
+        out.push(b'e');
+    }
+    out.extend_from_slice(b"ee");
+    out
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
+fn response(status: u16, body: &[u8], keep_alive: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 128);
+    out.extend_from_slice(
+        format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            status_text(status),
+            body.len(),
+            if keep_alive {
+                ""
+            } else {
+                "Connection: close\r\n"
+            }
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body);
+    out
+}
+
+/// Accepts connections until the listener fails for good; one task a connection.
+pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of descriptors or similar: back off instead of spinning.
+                log::warn!("tracker: accept failed: {e}");
+                async_std::task::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            drop(stream);
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let (tracker, open) = (tracker.clone(), open.clone());
+        async_std::task::spawn(async move {
+            let _ = connection(stream, addr, &tracker).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    tracker: &Tracker,
+) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut buf = vec![0u8; MAX_HEAD + 1024];
+    let mut filled = 0;
+    let mut deadline = Instant::now() + REQUEST_TIMEOUT;
+    loop {
+        match parse_request(&buf[..filled]) {
+            Parsed::Incomplete => {
+                if filled == buf.len() {
+                    stream
+                        .write_all(&response(431, &failure("request head too large"), false))
+                        .await?;
+                    return Ok(());
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                let n = async_std::io::timeout(left, stream.read(&mut buf[filled..])).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                filled += n;
+            }
+            Parsed::Reject(status) => {
+                let body = failure(status_text(status));
+                stream.write_all(&response(status, &body, false)).await?;
+                return Ok(());
+            }
+            Parsed::Request {
+                target,
+                keep_alive,
+                used,
+            } => {
+                let (status, body) = respond(tracker, target, addr.ip());
+                stream
+                    .write_all(&response(status, &body, keep_alive))
+                    .await?;
+                if !keep_alive {
+                    return Ok(());
+                }
+                buf.copy_within(used..filled, 0);
+                filled -= used;
+                deadline = Instant::now() + REQUEST_TIMEOUT;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bencode;
+    use crate::tracker::percent_encode;
+
+    #[test]
+    fn request_heads() {
+        assert_eq!(
+            parse_request(b"GET /announce HTTP/1.1\r\nHost: x\r\n"),
+            Parsed::Incomplete
+        );
+        let req = b"GET /a?b HTTP/1.1\r\nHost: x\r\n\r\nGET";
+        assert_eq!(
+            parse_request(req),
+            Parsed::Request {
+                target: b"/a?b",
+                keep_alive: true,
+                used: req.len() - 3
+            }
+        );
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.0\n\n"),
+            Parsed::Request {
+                keep_alive: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            Parsed::Request {
+                keep_alive: false,
+                ..
+            }
+        ));
+        assert_eq!(
+            parse_request(b"POST / HTTP/1.1\r\n\r\n"),
+            Parsed::Reject(405)
+        );
+        assert_eq!(parse_request(b"GET / HTTP/2\r\n\r\n"), Parsed::Reject(505));
+        assert_eq!(parse_request(b"GARBAGE\r\n\r\n"), Parsed::Reject(400));
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+            Parsed::Reject(400)
+        );
+        let long_line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(MAX_REQUEST_LINE));
+        assert_eq!(parse_request(long_line.as_bytes()), Parsed::Reject(414));
+        assert_eq!(
+            parse_request(&vec![b'a'; MAX_REQUEST_LINE + 1]),
+            Parsed::Reject(414)
+        );
+        let big_head = format!(
+            "GET / HTTP/1.1\r\n{}\r\n\r\n",
+            "X-A: b\r\n".repeat(MAX_HEAD / 8)
+        );
+        assert_eq!(parse_request(big_head.as_bytes()), Parsed::Reject(431));
+    }
+
+    fn target(id: u8, extra: &str) -> Vec<u8> {
+        format!(
+            "/announce?info_hash={}&peer_id={}&port={}&left=5&{extra}",
+            percent_encode(&[9; 20]),
+            percent_encode(&[id; 20]),
+            7000 + id as u16
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn announce_replies_are_valid_bencode_in_both_models() {
+        let t = Tracker::new(60, "node1".into());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        respond(&t, &target(1, "compact=1"), ip);
+        let (status, body) = respond(&t, &target(2, "compact=1"), "10.0.0.2".parse().unwrap());
+        assert_eq!(status, 200);
+        let v = bencode::decode(&body).unwrap();
+        assert_eq!(
+            v.get("peers").unwrap().as_bytes().unwrap(),
+            &[10, 0, 0, 1, 0x1B, 0x59]
+        );
+        assert_eq!(v.get("interval").unwrap().as_int(), Some(60));
+        assert_eq!(v.get("tracker id").unwrap().as_str(), Some("node1"));
+        assert_eq!(v.get("incomplete").unwrap().as_int(), Some(2));
+        let (_, body) = respond(&t, &target(3, "compact=0"), "::1".parse().unwrap());
+        let v = bencode::decode(&body).unwrap();
+        let peers = v.get("peers").unwrap().as_list().unwrap();
+        assert_eq!(peers.len(), 2);
+        assert!(peers[0].get("peer id").is_some());
+        let (_, body) = respond(&t, &target(1, "compact=1"), ip);
+        let v = bencode::decode(&body).unwrap();
+        assert_eq!(v.get("peers6").unwrap().as_bytes().unwrap().len(), 18);
+    }
+
+    #[test]
+    fn scrape_and_errors() {
+        let t = Tracker::new(60, "t".into());
+        respond(&t, &target(1, ""), "10.0.0.1".parse().unwrap());
+        let q = format!("/scrape?info_hash={}", percent_encode(&[9; 20]));
+        let (_, body) = respond(&t, q.as_bytes(), "10.0.0.1".parse().unwrap());
+        let v = bencode::decode(&body).unwrap();
+        let entry = v.get("files").unwrap();
+        let bencode::Kind::Dict(entries) = &entry.kind else {
+            panic!()
+        };
+        assert_eq!(entries[0].0, &[9; 20]);
+        assert_eq!(entries[0].1.get("incomplete").unwrap().as_int(), Some(1));
+        let (status, body) = respond(&t, b"/nope", "10.0.0.1".parse().unwrap());
+        assert_eq!(status, 404);
+        assert!(
+            bencode::decode(&body)
+                .unwrap()
+                .get("failure reason")
+                .is_some()
+        );
+        let (_, body) = respond(&t, b"/scrape", "10.0.0.1".parse().unwrap());
+        assert!(String::from_utf8_lossy(&body).contains("failure reason"));
+    }
+}

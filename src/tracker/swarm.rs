@@ -1,0 +1,394 @@
+//! The tracker's memory: for every info-hash, the peers that announced it and when they were last
+//! heard from.
+//!
+//! Bounds: at most [`MAX_TORRENTS`] torrents and [`MAX_PEERS`] peers in all (an announce past
+//! either is answered "tracker is full"), and peers silent for longer than the timeout (2× the
+//! announce interval) expire, taking empty torrents with them. A peer costs about 100 bytes, a
+//! torrent about 150, so the store stays under roughly 250 MB whatever the traffic.
+//!
+//! The store is split into shards by info-hash, each behind a mutex held for the few microseconds
+//! an announce takes and never across an await, so the HTTP and UDP front ends on every core
+//! share it without queueing behind one owner.
+
+use super::{Announce, Event};
+use crate::metainfo::InfoHash;
+use crate::random::Rng;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const MAX_TORRENTS: usize = 1_000_000;
+pub const MAX_PEERS: usize = 2_000_000;
+const SHARDS: usize = 32;
+
+pub struct SwarmStore {
+    shards: Vec<Mutex<Shard>>,
+    torrents: AtomicUsize,
+    peers: AtomicUsize,
+    epoch: Instant,
+    peer_timeout: u32,
+    max_torrents: usize,
+    max_peers: usize,
+}
+
+struct Shard {
+    torrents: HashMap<InfoHash, Swarm>,
+    rng: Rng,
+}
+
+#[derive(Default)]
+struct Swarm {
+    peers: Vec<PeerEntry>,
+    index: HashMap<[u8; 20], usize>,
+    seeders: usize,
+    downloaded: u64,
+}
+
+struct PeerEntry {
+    id: [u8; 20],
+    addr: SocketAddr,
+    seeder: bool,
+    last_seen: u32,
+}
+
+/// What an announce gets back.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AnnounceReply {
+    pub complete: usize,
+    pub incomplete: usize,
+    pub peers: Vec<(SocketAddr, [u8; 20])>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScrapeEntry {
+    pub complete: usize,
+    pub downloaded: u64,
+    pub incomplete: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("tracker is full")]
+pub struct Full;
+
+impl SwarmStore {
+    pub fn new(peer_timeout: Duration) -> SwarmStore {
+        SwarmStore::with_limits(peer_timeout, MAX_TORRENTS, MAX_PEERS)
+    }
+
+    pub fn with_limits(
+        peer_timeout: Duration,
+        max_torrents: usize,
+        max_peers: usize,
+    ) -> SwarmStore {
+        SwarmStore {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        torrents: HashMap::new(),
+                        rng: Rng::new(),
+                    })
+                })
+                .collect(),
+            torrents: AtomicUsize::new(0),
+            peers: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            peer_timeout: peer_timeout.as_secs().clamp(1, u32::MAX as u64) as u32,
+            max_torrents,
+            max_peers,
+        }
+    }
+
+    fn now(&self) -> u32 {
+        self.epoch.elapsed().as_secs() as u32
+    }
+
+    fn shard(&self, info_hash: &InfoHash) -> std::sync::MutexGuard<'_, Shard> {
+        let i = info_hash.0[0] as usize % SHARDS;
+        // A panic while holding a shard cannot leave it half-updated in a way that matters more
+        // than losing the tracker, so a poisoned lock is taken as it is.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn torrent_count(&self) -> usize {
+        self.torrents.load(Ordering::Relaxed)
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.load(Ordering::Relaxed)
+    }
+
+    /// Records an announce from `ip` and picks peers for it.
+    pub fn announce(&self, a: &Announce, ip: IpAddr) -> Result<AnnounceReply, Full> {
+        let now = self.now();
+        let addr = SocketAddr::new(canonical_ip(ip), a.port);
+        let mut shard = self.shard(&a.info_hash);
+        let shard = &mut *shard;
+        if a.event == Event::Stopped {
+            let Some(swarm) = shard.torrents.get_mut(&a.info_hash) else {
+                return Ok(AnnounceReply::default());
+            };
+            if swarm.remove(&a.peer_id) {
+                self.peers.fetch_sub(1, Ordering::Relaxed);
+            }
+            let reply = swarm.counts();
+            if swarm.peers.is_empty() {
+                shard.torrents.remove(&a.info_hash);
+                self.torrents.fetch_sub(1, Ordering::Relaxed);
+            }
+            return Ok(reply);
+        }
+        if !shard.torrents.contains_key(&a.info_hash) {
+            if self.torrent_count() >= self.max_torrents || self.peer_count() >= self.max_peers {
+                return Err(Full);
+            }
+            self.torrents.fetch_add(1, Ordering::Relaxed);
+        }
+        let swarm = shard.torrents.entry(a.info_hash).or_default();
+        let seeder = a.left == 0;
+        match swarm.index.get(&a.peer_id) {
+            Some(&i) => {
+                let entry = &mut swarm.peers[i];
+                if entry.seeder != seeder {
+                    if seeder {
+                        swarm.seeders += 1;
+                    } else {
+                        swarm.seeders -= 1;
+                    }
+                }
+                if seeder && !entry.seeder && a.event == Event::Completed {
+                    swarm.downloaded += 1;
+                }
+                entry.seeder = seeder;
+                entry.addr = addr;
+                entry.last_seen = now;
+            }
+            None => {
+                if self.peer_count() >= self.max_peers {
+                    if swarm.peers.is_empty() {
+                        shard.torrents.remove(&a.info_hash);
+                        self.torrents.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    return Err(Full);
+                }
+                self.peers.fetch_add(1, Ordering::Relaxed);
+                if a.event == Event::Completed {
+                    swarm.downloaded += 1;
+                }
+                swarm.seeders += seeder as usize;
+                swarm.index.insert(a.peer_id, swarm.peers.len());
+                swarm.peers.push(PeerEntry {
+                    id: a.peer_id,
+                    addr,
+                    seeder,
+                    last_seen: now,
+                });
+            }
+        }
+        let mut reply = swarm.counts();
+        let n = swarm.peers.len();
+        if n > 1 && a.numwant > 0 {
+            let start = shard.rng.below(n);
+            for k in 0..n {
+                let p = &swarm.peers[(start + k) % n];
+                // Never the asker itself; a seed gets only peers that still download.
+                if p.id == a.peer_id || p.addr == addr || (seeder && p.seeder) {
+                    continue;
+                }
+                reply.peers.push((p.addr, p.id));
+                if reply.peers.len() >= a.numwant as usize {
+                    break;
+                }
+            }
+        }
+        Ok(reply)
+    }
+
+    pub fn scrape(&self, info_hash: &InfoHash) -> ScrapeEntry {
+        let shard = self.shard(info_hash);
+        match shard.torrents.get(info_hash) {
+            None => ScrapeEntry::default(),
+            Some(s) => ScrapeEntry {
+                complete: s.seeders,
+                downloaded: s.downloaded,
+                incomplete: s.peers.len() - s.seeders,
+            },
+        }
+    }
+
+    /// Drops peers silent for longer than the timeout and torrents left empty; returns how many
+    /// peers went.
+    pub fn expire(&self) -> usize {
+        let now = self.now();
+        let mut removed = 0;
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let before = shard.torrents.len();
+            shard.torrents.retain(|_, swarm| {
+                let stale: Vec<[u8; 20]> = swarm
+                    .peers
+                    .iter()
+                    .filter(|p| now.saturating_sub(p.last_seen) > self.peer_timeout)
+                    .map(|p| p.id)
+                    .collect();
+                for id in &stale {
+                    swarm.remove(id);
+                }
+                removed += stale.len();
+                !swarm.peers.is_empty()
+            });
+            let after = shard.torrents.len();
+            let gone = before - after;
+            // Give back what a flood of torrents left behind.
+            shard.torrents.shrink_to(after * 2);
+            self.torrents.fetch_sub(gone, Ordering::Relaxed);
+        }
+        self.peers.fetch_sub(removed, Ordering::Relaxed);
+        removed
+    }
+}
+
+impl Swarm {
+    fn counts(&self) -> AnnounceReply {
+        AnnounceReply {
+            complete: self.seeders,
+            incomplete: self.peers.len() - self.seeders,
+            peers: Vec::new(),
+        }
+    }
+
+    fn remove(&mut self, id: &[u8; 20]) -> bool {
+        let Some(i) = self.index.remove(id) else {
+            return false;
+        };
+        let entry = self.peers.swap_remove(i);
+        self.seeders -= entry.seeder as usize;
+        if let Some(moved) = self.peers.get(i) {
+            self.index.insert(moved.id, i);
+        }
+        true
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (from a dual-stack socket) are IPv4 peers.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn announce(hash: u8, peer: u8, left: u64, event: Event) -> Announce {
+        Announce {
+            info_hash: InfoHash([hash; 20]),
+            peer_id: [peer; 20],
+            port: 6000 + peer as u16,
+            uploaded: 0,
+            downloaded: 0,
+            left,
+            event,
+            numwant: 50,
+            compact: true,
+            no_peer_id: false,
+        }
+    }
+
+    const IP: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    #[test]
+    fn peers_see_each_other_but_never_themselves() {
+        let store = SwarmStore::new(Duration::from_secs(60));
+        let r = store
+            .announce(&announce(1, 1, 10, Event::Started), IP)
+            .unwrap();
+        assert!(r.peers.is_empty());
+        let r = store
+            .announce(&announce(1, 2, 0, Event::Started), IP)
+            .unwrap();
+        assert_eq!(r.peers.len(), 1);
+        assert_eq!(r.peers[0].0.port(), 6001);
+        assert_eq!((r.complete, r.incomplete), (1, 1));
+        let r = store
+            .announce(&announce(1, 1, 10, Event::None), IP)
+            .unwrap();
+        assert_eq!(
+            r.peers.iter().map(|p| p.0.port()).collect::<Vec<_>>(),
+            vec![6002]
+        );
+        assert_eq!(store.peer_count(), 2);
+        assert_eq!(store.torrent_count(), 1);
+    }
+
+    #[test]
+    fn completed_and_stopped_update_counts() {
+        let store = SwarmStore::new(Duration::from_secs(60));
+        store
+            .announce(&announce(1, 1, 10, Event::Started), IP)
+            .unwrap();
+        store
+            .announce(&announce(1, 1, 0, Event::Completed), IP)
+            .unwrap();
+        assert_eq!(
+            store.scrape(&InfoHash([1; 20])),
+            ScrapeEntry {
+                complete: 1,
+                downloaded: 1,
+                incomplete: 0
+            }
+        );
+        store
+            .announce(&announce(1, 1, 0, Event::Stopped), IP)
+            .unwrap();
+        assert_eq!(store.scrape(&InfoHash([1; 20])), ScrapeEntry::default());
+        assert_eq!((store.torrent_count(), store.peer_count()), (0, 0));
+    }
+
+    #[test]
+    fn numwant_caps_the_list_and_seeds_get_leechers_only() {
+        let store = SwarmStore::new(Duration::from_secs(60));
+        for p in 0..30 {
+            store
+                .announce(&announce(1, p, (p % 2) as u64, Event::Started), IP)
+                .unwrap();
+        }
+        let mut a = announce(1, 100, 5, Event::None);
+        a.numwant = 7;
+        assert_eq!(store.announce(&a, IP).unwrap().peers.len(), 7);
+        let mut seed = announce(1, 101, 0, Event::None);
+        seed.numwant = 100;
+        let r = store.announce(&seed, IP).unwrap();
+        assert_eq!(r.peers.len(), 16, "15 odd-numbered leechers plus peer 100");
+    }
+
+    #[test]
+    fn a_flood_of_torrents_is_bounded_and_expiry_frees_it() {
+        let store = SwarmStore::with_limits(Duration::from_secs(1), 100, 150);
+        let mut full = 0;
+        for i in 0..300u32 {
+            let mut a = announce(0, 0, 1, Event::Started);
+            a.info_hash.0[..4].copy_from_slice(&i.to_be_bytes());
+            a.info_hash.0[0] = i as u8;
+            if store.announce(&a, IP).is_err() {
+                full += 1;
+            }
+        }
+        assert_eq!(store.torrent_count(), 100);
+        assert_eq!(full, 200);
+        assert_eq!(store.expire(), 0, "nothing is stale yet");
+        std::thread::sleep(Duration::from_millis(2100));
+        assert_eq!(store.expire(), 100);
+        assert_eq!((store.torrent_count(), store.peer_count()), (0, 0));
+    }
+
+    #[test]
+    fn mapped_ipv4_is_ipv4() {
+        let mapped: IpAddr = "::ffff:1.2.3.4".parse().unwrap();
+        assert_eq!(canonical_ip(mapped), "1.2.3.4".parse::<IpAddr>().unwrap());
+    }
+}

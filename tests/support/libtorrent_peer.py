@@ -1,0 +1,54 @@
+"""A libtorrent peer for p2p's tests and benchmarks (Debian's python3-libtorrent).
+
+usage: libtorrent_peer.py TORRENT DIR PORT [--peer HOST:PORT]... [--fetch] [--timeout SECS]
+
+Seeds TORRENT from DIR (or, with --fetch, downloads it into DIR), listening on 127.0.0.1:PORT
+over TCP only. Prints `listening PORT`, then `complete` when the download is whole, and exits 0
+then (with --fetch) or after --timeout (seeding). Exits 1 on a timed-out fetch.
+"""
+import argparse
+import sys
+import time
+
+import libtorrent as lt
+
+ap = argparse.ArgumentParser()
+ap.add_argument("torrent")
+ap.add_argument("dir")
+ap.add_argument("port", type=int)
+ap.add_argument("--peer", action="append", default=[])
+ap.add_argument("--fetch", action="store_true")
+ap.add_argument("--timeout", type=float, default=120)
+args = ap.parse_args()
+
+settings = {
+    "listen_interfaces": "127.0.0.1:%d" % args.port,
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "enable_outgoing_utp": False,
+    "enable_incoming_utp": False,
+    "allow_multiple_connections_per_ip": True,
+    "alert_mask": lt.alert.category_t.error_notification,
+}
+ses = lt.session(settings)
+handle = ses.add_torrent({"ti": lt.torrent_info(args.torrent), "save_path": args.dir})
+print("listening %d" % ses.listen_port(), flush=True)
+for peer in args.peer:
+    host, port = peer.rsplit(":", 1)
+    handle.connect_peer((host, int(port)))
+
+deadline = time.time() + args.timeout
+reported = False
+while time.time() < deadline:
+    s = handle.status()
+    if s.is_seeding and not reported:
+        print("complete", flush=True)
+        reported = True
+        if args.fetch:
+            sys.exit(0)
+    for alert in ses.pop_alerts():
+        print("alert: %s" % alert.message(), file=sys.stderr, flush=True)
+    time.sleep(0.1)
+sys.exit(1 if args.fetch else 0)

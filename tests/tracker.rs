@@ -1,0 +1,479 @@
+//! `p2p tracker` driven with raw bytes over HTTP and UDP, and by real clients.
+
+mod common;
+use common::*;
+use p2p::bencode;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn enc(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// Reads one HTTP response (Content-Length framed) from a stream.
+fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
+                .map(|v| v.parse().unwrap())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+                return (status, buf[end + 4..end + 4 + len].to_vec(), head);
+            }
+        }
+        let n = stream.read(&mut chunk).expect("read response");
+        assert!(
+            n > 0,
+            "connection closed before a whole response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+fn get(port: u16, target: &str) -> (u16, Vec<u8>) {
+    let mut s = connect(port);
+    write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (status, body, _) = read_response(&mut s);
+    (status, body)
+}
+
+fn announce_target(hash: &[u8; 20], peer: &[u8; 20], port: u16, extra: &str) -> String {
+    format!(
+        "/announce?info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left=100&{extra}",
+        enc(hash),
+        enc(peer)
+    )
+}
+
+fn failure_reason(body: &[u8]) -> String {
+    let v = bencode::decode(body).expect("bencoded body");
+    v.get("failure reason")
+        .and_then(|r| r.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn compact_ports(body: &[u8]) -> Vec<u16> {
+    let v = bencode::decode(body).unwrap();
+    let peers = v.get("peers").unwrap().as_bytes().unwrap();
+    peers
+        .chunks_exact(6)
+        .map(|c| u16::from_be_bytes([c[4], c[5]]))
+        .collect()
+}
+
+#[test]
+fn http_announce_compact_dict_and_scrape() {
+    let (_t, port) = start_tracker(60);
+    let hash = [0x11; 20];
+    let (status, body) = get(
+        port,
+        &announce_target(&hash, &[b'a'; 20], 7001, "compact=1&event=started"),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        compact_ports(&body).is_empty(),
+        "the first peer sees nobody, not itself"
+    );
+    let (_, body) = get(
+        port,
+        &announce_target(&hash, &[b'b'; 20], 7002, "compact=1&event=started"),
+    );
+    assert_eq!(compact_ports(&body), vec![7001]);
+    let v = bencode::decode(&body).unwrap();
+    assert_eq!(v.get("tracker id").unwrap().as_str(), Some("testnode"));
+    assert_eq!(v.get("interval").unwrap().as_int(), Some(60));
+    assert_eq!(v.get("incomplete").unwrap().as_int(), Some(2));
+    assert_eq!(
+        &v.get("peers").unwrap().as_bytes().unwrap()[..4],
+        &[127, 0, 0, 1],
+        "address from the connection"
+    );
+
+    let (_, body) = get(
+        port,
+        &announce_target(&hash, &[b'c'; 20], 7003, "compact=0"),
+    );
+    let v = bencode::decode(&body).unwrap();
+    let peers = v.get("peers").unwrap().as_list().unwrap();
+    let mut ports: Vec<i64> = peers
+        .iter()
+        .map(|p| p.get("port").unwrap().as_int().unwrap())
+        .collect();
+    ports.sort();
+    assert_eq!(ports, vec![7001, 7002]);
+    assert!(
+        peers
+            .iter()
+            .all(|p| p.get("ip").unwrap().as_str() == Some("127.0.0.1")
+                && p.get("peer id").is_some())
+    );
+
+    // a completes; b stops.
+    let completed =
+        announce_target(&hash, &[b'a'; 20], 7001, "event=completed").replace("left=100", "left=0");
+    get(port, &completed);
+    get(
+        port,
+        &announce_target(&hash, &[b'b'; 20], 7002, "event=stopped"),
+    );
+    let (status, body) = get(port, &format!("/scrape?info_hash={}", enc(&hash)));
+    assert_eq!(status, 200);
+    let v = bencode::decode(&body).unwrap();
+    let bencode::Kind::Dict(files) = &v.get("files").unwrap().kind else {
+        panic!("files dict")
+    };
+    let entry = &files[0].1;
+    assert_eq!(files[0].0, &hash);
+    assert_eq!(entry.get("complete").unwrap().as_int(), Some(1));
+    assert_eq!(entry.get("incomplete").unwrap().as_int(), Some(1));
+    assert_eq!(entry.get("downloaded").unwrap().as_int(), Some(1));
+}
+
+#[test]
+fn keep_alive_numwant_cap_and_pipelining() {
+    let (_t, port) = start_tracker(60);
+    let hash = [0x22; 20];
+    let mut s = connect(port);
+    for i in 0..230u32 {
+        let mut id = [b'p'; 20];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        write!(
+            s,
+            "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
+            announce_target(&hash, &id, 10000 + i as u16, "compact=1")
+        )
+        .unwrap();
+        let (status, _, head) = read_response(&mut s);
+        assert_eq!(status, 200);
+        assert!(!head.to_ascii_lowercase().contains("connection: close"));
+    }
+    write!(
+        s,
+        "GET {} HTTP/1.1\r\n\r\n",
+        announce_target(&hash, &[b'q'; 20], 9999, "compact=1&numwant=1000")
+    )
+    .unwrap();
+    let (_, body, _) = read_response(&mut s);
+    assert_eq!(compact_ports(&body).len(), 200, "numwant is capped at 200");
+    write!(
+        s,
+        "GET {} HTTP/1.1\r\n\r\n",
+        announce_target(&hash, &[b'q'; 20], 9999, "compact=1&numwant=3")
+    )
+    .unwrap();
+    let (_, body, _) = read_response(&mut s);
+    assert_eq!(compact_ports(&body).len(), 3);
+    // Two requests in one write are both answered, in order.
+    write!(
+        s,
+        "GET /nope HTTP/1.1\r\n\r\nGET /scrape?info_hash={} HTTP/1.1\r\nConnection: close\r\n\r\n",
+        enc(&hash)
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut s).0, 404);
+    let (status, _, head) = read_response(&mut s);
+    assert_eq!(status, 200);
+    assert!(head.contains("Connection: close"));
+}
+
+#[test]
+fn bad_requests_get_failures_and_limits_hold() {
+    let (_t, port) = start_tracker(60);
+    let hash = [0x33; 20];
+    let cases = [
+        (
+            format!("/announce?peer_id={}&port=1&left=0", enc(&[1; 20])),
+            "missing `info_hash`",
+        ),
+        (
+            format!(
+                "/announce?info_hash={}&peer_id={}&port=1&left=0",
+                enc(&[1; 19]),
+                enc(&[1; 20])
+            ),
+            "`info_hash` is 19 bytes",
+        ),
+        (
+            format!(
+                "/announce?info_hash={}&peer_id={}&port=1&left=0",
+                enc(&hash),
+                enc(&[1; 21])
+            ),
+            "`peer_id` is 21 bytes",
+        ),
+        (
+            announce_target(&hash, &[1; 20], 1, "").replace("port=1", "port=65536"),
+            "`port` 65536",
+        ),
+        (
+            announce_target(&hash, &[1; 20], 1, "").replace("port=1", "port=abc"),
+            "`port` is not",
+        ),
+        (
+            announce_target(&hash, &[1; 20], 1, "").replace("left=100", "left=lots"),
+            "`left` is not",
+        ),
+        (
+            announce_target(&hash, &[1; 20], 1, "").replace("uploaded=0", "uploaded=-1"),
+            "`uploaded` is not",
+        ),
+        (
+            announce_target(&hash, &[1; 20], 1, "event=exploded"),
+            "`event`",
+        ),
+        ("/scrape".to_string(), "needs at least one"),
+        (
+            format!("/scrape?info_hash={}", enc(&[1; 3])),
+            "`info_hash` is 3 bytes",
+        ),
+    ];
+    for (target, needle) in cases {
+        let (status, body) = get(port, &target);
+        assert_eq!(status, 200, "{target}");
+        let reason = failure_reason(&body);
+        assert!(reason.contains(needle), "{target}: {reason}");
+    }
+    let (status, body) = get(port, "/index.html");
+    assert_eq!(status, 404);
+    assert!(!failure_reason(&body).is_empty());
+
+    // Oversized request line and head: 414 / 431, then the connection closes.
+    for (request, expected) in [
+        (
+            format!("GET /announce?{} HTTP/1.1\r\n\r\n", "a".repeat(4000)),
+            414,
+        ),
+        (
+            format!(
+                "GET / HTTP/1.1\r\n{}\r\n",
+                "X-Filler: 0123456789\r\n".repeat(600)
+            ),
+            431,
+        ),
+    ] {
+        let mut s = connect(port);
+        let _ = s.write_all(request.as_bytes());
+        let (status, _, head) = read_response(&mut s);
+        assert_eq!(status, expected);
+        assert!(head.contains("Connection: close"));
+        let mut rest = [0u8; 16];
+        assert_eq!(
+            s.read(&mut rest).unwrap_or(0),
+            0,
+            "closed after a {expected}"
+        );
+    }
+}
+
+#[test]
+fn slow_clients_are_cut_off_while_others_are_served() {
+    let (_t, port) = start_tracker(60);
+    let started = Instant::now();
+    let mut slow = connect(port);
+    slow.write_all(b"GET /announce?info_hash=").unwrap();
+    // Meanwhile the tracker keeps answering others.
+    let (status, _) = get(port, &announce_target(&[0x44; 20], &[1; 20], 5, ""));
+    assert_eq!(status, 200);
+    let mut rest = [0u8; 16];
+    let n = slow.read(&mut rest).unwrap_or(0);
+    let waited = started.elapsed();
+    assert_eq!(n, 0, "a half-sent request gets no answer, only a close");
+    assert!(
+        waited >= Duration::from_secs(14) && waited < Duration::from_secs(19),
+        "closed after {waited:?}"
+    );
+}
+
+#[test]
+fn silent_peers_expire() {
+    // With --interval 1 a peer is forgotten after 2 × 1 + 5 s of silence.
+    let (_t, port) = start_tracker(1);
+    let hash = [0x55; 20];
+    get(port, &announce_target(&hash, &[b'a'; 20], 7001, ""));
+    let (_, body) = get(port, &announce_target(&hash, &[b'b'; 20], 7002, ""));
+    assert_eq!(compact_ports(&body), vec![7001]);
+    let forgotten = wait_until(Duration::from_secs(15), || {
+        let (_, body) = get(port, &format!("/scrape?info_hash={}", enc(&hash)));
+        let v = bencode::decode(&body).unwrap();
+        let bencode::Kind::Dict(files) = &v.get("files").unwrap().kind else {
+            return false;
+        };
+        files[0].1.get("incomplete").unwrap().as_int() == Some(0)
+    });
+    assert!(forgotten, "peers silent past 2 × interval must expire");
+}
+
+fn udp_request(sock: &UdpSocket, packet: &[u8]) -> Vec<u8> {
+    sock.send(packet).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = sock.recv(&mut buf).expect("a UDP answer");
+    buf[..n].to_vec()
+}
+
+fn udp_announce_packet(conn: u64, hash: &[u8; 20], peer: u8, port: u16) -> Vec<u8> {
+    let mut p = conn.to_be_bytes().to_vec();
+    p.extend_from_slice(&1u32.to_be_bytes());
+    p.extend_from_slice(&42u32.to_be_bytes());
+    p.extend_from_slice(hash);
+    p.extend_from_slice(&[peer; 20]);
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&100u64.to_be_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&2u32.to_be_bytes());
+    p.extend_from_slice(&[0; 8]);
+    p.extend_from_slice(&50i32.to_be_bytes());
+    p.extend_from_slice(&port.to_be_bytes());
+    p
+}
+
+#[test]
+fn udp_connect_announce_and_forged_ids() {
+    let (_t, port) = start_tracker(60);
+    let hash = [0x66; 20];
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.connect(("127.0.0.1", port)).unwrap();
+    let mut connect = 0x41727101980u64.to_be_bytes().to_vec();
+    connect.extend_from_slice(&0u32.to_be_bytes());
+    connect.extend_from_slice(&7u32.to_be_bytes());
+    let reply = udp_request(&sock, &connect);
+    assert_eq!(&reply[..8], &[0, 0, 0, 0, 0, 0, 0, 7]);
+    let conn = u64::from_be_bytes(reply[8..16].try_into().unwrap());
+
+    // An HTTP peer and a UDP peer see each other.
+    get(port, &announce_target(&hash, &[b'h'; 20], 7100, ""));
+    let reply = udp_request(&sock, &udp_announce_packet(conn, &hash, b'u', 7200));
+    assert_eq!(u32::from_be_bytes(reply[0..4].try_into().unwrap()), 1);
+    assert_eq!(&reply[20..], &[127, 0, 0, 1, 0x1B, 0xBC]);
+
+    // A forged connection id gets an error packet.
+    let reply = udp_request(&sock, &udp_announce_packet(conn ^ 1, &hash, b'u', 7200));
+    assert_eq!(u32::from_be_bytes(reply[0..4].try_into().unwrap()), 3);
+    assert!(String::from_utf8_lossy(&reply[8..]).contains("connection id"));
+    // The id is bound to the address: another socket cannot use it.
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    other.connect(("127.0.0.1", port)).unwrap();
+    let reply = udp_request(&other, &udp_announce_packet(conn, &hash, b'v', 7300));
+    assert_eq!(u32::from_be_bytes(reply[0..4].try_into().unwrap()), 3);
+    // Garbage is dropped and the tracker still answers afterwards.
+    for junk in [&b""[..], b"x", &[0xFF; 15], &[0; 200]] {
+        sock.send(junk).unwrap();
+    }
+    let reply = udp_request(&sock, &connect);
+    assert_eq!(reply.len(), 16);
+}
+
+#[test]
+fn sigterm_stops_the_tracker() {
+    let (mut t, port) = start_tracker(60);
+    assert_eq!(get(port, "/scrape").0, 200);
+    t.proc.signal("TERM");
+    let status = t.proc.wait_for(Duration::from_secs(5));
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn bad_tracker_arguments() {
+    assert_error(
+        &p2p(&["tracker", "--listen", "nonsense"]),
+        "--listen `nonsense`",
+    );
+    assert_error(
+        &p2p(&["tracker", "--listen", "127.0.0.1:0", "--interval", "0"]),
+        "--interval `0`",
+    );
+}
+
+#[test]
+fn aria2c_finds_a_libtorrent_seed_through_the_tracker() {
+    let aria2c = require("aria2c", "aria2");
+    let py = require_libtorrent();
+    let (_t, tport) = start_tracker(60);
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir(&seed_dir).unwrap();
+    let (_, torrent) = make_content(
+        &seed_dir,
+        "shared.bin",
+        3_000_000,
+        &format!("tracker@127.0.0.1:{tport}"),
+        "64K",
+    );
+
+    let lt_port = free_port();
+    let mut lt = Command::new(py);
+    lt.args([
+        libtorrent_peer_script(),
+        torrent.to_str().unwrap(),
+        seed_dir.to_str().unwrap(),
+        &lt_port.to_string(),
+        "--timeout",
+        "100",
+    ])
+    .stdout(std::process::Stdio::null());
+    let _seed = Proc::spawn("libtorrent seed", &mut lt);
+    // The seed is known to the tracker once a scrape counts it.
+    let hash = hex_to_bytes(&info_hash(&torrent));
+    let seen = wait_until(Duration::from_secs(30), || {
+        let (_, body) = get(tport, &format!("/scrape?info_hash={}", enc(&hash)));
+        String::from_utf8_lossy(&body).contains("8:completei1e")
+    });
+    assert!(
+        seen,
+        "libtorrent never announced itself as a seed to p2p tracker"
+    );
+
+    let out = dir.path().join("aria");
+    let mut cmd = Command::new(aria2c);
+    cmd.args([
+        "--enable-dht=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--seed-time=0",
+        "--check-integrity=true",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        &format!("--listen-port={}", free_port()),
+        &format!("--dir={}", out.display()),
+        torrent.to_str().unwrap(),
+    ])
+    .stdout(std::process::Stdio::null());
+    let mut aria = Proc::spawn("aria2c", &mut cmd);
+    let status = aria.wait_for(Duration::from_secs(90));
+    assert!(status.success(), "aria2c failed: {status:?}");
+    assert_eq!(
+        std::fs::read(out.join("shared.bin")).unwrap(),
+        std::fs::read(seed_dir.join("shared.bin")).unwrap()
+    );
+}
+
+fn hex_to_bytes(hex: &str) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
