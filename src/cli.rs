@@ -15,7 +15,54 @@ pub struct Args {
 pub enum Command {
     Tracker(Tracker),
     MakeTorrent(MakeTorrent),
+    Seed(Seed),
+    Fetch(Fetch),
     Info(Info),
+}
+
+/// Serve the content of one or more torrents to other peers until interrupted.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "seed")]
+pub struct Seed {
+    /// the .torrent files to seed
+    #[argh(positional)]
+    pub torrents: Vec<PathBuf>,
+    /// the directory holding the content, as DIR/NAME (default .)
+    #[argh(option, default = "PathBuf::from(\".\")")]
+    pub dir: PathBuf,
+    /// address to accept peers on (default 0.0.0.0:6881; port 0 picks a free one)
+    #[argh(option, default = "String::from(\"0.0.0.0:6881\")")]
+    pub listen: String,
+    /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
+    #[argh(option)]
+    pub upload_limit: Option<String>,
+}
+
+/// Download a torrent into DIR/NAME from every peer at once, uploading meanwhile.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "fetch")]
+pub struct Fetch {
+    /// the .torrent file
+    #[argh(positional)]
+    pub torrent: PathBuf,
+    /// the directory to download into (the content lands in DIR/NAME)
+    #[argh(option)]
+    pub out: PathBuf,
+    /// address to accept peers on (default 0.0.0.0:0, a free port)
+    #[argh(option)]
+    pub listen: Option<String>,
+    /// a peer to connect to directly, HOST:PORT; repeatable (no tracker needed)
+    #[argh(option)]
+    pub peer: Vec<String>,
+    /// keep seeding after the download completes, until interrupted
+    #[argh(switch)]
+    pub seed: bool,
+    /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
+    #[argh(option)]
+    pub upload_limit: Option<String>,
+    /// download rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
+    #[argh(option)]
+    pub download_limit: Option<String>,
 }
 
 /// Run a BitTorrent tracker: HTTP (/announce, /scrape) and UDP on one port number.

@@ -7,13 +7,14 @@
 //! sockets and devices are skipped with a warning; empty files are listed.
 
 use crate::bencode::Bencode;
-use crate::hash::{Digest, sha1};
+use crate::hash::Digest;
 use crate::layout::Layout;
+pub use crate::piece_store::HashProgress;
+use crate::piece_store::hash_parallel;
 use crate::{Error, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 pub const MIN_PIECE_LENGTH: u64 = 16 << 10;
 pub const MAX_AUTO_PIECE_LENGTH: u64 = 16 << 20;
@@ -222,15 +223,7 @@ fn walk(
     Ok(())
 }
 
-/// Progress of a hashing run, readable from another thread.
-#[derive(Debug, Default)]
-pub struct HashProgress {
-    pub pieces_done: AtomicUsize,
-    pub bytes_done: AtomicU64,
-}
-
-/// SHA-1 of every piece of the concatenated files, on every core. Each worker reads its pieces
-/// with positional reads, so memory stays at one piece buffer a worker whatever the input size.
+/// SHA-1 of every piece of the concatenated files, on every core, with positional reads.
 pub fn hash_pieces(
     files: &[SourceFile],
     piece_length: u64,
@@ -246,59 +239,24 @@ pub fn hash_pieces(
             })
         })
         .collect::<Result<_>>()?;
-    let count = layout.piece_count();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(count.max(1));
-    let next = AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Vec<(usize, Digest)>>> =
-        (0..workers).map(|_| Default::default()).collect();
-    std::thread::scope(|scope| {
-        let tasks: Vec<_> = (0..workers)
-            .map(|w| {
-                let (layout, handles, next, results) = (&layout, &handles, &next, &results);
-                scope.spawn(move || -> Result<()> {
-                    let mut buffer = vec![0u8; piece_length as usize];
-                    let mut mine = Vec::new();
-                    loop {
-                        let piece = next.fetch_add(1, Ordering::Relaxed);
-                        if piece >= count {
-                            break;
-                        }
-                        let size = layout.piece_size(piece) as usize;
-                        let mut filled = 0usize;
-                        for span in layout.spans(layout.piece_offset(piece), size as u64) {
-                            let dst = &mut buffer[filled..filled + span.len as usize];
-                            handles[span.file]
-                                .read_exact_at(dst, span.file_offset)
-                                .map_err(|source| Error::Io {
-                                    path: files[span.file].disk_path.clone(),
-                                    source,
-                                })?;
-                            filled += span.len as usize;
-                        }
-                        mine.push((piece, sha1(&buffer[..size])));
-                        progress.pieces_done.fetch_add(1, Ordering::Relaxed);
-                        progress
-                            .bytes_done
-                            .fetch_add(size as u64, Ordering::Relaxed);
-                    }
-                    *results[w].lock().expect("no worker panics holding it") = mine;
-                    Ok(())
-                })
-            })
-            .collect();
-        tasks
-            .into_iter()
-            .map(|t| t.join().expect("hashing worker panicked"))
-            .collect::<Result<Vec<()>>>()
-    })?;
-    let mut digests = vec![[0u8; 20]; count];
-    for list in results {
-        for (piece, digest) in list.into_inner().expect("workers done") {
-            digests[piece] = digest;
+    let pieces: Vec<usize> = (0..layout.piece_count()).collect();
+    let read = |piece: usize, buf: &mut [u8]| -> Result<()> {
+        let mut filled = 0usize;
+        for span in layout.spans(layout.piece_offset(piece), buf.len() as u64) {
+            let dst = &mut buf[filled..filled + span.len as usize];
+            handles[span.file]
+                .read_exact_at(dst, span.file_offset)
+                .map_err(|source| Error::Io {
+                    path: files[span.file].disk_path.clone(),
+                    source,
+                })?;
+            filled += span.len as usize;
         }
+        Ok(())
+    };
+    let mut digests = vec![[0u8; 20]; pieces.len()];
+    for (piece, digest) in hash_parallel(&layout, &pieces, read, progress)? {
+        digests[piece] = digest;
     }
     Ok(digests)
 }

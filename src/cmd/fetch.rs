@@ -1,0 +1,158 @@
+//! `p2p fetch`: download a torrent into `DIR/<name>` from every peer at once while uploading to
+//! them, resuming from whatever verified data is already there.
+
+use crate::cli::Fetch;
+use crate::metainfo::Torrent;
+use crate::piece_store::{HashProgress, PieceStore};
+use crate::progress::{self, ProgressLine};
+use crate::session::{self, Routes};
+use crate::torrent::{self, Config, Stats};
+use crate::{Error, Result, rate, signal};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// A fetch with no peer connected for this long gives up.
+pub const NO_PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(args: Fetch) -> Result<()> {
+    let listen = super::parse_addr("--listen", args.listen.as_deref().unwrap_or("0.0.0.0:0"))?;
+    let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
+    let download_limit = rate::from_arg("--download-limit", args.download_limit.as_deref())?;
+    let peers = args
+        .peer
+        .iter()
+        .map(|p| super::parse_addr("--peer", p))
+        .collect::<Result<Vec<_>>>()?;
+    let meta = Arc::new(Torrent::load(&args.torrent)?);
+    std::fs::create_dir_all(&args.out).map_err(|source| Error::Io {
+        path: args.out.clone(),
+        source,
+    })?;
+    let store = Arc::new(PieceStore::create(&args.out, &meta.info)?);
+    let have = store.check_all(&HashProgress::default())?;
+    let total = meta.info.total_length();
+    let target = args.out.join(&meta.info.name);
+    if have.count() > 0 {
+        log::info!(
+            "resuming: {} of {} pieces already verified",
+            have.count(),
+            have.len()
+        );
+    }
+    if have.is_full() && !args.seed {
+        println!(
+            "complete: {} ({total} bytes) was already verified; downloaded 0 bytes",
+            target.display()
+        );
+        return Ok(());
+    }
+    signal::install();
+    async_std::task::block_on(async {
+        let routes = Routes::default();
+        let (bound, accept) = session::listen(listen, routes.clone()).await?;
+        async_std::task::spawn(accept);
+        log::info!(
+            "fetching {} ({}) listening on {bound}",
+            meta.info.name,
+            meta.info_hash
+        );
+        let handle = torrent::spawn(
+            meta.clone(),
+            store,
+            have,
+            Config {
+                peer_id: session::new_peer_id(),
+                listen_port: bound.port(),
+                upload_limit,
+                download_limit,
+                keep_seeding: args.seed,
+                peers,
+                no_peer_timeout: Some(NO_PEER_TIMEOUT),
+            },
+        );
+        routes.add(meta.info_hash, handle.events.clone());
+        let started = Instant::now();
+        let stats = handle.stats.clone();
+        let mut line = ProgressLine::new();
+        let mut reported_complete = false;
+        let mut last_log = Instant::now();
+        let mut last = (Instant::now(), 0u64, 0u64);
+        while !handle.stats.finished.load(Ordering::Relaxed) && !signal::stop_requested() {
+            async_std::task::sleep(Duration::from_millis(200)).await;
+            if last.0.elapsed() >= Duration::from_secs(1) {
+                let (down, up) = (
+                    stats.downloaded.load(Ordering::Relaxed),
+                    stats.uploaded.load(Ordering::Relaxed),
+                );
+                let secs = last.0.elapsed().as_secs_f64();
+                let text = status(
+                    &meta.info.name,
+                    &stats,
+                    total,
+                    (down - last.1) as f64 / secs,
+                    (up - last.2) as f64 / secs,
+                );
+                last = (Instant::now(), down, up);
+                if line.is_tty() {
+                    line.draw(&text);
+                } else if last_log.elapsed() >= Duration::from_secs(5) {
+                    last_log = Instant::now();
+                    log::info!("{text}");
+                }
+            }
+            if args.seed && !reported_complete && stats.complete.load(Ordering::Relaxed) {
+                reported_complete = true;
+                line.finish();
+                summary(&target, total, &stats, started);
+                log::info!("seeding until interrupted");
+            }
+        }
+        line.finish();
+        let interrupted = !handle.stats.finished.load(Ordering::Relaxed);
+        if interrupted {
+            let _ = handle.events.send(torrent::Event::Stop).await;
+        }
+        handle.task.await?;
+        if stats.complete.load(Ordering::Relaxed) {
+            if !reported_complete {
+                summary(&target, total, &stats, started);
+            }
+            return Ok(());
+        }
+        Err(Error::Failed(format!(
+            "interrupted with {} of {} pieces verified; run the same command again to resume",
+            stats.have_pieces.load(Ordering::Relaxed),
+            meta.info.piece_count()
+        )))
+    })
+}
+
+fn status(name: &str, s: &Stats, total: u64, down: f64, up: f64) -> String {
+    let have = s.have_bytes.load(Ordering::Relaxed);
+    let eta = if down > 0.0 {
+        progress::duration(((total - have.min(total)) as f64 / down) as u64)
+    } else {
+        "-".into()
+    };
+    format!(
+        "{name}: {:.1}% {}/{}, down {} up {}, {} peers, ETA {eta}",
+        have as f64 * 100.0 / total.max(1) as f64,
+        progress::bytes(have),
+        progress::bytes(total),
+        progress::rate(down),
+        progress::rate(up),
+        s.peers.load(Ordering::Relaxed)
+    )
+}
+
+fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    let down = s.downloaded.load(Ordering::Relaxed);
+    println!(
+        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}), uploaded {} bytes",
+        target.display(),
+        progress::rate(down as f64 / secs.max(1e-3)),
+        s.uploaded.load(Ordering::Relaxed)
+    );
+}

@@ -1,0 +1,251 @@
+//! One peer connection: the handshake, then a reader task (framing, validation, download limit,
+//! a 3-minute silence timeout) and a writer task (batched writes, block reads off the async
+//! threads, upload limit, keep-alives every 2 minutes). Both report to the torrent task.
+
+use crate::layout::Layout;
+use crate::picker::{BlockRef, PeerKey};
+use crate::piece_store::PieceStore;
+use crate::rate::{self, RateLimit};
+use crate::torrent::Event;
+use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message};
+use async_std::channel::{Receiver, Sender};
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::TcpStream;
+use std::future::Future;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer silent for this long is dropped.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(180);
+/// An idle connection gets a keep-alive this often.
+pub const KEEPALIVE: Duration = Duration::from_secs(120);
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the torrent asks a connection's writer to send.
+#[derive(Debug)]
+pub enum Outgoing {
+    Message(Message),
+    /// A block the peer asked for: read from disk, then sent as a piece message.
+    Block(BlockRef),
+}
+
+/// Runs `fut` under `limit`, naming `what` in the timeout error.
+pub async fn timed<T>(
+    what: &str,
+    limit: Duration,
+    fut: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    async_std::future::timeout(limit, fut).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{what} timed out after {}s", limit.as_secs()),
+        )
+    })?
+}
+
+pub async fn read_handshake(stream: &mut TcpStream) -> std::io::Result<Handshake> {
+    let mut buf = [0u8; HANDSHAKE_LEN];
+    timed(
+        "reading the handshake",
+        HANDSHAKE_TIMEOUT,
+        stream.read_exact(&mut buf),
+    )
+    .await?;
+    Handshake::decode(&buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Connects out and trades handshakes; the peer must answer for the same torrent.
+pub async fn connect(addr: SocketAddr, ours: Handshake) -> std::io::Result<(TcpStream, Handshake)> {
+    let mut stream = timed("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr)).await?;
+    let _ = stream.set_nodelay(true);
+    timed(
+        "sending the handshake",
+        HANDSHAKE_TIMEOUT,
+        stream.write_all(&ours.encode()),
+    )
+    .await?;
+    let theirs = read_handshake(&mut stream).await?;
+    if theirs.info_hash != ours.info_hash {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "handshake for another torrent",
+        ));
+    }
+    Ok((stream, theirs))
+}
+
+/// Starts the writer and returns its queue and the reader, which the caller spawns once the
+/// torrent knows the connection (so no message can arrive before it).
+pub fn start(
+    stream: TcpStream,
+    key: PeerKey,
+    events: Sender<Event>,
+    store: Arc<PieceStore>,
+    upload_limit: Option<Arc<RateLimit>>,
+    download_limit: Option<Arc<RateLimit>>,
+) -> (Sender<Outgoing>, impl Future<Output = ()> + Send + 'static) {
+    let (tx, rx) = async_std::channel::unbounded();
+    let layout = store.layout().clone();
+    async_std::task::spawn(writer(
+        stream.clone(),
+        key,
+        rx,
+        events.clone(),
+        store,
+        upload_limit,
+    ));
+    (tx, reader(stream, key, events, layout, download_limit))
+}
+
+async fn reader(
+    mut stream: TcpStream,
+    key: PeerKey,
+    events: Sender<Event>,
+    layout: Layout,
+    limit: Option<Arc<RateLimit>>,
+) {
+    let max_len = wire::max_message_len(layout.piece_count());
+    let mut buf = vec![0u8; (max_len as usize + 4).max(256 << 10)];
+    let mut filled = 0usize;
+    let reason = 'conn: loop {
+        let mut start = 0;
+        loop {
+            match wire::decode(&buf[start..filled], max_len) {
+                Decoded::Incomplete => break,
+                Decoded::Invalid(reason) => break 'conn format!("protocol error: {reason}"),
+                Decoded::Message(msg, used) => {
+                    start += used;
+                    if let Err(reason) = msg.validate(&layout) {
+                        break 'conn format!("protocol error: {reason}");
+                    }
+                    if let Message::Piece { data, .. } = &msg {
+                        rate::take(&limit, data.len()).await;
+                    }
+                    if events.send(Event::Message(key, msg)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
+        match timed(
+            "waiting for the peer",
+            READ_TIMEOUT,
+            stream.read(&mut buf[filled..]),
+        )
+        .await
+        {
+            Ok(0) => break "closed by the peer".to_string(),
+            Ok(n) => filled += n,
+            Err(e) => break e.to_string(),
+        }
+    };
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = events.send(Event::Closed(key, reason)).await;
+}
+
+async fn writer(
+    mut stream: TcpStream,
+    key: PeerKey,
+    rx: Receiver<Outgoing>,
+    events: Sender<Event>,
+    store: Arc<PieceStore>,
+    limit: Option<Arc<RateLimit>>,
+) {
+    let mut out = Vec::with_capacity(256 << 10);
+    loop {
+        let first = match async_std::future::timeout(KEEPALIVE, rx.recv()).await {
+            Ok(Ok(item)) => item,
+            Ok(Err(_)) => break,
+            Err(_) => Outgoing::Message(Message::KeepAlive),
+        };
+        let mut batch = vec![first];
+        while batch.len() < 64 {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let wanted: Vec<BlockRef> = batch
+            .iter()
+            .filter_map(|o| match o {
+                Outgoing::Block(b) => Some(*b),
+                Outgoing::Message(_) => None,
+            })
+            .collect();
+        let mut blocks = Vec::new();
+        if !wanted.is_empty() {
+            let store = store.clone();
+            let read = async_std::task::spawn_blocking(move || {
+                wanted
+                    .iter()
+                    .map(|b| {
+                        store
+                            .read_block(b.piece as usize, b.begin, b.length)
+                            .map(|d| (*b, d))
+                    })
+                    .collect::<crate::Result<Vec<_>>>()
+            })
+            .await;
+            match read {
+                Ok(b) => blocks = b,
+                Err(e) => {
+                    log::warn!("serving a block failed: {e}");
+                    break;
+                }
+            }
+        }
+        let mut blocks = blocks.into_iter();
+        let (mut sent_bytes, mut sent_blocks) = (0u64, 0usize);
+        for item in batch {
+            match item {
+                Outgoing::Message(m) => m.encode_into(&mut out),
+                Outgoing::Block(_) => {
+                    let (b, data) = blocks.next().expect("one read a block");
+                    rate::take(&limit, data.len()).await;
+                    sent_bytes += data.len() as u64;
+                    sent_blocks += 1;
+                    Message::Piece {
+                        index: b.piece,
+                        begin: b.begin,
+                        data,
+                    }
+                    .encode_into(&mut out);
+                }
+            }
+            // Flush big batches as they grow so a rate limit paces the bytes, not the batch.
+            if out.len() >= 128 << 10
+                && timed("sending", WRITE_TIMEOUT, stream.write_all(&out))
+                    .await
+                    .is_err()
+            {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+            if out.len() >= 128 << 10 {
+                out.clear();
+            }
+        }
+        if !out.is_empty()
+            && timed("sending", WRITE_TIMEOUT, stream.write_all(&out))
+                .await
+                .is_err()
+        {
+            break;
+        }
+        out.clear();
+        if sent_blocks > 0
+            && events
+                .send(Event::Uploaded(key, sent_bytes, sent_blocks))
+                .await
+                .is_err()
+        {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}

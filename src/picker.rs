@@ -1,0 +1,516 @@
+//! Which block to ask which peer for: rarest first with a random first piece, partial pieces
+//! finished before new ones are started, endgame (the last blocks asked of several peers).
+//!
+//! Piece-state invariant: every piece is exactly one of
+//! - **have**: verified and on disk;
+//! - **in progress**: some blocks requested or received, buffered in memory here;
+//! - **verifying**: all blocks in, handed off for SHA-1 and writing;
+//! - **queued**: wanted, nothing requested yet.
+//!
+//! The picker alone moves pieces between these states, and it is owned by one torrent task.
+
+use crate::bitfield::Bitfield;
+use crate::layout::{BLOCK_SIZE, Layout};
+use crate::random::Rng;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Identifies one peer connection inside a torrent.
+pub type PeerKey = u64;
+
+/// At most this many peers are asked for the same block in endgame.
+const ENDGAME_DUPLICATES: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlockRef {
+    pub piece: u32,
+    pub begin: u32,
+    pub length: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Queued,
+    InProgress,
+    Verifying,
+    Have,
+}
+
+#[derive(Debug)]
+enum Block {
+    Missing,
+    Requested { by: Vec<PeerKey>, at: Instant },
+    Received,
+}
+
+#[derive(Debug)]
+struct Partial {
+    blocks: Vec<Block>,
+    buffer: Vec<u8>,
+    received: u32,
+    contributors: Vec<PeerKey>,
+}
+
+/// What a received block did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Not asked for, or already in: ignore it.
+    Unwanted,
+    Stored {
+        /// Other peers that were asked for the same block (endgame): send them a cancel.
+        cancel: Vec<PeerKey>,
+    },
+    /// The piece is whole: verify `data`.
+    PieceDone {
+        piece: usize,
+        data: Vec<u8>,
+        contributors: Vec<PeerKey>,
+        cancel: Vec<PeerKey>,
+    },
+}
+
+pub struct Picker {
+    layout: Layout,
+    state: Vec<State>,
+    have: Bitfield,
+    availability: Vec<u32>,
+    partial: HashMap<usize, Partial>,
+    max_partial: usize,
+    rng: Rng,
+}
+
+impl Picker {
+    /// `have`: the pieces already verified. In-progress pieces are capped so their buffers stay
+    /// within `partial_budget` bytes (at least two pieces).
+    pub fn new(layout: Layout, have: Bitfield, partial_budget: u64) -> Picker {
+        let state = (0..layout.piece_count())
+            .map(|p| {
+                if have.get(p) {
+                    State::Have
+                } else {
+                    State::Queued
+                }
+            })
+            .collect();
+        let max_partial = ((partial_budget / layout.piece_length()) as usize).max(2);
+        Picker {
+            availability: vec![0; layout.piece_count()],
+            layout,
+            state,
+            have,
+            partial: HashMap::new(),
+            max_partial,
+            rng: Rng::new(),
+        }
+    }
+
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+
+    /// Bytes verified so far.
+    pub fn bytes_have(&self) -> u64 {
+        self.have.ones().map(|p| self.layout.piece_size(p)).sum()
+    }
+
+    pub fn peer_has_piece(&mut self, piece: usize) {
+        if let Some(a) = self.availability.get_mut(piece) {
+            *a += 1;
+        }
+    }
+
+    pub fn peer_has_all(&mut self, bits: &Bitfield) {
+        bits.ones().for_each(|p| self.peer_has_piece(p));
+    }
+
+    pub fn forget_availability(&mut self, bits: &Bitfield) {
+        for p in bits.ones() {
+            self.availability[p] = self.availability[p].saturating_sub(1);
+        }
+    }
+
+    pub fn peer_gone(&mut self, peer: PeerKey, bits: &Bitfield) {
+        self.forget_availability(bits);
+        self.release_peer(peer);
+    }
+
+    /// True when `bits` holds a piece we still want.
+    pub fn wants_from(&self, bits: &Bitfield) -> bool {
+        bits.ones().any(|p| self.state[p] != State::Have)
+    }
+
+    pub fn wants_piece(&self, piece: usize) -> bool {
+        self.state.get(piece).is_some_and(|s| *s != State::Have)
+    }
+
+    /// Up to `want` blocks for `peer`, which has `bits`, marked as requested by it.
+    pub fn pick(
+        &mut self,
+        peer: PeerKey,
+        bits: &Bitfield,
+        want: usize,
+        now: Instant,
+    ) -> Vec<BlockRef> {
+        let mut out = Vec::new();
+        if want == 0 {
+            return out;
+        }
+        // 1. Finish what is started.
+        let mut started: Vec<usize> = self
+            .partial
+            .keys()
+            .copied()
+            .filter(|&p| bits.get(p))
+            .collect();
+        started.sort_unstable();
+        for piece in started {
+            self.take_missing(piece, peer, want, now, &mut out);
+            if out.len() >= want {
+                return out;
+            }
+        }
+        // 2. Start new pieces: random while we have none, rarest first after that.
+        while out.len() < want && self.partial.len() < self.max_partial {
+            let Some(piece) = self.choose_new(bits) else {
+                break;
+            };
+            let blocks = self.layout.blocks_in_piece(piece) as usize;
+            self.state[piece] = State::InProgress;
+            self.partial.insert(
+                piece,
+                Partial {
+                    blocks: (0..blocks).map(|_| Block::Missing).collect(),
+                    buffer: vec![0; self.layout.piece_size(piece) as usize],
+                    received: 0,
+                    contributors: Vec::new(),
+                },
+            );
+            self.take_missing(piece, peer, want, now, &mut out);
+        }
+        // 3. Endgame: nothing left unrequested anywhere, so ask again what others were asked.
+        if out.len() < want && self.in_endgame() {
+            let mut pieces: Vec<usize> = self
+                .partial
+                .keys()
+                .copied()
+                .filter(|&p| bits.get(p))
+                .collect();
+            pieces.sort_unstable();
+            for piece in pieces {
+                let partial = self.partial.get_mut(&piece).expect("listed");
+                for (i, block) in partial.blocks.iter_mut().enumerate() {
+                    if let Block::Requested { by, .. } = block
+                        && !by.contains(&peer)
+                        && by.len() < ENDGAME_DUPLICATES
+                    {
+                        by.push(peer);
+                        out.push(block_ref(&self.layout, piece, i));
+                        if out.len() >= want {
+                            return out;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Endgame: no piece is queued and no block of a started piece is missing.
+    pub fn in_endgame(&self) -> bool {
+        !self.state.contains(&State::Queued)
+            && self
+                .partial
+                .values()
+                .all(|p| p.blocks.iter().all(|b| !matches!(b, Block::Missing)))
+    }
+
+    fn take_missing(
+        &mut self,
+        piece: usize,
+        peer: PeerKey,
+        want: usize,
+        now: Instant,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let partial = self.partial.get_mut(&piece).expect("in progress");
+        for (i, block) in partial.blocks.iter_mut().enumerate() {
+            if out.len() >= want {
+                return;
+            }
+            if matches!(block, Block::Missing) {
+                *block = Block::Requested {
+                    by: vec![peer],
+                    at: now,
+                };
+                out.push(block_ref(&self.layout, piece, i));
+            }
+        }
+    }
+
+    fn choose_new(&mut self, bits: &Bitfield) -> Option<usize> {
+        let random_first = self.have.count() == 0;
+        let mut best: Option<usize> = None;
+        let mut best_avail = u32::MAX;
+        let mut ties = 0usize;
+        for p in bits.ones() {
+            if self.state[p] != State::Queued {
+                continue;
+            }
+            let avail = if random_first {
+                0
+            } else {
+                self.availability[p]
+            };
+            if avail < best_avail {
+                best = Some(p);
+                best_avail = avail;
+                ties = 1;
+            } else if avail == best_avail {
+                // Reservoir sampling: every tied piece is equally likely.
+                ties += 1;
+                if self.rng.below(ties) == 0 {
+                    best = Some(p);
+                }
+            }
+        }
+        best
+    }
+
+    /// Takes a block from `peer`.
+    pub fn received(&mut self, peer: PeerKey, piece: usize, begin: u32, data: &[u8]) -> Received {
+        let Some(partial) = self.partial.get_mut(&piece) else {
+            return Received::Unwanted;
+        };
+        if !begin.is_multiple_of(BLOCK_SIZE) {
+            return Received::Unwanted;
+        }
+        let index = (begin / BLOCK_SIZE) as usize;
+        if index >= partial.blocks.len()
+            || data.len() as u32 != self.layout.block_size(piece, index as u32)
+        {
+            return Received::Unwanted;
+        }
+        let cancel = match &partial.blocks[index] {
+            Block::Received => return Received::Unwanted,
+            Block::Missing => Vec::new(),
+            Block::Requested { by, .. } => by.iter().copied().filter(|&p| p != peer).collect(),
+        };
+        partial.blocks[index] = Block::Received;
+        partial.buffer[begin as usize..begin as usize + data.len()].copy_from_slice(data);
+        partial.received += 1;
+        if !partial.contributors.contains(&peer) {
+            partial.contributors.push(peer);
+        }
+        if partial.received as usize == partial.blocks.len() {
+            let done = self.partial.remove(&piece).expect("present");
+            self.state[piece] = State::Verifying;
+            return Received::PieceDone {
+                piece,
+                data: done.buffer,
+                contributors: done.contributors,
+                cancel,
+            };
+        }
+        Received::Stored { cancel }
+    }
+
+    /// The verdict on a piece handed out by [`Received::PieceDone`].
+    pub fn verified(&mut self, piece: usize, ok: bool) {
+        if ok {
+            self.state[piece] = State::Have;
+            self.have.set(piece);
+        } else {
+            self.state[piece] = State::Queued;
+        }
+    }
+
+    /// Forgets `peer`'s outstanding requests (it choked us or left); blocks nobody else was asked
+    /// for become missing again.
+    pub fn release_peer(&mut self, peer: PeerKey) {
+        for partial in self.partial.values_mut() {
+            for block in &mut partial.blocks {
+                release(block, peer);
+            }
+        }
+    }
+
+    /// Forgets one request of `peer`'s.
+    pub fn release_block(&mut self, peer: PeerKey, b: BlockRef) {
+        if let Some(partial) = self.partial.get_mut(&(b.piece as usize))
+            && let Some(block) = partial.blocks.get_mut((b.begin / BLOCK_SIZE) as usize)
+        {
+            release(block, peer);
+        }
+    }
+
+    /// Requests older than `limit`: (who was asked, what).
+    pub fn overdue(&self, now: Instant, limit: Duration) -> Vec<(PeerKey, BlockRef)> {
+        let mut out = Vec::new();
+        for (&piece, partial) in &self.partial {
+            for (i, block) in partial.blocks.iter().enumerate() {
+                if let Block::Requested { by, at } = block
+                    && now.duration_since(*at) > limit
+                {
+                    out.extend(by.iter().map(|&p| (p, block_ref(&self.layout, piece, i))));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn release(block: &mut Block, peer: PeerKey) {
+    if let Block::Requested { by, .. } = block {
+        by.retain(|&p| p != peer);
+        if by.is_empty() {
+            *block = Block::Missing;
+        }
+    }
+}
+
+fn block_ref(layout: &Layout, piece: usize, block: usize) -> BlockRef {
+    BlockRef {
+        piece: piece as u32,
+        begin: block as u32 * BLOCK_SIZE,
+        length: layout.block_size(piece, block as u32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picker(pieces: usize) -> Picker {
+        // Pieces of two blocks; the last one short.
+        let layout = Layout::new(32768, [(pieces as u64 - 1) * 32768 + 20000]);
+        Picker::new(layout, Bitfield::new(pieces), 1 << 30)
+    }
+
+    #[test]
+    fn rarest_first_after_a_random_first_piece() {
+        let mut p = picker(4);
+        let all = Bitfield::full(4);
+        let now = Instant::now();
+        for _ in 0..3 {
+            p.peer_has_piece(0);
+            p.peer_has_piece(1);
+        }
+        p.peer_has_piece(3);
+        p.peer_has_all(&all);
+        // First piece: any. Complete it.
+        let first = p.pick(1, &all, 2, now);
+        assert_eq!(first.len(), 2);
+        let piece = first[0].piece as usize;
+        let mut done = None;
+        for b in &first {
+            if let Received::PieceDone { piece, .. } =
+                p.received(1, piece, b.begin, &vec![0; b.length as usize])
+            {
+                done = Some(piece);
+            }
+        }
+        assert_eq!(done, Some(piece));
+        p.verified(piece, true);
+        // Then the rarest remaining: piece 2 (1 copy), unless it was the random first.
+        let next = p.pick(1, &all, 1, now)[0].piece as usize;
+        let expected = if piece == 2 { 3 } else { 2 };
+        assert_eq!(next, expected);
+    }
+
+    #[test]
+    fn partial_pieces_are_finished_first_and_released_on_leave() {
+        let mut p = picker(4);
+        let all = Bitfield::full(4);
+        let now = Instant::now();
+        let a = p.pick(1, &all, 1, now);
+        let b = p.pick(2, &all, 1, now);
+        assert_eq!(
+            a[0].piece, b[0].piece,
+            "the second peer finishes the started piece"
+        );
+        assert_ne!(a[0].begin, b[0].begin);
+        p.release_peer(1);
+        let c = p.pick(3, &all, 1, now);
+        assert_eq!(c, a, "a released block is handed out again");
+    }
+
+    #[test]
+    fn endgame_asks_twice_and_cancels_the_loser() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let now = Instant::now();
+        let first = p.pick(1, &all, 10, now);
+        assert_eq!(first.len(), 2);
+        assert!(p.in_endgame());
+        let dup = p.pick(2, &all, 10, now);
+        assert_eq!(dup, first, "peer 2 is asked for the same blocks");
+        assert!(
+            p.pick(3, &all, 10, now).is_empty(),
+            "at most two peers a block"
+        );
+        let r = p.received(2, 0, 0, &[0; 16384]);
+        assert_eq!(r, Received::Stored { cancel: vec![1] });
+        assert_eq!(
+            p.received(1, 0, 0, &[0; 16384]),
+            Received::Unwanted,
+            "duplicate"
+        );
+        let last = vec![0; first[1].length as usize];
+        let Received::PieceDone {
+            contributors,
+            cancel,
+            ..
+        } = p.received(1, 0, 16384, &last)
+        else {
+            panic!("whole")
+        };
+        assert_eq!(contributors, vec![2, 1]);
+        assert_eq!(cancel, vec![2]);
+    }
+
+    #[test]
+    fn failed_pieces_are_queued_again_and_bad_blocks_ignored() {
+        let mut p = picker(2);
+        let all = Bitfield::full(2);
+        let now = Instant::now();
+        let got = p.pick(1, &all, 4, now);
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            p.received(1, 0, 1, &[0; 16384]),
+            Received::Unwanted,
+            "unaligned"
+        );
+        assert_eq!(
+            p.received(1, 0, 0, &[0; 100]),
+            Received::Unwanted,
+            "wrong size"
+        );
+        assert_eq!(
+            p.received(1, 5, 0, &[0; 100]),
+            Received::Unwanted,
+            "not asked"
+        );
+        for b in got.iter().filter(|b| b.piece == 1) {
+            p.received(1, 1, b.begin, &vec![0; b.length as usize]);
+        }
+        p.verified(1, false);
+        assert!(p.wants_piece(1));
+        let again = p.pick(2, &all, 10, now);
+        assert!(again.iter().any(|b| b.piece == 1));
+        assert!(!p.is_complete());
+    }
+
+    #[test]
+    fn in_progress_pieces_are_capped() {
+        let layout = Layout::new(32768, [10 * 32768]);
+        let mut p = Picker::new(layout, Bitfield::new(10), 2 * 32768);
+        let got = p.pick(1, &Bitfield::full(10), 100, Instant::now());
+        assert_eq!(got.len(), 4, "two pieces of two blocks");
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(p.overdue(later, Duration::from_secs(30)).len(), 4);
+    }
+}

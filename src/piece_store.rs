@@ -1,0 +1,345 @@
+//! The content on disk: positional reads and writes across the files of a torrent (pieces cross
+//! file boundaries), piece verification, and the parallel re-check that makes resuming work.
+//!
+//! Files are only ever created at `DIR/<name>/…`, from path components that
+//! [`crate::metainfo`] has already proved safe. A piece reaches the disk only after its SHA-1
+//! matched, so whatever is on disk is either verified or is checked again on the next start.
+
+use crate::bitfield::Bitfield;
+use crate::hash::{Digest, sha1};
+use crate::layout::Layout;
+use crate::metainfo::Info;
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Open file handles kept at once; torrents with more files reopen as needed.
+const MAX_OPEN_FILES: usize = 128;
+
+pub struct PieceStore {
+    layout: Layout,
+    paths: Vec<PathBuf>,
+    hashes: Vec<Digest>,
+    writable: bool,
+    /// Files this run created empty: pieces lying only in them need no re-check.
+    fresh: Vec<bool>,
+    open: Mutex<HashMap<usize, Arc<File>>>,
+}
+
+/// Progress of a hashing run, readable from another thread.
+#[derive(Debug, Default)]
+pub struct HashProgress {
+    pub pieces_done: AtomicUsize,
+    pub bytes_done: AtomicU64,
+}
+
+impl PieceStore {
+    /// For fetching: creates `dir/<name>/…` as needed (missing files sparse at their full
+    /// length), keeping whatever data is already there.
+    pub fn create(dir: &Path, info: &Info) -> Result<PieceStore> {
+        let mut store = PieceStore::new(dir, info, true);
+        for (i, path) in store.paths.iter().enumerate() {
+            let io = |source| Error::Io {
+                path: path.clone(),
+                source,
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                    path: parent.to_owned(),
+                    source,
+                })?;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(io)?;
+            let want = info.files[i].length;
+            let have = file.metadata().map_err(io)?.len();
+            store.fresh[i] = have == 0;
+            if have != want {
+                file.set_len(want).map_err(io)?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// For seeding: every file must already be there at its full length.
+    pub fn open_existing(dir: &Path, info: &Info) -> Result<PieceStore> {
+        let store = PieceStore::new(dir, info, false);
+        for (i, path) in store.paths.iter().enumerate() {
+            let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let want = info.files[i].length;
+            if !meta.is_file() || meta.len() != want {
+                return Err(Error::Input {
+                    path: path.clone(),
+                    reason: format!("has {} bytes, the torrent says {want}", meta.len()),
+                });
+            }
+        }
+        Ok(store)
+    }
+
+    fn new(dir: &Path, info: &Info, writable: bool) -> PieceStore {
+        PieceStore {
+            layout: Layout::new(info.piece_length, info.files.iter().map(|f| f.length)),
+            paths: info
+                .files
+                .iter()
+                .map(|f| dir.join(info.file_path(f)))
+                .collect(),
+            hashes: info.pieces.clone(),
+            writable,
+            fresh: vec![false; info.files.len()],
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn handle(&self, file: usize) -> Result<Arc<File>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = open.get(&file) {
+            return Ok(f.clone());
+        }
+        let f = OpenOptions::new()
+            .read(true)
+            .write(self.writable)
+            .open(&self.paths[file])
+            .map_err(|source| Error::Io {
+                path: self.paths[file].clone(),
+                source,
+            })?;
+        if open.len() >= MAX_OPEN_FILES {
+            open.clear();
+        }
+        let f = Arc::new(f);
+        open.insert(file, f.clone());
+        Ok(f)
+    }
+
+    /// Reads `buf.len()` bytes from torrent offset `offset`.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mut filled = 0;
+        for span in self.layout.spans(offset, buf.len() as u64) {
+            let dst = &mut buf[filled..filled + span.len as usize];
+            self.handle(span.file)?
+                .read_exact_at(dst, span.file_offset)
+                .map_err(|source| Error::Io {
+                    path: self.paths[span.file].clone(),
+                    source,
+                })?;
+            filled += span.len as usize;
+        }
+        Ok(())
+    }
+
+    /// Reads one block for a peer.
+    pub fn read_block(&self, piece: usize, begin: u32, length: u32) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; length as usize];
+        self.read_at(self.layout.piece_offset(piece) + begin as u64, &mut buf)?;
+        Ok(buf)
+    }
+
+    pub fn verify(&self, piece: usize, data: &[u8]) -> bool {
+        self.hashes.get(piece) == Some(&sha1(data))
+    }
+
+    /// Writes a whole piece; the caller has verified it.
+    pub fn write_piece(&self, piece: usize, data: &[u8]) -> Result<()> {
+        let mut used = 0;
+        for span in self
+            .layout
+            .spans(self.layout.piece_offset(piece), data.len() as u64)
+        {
+            let src = &data[used..used + span.len as usize];
+            self.handle(span.file)?
+                .write_all_at(src, span.file_offset)
+                .map_err(|source| Error::Io {
+                    path: self.paths[span.file].clone(),
+                    source,
+                })?;
+            used += span.len as usize;
+        }
+        Ok(())
+    }
+
+    /// Hashes every piece on disk on every core; returns the verified ones. Pieces lying only in
+    /// files this run created empty are skipped.
+    pub fn check_all(&self, progress: &HashProgress) -> Result<Bitfield> {
+        let count = self.layout.piece_count();
+        let pieces: Vec<usize> = (0..count)
+            .filter(|&p| {
+                !self
+                    .layout
+                    .spans(self.layout.piece_offset(p), self.layout.piece_size(p))
+                    .iter()
+                    .all(|s| self.fresh[s.file])
+            })
+            .collect();
+        let digests = hash_parallel(
+            &self.layout,
+            &pieces,
+            |p, buf| self.read_at(self.layout.piece_offset(p), buf),
+            progress,
+        )?;
+        let mut have = Bitfield::new(count);
+        for (piece, digest) in digests {
+            if digest == self.hashes[piece] {
+                have.set(piece);
+            }
+        }
+        Ok(have)
+    }
+
+    /// The file holding the first piece that is not in `have`, for "which file is wrong".
+    pub fn first_bad_file(&self, have: &Bitfield) -> Option<&Path> {
+        let piece = (0..self.layout.piece_count()).find(|&p| !have.get(p))?;
+        let span = self.layout.spans(
+            self.layout.piece_offset(piece),
+            self.layout.piece_size(piece),
+        );
+        span.first().map(|s| self.paths[s.file].as_path())
+    }
+}
+
+/// SHA-1 of the given pieces on every core. `read(piece, buf)` fills `buf` (sized to the piece)
+/// with the piece's bytes. Each worker holds one piece buffer, so memory stays flat.
+pub fn hash_parallel(
+    layout: &Layout,
+    pieces: &[usize],
+    read: impl Fn(usize, &mut [u8]) -> Result<()> + Sync,
+    progress: &HashProgress,
+) -> Result<Vec<(usize, Digest)>> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(pieces.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results = std::thread::scope(|scope| {
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| {
+                let (read, next) = (&read, &next);
+                scope.spawn(move || -> Result<Vec<(usize, Digest)>> {
+                    let mut buffer = vec![0u8; layout.piece_length() as usize];
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&piece) = pieces.get(i) else { break };
+                        let size = layout.piece_size(piece) as usize;
+                        read(piece, &mut buffer[..size])?;
+                        mine.push((piece, sha1(&buffer[..size])));
+                        progress.pieces_done.fetch_add(1, Ordering::Relaxed);
+                        progress
+                            .bytes_done
+                            .fetch_add(size as u64, Ordering::Relaxed);
+                    }
+                    Ok(mine)
+                })
+            })
+            .collect();
+        tasks
+            .into_iter()
+            .map(|t| t.join().expect("hashing worker panicked"))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(results.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::FileEntry;
+
+    fn info(lengths: &[u64], piece_length: u64, content: &[u8]) -> Info {
+        let layout = Layout::new(piece_length, lengths.iter().copied());
+        Info {
+            name: "t".into(),
+            piece_length,
+            pieces: (0..layout.piece_count())
+                .map(|p| {
+                    let start = layout.piece_offset(p) as usize;
+                    sha1(&content[start..start + layout.piece_size(p) as usize])
+                })
+                .collect(),
+            files: lengths
+                .iter()
+                .enumerate()
+                .map(|(i, &length)| FileEntry {
+                    path: vec![format!("f{i}")],
+                    length,
+                })
+                .collect(),
+            multi_file: true,
+            private: false,
+        }
+    }
+
+    #[test]
+    fn pieces_cross_files_and_resume_keeps_verified_ones() {
+        let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let lengths = [30_000u64, 0, 50_000, 20_000];
+        let info = info(&lengths, 32768, &content);
+        let dir = tempfile::tempdir().unwrap();
+        let store = PieceStore::create(dir.path(), &info).unwrap();
+        assert_eq!(
+            store.check_all(&HashProgress::default()).unwrap().count(),
+            0
+        );
+        for p in [0usize, 2] {
+            let start = p * 32768;
+            let data = &content[start..start + store.layout().piece_size(p) as usize];
+            assert!(store.verify(p, data));
+            store.write_piece(p, data).unwrap();
+        }
+        assert!(!store.verify(1, &content[..32768]));
+        assert_eq!(
+            store.read_block(2, 100, 1000).unwrap(),
+            &content[65536 + 100..65536 + 1100]
+        );
+        drop(store);
+        let again = PieceStore::create(dir.path(), &info).unwrap();
+        let have = again.check_all(&HashProgress::default()).unwrap();
+        assert_eq!(have.ones().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(
+            again.first_bad_file(&have),
+            Some(dir.path().join("t/f2").as_path())
+        );
+        assert!(dir.path().join("t/f1").exists(), "empty files are created");
+        assert_eq!(
+            std::fs::metadata(dir.path().join("t/f2")).unwrap().len(),
+            50_000
+        );
+    }
+
+    #[test]
+    fn open_existing_names_the_missing_or_short_file() {
+        let content = vec![1u8; 40_000];
+        let info = info(&[20_000, 20_000], 16384, &content);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("t")).unwrap();
+        std::fs::write(dir.path().join("t/f0"), &content[..20_000]).unwrap();
+        let e = PieceStore::open_existing(dir.path(), &info)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t/f1"), "{e}");
+        std::fs::write(dir.path().join("t/f1"), &content[..100]).unwrap();
+        let e = PieceStore::open_existing(dir.path(), &info)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t/f1") && e.contains("has 100 bytes"), "{e}");
+    }
+}
