@@ -18,6 +18,19 @@ pub enum Command {
     Seed(Seed),
     Fetch(Fetch),
     Info(Info),
+    Demo(Demo),
+}
+
+/// Run a tracker, a seed and N fetchers in one process over 127.0.0.1, and report.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "demo")]
+pub struct Demo {
+    /// bytes to share, with optional K/M/G suffix (default 64M)
+    #[argh(option, default = "String::from(\"64M\")")]
+    pub size: String,
+    /// how many fetchers, 1 to 32 (default 4)
+    #[argh(option, default = "4")]
+    pub peers: u32,
 }
 
 /// Serve the content of one or more torrents to other peers until interrupted.

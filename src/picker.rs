@@ -48,7 +48,11 @@ struct Partial {
     blocks: Vec<Block>,
     buffer: Vec<u8>,
     received: u32,
-    contributors: Vec<PeerKey>,
+    /// Who sent each block.
+    senders: Vec<PeerKey>,
+    /// A piece that failed its hash check before is fetched again from one peer alone, so a
+    /// second failure names the culprit.
+    owner: Option<PeerKey>,
 }
 
 /// What a received block did.
@@ -64,7 +68,8 @@ pub enum Received {
     PieceDone {
         piece: usize,
         data: Vec<u8>,
-        contributors: Vec<PeerKey>,
+        /// The sender of each block, in order.
+        senders: Vec<PeerKey>,
         cancel: Vec<PeerKey>,
     },
 }
@@ -76,6 +81,7 @@ pub struct Picker {
     availability: Vec<u32>,
     partial: HashMap<usize, Partial>,
     max_partial: usize,
+    failed_before: std::collections::HashSet<usize>,
     rng: Rng,
 }
 
@@ -100,6 +106,7 @@ impl Picker {
             have,
             partial: HashMap::new(),
             max_partial,
+            failed_before: Default::default(),
             rng: Rng::new(),
         }
     }
@@ -162,9 +169,9 @@ impl Picker {
         // 1. Finish what is started.
         let mut started: Vec<usize> = self
             .partial
-            .keys()
-            .copied()
-            .filter(|&p| bits.get(p))
+            .iter()
+            .filter(|(p, partial)| bits.get(**p) && partial.owner.is_none_or(|o| o == peer))
+            .map(|(p, _)| *p)
             .collect();
         started.sort_unstable();
         for piece in started {
@@ -186,7 +193,8 @@ impl Picker {
                     blocks: (0..blocks).map(|_| Block::Missing).collect(),
                     buffer: vec![0; self.layout.piece_size(piece) as usize],
                     received: 0,
-                    contributors: Vec::new(),
+                    senders: vec![0; blocks],
+                    owner: self.failed_before.contains(&piece).then_some(peer),
                 },
             );
             self.take_missing(piece, peer, want, now, &mut out);
@@ -302,16 +310,14 @@ impl Picker {
         partial.blocks[index] = Block::Received;
         partial.buffer[begin as usize..begin as usize + data.len()].copy_from_slice(data);
         partial.received += 1;
-        if !partial.contributors.contains(&peer) {
-            partial.contributors.push(peer);
-        }
+        partial.senders[index] = peer;
         if partial.received as usize == partial.blocks.len() {
             let done = self.partial.remove(&piece).expect("present");
             self.state[piece] = State::Verifying;
             return Received::PieceDone {
                 piece,
                 data: done.buffer,
-                contributors: done.contributors,
+                senders: done.senders,
                 cancel,
             };
         }
@@ -323,8 +329,10 @@ impl Picker {
         if ok {
             self.state[piece] = State::Have;
             self.have.set(piece);
+            self.failed_before.remove(&piece);
         } else {
             self.state[piece] = State::Queued;
+            self.failed_before.insert(piece);
         }
     }
 
@@ -332,6 +340,9 @@ impl Picker {
     /// for become missing again.
     pub fn release_peer(&mut self, peer: PeerKey) {
         for partial in self.partial.values_mut() {
+            if partial.owner == Some(peer) {
+                partial.owner = None;
+            }
             for block in &mut partial.blocks {
                 release(block, peer);
             }
@@ -461,14 +472,12 @@ mod tests {
         );
         let last = vec![0; first[1].length as usize];
         let Received::PieceDone {
-            contributors,
-            cancel,
-            ..
+            senders, cancel, ..
         } = p.received(1, 0, 16384, &last)
         else {
             panic!("whole")
         };
-        assert_eq!(contributors, vec![2, 1]);
+        assert_eq!(senders, vec![2, 1]);
         assert_eq!(cancel, vec![2]);
     }
 
@@ -499,8 +508,16 @@ mod tests {
         }
         p.verified(1, false);
         assert!(p.wants_piece(1));
-        let again = p.pick(2, &all, 10, now);
-        assert!(again.iter().any(|b| b.piece == 1));
+        let again = p.pick(2, &all, 1, now);
+        assert_eq!(
+            again[0].piece, 1,
+            "the failed piece is started again, owned by peer 2"
+        );
+        let third = p.pick(3, &all, 10, now);
+        assert!(
+            third.iter().all(|b| b.piece != 1),
+            "a failed piece is retried from one peer alone: {third:?}"
+        );
         assert!(!p.is_complete());
     }
 

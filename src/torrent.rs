@@ -40,8 +40,11 @@ const MAX_QUEUED_UPLOADS: usize = 512;
 const PARTIAL_BUDGET: u64 = 16 << 20;
 /// A request unanswered this long is asked of another peer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Failed hash checks a peer may take part in before it is banned.
-const MAX_STRIKES: u32 = 3;
+/// Failed hash checks a peer may take part in before it is banned, when no single failure could
+/// be pinned on it.
+const MAX_STRIKES: u32 = 5;
+/// Failed pieces kept to compare against their good copy ("smart ban").
+const MAX_FAILED_KEPT: usize = 8;
 
 pub enum Event {
     /// An inbound connection whose handshake (for this torrent) the session has read.
@@ -60,7 +63,8 @@ pub enum Event {
     Verified {
         piece: usize,
         result: Result<bool>,
-        contributors: Vec<PeerKey>,
+        data: Vec<u8>,
+        senders: Vec<PeerKey>,
     },
     Announced(
         Announcer,
@@ -156,6 +160,7 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
         known: HashMap::new(),
         connecting: HashSet::new(),
         banned: HashSet::new(),
+        failed: HashMap::new(),
         announcer: Some(Announcer::new(tiers)),
         next_announce: Instant::now(),
         announce_failures: 0,
@@ -216,6 +221,8 @@ struct Task {
     known: HashMap<SocketAddr, Candidate>,
     connecting: HashSet<SocketAddr>,
     banned: HashSet<[u8; 20]>,
+    /// Pieces that failed their hash check with several senders: (data, sender of each block).
+    failed: HashMap<usize, (Vec<u8>, Vec<PeerKey>)>,
     announcer: Option<Announcer>,
     next_announce: Instant,
     announce_failures: u32,
@@ -276,8 +283,9 @@ impl Task {
             Event::Verified {
                 piece,
                 result,
-                contributors,
-            } => return self.verified(piece, result?, contributors),
+                data,
+                senders,
+            } => return self.verified(piece, result?, data, senders),
             Event::Announced(announcer, event, result) => self.announced(announcer, event, result),
             Event::Tick => return self.tick(),
             Event::Stop => return Ok(false),
@@ -502,11 +510,11 @@ impl Task {
                     Received::PieceDone {
                         piece,
                         data,
-                        contributors,
+                        senders,
                         cancel,
                     } => {
                         self.cancel(block, &cancel);
-                        self.verify(piece, data, contributors);
+                        self.verify(piece, data, senders);
                     }
                 }
                 self.request_more(key);
@@ -533,29 +541,63 @@ impl Task {
         }
     }
 
-    fn verify(&mut self, piece: usize, data: Vec<u8>, contributors: Vec<PeerKey>) {
+    fn verify(&mut self, piece: usize, data: Vec<u8>, senders: Vec<PeerKey>) {
         let (store, events) = (self.store.clone(), self.events.clone());
         async_std::task::spawn(async move {
-            let result = async_std::task::spawn_blocking(move || {
+            let (result, data) = async_std::task::spawn_blocking(move || {
                 if !store.verify(piece, &data) {
-                    return Ok(false);
+                    return (Ok(false), data);
                 }
-                store.write_piece(piece, &data).map(|_| true)
+                (store.write_piece(piece, &data).map(|_| true), data)
             })
             .await;
             let _ = events
                 .send(Event::Verified {
                     piece,
                     result,
-                    contributors,
+                    data,
+                    senders,
                 })
                 .await;
         });
     }
 
-    fn verified(&mut self, piece: usize, ok: bool, contributors: Vec<PeerKey>) -> Result<bool> {
+    fn ban(&mut self, key: PeerKey, why: &str) {
+        if let Some(p) = self.peers.get(&key) {
+            log::warn!("banning {}: {why}", p.addr);
+            self.banned.insert(p.id);
+            let addr = p.addr;
+            self.known.remove(&addr);
+            self.drop_peer(key, why);
+        }
+    }
+
+    fn verified(
+        &mut self,
+        piece: usize,
+        ok: bool,
+        data: Vec<u8>,
+        senders: Vec<PeerKey>,
+    ) -> Result<bool> {
         self.picker.verified(piece, ok);
+        let mut contributors = senders.clone();
+        contributors.sort_unstable();
+        contributors.dedup();
         if ok {
+            // Smart ban: whoever sent a block that differs from the good copy lied.
+            if let Some((bad_data, bad_senders)) = self.failed.remove(&piece) {
+                let block = crate::layout::BLOCK_SIZE as usize;
+                let liars: HashSet<PeerKey> = bad_data
+                    .chunks(block)
+                    .zip(data.chunks(block))
+                    .zip(bad_senders)
+                    .filter(|((bad, good), _)| bad != good)
+                    .map(|(_, sender)| sender)
+                    .collect();
+                for key in liars {
+                    self.ban(key, "it sent corrupt data");
+                }
+            }
             for p in self.peers.values() {
                 p.send(Message::Have(piece as u32));
             }
@@ -568,22 +610,34 @@ impl Task {
                 return Ok(self.on_complete());
             }
         } else {
-            let sole = contributors.len() == 1;
-            for key in &contributors {
-                let Some(p) = self.peers.get_mut(key) else {
-                    continue;
-                };
-                p.strikes += 1;
-                log::warn!(
-                    "piece {piece} failed its hash check; {} sent part of it",
-                    p.addr
+            let names: Vec<String> = contributors
+                .iter()
+                .filter_map(|k| self.peers.get(k).map(|p| p.addr.to_string()))
+                .collect();
+            log::warn!(
+                "piece {piece} failed its hash check (sent by {})",
+                names.join(", ")
+            );
+            if contributors.len() == 1 {
+                self.ban(
+                    contributors[0],
+                    "it alone sent a piece that failed its hash check",
                 );
-                if sole || p.strikes >= MAX_STRIKES {
-                    log::warn!("banning {}: it sent corrupt data", p.addr);
-                    self.banned.insert(p.id);
-                    let addr = p.addr;
-                    self.known.remove(&addr);
-                    self.drop_peer(*key, "banned for corrupt data");
+            } else {
+                for key in &contributors {
+                    let strikes = self.peers.get_mut(key).map(|p| {
+                        p.strikes += 1;
+                        p.strikes
+                    });
+                    if strikes.is_some_and(|s| s >= MAX_STRIKES) {
+                        self.ban(
+                            *key,
+                            "too many pieces it sent part of failed their hash check",
+                        );
+                    }
+                }
+                if self.failed.len() < MAX_FAILED_KEPT {
+                    self.failed.insert(piece, (data, senders));
                 }
             }
             self.request_everywhere();
@@ -593,7 +647,7 @@ impl Task {
 
     /// Returns whether the torrent goes on.
     fn on_complete(&mut self) -> bool {
-        log::info!("{}: download complete and verified", self.meta.info.name);
+        log::debug!("{}: download complete and verified", self.meta.info.name);
         self.stats.complete.store(true, Ordering::Relaxed);
         self.completed_pending = true;
         self.maybe_announce();

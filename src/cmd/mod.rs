@@ -1,5 +1,6 @@
 //! One `run(args)` per subcommand, and the argument checks they share.
 
+pub mod demo;
 pub mod fetch;
 pub mod info;
 pub mod make_torrent;

@@ -7,6 +7,10 @@ pub mod swarm;
 pub mod udp;
 
 use crate::metainfo::InfoHash;
+use async_std::net::{TcpListener, UdpSocket};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// How many peers an announce returns when it does not say, and the most it may ask for.
 pub const DEFAULT_NUMWANT: u32 = 50;
@@ -44,6 +48,39 @@ pub struct Announce {
     pub numwant: u32,
     pub compact: bool,
     pub no_peer_id: bool,
+}
+
+/// Starts the HTTP and UDP tracker on `listen` (UDP on the bound TCP port number, so `:0` gives
+/// one port for both) and the sweeper that expires silent peers. Returns the bound address.
+pub async fn start(
+    listen: SocketAddr,
+    interval: u32,
+    name: String,
+) -> crate::Result<(SocketAddr, Arc<http::Tracker>)> {
+    let net = |what: String| move |source| crate::Error::Net { what, source };
+    let tcp = TcpListener::bind(listen)
+        .await
+        .map_err(net(format!("TCP {listen}")))?;
+    let bound = tcp.local_addr().map_err(net("the listener".into()))?;
+    let udp_addr = SocketAddr::new(listen.ip(), bound.port());
+    let udp = UdpSocket::bind(udp_addr)
+        .await
+        .map_err(net(format!("UDP {udp_addr}")))?;
+    let tracker = Arc::new(http::Tracker::new(interval, name));
+    async_std::task::spawn(http::serve(tcp, tracker.clone()));
+    async_std::task::spawn(udp::serve(udp, tracker.clone()));
+    let sweeper = tracker.clone();
+    async_std::task::spawn(async move {
+        let every = Duration::from_secs((sweeper.interval as u64 / 2).clamp(1, 60));
+        loop {
+            async_std::task::sleep(every).await;
+            let gone = sweeper.store.expire();
+            if gone > 0 {
+                log::debug!("tracker: {gone} silent peers expired");
+            }
+        }
+    });
+    Ok((bound, tracker))
 }
 
 /// Decodes `%XX` escapes and `+` in a query component into raw bytes; `None` on a bad escape.

@@ -278,3 +278,18 @@ pub fn libtorrent_peer_script() -> &'static str {
         "/tests/support/libtorrent_peer.py"
     )
 }
+
+/// Reads a helper script's `listening PORT` line from its piped stdout, then keeps draining the
+/// pipe so later prints never hit a closed pipe.
+pub fn helper_port(proc: &mut Proc) -> u16 {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(proc.child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a line from the helper");
+    std::thread::spawn(move || for _ in reader.lines() {});
+    line.trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{}: expected `listening PORT`, got {line:?}", proc.name))
+        .parse()
+        .expect("a port")
+}

@@ -1,0 +1,256 @@
+//! `p2p demo`: the whole system in one process over real TCP on 127.0.0.1 — a tracker, a seed of
+//! a generated file and N fetchers — with progress, verification and a summary.
+
+use crate::cli::Demo;
+use crate::metainfo::Torrent;
+use crate::metainfo::build::{self, HashProgress, Options};
+use crate::piece_store::PieceStore;
+use crate::progress::{self, ProgressLine};
+use crate::session::{self, Routes};
+use crate::torrent::{self, Config, Handle};
+use crate::{Error, Result, signal};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+const MAX_PEERS: u32 = 32;
+
+pub fn run(args: Demo) -> Result<()> {
+    let size = progress::parse_bytes(&args.size).map_err(|reason| Error::BadArgument {
+        what: "--size",
+        value: args.size.clone(),
+        reason,
+    })?;
+    if size == 0 || size > 64 << 30 {
+        return Err(Error::BadArgument {
+            what: "--size",
+            value: args.size.clone(),
+            reason: "must be from 1 byte to 64G".into(),
+        });
+    }
+    if args.peers == 0 || args.peers > MAX_PEERS {
+        return Err(Error::BadArgument {
+            what: "--peers",
+            value: args.peers.to_string(),
+            reason: format!("must be from 1 to {MAX_PEERS}"),
+        });
+    }
+    let work = std::env::temp_dir().join(format!("p2p-demo-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(work.clone());
+    signal::install();
+    demo(&work, size, args.peers as usize)
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes `size` pseudo-random bytes to `path`.
+fn generate(path: &Path, size: u64) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let mut rng = crate::random::Rng::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        for word in chunk[..n].chunks_mut(8) {
+            let bytes = rng.next_u64().to_le_bytes();
+            word.copy_from_slice(&bytes[..word.len()]);
+        }
+        file.write_all(&chunk[..n]).map_err(io)?;
+        left -= n as u64;
+    }
+    file.flush().map_err(io)
+}
+
+fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
+    let seed_dir = work.join("seed");
+    std::fs::create_dir_all(&seed_dir).map_err(|source| Error::Io {
+        path: seed_dir.clone(),
+        source,
+    })?;
+    let content = seed_dir.join("demo.bin");
+    println!(
+        "p2p demo: 1 tracker, 1 seed and {peers} fetchers on 127.0.0.1, sharing {}",
+        progress::bytes(size)
+    );
+    generate(&content, size)?;
+
+    async_std::task::block_on(async {
+        let (tracker_addr, _tracker) =
+            crate::tracker::start("127.0.0.1:0".parse().expect("literal"), 5, "demo".into())
+                .await?;
+        println!("tracker   demo@{tracker_addr}");
+
+        let (name, files, multi) = build::collect_files(&content)?;
+        let piece_length = build::choose_piece_length(size).max(64 << 10);
+        let pieces = build::hash_pieces(&files, piece_length, &HashProgress::default())?;
+        let options = Options {
+            trackers: vec![build::tracker_url(&format!("demo@{tracker_addr}"))?],
+            ..Options::default()
+        };
+        let bytes = build::encode_torrent(&name, &files, multi, piece_length, &pieces, &options);
+        let meta = Arc::new(
+            Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
+                path: content.clone(),
+                source,
+            })?,
+        );
+        println!(
+            "torrent   {} ({} pieces of {}), info-hash {}",
+            meta.info.name,
+            meta.info.piece_count(),
+            progress::bytes(piece_length),
+            meta.info_hash
+        );
+
+        let seed_store = Arc::new(PieceStore::open_existing(&seed_dir, &meta.info)?);
+        let have = seed_store.check_all(&HashProgress::default())?;
+        let seed = start_peer(&meta, seed_store, have, true).await?;
+        println!("seed      127.0.0.1:{}", seed.1);
+
+        let started = Instant::now();
+        let mut fetchers = Vec::new();
+        for i in 0..peers {
+            let dir = work.join(format!("fetch-{}", i + 1));
+            let store = Arc::new(PieceStore::create(&dir, &meta.info)?);
+            let have = crate::bitfield::Bitfield::new(meta.info.piece_count());
+            let (handle, port) = start_peer(&meta, store, have, false).await?;
+            println!("fetcher {} 127.0.0.1:{port}", i + 1);
+            fetchers.push((dir, handle));
+        }
+
+        let mut line = ProgressLine::new();
+        let mut last_log = Instant::now();
+        loop {
+            async_std::task::sleep(Duration::from_millis(250)).await;
+            let done = fetchers
+                .iter()
+                .filter(|(_, h)| h.stats.complete.load(Ordering::Relaxed))
+                .count();
+            let failed = fetchers.iter().find(|(_, h)| {
+                h.stats.finished.load(Ordering::Relaxed)
+                    && !h.stats.complete.load(Ordering::Relaxed)
+            });
+            if failed.is_some() || done == fetchers.len() || signal::stop_requested() {
+                break;
+            }
+            let text = fetchers
+                .iter()
+                .enumerate()
+                .map(|(i, (_, h))| {
+                    format!(
+                        "#{} {:>3.0}%",
+                        i + 1,
+                        h.stats.have_bytes.load(Ordering::Relaxed) as f64 * 100.0 / size as f64
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("  ");
+            if line.is_tty() {
+                line.draw(&format!("fetching: {text}"));
+            } else if last_log.elapsed() >= Duration::from_secs(2) {
+                last_log = Instant::now();
+                println!("fetching: {text}");
+            }
+        }
+        line.finish();
+        let elapsed = started.elapsed();
+        let all_done = fetchers
+            .iter()
+            .all(|(_, h)| h.stats.complete.load(Ordering::Relaxed));
+        let seed_up = seed.0.stats.uploaded.load(Ordering::Relaxed);
+        let fetch_up: u64 = fetchers
+            .iter()
+            .map(|(_, h)| h.stats.uploaded.load(Ordering::Relaxed))
+            .sum();
+        for handle in std::iter::once(&seed.0).chain(fetchers.iter().map(|(_, h)| h)) {
+            let _ = handle.events.send(torrent::Event::Stop).await;
+        }
+        let _ = seed.0.task.await;
+        let mut first_error = None;
+        for (_, h) in fetchers {
+            if let Err(e) = h.task.await {
+                first_error.get_or_insert(e);
+            }
+        }
+        if signal::stop_requested() && !all_done {
+            return Err(Error::Failed("interrupted".into()));
+        }
+        if !all_done {
+            return Err(first_error
+                .unwrap_or_else(|| Error::Failed("a fetcher stopped before completing".into())));
+        }
+        // Every fetcher's copy must equal the seed's, byte for byte.
+        let original = std::fs::read(&content).map_err(|source| Error::Io {
+            path: content.clone(),
+            source,
+        })?;
+        for i in 0..peers {
+            let copy = work.join(format!("fetch-{}", i + 1)).join(&meta.info.name);
+            let bytes = std::fs::read(&copy).map_err(|source| Error::Io {
+                path: copy.clone(),
+                source,
+            })?;
+            if bytes != original {
+                return Err(Error::Failed(format!(
+                    "{} differs from the seed's copy",
+                    copy.display()
+                )));
+            }
+        }
+        let secs = elapsed.as_secs_f64();
+        println!(
+            "done: {peers} fetchers each got {} in {secs:.2}s ({} aggregate), every copy verified identical",
+            progress::bytes(size),
+            progress::rate((size * peers as u64) as f64 / secs.max(1e-3))
+        );
+        println!(
+            "uploads: the seed sent {} ({:.2}x the file), the fetchers sent each other {} ({:.2}x)",
+            progress::bytes(seed_up),
+            seed_up as f64 / size as f64,
+            progress::bytes(fetch_up),
+            fetch_up as f64 / size as f64
+        );
+        Ok(())
+    })
+}
+
+async fn start_peer(
+    meta: &Arc<Torrent>,
+    store: Arc<PieceStore>,
+    have: crate::bitfield::Bitfield,
+    seed: bool,
+) -> Result<(Handle, u16)> {
+    let routes = Routes::default();
+    let (bound, accept) =
+        session::listen("127.0.0.1:0".parse().expect("literal"), routes.clone()).await?;
+    async_std::task::spawn(accept);
+    let handle = torrent::spawn(
+        meta.clone(),
+        store,
+        have,
+        Config {
+            peer_id: session::new_peer_id(),
+            listen_port: bound.port(),
+            upload_limit: None,
+            download_limit: None,
+            // Fetchers stay to serve the others until every one is done.
+            keep_seeding: true,
+            peers: Vec::new(),
+            no_peer_timeout: (!seed).then_some(crate::cmd::fetch::NO_PEER_TIMEOUT),
+        },
+    );
+    routes.add(meta.info_hash, handle.events.clone());
+    Ok((handle, bound.port()))
+}

@@ -1,0 +1,53 @@
+"""A dishonest seeder for p2p's tests: claims every piece and answers each request with random
+bytes. usage: corrupt_seed.py INFO_HASH_HEX PIECE_COUNT  (prints `listening PORT`)"""
+import os
+import socket
+import struct
+import sys
+import threading
+
+info_hash = bytes.fromhex(sys.argv[1])
+pieces = int(sys.argv[2])
+
+
+def recv_exact(c, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = c.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def serve(c):
+    try:
+        c.settimeout(120)
+        recv_exact(c, 68)
+        c.sendall(b"\x13BitTorrent protocol" + bytes(8) + info_hash + b"-XX0001-" + os.urandom(12))
+        bits = bytearray((pieces + 7) // 8)
+        for i in range(pieces):
+            bits[i // 8] |= 0x80 >> (i % 8)
+        c.sendall(struct.pack(">IB", 1 + len(bits), 5) + bytes(bits))
+        c.sendall(struct.pack(">IB", 1, 1))
+        while True:
+            (length,) = struct.unpack(">I", recv_exact(c, 4))
+            if length == 0:
+                continue
+            body = recv_exact(c, length)
+            if body[0] == 6:
+                index, begin, size = struct.unpack(">III", body[1:13])
+                c.sendall(struct.pack(">IBII", 9 + size, 7, index, begin) + os.urandom(size))
+    except (EOFError, OSError):
+        pass
+    finally:
+        c.close()
+
+
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(16)
+print("listening %d" % srv.getsockname()[1], flush=True)
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()

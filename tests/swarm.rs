@@ -1,0 +1,487 @@
+//! `p2p seed` and `p2p fetch` as separate processes on 127.0.0.1: swarms, resuming, dying and
+//! lying peers, and real clients on either side.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A multi-file tree whose pieces (64 KiB) cross file boundaries, with an empty file.
+fn multi_file_content(dir: &Path) -> PathBuf {
+    let root = dir.join("album");
+    fs::create_dir_all(root.join("disc 2")).unwrap();
+    fs::write(root.join("01.flac"), data(300_001, 1)).unwrap();
+    fs::write(root.join("02.flac"), data(70_000, 2)).unwrap();
+    fs::write(root.join("cover.jpg"), b"").unwrap();
+    fs::write(root.join("disc 2/03.flac"), data(1_234_567, 3)).unwrap();
+    fs::write(root.join("disc 2/notes.txt"), data(999, 4)).unwrap();
+    root
+}
+
+fn torrent_for(dir: &Path, content: &Path, tracker: &str, piece: &str) -> PathBuf {
+    let out = dir.join("t.torrent");
+    let o = p2p(&[
+        "make-torrent",
+        content.to_str().unwrap(),
+        "--tracker",
+        tracker,
+        "--piece-length",
+        piece,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+fn start_seed(name: &str, torrent: &Path, dir: &Path, extra: &[&str]) -> (Logged, u16) {
+    let mut args = vec![
+        "seed",
+        torrent.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let s = spawn_logged(name, &args);
+    let port = s.listening_port();
+    (s, port)
+}
+
+/// A fetch whose stdout and stderr go to files, so it can be waited on with a limit.
+struct FetchRun {
+    proc: Proc,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+fn start_fetch(name: &str, torrent: &Path, out: &Path, extra: &[&str]) -> FetchRun {
+    let logs = out.with_extension("log");
+    fs::create_dir_all(&logs).unwrap();
+    let (o, e) = (logs.join("stdout"), logs.join("stderr"));
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "fetch",
+        torrent.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra)
+    .env("RUST_LOG", "info")
+    .stdout(fs::File::create(&o).unwrap())
+    .stderr(fs::File::create(&e).unwrap());
+    FetchRun {
+        proc: Proc::spawn(name, &mut cmd),
+        out: o,
+        err: e,
+    }
+}
+
+impl FetchRun {
+    fn finish(&mut self, limit: Duration) -> (bool, String, String) {
+        let status = self.proc.wait_for(limit);
+        let (out, err) = (
+            fs::read_to_string(&self.out).unwrap(),
+            fs::read_to_string(&self.err).unwrap(),
+        );
+        if !status.success() {
+            eprintln!("[{}] stdout:\n{out}\nstderr:\n{err}", self.proc.name);
+        }
+        (status.success(), out, err)
+    }
+}
+
+fn downloaded_bytes(stdout: &str) -> u64 {
+    let after = stdout.split("downloaded ").nth(1).expect("a summary line");
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn uploaded_bytes(stdout: &str) -> u64 {
+    let after = stdout.split("uploaded ").nth(1).expect("a summary line");
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn assert_same_tree(a: &Path, b: &Path) {
+    for entry in fs::read_dir(a).unwrap() {
+        let entry = entry.unwrap();
+        let other = b.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            assert_same_tree(&entry.path(), &other);
+        } else {
+            assert!(
+                fs::read(entry.path()).unwrap() == fs::read(&other).unwrap(),
+                "{} differs",
+                other.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn tracker_seed_and_four_fetchers_of_a_multi_file_torrent() {
+    let (_t, tport) = start_tracker(2);
+    let dir = tempfile::tempdir().unwrap();
+    let content = multi_file_content(dir.path());
+    let torrent = torrent_for(dir.path(), &content, &format!("t@127.0.0.1:{tport}"), "64K");
+    // A slow seed, so the fetchers must trade pieces among themselves.
+    let (_seed, _) = start_seed("seed", &torrent, dir.path(), &["--upload-limit", "400K"]);
+    let mut fetches: Vec<(PathBuf, FetchRun)> = (0..4)
+        .map(|i| {
+            let out = dir.path().join(format!("fetch{i}"));
+            let run = start_fetch(&format!("fetch{i}"), &torrent, &out, &["--seed"]);
+            (out, run)
+        })
+        .collect();
+    let total: u64 = 300_001 + 70_000 + 1_234_567 + 999;
+    for (out, run) in &fetches {
+        let done = wait_until(Duration::from_secs(90), || {
+            fs::read_to_string(&run.out).unwrap().contains("complete:")
+        });
+        assert!(
+            done,
+            "{} did not complete: {}",
+            run.proc.name,
+            fs::read_to_string(&run.err).unwrap()
+        );
+        assert_same_tree(&content, &out.join("album"));
+    }
+    let mut shared = 0;
+    for (_, run) in &mut fetches {
+        run.proc.signal("INT");
+        let (ok, stdout, _) = run.finish(Duration::from_secs(15));
+        assert!(ok, "a seeding fetch exits 0 on SIGINT");
+        assert!(
+            downloaded_bytes(&stdout) >= total,
+            "every byte was received"
+        );
+        shared += uploaded_bytes(&stdout);
+    }
+    assert!(
+        shared > 0,
+        "fetchers must upload to each other, not lean on the seed for every byte"
+    );
+}
+
+#[test]
+fn a_fetch_killed_half_way_resumes_without_fetching_verified_pieces_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "big.bin", 8 << 20, "t@127.0.0.1:9", "256K");
+    let (_seed, sport) = start_seed("seed", &torrent, dir.path(), &[]);
+    let out = dir.path().join("out");
+    let peer = format!("127.0.0.1:{sport}");
+    let mut first = start_fetch(
+        "first",
+        &torrent,
+        &out,
+        &["--peer", &peer, "--download-limit", "2M"],
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    first.proc.signal("KILL");
+    first.proc.wait_for(Duration::from_secs(5));
+
+    let mut second = start_fetch("second", &torrent, &out, &["--peer", &peer]);
+    let (ok, stdout, stderr) = second.finish(Duration::from_secs(60));
+    assert!(ok);
+    let kept: u64 = stderr
+        .lines()
+        .find_map(|l| l.split("resuming: ").nth(1))
+        .expect("a resuming line")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let pieces = (8u64 << 20) / (256 << 10);
+    assert!(kept > 0 && kept < pieces, "kept {kept} of {pieces}");
+    let fetched = downloaded_bytes(&stdout);
+    assert_eq!(
+        fetched,
+        (pieces - kept) * (256 << 10),
+        "only the missing pieces travel again"
+    );
+    assert_eq!(
+        fs::read(out.join("big.bin")).unwrap(),
+        fs::read(content).unwrap()
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_fetch_cleanly_and_the_next_run_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 4 << 20, "t@127.0.0.1:9", "64K");
+    let (_seed, sport) = start_seed("seed", &torrent, dir.path(), &[]);
+    let out = dir.path().join("out");
+    let peer = format!("127.0.0.1:{sport}");
+    let mut first = start_fetch(
+        "first",
+        &torrent,
+        &out,
+        &["--peer", &peer, "--download-limit", "1M"],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    first.proc.signal("INT");
+    let (ok, _, stderr) = first.finish(Duration::from_secs(10));
+    assert!(!ok);
+    assert!(
+        stderr.contains("p2p: error: interrupted") && stderr.contains("resume"),
+        "{stderr}"
+    );
+    let (ok, _, _) =
+        start_fetch("second", &torrent, &out, &["--peer", &peer]).finish(Duration::from_secs(60));
+    assert!(ok);
+    assert_eq!(
+        fs::read(out.join("f.bin")).unwrap(),
+        fs::read(content).unwrap()
+    );
+}
+
+#[test]
+fn the_fetch_completes_when_one_of_two_seeds_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 6 << 20, "t@127.0.0.1:9", "128K");
+    let (a, aport) = start_seed("seed-a", &torrent, dir.path(), &[]);
+    let (_b, bport) = start_seed("seed-b", &torrent, dir.path(), &[]);
+    let out = dir.path().join("out");
+    let mut fetch = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{aport}"),
+            "--peer",
+            &format!("127.0.0.1:{bport}"),
+            "--download-limit",
+            "2M",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    a.proc.signal("KILL");
+    let (ok, _, _) = fetch.finish(Duration::from_secs(60));
+    assert!(ok);
+    assert_eq!(
+        fs::read(out.join("f.bin")).unwrap(),
+        fs::read(content).unwrap()
+    );
+}
+
+#[test]
+fn a_lying_peer_is_banned_and_no_corrupt_byte_lands() {
+    let py = "/usr/bin/python3";
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 3 << 20, "t@127.0.0.1:9", "64K");
+    let hash = info_hash(&torrent);
+    let mut liar_cmd = Command::new(py);
+    liar_cmd
+        .args([
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/corrupt_seed.py"),
+            &hash,
+            "48",
+        ])
+        .stdout(Stdio::piped());
+    let mut liar = Proc::spawn("liar", &mut liar_cmd);
+    let liar_port = helper_port(&mut liar);
+    let (_seed, sport) = start_seed("honest", &torrent, dir.path(), &["--upload-limit", "1M"]);
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{liar_port}"),
+            "--peer",
+            &format!("127.0.0.1:{sport}"),
+        ],
+    )
+    .finish(Duration::from_secs(60));
+    assert!(ok);
+    assert!(
+        stderr.contains("failed its hash check")
+            && stderr.contains(&format!("banning 127.0.0.1:{liar_port}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!("banning 127.0.0.1:{sport}")),
+        "the honest seed must not be banned"
+    );
+    assert_eq!(
+        fs::read(out.join("f.bin")).unwrap(),
+        fs::read(content).unwrap()
+    );
+}
+
+#[test]
+fn fetch_gives_up_clearly_when_no_peer_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(
+        dir.path(),
+        "f.bin",
+        100_000,
+        &format!("t@127.0.0.1:{}", free_port()),
+        "16K",
+    );
+    let dead = format!("127.0.0.1:{}", free_port());
+    let started = std::time::Instant::now();
+    let (ok, _, stderr) = start_fetch(
+        "fetch",
+        &torrent,
+        &dir.path().join("out"),
+        &["--peer", &dead],
+    )
+    .finish(Duration::from_secs(60));
+    assert!(!ok);
+    assert!(
+        stderr.contains("p2p: error: no peer could be reached within 30s"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(45));
+}
+
+#[test]
+fn bad_fetch_and_seed_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let file_as_dir = content.join("sub");
+    let t = torrent.to_str().unwrap();
+    assert_error(
+        &p2p(&["fetch", t, "--out", file_as_dir.to_str().unwrap()]),
+        "f.bin/sub",
+    );
+    assert_error(
+        &p2p(&["fetch", t, "--out", "x", "--peer", "nohostport"]),
+        "--peer `nohostport`",
+    );
+    assert_error(
+        &p2p(&["fetch", t, "--out", "x", "--download-limit", "fast"]),
+        "--download-limit `fast`",
+    );
+    assert_error(
+        &p2p(&[
+            "seed",
+            t,
+            "--dir",
+            dir.path().join("nowhere").to_str().unwrap(),
+        ]),
+        "nowhere/f.bin",
+    );
+    // A seed verifies before it serves, naming the file that does not match.
+    let mut bytes = fs::read(&content).unwrap();
+    bytes[50_000] ^= 0xFF;
+    fs::write(&content, bytes).unwrap();
+    assert_error(
+        &p2p(&[
+            "seed",
+            t,
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ]),
+        "f.bin` does not match",
+    );
+}
+
+#[test]
+fn p2p_fetches_from_a_libtorrent_seed() {
+    let py = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let content = multi_file_content(dir.path());
+    let torrent = torrent_for(dir.path(), &content, "t@127.0.0.1:9", "32K");
+    let lt_port = free_port();
+    let mut cmd = Command::new(py);
+    cmd.args([
+        libtorrent_peer_script(),
+        torrent.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+        &lt_port.to_string(),
+        "--timeout",
+        "90",
+    ])
+    .stdout(Stdio::piped());
+    let mut lt = Proc::spawn("libtorrent seed", &mut cmd);
+    helper_port(&mut lt);
+    let out = dir.path().join("out");
+    let (ok, _, _) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &["--peer", &format!("127.0.0.1:{lt_port}")],
+    )
+    .finish(Duration::from_secs(60));
+    assert!(ok);
+    assert_same_tree(&content, &out.join("album"));
+}
+
+#[test]
+fn aria2c_fetches_from_a_p2p_seed_and_libtorrent_from_p2p_fetch() {
+    let aria2c = require("aria2c", "aria2");
+    let py = require_libtorrent();
+    let (_t, tport) = start_tracker(5);
+    let dir = tempfile::tempdir().unwrap();
+    let content = multi_file_content(dir.path());
+    let torrent = torrent_for(dir.path(), &content, &format!("t@127.0.0.1:{tport}"), "64K");
+    let (_seed, _) = start_seed("seed", &torrent, dir.path(), &[]);
+    let aria_out = dir.path().join("aria");
+    let mut cmd = Command::new(aria2c);
+    cmd.args([
+        "--enable-dht=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--seed-time=0",
+        "--check-integrity=true",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        &format!("--listen-port={}", free_port()),
+        &format!("--dir={}", aria_out.display()),
+        torrent.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null());
+    let status = Proc::spawn("aria2c", &mut cmd).wait_for(Duration::from_secs(90));
+    assert!(status.success(), "aria2c failed: {status:?}");
+    assert_same_tree(&content, &aria_out.join("album"));
+
+    // And the other way: libtorrent downloads from a seeding `p2p fetch`.
+    let out = dir.path().join("p2p");
+    let mut fetch = start_fetch("fetch", &torrent, &out, &["--seed"]);
+    assert!(wait_until(Duration::from_secs(60), || fs::read_to_string(
+        &fetch.out
+    )
+    .unwrap()
+    .contains("complete:")));
+    let port: u16 = fs::read_to_string(&fetch.err)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.split("listening on 127.0.0.1:")
+                .nth(1)
+                .map(|p| p.trim().parse().unwrap())
+        })
+        .expect("the fetch's port");
+    let lt_dir = dir.path().join("lt");
+    fs::create_dir(&lt_dir).unwrap();
+    let mut cmd = Command::new(py);
+    cmd.args([
+        libtorrent_peer_script(),
+        torrent.to_str().unwrap(),
+        lt_dir.to_str().unwrap(),
+        &free_port().to_string(),
+        "--fetch",
+        "--timeout",
+        "60",
+        "--peer",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .stdout(Stdio::null());
+    let status = Proc::spawn("libtorrent fetch", &mut cmd).wait_for(Duration::from_secs(70));
+    assert!(status.success(), "libtorrent could not fetch from p2p");
+    assert_same_tree(&content, &lt_dir.join("album"));
+    fetch.proc.signal("INT");
+    let (ok, _, _) = fetch.finish(Duration::from_secs(15));
+    assert!(ok);
+}
