@@ -82,6 +82,7 @@ pub struct Picker {
     partial: HashMap<usize, Partial>,
     max_partial: usize,
     failed_before: std::collections::HashSet<usize>,
+    verifying: usize,
     rng: Rng,
 }
 
@@ -107,8 +108,20 @@ impl Picker {
             partial: HashMap::new(),
             max_partial,
             failed_before: Default::default(),
+            verifying: 0,
             rng: Rng::new(),
         }
+    }
+
+    /// Piece states in numbers, for trace logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} had, {} in progress, {} verifying, budget {}",
+            self.have.count(),
+            self.partial.len(),
+            self.verifying,
+            self.max_partial
+        )
     }
 
     pub fn have(&self) -> &Bitfield {
@@ -181,7 +194,9 @@ impl Picker {
             }
         }
         // 2. Start new pieces: random while we have none, rarest first after that.
-        while out.len() < want && self.partial.len() < self.max_partial {
+        // Pieces being verified still hold their buffers: they count against the budget, so a
+        // slow disk slows the download instead of growing memory.
+        while out.len() < want && self.partial.len() + self.verifying < self.max_partial {
             let Some(piece) = self.choose_new(bits) else {
                 break;
             };
@@ -314,6 +329,7 @@ impl Picker {
         if partial.received as usize == partial.blocks.len() {
             let done = self.partial.remove(&piece).expect("present");
             self.state[piece] = State::Verifying;
+            self.verifying += 1;
             return Received::PieceDone {
                 piece,
                 data: done.buffer,
@@ -326,6 +342,9 @@ impl Picker {
 
     /// The verdict on a piece handed out by [`Received::PieceDone`].
     pub fn verified(&mut self, piece: usize, ok: bool) {
+        if self.state[piece] == State::Verifying {
+            self.verifying -= 1;
+        }
         if ok {
             self.state[piece] = State::Have;
             self.have.set(piece);

@@ -145,7 +145,11 @@ struct Candidate {
 }
 
 pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config: Config) -> Handle {
-    let (tx, rx) = async_std::channel::bounded(4096);
+    // Two queues: peer traffic (bounded, so readers cannot run far ahead of the task) and the
+    // task's own events (verifications, announces, connections, ticks), which are served first
+    // so that a long queue of blocks never delays a verdict the picker is waiting for.
+    let (peer_tx, peer_rx) = async_std::channel::bounded(1024);
+    let (tx, ctrl_rx) = async_std::channel::unbounded();
     let stats = Arc::new(Stats::default());
     let picker = Picker::new(store.layout().clone(), have, PARTIAL_BUDGET);
     let tiers = meta.tracker_tiers();
@@ -153,7 +157,8 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
         meta,
         store,
         stats: stats.clone(),
-        events: tx.clone(),
+        events: peer_tx,
+        ctrl: tx.clone(),
         picker,
         peers: HashMap::new(),
         next_key: 1,
@@ -198,7 +203,7 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
     });
     let done = stats.clone();
     let handle = async_std::task::spawn(async move {
-        let outcome = task.run(rx).await;
+        let outcome = task.run(ctrl_rx, peer_rx).await;
         done.finished.store(true, Ordering::Relaxed);
         outcome
     });
@@ -214,7 +219,10 @@ struct Task {
     store: Arc<PieceStore>,
     config: Config,
     stats: Arc<Stats>,
+    /// Where peer connections report.
     events: Sender<Event>,
+    /// Where the task's helpers report.
+    ctrl: Sender<Event>,
     picker: Picker,
     peers: HashMap<PeerKey, Peer>,
     next_key: PeerKey,
@@ -236,11 +244,13 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, rx: Receiver<Event>) -> Result<()> {
+    async fn run(mut self, ctrl: Receiver<Event>, peers: Receiver<Event>) -> Result<()> {
+        use async_std::prelude::FutureExt;
         self.connect_more();
         self.maybe_announce();
         let outcome = loop {
-            let Ok(event) = rx.recv().await else {
+            // `race` polls the first future first: the task's own events win.
+            let Ok(event) = ctrl.recv().race(peers.recv()).await else {
                 break Ok(());
             };
             match self.handle(event) {
@@ -323,6 +333,7 @@ impl Task {
             let key = self.next_key;
             self.next_key += 1;
             let (ours, events, store) = (self.handshake(), self.events.clone(), self.store.clone());
+            let ctrl = self.ctrl.clone();
             let (up, down) = (
                 self.config.upload_limit.clone(),
                 self.config.download_limit.clone(),
@@ -330,9 +341,8 @@ impl Task {
             async_std::task::spawn(async move {
                 match peer::connect(addr, ours).await {
                     Ok((stream, theirs)) => {
-                        let (tx, reader) =
-                            peer::start(stream, key, events.clone(), store, up, down);
-                        let ok = events
+                        let (tx, reader) = peer::start(stream, key, events, store, up, down);
+                        let ok = ctrl
                             .send(Event::Connected {
                                 key,
                                 addr,
@@ -345,7 +355,7 @@ impl Task {
                         }
                     }
                     Err(e) => {
-                        let _ = events.send(Event::ConnectFailed(addr, e.to_string())).await;
+                        let _ = ctrl.send(Event::ConnectFailed(addr, e.to_string())).await;
                     }
                 }
             });
@@ -363,6 +373,7 @@ impl Task {
         let key = self.next_key;
         self.next_key += 1;
         let (ours, events, store) = (self.handshake(), self.events.clone(), self.store.clone());
+        let ctrl = self.ctrl.clone();
         let (up, down) = (
             self.config.upload_limit.clone(),
             self.config.download_limit.clone(),
@@ -379,8 +390,8 @@ impl Task {
                 return;
             }
             let _ = stream.set_nodelay(true);
-            let (tx, reader) = peer::start(stream, key, events.clone(), store, up, down);
-            let ok = events
+            let (tx, reader) = peer::start(stream, key, events, store, up, down);
+            let ok = ctrl
                 .send(Event::Connected {
                     key,
                     addr,
@@ -542,13 +553,19 @@ impl Task {
     }
 
     fn verify(&mut self, piece: usize, data: Vec<u8>, senders: Vec<PeerKey>) {
-        let (store, events) = (self.store.clone(), self.events.clone());
+        let (store, events) = (self.store.clone(), self.ctrl.clone());
+        // A good copy comes back only when a bad one waits to be compared with it.
+        let keep = self.failed.contains_key(&piece);
         async_std::task::spawn(async move {
             let (result, data) = async_std::task::spawn_blocking(move || {
+                let t0 = Instant::now();
                 if !store.verify(piece, &data) {
                     return (Ok(false), data);
                 }
-                (store.write_piece(piece, &data).map(|_| true), data)
+                let t1 = Instant::now();
+                let written = store.write_piece(piece, &data).map(|_| true);
+                log::trace!("piece {piece}: hash {:?} write {:?}", t1 - t0, t1.elapsed());
+                (written, if keep { data } else { Vec::new() })
             })
             .await;
             let _ = events
@@ -609,6 +626,8 @@ impl Task {
             if self.picker.is_complete() {
                 return Ok(self.on_complete());
             }
+            // The piece's memory is free again: peers that were held back can be asked for more.
+            self.request_everywhere();
         } else {
             let names: Vec<String> = contributors
                 .iter()
@@ -786,6 +805,14 @@ impl Task {
     fn tick(&mut self) -> Result<bool> {
         self.ticks += 1;
         let now = Instant::now();
+        if log::log_enabled!(log::Level::Trace) {
+            let inflight: usize = self.peers.values().map(|p| p.inflight.len()).sum();
+            log::trace!(
+                "tick: {} peers, {inflight} requests in flight, {}",
+                self.peers.len(),
+                self.picker.describe()
+            );
+        }
         for p in self.peers.values_mut() {
             p.rate_down = p.rate_down * 0.7 + p.last_second_down as f64 * 0.3;
             p.last_second_down = 0;
@@ -847,7 +874,7 @@ impl Task {
             AnnounceEvent::None
         };
         let params = self.announce_params(event);
-        let events = self.events.clone();
+        let events = self.ctrl.clone();
         // Far in the future until the answer sets it.
         self.next_announce = Instant::now() + Duration::from_secs(3600);
         async_std::task::spawn(async move {

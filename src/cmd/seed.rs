@@ -92,6 +92,14 @@ pub fn run(args: Seed) -> Result<()> {
         for h in &handles {
             let _ = h.events.send(torrent::Event::Stop).await;
         }
+        let uploaded: u64 = handles
+            .iter()
+            .map(|h| h.stats.uploaded.load(Ordering::Relaxed))
+            .sum();
+        log::info!(
+            "uploaded {uploaded} bytes ({}) in all",
+            progress::bytes(uploaded)
+        );
         let mut outcome = Ok(());
         for h in handles {
             if let Err(e) = h.task.await {

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Transfer speed on loopback, in one run: a page-cached file (1 GiB by default) from one seeder to
+# one downloader, p2p→p2p, libtorrent→libtorrent and aria2c→aria2c, each timed from the
+# downloader's start to its verified completion, with the downloader's CPU seconds and peak RSS;
+# then a swarm: a p2p seed limited to 4 MiB/s and 8 p2p fetchers of a 64 MiB file through
+# p2p tracker: time until all complete, and the seed's upload divided by the file size.
+# Usage: benches/transfer.sh [SIZE_MIB=1024]
+#   needs: apt-get install -y aria2 python3-libtorrent time
+set -euo pipefail
+size_mib=${1:-1024}
+cd "$(dirname "$0")/.."
+for tool in aria2c /usr/bin/time; do
+  command -v $tool >/dev/null || { echo "$tool missing: apt-get install -y aria2 time" >&2; exit 1; }
+done
+/usr/bin/python3 -c 'import libtorrent' || { echo "apt-get install -y python3-libtorrent" >&2; exit 1; }
+cargo build --release --quiet
+bin=$PWD/target/release/p2p
+lt=$PWD/tests/support/libtorrent_peer.py
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+mkdir -p "$work/src"
+head -c $((size_mib << 20)) /dev/urandom > "$work/src/data.bin"
+cat "$work/src/data.bin" > /dev/null
+tport=$(free_port)
+"$bin" tracker --listen 127.0.0.1:$tport --interval 30 2>/dev/null & pids+=($!)
+"$bin" make-torrent "$work/src/data.bin" --tracker t@127.0.0.1:$tport --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
+
+# /usr/bin/time prints: wall user sys maxrss_kib
+measure() { /usr/bin/time -f '%e %U %S %M' -o "$work/time.txt" "$@" >/dev/null 2>&1; cat "$work/time.txt"; }
+report() {  # name wall user sys rss
+  printf '%-28s %7.2f s  %7.1f MB/s  CPU %6.2f s  peak RSS %5.0f MiB\n' "$1" "$2" \
+    "$(echo "$size_mib*1.048576/$2" | bc -l)" "$(echo "$3+$4" | bc -l)" "$(echo "$5/1024" | bc -l)"
+}
+
+echo "== one seeder, one downloader, ${size_mib} MiB, loopback"
+# p2p -> p2p
+sport=$(free_port)
+"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport 2>/dev/null & pids+=($!); seed_pid=$!
+wait_port $sport
+read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport)
+cmp -s "$work/src/data.bin" "$work/p2p/data.bin" || { echo "p2p copy differs" >&2; exit 1; }
+report "p2p -> p2p" "$w" "$u" "$s" "$m"; p2p_rate=$(echo "$size_mib/$w" | bc -l)
+kill $seed_pid; rm -rf "$work/p2p"
+
+# libtorrent -> libtorrent
+lport=$(free_port)
+/usr/bin/python3 "$lt" "$work/data.torrent" "$work/src" $lport --timeout 600 >/dev/null 2>&1 & pids+=($!); lt_pid=$!
+wait_port $lport
+read -r w u s m < <(measure /usr/bin/python3 "$lt" "$work/data.torrent" "$work/lt" $(free_port) --fetch --timeout 600 --peer 127.0.0.1:$lport)
+cmp -s "$work/src/data.bin" "$work/lt/data.bin" || { echo "libtorrent copy differs" >&2; exit 1; }
+report "libtorrent -> libtorrent" "$w" "$u" "$s" "$m"; lt_rate=$(echo "$size_mib/$w" | bc -l)
+kill $lt_pid; rm -rf "$work/lt"
+
+# aria2c -> aria2c (aria2c has no way to add a peer by address: the tracker introduces them)
+aport=$(free_port)
+aria2c --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false --seed-ratio=0.0 \
+  --seed-time=600 --bt-seed-unverified=true --listen-port=$aport --dir "$work/src" \
+  --console-log-level=error --summary-interval=0 "$work/data.torrent" >/dev/null 2>&1 & pids+=($!); aria_pid=$!
+wait_port $aport
+read -r w u s m < <(measure aria2c --enable-dht=false --bt-enable-lpd=false --enable-peer-exchange=false \
+  --seed-time=0 --listen-port=$(free_port) --dir "$work/aria" --console-log-level=error \
+  --summary-interval=0 "$work/data.torrent")
+cmp -s "$work/src/data.bin" "$work/aria/data.bin" || { echo "aria2c copy differs" >&2; exit 1; }
+report "aria2c -> aria2c" "$w" "$u" "$s" "$m"; aria_rate=$(echo "$size_mib/$w" | bc -l)
+kill $aria_pid; rm -rf "$work/aria"
+
+best=$(echo "if ($lt_rate > $aria_rate) $lt_rate else $aria_rate" | bc -l)
+printf 'ratio p2p / best of libtorrent and aria2c: %.2f\n' "$(echo "$p2p_rate/$best" | bc -l)"
+
+echo "== swarm: seed at --upload-limit 4M, 8 fetchers, 64 MiB, through p2p tracker"
+mkdir -p "$work/swarm"
+head -c $((64 << 20)) /dev/urandom > "$work/swarm/s.bin"
+"$bin" make-torrent "$work/swarm/s.bin" --tracker t@127.0.0.1:$tport --out "$work/s.torrent" >/dev/null 2>&1
+sport=$(free_port)
+RUST_LOG=info "$bin" seed "$work/s.torrent" --dir "$work/swarm" --listen 127.0.0.1:$sport --upload-limit 4M 2>"$work/seed.log" & seed_pid=$!; pids+=($seed_pid)
+wait_port $sport
+start=$(date +%s.%N)
+fetch_pids=()
+for i in $(seq 8); do
+  "$bin" fetch "$work/s.torrent" --out "$work/f$i" --seed >"$work/f$i.out" 2>/dev/null & fetch_pids+=($!); pids+=($!)
+done
+for _ in $(seq 1200); do
+  done_count=$(cat "$work"/f*.out 2>/dev/null | grep -c '^complete:' || true)
+  [ "$done_count" -eq 8 ] && break
+  sleep 0.1
+done
+end=$(date +%s.%N)
+[ "$done_count" -eq 8 ] || { echo "only $done_count of 8 fetchers completed" >&2; exit 1; }
+for p in "${fetch_pids[@]}"; do kill -INT $p; done
+kill -INT $seed_pid; wait $seed_pid || true
+for i in $(seq 8); do cmp -s "$work/swarm/s.bin" "$work/f$i/s.bin" || { echo "fetcher $i differs" >&2; exit 1; }; done
+up=$(sed -n 's/.*uploaded \([0-9]*\) bytes (.*) in all.*/\1/p' "$work/seed.log")
+elapsed=$(echo "$end - $start" | bc -l)
+printf 'all 8 complete in %.1f s (ideal size/seed rate = 16.0 s, ratio %.2f); seed uploaded %.2f x the file\n' \
+  "$elapsed" "$(echo "$elapsed/16" | bc -l)" "$(echo "$up/(64*1048576)" | bc -l)"
