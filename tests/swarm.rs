@@ -180,7 +180,15 @@ fn a_fetch_killed_half_way_resumes_without_fetching_verified_pieces_again() {
         &out,
         &["--peer", &peer, "--download-limit", "2M"],
     );
-    std::thread::sleep(Duration::from_millis(2500));
+    // Pieces reach the disk only once verified: kill as soon as 2 MiB of them are there.
+    let target = out.join("big.bin");
+    let progressed = wait_until(Duration::from_secs(30), || {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(&target)
+            .map(|m| m.blocks() * 512 >= 2 << 20)
+            .unwrap_or(false)
+    });
+    assert!(progressed, "the first fetch made no progress");
     first.proc.signal("KILL");
     first.proc.wait_for(Duration::from_secs(5));
 
@@ -484,4 +492,93 @@ fn aria2c_fetches_from_a_p2p_seed_and_libtorrent_from_p2p_fetch() {
     fetch.proc.signal("INT");
     let (ok, _, _) = fetch.finish(Duration::from_secs(15));
     assert!(ok);
+}
+
+#[test]
+fn a_full_disk_stops_the_fetch_with_a_clear_error() {
+    let unshare = require("unshare", "util-linux");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 3 << 20, "t@127.0.0.1:9", "64K");
+    let (_seed, sport) = start_seed("seed", &torrent, dir.path(), &[]);
+    let small = dir.path().join("small-disk");
+    fs::create_dir(&small).unwrap();
+    // A private 1 MiB tmpfs in a user and mount namespace: the fetch sees a disk that fills.
+    let script =
+        r#"mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" fetch "$3" --out "$1" --peer "$4""#;
+    let o = Command::new(unshare)
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&small)
+        .arg(BIN)
+        .arg(&torrent)
+        .arg(format!("127.0.0.1:{sport}"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(
+        !err.contains("mount:"),
+        "could not make a small tmpfs (user namespaces needed): {err}"
+    );
+    assert_error(&o, "No space left on device");
+    assert!(err.contains("f.bin"), "the error names the file: {err}");
+}
+
+#[test]
+fn seed_and_fetch_meet_through_a_udp_tracker() {
+    let (_t, tport) = start_tracker(5);
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(
+        dir.path(),
+        "u.bin",
+        1 << 20,
+        &format!("udp://127.0.0.1:{tport}"),
+        "64K",
+    );
+    let (_seed, _) = start_seed("seed", &torrent, dir.path(), &[]);
+    let out = dir.path().join("out");
+    let (ok, _, _) = start_fetch("fetch", &torrent, &out, &[]).finish(Duration::from_secs(60));
+    assert!(ok, "the fetch found the seed through the UDP tracker");
+    assert_eq!(
+        fs::read(out.join("u.bin")).unwrap(),
+        fs::read(content).unwrap()
+    );
+}
+
+#[test]
+fn one_seed_process_serves_several_torrents_on_one_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ta) = make_content(dir.path(), "a.bin", 700_000, "t@127.0.0.1:9", "32K");
+    let (b, tb) = make_content(dir.path(), "b.bin", 900_000, "t@127.0.0.1:9", "64K");
+    let s = spawn_logged(
+        "seed",
+        &[
+            "seed",
+            ta.to_str().unwrap(),
+            tb.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let port = s.listening_port();
+    let peer = format!("127.0.0.1:{port}");
+    let out = dir.path().join("out");
+    for (content, torrent, name) in [(&a, &ta, "a.bin"), (&b, &tb, "b.bin")] {
+        let (ok, _, _) = start_fetch(name, torrent, &out.join(name), &["--peer", &peer])
+            .finish(Duration::from_secs(30));
+        assert!(ok);
+        assert_eq!(
+            fs::read(out.join(name).join(name)).unwrap(),
+            fs::read(content).unwrap()
+        );
+    }
 }

@@ -12,35 +12,34 @@ fn enc(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("%{b:02X}")).collect()
 }
 
-/// Reads one HTTP response (Content-Length framed) from a stream.
+/// Reads one HTTP response (Content-Length framed) from a stream, never past its end, so
+/// pipelined responses stay in the socket for the next call.
 fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>, String) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end + 4]).to_string();
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().to_string())
-                })
-                .map(|v| v.parse().unwrap())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-                return (status, buf[end + 4..end + 4 + len].to_vec(), head);
-            }
-        }
-        let n = stream.read(&mut chunk).expect("read response");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).expect("read response");
         assert!(
             n > 0,
             "connection closed before a whole response: {:?}",
-            String::from_utf8_lossy(&buf)
+            String::from_utf8_lossy(&head)
         );
-        buf.extend_from_slice(&chunk[..n]);
+        head.push(byte[0]);
     }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).expect("the whole body");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body, head)
 }
 
 fn connect(port: u16) -> TcpStream {
