@@ -87,7 +87,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
     generate(&content, size)?;
 
     async_std::task::block_on(async {
-        let (tracker_addr, _tracker) =
+        let (tracker_addr, tracker) =
             crate::tracker::start("127.0.0.1:0".parse().expect("literal"), 5, "demo".into())
                 .await?;
         println!("tracker   demo@{tracker_addr}");
@@ -118,6 +118,13 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         let have = seed_store.check_all(&HashProgress::default())?;
         let seed = start_peer(&meta, seed_store, have, true).await?;
         println!("seed      127.0.0.1:{}", seed.1);
+        // Fetchers that announce before the seed would wait a whole interval to hear of it.
+        for _ in 0..50 {
+            if tracker.store.peer_count() > 0 {
+                break;
+            }
+            async_std::task::sleep(Duration::from_millis(100)).await;
+        }
 
         let started = Instant::now();
         let mut fetchers = Vec::new();
