@@ -26,6 +26,7 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 mkdir -p "$work/src"
 head -c $((size_mib << 20)) /dev/urandom > "$work/src/data.bin"
 cat "$work/src/data.bin" > /dev/null
+sync  # start every run with no write-back pending
 tport=$(free_port)
 "$bin" tracker --listen 127.0.0.1:$tport --interval 30 2>/dev/null & pids+=($!)
 "$bin" make-torrent "$work/src/data.bin" --tracker t@127.0.0.1:$tport --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
@@ -45,7 +46,7 @@ wait_port $sport
 read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport)
 cmp -s "$work/src/data.bin" "$work/p2p/data.bin" || { echo "p2p copy differs" >&2; exit 1; }
 report "p2p -> p2p" "$w" "$u" "$s" "$m"; p2p_rate=$(echo "$size_mib/$w" | bc -l)
-kill $seed_pid; rm -rf "$work/p2p"
+kill $seed_pid; rm -rf "$work/p2p"; sync
 
 # libtorrent -> libtorrent
 lport=$(free_port)
@@ -54,7 +55,7 @@ wait_port $lport
 read -r w u s m < <(measure /usr/bin/python3 "$lt" "$work/data.torrent" "$work/lt" $(free_port) --fetch --timeout 600 --peer 127.0.0.1:$lport)
 cmp -s "$work/src/data.bin" "$work/lt/data.bin" || { echo "libtorrent copy differs" >&2; exit 1; }
 report "libtorrent -> libtorrent" "$w" "$u" "$s" "$m"; lt_rate=$(echo "$size_mib/$w" | bc -l)
-kill $lt_pid; rm -rf "$work/lt"
+kill $lt_pid; rm -rf "$work/lt"; sync
 
 # aria2c -> aria2c (aria2c has no way to add a peer by address: the tracker introduces them)
 aport=$(free_port)
@@ -67,7 +68,7 @@ read -r w u s m < <(measure aria2c --enable-dht=false --bt-enable-lpd=false --en
   --summary-interval=0 "$work/data.torrent")
 cmp -s "$work/src/data.bin" "$work/aria/data.bin" || { echo "aria2c copy differs" >&2; exit 1; }
 report "aria2c -> aria2c" "$w" "$u" "$s" "$m"; aria_rate=$(echo "$size_mib/$w" | bc -l)
-kill $aria_pid; rm -rf "$work/aria"
+kill $aria_pid; rm -rf "$work/aria"; sync
 
 best=$(echo "if ($lt_rate > $aria_rate) $lt_rate else $aria_rate" | bc -l)
 printf 'ratio p2p / best of libtorrent and aria2c: %.2f\n' "$(echo "$p2p_rate/$best" | bc -l)"
