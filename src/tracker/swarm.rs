@@ -3,8 +3,9 @@
 //!
 //! Bounds: at most [`MAX_TORRENTS`] torrents and [`MAX_PEERS`] peers in all (an announce past
 //! either is answered "tracker is full"), and peers silent for longer than the timeout (2× the
-//! announce interval) expire, taking empty torrents with them. A peer costs about 100 bytes, a
-//! torrent about 150, so the store stays under roughly 250 MB whatever the traffic.
+//! announce interval) expire, taking empty torrents with them. Measured (benches/tracker.sh):
+//! 1,000,000 peers over 100,000 torrents take about 165 MB, so the caps hold the store under
+//! roughly 350 MB whatever the traffic.
 //!
 //! The store is split into shards by info-hash, each behind a mutex held for the few microseconds
 //! an announce takes and never across an await, so the HTTP and UDP front ends on every core
