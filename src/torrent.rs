@@ -259,7 +259,7 @@ impl Task {
                 Err(e) => break Err(e),
             }
         };
-        self.shutdown().await;
+        self.shutdown(&ctrl).await;
         outcome
     }
 
@@ -947,22 +947,40 @@ impl Task {
         self.stats.peers.store(self.peers.len(), Ordering::Relaxed);
     }
 
-    /// Tells the tracker we leave (5 s at most) and closes every connection.
-    async fn shutdown(&mut self) {
+    /// Tells the tracker we leave (5 s at most for each announce) and closes every connection.
+    async fn shutdown(&mut self, ctrl: &Receiver<Event>) {
         self.peers.clear();
         self.update_stats();
+        let limit = Duration::from_secs(5);
+        if self.announcer.is_none() {
+            // An announce is under way (often the `completed` one): wait for it to come back.
+            let deadline = Instant::now() + limit;
+            while self.announcer.is_none() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match async_std::future::timeout(left, ctrl.recv()).await {
+                    Ok(Ok(Event::Announced(announcer, event, result))) => {
+                        if matches!(event, AnnounceEvent::Started) && result.is_ok() {
+                            self.started_sent = true;
+                        }
+                        if matches!(event, AnnounceEvent::Completed) && result.is_ok() {
+                            self.completed_pending = false;
+                        }
+                        self.announcer = Some(announcer);
+                    }
+                    Ok(Ok(_)) => continue,
+                    _ => break,
+                }
+            }
+        }
         if let Some(mut announcer) = self.announcer.take()
             && self.started_sent
         {
             if self.completed_pending {
                 let params = self.announce_params(AnnounceEvent::Completed);
-                let _ =
-                    async_std::future::timeout(Duration::from_secs(5), announcer.announce(&params))
-                        .await;
+                let _ = async_std::future::timeout(limit, announcer.announce(&params)).await;
             }
             let params = self.announce_params(AnnounceEvent::Stopped);
-            let _ = async_std::future::timeout(Duration::from_secs(5), announcer.announce(&params))
-                .await;
+            let _ = async_std::future::timeout(limit, announcer.announce(&params)).await;
         }
     }
 }

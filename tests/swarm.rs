@@ -582,3 +582,31 @@ fn one_seed_process_serves_several_torrents_on_one_port() {
         );
     }
 }
+
+#[test]
+fn the_tracker_hears_started_completed_and_stopped() {
+    let (_t, tport) = start_tracker(60);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(
+        dir.path(),
+        "e.bin",
+        500_000,
+        &format!("t@127.0.0.1:{tport}"),
+        "32K",
+    );
+    let hash = info_hash(&torrent);
+    let (mut seed, _) = start_seed("seed", &torrent, dir.path(), &[]);
+    assert!(
+        wait_until(Duration::from_secs(10), || scrape(tport, &hash)
+            == (1, 0, 0)),
+        "the seed announced `started` as complete"
+    );
+    let (ok, _, _) = start_fetch("fetch", &torrent, &dir.path().join("out"), &[])
+        .finish(Duration::from_secs(30));
+    assert!(ok);
+    // The fetch said `completed` (downloaded 1) and then `stopped` (it is gone).
+    assert_eq!(scrape(tport, &hash), (1, 1, 0));
+    seed.proc.signal("INT");
+    assert!(seed.proc.wait_for(Duration::from_secs(10)).success());
+    assert_eq!(scrape(tport, &hash), (0, 0, 0), "the seed said `stopped`");
+}

@@ -293,3 +293,33 @@ pub fn helper_port(proc: &mut Proc) -> u16 {
         .parse()
         .expect("a port")
 }
+
+/// (complete, downloaded, incomplete) for one info-hash (hex) from `p2p tracker`'s HTTP scrape.
+pub fn scrape(tracker_port: u16, info_hash_hex: &str) -> (i64, i64, i64) {
+    use std::io::{Read, Write};
+    let encoded: String = (0..20)
+        .map(|i| format!("%{}", &info_hash_hex[2 * i..2 * i + 2]))
+        .collect();
+    let mut s =
+        std::net::TcpStream::connect(("127.0.0.1", tracker_port)).expect("connect to the tracker");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /scrape?info_hash={encoded} HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).expect("scrape response");
+    let body_at = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head")
+        + 4;
+    let v = p2p::bencode::decode(&response[body_at..]).expect("bencoded scrape");
+    let p2p::bencode::Kind::Dict(files) = &v.get("files").expect("files").kind else {
+        panic!("files is not a dictionary")
+    };
+    let entry = &files[0].1;
+    let n = |k: &str| entry.get(k).and_then(|x| x.as_int()).expect(k);
+    (n("complete"), n("downloaded"), n("incomplete"))
+}
