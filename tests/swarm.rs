@@ -287,7 +287,8 @@ fn a_lying_peer_is_banned_and_no_corrupt_byte_lands() {
     let mut liar_cmd = Command::new(py);
     liar_cmd
         .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/corrupt_seed.py"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
+            "corrupt",
             &hash,
             "48",
         ])
@@ -609,4 +610,47 @@ fn the_tracker_hears_started_completed_and_stopped() {
     seed.proc.signal("INT");
     assert!(seed.proc.wait_for(Duration::from_secs(10)).success());
     assert_eq!(scrape(tport, &hash), (0, 0, 0), "the seed said `stopped`");
+}
+
+#[test]
+fn a_silent_peer_does_not_stall_the_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "s.bin", 2 << 20, "t@127.0.0.1:9", "64K");
+    let hash = info_hash(&torrent);
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.args([
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
+        "silent",
+        &hash,
+        "32",
+    ])
+    .stdout(Stdio::piped());
+    let mut silent = Proc::spawn("silent", &mut cmd);
+    let silent_port = helper_port(&mut silent);
+    let (_seed, sport) = start_seed("honest", &torrent, dir.path(), &["--upload-limit", "1M"]);
+    let out = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let (ok, _, _) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{silent_port}"),
+            "--peer",
+            &format!("127.0.0.1:{sport}"),
+        ],
+    )
+    .finish(Duration::from_secs(60));
+    assert!(ok);
+    // Endgame asks the honest seed for what the silent peer sits on, well before any timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        fs::read(out.join("s.bin")).unwrap(),
+        fs::read(content).unwrap()
+    );
 }

@@ -1,13 +1,15 @@
-"""A dishonest seeder for p2p's tests: claims every piece and answers each request with random
-bytes. usage: corrupt_seed.py INFO_HASH_HEX PIECE_COUNT  (prints `listening PORT`)"""
+"""A bad seeder for p2p's tests: claims every piece, unchokes, then answers each request with
+random bytes (MODE corrupt) or never answers at all (MODE silent).
+usage: bad_seed.py MODE INFO_HASH_HEX PIECE_COUNT  (prints `listening PORT`)"""
 import os
 import socket
 import struct
 import sys
 import threading
 
-info_hash = bytes.fromhex(sys.argv[1])
-pieces = int(sys.argv[2])
+mode = sys.argv[1]
+info_hash = bytes.fromhex(sys.argv[2])
+pieces = int(sys.argv[3])
 
 
 def recv_exact(c, n):
@@ -35,7 +37,7 @@ def serve(c):
             if length == 0:
                 continue
             body = recv_exact(c, length)
-            if body[0] == 6:
+            if body[0] == 6 and mode == "corrupt":
                 index, begin, size = struct.unpack(">III", body[1:13])
                 c.sendall(struct.pack(">IBII", 9 + size, 7, index, begin) + os.urandom(size))
     except (EOFError, OSError):
