@@ -138,6 +138,38 @@ impl Peer {
     }
 }
 
+/// What a handshaken connection needs to become a peer of this torrent.
+struct Attach {
+    events: Sender<Event>,
+    ctrl: Sender<Event>,
+    store: Arc<PieceStore>,
+    upload_limit: Option<Arc<RateLimit>>,
+    download_limit: Option<Arc<RateLimit>>,
+}
+
+impl Attach {
+    /// Starts the connection's writer, tells the torrent, then runs the reader until the
+    /// connection ends (no message can reach the torrent before `Connected`).
+    async fn run(self, stream: TcpStream, key: PeerKey, addr: SocketAddr, id: [u8; 20]) {
+        let (tx, reader) = peer::start(
+            stream,
+            key,
+            self.events,
+            self.store,
+            self.upload_limit,
+            self.download_limit,
+        );
+        if self
+            .ctrl
+            .send(Event::Connected { key, addr, id, tx })
+            .await
+            .is_ok()
+        {
+            reader.await;
+        }
+    }
+}
+
 struct Candidate {
     attempts: u32,
     retry_at: Instant,
@@ -332,33 +364,25 @@ impl Task {
             self.connecting.insert(addr);
             let key = self.next_key;
             self.next_key += 1;
-            let (ours, events, store) = (self.handshake(), self.events.clone(), self.store.clone());
-            let ctrl = self.ctrl.clone();
-            let (up, down) = (
-                self.config.upload_limit.clone(),
-                self.config.download_limit.clone(),
-            );
+            let (ours, attach, ctrl) = (self.handshake(), self.attacher(), self.ctrl.clone());
             async_std::task::spawn(async move {
                 match peer::connect(addr, ours).await {
-                    Ok((stream, theirs)) => {
-                        let (tx, reader) = peer::start(stream, key, events, store, up, down);
-                        let ok = ctrl
-                            .send(Event::Connected {
-                                key,
-                                addr,
-                                id: theirs.peer_id,
-                                tx,
-                            })
-                            .await;
-                        if ok.is_ok() {
-                            reader.await;
-                        }
-                    }
+                    Ok((stream, theirs)) => attach.run(stream, key, addr, theirs.peer_id).await,
                     Err(e) => {
                         let _ = ctrl.send(Event::ConnectFailed(addr, e.to_string())).await;
                     }
                 }
             });
+        }
+    }
+
+    fn attacher(&self) -> Attach {
+        Attach {
+            events: self.events.clone(),
+            ctrl: self.ctrl.clone(),
+            store: self.store.clone(),
+            upload_limit: self.config.upload_limit.clone(),
+            download_limit: self.config.download_limit.clone(),
         }
     }
 
@@ -372,12 +396,7 @@ impl Task {
         };
         let key = self.next_key;
         self.next_key += 1;
-        let (ours, events, store) = (self.handshake(), self.events.clone(), self.store.clone());
-        let ctrl = self.ctrl.clone();
-        let (up, down) = (
-            self.config.upload_limit.clone(),
-            self.config.download_limit.clone(),
-        );
+        let (ours, attach) = (self.handshake(), self.attacher());
         async_std::task::spawn(async move {
             use async_std::io::WriteExt;
             let sent = peer::timed(
@@ -386,21 +405,9 @@ impl Task {
                 stream.write_all(&ours.encode()),
             )
             .await;
-            if sent.is_err() {
-                return;
-            }
-            let _ = stream.set_nodelay(true);
-            let (tx, reader) = peer::start(stream, key, events, store, up, down);
-            let ok = ctrl
-                .send(Event::Connected {
-                    key,
-                    addr,
-                    id: theirs.peer_id,
-                    tx,
-                })
-                .await;
-            if ok.is_ok() {
-                reader.await;
+            if sent.is_ok() {
+                let _ = stream.set_nodelay(true);
+                attach.run(stream, key, addr, theirs.peer_id).await;
             }
         });
     }

@@ -22,17 +22,7 @@ fn multi_file_content(dir: &Path) -> PathBuf {
 
 fn torrent_for(dir: &Path, content: &Path, tracker: &str, piece: &str) -> PathBuf {
     let out = dir.join("t.torrent");
-    let o = p2p(&[
-        "make-torrent",
-        content.to_str().unwrap(),
-        "--tracker",
-        tracker,
-        "--piece-length",
-        piece,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    make_torrent_file(content, &out, tracker, piece);
     out
 }
 
@@ -437,20 +427,7 @@ fn aria2c_fetches_from_a_p2p_seed_and_libtorrent_from_p2p_fetch() {
     let torrent = torrent_for(dir.path(), &content, &format!("t@127.0.0.1:{tport}"), "64K");
     let (_seed, _) = start_seed("seed", &torrent, dir.path(), &[]);
     let aria_out = dir.path().join("aria");
-    let mut cmd = Command::new(aria2c);
-    cmd.args([
-        "--enable-dht=false",
-        "--bt-enable-lpd=false",
-        "--enable-peer-exchange=false",
-        "--seed-time=0",
-        "--check-integrity=true",
-        "--console-log-level=warn",
-        "--summary-interval=0",
-        &format!("--listen-port={}", free_port()),
-        &format!("--dir={}", aria_out.display()),
-        torrent.to_str().unwrap(),
-    ])
-    .stdout(Stdio::null());
+    let mut cmd = aria2c_fetch(&aria2c, &torrent, &aria_out);
     let status = Proc::spawn("aria2c", &mut cmd).wait_for(Duration::from_secs(90));
     assert!(status.success(), "aria2c failed: {status:?}");
     assert_same_tree(&content, &aria_out.join("album"));

@@ -446,20 +446,7 @@ fn aria2c_finds_a_libtorrent_seed_through_the_tracker() {
     );
 
     let out = dir.path().join("aria");
-    let mut cmd = Command::new(aria2c);
-    cmd.args([
-        "--enable-dht=false",
-        "--bt-enable-lpd=false",
-        "--enable-peer-exchange=false",
-        "--seed-time=0",
-        "--check-integrity=true",
-        "--console-log-level=warn",
-        "--summary-interval=0",
-        &format!("--listen-port={}", free_port()),
-        &format!("--dir={}", out.display()),
-        torrent.to_str().unwrap(),
-    ])
-    .stdout(std::process::Stdio::null());
+    let mut cmd = aria2c_fetch(&aria2c, &torrent, &out);
     let mut aria = Proc::spawn("aria2c", &mut cmd);
     let status = aria.wait_for(Duration::from_secs(90));
     assert!(status.success(), "aria2c failed: {status:?}");

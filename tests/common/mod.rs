@@ -246,6 +246,21 @@ pub fn start_tracker(interval: u32) -> (Logged, u16) {
     (t, port)
 }
 
+/// `p2p make-torrent CONTENT --tracker TRACKER --piece-length PIECE --out OUT`, which must work.
+pub fn make_torrent_file(content: &Path, out: &Path, tracker: &str, piece_length: &str) {
+    let o = p2p(&[
+        "make-torrent",
+        content.to_str().unwrap(),
+        "--tracker",
+        tracker,
+        "--piece-length",
+        piece_length,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "make-torrent: {}", stderr(&o));
+}
+
 /// A file of `len` pseudo-random bytes and a torrent for it announcing to `tracker`.
 pub fn make_content(
     dir: &Path,
@@ -257,18 +272,28 @@ pub fn make_content(
     let content = dir.join(name);
     std::fs::write(&content, data(len, len as u64)).unwrap();
     let torrent = dir.join(format!("{name}.torrent"));
-    let o = p2p(&[
-        "make-torrent",
-        content.to_str().unwrap(),
-        "--tracker",
-        tracker,
-        "--piece-length",
-        piece_length,
-        "--out",
-        torrent.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "make-torrent: {}", stderr(&o));
+    make_torrent_file(&content, &torrent, tracker, piece_length);
     (content, torrent)
+}
+
+/// aria2c downloading `torrent` into `out` and exiting once done: no DHT, LPD or PEX (peers come
+/// from the tracker only), a free listening port, integrity checked.
+pub fn aria2c_fetch(aria2c: &Path, torrent: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(aria2c);
+    cmd.args([
+        "--enable-dht=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--seed-time=0",
+        "--check-integrity=true",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        &format!("--listen-port={}", free_port()),
+        &format!("--dir={}", out.display()),
+        torrent.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null());
+    cmd
 }
 
 /// Path of the libtorrent helper script.
