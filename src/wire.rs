@@ -435,4 +435,20 @@ mod tests {
             .is_err()
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder_or_validation(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let layout = Layout::new(32768, [100_000]);
+            let mut at = 0;
+            while let Decoded::Message(m, used) = decode(&bytes[at..], max_message_len(layout.piece_count())) {
+                let _ = m.validate(&layout);
+                at += used;
+            }
+            let mut handshake = [0u8; HANDSHAKE_LEN];
+            let n = bytes.len().min(HANDSHAKE_LEN);
+            handshake[..n].copy_from_slice(&bytes[..n]);
+            let _ = Handshake::decode(&handshake);
+        }
+    }
 }

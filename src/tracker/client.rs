@@ -599,4 +599,14 @@ mod tests {
         );
         assert!(http_body(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nde").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_tracker_replies_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1000)) {
+            let _ = parse_announce_response(&bytes);
+            let _ = http_body(&bytes);
+            let _ = parse_udp_announce_reply(&bytes, false);
+            let _ = parse_udp_announce_reply(&bytes, true);
+        }
+    }
 }

@@ -494,4 +494,19 @@ mod tests {
         let (_, body) = respond(&t, b"/scrape", "10.0.0.1".parse().unwrap());
         assert!(String::from_utf8_lossy(&body).contains("failure reason"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_requests_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000)) {
+            let t = Tracker::new(60, "t".into());
+            if let Parsed::Request { target, .. } = parse_request(&bytes) {
+                let _ = respond(&t, target, "10.0.0.1".parse().unwrap());
+            }
+            let mut target = b"/announce?".to_vec();
+            target.extend_from_slice(&bytes);
+            let _ = respond(&t, &target, "10.0.0.1".parse().unwrap());
+            target[..9].copy_from_slice(b"/scrape?x");
+            let _ = respond(&t, &target, "10.0.0.1".parse().unwrap());
+        }
+    }
 }

@@ -326,4 +326,19 @@ mod tests {
             let _ = handle_packet(&t, &ids, &vec![0xFF; len], a, 1000);
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_packets_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400), action in 0u32..5) {
+            let t = Tracker::new(30, "t".into());
+            let ids = ConnectionIds::new();
+            let from: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+            let _ = handle_packet(&t, &ids, &bytes, from, 1000);
+            // The same bytes behind a valid connection id and a chosen action.
+            let mut p = ids.issue(&from, 1000).to_be_bytes().to_vec();
+            p.extend_from_slice(&action.to_be_bytes());
+            p.extend_from_slice(&bytes);
+            let _ = handle_packet(&t, &ids, &p, from, 1000);
+        }
+    }
 }
