@@ -377,3 +377,48 @@ fn symlinks_are_followed_and_fifos_skipped() {
     ]);
     assert_error(&o, "loop");
 }
+
+#[test]
+fn torrents_load_in_transmission_and_aria2_with_the_same_info_hash() {
+    let show = require("transmission-show", "transmission-cli");
+    let aria2c = require("aria2c", "aria2");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    sample_tree(&root);
+    let single = dir.path().join("one.bin");
+    write(&single, &data(300_000, 7));
+    for target in [&root, &single] {
+        let torrent = make(
+            dir.path(),
+            target,
+            &["--tracker", "t@127.0.0.1:7000", "--piece-length", "32K"],
+        );
+        let ours = info_hash(&torrent);
+        let t = Command::new(&show).arg(&torrent).output().unwrap();
+        assert!(
+            t.status.success(),
+            "transmission-show refused the torrent: {}",
+            stderr(&t)
+        );
+        assert!(
+            stdout(&t).contains(&format!("Hash: {ours}")),
+            "transmission: {}",
+            stdout(&t)
+        );
+        let a = Command::new(&aria2c)
+            .arg("-S")
+            .arg(&torrent)
+            .output()
+            .unwrap();
+        assert!(
+            a.status.success(),
+            "aria2c -S refused the torrent: {}",
+            stderr(&a)
+        );
+        assert!(
+            stdout(&a).contains(&format!("Info Hash: {ours}")),
+            "aria2c: {}",
+            stdout(&a)
+        );
+    }
+}
