@@ -698,6 +698,11 @@ impl Task {
     fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(p) = self.peers.remove(&key) {
             log::debug!("{}: disconnected: {reason}", p.addr);
+            // A peer we dialled may come back (a restarted seed): try it again later.
+            if let Some(c) = self.known.get_mut(&p.addr) {
+                let wait = if c.from_user { 5 } else { 30 };
+                c.retry_at = Instant::now() + Duration::from_secs(wait);
+            }
             self.picker.peer_gone(key, &p.has);
             if self.optimistic == Some(key) {
                 self.optimistic = None;

@@ -631,3 +631,42 @@ fn a_silent_peer_does_not_stall_the_fetch() {
         fs::read(content).unwrap()
     );
 }
+
+#[test]
+fn a_fetch_reconnects_to_a_seed_that_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "r.bin", 4 << 20, "t@127.0.0.1:9", "64K");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let seed = |name: &str| {
+        let s = spawn_logged(
+            name,
+            &[
+                "seed",
+                torrent.to_str().unwrap(),
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "--listen",
+                &listen,
+                "--upload-limit",
+                "1M",
+            ],
+        );
+        s.listening_port();
+        s
+    };
+    let mut first = seed("seed-1");
+    let out = dir.path().join("out");
+    let mut fetch = start_fetch("fetch", &torrent, &out, &["--peer", &listen]);
+    std::thread::sleep(Duration::from_millis(1500));
+    first.proc.signal("KILL");
+    first.proc.wait_for(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    let _second = seed("seed-2");
+    let (ok, _, _) = fetch.finish(Duration::from_secs(60));
+    assert!(ok, "the fetch came back to the restarted seed");
+    assert_eq!(
+        fs::read(out.join("r.bin")).unwrap(),
+        fs::read(content).unwrap()
+    );
+}
