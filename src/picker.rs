@@ -83,6 +83,8 @@ pub struct Picker {
     max_partial: usize,
     failed_before: std::collections::HashSet<usize>,
     verifying: usize,
+    /// Pieces in state `Queued`.
+    queued: usize,
     rng: Rng,
 }
 
@@ -100,6 +102,7 @@ impl Picker {
             })
             .collect();
         let max_partial = ((partial_budget / layout.piece_length()) as usize).max(2);
+        let queued = layout.piece_count() - have.count();
         Picker {
             availability: vec![0; layout.piece_count()],
             layout,
@@ -109,6 +112,7 @@ impl Picker {
             max_partial,
             failed_before: Default::default(),
             verifying: 0,
+            queued,
             rng: Rng::new(),
         }
     }
@@ -158,11 +162,6 @@ impl Picker {
         self.release_peer(peer);
     }
 
-    /// True when `bits` holds a piece we still want.
-    pub fn wants_from(&self, bits: &Bitfield) -> bool {
-        bits.ones().any(|p| self.state[p] != State::Have)
-    }
-
     pub fn wants_piece(&self, piece: usize) -> bool {
         self.state.get(piece).is_some_and(|s| *s != State::Have)
     }
@@ -202,6 +201,7 @@ impl Picker {
             };
             let blocks = self.layout.blocks_in_piece(piece) as usize;
             self.state[piece] = State::InProgress;
+            self.queued -= 1;
             self.partial.insert(
                 piece,
                 Partial {
@@ -244,7 +244,7 @@ impl Picker {
 
     /// Endgame: no piece is queued and no block of a started piece is missing.
     pub fn in_endgame(&self) -> bool {
-        !self.state.contains(&State::Queued)
+        self.queued == 0
             && self
                 .partial
                 .values()
@@ -275,6 +275,9 @@ impl Picker {
     }
 
     fn choose_new(&mut self, bits: &Bitfield) -> Option<usize> {
+        if self.queued == 0 {
+            return None;
+        }
         let random_first = self.have.count() == 0;
         let mut best: Option<usize> = None;
         let mut best_avail = u32::MAX;
@@ -351,6 +354,7 @@ impl Picker {
             self.failed_before.remove(&piece);
         } else {
             self.state[piece] = State::Queued;
+            self.queued += 1;
             self.failed_before.insert(piece);
         }
     }

@@ -125,6 +125,8 @@ struct Peer {
     last_second_down: u64,
     queued_uploads: usize,
     strikes: u32,
+    /// Pieces this peer has that we still want: we are interested while it is above zero.
+    wanted: usize,
 }
 
 impl Peer {
@@ -445,6 +447,7 @@ impl Task {
             last_second_down: 0,
             queued_uploads: 0,
             strikes: 0,
+            wanted: 0,
         };
         if self.picker.have().count() > 0 {
             peer.send(Message::Bitfield(self.picker.have().as_bytes().to_vec()));
@@ -476,6 +479,7 @@ impl Task {
             Message::Have(piece) => {
                 if peer.has.set(piece as usize) {
                     self.picker.peer_has_piece(piece as usize);
+                    peer.wanted += self.picker.wants_piece(piece as usize) as usize;
                 }
                 self.update_interest(key);
                 self.request_more(key);
@@ -488,6 +492,7 @@ impl Task {
                 // A second bitfield replaces the first.
                 self.picker.forget_availability(&peer.has);
                 self.picker.peer_has_all(&bits);
+                peer.wanted = bits.ones().filter(|&p| self.picker.wants_piece(p)).count();
                 peer.has = bits;
                 self.update_interest(key);
                 self.request_more(key);
@@ -622,8 +627,11 @@ impl Task {
                     self.ban(key, "it sent corrupt data");
                 }
             }
-            for p in self.peers.values() {
+            for p in self.peers.values_mut() {
                 p.send(Message::Have(piece as u32));
+                if p.has.get(piece) {
+                    p.wanted = p.wanted.saturating_sub(1);
+                }
             }
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
             for key in keys {
@@ -719,7 +727,7 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        let wants = self.picker.wants_from(&p.has);
+        let wants = p.wanted > 0;
         if wants != p.am_interested {
             p.am_interested = wants;
             p.send(if wants {
