@@ -136,10 +136,19 @@ impl Proc {
         }
     }
 
+    /// Sends `INT`, `TERM` or `KILL` to this process (and only to it, by PID).
     pub fn signal(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status();
+        unsafe extern "C" {
+            fn kill(pid: i32, sig: i32) -> i32;
+        }
+        let number = match signal {
+            "INT" => 2,
+            "KILL" => 9,
+            "TERM" => 15,
+            other => panic!("unknown signal {other}"),
+        };
+        // SAFETY: kill(2) with the PID of a child this test started and has not reaped.
+        unsafe { kill(self.pid() as i32, number) };
     }
 }
 
