@@ -36,6 +36,9 @@ pub fn run(args: Info) -> Result<()> {
     if let Some(c) = &t.created_by {
         line("created by:", c.clone());
     }
+    if let Some(date) = t.creation_date {
+        line("created:", utc(date));
+    }
     line("files:", info.files.len().to_string());
     for file in &info.files {
         out.push_str(&format!(
@@ -46,4 +49,36 @@ pub fn run(args: Info) -> Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar).
+fn utc(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date, after Howard Hinnant's `civil_from_days`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(super::utc(1_795_498_609), "2026-11-24 05:36:49 UTC");
+        assert_eq!(super::utc(-1), "1969-12-31 23:59:59 UTC");
+    }
 }
