@@ -1,0 +1,212 @@
+//! Transmission on the wire. It will not talk to 127.0.0.0/8 peers, so these tests make two
+//! test hosts of their own — network namespaces joined by a veth pair, addressed in 198.18.0.0/15
+//! (the range set aside for benchmarking) — and remove them afterwards. Needs root (`ip netns`),
+//! iproute2 and transmission-cli.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Two namespaces joined by a veth pair, deleted on drop.
+struct TestHosts {
+    a: String,
+    b: String,
+}
+
+const HOST_A: &str = "198.18.7.1";
+const HOST_B: &str = "198.18.7.2";
+
+impl TestHosts {
+    fn new(tag: &str) -> TestHosts {
+        let ip = require("ip", "iproute2");
+        unsafe extern "C" {
+            fn geteuid() -> u32;
+        }
+        // SAFETY: geteuid(2) has no preconditions.
+        assert_eq!(
+            unsafe { geteuid() },
+            0,
+            "these tests make network namespaces and need root (CI runs as root)"
+        );
+        let id = format!("p2p{}{tag}", std::process::id());
+        let hosts = TestHosts {
+            a: format!("{id}a"),
+            b: format!("{id}b"),
+        };
+        let run = |args: &[&str]| {
+            let o = Command::new(&ip).args(args).output().unwrap();
+            assert!(o.status.success(), "ip {}: {}", args.join(" "), stderr(&o));
+        };
+        run(&["netns", "add", &hosts.a]);
+        run(&["netns", "add", &hosts.b]);
+        run(&[
+            "link", "add", &hosts.a, "type", "veth", "peer", "name", &hosts.b,
+        ]);
+        for (ns, addr) in [(&hosts.a, HOST_A), (&hosts.b, HOST_B)] {
+            run(&["link", "set", ns, "netns", ns]);
+            run(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", ns]);
+            run(&["-n", ns, "link", "set", ns, "up"]);
+            run(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        hosts
+    }
+
+    /// `cmd` run inside namespace `ns`.
+    fn exec(ns: &str, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, program]).args(args);
+        cmd
+    }
+}
+
+impl Drop for TestHosts {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// A transmission-cli in `ns` on `torrent`, data in `dir`: plaintext peers, no DHT, LPD or PEX.
+fn transmission(ns: &str, torrent: &Path, dir: &Path, config: &Path) -> Proc {
+    let cli = require("transmission-cli", "transmission-cli");
+    fs::create_dir_all(config).unwrap();
+    fs::write(
+        config.join("settings.json"),
+        r#"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+            "encryption": 0, "port-forwarding-enabled": false, "message-level": 2}"#,
+    )
+    .unwrap();
+    let mut cmd = TestHosts::exec(
+        ns,
+        cli.to_str().unwrap(),
+        &[
+            "-et",
+            "-g",
+            config.to_str().unwrap(),
+            "-p",
+            "51413",
+            "-w",
+            dir.to_str().unwrap(),
+            torrent.to_str().unwrap(),
+        ],
+    );
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    Proc::spawn("transmission-cli", &mut cmd)
+}
+
+fn p2p_in_ns(name: &str, ns: &str, args: &[&str]) -> Proc {
+    let mut cmd = TestHosts::exec(ns, BIN, args);
+    cmd.env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Proc::spawn(name, &mut cmd)
+}
+
+#[test]
+fn transmission_downloads_from_p2p_and_p2p_from_transmission() {
+    let hosts = TestHosts::new("t");
+    let dir = tempfile::tempdir().unwrap();
+    let tport = 7000;
+    let (content, torrent) = make_content(
+        dir.path(),
+        "t.bin",
+        3_000_000,
+        &format!("t@{HOST_A}:{tport}"),
+        "64K",
+    );
+    let _tracker = p2p_in_ns(
+        "tracker",
+        &hosts.a,
+        &[
+            "tracker",
+            "--listen",
+            &format!("{HOST_A}:{tport}"),
+            "--interval",
+            "5",
+        ],
+    );
+    let hash = info_hash(&torrent);
+
+    // Transmission (host B) fetches from `p2p seed` (host A), found through `p2p tracker`.
+    let seed = p2p_in_ns(
+        "seed",
+        &hosts.a,
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("{HOST_A}:0"),
+        ],
+    );
+    let tr_out = dir.path().join("transmission");
+    fs::create_dir(&tr_out).unwrap();
+    let tr = transmission(&hosts.b, &torrent, &tr_out, &dir.path().join("tr-config-b"));
+    let original = fs::read(&content).unwrap();
+    let got = wait_until(Duration::from_secs(90), || {
+        fs::read(tr_out.join("t.bin")).is_ok_and(|b| b == original)
+    });
+    assert!(got, "Transmission did not download the file from p2p seed");
+    drop(seed);
+    drop(tr);
+
+    // p2p fetch (host B) downloads from Transmission seeding (host A).
+    let tr_seed_dir = dir.path().join("tr-seed");
+    fs::create_dir(&tr_seed_dir).unwrap();
+    fs::copy(&content, tr_seed_dir.join("t.bin")).unwrap();
+    let _tr_seed = transmission(
+        &hosts.a,
+        &torrent,
+        &tr_seed_dir,
+        &dir.path().join("tr-config-a"),
+    );
+    // The tracker counts Transmission as a seed once it has verified and announced.
+    let seen = wait_until(Duration::from_secs(60), || {
+        scrape_in_ns(&hosts.a, tport, &hash).0 >= 1
+    });
+    assert!(seen, "Transmission never announced itself as a seed");
+    let out = dir.path().join("p2p-out");
+    let mut fetch = TestHosts::exec(
+        &hosts.b,
+        BIN,
+        &[
+            "fetch",
+            torrent.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--listen",
+            &format!("{HOST_B}:0"),
+        ],
+    );
+    fetch.env("RUST_LOG", "warn");
+    let status = Proc::spawn("fetch", &mut fetch).wait_for(Duration::from_secs(90));
+    assert!(status.success(), "p2p fetch from Transmission failed");
+    assert_eq!(fs::read(out.join("t.bin")).unwrap(), original);
+}
+
+/// (complete, downloaded, incomplete) from the tracker on host A, asked from inside `ns` by a
+/// small Python HTTP request (the test process itself is outside both namespaces).
+fn scrape_in_ns(ns: &str, port: u16, hash_hex: &str) -> (i64, i64, i64) {
+    let encoded: String = (0..20)
+        .map(|i| format!("%{}", &hash_hex[2 * i..2 * i + 2]))
+        .collect();
+    let script = format!(
+        "import socket,sys\ns=socket.create_connection(('{HOST_A}',{port}),5)\ns.sendall(b'GET /scrape?info_hash={encoded} HTTP/1.1\\r\\nConnection: close\\r\\n\\r\\n')\nd=b''\nwhile True:\n  c=s.recv(65536)\n  if not c: break\n  d+=c\nsys.stdout.buffer.write(d.split(b'\\r\\n\\r\\n',1)[1])"
+    );
+    let o = TestHosts::exec(ns, "/usr/bin/python3", &["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "scrape: {}", stderr(&o));
+    let v = p2p::bencode::decode(&o.stdout).expect("bencoded scrape");
+    let p2p::bencode::Kind::Dict(files) = &v.get("files").expect("files").kind else {
+        panic!()
+    };
+    let e = &files[0].1;
+    let n = |k: &str| e.get(k).and_then(|x| x.as_int()).unwrap();
+    (n("complete"), n("downloaded"), n("incomplete"))
+}
