@@ -80,11 +80,11 @@ pub fn run(args: Seed) -> Result<()> {
                     );
                 }
             }
-            if let Some(h) = handles
+            // A torrent ends early only on an error: stop the others and report it.
+            if handles
                 .iter()
-                .find(|h| h.stats.finished.load(Ordering::Relaxed))
+                .any(|h| h.stats.finished.load(Ordering::Relaxed))
             {
-                let _ = h;
                 break;
             }
         }
