@@ -352,10 +352,8 @@ impl Task {
             })
             .map(|(a, _)| *a)
             .collect();
-        // Two complete peers have nothing to trade.
-        if self.picker.is_complete() {
-            return;
-        }
+        // A seed dials too: leechers that already have peers would otherwise hear of it only at
+        // their next announce.
         for addr in due {
             if self.peers.len() + self.connecting.len() >= MAX_PEERS {
                 break;
@@ -692,7 +690,7 @@ impl Task {
             .map(|(k, _)| *k)
             .collect();
         for key in seeds {
-            self.drop_peer(key, "both complete");
+            self.drop_seed(key);
         }
         for p in self.peers.values_mut() {
             if p.am_interested {
@@ -737,8 +735,17 @@ impl Task {
             });
         }
         if self.picker.is_complete() && p.has.is_full() {
-            self.drop_peer(key, "both complete");
+            self.drop_seed(key);
         }
+    }
+
+    /// Two complete peers have nothing to trade: part, and do not dial this one again.
+    fn drop_seed(&mut self, key: PeerKey) {
+        if let Some(p) = self.peers.get(&key) {
+            let addr = p.addr;
+            self.known.remove(&addr);
+        }
+        self.drop_peer(key, "both complete");
     }
 
     fn request_more(&mut self, key: PeerKey) {

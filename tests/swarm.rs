@@ -670,3 +670,48 @@ fn a_fetch_reconnects_to_a_seed_that_restarts() {
         fs::read(content).unwrap()
     );
 }
+
+#[test]
+fn a_late_seed_reaches_leechers_that_already_have_peers() {
+    // Interval 60 s: the fetchers find each other at once, then would not announce again for a
+    // minute; the seed must dial them.
+    let (_t, tport) = start_tracker(60);
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(
+        dir.path(),
+        "late.bin",
+        2 << 20,
+        &format!("t@127.0.0.1:{tport}"),
+        "64K",
+    );
+    let hash = info_hash(&torrent);
+    let mut fetches: Vec<(PathBuf, FetchRun)> = (0..2)
+        .map(|i| {
+            let out = dir.path().join(format!("f{i}"));
+            let run = start_fetch(&format!("fetch{i}"), &torrent, &out, &[]);
+            (out, run)
+        })
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || scrape(tport, &hash).2 == 2),
+        "both fetchers announced"
+    );
+    // Past the quick re-announce of a fetcher that started alone (10 s): both now have a peer
+    // and will not ask the tracker again for a minute.
+    std::thread::sleep(Duration::from_secs(11));
+    let started = std::time::Instant::now();
+    let (_seed, _) = start_seed("seed", &torrent, dir.path(), &[]);
+    for (out, run) in &mut fetches {
+        let (ok, _, _) = run.finish(Duration::from_secs(50));
+        assert!(ok);
+        assert_eq!(
+            fs::read(out.join("late.bin")).unwrap(),
+            fs::read(&content).unwrap()
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
