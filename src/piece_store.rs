@@ -93,16 +93,27 @@ impl PieceStore {
     }
 
     fn new(dir: &Path, info: &Info, writable: bool) -> PieceStore {
-        PieceStore {
-            layout: Layout::new(info.piece_length, info.files.iter().map(|f| f.length)),
-            paths: info
-                .files
+        let mut store = PieceStore::reader(
+            info.files
                 .iter()
                 .map(|f| dir.join(info.file_path(f)))
                 .collect(),
-            hashes: info.pieces.clone(),
-            writable,
-            fresh: vec![false; info.files.len()],
+            Layout::new(info.piece_length, info.files.iter().map(|f| f.length)),
+        );
+        store.hashes = info.pieces.clone();
+        store.writable = writable;
+        store
+    }
+
+    /// Read-only access to `paths` laid end to end as `layout` says, with no piece hashes:
+    /// what torrent creation reads its input through.
+    pub fn reader(paths: Vec<PathBuf>, layout: Layout) -> PieceStore {
+        PieceStore {
+            fresh: vec![false; paths.len()],
+            layout,
+            paths,
+            hashes: Vec::new(),
+            writable: false,
             open: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(()),
         }

@@ -10,10 +10,8 @@ use crate::bencode::Bencode;
 use crate::hash::Digest;
 use crate::layout::Layout;
 pub use crate::piece_store::HashProgress;
-use crate::piece_store::hash_parallel;
+use crate::piece_store::{PieceStore, hash_parallel};
 use crate::{Error, Result};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub const MIN_PIECE_LENGTH: u64 = 16 << 10;
@@ -230,32 +228,12 @@ pub fn hash_pieces(
     progress: &HashProgress,
 ) -> Result<Vec<Digest>> {
     let layout = Layout::new(piece_length, files.iter().map(|f| f.length));
-    let handles: Vec<File> = files
-        .iter()
-        .map(|f| {
-            File::open(&f.disk_path).map_err(|source| Error::Io {
-                path: f.disk_path.clone(),
-                source,
-            })
-        })
-        .collect::<Result<_>>()?;
+    let store = PieceStore::reader(files.iter().map(|f| f.disk_path.clone()).collect(), layout);
+    let layout = store.layout();
     let pieces: Vec<usize> = (0..layout.piece_count()).collect();
-    let read = |piece: usize, buf: &mut [u8]| -> Result<()> {
-        let mut filled = 0usize;
-        for span in layout.spans(layout.piece_offset(piece), buf.len() as u64) {
-            let dst = &mut buf[filled..filled + span.len as usize];
-            handles[span.file]
-                .read_exact_at(dst, span.file_offset)
-                .map_err(|source| Error::Io {
-                    path: files[span.file].disk_path.clone(),
-                    source,
-                })?;
-            filled += span.len as usize;
-        }
-        Ok(())
-    };
+    let read = |piece: usize, buf: &mut [u8]| store.read_at(layout.piece_offset(piece), buf);
     let mut digests = vec![[0u8; 20]; pieces.len()];
-    for (piece, digest) in hash_parallel(&layout, &pieces, read, progress)? {
+    for (piece, digest) in hash_parallel(layout, &pieces, read, progress)? {
         digests[piece] = digest;
     }
     Ok(digests)
