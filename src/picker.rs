@@ -85,6 +85,8 @@ pub struct Picker {
     verifying: usize,
     /// Pieces in state `Queued`.
     queued: usize,
+    /// Total size of the pieces in `have`, kept as they are added (read on every stats update).
+    bytes_have: u64,
     rng: Rng,
 }
 
@@ -103,6 +105,7 @@ impl Picker {
             .collect();
         let max_partial = ((partial_budget / layout.piece_length()) as usize).max(2);
         let queued = layout.piece_count() - have.count();
+        let bytes_have = have.ones().map(|p| layout.piece_size(p)).sum();
         Picker {
             availability: vec![0; layout.piece_count()],
             layout,
@@ -113,6 +116,7 @@ impl Picker {
             failed_before: Default::default(),
             verifying: 0,
             queued,
+            bytes_have,
             rng: Rng::new(),
         }
     }
@@ -138,7 +142,7 @@ impl Picker {
 
     /// Bytes verified so far.
     pub fn bytes_have(&self) -> u64 {
-        self.have.ones().map(|p| self.layout.piece_size(p)).sum()
+        self.bytes_have
     }
 
     pub fn peer_has_piece(&mut self, piece: usize) {
@@ -350,7 +354,9 @@ impl Picker {
         }
         if ok {
             self.state[piece] = State::Have;
-            self.have.set(piece);
+            if self.have.set(piece) {
+                self.bytes_have += self.layout.piece_size(piece);
+            }
             self.failed_before.remove(&piece);
         } else {
             self.state[piece] = State::Queued;
