@@ -283,8 +283,12 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if body.len() < size + 2 {
+        // `size` comes off the network: compare without adding to it, so no size can wrap.
+        if body.len().saturating_sub(2) < size {
             return Err("the chunked body is cut short".into());
+        }
+        if &body[size..size + 2] != b"\r\n" {
+            return Err("bad chunked body".into());
         }
         out.extend_from_slice(&body[..size]);
         body = &body[size + 2..];
@@ -522,6 +526,23 @@ fn parse_udp_announce_reply(r: &[u8], v6: bool) -> Result<AnnounceResult, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_bodies_with_hostile_sizes_are_errors_not_panics() {
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let reply = |body: &str| http_body(format!("{head}{body}").as_bytes());
+        assert_eq!(reply("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap(), b"abcde");
+        for bad in [
+            "ffffffffffffffff\r\nxx",
+            "fffffffffffffffe\r\nxx\r\n",
+            "ffffffffffffffff\r\n",
+            "10000000000000000\r\nxx",
+            "3\r\nabcXY0\r\n\r\n",
+            "3\r\nab",
+        ] {
+            assert!(reply(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn urls() {
