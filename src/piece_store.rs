@@ -42,31 +42,56 @@ pub struct HashProgress {
 
 impl PieceStore {
     /// For fetching: creates `dir/<name>/…` as needed (missing files sparse at their full
-    /// length), keeping whatever data is already there.
+    /// length), keeping whatever data is already there. Nothing is written outside `dir`: a
+    /// symbolic link anywhere below it, or a file longer than the torrent says (which growing
+    /// to length would truncate), is refused with an error naming it.
     pub fn create(dir: &Path, info: &Info) -> Result<PieceStore> {
         let mut store = PieceStore::new(dir, info, true);
-        for (i, path) in store.paths.iter().enumerate() {
+        for (i, entry) in info.files.iter().enumerate() {
+            let path = &store.paths[i];
             let io = |source| Error::Io {
                 path: path.clone(),
                 source,
             };
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                    path: parent.to_owned(),
-                    source,
-                })?;
+            let rel = info.file_path(entry);
+            let mut parent = dir.to_path_buf();
+            let components: Vec<_> = rel.components().collect();
+            for c in &components[..components.len() - 1] {
+                parent.push(c);
+                ensure_real_dir(&parent)?;
             }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .map_err(io)?;
-            let want = info.files[i].length;
+            let want = entry.length;
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => return Err(symlink_error(path)),
+                Ok(m) if !m.is_file() => {
+                    return Err(Error::Input {
+                        path: path.clone(),
+                        reason: "is in the way of a file of the torrent and is not a regular file"
+                            .into(),
+                    });
+                }
+                Ok(m) if m.len() > want => {
+                    return Err(Error::Input {
+                        path: path.clone(),
+                        reason: format!(
+                            "has {} bytes, more than the torrent's {want}: it is not this \
+                             torrent's file; move it away",
+                            m.len()
+                        ),
+                    });
+                }
+                _ => {}
+            }
+            let file = open_no_follow(path, true).map_err(|e| {
+                if is_loop(&e) {
+                    symlink_error(path)
+                } else {
+                    io(e)
+                }
+            })?;
             let have = file.metadata().map_err(io)?.len();
             store.fresh[i] = have == 0;
-            if have != want {
+            if have < want {
                 file.set_len(want).map_err(io)?;
             }
         }
@@ -128,14 +153,15 @@ impl PieceStore {
         if let Some(f) = open.get(&file) {
             return Ok(f.clone());
         }
-        let f = OpenOptions::new()
-            .read(true)
-            .write(self.writable)
-            .open(&self.paths[file])
-            .map_err(|source| Error::Io {
-                path: self.paths[file].clone(),
-                source,
-            })?;
+        let opened = if self.writable {
+            open_no_follow(&self.paths[file], false)
+        } else {
+            OpenOptions::new().read(true).open(&self.paths[file])
+        };
+        let f = opened.map_err(|source| Error::Io {
+            path: self.paths[file].clone(),
+            source,
+        })?;
         if open.len() >= MAX_OPEN_FILES {
             open.clear();
         }
@@ -228,6 +254,63 @@ impl PieceStore {
         );
         span.first().map(|s| self.paths[s.file].as_path())
     }
+}
+
+/// `O_NOFOLLOW` (Linux): opening a symbolic link fails with `ELOOP` instead of following it.
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+const O_NOFOLLOW: i32 = 0o100000;
+#[cfg(not(any(target_arch = "aarch64", target_arch = "arm")))]
+const O_NOFOLLOW: i32 = 0o400000;
+const ELOOP: i32 = 40;
+
+/// Opens a file of a download for reading and writing, never through a symbolic link.
+fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)
+}
+
+fn is_loop(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(ELOOP)
+}
+
+fn symlink_error(path: &Path) -> Error {
+    Error::Input {
+        path: path.to_owned(),
+        reason: "is a symbolic link: fetch writes only inside its output directory (remove the \
+                 link or choose another --out)"
+            .into(),
+    }
+}
+
+/// Makes `path` a directory unless it is one; a symbolic link or a file there is an error.
+fn ensure_real_dir(path: &Path) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(e)),
+            _ => std::fs::symlink_metadata(path).map_err(io)?,
+        },
+        other => other.map_err(io)?,
+    };
+    if meta.file_type().is_symlink() {
+        return Err(symlink_error(path));
+    }
+    if !meta.is_dir() {
+        return Err(Error::Input {
+            path: path.to_owned(),
+            reason: "is in the way of a directory of the torrent and is not a directory".into(),
+        });
+    }
+    Ok(())
 }
 
 /// SHA-1 of the given pieces on every core. `read(piece, buf)` fills `buf` (sized to the piece)
@@ -357,5 +440,43 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("t/f1") && e.contains("has 100 bytes"), "{e}");
+    }
+
+    #[test]
+    fn create_refuses_links_and_longer_files_below_the_directory() {
+        use std::os::unix::fs::symlink;
+        let content = vec![3u8; 40_000];
+        let info = info(&[20_000, 20_000], 16384, &content);
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        symlink(outside.path(), dir.path().join("t")).unwrap();
+        let e = PieceStore::create(dir.path(), &info)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("/t` is a symbolic link"), "{e}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        std::fs::remove_file(dir.path().join("t")).unwrap();
+        std::fs::create_dir(dir.path().join("t")).unwrap();
+        symlink(outside.path().join("x"), dir.path().join("t/f1")).unwrap();
+        let e = PieceStore::create(dir.path(), &info)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("t/f1` is a symbolic link"), "{e}");
+        assert!(!outside.path().join("x").exists());
+        std::fs::remove_file(dir.path().join("t/f1")).unwrap();
+        std::fs::write(dir.path().join("t/f1"), vec![1u8; 30_000]).unwrap();
+        let e = PieceStore::create(dir.path(), &info)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("has 30000 bytes, more than"), "{e}");
+        std::fs::write(dir.path().join("t/f1"), vec![1u8; 100]).unwrap();
+        PieceStore::create(dir.path(), &info).unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path().join("t/f1")).unwrap().len(),
+            20_000
+        );
     }
 }
