@@ -8,12 +8,13 @@ use crate::piece_store::PieceStore;
 use crate::rate::{self, RateLimit};
 use crate::torrent::Event;
 use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message};
-use async_std::channel::{Receiver, Sender};
+use async_std::channel::{Receiver, Sender, TrySendError};
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
 use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,6 +24,10 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(180);
 /// An idle connection gets a keep-alive this often.
 pub const KEEPALIVE: Duration = Duration::from_secs(120);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Items a connection's writer may hold unsent. A peer that lets more pile up does not read
+/// what we send (or choke/unchoke floods us into requesting without end): it is dropped, so one
+/// peer can pin at most this many small items (about 40 bytes each) of our memory.
+pub const MAX_UNSENT: usize = 8192;
 
 /// What the torrent asks a connection's writer to send.
 #[derive(Debug)]
@@ -30,6 +35,50 @@ pub enum Outgoing {
     Message(Message),
     /// A block the peer asked for: read from disk, then sent as a piece message.
     Block(BlockRef),
+}
+
+/// The torrent's end of a connection: queues what the writer sends, and closes the connection
+/// of a peer that does not read.
+#[derive(Debug)]
+pub struct PeerHandle {
+    tx: Sender<Outgoing>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl PeerHandle {
+    /// Queues `item` for the writer. When the peer's queue is full the connection is shut down
+    /// (its reader then reports it closed) and this returns false.
+    pub fn send(&self, item: Outgoing) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                if !self.overflowed.swap(true, Ordering::Relaxed) {
+                    log::warn!("{}: {}", self.addr, overflow_reason());
+                    let _ = self.stream.shutdown(Shutdown::Both);
+                }
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn send_message(&self, m: Message) -> bool {
+        self.send(Outgoing::Message(m))
+    }
+}
+
+impl Drop for PeerHandle {
+    /// The torrent is done with this peer: close at once, even when the writer is stuck in a
+    /// write to a peer that does not read.
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+fn overflow_reason() -> String {
+    format!("dropped: it does not read what we send ({MAX_UNSENT} messages unsent)")
 }
 
 /// Runs `fut` under `limit`, naming `what` in the timeout error.
@@ -77,7 +126,7 @@ pub async fn connect(addr: SocketAddr, ours: Handshake) -> std::io::Result<(TcpS
     Ok((stream, theirs))
 }
 
-/// Starts the writer and returns its queue and the reader, which the caller spawns once the
+/// Starts the writer and returns its handle and the reader, which the caller spawns once the
 /// torrent knows the connection (so no message can arrive before it).
 pub fn start(
     stream: TcpStream,
@@ -86,8 +135,17 @@ pub fn start(
     store: Arc<PieceStore>,
     upload_limit: Option<Arc<RateLimit>>,
     download_limit: Option<Arc<RateLimit>>,
-) -> (Sender<Outgoing>, impl Future<Output = ()> + Send + 'static) {
-    let (tx, rx) = async_std::channel::unbounded();
+) -> (PeerHandle, impl Future<Output = ()> + Send + 'static) {
+    let (tx, rx) = async_std::channel::bounded(MAX_UNSENT);
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let handle = PeerHandle {
+        tx,
+        stream: stream.clone(),
+        addr: stream
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+        overflowed: overflowed.clone(),
+    };
     let layout = store.layout().clone();
     async_std::task::spawn(writer(
         stream.clone(),
@@ -97,7 +155,8 @@ pub fn start(
         store,
         upload_limit,
     ));
-    (tx, reader(stream, key, events, layout, download_limit))
+    let reader = reader(stream, key, events, layout, download_limit, overflowed);
+    (handle, reader)
 }
 
 async fn reader(
@@ -106,6 +165,7 @@ async fn reader(
     events: Sender<Event>,
     layout: Layout,
     limit: Option<Arc<RateLimit>>,
+    overflowed: Arc<AtomicBool>,
 ) {
     let max_len = wire::max_message_len(layout.piece_count());
     let mut buf = vec![0u8; (max_len as usize + 4).max(256 << 10)];
@@ -143,6 +203,11 @@ async fn reader(
             Ok(n) => filled += n,
             Err(e) => break e.to_string(),
         }
+    };
+    let reason = if overflowed.load(Ordering::Relaxed) {
+        overflow_reason()
+    } else {
+        reason
     };
     let _ = stream.shutdown(Shutdown::Both);
     let _ = events.send(Event::Closed(key, reason)).await;

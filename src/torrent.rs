@@ -13,7 +13,7 @@
 
 use crate::bitfield::Bitfield;
 use crate::metainfo::Torrent;
-use crate::peer::{self, Outgoing};
+use crate::peer::{self, Outgoing, PeerHandle};
 use crate::picker::{BlockRef, PeerKey, Picker, Received};
 use crate::piece_store::PieceStore;
 use crate::random::Rng;
@@ -53,7 +53,7 @@ pub enum Event {
         key: PeerKey,
         addr: SocketAddr,
         id: [u8; 20],
-        tx: Sender<Outgoing>,
+        handle: PeerHandle,
     },
     ConnectFailed(SocketAddr, String),
     Message(PeerKey, Message),
@@ -110,7 +110,7 @@ pub struct Handle {
 struct Peer {
     addr: SocketAddr,
     id: [u8; 20],
-    tx: Sender<Outgoing>,
+    conn: PeerHandle,
     has: Bitfield,
     am_choking: bool,
     am_interested: bool,
@@ -131,7 +131,7 @@ struct Peer {
 
 impl Peer {
     fn send(&self, m: Message) {
-        let _ = self.tx.try_send(Outgoing::Message(m));
+        self.conn.send_message(m);
     }
 
     /// Requests to keep in flight: about a second of this peer's rate, 32 to 256 blocks.
@@ -153,7 +153,7 @@ impl Attach {
     /// Starts the connection's writer, tells the torrent, then runs the reader until the
     /// connection ends (no message can reach the torrent before `Connected`).
     async fn run(self, stream: TcpStream, key: PeerKey, addr: SocketAddr, id: [u8; 20]) {
-        let (tx, reader) = peer::start(
+        let (handle, reader) = peer::start(
             stream,
             key,
             self.events,
@@ -163,7 +163,12 @@ impl Attach {
         );
         if self
             .ctrl
-            .send(Event::Connected { key, addr, id, tx })
+            .send(Event::Connected {
+                key,
+                addr,
+                id,
+                handle,
+            })
             .await
             .is_ok()
         {
@@ -301,7 +306,12 @@ impl Task {
     fn handle(&mut self, event: Event) -> Result<bool> {
         match event {
             Event::Inbound(stream, hs) => self.inbound(stream, hs),
-            Event::Connected { key, addr, id, tx } => self.connected(key, addr, id, tx),
+            Event::Connected {
+                key,
+                addr,
+                id,
+                handle,
+            } => self.connected(key, addr, id, handle),
             Event::ConnectFailed(addr, reason) => {
                 log::debug!("{addr}: {reason}");
                 self.connecting.remove(&addr);
@@ -419,10 +429,10 @@ impl Task {
             || self.peers.values().any(|p| p.id == *id)
     }
 
-    fn connected(&mut self, key: PeerKey, addr: SocketAddr, id: [u8; 20], tx: Sender<Outgoing>) {
+    fn connected(&mut self, key: PeerKey, addr: SocketAddr, id: [u8; 20], conn: PeerHandle) {
         self.connecting.remove(&addr);
         if self.refuse(&id) || self.peers.len() >= MAX_PEERS {
-            // Dropping `tx` ends the writer, which closes the connection.
+            // Dropping `conn` ends the writer, which closes the connection.
             return;
         }
         if let Some(c) = self.known.get_mut(&addr) {
@@ -432,7 +442,7 @@ impl Task {
         let peer = Peer {
             addr,
             id,
-            tx,
+            conn,
             has: Bitfield::new(self.store.layout().piece_count()),
             am_choking: true,
             am_interested: false,
@@ -507,7 +517,7 @@ impl Task {
                     return;
                 }
                 peer.queued_uploads += 1;
-                let _ = peer.tx.try_send(Outgoing::Block(BlockRef {
+                peer.conn.send(Outgoing::Block(BlockRef {
                     piece: index,
                     begin,
                     length,

@@ -1,0 +1,254 @@
+//! Hostile peers, trackers and output directories against the real binary: each test here is a
+//! defect that once let one party take memory, write outside `--out` or stop announcing.
+
+mod common;
+use common::*;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn info_hash_bytes(torrent: &Path) -> [u8; 20] {
+    let hex = info_hash(torrent);
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+/// Resident memory of a process in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A fake seed that claims every piece, then sends unchoke/choke pairs as fast as it can and
+/// never reads: each unchoke makes the fetch queue requests the peer will never take.
+#[test]
+fn a_peer_flooding_unchoke_and_choke_without_reading_is_dropped_and_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 4 << 20, "t@127.0.0.1:9", "16K");
+    let hash = info_hash_bytes(&torrent);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flooder = {
+        let dropped = dropped.clone();
+        std::thread::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut hs = [0u8; 68];
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.read_exact(&mut hs).unwrap();
+            let mut reply = b"\x13BitTorrent protocol".to_vec();
+            reply.extend_from_slice(&[0; 8]);
+            reply.extend_from_slice(&hash);
+            reply.extend_from_slice(b"-XX0001-flooderflood");
+            // 256 pieces: a 32-byte bitfield, every bit set.
+            reply.extend_from_slice(&[0, 0, 0, 33, 5]);
+            reply.extend_from_slice(&[0xff; 32]);
+            c.write_all(&reply).unwrap();
+            let pairs: Vec<u8> = [0, 0, 0, 1, 1, 0, 0, 0, 1, 0].repeat(1000);
+            c.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Err(e) = c.write_all(&pairs)
+                    && e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut
+                {
+                    dropped.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        })
+    };
+    let fetch = spawn_logged(
+        "fetch",
+        &[
+            "fetch",
+            torrent.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--peer",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    let mut peak = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && !dropped.load(Ordering::SeqCst) {
+        peak = peak.max(rss_kib(fetch.proc.pid()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the fetch kept a peer that reads nothing for 20 s (peak RSS {peak} KiB)"
+    );
+    assert!(peak < 150 * 1024, "fetch grew to {peak} KiB");
+    fetch.wait_line("does not read what we send", Duration::from_secs(5));
+    flooder.join().unwrap();
+}
+
+fn fetch_into(torrent: &Path, out: &Path) -> std::process::Output {
+    p2p(&[
+        "fetch",
+        torrent.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--peer",
+        &format!("127.0.0.1:{}", free_port()),
+    ])
+}
+
+#[test]
+fn fetch_never_writes_through_a_symbolic_link_under_its_output_directory() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, single) = make_content(dir.path(), "one.bin", 200_000, "t@127.0.0.1:9", "16K");
+    let tree = dir.path().join("tree");
+    fs::create_dir_all(tree.join("sub")).unwrap();
+    fs::write(tree.join("a.bin"), data(50_000, 1)).unwrap();
+    fs::write(tree.join("sub/b.bin"), data(60_000, 2)).unwrap();
+    let multi = dir.path().join("tree.torrent");
+    make_torrent_file(&tree, &multi, "t@127.0.0.1:9", "16K");
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let victim = outside.join("victim.txt");
+    fs::write(&victim, b"twenty-eight bytes of mine\n").unwrap();
+
+    // DIR/NAME is a link to a file outside.
+    let out = dir.path().join("out1");
+    fs::create_dir(&out).unwrap();
+    symlink(&victim, out.join("one.bin")).unwrap();
+    assert_error(
+        &fetch_into(&single, &out),
+        "out1/one.bin` is a symbolic link",
+    );
+    assert_eq!(fs::read(&victim).unwrap(), b"twenty-eight bytes of mine\n");
+
+    // A dangling link: nothing may be created where it points.
+    let out = dir.path().join("out2");
+    fs::create_dir(&out).unwrap();
+    symlink(outside.join("new.bin"), out.join("one.bin")).unwrap();
+    assert_error(
+        &fetch_into(&single, &out),
+        "out2/one.bin` is a symbolic link",
+    );
+    assert!(!outside.join("new.bin").exists());
+
+    // DIR/NAME, a directory of a multi-file torrent, links outside.
+    let out = dir.path().join("out3");
+    fs::create_dir(&out).unwrap();
+    symlink(&outside, out.join("tree")).unwrap();
+    assert_error(&fetch_into(&multi, &out), "out3/tree` is a symbolic link");
+
+    // A directory further down links outside.
+    let out = dir.path().join("out4");
+    fs::create_dir_all(out.join("tree")).unwrap();
+    symlink(&outside, out.join("tree/sub")).unwrap();
+    assert_error(
+        &fetch_into(&multi, &out),
+        "out4/tree/sub` is a symbolic link",
+    );
+
+    // A file further down links outside.
+    let out = dir.path().join("out5");
+    fs::create_dir_all(out.join("tree/sub")).unwrap();
+    symlink(&victim, out.join("tree/sub/b.bin")).unwrap();
+    assert_error(
+        &fetch_into(&multi, &out),
+        "out5/tree/sub/b.bin` is a symbolic link",
+    );
+
+    assert_eq!(fs::read(&victim).unwrap(), b"twenty-eight bytes of mine\n");
+    let mut names: Vec<_> = fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["victim.txt"], "nothing new appears outside");
+}
+
+#[test]
+fn fetch_does_not_truncate_a_longer_file_it_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "one.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let theirs = data(150_000, 9);
+    fs::write(out.join("one.bin"), &theirs).unwrap();
+    assert_error(
+        &fetch_into(&torrent, &out),
+        "has 150000 bytes, more than the torrent's 100000",
+    );
+    assert_eq!(fs::read(out.join("one.bin")).unwrap(), theirs);
+}
+
+/// A tracker whose every reply declares a chunk of 2^64 - 1 bytes.
+#[test]
+fn a_chunk_size_that_overflows_is_an_announce_error_not_a_panic() {
+    let tracker = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tport = tracker.local_addr().unwrap().port();
+    let announces = Arc::new(AtomicUsize::new(0));
+    {
+        let announces = announces.clone();
+        tracker.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                let Ok((mut c, _)) = tracker.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                announces.fetch_add(1, Ordering::SeqCst);
+                answer_hostile(&mut c);
+            }
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(
+        dir.path(),
+        "f.bin",
+        100_000,
+        &format!("http://127.0.0.1:{tport}/announce"),
+        "16K",
+    );
+    let mut fetch = spawn_logged(
+        "fetch",
+        &[
+            "fetch",
+            torrent.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    fetch.wait_line("announce failed: ", Duration::from_secs(20));
+    let status = fetch.proc.wait_for(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1));
+    let rest: Vec<String> = fetch.lines.try_iter().collect();
+    let text = rest.join("\n");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        text.contains("last problem") && text.contains("chunked body is cut short"),
+        "{text}"
+    );
+    assert!(announces.load(Ordering::SeqCst) >= 1);
+}
+
+fn answer_hostile(c: &mut TcpStream) {
+    c.set_nonblocking(false).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    let _ = c.read(&mut buf);
+    let _ =
+        c.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nxx");
+}
