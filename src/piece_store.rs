@@ -47,6 +47,11 @@ impl PieceStore {
     /// to length would truncate), is refused with an error naming it.
     pub fn create(dir: &Path, info: &Info) -> Result<PieceStore> {
         let mut store = PieceStore::new(dir, info, true);
+        // `dir` itself is the user's choice (it may be a link); below it, nothing is followed.
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
         for (i, entry) in info.files.iter().enumerate() {
             let path = &store.paths[i];
             let io = |source| Error::Io {
