@@ -4,6 +4,17 @@
 /// The unit of transfer on the wire (BEP 3: requests are 16 KiB).
 pub const BLOCK_SIZE: u32 = 16 * 1024;
 
+/// Identifies one peer connection inside a torrent (who sent or was asked for a block).
+pub type PeerKey = u64;
+
+/// One block of one piece: what a request names and a piece message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlockRef {
+    pub piece: u32,
+    pub begin: u32,
+    pub length: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     piece_length: u64,

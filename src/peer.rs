@@ -1,12 +1,12 @@
 //! One peer connection: the handshake, then a reader task (framing, validation, download limit,
 //! a 3-minute silence timeout) and a writer task (batched writes, block reads off the async
-//! threads, upload limit, keep-alives every 2 minutes). Both report to the torrent task.
+//! threads, upload limit, keep-alives every 2 minutes). Both report [`PeerEvent`]s on a channel
+//! they are given; a connection knows its key, never its torrent.
 
 use crate::layout::Layout;
-use crate::picker::{BlockRef, PeerKey};
+use crate::layout::{BlockRef, PeerKey};
 use crate::piece_store::PieceStore;
 use crate::rate::{self, RateLimit};
-use crate::torrent::Event;
 use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message};
 use async_std::channel::{Receiver, Sender, TrySendError};
 use async_std::io::{ReadExt, WriteExt};
@@ -28,6 +28,30 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// what we send (or choke/unchoke floods us into requesting without end): it is dropped, so one
 /// peer can pin at most this many small items (about 40 bytes each) of our memory.
 pub const MAX_UNSENT: usize = 8192;
+
+/// What a connection reports to whoever owns it.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// A message that decoded and passed validation against the torrent's layout.
+    Message(Message),
+    /// The connection is over; nothing more comes from it.
+    Closed(PeerError),
+    /// Payload the writer sent: bytes and blocks.
+    Uploaded { bytes: u64, blocks: usize },
+}
+
+/// Why a connection ended: each ends that peer only, never the torrent.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("closed by the peer")]
+    Closed,
+    #[error("dropped: it does not read what we send ({MAX_UNSENT} messages unsent)")]
+    NotReading,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// What the torrent asks a connection's writer to send.
 #[derive(Debug)]
@@ -55,7 +79,7 @@ impl PeerHandle {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 if !self.overflowed.swap(true, Ordering::Relaxed) {
-                    log::warn!("{}: {}", self.addr, overflow_reason());
+                    log::warn!("{}: {}", self.addr, PeerError::NotReading);
                     let _ = self.stream.shutdown(Shutdown::Both);
                 }
                 false
@@ -75,10 +99,6 @@ impl Drop for PeerHandle {
     fn drop(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
-}
-
-fn overflow_reason() -> String {
-    format!("dropped: it does not read what we send ({MAX_UNSENT} messages unsent)")
 }
 
 /// Runs `fut` under `limit`, naming `what` in the timeout error.
@@ -128,10 +148,10 @@ pub async fn connect(addr: SocketAddr, ours: Handshake) -> std::io::Result<(TcpS
 
 /// Starts the writer and returns its handle and the reader, which the caller spawns once the
 /// torrent knows the connection (so no message can arrive before it).
-pub fn start(
+pub fn start<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
     stream: TcpStream,
     key: PeerKey,
-    events: Sender<Event>,
+    events: Sender<E>,
     store: Arc<PieceStore>,
     upload_limit: Option<Arc<RateLimit>>,
     download_limit: Option<Arc<RateLimit>>,
@@ -159,10 +179,10 @@ pub fn start(
     (handle, reader)
 }
 
-async fn reader(
+async fn reader<E: From<(PeerKey, PeerEvent)>>(
     mut stream: TcpStream,
     key: PeerKey,
-    events: Sender<Event>,
+    events: Sender<E>,
     layout: Layout,
     limit: Option<Arc<RateLimit>>,
     overflowed: Arc<AtomicBool>,
@@ -175,16 +195,17 @@ async fn reader(
         loop {
             match wire::decode(&buf[start..filled], max_len) {
                 Decoded::Incomplete => break,
-                Decoded::Invalid(reason) => break 'conn format!("protocol error: {reason}"),
+                Decoded::Invalid(reason) => break 'conn PeerError::Protocol(reason),
                 Decoded::Message(msg, used) => {
                     start += used;
                     if let Err(reason) = msg.validate(&layout) {
-                        break 'conn format!("protocol error: {reason}");
+                        break 'conn PeerError::Protocol(reason);
                     }
                     if let Message::Piece { data, .. } = &msg {
                         rate::take(&limit, data.len()).await;
                     }
-                    if events.send(Event::Message(key, msg)).await.is_err() {
+                    let event = (key, PeerEvent::Message(msg)).into();
+                    if events.send(event).await.is_err() {
                         return;
                     }
                 }
@@ -199,25 +220,25 @@ async fn reader(
         )
         .await
         {
-            Ok(0) => break "closed by the peer".to_string(),
+            Ok(0) => break PeerError::Closed,
             Ok(n) => filled += n,
-            Err(e) => break e.to_string(),
+            Err(e) => break PeerError::Io(e),
         }
     };
     let reason = if overflowed.load(Ordering::Relaxed) {
-        overflow_reason()
+        PeerError::NotReading
     } else {
         reason
     };
     let _ = stream.shutdown(Shutdown::Both);
-    let _ = events.send(Event::Closed(key, reason)).await;
+    let _ = events.send((key, PeerEvent::Closed(reason)).into()).await;
 }
 
-async fn writer(
+async fn writer<E: From<(PeerKey, PeerEvent)>>(
     mut stream: TcpStream,
     key: PeerKey,
     rx: Receiver<Outgoing>,
-    events: Sender<Event>,
+    events: Sender<E>,
     store: Arc<PieceStore>,
     limit: Option<Arc<RateLimit>>,
 ) {
@@ -305,7 +326,16 @@ async fn writer(
         out.clear();
         if sent_blocks > 0
             && events
-                .send(Event::Uploaded(key, sent_bytes, sent_blocks))
+                .send(
+                    (
+                        key,
+                        PeerEvent::Uploaded {
+                            bytes: sent_bytes,
+                            blocks: sent_blocks,
+                        },
+                    )
+                        .into(),
+                )
                 .await
                 .is_err()
         {

@@ -10,23 +10,13 @@
 //! The picker alone moves pieces between these states, and it is owned by one torrent task.
 
 use crate::bitfield::Bitfield;
-use crate::layout::{BLOCK_SIZE, Layout};
+use crate::layout::{BLOCK_SIZE, BlockRef, Layout, PeerKey};
 use crate::random::Rng;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Identifies one peer connection inside a torrent.
-pub type PeerKey = u64;
-
 /// At most this many peers are asked for the same block in endgame.
 const ENDGAME_DUPLICATES: usize = 2;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BlockRef {
-    pub piece: u32,
-    pub begin: u32,
-    pub length: u32,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

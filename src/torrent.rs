@@ -12,9 +12,10 @@
 //! the async threads, waits for upload tokens and sends it → `Event::Uploaded`.
 
 use crate::bitfield::Bitfield;
+use crate::layout::{BlockRef, PeerKey};
 use crate::metainfo::Torrent;
-use crate::peer::{self, Outgoing, PeerHandle};
-use crate::picker::{BlockRef, PeerKey, Picker, Received};
+use crate::peer::{self, Outgoing, PeerEvent, PeerHandle};
+use crate::picker::{Picker, Received};
 use crate::piece_store::PieceStore;
 use crate::random::Rng;
 use crate::rate::RateLimit;
@@ -56,10 +57,8 @@ pub enum Event {
         handle: PeerHandle,
     },
     ConnectFailed(SocketAddr, String),
-    Message(PeerKey, Message),
-    Closed(PeerKey, String),
-    /// Bytes and blocks a writer sent.
-    Uploaded(PeerKey, u64, usize),
+    /// What a connection reports.
+    Peer(PeerKey, PeerEvent),
     Verified {
         piece: usize,
         result: Result<bool>,
@@ -73,6 +72,12 @@ pub enum Event {
     ),
     Tick,
     Stop,
+}
+
+impl From<(PeerKey, PeerEvent)> for Event {
+    fn from((key, event): (PeerKey, PeerEvent)) -> Event {
+        Event::Peer(key, event)
+    }
 }
 
 pub struct Config {
@@ -325,9 +330,9 @@ impl Task {
                     }
                 }
             }
-            Event::Message(key, msg) => self.message(key, msg),
-            Event::Closed(key, reason) => self.drop_peer(key, &reason),
-            Event::Uploaded(key, bytes, blocks) => {
+            Event::Peer(key, PeerEvent::Message(msg)) => self.message(key, msg),
+            Event::Peer(key, PeerEvent::Closed(reason)) => self.drop_peer(key, &reason.to_string()),
+            Event::Peer(key, PeerEvent::Uploaded { bytes, blocks }) => {
                 self.stats.uploaded.fetch_add(bytes, Ordering::Relaxed);
                 if let Some(p) = self.peers.get_mut(&key) {
                     p.window_up += bytes;
