@@ -36,6 +36,13 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
+    #[error("no peer could be reached within {}s (last problem: {last_problem})", .waited.as_secs())]
+    NoPeers {
+        waited: std::time::Duration,
+        last_problem: String,
+    },
+    #[error("interrupted with {have} of {total} pieces verified; run the same command again to resume")]
+    Interrupted { have: usize, total: usize },
     #[error("{0}")]
     Failed(String),
 }

@@ -66,7 +66,8 @@ pub enum Outgoing {
 #[derive(Debug)]
 pub struct PeerHandle {
     tx: Sender<Outgoing>,
-    stream: TcpStream,
+    /// The socket, to shut it down; `None` for a connection without one (unit tests).
+    stream: Option<TcpStream>,
     addr: SocketAddr,
     overflowed: Arc<AtomicBool>,
 }
@@ -80,7 +81,7 @@ impl PeerHandle {
             Err(TrySendError::Full(_)) => {
                 if !self.overflowed.swap(true, Ordering::Relaxed) {
                     log::warn!("{}: {}", self.addr, PeerError::NotReading);
-                    let _ = self.stream.shutdown(Shutdown::Both);
+                    self.close();
                 }
                 false
             }
@@ -91,13 +92,33 @@ impl PeerHandle {
     pub fn send_message(&self, m: Message) -> bool {
         self.send(Outgoing::Message(m))
     }
+
+    fn close(&self) {
+        if let Some(stream) = &self.stream {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// A handle whose queue the caller reads instead of a writer task: for testing the
+    /// torrent owner without sockets.
+    #[cfg(test)]
+    pub fn detached(addr: SocketAddr) -> (PeerHandle, Receiver<Outgoing>) {
+        let (tx, rx) = async_std::channel::bounded(MAX_UNSENT);
+        let handle = PeerHandle {
+            tx,
+            stream: None,
+            addr,
+            overflowed: Arc::new(AtomicBool::new(false)),
+        };
+        (handle, rx)
+    }
 }
 
 impl Drop for PeerHandle {
     /// The torrent is done with this peer: close at once, even when the writer is stuck in a
     /// write to a peer that does not read.
     fn drop(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.close();
     }
 }
 
@@ -160,7 +181,7 @@ pub fn start<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
     let overflowed = Arc::new(AtomicBool::new(false));
     let handle = PeerHandle {
         tx,
-        stream: stream.clone(),
+        stream: Some(stream.clone()),
         addr: stream
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),

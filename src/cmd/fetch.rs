@@ -120,11 +120,10 @@ pub fn run(args: Fetch) -> Result<()> {
             }
             return Ok(());
         }
-        Err(Error::Failed(format!(
-            "interrupted with {} of {} pieces verified; run the same command again to resume",
-            stats.have_pieces.load(Ordering::Relaxed),
-            meta.info.piece_count()
-        )))
+        Err(Error::Interrupted {
+            have: stats.have_pieces.load(Ordering::Relaxed),
+            total: meta.info.piece_count(),
+        })
     })
 }
 

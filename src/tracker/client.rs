@@ -1,7 +1,7 @@
 //! The announce client peers use: HTTP (BEP 3, both peer-list models, `peers6`) and UDP (BEP 15,
 //! retries with 15·2ⁿ s backoff), across BEP 12 tiers.
 
-use super::{Event, percent_encode};
+use super::{AnnounceEvent, percent_encode};
 use crate::bencode;
 use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
@@ -23,7 +23,7 @@ pub struct AnnounceParams {
     pub uploaded: u64,
     pub downloaded: u64,
     pub left: u64,
-    pub event: Event,
+    pub event: AnnounceEvent,
     pub numwant: u32,
 }
 
@@ -427,12 +427,7 @@ async fn udp_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, T
                 ACTION_CONNECT
             }
             Some(id) => {
-                let event = match p.event {
-                    Event::None => 0u32,
-                    Event::Completed => 1,
-                    Event::Started => 2,
-                    Event::Stopped => 3,
-                };
+                let event = p.event.udp_code();
                 packet.extend_from_slice(&id.to_be_bytes());
                 packet.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
                 packet.extend_from_slice(&transaction.to_be_bytes());

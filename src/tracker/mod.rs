@@ -17,20 +17,41 @@ pub const DEFAULT_NUMWANT: u32 = 50;
 pub const MAX_NUMWANT: u32 = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum AnnounceEvent {
     None,
     Started,
     Completed,
     Stopped,
 }
 
-impl Event {
+impl AnnounceEvent {
+    /// The UDP tracker's number for the event (BEP 15).
+    pub fn udp_code(self) -> u32 {
+        match self {
+            AnnounceEvent::None => 0,
+            AnnounceEvent::Completed => 1,
+            AnnounceEvent::Started => 2,
+            AnnounceEvent::Stopped => 3,
+        }
+    }
+
+    pub fn from_udp_code(code: u32) -> Option<AnnounceEvent> {
+        [
+            AnnounceEvent::None,
+            AnnounceEvent::Completed,
+            AnnounceEvent::Started,
+            AnnounceEvent::Stopped,
+        ]
+        .into_iter()
+        .find(|e| e.udp_code() == code)
+    }
+
     pub fn as_str(self) -> Option<&'static str> {
         match self {
-            Event::None => None,
-            Event::Started => Some("started"),
-            Event::Completed => Some("completed"),
-            Event::Stopped => Some("stopped"),
+            AnnounceEvent::None => None,
+            AnnounceEvent::Started => Some("started"),
+            AnnounceEvent::Completed => Some("completed"),
+            AnnounceEvent::Stopped => Some("stopped"),
         }
     }
 }
@@ -44,7 +65,7 @@ pub struct Announce {
     pub uploaded: u64,
     pub downloaded: u64,
     pub left: u64,
-    pub event: Event,
+    pub event: AnnounceEvent,
     pub numwant: u32,
     pub compact: bool,
     pub no_peer_id: bool,
@@ -139,7 +160,7 @@ pub fn parse_announce_query(query: &[u8]) -> Result<Announce, String> {
     let mut peer_id = None;
     let mut port = None;
     let (mut uploaded, mut downloaded, mut left) = (None, None, None);
-    let mut event = Event::None;
+    let mut event = AnnounceEvent::None;
     let mut numwant = DEFAULT_NUMWANT;
     // Compact unless the client asks otherwise, as most trackers do (BEP 23).
     let mut compact = true;
@@ -193,10 +214,10 @@ pub fn parse_announce_query(query: &[u8]) -> Result<Announce, String> {
             b"no_peer_id" => no_peer_id = value == b"1",
             b"event" => {
                 event = match value.as_slice() {
-                    b"started" => Event::Started,
-                    b"completed" => Event::Completed,
-                    b"stopped" => Event::Stopped,
-                    b"" | b"empty" | b"paused" => Event::None,
+                    b"started" => AnnounceEvent::Started,
+                    b"completed" => AnnounceEvent::Completed,
+                    b"stopped" => AnnounceEvent::Stopped,
+                    b"" | b"empty" | b"paused" => AnnounceEvent::None,
                     _ => return Err("`event` is not started, completed or stopped".into()),
                 }
             }
@@ -251,7 +272,7 @@ mod tests {
         let a = parse_announce_query(&q).unwrap();
         assert_eq!(a.info_hash, InfoHash([0xAB; 20]));
         assert_eq!((a.port, a.uploaded, a.downloaded, a.left), (6881, 1, 2, 3));
-        assert_eq!(a.event, Event::Started);
+        assert_eq!(a.event, AnnounceEvent::Started);
         assert!(a.compact);
         assert_eq!(a.numwant, MAX_NUMWANT);
     }

@@ -11,7 +11,7 @@
 //! an announce takes and never across an await, so the HTTP and UDP front ends on every core
 //! share it without queueing behind one owner.
 
-use super::{Announce, Event};
+use super::{Announce, AnnounceEvent};
 use crate::metainfo::InfoHash;
 use crate::random::Rng;
 use std::collections::HashMap;
@@ -154,7 +154,7 @@ impl SwarmStore {
         let addr = CompactAddr::new(SocketAddr::new(canonical_ip(ip), a.port));
         let mut shard = self.shard(&a.info_hash);
         let shard = &mut *shard;
-        if a.event == Event::Stopped {
+        if a.event == AnnounceEvent::Stopped {
             let Some(swarm) = shard.torrents.get_mut(&a.info_hash) else {
                 return Ok(AnnounceReply::default());
             };
@@ -186,7 +186,7 @@ impl SwarmStore {
                         swarm.seeders -= 1;
                     }
                 }
-                if seeder && !entry.seeder && a.event == Event::Completed {
+                if seeder && !entry.seeder && a.event == AnnounceEvent::Completed {
                     swarm.downloaded += 1;
                 }
                 entry.seeder = seeder;
@@ -202,7 +202,7 @@ impl SwarmStore {
                     return Err(Full);
                 }
                 self.peers.fetch_add(1, Ordering::Relaxed);
-                if a.event == Event::Completed {
+                if a.event == AnnounceEvent::Completed {
                     swarm.downloaded += 1;
                 }
                 swarm.seeders += seeder as usize;
@@ -313,7 +313,7 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    fn announce(hash: u8, peer: u8, left: u64, event: Event) -> Announce {
+    fn announce(hash: u8, peer: u8, left: u64, event: AnnounceEvent) -> Announce {
         Announce {
             info_hash: InfoHash([hash; 20]),
             peer_id: [peer; 20],
@@ -334,17 +334,17 @@ mod tests {
     fn peers_see_each_other_but_never_themselves() {
         let store = SwarmStore::new(Duration::from_secs(60));
         let r = store
-            .announce(&announce(1, 1, 10, Event::Started), IP)
+            .announce(&announce(1, 1, 10, AnnounceEvent::Started), IP)
             .unwrap();
         assert!(r.peers.is_empty());
         let r = store
-            .announce(&announce(1, 2, 0, Event::Started), IP)
+            .announce(&announce(1, 2, 0, AnnounceEvent::Started), IP)
             .unwrap();
         assert_eq!(r.peers.len(), 1);
         assert_eq!(r.peers[0].0.port(), 6001);
         assert_eq!((r.complete, r.incomplete), (1, 1));
         let r = store
-            .announce(&announce(1, 1, 10, Event::None), IP)
+            .announce(&announce(1, 1, 10, AnnounceEvent::None), IP)
             .unwrap();
         assert_eq!(
             r.peers.iter().map(|p| p.0.port()).collect::<Vec<_>>(),
@@ -358,10 +358,10 @@ mod tests {
     fn completed_and_stopped_update_counts() {
         let store = SwarmStore::new(Duration::from_secs(60));
         store
-            .announce(&announce(1, 1, 10, Event::Started), IP)
+            .announce(&announce(1, 1, 10, AnnounceEvent::Started), IP)
             .unwrap();
         store
-            .announce(&announce(1, 1, 0, Event::Completed), IP)
+            .announce(&announce(1, 1, 0, AnnounceEvent::Completed), IP)
             .unwrap();
         assert_eq!(
             store.scrape(&InfoHash([1; 20])),
@@ -372,7 +372,7 @@ mod tests {
             }
         );
         store
-            .announce(&announce(1, 1, 0, Event::Stopped), IP)
+            .announce(&announce(1, 1, 0, AnnounceEvent::Stopped), IP)
             .unwrap();
         assert_eq!(store.scrape(&InfoHash([1; 20])), ScrapeEntry::default());
         assert_eq!((store.torrent_count(), store.peer_count()), (0, 0));
@@ -383,13 +383,13 @@ mod tests {
         let store = SwarmStore::new(Duration::from_secs(60));
         for p in 0..30 {
             store
-                .announce(&announce(1, p, (p % 2) as u64, Event::Started), IP)
+                .announce(&announce(1, p, (p % 2) as u64, AnnounceEvent::Started), IP)
                 .unwrap();
         }
-        let mut a = announce(1, 100, 5, Event::None);
+        let mut a = announce(1, 100, 5, AnnounceEvent::None);
         a.numwant = 7;
         assert_eq!(store.announce(&a, IP).unwrap().peers.len(), 7);
-        let mut seed = announce(1, 101, 0, Event::None);
+        let mut seed = announce(1, 101, 0, AnnounceEvent::None);
         seed.numwant = 100;
         let r = store.announce(&seed, IP).unwrap();
         assert_eq!(r.peers.len(), 16, "15 odd-numbered leechers plus peer 100");
@@ -400,7 +400,7 @@ mod tests {
         let store = SwarmStore::with_limits(Duration::from_secs(1), 100, 150);
         let mut full = 0;
         for i in 0..300u32 {
-            let mut a = announce(0, 0, 1, Event::Started);
+            let mut a = announce(0, 0, 1, AnnounceEvent::Started);
             a.info_hash.0[..4].copy_from_slice(&i.to_be_bytes());
             a.info_hash.0[0] = i as u8;
             if store.announce(&a, IP).is_err() {

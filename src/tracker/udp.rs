@@ -7,7 +7,7 @@
 //! packet; nothing a client sends can panic the tracker.
 
 use super::http::Tracker;
-use super::{Announce, DEFAULT_NUMWANT, Event, MAX_NUMWANT};
+use super::{Announce, AnnounceEvent, DEFAULT_NUMWANT, MAX_NUMWANT};
 use crate::hash::Sha1;
 use crate::metainfo::InfoHash;
 use async_std::net::UdpSocket;
@@ -121,12 +121,8 @@ fn announce(tracker: &Tracker, p: &[u8], from: SocketAddr, transaction: u32) -> 
     if p.len() < 98 {
         return error_packet(transaction, "announce packet shorter than 98 bytes");
     }
-    let event = match be_u32(p, 80) {
-        0 => Event::None,
-        1 => Event::Completed,
-        2 => Event::Started,
-        3 => Event::Stopped,
-        _ => return error_packet(transaction, "unknown event"),
+    let Some(event) = AnnounceEvent::from_udp_code(be_u32(p, 80)) else {
+        return error_packet(transaction, "unknown event");
     };
     let port = u16::from_be_bytes([p[96], p[97]]);
     if port == 0 {

@@ -1,0 +1,111 @@
+//! Talking to the tracker: runs the announces [`super::announce::Schedule`] asks for (the
+//! announcer travels with each one and comes back with its outcome), hands the peers it names
+//! to the dialer, and says goodbye at shutdown.
+
+use super::{Event, Task};
+use crate::tracker::AnnounceEvent;
+use crate::tracker::client::{AnnounceParams, AnnounceResult, Announcer, TrackerError};
+use async_std::channel::Receiver;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+impl Task {
+    pub(super) fn announce_params(&self, event: AnnounceEvent) -> AnnounceParams {
+        let total = self.store.layout().total();
+        AnnounceParams {
+            info_hash: self.meta.info_hash,
+            peer_id: self.config.peer_id,
+            port: self.config.listen_port,
+            uploaded: self.stats.uploaded.load(Ordering::Relaxed),
+            downloaded: self.stats.downloaded.load(Ordering::Relaxed),
+            left: total - self.picker.bytes_have().min(total),
+            event,
+            numwant: 50,
+        }
+    }
+
+    /// Starts the announce the schedule says is due, if any.
+    pub(super) fn maybe_announce(&mut self) {
+        if self.announcer.is_none() {
+            return;
+        }
+        let Some(event) = self.schedule.due(Instant::now()) else {
+            return;
+        };
+        let Some(mut announcer) = self.announcer.take() else {
+            return;
+        };
+        let params = self.announce_params(event);
+        let events = self.ctrl.clone();
+        async_std::task::spawn(async move {
+            let result = announcer.announce(&params).await;
+            let _ = events
+                .send(Event::Announced(announcer, event, result))
+                .await;
+        });
+    }
+
+    pub(super) fn announced(
+        &mut self,
+        announcer: Announcer,
+        event: AnnounceEvent,
+        result: std::result::Result<AnnounceResult, TrackerError>,
+    ) {
+        self.announcer = Some(announcer);
+        let now = Instant::now();
+        let short_of_peers = self.peers.is_empty() && !self.picker.is_complete();
+        match result {
+            Ok(r) => {
+                log::debug!(
+                    "tracker gave {} peers, next announce in {}s",
+                    r.peers.len(),
+                    r.interval.as_secs()
+                );
+                self.schedule
+                    .on_result(event, Ok(r.interval), short_of_peers, now);
+                for addr in r.peers {
+                    self.dialer.add(addr, false, now);
+                }
+                self.connect_more();
+            }
+            Err(e) => {
+                self.schedule.on_result(event, Err(()), short_of_peers, now);
+                if self.schedule.first_failure() {
+                    log::warn!("announce failed: {e}");
+                }
+                self.last_error = Some(e.to_string());
+            }
+        }
+        self.maybe_announce();
+    }
+
+    /// Tells the tracker we leave (5 s at most for each announce) and closes every connection.
+    pub(super) async fn shutdown(&mut self, ctrl: &Receiver<Event>) {
+        self.peers.clear();
+        self.update_stats();
+        let limit = Duration::from_secs(5);
+        if self.announcer.is_none() {
+            // An announce is under way (often the `completed` one): wait for it to come back.
+            let deadline = Instant::now() + limit;
+            while self.announcer.is_none() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match async_std::future::timeout(left, ctrl.recv()).await {
+                    Ok(Ok(Event::Announced(announcer, event, result))) => {
+                        let result = result.map(|r| r.interval).map_err(|_| ());
+                        self.schedule
+                            .on_result(event, result, false, Instant::now());
+                        self.announcer = Some(announcer);
+                    }
+                    Ok(Ok(_)) => continue,
+                    _ => break,
+                }
+            }
+        }
+        if let Some(mut announcer) = self.announcer.take() {
+            for event in self.schedule.farewell() {
+                let params = self.announce_params(event);
+                let _ = async_std::future::timeout(limit, announcer.announce(&params)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The torrent's peer table: connections dialed out and accepted, attached to the torrent,
+//! refused (ourselves, banned, duplicates, no room), dropped and banned. What to dial and when
+//! is [`super::peers`]'s decision; this is where it meets sockets.
+
+use super::{Event, MAX_PEERS, Task};
+use crate::bitfield::Bitfield;
+use crate::layout::{BlockRef, PeerKey};
+use crate::peer::{self, PeerHandle};
+use crate::piece_store::PieceStore;
+use crate::rate::RateLimit;
+use crate::wire::{Handshake, Message};
+use async_std::channel::Sender;
+use async_std::net::TcpStream;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub(super) struct Peer {
+    pub(super) addr: SocketAddr,
+    pub(super) id: [u8; 20],
+    pub(super) conn: PeerHandle,
+    pub(super) has: Bitfield,
+    pub(super) am_choking: bool,
+    pub(super) am_interested: bool,
+    pub(super) peer_choking: bool,
+    pub(super) peer_interested: bool,
+    pub(super) inflight: HashSet<BlockRef>,
+    /// Payload bytes this choke round, for ranking.
+    pub(super) window_down: u64,
+    pub(super) window_up: u64,
+    /// Bytes a second from this peer, smoothed, for the request pipeline depth.
+    pub(super) rate_down: f64,
+    pub(super) last_second_down: u64,
+    pub(super) queued_uploads: usize,
+    /// Pieces this peer has that we still want: we are interested while it is above zero.
+    pub(super) wanted: usize,
+}
+
+impl Peer {
+    pub(super) fn send(&self, m: Message) {
+        self.conn.send_message(m);
+    }
+
+    /// Requests to keep in flight: about a second of this peer's rate, 32 to 256 blocks.
+    pub(super) fn pipeline(&self) -> usize {
+        ((self.rate_down / crate::layout::BLOCK_SIZE as f64) as usize).clamp(32, 256)
+    }
+}
+
+/// What a handshaken connection needs to become a peer of this torrent.
+pub(super) struct Attach {
+    events: Sender<Event>,
+    ctrl: Sender<Event>,
+    store: Arc<PieceStore>,
+    upload_limit: Option<Arc<RateLimit>>,
+    download_limit: Option<Arc<RateLimit>>,
+}
+
+impl Attach {
+    /// Starts the connection's writer, tells the torrent, then runs the reader until the
+    /// connection ends (no message can reach the torrent before `Connected`).
+    async fn run(self, stream: TcpStream, key: PeerKey, addr: SocketAddr, id: [u8; 20]) {
+        let (handle, reader) = peer::start(
+            stream,
+            key,
+            self.events,
+            self.store,
+            self.upload_limit,
+            self.download_limit,
+        );
+        if self
+            .ctrl
+            .send(Event::Connected {
+                key,
+                addr,
+                id,
+                handle,
+            })
+            .await
+            .is_ok()
+        {
+            reader.await;
+        }
+    }
+}
+
+impl Task {
+    pub(super) fn handshake(&self) -> Handshake {
+        Handshake::new(self.meta.info_hash, self.config.peer_id)
+    }
+
+    pub(super) fn connect_more(&mut self) {
+        // A seed dials too: leechers that already have peers would otherwise hear of it only at
+        // their next announce.
+        let room = MAX_PEERS.saturating_sub(self.peers.len() + self.dialer.connecting());
+        for addr in self.dialer.due(Instant::now(), room) {
+            let key = self.next_key;
+            self.next_key += 1;
+            let (ours, attach, ctrl) = (self.handshake(), self.attacher(), self.ctrl.clone());
+            async_std::task::spawn(async move {
+                match peer::connect(addr, ours).await {
+                    Ok((stream, theirs)) => attach.run(stream, key, addr, theirs.peer_id).await,
+                    Err(e) => {
+                        let _ = ctrl.send(Event::ConnectFailed(addr, e.to_string())).await;
+                    }
+                }
+            });
+        }
+    }
+
+    pub(super) fn attacher(&self) -> Attach {
+        Attach {
+            events: self.events.clone(),
+            ctrl: self.ctrl.clone(),
+            store: self.store.clone(),
+            upload_limit: self.config.upload_limit.clone(),
+            download_limit: self.config.download_limit.clone(),
+        }
+    }
+
+    pub(super) fn inbound(&mut self, mut stream: TcpStream, theirs: Handshake) {
+        if self.peers.len() >= MAX_PEERS || self.refuse(&theirs.peer_id) {
+            return;
+        }
+        let addr = match stream.peer_addr() {
+            Ok(a) => a,
+            Err(_) => return,
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        let (ours, attach) = (self.handshake(), self.attacher());
+        async_std::task::spawn(async move {
+            use async_std::io::WriteExt;
+            let sent = peer::timed(
+                "sending the handshake",
+                peer::HANDSHAKE_TIMEOUT,
+                stream.write_all(&ours.encode()),
+            )
+            .await;
+            if sent.is_ok() {
+                let _ = stream.set_nodelay(true);
+                attach.run(stream, key, addr, theirs.peer_id).await;
+            }
+        });
+    }
+
+    /// Ourselves, a banned peer, or one already connected.
+    pub(super) fn refuse(&self, id: &[u8; 20]) -> bool {
+        *id == self.config.peer_id
+            || self.banned.contains(id)
+            || self.peers.values().any(|p| p.id == *id)
+    }
+
+    pub(super) fn connected(
+        &mut self,
+        key: PeerKey,
+        addr: SocketAddr,
+        id: [u8; 20],
+        conn: PeerHandle,
+    ) {
+        // Dropping `conn` on a refusal closes the connection.
+        if self.refuse(&id) {
+            // Ourselves, banned, or already connected under another address: do not redial.
+            self.dialer.connected(addr);
+            return;
+        }
+        if self.peers.len() >= MAX_PEERS {
+            self.dialer.disconnected(addr, Instant::now());
+            return;
+        }
+        self.dialer.connected(addr);
+        log::debug!("connected to {addr}");
+        let peer = Peer {
+            addr,
+            id,
+            conn,
+            has: Bitfield::new(self.store.layout().piece_count()),
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            inflight: HashSet::new(),
+            window_down: 0,
+            window_up: 0,
+            rate_down: 0.0,
+            last_second_down: 0,
+            queued_uploads: 0,
+            wanted: 0,
+        };
+        if self.picker.have().count() > 0 {
+            peer.send(Message::Bitfield(self.picker.have().as_bytes().to_vec()));
+        }
+        self.peers.insert(key, peer);
+        self.update_stats();
+    }
+
+    pub(super) fn ban(&mut self, key: PeerKey, why: &str) {
+        if let Some(p) = self.peers.get(&key) {
+            log::warn!("banning {}: {why}", p.addr);
+            self.banned.insert(p.id);
+            let addr = p.addr;
+            self.dialer.forget(addr);
+            self.drop_peer(key, why);
+        }
+    }
+
+    pub(super) fn drop_peer(&mut self, key: PeerKey, reason: &str) {
+        if let Some(p) = self.peers.remove(&key) {
+            log::debug!("{}: disconnected: {reason}", p.addr);
+            // A peer we dialled may come back (a restarted seed): try it again later.
+            self.dialer.disconnected(p.addr, Instant::now());
+            self.bans.forget(key);
+            self.picker.peer_gone(key, &p.has);
+            if self.optimistic == Some(key) {
+                self.optimistic = None;
+            }
+            if self.peers.is_empty() {
+                self.last_peer_at = Instant::now();
+            }
+            self.update_stats();
+            self.request_everywhere();
+        }
+    }
+
+    /// Two complete peers have nothing to trade: part, and do not dial this one again.
+    pub(super) fn drop_seed(&mut self, key: PeerKey) {
+        if let Some(p) = self.peers.get(&key) {
+            let addr = p.addr;
+            self.drop_peer(key, "both complete");
+            self.dialer.forget(addr);
+        }
+    }
+}

@@ -1,0 +1,626 @@
+//! The per-torrent owner task (the old system's leecher process): it owns the picker, the peer
+//! table, the dialer, the bans and the announce schedule. Peer connections and helper tasks talk
+//! to it only through [`Event`]s; it answers through each connection's [`PeerHandle`]. The
+//! decisions live in pure parts with their own tests: [`peers`] (dialing), [`choke`],
+//! [`ban`], [`announce`] (the schedule); this file is the loop that applies them, with the
+//! peer table in `connections.rs` and the tracker's side in `announcing.rs`. [`Task::handle`]
+//! is synchronous: `tests.rs` drives it event by event with channels for connections.
+//!
+//! Anatomy of a block fetch: a peer's reader decodes `piece` → `Event::Peer` → the picker
+//! stores the block (and names endgame duplicates to cancel) → when a piece is whole its buffer
+//! goes to a blocking task that verifies the SHA-1 and only then writes it → `Event::Verified` →
+//! the piece is marked had and `have` goes to every peer.
+//!
+//! Anatomy of serving a block: a peer's `request` → checked (we have the piece, the peer is
+//! unchoked, its queue is not full) → `Outgoing::Block` to its writer, which reads the block off
+//! the async threads, waits for upload tokens and sends it → `PeerEvent::Uploaded`.
+
+pub mod announce;
+mod announcing;
+pub mod ban;
+pub mod choke;
+mod connections;
+pub mod peers;
+#[cfg(test)]
+mod tests;
+
+use crate::bitfield::Bitfield;
+use crate::layout::{BlockRef, PeerKey};
+use crate::metainfo::Torrent;
+use crate::peer::{Outgoing, PeerEvent, PeerHandle};
+use crate::picker::{Picker, Received};
+use crate::piece_store::PieceStore;
+use crate::random::Rng;
+use crate::rate::RateLimit;
+use crate::tracker::AnnounceEvent;
+use crate::tracker::client::{AnnounceResult, Announcer, TrackerError};
+use crate::wire::{Handshake, Message};
+use crate::{Error, Result};
+use announce::Schedule;
+use async_std::channel::{Receiver, Sender};
+use async_std::net::TcpStream;
+use ban::Bans;
+use connections::Peer;
+use peers::Dialer;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Connections a torrent keeps at most.
+pub const MAX_PEERS: usize = 50;
+/// Requests a peer may have queued with us; more are ignored.
+const MAX_QUEUED_UPLOADS: usize = 512;
+/// Memory for pieces being downloaded.
+const PARTIAL_BUDGET: u64 = 16 << 20;
+/// A request unanswered this long is asked of another peer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub enum Event {
+    /// An inbound connection whose handshake (for this torrent) the session has read.
+    Inbound(TcpStream, Handshake),
+    Connected {
+        key: PeerKey,
+        addr: SocketAddr,
+        id: [u8; 20],
+        handle: PeerHandle,
+    },
+    ConnectFailed(SocketAddr, String),
+    /// What a connection reports.
+    Peer(PeerKey, PeerEvent),
+    Verified {
+        piece: usize,
+        result: Result<bool>,
+        data: Vec<u8>,
+        senders: Vec<PeerKey>,
+    },
+    Announced(
+        Announcer,
+        AnnounceEvent,
+        std::result::Result<AnnounceResult, TrackerError>,
+    ),
+    Tick,
+    Stop,
+}
+
+impl From<(PeerKey, PeerEvent)> for Event {
+    fn from((key, event): (PeerKey, PeerEvent)) -> Event {
+        Event::Peer(key, event)
+    }
+}
+
+pub struct Config {
+    pub peer_id: [u8; 20],
+    pub listen_port: u16,
+    pub upload_limit: Option<Arc<RateLimit>>,
+    pub download_limit: Option<Arc<RateLimit>>,
+    /// Stay after completing (a seed, or `fetch --seed`).
+    pub keep_seeding: bool,
+    /// Peers to connect to besides the tracker's (`--peer`).
+    pub peers: Vec<SocketAddr>,
+    /// Fail when no peer is connected for this long while incomplete.
+    pub no_peer_timeout: Option<Duration>,
+}
+
+/// Counters the command reads for progress lines and summaries.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub have_bytes: AtomicU64,
+    pub have_pieces: AtomicUsize,
+    pub peers: AtomicUsize,
+    pub complete: AtomicBool,
+    /// The task has ended (its handle can then be awaited at once).
+    pub finished: AtomicBool,
+}
+
+pub struct Handle {
+    pub events: Sender<Event>,
+    pub stats: Arc<Stats>,
+    pub task: async_std::task::JoinHandle<Result<()>>,
+}
+
+pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config: Config) -> Handle {
+    // Two queues: peer traffic (bounded, so readers cannot run far ahead of the task) and the
+    // task's own events (verifications, announces, connections, ticks), which are served first
+    // so that a long queue of blocks never delays a verdict the picker is waiting for.
+    let (peer_tx, peer_rx) = async_std::channel::bounded(1024);
+    let (tx, ctrl_rx) = async_std::channel::unbounded();
+    let task = Task::new(meta, store, have, config, peer_tx, tx.clone());
+    let stats = task.stats.clone();
+    let ticker = tx.clone();
+    async_std::task::spawn(async move {
+        loop {
+            async_std::task::sleep(Duration::from_secs(1)).await;
+            if ticker.send(Event::Tick).await.is_err() {
+                break;
+            }
+        }
+    });
+    let done = stats.clone();
+    let handle = async_std::task::spawn(async move {
+        let outcome = task.run(ctrl_rx, peer_rx).await;
+        done.finished.store(true, Ordering::Relaxed);
+        outcome
+    });
+    Handle {
+        events: tx,
+        stats,
+        task: handle,
+    }
+}
+
+/// The torrent's state, owned by its task; [`Task::handle`] is synchronous and testable.
+struct Task {
+    meta: Arc<Torrent>,
+    store: Arc<PieceStore>,
+    config: Config,
+    stats: Arc<Stats>,
+    /// Where peer connections report.
+    events: Sender<Event>,
+    /// Where the task's helpers report.
+    ctrl: Sender<Event>,
+    picker: Picker,
+    peers: HashMap<PeerKey, Peer>,
+    next_key: PeerKey,
+    dialer: Dialer,
+    /// Peer ids banned for sending corrupt data.
+    banned: HashSet<[u8; 20]>,
+    bans: Bans,
+    /// `None` while an announce is under way (the announcer travels with it).
+    announcer: Option<Announcer>,
+    schedule: Schedule,
+    ticks: u64,
+    optimistic: Option<PeerKey>,
+    last_peer_at: Instant,
+    last_error: Option<String>,
+    rng: Rng,
+}
+
+impl Task {
+    fn new(
+        meta: Arc<Torrent>,
+        store: Arc<PieceStore>,
+        have: Bitfield,
+        config: Config,
+        events: Sender<Event>,
+        ctrl: Sender<Event>,
+    ) -> Task {
+        let now = Instant::now();
+        let picker = Picker::new(store.layout().clone(), have, PARTIAL_BUDGET);
+        let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
+        let mut dialer = Dialer::default();
+        for addr in &config.peers {
+            dialer.add(*addr, true, now);
+        }
+        let task = Task {
+            meta,
+            store,
+            stats: Arc::new(Stats::default()),
+            events,
+            ctrl,
+            picker,
+            peers: HashMap::new(),
+            next_key: 1,
+            dialer,
+            banned: HashSet::new(),
+            bans: Bans::default(),
+            announcer,
+            schedule: Schedule::new(now),
+            ticks: 0,
+            optimistic: None,
+            last_peer_at: now,
+            last_error: None,
+            rng: Rng::new(),
+            config,
+        };
+        task.update_stats();
+        task
+    }
+
+    async fn run(mut self, ctrl: Receiver<Event>, peers: Receiver<Event>) -> Result<()> {
+        use async_std::prelude::FutureExt;
+        self.connect_more();
+        self.maybe_announce();
+        let outcome = loop {
+            // `race` polls the first future first: the task's own events win.
+            let Ok(event) = ctrl.recv().race(peers.recv()).await else {
+                break Ok(());
+            };
+            match self.handle(event) {
+                Ok(true) => continue,
+                Ok(false) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.shutdown(&ctrl).await;
+        outcome
+    }
+
+    /// Handles one event; `Ok(false)` ends the torrent.
+    fn handle(&mut self, event: Event) -> Result<bool> {
+        match event {
+            Event::Inbound(stream, hs) => self.inbound(stream, hs),
+            Event::Connected {
+                key,
+                addr,
+                id,
+                handle,
+            } => self.connected(key, addr, id, handle),
+            Event::ConnectFailed(addr, reason) => {
+                log::debug!("{addr}: {reason}");
+                self.dialer.failed(addr, Instant::now());
+                self.last_error = Some(format!("{addr}: {reason}"));
+            }
+            Event::Peer(key, PeerEvent::Message(msg)) => self.message(key, msg),
+            Event::Peer(key, PeerEvent::Closed(reason)) => self.drop_peer(key, &reason.to_string()),
+            Event::Peer(key, PeerEvent::Uploaded { bytes, blocks }) => {
+                self.stats.uploaded.fetch_add(bytes, Ordering::Relaxed);
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.window_up += bytes;
+                    p.queued_uploads = p.queued_uploads.saturating_sub(blocks);
+                }
+            }
+            Event::Verified {
+                piece,
+                result,
+                data,
+                senders,
+            } => return self.verified(piece, result?, data, senders),
+            Event::Announced(announcer, event, result) => self.announced(announcer, event, result),
+            Event::Tick => return self.tick(),
+            Event::Stop => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn message(&mut self, key: PeerKey, msg: Message) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match msg {
+            Message::Choke => {
+                peer.peer_choking = true;
+                peer.inflight.clear();
+                self.picker.release_peer(key);
+                self.request_everywhere();
+            }
+            Message::Unchoke => {
+                peer.peer_choking = false;
+                self.request_more(key);
+            }
+            Message::Interested => {
+                peer.peer_interested = true;
+                self.unchoke_if_free(key);
+            }
+            Message::NotInterested => peer.peer_interested = false,
+            Message::Have(piece) => {
+                if peer.has.set(piece as usize) {
+                    self.picker.peer_has_piece(piece as usize);
+                    peer.wanted += self.picker.wants_piece(piece as usize) as usize;
+                }
+                self.update_interest(key);
+                self.request_more(key);
+            }
+            Message::Bitfield(bytes) => {
+                let Some(bits) = Bitfield::from_bytes(&bytes, self.store.layout().piece_count())
+                else {
+                    return;
+                };
+                // A second bitfield replaces the first.
+                self.picker.forget_availability(&peer.has);
+                self.picker.peer_has_all(&bits);
+                peer.wanted = bits.ones().filter(|&p| self.picker.wants_piece(p)).count();
+                peer.has = bits;
+                self.update_interest(key);
+                self.request_more(key);
+            }
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => {
+                if peer.am_choking
+                    || !self.picker.have().get(index as usize)
+                    || peer.queued_uploads >= MAX_QUEUED_UPLOADS
+                {
+                    return;
+                }
+                peer.queued_uploads += 1;
+                peer.conn.send(Outgoing::Block(BlockRef {
+                    piece: index,
+                    begin,
+                    length,
+                }));
+            }
+            Message::Piece { index, begin, data } => {
+                let block = BlockRef {
+                    piece: index,
+                    begin,
+                    length: data.len() as u32,
+                };
+                peer.inflight.remove(&block);
+                peer.window_down += data.len() as u64;
+                peer.last_second_down += data.len() as u64;
+                self.stats
+                    .downloaded
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                match self.picker.received(key, index as usize, begin, &data) {
+                    Received::Unwanted => {}
+                    Received::Stored { cancel } => self.cancel(block, &cancel),
+                    Received::PieceDone {
+                        piece,
+                        data,
+                        senders,
+                        cancel,
+                    } => {
+                        self.cancel(block, &cancel);
+                        self.verify(piece, data, senders);
+                    }
+                }
+                self.request_more(key);
+            }
+            // Cancels are not chased through the writer's queue: at worst a block is sent twice.
+            Message::Cancel { .. }
+            | Message::KeepAlive
+            | Message::Port(_)
+            | Message::Unknown(_) => {}
+        }
+    }
+
+    fn cancel(&mut self, block: BlockRef, peers: &[PeerKey]) {
+        for key in peers {
+            if let Some(p) = self.peers.get_mut(key)
+                && p.inflight.remove(&block)
+            {
+                p.send(Message::Cancel {
+                    index: block.piece,
+                    begin: block.begin,
+                    length: block.length,
+                });
+            }
+        }
+    }
+
+    fn verify(&mut self, piece: usize, data: Vec<u8>, senders: Vec<PeerKey>) {
+        let (store, events) = (self.store.clone(), self.ctrl.clone());
+        // A good copy comes back only when a bad one waits to be compared with it.
+        let keep = self.bans.wants_good_copy(piece);
+        async_std::task::spawn(async move {
+            let (result, data) = async_std::task::spawn_blocking(move || {
+                let t0 = Instant::now();
+                if !store.verify(piece, &data) {
+                    return (Ok(false), data);
+                }
+                let t1 = Instant::now();
+                let written = store.write_piece(piece, &data).map(|_| true);
+                log::trace!("piece {piece}: hash {:?} write {:?}", t1 - t0, t1.elapsed());
+                (written, if keep { data } else { Vec::new() })
+            })
+            .await;
+            let _ = events
+                .send(Event::Verified {
+                    piece,
+                    result,
+                    data,
+                    senders,
+                })
+                .await;
+        });
+    }
+
+    fn verified(
+        &mut self,
+        piece: usize,
+        ok: bool,
+        data: Vec<u8>,
+        senders: Vec<PeerKey>,
+    ) -> Result<bool> {
+        self.picker.verified(piece, ok);
+        if ok {
+            for (key, why) in self.bans.passed(piece, &data) {
+                self.ban(key, why);
+            }
+            for p in self.peers.values_mut() {
+                p.send(Message::Have(piece as u32));
+                if p.has.get(piece) {
+                    p.wanted = p.wanted.saturating_sub(1);
+                }
+            }
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for key in keys {
+                self.update_interest(key);
+            }
+            self.update_stats();
+            if self.picker.is_complete() {
+                return Ok(self.on_complete());
+            }
+        } else {
+            let names: Vec<String> = ban::distinct(&senders)
+                .iter()
+                .filter_map(|k| self.peers.get(k).map(|p| p.addr.to_string()))
+                .collect();
+            log::warn!(
+                "piece {piece} failed its hash check (sent by {})",
+                names.join(", ")
+            );
+            for (key, why) in self.bans.failed(piece, data, senders) {
+                self.ban(key, why);
+            }
+        }
+        // The piece's memory is free again: peers that were held back can be asked for more.
+        self.request_everywhere();
+        Ok(true)
+    }
+
+    /// Returns whether the torrent goes on.
+    fn on_complete(&mut self) -> bool {
+        log::debug!("{}: download complete and verified", self.meta.info.name);
+        self.stats.complete.store(true, Ordering::Relaxed);
+        self.schedule.completed(Instant::now());
+        self.maybe_announce();
+        let seeds: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.has.is_full())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in seeds {
+            self.drop_seed(key);
+        }
+        for p in self.peers.values_mut() {
+            if p.am_interested {
+                p.am_interested = false;
+                p.send(Message::NotInterested);
+            }
+        }
+        self.config.keep_seeding
+    }
+
+    fn update_interest(&mut self, key: PeerKey) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let wants = p.wanted > 0;
+        if wants != p.am_interested {
+            p.am_interested = wants;
+            p.send(if wants {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            });
+        }
+        if self.picker.is_complete() && p.has.is_full() {
+            self.drop_seed(key);
+        }
+    }
+
+    fn request_more(&mut self, key: PeerKey) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if p.peer_choking || !p.am_interested {
+            return;
+        }
+        let depth = p.pipeline();
+        if p.inflight.len() + 8 > depth && !p.inflight.is_empty() {
+            return;
+        }
+        let want = depth - p.inflight.len().min(depth);
+        let blocks = self.picker.pick(key, &p.has, want, Instant::now());
+        for b in blocks {
+            p.inflight.insert(b);
+            p.send(Message::Request {
+                index: b.piece,
+                begin: b.begin,
+                length: b.length,
+            });
+        }
+    }
+
+    fn request_everywhere(&mut self) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.request_more(key);
+        }
+    }
+
+    fn unchoked(&self) -> usize {
+        self.peers.values().filter(|p| !p.am_choking).count()
+    }
+
+    fn unchoke_if_free(&mut self, key: PeerKey) {
+        if choke::has_free_slot(self.unchoked())
+            && let Some(p) = self.peers.get_mut(&key)
+            && p.am_choking
+        {
+            p.am_choking = false;
+            p.send(Message::Unchoke);
+        }
+    }
+
+    /// Every 10 s: the interested peers that give us most (or, seeding, take most) get the
+    /// slots; every 30 s another interested peer gets the optimistic slot.
+    fn choke_round(&mut self) {
+        let seeding = self.picker.is_complete();
+        let interested: Vec<(PeerKey, u64)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.peer_interested)
+            .map(|(k, p)| (*k, if seeding { p.window_up } else { p.window_down }))
+            .collect();
+        let rotate = self.ticks.is_multiple_of(30);
+        let rng = &mut self.rng;
+        let chosen = choke::choose(&interested, self.optimistic, rotate, |n| rng.below(n));
+        self.optimistic = chosen.optimistic;
+        for (key, p) in &mut self.peers {
+            let unchoke = chosen.peers.contains(key);
+            if unchoke == p.am_choking {
+                p.am_choking = !unchoke;
+                p.send(if unchoke {
+                    Message::Unchoke
+                } else {
+                    Message::Choke
+                });
+            }
+            p.window_down = 0;
+            p.window_up = 0;
+        }
+    }
+
+    fn tick(&mut self) -> Result<bool> {
+        self.ticks += 1;
+        let now = Instant::now();
+        if log::log_enabled!(log::Level::Trace) {
+            let inflight: usize = self.peers.values().map(|p| p.inflight.len()).sum();
+            log::trace!(
+                "tick: {} peers, {inflight} requests in flight, {}",
+                self.peers.len(),
+                self.picker.describe()
+            );
+        }
+        for p in self.peers.values_mut() {
+            p.rate_down = p.rate_down * 0.7 + p.last_second_down as f64 * 0.3;
+            p.last_second_down = 0;
+        }
+        for (key, block) in self.picker.overdue(now, REQUEST_TIMEOUT) {
+            self.picker.release_block(key, block);
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.inflight.remove(&block);
+            }
+        }
+        if self.ticks.is_multiple_of(10) {
+            self.choke_round();
+        }
+        self.request_everywhere();
+        self.connect_more();
+        self.maybe_announce();
+        if let Some(limit) = self.config.no_peer_timeout
+            && !self.picker.is_complete()
+            && self.peers.is_empty()
+            && now.duration_since(self.last_peer_at) > limit
+        {
+            let last_problem = self
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "no peer was found".into());
+            return Err(Error::NoPeers {
+                waited: limit,
+                last_problem,
+            });
+        }
+        Ok(true)
+    }
+
+    fn update_stats(&self) {
+        self.stats
+            .have_pieces
+            .store(self.picker.have().count(), Ordering::Relaxed);
+        self.stats
+            .have_bytes
+            .store(self.picker.bytes_have(), Ordering::Relaxed);
+        self.stats.peers.store(self.peers.len(), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,201 @@
+//! Dialing: every address the torrent has heard of (from `--peer`, the tracker) and what it is
+//! doing with it, as an explicit state. Backoff after failures, a pause before dialing a dropped
+//! peer again, and forgetting addresses that keep failing. Pure: the torrent task dials what
+//! [`Dialer::due`] names and reports back.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Failed dials after which an address the tracker gave is forgotten (`--peer` ones never are).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// After a connection ends: wait this long before dialing a `--peer` address again…
+pub const REDIAL_USER: Duration = Duration::from_secs(5);
+/// …or one the tracker gave.
+pub const REDIAL_TRACKER: Duration = Duration::from_secs(30);
+/// The longest wait between failed dials.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialState {
+    /// Not connected; may be dialed from `retry_at` on.
+    Idle {
+        retry_at: Instant,
+    },
+    Connecting,
+    /// A connection is up (or was refused as a duplicate, which counts the same).
+    Live,
+}
+
+#[derive(Debug)]
+struct Candidate {
+    state: DialState,
+    attempts: u32,
+    from_user: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Dialer {
+    known: HashMap<SocketAddr, Candidate>,
+}
+
+impl Dialer {
+    /// An address to dial from `now` on; one already known keeps its state.
+    pub fn add(&mut self, addr: SocketAddr, from_user: bool, now: Instant) {
+        self.known.entry(addr).or_insert(Candidate {
+            state: DialState::Idle { retry_at: now },
+            attempts: 0,
+            from_user,
+        });
+    }
+
+    /// Up to `room` addresses due for dialing, now marked connecting.
+    pub fn due(&mut self, now: Instant, room: usize) -> Vec<SocketAddr> {
+        let mut due: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(_, c)| matches!(c.state, DialState::Idle { retry_at } if retry_at <= now))
+            .map(|(a, _)| *a)
+            .collect();
+        due.sort_unstable();
+        due.truncate(room);
+        for addr in &due {
+            if let Some(c) = self.known.get_mut(addr) {
+                c.state = DialState::Connecting;
+            }
+        }
+        due
+    }
+
+    pub fn connecting(&self) -> usize {
+        self.known
+            .values()
+            .filter(|c| c.state == DialState::Connecting)
+            .count()
+    }
+
+    pub fn state(&self, addr: &SocketAddr) -> Option<DialState> {
+        self.known.get(addr).map(|c| c.state)
+    }
+
+    /// The dial failed: back off 4, 8, 16, 30 s; a tracker's address is forgotten after
+    /// [`MAX_ATTEMPTS`].
+    pub fn failed(&mut self, addr: SocketAddr, now: Instant) {
+        let Some(c) = self.known.get_mut(&addr) else {
+            return;
+        };
+        c.attempts += 1;
+        if !c.from_user && c.attempts >= MAX_ATTEMPTS {
+            self.known.remove(&addr);
+            return;
+        }
+        let wait = Duration::from_secs(2u64 << c.attempts.min(4)).min(MAX_BACKOFF);
+        c.state = DialState::Idle {
+            retry_at: now + wait,
+        };
+    }
+
+    /// A dial reached the peer and its handshake was accepted.
+    pub fn connected(&mut self, addr: SocketAddr) {
+        if let Some(c) = self.known.get_mut(&addr) {
+            c.attempts = 0;
+            c.state = DialState::Live;
+        }
+    }
+
+    /// A connection to `addr` ended: a restarted peer may come back, so dial it again later.
+    pub fn disconnected(&mut self, addr: SocketAddr, now: Instant) {
+        if let Some(c) = self.known.get_mut(&addr) {
+            let wait = if c.from_user {
+                REDIAL_USER
+            } else {
+                REDIAL_TRACKER
+            };
+            c.state = DialState::Idle {
+                retry_at: now + wait,
+            };
+        }
+    }
+
+    /// Never dial `addr` again unless it is heard of anew (banned, or both sides complete).
+    pub fn forget(&mut self, addr: SocketAddr) {
+        self.known.remove(&addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn due_addresses_are_dialed_once_and_within_room() {
+        let now = Instant::now();
+        let mut d = Dialer::default();
+        for p in 1..=5 {
+            d.add(a(p), false, now);
+        }
+        assert_eq!(d.due(now, 3), vec![a(1), a(2), a(3)]);
+        assert_eq!(d.connecting(), 3);
+        assert_eq!(d.due(now, 10), vec![a(4), a(5)]);
+        assert!(
+            d.due(now, 10).is_empty(),
+            "connecting ones are not dialed twice"
+        );
+        d.connected(a(1));
+        assert_eq!(d.state(&a(1)), Some(DialState::Live));
+        d.add(a(1), false, now);
+        assert_eq!(
+            d.state(&a(1)),
+            Some(DialState::Live),
+            "a known address keeps its state"
+        );
+    }
+
+    #[test]
+    fn failures_back_off_and_tracker_addresses_are_forgotten() {
+        let now = Instant::now();
+        let mut d = Dialer::default();
+        d.add(a(1), true, now);
+        d.add(a(2), false, now);
+        let mut t = now;
+        for (attempt, wait) in [(1u32, 4u64), (2, 8), (3, 16), (4, 30), (5, 30)] {
+            assert!(d.due(t, 10).contains(&a(1)), "attempt {attempt}");
+            d.failed(a(1), t);
+            d.failed(a(2), t);
+            let w = Duration::from_secs(wait);
+            assert!(d.due(t + w - Duration::from_millis(1), 10).is_empty());
+            t += w;
+        }
+        assert_eq!(
+            d.state(&a(2)),
+            None,
+            "forgotten after {MAX_ATTEMPTS} failures"
+        );
+        assert!(d.state(&a(1)).is_some(), "a --peer address is kept");
+    }
+
+    #[test]
+    fn a_dropped_peer_is_dialed_again_after_a_pause() {
+        let now = Instant::now();
+        let mut d = Dialer::default();
+        d.add(a(1), true, now);
+        d.add(a(2), false, now);
+        d.due(now, 10);
+        d.connected(a(1));
+        d.connected(a(2));
+        d.disconnected(a(1), now);
+        d.disconnected(a(2), now);
+        assert!(
+            d.due(now + REDIAL_USER - Duration::from_millis(1), 10)
+                .is_empty()
+        );
+        assert_eq!(d.due(now + REDIAL_USER, 10), vec![a(1)]);
+        assert_eq!(d.due(now + REDIAL_TRACKER, 10), vec![a(2)]);
+        d.forget(a(2));
+        assert_eq!(d.state(&a(2)), None);
+    }
+}

@@ -1,0 +1,311 @@
+//! The owner loop driven event by event, without sockets: connections are channels, the
+//! content a temporary directory.
+use super::*;
+use crate::hash::sha1;
+use crate::layout::BLOCK_SIZE;
+use crate::metainfo::{FileEntry, Info, InfoHash};
+use crate::piece_store::PieceStore;
+use async_std::channel::Receiver;
+
+const B: usize = BLOCK_SIZE as usize;
+
+struct Harness {
+    task: Task,
+    ctrl: Receiver<Event>,
+    content: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+/// A torrent of `pieces` pieces of `piece_len` bytes; `seeding` puts the content on disk.
+fn harness(pieces: usize, piece_len: usize, seeding: bool) -> Harness {
+    let content: Vec<u8> = (0..pieces * piece_len)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    let info = Info {
+        name: "t.bin".into(),
+        piece_length: piece_len as u64,
+        pieces: content.chunks(piece_len).map(sha1).collect(),
+        files: vec![FileEntry {
+            path: vec![],
+            length: content.len() as u64,
+        }],
+        multi_file: false,
+        private: false,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    if seeding {
+        std::fs::write(dir.path().join("t.bin"), &content).unwrap();
+    }
+    let store = Arc::new(PieceStore::create(dir.path(), &info).unwrap());
+    let mut have = Bitfield::new(pieces);
+    if seeding {
+        (0..pieces).for_each(|p| {
+            have.set(p);
+        });
+    }
+    let meta = Arc::new(Torrent {
+        info_hash: InfoHash([7; 20]),
+        announce: None,
+        announce_list: vec![],
+        comment: None,
+        created_by: None,
+        creation_date: None,
+        info,
+    });
+    let config = Config {
+        peer_id: [0xaa; 20],
+        listen_port: 6881,
+        upload_limit: None,
+        download_limit: None,
+        keep_seeding: true,
+        peers: vec![],
+        no_peer_timeout: None,
+    };
+    let (events, _) = async_std::channel::bounded(1);
+    let (ctrl_tx, ctrl) = async_std::channel::unbounded();
+    Harness {
+        task: Task::new(meta, store, have, config, events, ctrl_tx),
+        ctrl,
+        content,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    /// A peer (key, id and port all `n`) connects; returns what it is sent.
+    fn connect(&mut self, n: u8) -> Receiver<Outgoing> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1000 + n as u16));
+        let (handle, rx) = PeerHandle::detached(addr);
+        self.event(Event::Connected {
+            key: n as PeerKey,
+            addr,
+            id: [n; 20],
+            handle,
+        });
+        rx
+    }
+
+    fn event(&mut self, e: Event) -> bool {
+        self.task.handle(e).expect("the torrent goes on")
+    }
+
+    fn say(&mut self, n: u8, m: Message) {
+        self.event(Event::Peer(n as PeerKey, PeerEvent::Message(m)));
+    }
+
+    /// Waits for the verification the last piece triggered and hands its verdict back.
+    fn settle_verification(&mut self) {
+        let e = async_std::task::block_on(async_std::future::timeout(
+            Duration::from_secs(10),
+            self.ctrl.recv(),
+        ))
+        .expect("a verdict within 10 s")
+        .unwrap();
+        assert!(matches!(e, Event::Verified { .. }));
+        self.event(e);
+    }
+
+    fn block(&self, b: BlockRef) -> Vec<u8> {
+        let start =
+            b.piece as usize * self.task.store.layout().piece_length() as usize + b.begin as usize;
+        self.content[start..start + b.length as usize].to_vec()
+    }
+}
+
+/// Everything queued for a peer so far; `None` at the end marks a closed connection.
+fn sent(rx: &Receiver<Outgoing>) -> (Vec<Message>, Vec<BlockRef>, bool) {
+    let (mut messages, mut blocks) = (Vec::new(), Vec::new());
+    loop {
+        match rx.try_recv() {
+            Ok(Outgoing::Message(m)) => messages.push(m),
+            Ok(Outgoing::Block(b)) => blocks.push(b),
+            Err(e) => return (messages, blocks, e.is_closed()),
+        }
+    }
+}
+
+fn requests(messages: &[Message]) -> Vec<BlockRef> {
+    messages
+        .iter()
+        .filter_map(|m| match *m {
+            Message::Request {
+                index,
+                begin,
+                length,
+            } => Some(BlockRef {
+                piece: index,
+                begin,
+                length,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_seed_unchokes_five_interested_peers_then_ranks_them_by_what_they_take() {
+    let mut h = harness(4, B, true);
+    let rx: Vec<_> = (1..=7).map(|n| h.connect(n)).collect();
+    for r in &rx {
+        let (m, _, _) = sent(r);
+        assert!(matches!(m[..], [Message::Bitfield(_)]), "{m:?}");
+    }
+    for n in 1..=7 {
+        h.say(n, Message::Interested);
+    }
+    let unchoked: Vec<bool> = rx
+        .iter()
+        .map(|r| sent(r).0 == vec![Message::Unchoke])
+        .collect();
+    assert_eq!(unchoked, [true, true, true, true, true, false, false]);
+    // Peers 6 and 7 take the most this round: the next choke round gives them slots.
+    for n in [6u64, 7] {
+        h.event(Event::Peer(
+            n,
+            PeerEvent::Uploaded {
+                bytes: 1 << 20,
+                blocks: 0,
+            },
+        ));
+    }
+    for _ in 0..10 {
+        h.event(Event::Tick);
+    }
+    let after: Vec<Vec<Message>> = rx.iter().map(|r| sent(r).0).collect();
+    assert_eq!(after[5], vec![Message::Unchoke]);
+    assert_eq!(after[6], vec![Message::Unchoke]);
+    assert!(
+        after[0].is_empty() && after[1].is_empty(),
+        "kept by rank: {after:?}"
+    );
+    let choked = after.iter().filter(|m| **m == vec![Message::Choke]).count();
+    assert_eq!(
+        choked, 2,
+        "of peers 3, 4, 5 one stays as optimistic: {after:?}"
+    );
+    assert_eq!(h.task.unchoked(), choke::UPLOAD_SLOTS + 1);
+}
+
+#[test]
+fn requests_are_served_only_to_unchoked_peers_for_pieces_we_have() {
+    let mut h = harness(4, B, true);
+    let rx = h.connect(1);
+    let request = Message::Request {
+        index: 2,
+        begin: 0,
+        length: BLOCK_SIZE,
+    };
+    h.say(1, request.clone());
+    assert!(sent(&rx).1.is_empty(), "choked: not served");
+    h.say(1, Message::Interested);
+    h.say(1, request);
+    let (m, blocks, _) = sent(&rx);
+    assert!(m.contains(&Message::Unchoke));
+    assert_eq!(
+        blocks,
+        vec![BlockRef {
+            piece: 2,
+            begin: 0,
+            length: BLOCK_SIZE
+        }]
+    );
+}
+
+#[test]
+fn unchoke_fills_the_pipeline_choke_empties_it_and_pieces_end_in_have() {
+    let mut h = harness(64, B, false);
+    let rx = h.connect(1);
+    h.say(1, Message::Bitfield(vec![0xff; 8]));
+    assert_eq!(sent(&rx).0, vec![Message::Interested]);
+    h.say(1, Message::Unchoke);
+    let first = requests(&sent(&rx).0);
+    assert_eq!(first.len(), 32, "a new peer gets 32 requests in flight");
+    h.say(1, Message::Choke);
+    h.say(1, Message::Unchoke);
+    let again = requests(&sent(&rx).0);
+    assert_eq!(
+        again.len(),
+        32,
+        "a choke drops what was in flight; asked again"
+    );
+    // Eight blocks in (one piece each): eight free slots, topped up in one go.
+    for &b in &again[..8] {
+        let data = h.block(b);
+        h.say(
+            1,
+            Message::Piece {
+                index: b.piece,
+                begin: b.begin,
+                data,
+            },
+        );
+    }
+    assert_eq!(requests(&sent(&rx).0).len(), 8, "the pipeline is topped up");
+    for _ in 0..8 {
+        h.settle_verification();
+    }
+    let (m, _, _) = sent(&rx);
+    for b in &again[..8] {
+        assert!(m.contains(&Message::Have(b.piece)), "{m:?}");
+    }
+    assert_eq!(h.task.stats.have_pieces.load(Ordering::Relaxed), 8);
+}
+
+#[test]
+fn endgame_asks_two_peers_and_cancels_the_slower_one() {
+    let mut h = harness(1, 2 * B, false);
+    let (a, b) = (h.connect(1), h.connect(2));
+    for n in [1, 2] {
+        h.say(n, Message::Bitfield(vec![0x80]));
+        h.say(n, Message::Unchoke);
+    }
+    let from_a = requests(&sent(&a).0);
+    let from_b = requests(&sent(&b).0);
+    assert_eq!(from_a.len(), 2);
+    assert_eq!(
+        from_b, from_a,
+        "endgame: the same blocks asked of the second peer"
+    );
+    let block = from_a[0];
+    let data = h.block(block);
+    h.say(
+        1,
+        Message::Piece {
+            index: block.piece,
+            begin: block.begin,
+            data,
+        },
+    );
+    let cancel = Message::Cancel {
+        index: block.piece,
+        begin: block.begin,
+        length: block.length,
+    };
+    assert_eq!(sent(&b).0, vec![cancel]);
+    assert!(sent(&a).0.is_empty());
+}
+
+#[test]
+fn a_peer_that_alone_sends_a_bad_piece_is_banned_and_refused_when_it_returns() {
+    let mut h = harness(4, B, false);
+    let rx = h.connect(1);
+    h.say(1, Message::Bitfield(vec![0xf0]));
+    h.say(1, Message::Unchoke);
+    let b = requests(&sent(&rx).0)[0];
+    h.say(
+        1,
+        Message::Piece {
+            index: b.piece,
+            begin: b.begin,
+            data: vec![0xee; b.length as usize],
+        },
+    );
+    h.settle_verification();
+    let (_, _, closed) = sent(&rx);
+    assert!(closed, "the liar's connection is closed");
+    assert!(h.task.peers.is_empty());
+    let again = h.connect(1);
+    assert!(sent(&again).2, "a banned peer id is refused");
+    assert_eq!(h.task.stats.have_pieces.load(Ordering::Relaxed), 0);
+    assert!(!h.task.picker.have().get(b.piece as usize));
+}
