@@ -41,7 +41,9 @@ pub enum Error {
         waited: std::time::Duration,
         last_problem: String,
     },
-    #[error("interrupted with {have} of {total} pieces verified; run the same command again to resume")]
+    #[error(
+        "interrupted with {have} of {total} pieces verified; run the same command again to resume"
+    )]
     Interrupted { have: usize, total: usize },
     #[error("{0}")]
     Failed(String),

@@ -1,6 +1,44 @@
 //! p2p: share files the BitTorrent way. One binary holds a tracker, a torrent maker, a seeder and
-//! a fetcher. The architecture, protocol notes and command-line contract are in DESIGN.md; each
-//! module's first line says what it owns.
+//! a fetcher. Each module's first line says what it owns; this page is the map.
+//!
+//! # Layers
+//! Dependencies point down this list; no module imports one that imports it back.
+//! ```text
+//! main.rs, cli.rs        arguments → cli::Args → run()
+//! cmd/                   one run(args) a subcommand: fetch, seed, demo over a Session;
+//!                        tracker over tracker::start; make_torrent, info over metainfo
+//! session                the node: one port and peer id, accept (permit first), route inbound
+//!                        handshakes by info-hash, add torrents, wait for their ends (futures)
+//! torrent/               the per-torrent owner task (the old leecher): picker, peer table,
+//!                        dialer (peers.rs), choking (choke.rs), bans (ban.rs), announce
+//!                        schedule (announce.rs); Task::handle is synchronous and unit-tested
+//! peer                   one connection: reader + writer tasks reporting PeerEvents on a channel
+//!                        they are given; knows its key, never its torrent
+//! picker, piece_store    which block next (rarest first, endgame); the content on disk
+//! tracker/               server (swarm store, HTTP, UDP) and client (announce)
+//! wire, layout, bencode  sans-IO codecs and arithmetic: bytes in, values out
+//! metainfo, hash         .torrent reading/writing; the one SHA-1
+//! runtime, signal, rate  the async runtime's calls; SIGINT/SIGTERM as a future; token buckets
+//! ```
+//!
+//! # Which way messages flow
+//! ```text
+//!  TcpListener ─accept─▶ session ─Event::Inbound─▶ torrent task ◀─Event::Peer(key, PeerEvent)─ peer reader
+//!                                                      │  ▲                                          │
+//!                                 PeerHandle (bounded) │  └─ Verified / Announced / Tick (ctrl queue) │
+//!                                                      ▼                                              │
+//!                                                 peer writer ──────────────── TCP ───────────────────┘
+//! ```
+//! The torrent task owns all per-torrent state; connections and helper tasks (verification off
+//! the async threads, announces, the 1 s tick) only send it events, and it answers through each
+//! connection's bounded queue. Its own events are served before peer traffic. Shutdown is by
+//! dropping senders: a dropped [`peer::PeerHandle`] closes its socket.
+//!
+//! # Where each BEP lives
+//! BEP 3 (wire, metainfo, HTTP tracker): `wire`, `metainfo`, `peer`, `torrent`, `tracker`;
+//! BEP 12 (announce-list): `tracker::client`; BEP 15 (UDP tracker): `tracker::udp` and
+//! `tracker::client`; BEP 20 (peer id): `session`; BEP 23 (compact peers): `tracker`;
+//! BEP 48 (scrape): `tracker::http`.
 
 pub mod bencode;
 pub mod bitfield;
@@ -16,6 +54,7 @@ pub mod piece_store;
 pub mod progress;
 pub mod random;
 pub mod rate;
+pub mod runtime;
 pub mod session;
 pub mod signal;
 pub mod torrent;

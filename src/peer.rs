@@ -7,6 +7,7 @@ use crate::layout::Layout;
 use crate::layout::{BlockRef, PeerKey};
 use crate::piece_store::PieceStore;
 use crate::rate::{self, RateLimit};
+use crate::runtime::timeout;
 use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message};
 use async_std::channel::{Receiver, Sender, TrySendError};
 use async_std::io::{ReadExt, WriteExt};
@@ -122,23 +123,9 @@ impl Drop for PeerHandle {
     }
 }
 
-/// Runs `fut` under `limit`, naming `what` in the timeout error.
-pub async fn timed<T>(
-    what: &str,
-    limit: Duration,
-    fut: impl Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    async_std::future::timeout(limit, fut).await.map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("{what} timed out after {}s", limit.as_secs()),
-        )
-    })?
-}
-
 pub async fn read_handshake(stream: &mut TcpStream) -> std::io::Result<Handshake> {
     let mut buf = [0u8; HANDSHAKE_LEN];
-    timed(
+    timeout(
         "reading the handshake",
         HANDSHAKE_TIMEOUT,
         stream.read_exact(&mut buf),
@@ -149,9 +136,9 @@ pub async fn read_handshake(stream: &mut TcpStream) -> std::io::Result<Handshake
 
 /// Connects out and trades handshakes; the peer must answer for the same torrent.
 pub async fn connect(addr: SocketAddr, ours: Handshake) -> std::io::Result<(TcpStream, Handshake)> {
-    let mut stream = timed("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr)).await?;
+    let mut stream = timeout("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr)).await?;
     let _ = stream.set_nodelay(true);
-    timed(
+    timeout(
         "sending the handshake",
         HANDSHAKE_TIMEOUT,
         stream.write_all(&ours.encode()),
@@ -188,7 +175,7 @@ pub fn start<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
         overflowed: overflowed.clone(),
     };
     let layout = store.layout().clone();
-    async_std::task::spawn(writer(
+    crate::runtime::spawn(writer(
         stream.clone(),
         key,
         rx,
@@ -234,7 +221,7 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
         }
         buf.copy_within(start..filled, 0);
         filled -= start;
-        match timed(
+        match timeout(
             "waiting for the peer",
             READ_TIMEOUT,
             stream.read(&mut buf[filled..]),
@@ -265,10 +252,10 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
 ) {
     let mut out = Vec::with_capacity(256 << 10);
     loop {
-        let first = match async_std::future::timeout(KEEPALIVE, rx.recv()).await {
-            Ok(Ok(item)) => item,
-            Ok(Err(_)) => break,
-            Err(_) => Outgoing::Message(Message::KeepAlive),
+        let first = match crate::runtime::within(KEEPALIVE, rx.recv()).await {
+            Some(Ok(item)) => item,
+            Some(Err(_)) => break,
+            None => Outgoing::Message(Message::KeepAlive),
         };
         let mut batch = vec![first];
         while batch.len() < 64 {
@@ -287,7 +274,7 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
         let mut blocks = Vec::new();
         if !wanted.is_empty() {
             let store = store.clone();
-            let read = async_std::task::spawn_blocking(move || {
+            let read = crate::runtime::spawn_blocking(move || {
                 wanted
                     .iter()
                     .map(|b| {
@@ -326,7 +313,7 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
             }
             // Flush big batches as they grow so a rate limit paces the bytes, not the batch.
             if out.len() >= 128 << 10
-                && timed("sending", WRITE_TIMEOUT, stream.write_all(&out))
+                && timeout("sending", WRITE_TIMEOUT, stream.write_all(&out))
                     .await
                     .is_err()
             {
@@ -338,7 +325,7 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
             }
         }
         if !out.is_empty()
-            && timed("sending", WRITE_TIMEOUT, stream.write_all(&out))
+            && timeout("sending", WRITE_TIMEOUT, stream.write_all(&out))
                 .await
                 .is_err()
         {

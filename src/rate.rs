@@ -42,7 +42,7 @@ impl RateLimit {
     pub async fn take(&self, n: usize) {
         let wait = self.reserve(n);
         if !wait.is_zero() {
-            async_std::task::sleep(wait).await;
+            crate::runtime::sleep(wait).await;
         }
     }
 }

@@ -1,84 +1,204 @@
-//! The listening side of a peer process: one port for every torrent it serves. Inbound
-//! connections are handshaken here (10 s at most) and handed, by info-hash, to their torrent's
-//! task; connections for unknown torrents are closed.
+//! The node: one listening port and one peer id for every torrent it runs. It binds, accepts
+//! (a permit taken before each accept bounds the handshakes in progress), reads each inbound
+//! handshake (10 s at most) and hands the connection, by info-hash, to its torrent's task;
+//! connections for unknown torrents are closed. Commands add torrents and wait on
+//! [`Session::next_end`], a future, for one to end.
 
-use crate::metainfo::InfoHash;
+use crate::bitfield::Bitfield;
+use crate::metainfo::{InfoHash, Torrent};
 use crate::peer;
-use crate::torrent::Event;
-use async_std::channel::Sender;
+use crate::piece_store::PieceStore;
+use crate::runtime::{self, Permits};
+use crate::torrent::{self, Config, Event, Options, Stats};
+use crate::{Error, Result};
+use async_std::channel::{Receiver, Sender};
 use async_std::net::TcpListener;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Handshakes in progress at once; more connections wait in the kernel's backlog.
 const MAX_PENDING_HANDSHAKES: usize = 256;
 
-#[derive(Clone, Default)]
-pub struct Routes {
-    torrents: Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>,
+/// A torrent the session runs: its counters, and the way to stop it.
+#[derive(Clone)]
+pub struct TorrentRef {
+    pub id: usize,
+    pub stats: Arc<Stats>,
+    events: Sender<Event>,
 }
 
-impl Routes {
-    pub fn add(&self, info_hash: InfoHash, events: Sender<Event>) {
-        self.lock().insert(info_hash, events);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InfoHash, Sender<Event>>> {
-        self.torrents.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get(&self, info_hash: &InfoHash) -> Option<Sender<Event>> {
-        self.lock().get(info_hash).cloned()
+impl TorrentRef {
+    /// Asks the torrent to stop (telling its tracker); its end then comes through
+    /// [`Session::next_end`].
+    pub async fn stop(&self) {
+        let _ = self.events.send(Event::Stop).await;
     }
 }
 
-/// Binds `addr`; returns the bound address and the accept loop to spawn.
-pub async fn listen(
-    addr: SocketAddr,
-    routes: Routes,
-) -> crate::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| crate::Error::Net {
+/// A torrent's end: which one and its outcome.
+pub type Ended = (usize, Result<()>);
+
+/// What ended a [`Session::wait`].
+pub enum Wake {
+    Ended(usize, Result<()>),
+    /// SIGINT or SIGTERM.
+    Stop,
+    Tick,
+}
+
+pub struct Session {
+    local: SocketAddr,
+    peer_id: [u8; 20],
+    routes: Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>,
+    torrents: Vec<TorrentRef>,
+    ended: (Sender<Ended>, Receiver<Ended>),
+}
+
+impl Session {
+    /// Binds `addr` (port 0 picks one) and starts accepting.
+    pub async fn bind(addr: SocketAddr) -> Result<Session> {
+        Session::bind_reporting(addr, async_std::channel::unbounded()).await
+    }
+
+    /// Another node (its own port and peer id) whose torrents' ends come through this one's
+    /// [`Session::next_end`]: for running a whole swarm in one process.
+    pub async fn sibling(&self, addr: SocketAddr) -> Result<Session> {
+        Session::bind_reporting(addr, self.ended.clone()).await
+    }
+
+    async fn bind_reporting(
+        addr: SocketAddr,
+        ended: (Sender<Ended>, Receiver<Ended>),
+    ) -> Result<Session> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Net {
             what: format!("listening on {addr}"),
             source,
         })?;
-    let bound = listener.local_addr().map_err(|source| crate::Error::Net {
-        what: "the listener".into(),
-        source,
-    })?;
-    Ok((bound, accept_loop(listener, routes)))
+        let local = listener.local_addr().map_err(|source| Error::Net {
+            what: "the listener".into(),
+            source,
+        })?;
+        let routes = Arc::new(Mutex::new(HashMap::new()));
+        runtime::spawn(accept_loop(listener, routes.clone()));
+        Ok(Session {
+            local,
+            peer_id: new_peer_id(),
+            routes,
+            torrents: Vec::new(),
+            ended,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Starts a torrent's task and routes inbound connections for its info-hash to it.
+    pub fn add(
+        &mut self,
+        meta: Arc<Torrent>,
+        store: Arc<PieceStore>,
+        have: Bitfield,
+        options: Options,
+    ) -> TorrentRef {
+        let info_hash = meta.info_hash;
+        let config = Config {
+            peer_id: self.peer_id,
+            listen_port: self.local.port(),
+            options,
+        };
+        let handle = torrent::spawn(meta, store, have, config);
+        self.routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(info_hash, handle.events.clone());
+        let torrent = TorrentRef {
+            id: self.torrents.len(),
+            stats: handle.stats,
+            events: handle.events,
+        };
+        self.torrents.push(torrent.clone());
+        let (ended, id, task) = (self.ended.0.clone(), torrent.id, handle.task);
+        runtime::spawn(async move {
+            let _ = ended.send((id, task.await)).await;
+        });
+        torrent
+    }
+
+    pub fn torrents(&self) -> &[TorrentRef] {
+        &self.torrents
+    }
+
+    /// The next torrent to end, with its outcome: a fetch that completed (without `--seed`),
+    /// a torrent that failed, or one that was stopped.
+    pub async fn next_end(&self) -> Ended {
+        match self.ended.1.recv().await {
+            Ok(end) => end,
+            // Cannot happen while `self` holds a sender; wait forever rather than invent an end.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Waits for a torrent to end, a stop signal, or `tick` to pass, whichever comes first.
+    pub async fn wait(&self, tick: std::time::Duration) -> Wake {
+        let ended = async {
+            let (id, outcome) = self.next_end().await;
+            Wake::Ended(id, outcome)
+        };
+        let stop = async {
+            crate::signal::stopped().await;
+            Wake::Stop
+        };
+        let tick = async {
+            runtime::sleep(tick).await;
+            Wake::Tick
+        };
+        runtime::race(ended, runtime::race(stop, tick)).await
+    }
+
+    /// Stops every torrent and waits for them all; the first error, if any.
+    pub async fn stop_all(&self) -> Result<()> {
+        let mut outcome = Ok(());
+        for t in &self.torrents {
+            t.stop().await;
+        }
+        for _ in &self.torrents {
+            if let (_, Err(e)) = self.next_end().await
+                && outcome.is_ok()
+            {
+                outcome = Err(e);
+            }
+        }
+        outcome
+    }
 }
 
-async fn accept_loop(listener: TcpListener, routes: Routes) {
-    let pending = Arc::new(AtomicUsize::new(0));
+async fn accept_loop(listener: TcpListener, routes: Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>) {
+    let permits = Permits::new(MAX_PENDING_HANDSHAKES);
     loop {
-        let (mut stream, from) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                log::warn!("accept failed: {e}");
-                async_std::task::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        if pending.load(Ordering::Relaxed) >= MAX_PENDING_HANDSHAKES {
-            continue;
-        }
-        pending.fetch_add(1, Ordering::Relaxed);
-        let (routes, pending) = (routes.clone(), pending.clone());
-        async_std::task::spawn(async move {
+        let permit = permits.acquire().await;
+        let (mut stream, from) = runtime::accept(&listener, "peer port").await;
+        let routes = routes.clone();
+        runtime::spawn(async move {
             let hs = peer::read_handshake(&mut stream).await;
-            pending.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
             match hs {
-                Ok(hs) => match routes.get(&hs.info_hash) {
-                    Some(torrent) => {
-                        let _ = torrent.send(Event::Inbound(stream, hs)).await;
+                Ok(hs) => {
+                    let torrent = routes
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&hs.info_hash)
+                        .cloned();
+                    match torrent {
+                        Some(t) => {
+                            let _ = t.send(Event::Inbound(stream, hs)).await;
+                        }
+                        None => {
+                            log::debug!("{from}: handshake for unknown torrent {}", hs.info_hash)
+                        }
                     }
-                    None => log::debug!("{from}: handshake for unknown torrent {}", hs.info_hash),
-                },
+                }
                 Err(e) => log::debug!("{from}: {e}"),
             }
         });

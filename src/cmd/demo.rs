@@ -6,10 +6,11 @@ use crate::metainfo::Torrent;
 use crate::metainfo::build::{self, HashProgress, Options};
 use crate::piece_store::PieceStore;
 use crate::progress::{self, ProgressLine};
-use crate::session::{self, Routes};
-use crate::torrent::{self, Config, Handle};
-use crate::{Error, Result, signal};
+use crate::session::{Session, Wake};
+use crate::torrent;
+use crate::{Error, Result, runtime, signal};
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -86,7 +87,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
     );
     generate(&content, size)?;
 
-    async_std::task::block_on(async {
+    crate::runtime::block_on(async {
         let (tracker_addr, tracker) =
             crate::tracker::start("127.0.0.1:0".parse().expect("literal"), 5, "demo".into())
                 .await?;
@@ -116,14 +117,16 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
 
         let seed_store = Arc::new(PieceStore::open_existing(&seed_dir, &meta.info)?);
         let have = seed_store.check_all(&HashProgress::default())?;
-        let seed = start_peer(&meta, seed_store, have, true).await?;
-        println!("seed      127.0.0.1:{}", seed.1);
+        let local: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+        let mut seed = Session::bind(local).await?;
+        let seed_torrent = seed.add(meta.clone(), seed_store, have, peer_options(true));
+        println!("seed      {}", seed.local_addr());
         // Fetchers that announce before the seed would wait a whole interval to hear of it.
         for _ in 0..50 {
             if tracker.store.peer_count() > 0 {
                 break;
             }
-            async_std::task::sleep(Duration::from_millis(100)).await;
+            runtime::sleep(Duration::from_millis(100)).await;
         }
 
         let started = Instant::now();
@@ -132,34 +135,46 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
             let dir = work.join(format!("fetch-{}", i + 1));
             let store = Arc::new(PieceStore::create(&dir, &meta.info)?);
             let have = crate::bitfield::Bitfield::new(meta.info.piece_count());
-            let (handle, port) = start_peer(&meta, store, have, false).await?;
-            println!("fetcher {} 127.0.0.1:{port}", i + 1);
-            fetchers.push((dir, handle));
+            // A sibling: its torrent's end comes through the seed session's `wait`.
+            let mut node = seed.sibling(local).await?;
+            let torrent = node.add(meta.clone(), store, have, peer_options(false));
+            println!("fetcher {} {}", i + 1, node.local_addr());
+            fetchers.push((node, torrent));
         }
 
         let mut line = ProgressLine::new();
         let mut last_log = Instant::now();
+        let mut first_error = None;
+        let mut interrupted = false;
         loop {
-            async_std::task::sleep(Duration::from_millis(250)).await;
-            let done = fetchers
+            match seed.wait(Duration::from_millis(250)).await {
+                // Every peer keeps seeding, so an end is a failure.
+                Wake::Ended(_, outcome) => {
+                    first_error = Some(outcome.err().unwrap_or_else(|| {
+                        Error::Failed("a fetcher stopped before completing".into())
+                    }));
+                    break;
+                }
+                Wake::Stop => {
+                    interrupted = true;
+                    break;
+                }
+                Wake::Tick => {}
+            }
+            if fetchers
                 .iter()
-                .filter(|(_, h)| h.stats.complete.load(Ordering::Relaxed))
-                .count();
-            let failed = fetchers.iter().find(|(_, h)| {
-                h.stats.finished.load(Ordering::Relaxed)
-                    && !h.stats.complete.load(Ordering::Relaxed)
-            });
-            if failed.is_some() || done == fetchers.len() || signal::stop_requested() {
+                .all(|(_, t)| t.stats.complete.load(Ordering::Relaxed))
+            {
                 break;
             }
             let text = fetchers
                 .iter()
                 .enumerate()
-                .map(|(i, (_, h))| {
+                .map(|(i, (_, t))| {
                     format!(
                         "#{} {:>3.0}%",
                         i + 1,
-                        h.stats.have_bytes.load(Ordering::Relaxed) as f64 * 100.0 / size as f64
+                        t.stats.have_bytes.load(Ordering::Relaxed) as f64 * 100.0 / size as f64
                     )
                 })
                 .collect::<Vec<_>>()
@@ -175,23 +190,24 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         let elapsed = started.elapsed();
         let all_done = fetchers
             .iter()
-            .all(|(_, h)| h.stats.complete.load(Ordering::Relaxed));
-        let seed_up = seed.0.stats.uploaded.load(Ordering::Relaxed);
+            .all(|(_, t)| t.stats.complete.load(Ordering::Relaxed));
+        let seed_up = seed_torrent.stats.uploaded.load(Ordering::Relaxed);
         let fetch_up: u64 = fetchers
             .iter()
-            .map(|(_, h)| h.stats.uploaded.load(Ordering::Relaxed))
+            .map(|(_, t)| t.stats.uploaded.load(Ordering::Relaxed))
             .sum();
-        for handle in std::iter::once(&seed.0).chain(fetchers.iter().map(|(_, h)| h)) {
-            let _ = handle.events.send(torrent::Event::Stop).await;
+        // Every torrent's end comes through the seed session; one may have been collected.
+        let running = 1 + fetchers.len() - first_error.is_some() as usize;
+        seed_torrent.stop().await;
+        for (_, t) in &fetchers {
+            t.stop().await;
         }
-        let _ = seed.0.task.await;
-        let mut first_error = None;
-        for (_, h) in fetchers {
-            if let Err(e) = h.task.await {
+        for _ in 0..running {
+            if let (_, Err(e)) = seed.next_end().await {
                 first_error.get_or_insert(e);
             }
         }
-        if signal::stop_requested() && !all_done {
+        if interrupted && !all_done {
             return Err(Error::Failed("interrupted".into()));
         }
         if !all_done {
@@ -233,31 +249,11 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
     })
 }
 
-async fn start_peer(
-    meta: &Arc<Torrent>,
-    store: Arc<PieceStore>,
-    have: crate::bitfield::Bitfield,
-    seed: bool,
-) -> Result<(Handle, u16)> {
-    let routes = Routes::default();
-    let (bound, accept) =
-        session::listen("127.0.0.1:0".parse().expect("literal"), routes.clone()).await?;
-    async_std::task::spawn(accept);
-    let handle = torrent::spawn(
-        meta.clone(),
-        store,
-        have,
-        Config {
-            peer_id: session::new_peer_id(),
-            listen_port: bound.port(),
-            upload_limit: None,
-            download_limit: None,
-            // Fetchers stay to serve the others until every one is done.
-            keep_seeding: true,
-            peers: Vec::new(),
-            no_peer_timeout: (!seed).then_some(crate::cmd::fetch::NO_PEER_TIMEOUT),
-        },
-    );
-    routes.add(meta.info_hash, handle.events.clone());
-    Ok((handle, bound.port()))
+/// The seed, or a fetcher that stays to serve the others until every one is done.
+fn peer_options(seed: bool) -> torrent::Options {
+    torrent::Options {
+        keep_seeding: true,
+        no_peer_timeout: (!seed).then_some(crate::cmd::fetch::NO_PEER_TIMEOUT),
+        ..torrent::Options::default()
+    }
 }

@@ -5,9 +5,9 @@ use crate::cli::Fetch;
 use crate::metainfo::Torrent;
 use crate::piece_store::{HashProgress, PieceStore};
 use crate::progress::{self, ProgressLine};
-use crate::session::{self, Routes};
-use crate::torrent::{self, Config, Stats};
-use crate::{Error, Result, rate, signal};
+use crate::session::{Session, Wake};
+use crate::torrent::{Options, Stats};
+use crate::{Error, Result, rate, runtime, signal};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -48,22 +48,19 @@ pub fn run(args: Fetch) -> Result<()> {
         return Ok(());
     }
     signal::install();
-    async_std::task::block_on(async {
-        let routes = Routes::default();
-        let (bound, accept) = session::listen(listen, routes.clone()).await?;
-        async_std::task::spawn(accept);
+    runtime::block_on(async {
+        let mut session = Session::bind(listen).await?;
         log::info!(
-            "fetching {} ({}) listening on {bound}",
+            "fetching {} ({}) listening on {}",
             meta.info.name,
-            meta.info_hash
+            meta.info_hash,
+            session.local_addr()
         );
-        let handle = torrent::spawn(
+        let torrent = session.add(
             meta.clone(),
             store,
             have,
-            Config {
-                peer_id: session::new_peer_id(),
-                listen_port: bound.port(),
+            Options {
                 upload_limit,
                 download_limit,
                 keep_seeding: args.seed,
@@ -71,35 +68,36 @@ pub fn run(args: Fetch) -> Result<()> {
                 no_peer_timeout: Some(NO_PEER_TIMEOUT),
             },
         );
-        routes.add(meta.info_hash, handle.events.clone());
         let started = Instant::now();
-        let stats = handle.stats.clone();
+        let stats = torrent.stats.clone();
         let mut line = ProgressLine::new();
         let mut reported_complete = false;
         let mut last_log = Instant::now();
         let mut last = (Instant::now(), 0u64, 0u64);
-        while !handle.stats.finished.load(Ordering::Relaxed) && !signal::stop_requested() {
-            async_std::task::sleep(Duration::from_millis(200)).await;
-            if last.0.elapsed() >= Duration::from_secs(1) {
-                let (down, up) = (
-                    stats.downloaded.load(Ordering::Relaxed),
-                    stats.uploaded.load(Ordering::Relaxed),
-                );
-                let secs = last.0.elapsed().as_secs_f64();
-                let text = status(
-                    &meta.info.name,
-                    &stats,
-                    total,
-                    (down - last.1) as f64 / secs,
-                    (up - last.2) as f64 / secs,
-                );
-                last = (Instant::now(), down, up);
-                if line.is_tty() {
-                    line.draw(&text);
-                } else if last_log.elapsed() >= Duration::from_secs(5) {
-                    last_log = Instant::now();
-                    log::info!("{text}");
-                }
+        let outcome = loop {
+            match session.wait(Duration::from_secs(1)).await {
+                Wake::Ended(_, outcome) => break outcome,
+                Wake::Stop => break session.stop_all().await,
+                Wake::Tick => {}
+            }
+            let (down, up) = (
+                stats.downloaded.load(Ordering::Relaxed),
+                stats.uploaded.load(Ordering::Relaxed),
+            );
+            let secs = last.0.elapsed().as_secs_f64();
+            let text = status(
+                &meta.info.name,
+                &stats,
+                total,
+                (down - last.1) as f64 / secs,
+                (up - last.2) as f64 / secs,
+            );
+            last = (Instant::now(), down, up);
+            if line.is_tty() {
+                line.draw(&text);
+            } else if last_log.elapsed() >= Duration::from_secs(5) {
+                last_log = Instant::now();
+                log::info!("{text}");
             }
             if args.seed && !reported_complete && stats.complete.load(Ordering::Relaxed) {
                 reported_complete = true;
@@ -107,13 +105,9 @@ pub fn run(args: Fetch) -> Result<()> {
                 summary(&target, total, &stats, started);
                 log::info!("seeding until interrupted");
             }
-        }
+        };
         line.finish();
-        let interrupted = !handle.stats.finished.load(Ordering::Relaxed);
-        if interrupted {
-            let _ = handle.events.send(torrent::Event::Stop).await;
-        }
-        handle.task.await?;
+        outcome?;
         if stats.complete.load(Ordering::Relaxed) {
             if !reported_complete {
                 summary(&target, total, &stats, started);

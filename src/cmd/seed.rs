@@ -4,12 +4,15 @@
 use crate::cli::Seed;
 use crate::metainfo::Torrent;
 use crate::piece_store::{HashProgress, PieceStore};
-use crate::session::{self, Routes};
-use crate::torrent::{self, Config};
-use crate::{Error, Result, progress, rate, signal};
+use crate::session::{Session, Wake};
+use crate::torrent::Options;
+use crate::{Error, Result, progress, rate, runtime, signal};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+/// How often a seed logs what it uploaded.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
 
 pub fn run(args: Seed) -> Result<()> {
     let listen = super::parse_addr("--listen", &args.listen)?;
@@ -37,75 +40,54 @@ pub fn run(args: Seed) -> Result<()> {
         loaded.push((Arc::new(meta), Arc::new(store), have));
     }
     signal::install();
-    async_std::task::block_on(async {
-        let routes = Routes::default();
-        let (bound, accept) = session::listen(listen, routes.clone()).await?;
-        async_std::task::spawn(accept);
-        let peer_id = session::new_peer_id();
-        let mut handles = Vec::new();
+    runtime::block_on(async {
+        let mut session = Session::bind(listen).await?;
         for (meta, store, have) in loaded {
             log::info!(
-                "seeding {} ({}, {}) listening on {bound}",
+                "seeding {} ({}, {}) listening on {}",
                 meta.info.name,
                 meta.info_hash,
-                progress::bytes(meta.info.total_length())
+                progress::bytes(meta.info.total_length()),
+                session.local_addr()
             );
-            let handle = torrent::spawn(
-                meta.clone(),
-                store,
-                have,
-                Config {
-                    peer_id,
-                    listen_port: bound.port(),
-                    upload_limit: upload_limit.clone(),
-                    download_limit: None,
-                    keep_seeding: true,
-                    peers: Vec::new(),
-                    no_peer_timeout: None,
-                },
-            );
-            routes.add(meta.info_hash, handle.events.clone());
-            handles.push(handle);
+            let options = Options {
+                upload_limit: upload_limit.clone(),
+                keep_seeding: true,
+                ..Options::default()
+            };
+            session.add(meta, store, have, options);
         }
-        let mut last_report = std::time::Instant::now();
-        while !signal::stop_requested() {
-            async_std::task::sleep(Duration::from_millis(100)).await;
-            if last_report.elapsed() >= Duration::from_secs(30) {
-                last_report = std::time::Instant::now();
-                for h in &handles {
-                    log::info!(
-                        "uploaded {} so far, {} peers",
-                        progress::bytes(h.stats.uploaded.load(Ordering::Relaxed)),
-                        h.stats.peers.load(Ordering::Relaxed)
-                    );
+        // A torrent ends early only on an error: stop the others and report it.
+        let mut failed = Ok(());
+        loop {
+            match session.wait(REPORT_EVERY).await {
+                Wake::Tick => {
+                    for t in session.torrents() {
+                        log::info!(
+                            "uploaded {} so far, {} peers",
+                            progress::bytes(t.stats.uploaded.load(Ordering::Relaxed)),
+                            t.stats.peers.load(Ordering::Relaxed)
+                        );
+                    }
                 }
-            }
-            // A torrent ends early only on an error: stop the others and report it.
-            if handles
-                .iter()
-                .any(|h| h.stats.finished.load(Ordering::Relaxed))
-            {
-                break;
+                Wake::Ended(_, outcome) => {
+                    failed = outcome;
+                    break;
+                }
+                Wake::Stop => break,
             }
         }
         log::info!("stopping: telling the trackers");
-        for h in &handles {
-            let _ = h.events.send(torrent::Event::Stop).await;
-        }
-        let uploaded: u64 = handles
+        let stopped = session.stop_all().await;
+        let uploaded: u64 = session
+            .torrents()
             .iter()
-            .map(|h| h.stats.uploaded.load(Ordering::Relaxed))
+            .map(|t| t.stats.uploaded.load(Ordering::Relaxed))
             .sum();
         log::info!(
             "uploaded {uploaded} bytes ({}) in all",
             progress::bytes(uploaded)
         );
-        let mut outcome = Ok(());
-        for h in handles {
-            if let Err(e) = h.task.await {
-                outcome = Err(e);
-            }
-        }
-        outcome
+        failed.and(stopped)
     })
 }

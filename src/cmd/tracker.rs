@@ -13,7 +13,7 @@ pub fn run(args: Args) -> Result<()> {
         });
     }
     crate::signal::install();
-    async_std::task::block_on(async {
+    crate::runtime::block_on(async {
         let (bound, tracker) =
             crate::tracker::start(listen, args.interval, args.name.clone()).await?;
         log::info!(

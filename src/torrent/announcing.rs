@@ -37,7 +37,7 @@ impl Task {
         };
         let params = self.announce_params(event);
         let events = self.ctrl.clone();
-        async_std::task::spawn(async move {
+        crate::runtime::spawn(async move {
             let result = announcer.announce(&params).await;
             let _ = events
                 .send(Event::Announced(announcer, event, result))
@@ -89,14 +89,14 @@ impl Task {
             let deadline = Instant::now() + limit;
             while self.announcer.is_none() {
                 let left = deadline.saturating_duration_since(Instant::now());
-                match async_std::future::timeout(left, ctrl.recv()).await {
-                    Ok(Ok(Event::Announced(announcer, event, result))) => {
+                match crate::runtime::within(left, ctrl.recv()).await {
+                    Some(Ok(Event::Announced(announcer, event, result))) => {
                         let result = result.map(|r| r.interval).map_err(|_| ());
                         self.schedule
                             .on_result(event, result, false, Instant::now());
                         self.announcer = Some(announcer);
                     }
-                    Ok(Ok(_)) => continue,
+                    Some(Ok(_)) => continue,
                     _ => break,
                 }
             }
@@ -104,7 +104,7 @@ impl Task {
         if let Some(mut announcer) = self.announcer.take() {
             for event in self.schedule.farewell() {
                 let params = self.announce_params(event);
-                let _ = async_std::future::timeout(limit, announcer.announce(&params)).await;
+                let _ = crate::runtime::within(limit, announcer.announce(&params)).await;
             }
         }
     }

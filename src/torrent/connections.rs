@@ -98,7 +98,7 @@ impl Task {
             let key = self.next_key;
             self.next_key += 1;
             let (ours, attach, ctrl) = (self.handshake(), self.attacher(), self.ctrl.clone());
-            async_std::task::spawn(async move {
+            crate::runtime::spawn(async move {
                 match peer::connect(addr, ours).await {
                     Ok((stream, theirs)) => attach.run(stream, key, addr, theirs.peer_id).await,
                     Err(e) => {
@@ -114,8 +114,8 @@ impl Task {
             events: self.events.clone(),
             ctrl: self.ctrl.clone(),
             store: self.store.clone(),
-            upload_limit: self.config.upload_limit.clone(),
-            download_limit: self.config.download_limit.clone(),
+            upload_limit: self.config.options.upload_limit.clone(),
+            download_limit: self.config.options.download_limit.clone(),
         }
     }
 
@@ -130,9 +130,9 @@ impl Task {
         let key = self.next_key;
         self.next_key += 1;
         let (ours, attach) = (self.handshake(), self.attacher());
-        async_std::task::spawn(async move {
+        crate::runtime::spawn(async move {
             use async_std::io::WriteExt;
-            let sent = peer::timed(
+            let sent = crate::runtime::timeout(
                 "sending the handshake",
                 peer::HANDSHAKE_TIMEOUT,
                 stream.write_all(&ours.encode()),

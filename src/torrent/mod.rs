@@ -3,7 +3,7 @@
 //! to it only through [`Event`]s; it answers through each connection's [`PeerHandle`]. The
 //! decisions live in pure parts with their own tests: [`peers`] (dialing), [`choke`],
 //! [`ban`], [`announce`] (the schedule); this file is the loop that applies them, with the
-//! peer table in `connections.rs` and the tracker's side in `announcing.rs`. [`Task::handle`]
+//! peer table in `connections.rs` and the tracker's side in `announcing.rs`. `Task::handle`
 //! is synchronous: `tests.rs` drives it event by event with channels for connections.
 //!
 //! Anatomy of a block fetch: a peer's reader decodes `piece` → `Event::Peer` → the picker
@@ -90,9 +90,16 @@ impl From<(PeerKey, PeerEvent)> for Event {
     }
 }
 
+/// Who the torrent is on the network: set by the session that runs it.
 pub struct Config {
     pub peer_id: [u8; 20],
     pub listen_port: u16,
+    pub options: Options,
+}
+
+/// What the command chose for one torrent.
+#[derive(Default)]
+pub struct Options {
     pub upload_limit: Option<Arc<RateLimit>>,
     pub download_limit: Option<Arc<RateLimit>>,
     /// Stay after completing (a seed, or `fetch --seed`).
@@ -112,14 +119,12 @@ pub struct Stats {
     pub have_pieces: AtomicUsize,
     pub peers: AtomicUsize,
     pub complete: AtomicBool,
-    /// The task has ended (its handle can then be awaited at once).
-    pub finished: AtomicBool,
 }
 
 pub struct Handle {
     pub events: Sender<Event>,
     pub stats: Arc<Stats>,
-    pub task: async_std::task::JoinHandle<Result<()>>,
+    pub task: crate::runtime::JoinHandle<Result<()>>,
 }
 
 pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config: Config) -> Handle {
@@ -131,20 +136,15 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
     let task = Task::new(meta, store, have, config, peer_tx, tx.clone());
     let stats = task.stats.clone();
     let ticker = tx.clone();
-    async_std::task::spawn(async move {
+    crate::runtime::spawn(async move {
         loop {
-            async_std::task::sleep(Duration::from_secs(1)).await;
+            crate::runtime::sleep(Duration::from_secs(1)).await;
             if ticker.send(Event::Tick).await.is_err() {
                 break;
             }
         }
     });
-    let done = stats.clone();
-    let handle = async_std::task::spawn(async move {
-        let outcome = task.run(ctrl_rx, peer_rx).await;
-        done.finished.store(true, Ordering::Relaxed);
-        outcome
-    });
+    let handle = crate::runtime::spawn(task.run(ctrl_rx, peer_rx));
     Handle {
         events: tx,
         stats,
@@ -192,7 +192,7 @@ impl Task {
         let picker = Picker::new(store.layout().clone(), have, PARTIAL_BUDGET);
         let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
         let mut dialer = Dialer::default();
-        for addr in &config.peers {
+        for addr in &config.options.peers {
             dialer.add(*addr, true, now);
         }
         let task = Task {
@@ -221,12 +221,11 @@ impl Task {
     }
 
     async fn run(mut self, ctrl: Receiver<Event>, peers: Receiver<Event>) -> Result<()> {
-        use async_std::prelude::FutureExt;
         self.connect_more();
         self.maybe_announce();
         let outcome = loop {
             // `race` polls the first future first: the task's own events win.
-            let Ok(event) = ctrl.recv().race(peers.recv()).await else {
+            let Ok(event) = crate::runtime::race(ctrl.recv(), peers.recv()).await else {
                 break Ok(());
             };
             match self.handle(event) {
@@ -388,8 +387,8 @@ impl Task {
         let (store, events) = (self.store.clone(), self.ctrl.clone());
         // A good copy comes back only when a bad one waits to be compared with it.
         let keep = self.bans.wants_good_copy(piece);
-        async_std::task::spawn(async move {
-            let (result, data) = async_std::task::spawn_blocking(move || {
+        crate::runtime::spawn(async move {
+            let (result, data) = crate::runtime::spawn_blocking(move || {
                 let t0 = Instant::now();
                 if !store.verify(piece, &data) {
                     return (Ok(false), data);
@@ -476,7 +475,7 @@ impl Task {
                 p.send(Message::NotInterested);
             }
         }
-        self.config.keep_seeding
+        self.config.options.keep_seeding
     }
 
     fn update_interest(&mut self, key: PeerKey) {
@@ -597,7 +596,7 @@ impl Task {
         self.request_everywhere();
         self.connect_more();
         self.maybe_announce();
-        if let Some(limit) = self.config.no_peer_timeout
+        if let Some(limit) = self.config.options.no_peer_timeout
             && !self.picker.is_complete()
             && self.peers.is_empty()
             && now.duration_since(self.last_peer_at) > limit

@@ -55,11 +55,10 @@ fn harness(pieces: usize, piece_len: usize, seeding: bool) -> Harness {
     let config = Config {
         peer_id: [0xaa; 20],
         listen_port: 6881,
-        upload_limit: None,
-        download_limit: None,
-        keep_seeding: true,
-        peers: vec![],
-        no_peer_timeout: None,
+        options: Options {
+            keep_seeding: true,
+            ..Options::default()
+        },
     };
     let (events, _) = async_std::channel::bounded(1);
     let (ctrl_tx, ctrl) = async_std::channel::unbounded();
@@ -95,7 +94,7 @@ impl Harness {
 
     /// Waits for the verification the last piece triggered and hands its verdict back.
     fn settle_verification(&mut self) {
-        let e = async_std::task::block_on(async_std::future::timeout(
+        let e = crate::runtime::block_on(crate::runtime::within(
             Duration::from_secs(10),
             self.ctrl.recv(),
         ))

@@ -212,9 +212,9 @@ async fn http_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, 
         }
         Ok(response)
     };
-    let response = async_std::future::timeout(HTTP_TIMEOUT, exchange)
+    let response = crate::runtime::within(HTTP_TIMEOUT, exchange)
         .await
-        .map_err(|_| bad(format!("no answer within {}s", HTTP_TIMEOUT.as_secs())))??;
+        .ok_or_else(|| bad(format!("no answer within {}s", HTTP_TIMEOUT.as_secs())))??;
     let body = http_body(&response).map_err(bad)?;
     parse_announce_response(&body).map_err(|e| match e {
         ResponseError::Failure(reason) => TrackerError::Failure {
@@ -449,7 +449,13 @@ async fn udp_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, T
         // Read until the matching transaction arrives or this attempt's time is up.
         let reply = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match async_std::io::timeout(left, socket.recv(&mut buf)).await {
+            match crate::runtime::timeout(
+                "waiting for the UDP tracker",
+                left,
+                socket.recv(&mut buf),
+            )
+            .await
+            {
                 Ok(n)
                     if n >= 8
                         && u32::from_be_bytes(buf[4..8].try_into().expect("4")) == transaction =>

@@ -305,22 +305,14 @@ fn response(status: u16, body: &[u8], keep_alive: bool) -> Vec<u8> {
 pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
     let open = Arc::new(AtomicUsize::new(0));
     loop {
-        let (stream, addr) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Out of descriptors or similar: back off instead of spinning.
-                log::warn!("tracker: accept failed: {e}");
-                async_std::task::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+        let (stream, addr) = crate::runtime::accept(&listener, "tracker").await;
         if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             drop(stream);
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);
         let (tracker, open) = (tracker.clone(), open.clone());
-        async_std::task::spawn(async move {
+        crate::runtime::spawn(async move {
             let _ = connection(stream, addr, &tracker).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
@@ -346,7 +338,12 @@ async fn connection(
                     return Ok(());
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
-                let n = async_std::io::timeout(left, stream.read(&mut buf[filled..])).await?;
+                let n = crate::runtime::timeout(
+                    "reading the request",
+                    left,
+                    stream.read(&mut buf[filled..]),
+                )
+                .await?;
                 if n == 0 {
                     return Ok(());
                 }

@@ -88,13 +88,13 @@ pub async fn start(
         .await
         .map_err(net(format!("UDP {udp_addr}")))?;
     let tracker = Arc::new(http::Tracker::new(interval, name));
-    async_std::task::spawn(http::serve(tcp, tracker.clone()));
-    async_std::task::spawn(udp::serve(udp, tracker.clone()));
+    crate::runtime::spawn(http::serve(tcp, tracker.clone()));
+    crate::runtime::spawn(udp::serve(udp, tracker.clone()));
     let sweeper = tracker.clone();
-    async_std::task::spawn(async move {
+    crate::runtime::spawn(async move {
         let every = Duration::from_secs((sweeper.interval as u64 / 2).clamp(1, 60));
         loop {
-            async_std::task::sleep(every).await;
+            crate::runtime::sleep(every).await;
             let gone = sweeper.store.expire();
             if gone > 0 {
                 log::debug!("tracker: {gone} silent peers expired");

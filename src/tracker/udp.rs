@@ -195,7 +195,7 @@ pub async fn serve(socket: UdpSocket, tracker: Arc<Tracker>) {
             Ok(r) => r,
             Err(e) => {
                 log::debug!("tracker: udp receive failed: {e}");
-                async_std::task::sleep(std::time::Duration::from_millis(10)).await;
+                crate::runtime::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };

@@ -1,0 +1,127 @@
+//! The async runtime's calls in one place. async-std is discontinued upstream (its successor,
+//! smol, is built on the same crates and has the same shapes), so everything that names the
+//! runtime goes through here: spawning, blocking work, sleeping, timeouts, accepting.
+
+use async_std::channel::{Receiver, Sender};
+use async_std::net::{TcpListener, TcpStream};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use async_std::task::{JoinHandle, block_on, sleep, spawn, spawn_blocking};
+
+/// Runs `fut` under `limit`, naming `what` in the timeout error.
+pub async fn timeout<T>(
+    what: &str,
+    limit: Duration,
+    fut: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    async_std::future::timeout(limit, fut).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{what} timed out after {}s", limit.as_secs()),
+        )
+    })?
+}
+
+/// Like [`timeout`] for a future that cannot fail: `None` when the time ran out.
+pub async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    async_std::future::timeout(limit, fut).await.ok()
+}
+
+/// The first of two futures to finish; the other is dropped. When both are ready, `a` wins.
+pub async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
+    use async_std::prelude::FutureExt;
+    a.race(b).await
+}
+
+/// The next connection. Accept errors (out of descriptors, say) back off from 10 ms up to
+/// 1 s instead of spinning, and are logged once per run of failures.
+pub async fn accept(listener: &TcpListener, who: &str) -> (TcpStream, SocketAddr) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok(conn) => return conn,
+            Err(e) => {
+                if backoff == Duration::from_millis(10) {
+                    log::warn!("{who}: accept failed: {e}");
+                }
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// A counting semaphore. Taking a permit before `accept` leaves connections beyond the limit
+/// in the kernel's backlog instead of accepting and dropping them.
+#[derive(Clone)]
+pub struct Permits {
+    taken: Sender<()>,
+    returned: Receiver<()>,
+}
+
+/// Held for the life of one connection; dropping it frees the place.
+pub struct Permit(Receiver<()>);
+
+impl Permits {
+    pub fn new(limit: usize) -> Permits {
+        let (taken, returned) = async_std::channel::bounded(limit.max(1));
+        Permits { taken, returned }
+    }
+
+    /// Waits for a free place.
+    pub async fn acquire(&self) -> Permit {
+        // Cannot fail: `self` holds the receiving end.
+        let _ = self.taken.send(()).await;
+        Permit(self.returned.clone())
+    }
+
+    pub fn in_use(&self) -> usize {
+        self.taken.len()
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let _ = self.0.try_recv();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permits_bound_what_is_held_and_come_back_when_dropped() {
+        block_on(async {
+            let permits = Permits::new(2);
+            let a = permits.acquire().await;
+            let _b = permits.acquire().await;
+            assert_eq!(permits.in_use(), 2);
+            assert!(
+                within(Duration::from_millis(50), permits.acquire())
+                    .await
+                    .is_none()
+            );
+            drop(a);
+            assert!(
+                within(Duration::from_millis(50), permits.acquire())
+                    .await
+                    .is_some()
+            );
+        });
+    }
+
+    #[test]
+    fn timeouts_name_the_operation() {
+        let e = block_on(timeout(
+            "reading the handshake",
+            Duration::from_millis(10),
+            std::future::pending::<std::io::Result<()>>(),
+        ))
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(e.to_string(), "reading the handshake timed out after 0s");
+    }
+}
