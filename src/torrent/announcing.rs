@@ -4,15 +4,16 @@
 
 use super::{Event, Task};
 use crate::tracker::AnnounceEvent;
-use crate::tracker::client::{AnnounceParams, AnnounceResult, Announcer, TrackerError};
+use crate::tracker::AnnounceRequest;
+use crate::tracker::client::{AnnounceResult, Announcer, TrackerError};
 use async_std::channel::Receiver;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 impl Task {
-    pub(super) fn announce_params(&self, event: AnnounceEvent) -> AnnounceParams {
+    pub(super) fn announce_params(&self, event: AnnounceEvent) -> AnnounceRequest {
         let total = self.store.layout().total();
-        AnnounceParams {
+        AnnounceRequest {
             info_hash: self.meta.info_hash,
             peer_id: self.config.peer_id,
             port: self.config.listen_port,
@@ -20,7 +21,9 @@ impl Task {
             downloaded: self.stats.downloaded.load(Ordering::Relaxed),
             left: total - self.picker.bytes_have().min(total),
             event,
-            numwant: 50,
+            numwant: crate::tracker::proto::DEFAULT_NUMWANT,
+            compact: true,
+            no_peer_id: false,
         }
     }
 

@@ -1,12 +1,12 @@
 //! The announce client peers use: HTTP (BEP 3, both peer-list models, `peers6`) and UDP (BEP 15,
 //! retries with 15·2ⁿ s backoff), across BEP 12 tiers.
 
-use super::{AnnounceEvent, percent_encode};
+use super::AnnounceRequest;
+use super::proto::{UdpRequest, UdpResponse, decode_compact};
 use crate::bencode;
-use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpStream, UdpSocket};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// Largest tracker response read over HTTP.
@@ -14,18 +14,6 @@ pub const MAX_RESPONSE: usize = 2 << 20;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// UDP attempts (15, 30 s), kept short of BEP 15's eight so a dead tracker yields to the next one.
 const UDP_ATTEMPTS: u32 = 2;
-
-#[derive(Debug, Clone)]
-pub struct AnnounceParams {
-    pub info_hash: InfoHash,
-    pub peer_id: [u8; 20],
-    pub port: u16,
-    pub uploaded: u64,
-    pub downloaded: u64,
-    pub left: u64,
-    pub event: AnnounceEvent,
-    pub numwant: u32,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnnounceResult {
@@ -67,7 +55,7 @@ impl Announcer {
 
     pub async fn announce(
         &mut self,
-        params: &AnnounceParams,
+        params: &AnnounceRequest,
     ) -> Result<AnnounceResult, TrackerError> {
         let mut last = None;
         for tier in &mut self.tiers {
@@ -93,7 +81,7 @@ impl Announcer {
 }
 
 /// One announce to one tracker URL.
-pub async fn announce(url: &str, params: &AnnounceParams) -> Result<AnnounceResult, TrackerError> {
+pub async fn announce(url: &str, params: &AnnounceRequest) -> Result<AnnounceResult, TrackerError> {
     if url.starts_with("http://") {
         http_announce(url, params).await
     } else if url.starts_with("udp://") {
@@ -147,7 +135,7 @@ fn resolve(url: &str, host: &str, port: u16) -> Result<SocketAddr, TrackerError>
         })
 }
 
-async fn http_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, TrackerError> {
+async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, TrackerError> {
     let bad = |reason: String| TrackerError::Bad {
         url: url.into(),
         reason,
@@ -155,20 +143,7 @@ async fn http_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, 
     let (host, port, path) = split_url(url, 80).ok_or_else(|| bad("not a valid URL".into()))?;
     let mut target = path;
     target.push(if target.contains('?') { '&' } else { '?' });
-    target.push_str(&format!(
-        "info_hash={}&peer_id={}&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
-        percent_encode(&p.info_hash.0),
-        percent_encode(&p.peer_id),
-        p.port,
-        p.uploaded,
-        p.downloaded,
-        p.left,
-        p.numwant
-    ));
-    if let Some(event) = p.event.as_str() {
-        target.push_str("&event=");
-        target.push_str(event);
-    }
+    target.push_str(&p.to_query());
     let addr = resolve(url, &host, port)?;
     let io = |op| {
         move |source| TrackerError::Io {
@@ -322,18 +297,10 @@ pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResult, ResponseEr
         .clamp(1, 24 * 3600) as u64;
     let mut peers = Vec::new();
     match v.get("peers").map(|p| &p.kind) {
-        Some(bencode::Kind::Bytes(b)) => {
-            if !b.len().is_multiple_of(6) {
-                return Err(bad("compact `peers` is not a multiple of 6 bytes"));
-            }
-            for c in b.chunks_exact(6) {
-                let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
-                peers.push(SocketAddr::new(
-                    IpAddr::V4(ip),
-                    u16::from_be_bytes([c[4], c[5]]),
-                ));
-            }
-        }
+        Some(bencode::Kind::Bytes(b)) => peers.extend(
+            decode_compact(b, false)
+                .ok_or_else(|| bad("compact `peers` is not a multiple of 6 bytes"))?,
+        ),
         Some(bencode::Kind::List(list)) => {
             for entry in list {
                 let ip = entry
@@ -353,16 +320,9 @@ pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResult, ResponseEr
         Some(_) => return Err(bad("`peers` has the wrong type")),
     }
     if let Some(b) = v.get("peers6").and_then(|p| p.as_bytes()) {
-        if !b.len().is_multiple_of(18) {
-            return Err(bad("`peers6` is not a multiple of 18 bytes"));
-        }
-        for c in b.chunks_exact(18) {
-            let ip: [u8; 16] = c[..16].try_into().expect("16 bytes");
-            peers.push(SocketAddr::new(
-                IpAddr::V6(Ipv6Addr::from(ip)),
-                u16::from_be_bytes([c[16], c[17]]),
-            ));
-        }
+        peers.extend(
+            decode_compact(b, true).ok_or_else(|| bad("`peers6` is not a multiple of 18 bytes"))?,
+        );
     }
     peers.retain(|p| p.port() != 0);
     let count = |k| {
@@ -378,8 +338,7 @@ pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResult, ResponseEr
     })
 }
 
-async fn udp_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, TrackerError> {
-    use super::udp::{ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_ERROR, PROTOCOL_ID};
+async fn udp_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, TrackerError> {
     let bad = |reason: String| TrackerError::Bad {
         url: url.into(),
         reason,
@@ -418,32 +377,16 @@ async fn udp_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, T
     while timeouts < UDP_ATTEMPTS {
         let wait = Duration::from_secs(15 << timeouts);
         let transaction = rng.next_u64() as u32;
-        let mut packet = Vec::with_capacity(98);
-        let expect = match connection {
-            None => {
-                packet.extend_from_slice(&PROTOCOL_ID.to_be_bytes());
-                packet.extend_from_slice(&ACTION_CONNECT.to_be_bytes());
-                packet.extend_from_slice(&transaction.to_be_bytes());
-                ACTION_CONNECT
-            }
-            Some(id) => {
-                let event = p.event.udp_code();
-                packet.extend_from_slice(&id.to_be_bytes());
-                packet.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
-                packet.extend_from_slice(&transaction.to_be_bytes());
-                packet.extend_from_slice(&p.info_hash.0);
-                packet.extend_from_slice(&p.peer_id);
-                packet.extend_from_slice(&p.downloaded.to_be_bytes());
-                packet.extend_from_slice(&p.left.to_be_bytes());
-                packet.extend_from_slice(&p.uploaded.to_be_bytes());
-                packet.extend_from_slice(&event.to_be_bytes());
-                packet.extend_from_slice(&0u32.to_be_bytes());
-                packet.extend_from_slice(&(rng.next_u64() as u32).to_be_bytes());
-                packet.extend_from_slice(&(p.numwant as i32).to_be_bytes());
-                packet.extend_from_slice(&p.port.to_be_bytes());
-                ACTION_ANNOUNCE
-            }
+        let request = match connection {
+            None => UdpRequest::Connect { transaction },
+            Some(connection_id) => UdpRequest::Announce {
+                connection_id,
+                transaction,
+                request: p.clone(),
+                key: rng.next_u64() as u32,
+            },
         };
+        let packet = request.encode();
         socket.send(&packet).await.map_err(io("sending"))?;
         let deadline = std::time::Instant::now() + wait;
         // Read until the matching transaction arrives or this attempt's time is up.
@@ -472,56 +415,42 @@ async fn udp_announce(url: &str, p: &AnnounceParams) -> Result<AnnounceResult, T
             timeouts += 1;
             continue;
         };
-        let action = u32::from_be_bytes(reply[0..4].try_into().expect("4"));
-        if action == ACTION_ERROR {
-            return Err(TrackerError::Failure {
-                url: url.into(),
-                reason: String::from_utf8_lossy(&reply[8..]).into_owned(),
-            });
-        }
-        if action != expect {
-            return Err(bad(format!("answered action {action} to action {expect}")));
-        }
-        match connection {
-            None => {
-                if reply.len() < 16 {
-                    return Err(bad("connect reply shorter than 16 bytes".into()));
-                }
-                connection = Some(u64::from_be_bytes(reply[8..16].try_into().expect("8")));
+        match (
+            UdpResponse::parse(&reply, addr.is_ipv6()).map_err(bad)?,
+            &request,
+        ) {
+            (UdpResponse::Error { message, .. }, _) => {
+                return Err(TrackerError::Failure {
+                    url: url.into(),
+                    reason: message,
+                });
             }
-            Some(_) => return parse_udp_announce_reply(&reply, addr.is_ipv6()).map_err(bad),
+            (UdpResponse::Connect { connection_id, .. }, UdpRequest::Connect { .. }) => {
+                connection = Some(connection_id);
+            }
+            (
+                UdpResponse::Announce {
+                    interval,
+                    leechers,
+                    seeders,
+                    peers,
+                    ..
+                },
+                UdpRequest::Announce { .. },
+            ) => {
+                return Ok(AnnounceResult {
+                    interval: Duration::from_secs((interval as u64).clamp(1, 24 * 3600)),
+                    peers,
+                    complete: Some(seeders as u64),
+                    incomplete: Some(leechers as u64),
+                });
+            }
+            (other, _) => return Err(bad(format!("answered {other:?} to {request:?}"))),
         }
     }
     Err(bad(
         "no answer to UDP (tried with 15 s and 30 s timeouts)".into()
     ))
-}
-
-fn parse_udp_announce_reply(r: &[u8], v6: bool) -> Result<AnnounceResult, String> {
-    if r.len() < 20 {
-        return Err("announce reply shorter than 20 bytes".into());
-    }
-    let word = |at: usize| u32::from_be_bytes(r[at..at + 4].try_into().expect("4"));
-    let size = if v6 { 18 } else { 6 };
-    let peers = r[20..]
-        .chunks_exact(size)
-        .map(|c| {
-            let port = u16::from_be_bytes([c[size - 2], c[size - 1]]);
-            let ip = if v6 {
-                IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&c[..16]).expect("16")))
-            } else {
-                IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
-            };
-            SocketAddr::new(ip, port)
-        })
-        .filter(|a| a.port() != 0)
-        .collect();
-    Ok(AnnounceResult {
-        interval: Duration::from_secs((word(8) as u64).clamp(1, 24 * 3600)),
-        peers,
-        complete: Some(word(16) as u64),
-        incomplete: Some(word(12) as u64),
-    })
 }
 
 #[cfg(test)]
@@ -627,8 +556,8 @@ mod tests {
         fn arbitrary_tracker_replies_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1000)) {
             let _ = parse_announce_response(&bytes);
             let _ = http_body(&bytes);
-            let _ = parse_udp_announce_reply(&bytes, false);
-            let _ = parse_udp_announce_reply(&bytes, true);
+            let _ = UdpResponse::parse(&bytes, false);
+            let _ = UdpResponse::parse(&bytes, true);
         }
     }
 }

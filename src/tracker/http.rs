@@ -6,8 +6,9 @@
 //! (or an idle keep-alive connection) has 15 s to arrive whole; at most [`MAX_CONNECTIONS`]
 //! connections are open at once, further ones are closed on accept.
 
-use super::swarm::{AnnounceReply, SwarmStore};
-use super::{parse_announce_query, percent_decode, query_pairs};
+use super::Tracker;
+use super::proto::{AnnounceRequest, encode_compact, percent_decode, query_pairs};
+use super::swarm::AnnounceReply;
 use crate::bencode::encode::put_bytes;
 use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
@@ -23,27 +24,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Hashes one scrape may ask about.
 pub const MAX_SCRAPE: usize = 100;
-
-/// What the tracker tells every client, and the store behind it.
-pub struct Tracker {
-    pub store: SwarmStore,
-    pub interval: u32,
-    pub name: String,
-}
-
-impl Tracker {
-    pub fn new(interval: u32, name: String) -> Tracker {
-        Tracker {
-            store: SwarmStore::new(Duration::from_secs(2 * interval as u64 + 5)),
-            interval,
-            name,
-        }
-    }
-
-    pub fn min_interval(&self) -> u32 {
-        (self.interval / 2).max(1)
-    }
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed<'a> {
@@ -165,7 +145,7 @@ fn put_int(out: &mut Vec<u8>, key: &[u8], value: u64) {
 }
 
 fn announce(tracker: &Tracker, query: &[u8], ip: IpAddr) -> Vec<u8> {
-    let a = match parse_announce_query(query) {
+    let a = match AnnounceRequest::parse_query(query) {
         Ok(a) => a,
         Err(reason) => return failure(&reason),
     };
@@ -191,21 +171,12 @@ pub fn encode_announce_reply(
     put_int(&mut out, b"min interval", tracker.min_interval() as u64);
     put_bytes(&mut out, b"peers");
     if compact {
+        let peers: Vec<&SocketAddr> = reply.peers.iter().map(|(addr, _)| addr).collect();
         let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for (addr, _) in &reply.peers {
-            match addr {
-                SocketAddr::V4(a) => {
-                    v4.extend_from_slice(&a.ip().octets());
-                    v4.extend_from_slice(&a.port().to_be_bytes());
-                }
-                SocketAddr::V6(a) => {
-                    v6.extend_from_slice(&a.ip().octets());
-                    v6.extend_from_slice(&a.port().to_be_bytes());
-                }
-            }
-        }
+        encode_compact(peers.iter().copied(), false, &mut v4);
         put_bytes(&mut out, &v4);
+        let mut v6 = Vec::new();
+        encode_compact(peers.iter().copied(), true, &mut v6);
         if !v6.is_empty() {
             put_bytes(&mut out, b"peers6");
             put_bytes(&mut out, &v6);
@@ -378,7 +349,7 @@ async fn connection(
 mod tests {
     use super::*;
     use crate::bencode;
-    use crate::tracker::percent_encode;
+    use crate::tracker::proto::percent_encode;
 
     #[test]
     fn request_heads() {

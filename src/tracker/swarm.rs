@@ -11,7 +11,7 @@
 //! an announce takes and never across an await, so the HTTP and UDP front ends on every core
 //! share it without queueing behind one owner.
 
-use super::{Announce, AnnounceEvent};
+use super::{AnnounceEvent, AnnounceRequest};
 use crate::metainfo::InfoHash;
 use crate::random::Rng;
 use std::collections::HashMap;
@@ -149,7 +149,7 @@ impl SwarmStore {
     }
 
     /// Records an announce from `ip` and picks peers for it.
-    pub fn announce(&self, a: &Announce, ip: IpAddr) -> Result<AnnounceReply, Full> {
+    pub fn announce(&self, a: &AnnounceRequest, ip: IpAddr) -> Result<AnnounceReply, Full> {
         let now = self.now();
         let addr = CompactAddr::new(SocketAddr::new(canonical_ip(ip), a.port));
         let mut shard = self.shard(&a.info_hash);
@@ -313,8 +313,8 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    fn announce(hash: u8, peer: u8, left: u64, event: AnnounceEvent) -> Announce {
-        Announce {
+    fn announce(hash: u8, peer: u8, left: u64, event: AnnounceEvent) -> AnnounceRequest {
+        AnnounceRequest {
             info_hash: InfoHash([hash; 20]),
             peer_id: [peer; 20],
             port: 6000 + peer as u16,

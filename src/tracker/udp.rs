@@ -6,22 +6,16 @@
 //! 60 s buckets are accepted). Short or malformed packets are dropped or answered with an error
 //! packet; nothing a client sends can panic the tracker.
 
-use super::http::Tracker;
-use super::{Announce, AnnounceEvent, DEFAULT_NUMWANT, MAX_NUMWANT};
+use super::Tracker;
+use super::proto::{
+    ACTION_CONNECT, ScrapeCounts, UdpRequest, UdpRequestError, UdpResponse, udp_header,
+};
 use crate::hash::Sha1;
-use crate::metainfo::InfoHash;
 use async_std::net::UdpSocket;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub const PROTOCOL_ID: u64 = 0x0417_2710_1980;
-pub const ACTION_CONNECT: u32 = 0;
-pub const ACTION_ANNOUNCE: u32 = 1;
-pub const ACTION_SCRAPE: u32 = 2;
-pub const ACTION_ERROR: u32 = 3;
 const BUCKET_SECS: u64 = 60;
-/// Hashes one scrape packet may carry (BEP 15).
-pub const MAX_UDP_SCRAPE: usize = 74;
 
 /// The secret behind connection ids.
 pub struct ConnectionIds {
@@ -64,22 +58,6 @@ impl ConnectionIds {
     }
 }
 
-fn be_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes in range"))
-}
-
-fn be_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes in range"))
-}
-
-fn error_packet(transaction: u32, message: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + message.len());
-    out.extend_from_slice(&ACTION_ERROR.to_be_bytes());
-    out.extend_from_slice(&transaction.to_be_bytes());
-    out.extend_from_slice(message.as_bytes());
-    out
-}
-
 /// The answer to one datagram from `from`, or `None` to drop it.
 pub fn handle_packet(
     tracker: &Tracker,
@@ -88,102 +66,65 @@ pub fn handle_packet(
     from: SocketAddr,
     now_secs: u64,
 ) -> Option<Vec<u8>> {
-    if packet.len() < 16 {
-        return None;
-    }
-    let connection_id = be_u64(packet, 0);
-    let action = be_u32(packet, 8);
-    let transaction = be_u32(packet, 12);
-    if action == ACTION_CONNECT {
-        if connection_id != PROTOCOL_ID {
-            return None;
-        }
-        let mut out = Vec::with_capacity(16);
-        out.extend_from_slice(&ACTION_CONNECT.to_be_bytes());
-        out.extend_from_slice(&transaction.to_be_bytes());
-        out.extend_from_slice(&ids.issue(&from, now_secs).to_be_bytes());
-        return Some(out);
-    }
-    if !ids.valid(connection_id, &from, now_secs) {
-        return Some(error_packet(
-            transaction,
-            "connection id is invalid or expired",
-        ));
-    }
-    match action {
-        ACTION_ANNOUNCE => Some(announce(tracker, packet, from, transaction)),
-        ACTION_SCRAPE => Some(scrape(tracker, packet, transaction)),
-        _ => Some(error_packet(transaction, "unknown action")),
-    }
-}
-
-fn announce(tracker: &Tracker, p: &[u8], from: SocketAddr, transaction: u32) -> Vec<u8> {
-    if p.len() < 98 {
-        return error_packet(transaction, "announce packet shorter than 98 bytes");
-    }
-    let Some(event) = AnnounceEvent::from_udp_code(be_u32(p, 80)) else {
-        return error_packet(transaction, "unknown event");
-    };
-    let port = u16::from_be_bytes([p[96], p[97]]);
-    if port == 0 {
-        return error_packet(transaction, "port 0 is not a valid port");
-    }
-    let numwant = match be_u32(p, 92) as i32 {
-        n if n < 0 => DEFAULT_NUMWANT,
-        n => (n as u32).min(MAX_NUMWANT),
-    };
-    let a = Announce {
-        info_hash: InfoHash(p[16..36].try_into().expect("20 bytes")),
-        peer_id: p[36..56].try_into().expect("20 bytes"),
-        downloaded: be_u64(p, 56),
-        left: be_u64(p, 64),
-        uploaded: be_u64(p, 72),
-        event,
-        port,
-        numwant,
-        compact: true,
-        no_peer_id: true,
-    };
-    let reply = match tracker.store.announce(&a, from.ip()) {
-        Ok(r) => r,
-        Err(full) => return error_packet(transaction, &full.to_string()),
-    };
-    let mut out = Vec::with_capacity(20 + reply.peers.len() * 18);
-    out.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
-    out.extend_from_slice(&transaction.to_be_bytes());
-    out.extend_from_slice(&tracker.interval.to_be_bytes());
-    out.extend_from_slice(&(reply.incomplete as u32).to_be_bytes());
-    out.extend_from_slice(&(reply.complete as u32).to_be_bytes());
+    let (connection_id, action, transaction) = udp_header(packet)?;
     // One address family a reply (BEP 15): the asker's.
     let v6 = super::swarm::canonical_ip(from.ip()).is_ipv6();
-    for (addr, _) in &reply.peers {
-        match addr {
-            SocketAddr::V4(a) if !v6 => out.extend_from_slice(&a.ip().octets()),
-            SocketAddr::V6(a) if v6 => out.extend_from_slice(&a.ip().octets()),
-            _ => continue,
+    let error = |message: &str| {
+        Some(
+            UdpResponse::Error {
+                transaction,
+                message: message.into(),
+            }
+            .encode(v6),
+        )
+    };
+    if action != ACTION_CONNECT && !ids.valid(connection_id, &from, now_secs) {
+        return error("connection id is invalid or expired");
+    }
+    let response = match UdpRequest::parse(packet) {
+        Err(UdpRequestError::Unsendable) => return None,
+        Err(UdpRequestError::Sendable { message, .. }) => return error(&message),
+        Ok(UdpRequest::Connect { transaction }) => UdpResponse::Connect {
+            transaction,
+            connection_id: ids.issue(&from, now_secs),
+        },
+        Ok(UdpRequest::Announce {
+            transaction,
+            request,
+            ..
+        }) => {
+            let reply = match tracker.store.announce(&request, from.ip()) {
+                Ok(r) => r,
+                Err(full) => return error(&full.to_string()),
+            };
+            UdpResponse::Announce {
+                transaction,
+                interval: tracker.interval,
+                leechers: reply.incomplete as u32,
+                seeders: reply.complete as u32,
+                peers: reply.peers.iter().map(|(addr, _)| *addr).collect(),
+            }
         }
-        out.extend_from_slice(&addr.port().to_be_bytes());
-    }
-    out
-}
-
-fn scrape(tracker: &Tracker, p: &[u8], transaction: u32) -> Vec<u8> {
-    let hashes = &p[16..];
-    if hashes.is_empty() || !hashes.len().is_multiple_of(20) || hashes.len() / 20 > MAX_UDP_SCRAPE {
-        return error_packet(transaction, "scrape needs 1 to 74 whole info-hashes");
-    }
-    let mut out = Vec::with_capacity(8 + hashes.len() / 20 * 12);
-    out.extend_from_slice(&ACTION_SCRAPE.to_be_bytes());
-    out.extend_from_slice(&transaction.to_be_bytes());
-    for h in hashes.chunks_exact(20) {
-        let e = tracker
-            .store
-            .scrape(&InfoHash(h.try_into().expect("20 bytes")));
-        out.extend_from_slice(&(e.complete as u32).to_be_bytes());
-        out.extend_from_slice(&(e.downloaded as u32).to_be_bytes());
-        out.extend_from_slice(&(e.incomplete as u32).to_be_bytes());
-    }
-    out
+        Ok(UdpRequest::Scrape {
+            transaction,
+            info_hashes,
+            ..
+        }) => UdpResponse::Scrape {
+            transaction,
+            counts: info_hashes
+                .iter()
+                .map(|h| {
+                    let e = tracker.store.scrape(h);
+                    ScrapeCounts {
+                        seeders: e.complete as u32,
+                        completed: e.downloaded as u32,
+                        leechers: e.incomplete as u32,
+                    }
+                })
+                .collect(),
+        },
+    };
+    Some(response.encode(v6))
 }
 
 pub async fn serve(socket: UdpSocket, tracker: Arc<Tracker>) {
@@ -209,6 +150,9 @@ pub async fn serve(socket: UdpSocket, tracker: Arc<Tracker>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tracker::proto::{
+        ACTION_ANNOUNCE, ACTION_ERROR, ACTION_SCRAPE, PROTOCOL_ID, be_u32, be_u64,
+    };
 
     fn connect(tracker: &Tracker, ids: &ConnectionIds, from: SocketAddr, now: u64) -> u64 {
         let mut p = PROTOCOL_ID.to_be_bytes().to_vec();
