@@ -8,7 +8,7 @@ use crate::layout::{BlockRef, PeerKey};
 use crate::piece_store::PieceStore;
 use crate::rate::{self, RateLimit};
 use crate::runtime::timeout;
-use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message};
+use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message, WireError};
 use async_std::channel::{Receiver, Sender, TrySendError};
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
@@ -45,7 +45,7 @@ pub enum PeerEvent {
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
     #[error("protocol error: {0}")]
-    Protocol(String),
+    Protocol(#[from] WireError),
     #[error("closed by the peer")]
     Closed,
     #[error("dropped: it does not read what we send ({MAX_UNSENT} messages unsent)")]

@@ -9,6 +9,49 @@ use crate::metainfo::InfoHash;
 pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 pub const HANDSHAKE_LEN: usize = 68;
 
+/// Message ids (BEP 3; `port` is BEP 5's).
+pub mod id {
+    pub const CHOKE: u8 = 0;
+    pub const UNCHOKE: u8 = 1;
+    pub const INTERESTED: u8 = 2;
+    pub const NOT_INTERESTED: u8 = 3;
+    pub const HAVE: u8 = 4;
+    pub const BITFIELD: u8 = 5;
+    pub const REQUEST: u8 = 6;
+    pub const PIECE: u8 = 7;
+    pub const CANCEL: u8 = 8;
+    pub const PORT: u8 = 9;
+}
+
+/// Why bytes from a peer are not a valid message: the connection is closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("message of {len} bytes is longer than the {max} allowed")]
+    TooLong { len: u32, max: u32 },
+    #[error("{name} message with a {got}-byte body, expected {expected}")]
+    BadLength {
+        name: &'static str,
+        got: usize,
+        expected: usize,
+    },
+    #[error("piece message shorter than its header")]
+    ShortPiece,
+    #[error("have for piece {piece} of {pieces}")]
+    HaveOutOfRange { piece: u32, pieces: usize },
+    #[error("bitfield of {bytes} bytes for {pieces} pieces or with spare bits set")]
+    BadBitfield { bytes: usize, pieces: usize },
+    #[error(
+        "request for piece {index}, offset {begin}, {length} bytes is out of range or over 16 KiB"
+    )]
+    BadRequest { index: u32, begin: u32, length: u32 },
+    #[error("piece {index}, offset {begin}, {length} bytes is out of range")]
+    BadPiece {
+        index: u32,
+        begin: u32,
+        length: usize,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handshake {
     pub reserved: [u8; 8],
@@ -80,7 +123,7 @@ pub enum Message {
 pub enum Decoded {
     Incomplete,
     Message(Message, usize),
-    Invalid(String),
+    Invalid(WireError),
 }
 
 /// The longest message a peer of a torrent with `piece_count` pieces may send: a piece message
@@ -100,9 +143,7 @@ pub fn decode(buf: &[u8], max_len: u32) -> Decoded {
     }
     let len = be32(buf);
     if len > max_len {
-        return Decoded::Invalid(format!(
-            "message of {len} bytes is longer than the {max_len} allowed"
-        ));
+        return Decoded::Invalid(WireError::TooLong { len, max: max_len });
     }
     let total = 4 + len as usize;
     if buf.len() < total {
@@ -113,40 +154,41 @@ pub fn decode(buf: &[u8], max_len: u32) -> Decoded {
     }
     let id = buf[4];
     let body = &buf[5..total];
-    let fixed = |n: usize, name: &str| -> Result<(), String> {
-        if body.len() == n {
+    let fixed = |expected: usize, name: &'static str| -> Result<(), WireError> {
+        if body.len() == expected {
             Ok(())
         } else {
-            Err(format!(
-                "{name} message with a {}-byte body, expected {n}",
-                body.len()
-            ))
+            Err(WireError::BadLength {
+                name,
+                got: body.len(),
+                expected,
+            })
         }
     };
     let msg = match id {
-        0 => fixed(0, "choke").map(|_| Message::Choke),
-        1 => fixed(0, "unchoke").map(|_| Message::Unchoke),
-        2 => fixed(0, "interested").map(|_| Message::Interested),
-        3 => fixed(0, "not interested").map(|_| Message::NotInterested),
-        4 => fixed(4, "have").map(|_| Message::Have(be32(body))),
-        5 => Ok(Message::Bitfield(body.to_vec())),
-        6 => fixed(12, "request").map(|_| Message::Request {
+        id::CHOKE => fixed(0, "choke").map(|_| Message::Choke),
+        id::UNCHOKE => fixed(0, "unchoke").map(|_| Message::Unchoke),
+        id::INTERESTED => fixed(0, "interested").map(|_| Message::Interested),
+        id::NOT_INTERESTED => fixed(0, "not interested").map(|_| Message::NotInterested),
+        id::HAVE => fixed(4, "have").map(|_| Message::Have(be32(body))),
+        id::BITFIELD => Ok(Message::Bitfield(body.to_vec())),
+        id::REQUEST => fixed(12, "request").map(|_| Message::Request {
             index: be32(body),
             begin: be32(&body[4..]),
             length: be32(&body[8..]),
         }),
-        7 if body.len() >= 8 => Ok(Message::Piece {
+        id::PIECE if body.len() >= 8 => Ok(Message::Piece {
             index: be32(body),
             begin: be32(&body[4..]),
             data: body[8..].to_vec(),
         }),
-        7 => Err("piece message shorter than its header".into()),
-        8 => fixed(12, "cancel").map(|_| Message::Cancel {
+        id::PIECE => Err(WireError::ShortPiece),
+        id::CANCEL => fixed(12, "cancel").map(|_| Message::Cancel {
             index: be32(body),
             begin: be32(&body[4..]),
             length: be32(&body[8..]),
         }),
-        9 => fixed(2, "port").map(|_| Message::Port(u16::from_be_bytes([body[0], body[1]]))),
+        id::PORT => fixed(2, "port").map(|_| Message::Port(u16::from_be_bytes([body[0], body[1]]))),
         other => Ok(Message::Unknown(other)),
     };
     match msg {
@@ -163,16 +205,16 @@ impl Message {
         };
         match self {
             Message::KeepAlive => out.extend_from_slice(&[0; 4]),
-            Message::Choke => header(out, 0, 0),
-            Message::Unchoke => header(out, 0, 1),
-            Message::Interested => header(out, 0, 2),
-            Message::NotInterested => header(out, 0, 3),
+            Message::Choke => header(out, 0, id::CHOKE),
+            Message::Unchoke => header(out, 0, id::UNCHOKE),
+            Message::Interested => header(out, 0, id::INTERESTED),
+            Message::NotInterested => header(out, 0, id::NOT_INTERESTED),
             Message::Have(i) => {
-                header(out, 4, 4);
+                header(out, 4, id::HAVE);
                 out.extend_from_slice(&i.to_be_bytes());
             }
             Message::Bitfield(b) => {
-                header(out, b.len(), 5);
+                header(out, b.len(), id::BITFIELD);
                 out.extend_from_slice(b);
             }
             Message::Request {
@@ -189,9 +231,9 @@ impl Message {
                     out,
                     12,
                     if matches!(self, Message::Request { .. }) {
-                        6
+                        id::REQUEST
                     } else {
-                        8
+                        id::CANCEL
                     },
                 );
                 out.extend_from_slice(&index.to_be_bytes());
@@ -199,13 +241,13 @@ impl Message {
                 out.extend_from_slice(&length.to_be_bytes());
             }
             Message::Piece { index, begin, data } => {
-                header(out, 8 + data.len(), 7);
+                header(out, 8 + data.len(), id::PIECE);
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&begin.to_be_bytes());
                 out.extend_from_slice(data);
             }
             Message::Port(p) => {
-                header(out, 2, 9);
+                header(out, 2, id::PORT);
                 out.extend_from_slice(&p.to_be_bytes());
             }
             Message::Unknown(_) => {}
@@ -220,18 +262,20 @@ impl Message {
 
     /// Checks a decoded message against the torrent: indices in range, requests of at most one
     /// block inside their piece, a bitfield of the right length with no spare bits set.
-    pub fn validate(&self, layout: &Layout) -> Result<(), String> {
+    pub fn validate(&self, layout: &Layout) -> Result<(), WireError> {
         let pieces = layout.piece_count();
         match self {
             Message::Have(i) if *i as usize >= pieces => {
-                Err(format!("have for piece {i} of {pieces}"))
+                Err(WireError::HaveOutOfRange { piece: *i, pieces })
             }
-            Message::Bitfield(b) => Bitfield::from_bytes(b, pieces).map(|_| ()).ok_or_else(|| {
-                format!(
-                    "bitfield of {} bytes for {pieces} pieces or with spare bits set",
-                    b.len()
-                )
-            }),
+            Message::Bitfield(b) => {
+                Bitfield::from_bytes(b, pieces)
+                    .map(|_| ())
+                    .ok_or(WireError::BadBitfield {
+                        bytes: b.len(),
+                        pieces,
+                    })
+            }
             Message::Request {
                 index,
                 begin,
@@ -245,19 +289,22 @@ impl Message {
                 if layout.valid_request(*index as usize, *begin, *length) {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "request for piece {index}, offset {begin}, {length} bytes is out of range or over 16 KiB"
-                    ))
+                    Err(WireError::BadRequest {
+                        index: *index,
+                        begin: *begin,
+                        length: *length,
+                    })
                 }
             }
             Message::Piece { index, begin, data } => {
                 if data.is_empty()
                     || !layout.valid_request(*index as usize, *begin, data.len() as u32)
                 {
-                    Err(format!(
-                        "piece {index}, offset {begin}, {} bytes is out of range",
-                        data.len()
-                    ))
+                    Err(WireError::BadPiece {
+                        index: *index,
+                        begin: *begin,
+                        length: data.len(),
+                    })
                 } else {
                     Ok(())
                 }
