@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 const MAX_PEERS: u32 = 32;
 
 pub fn run(args: Demo) -> Result<()> {
-    let size = progress::parse_bytes(&args.size).map_err(|reason| Error::BadArgument {
+    let size = crate::cli::parse_bytes(&args.size).map_err(|reason| Error::BadArgument {
         what: "--size",
         value: args.size.clone(),
         reason,
