@@ -96,6 +96,16 @@ fn uploaded_bytes(stdout: &str) -> u64 {
     after.split_whitespace().next().unwrap().parse().unwrap()
 }
 
+/// The fetched copy equals the original (without printing megabytes when it does not).
+fn assert_same_file(copy: &Path, original: &Path) {
+    assert!(
+        fs::read(copy).unwrap() == fs::read(original).unwrap(),
+        "{} differs from {}",
+        copy.display(),
+        original.display()
+    );
+}
+
 fn assert_same_tree(a: &Path, b: &Path) {
     for entry in fs::read_dir(a).unwrap() {
         let entry = entry.unwrap();
@@ -103,11 +113,7 @@ fn assert_same_tree(a: &Path, b: &Path) {
         if entry.file_type().unwrap().is_dir() {
             assert_same_tree(&entry.path(), &other);
         } else {
-            assert!(
-                fs::read(entry.path()).unwrap() == fs::read(&other).unwrap(),
-                "{} differs",
-                other.display()
-            );
+            assert_same_file(&other, &entry.path());
         }
     }
 }
@@ -202,10 +208,7 @@ fn a_fetch_killed_half_way_resumes_without_fetching_verified_pieces_again() {
         (pieces - kept) * (256 << 10),
         "only the missing pieces travel again"
     );
-    assert_eq!(
-        fs::read(out.join("big.bin")).unwrap(),
-        fs::read(content).unwrap()
-    );
+    assert_same_file(&out.join("big.bin"), &content);
 }
 
 #[test]
@@ -232,10 +235,7 @@ fn ctrl_c_stops_a_fetch_cleanly_and_the_next_run_finishes() {
     let (ok, _, _) =
         start_fetch("second", &torrent, &out, &["--peer", &peer]).finish(Duration::from_secs(60));
     assert!(ok);
-    assert_eq!(
-        fs::read(out.join("f.bin")).unwrap(),
-        fs::read(content).unwrap()
-    );
+    assert_same_file(&out.join("f.bin"), &content);
 }
 
 #[test]
@@ -262,10 +262,7 @@ fn the_fetch_completes_when_one_of_two_seeds_dies() {
     a.proc.signal("KILL");
     let (ok, _, _) = fetch.finish(Duration::from_secs(60));
     assert!(ok);
-    assert_eq!(
-        fs::read(out.join("f.bin")).unwrap(),
-        fs::read(content).unwrap()
-    );
+    assert_same_file(&out.join("f.bin"), &content);
 }
 
 #[test]
@@ -309,10 +306,7 @@ fn a_lying_peer_is_banned_and_no_corrupt_byte_lands() {
         !stderr.contains(&format!("banning 127.0.0.1:{sport}")),
         "the honest seed must not be banned"
     );
-    assert_eq!(
-        fs::read(out.join("f.bin")).unwrap(),
-        fs::read(content).unwrap()
-    );
+    assert_same_file(&out.join("f.bin"), &content);
 }
 
 #[test]
@@ -524,10 +518,7 @@ fn seed_and_fetch_meet_through_a_udp_tracker() {
     let out = dir.path().join("out");
     let (ok, _, _) = start_fetch("fetch", &torrent, &out, &[]).finish(Duration::from_secs(60));
     assert!(ok, "the fetch found the seed through the UDP tracker");
-    assert_eq!(
-        fs::read(out.join("u.bin")).unwrap(),
-        fs::read(content).unwrap()
-    );
+    assert_same_file(&out.join("u.bin"), &content);
 }
 
 #[test]
@@ -554,10 +545,7 @@ fn one_seed_process_serves_several_torrents_on_one_port() {
         let (ok, _, _) = start_fetch(name, torrent, &out.join(name), &["--peer", &peer])
             .finish(Duration::from_secs(30));
         assert!(ok);
-        assert_eq!(
-            fs::read(out.join(name).join(name)).unwrap(),
-            fs::read(content).unwrap()
-        );
+        assert_same_file(&out.join(name).join(name), content);
     }
 }
 
@@ -626,10 +614,7 @@ fn a_silent_peer_does_not_stall_the_fetch() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(
-        fs::read(out.join("s.bin")).unwrap(),
-        fs::read(content).unwrap()
-    );
+    assert_same_file(&out.join("s.bin"), &content);
 }
 
 #[test]
@@ -665,10 +650,7 @@ fn a_fetch_reconnects_to_a_seed_that_restarts() {
     let _second = seed("seed-2");
     let (ok, _, _) = fetch.finish(Duration::from_secs(60));
     assert!(ok, "the fetch came back to the restarted seed");
-    assert_eq!(
-        fs::read(out.join("r.bin")).unwrap(),
-        fs::read(content).unwrap()
-    );
+    assert_same_file(&out.join("r.bin"), &content);
 }
 
 #[test]
@@ -704,10 +686,7 @@ fn a_late_seed_reaches_leechers_that_already_have_peers() {
     for (out, run) in &mut fetches {
         let (ok, _, _) = run.finish(Duration::from_secs(50));
         assert!(ok);
-        assert_eq!(
-            fs::read(out.join("late.bin")).unwrap(),
-            fs::read(&content).unwrap()
-        );
+        assert_same_file(&out.join("late.bin"), &content);
     }
     assert!(
         started.elapsed() < Duration::from_secs(20),

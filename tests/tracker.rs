@@ -8,10 +8,6 @@ use std::net::{TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn enc(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("%{b:02X}")).collect()
-}
-
 /// Reads one HTTP response (Content-Length framed) from a stream, never past its end, so
 /// pipelined responses stay in the socket for the next call.
 fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>, String) {

@@ -192,9 +192,7 @@ fn transmission_downloads_from_p2p_and_p2p_from_transmission() {
 /// (complete, downloaded, incomplete) from the tracker on host A, asked from inside `ns` by a
 /// small Python HTTP request (the test process itself is outside both namespaces).
 fn scrape_in_ns(ns: &str, port: u16, hash_hex: &str) -> (i64, i64, i64) {
-    let encoded: String = (0..20)
-        .map(|i| format!("%{}", &hash_hex[2 * i..2 * i + 2]))
-        .collect();
+    let encoded = enc_hex(hash_hex);
     let script = format!(
         "import socket,sys\ns=socket.create_connection(('{HOST_A}',{port}),5)\ns.sendall(b'GET /scrape?info_hash={encoded} HTTP/1.1\\r\\nConnection: close\\r\\n\\r\\n')\nd=b''\nwhile True:\n  c=s.recv(65536)\n  if not c: break\n  d+=c\nsys.stdout.buffer.write(d.split(b'\\r\\n\\r\\n',1)[1])"
     );
@@ -202,11 +200,5 @@ fn scrape_in_ns(ns: &str, port: u16, hash_hex: &str) -> (i64, i64, i64) {
         .output()
         .unwrap();
     assert!(o.status.success(), "scrape: {}", stderr(&o));
-    let v = p2p::bencode::decode(&o.stdout).expect("bencoded scrape");
-    let p2p::bencode::Kind::Dict(files) = &v.get("files").expect("files").kind else {
-        panic!()
-    };
-    let e = &files[0].1;
-    let n = |k: &str| e.get(k).and_then(|x| x.as_int()).unwrap();
-    (n("complete"), n("downloaded"), n("incomplete"))
+    decode_scrape(&o.stdout)
 }

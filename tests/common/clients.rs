@@ -1,0 +1,76 @@
+//! Real clients the tests check p2p against: each one's absence fails the test naming the
+//! Debian package to install.
+
+use super::process::{Proc, free_port};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Fails, naming the Debian package, when a real client the test needs is missing.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    });
+    found.unwrap_or_else(|| {
+        panic!("`{program}` not found: install the Debian package `{package}` (apt-get install -y {package})")
+    })
+}
+
+/// Debian's python3 with the libtorrent bindings, or a failure naming python3-libtorrent.
+pub fn require_libtorrent() -> &'static str {
+    let py = "/usr/bin/python3";
+    let ok = Command::new(py)
+        .args(["-c", "import libtorrent"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "libtorrent bindings missing: install the Debian package `python3-libtorrent` (apt-get install -y python3-libtorrent)"
+    );
+    py
+}
+
+/// aria2c downloading `torrent` into `out` and exiting once done: no DHT, LPD or PEX (peers come
+/// from the tracker only), a free listening port, integrity checked.
+pub fn aria2c_fetch(aria2c: &Path, torrent: &Path, out: &Path) -> Command {
+    let mut cmd = Command::new(aria2c);
+    cmd.args([
+        "--enable-dht=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--seed-time=0",
+        "--check-integrity=true",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        &format!("--listen-port={}", free_port()),
+        &format!("--dir={}", out.display()),
+        torrent.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null());
+    cmd
+}
+
+/// Path of the libtorrent helper script.
+pub fn libtorrent_peer_script() -> &'static str {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/libtorrent_peer.py"
+    )
+}
+
+/// Reads a helper script's `listening PORT` line from its piped stdout, then keeps draining the
+/// pipe so later prints never hit a closed pipe.
+pub fn helper_port(proc: &mut Proc) -> u16 {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(proc.child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a line from the helper");
+    std::thread::spawn(move || for _ in reader.lines() {});
+    line.trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{}: expected `listening PORT`, got {line:?}", proc.name))
+        .parse()
+        .expect("a port")
+}

@@ -1,0 +1,187 @@
+//! Running the real binary and other programs as child processes that never outlive a test.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_p2p");
+
+pub fn p2p(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run p2p")
+}
+
+pub fn p2p_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run p2p")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a failure with exit code 1 and a single `p2p: error:` line containing `needle`.
+pub fn assert_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "expected exit 1, stderr: {err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("p2p: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one error line, stderr: {err}");
+    assert!(
+        lines[0].contains(needle),
+        "error {:?} should name {needle:?}",
+        lines[0]
+    );
+}
+
+/// A child process killed when dropped, so a failing test never leaves it running.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Proc {
+            child,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for exit up to `limit`; kills and fails the test past it.
+    pub fn wait_for(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{} did not finish within {limit:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `INT`, `TERM` or `KILL` to this process (and only to it, by PID).
+    pub fn signal(&self, signal: &str) {
+        unsafe extern "C" {
+            fn kill(pid: i32, sig: i32) -> i32;
+        }
+        let number = match signal {
+            "INT" => 2,
+            "KILL" => 9,
+            "TERM" => 15,
+            other => panic!("unknown signal {other}"),
+        };
+        // SAFETY: kill(2) with the PID of a child this test started and has not reaped.
+        unsafe { kill(self.pid() as i32, number) };
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; tests that can should bind :0 instead).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until it is true or `limit` passes.
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A p2p process whose stderr lines arrive on a channel (and are echoed, for failing tests).
+pub struct Logged {
+    pub proc: Proc,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+pub fn spawn_logged(name: &str, args: &[&str]) -> Logged {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(name, &mut cmd);
+    let stderr = proc.child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let label = name.to_string();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("[{label}] {line}");
+            let _ = tx.send(line);
+        }
+    });
+    Logged { proc, lines: rx }
+}
+
+impl Logged {
+    /// The first line containing `needle` within `limit`; fails the test otherwise.
+    pub fn wait_line(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!(
+                    "{}: no line containing {needle:?} within {limit:?}",
+                    self.proc.name
+                ),
+            }
+        }
+    }
+
+    /// The port from a `listening on HOST:PORT` line.
+    pub fn listening_port(&self) -> u16 {
+        let line = self.wait_line("listening on ", Duration::from_secs(20));
+        let after = line.split("listening on ").nth(1).unwrap();
+        let addr = after.split_whitespace().next().unwrap();
+        addr.rsplit(':').next().unwrap().parse().expect("a port")
+    }
+}
