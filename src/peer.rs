@@ -48,6 +48,9 @@ pub enum PeerError {
     Protocol(#[from] WireError),
     #[error("closed by the peer")]
     Closed,
+    /// Silent for too long, or a write that did not go through in time.
+    #[error("{0}")]
+    Timeout(String),
     #[error("dropped: it does not read what we send ({MAX_UNSENT} messages unsent)")]
     NotReading,
     #[error("{0}")]
@@ -230,6 +233,9 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
         {
             Ok(0) => break PeerError::Closed,
             Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                break PeerError::Timeout(e.to_string());
+            }
             Err(e) => break PeerError::Io(e),
         }
     };

@@ -175,20 +175,32 @@ impl PieceStore {
         Ok(f)
     }
 
-    /// Reads `buf.len()` bytes from torrent offset `offset`.
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let mut filled = 0;
-        for span in self.layout.spans(offset, buf.len() as u64) {
-            let dst = &mut buf[filled..filled + span.len as usize];
-            self.handle(span.file)?
-                .read_exact_at(dst, span.file_offset)
-                .map_err(|source| Error::Io {
-                    path: self.paths[span.file].clone(),
-                    source,
-                })?;
-            filled += span.len as usize;
+    /// Calls `each(file, offset in the file, range of the torrent's bytes)` for every file span
+    /// of `len` bytes from torrent offset `offset`, naming the file in any error.
+    fn each_span(
+        &self,
+        offset: u64,
+        len: usize,
+        mut each: impl FnMut(&File, u64, std::ops::Range<usize>) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let mut done = 0;
+        for span in self.layout.spans(offset, len as u64) {
+            let range = done..done + span.len as usize;
+            let file = self.handle(span.file)?;
+            each(&file, span.file_offset, range).map_err(|source| Error::Io {
+                path: self.paths[span.file].clone(),
+                source,
+            })?;
+            done += span.len as usize;
         }
         Ok(())
+    }
+
+    /// Reads `buf.len()` bytes from torrent offset `offset`.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.each_span(offset, buf.len(), |file, at, range| {
+            file.read_exact_at(&mut buf[range], at)
+        })
     }
 
     /// Reads one block for a peer.
@@ -205,21 +217,10 @@ impl PieceStore {
     /// Writes a whole piece; the caller has verified it.
     pub fn write_piece(&self, piece: usize, data: &[u8]) -> Result<()> {
         let _one_writer = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut used = 0;
-        for span in self
-            .layout
-            .spans(self.layout.piece_offset(piece), data.len() as u64)
-        {
-            let src = &data[used..used + span.len as usize];
-            self.handle(span.file)?
-                .write_all_at(src, span.file_offset)
-                .map_err(|source| Error::Io {
-                    path: self.paths[span.file].clone(),
-                    source,
-                })?;
-            used += span.len as usize;
-        }
-        Ok(())
+        let offset = self.layout.piece_offset(piece);
+        self.each_span(offset, data.len(), |file, at, range| {
+            file.write_all_at(&data[range], at)
+        })
     }
 
     /// Hashes every piece on disk on every core; returns the verified ones. Pieces lying only in

@@ -18,6 +18,10 @@ struct Harness {
 
 /// A torrent of `pieces` pieces of `piece_len` bytes; `seeding` puts the content on disk.
 fn harness(pieces: usize, piece_len: usize, seeding: bool) -> Harness {
+    harness_for(pieces, piece_len, seeding, None)
+}
+
+fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<&str>) -> Harness {
     let content: Vec<u8> = (0..pieces * piece_len)
         .map(|i| (i * 31 % 251) as u8)
         .collect();
@@ -45,7 +49,7 @@ fn harness(pieces: usize, piece_len: usize, seeding: bool) -> Harness {
     }
     let meta = Arc::new(Torrent {
         info_hash: InfoHash([7; 20]),
-        announce: None,
+        announce: announce.map(str::to_string),
         announce_list: vec![],
         comment: None,
         created_by: None,
@@ -307,4 +311,42 @@ fn a_peer_that_alone_sends_a_bad_piece_is_banned_and_refused_when_it_returns() {
     assert!(sent(&again).2, "a banned peer id is refused");
     assert_eq!(h.task.stats.have_pieces.load(Ordering::Relaxed), 0);
     assert!(!h.task.picker.have().get(b.piece as usize));
+}
+
+#[test]
+fn a_failed_announce_backs_off_and_the_announcer_comes_back() {
+    // Nothing listens on the discard port: the announce fails at once with a refused connection.
+    let mut h = harness_for(4, B, false, Some("http://127.0.0.1:9/announce"));
+    h.event(Event::Tick);
+    let e = crate::runtime::block_on(crate::runtime::within(
+        Duration::from_secs(20),
+        h.ctrl.recv(),
+    ))
+    .expect("the announce comes back")
+    .unwrap();
+    let Event::Announced(_, AnnounceEvent::Started, Err(_)) = &e else {
+        panic!("expected a failed `started` announce");
+    };
+    let sent_at = Instant::now();
+    h.event(e);
+    assert!(
+        h.task.announcer.is_some(),
+        "the announcer is kept after a failure"
+    );
+    assert!(
+        h.task
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("127.0.0.1:9")
+    );
+    h.event(Event::Tick);
+    assert!(h.task.announcer.is_some(), "not announced again at once");
+    let mut schedule = h.task.schedule.clone();
+    assert_eq!(schedule.due(sent_at + Duration::from_secs(29)), None);
+    assert_eq!(
+        schedule.due(sent_at + Duration::from_secs(31)),
+        Some(AnnounceEvent::Started),
+        "retried after 30 s"
+    );
 }
