@@ -45,6 +45,7 @@ pub mod bitfield;
 pub mod cli;
 pub mod cmd;
 pub mod error;
+pub mod escape;
 pub mod hash;
 pub mod layout;
 pub mod metainfo;

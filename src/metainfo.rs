@@ -121,17 +121,27 @@ impl Torrent {
             path: path.to_owned(),
             source,
         };
+        let too_large = |size: String| crate::Error::Torrent {
+            path: path.to_owned(),
+            source: MetainfoError::Invalid {
+                field: "file",
+                reason: format!("{size} is larger than the {MAX_TORRENT_FILE} bytes allowed"),
+            },
+        };
         let size = std::fs::metadata(path).map_err(io)?.len();
         if size > MAX_TORRENT_FILE {
-            return Err(crate::Error::Torrent {
-                path: path.to_owned(),
-                source: MetainfoError::Invalid {
-                    field: "file",
-                    reason: format!("{size} bytes is larger than the {MAX_TORRENT_FILE} allowed"),
-                },
-            });
+            return Err(too_large(format!("{size} bytes")));
         }
-        let bytes = std::fs::read(path).map_err(io)?;
+        // The read itself is bounded too: a pipe or a device reports no size.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_TORRENT_FILE + 1),
+            &mut bytes,
+        )
+        .map_err(io)?;
+        if bytes.len() as u64 > MAX_TORRENT_FILE {
+            return Err(too_large("what it holds".into()));
+        }
         Torrent::from_bytes(&bytes).map_err(|source| crate::Error::Torrent {
             path: path.to_owned(),
             source,

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -191,46 +191,61 @@ fn fetch_does_not_truncate_a_longer_file_it_did_not_write() {
     assert_eq!(fs::read(out.join("one.bin")).unwrap(), theirs);
 }
 
-/// A tracker whose every reply declares a chunk of 2^64 - 1 bytes.
-#[test]
-fn a_chunk_size_that_overflows_is_an_announce_error_not_a_panic() {
+/// An HTTP tracker on 127.0.0.1 that answers every request with `reply`, for a minute at most;
+/// returns its port and the count of requests it answered.
+fn fake_tracker(reply: Vec<u8>) -> (u16, Arc<AtomicUsize>) {
     let tracker = TcpListener::bind("127.0.0.1:0").unwrap();
-    let tport = tracker.local_addr().unwrap().port();
-    let announces = Arc::new(AtomicUsize::new(0));
-    {
-        let announces = announces.clone();
-        tracker.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                let Ok((mut c, _)) = tracker.accept() else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                announces.fetch_add(1, Ordering::SeqCst);
-                answer_hostile(&mut c);
-            }
-        });
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let port = tracker.local_addr().unwrap().port();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    tracker.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let Ok((mut c, _)) = tracker.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            c.set_nonblocking(false).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = c.write_all(&reply);
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, answered)
+}
+
+fn fetch_announcing_to(dir: &Path, tport: u16) -> Logged {
     let (_, torrent) = make_content(
-        dir.path(),
+        dir,
         "f.bin",
         100_000,
         &format!("http://127.0.0.1:{tport}/announce"),
         "16K",
     );
-    let mut fetch = spawn_logged(
+    spawn_logged(
         "fetch",
         &[
             "fetch",
             torrent.to_str().unwrap(),
             "--out",
-            dir.path().join("out").to_str().unwrap(),
+            dir.join("out").to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
         ],
+    )
+}
+
+/// A tracker whose every reply declares a chunk of 2^64 - 1 bytes.
+#[test]
+fn a_chunk_size_that_overflows_is_an_announce_error_not_a_panic() {
+    let (tport, announces) = fake_tracker(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nxx".to_vec(),
     );
+    let dir = tempfile::tempdir().unwrap();
+    let mut fetch = fetch_announcing_to(dir.path(), tport);
     fetch.wait_line("announce failed: ", Duration::from_secs(20));
     let status = fetch.proc.wait_for(Duration::from_secs(60));
     assert_eq!(status.code(), Some(1));
@@ -244,11 +259,47 @@ fn a_chunk_size_that_overflows_is_an_announce_error_not_a_panic() {
     assert!(announces.load(Ordering::SeqCst) >= 1);
 }
 
-fn answer_hostile(c: &mut TcpStream) {
-    c.set_nonblocking(false).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 4096];
-    let _ = c.read(&mut buf);
-    let _ =
-        c.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nxx");
+/// A tracker's megabyte-long failure reason full of terminal escapes.
+#[test]
+fn a_tracker_failure_reason_is_escaped_and_capped_in_the_log() {
+    let reason = "\u{1b}[2J\u{1b}[31mowned\n".repeat(100_000);
+    let body = format!("d14:failure reason{}:{reason}e", reason.len());
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (tport, _) = fake_tracker(reply.into_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = fetch_announcing_to(dir.path(), tport);
+    let line = fetch.wait_line("announce failed: ", Duration::from_secs(20));
+    assert!(!line.contains('\u{1b}'), "raw escape in {line:?}");
+    assert!(line.contains("\\u{1b}[31mowned\\n"), "{line}");
+    assert!(line.len() < 2000, "{} bytes logged", line.len());
+}
+
+/// File names with terminal escapes and newlines are printed escaped by `info`.
+#[test]
+fn info_escapes_control_characters_in_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("evil\u{1b}[31m");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("two\nlines.bin"), data(1000, 1)).unwrap();
+    let torrent = dir.path().join("e.torrent");
+    make_torrent_file(&tree, &torrent, "t@127.0.0.1:9", "16K");
+    let o = p2p(&["info", torrent.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(out.contains("evil\\u{1b}[31m/two\\nlines.bin"), "{out}");
+}
+
+#[test]
+fn a_torrent_read_from_a_device_or_pipe_is_bounded() {
+    let started = Instant::now();
+    let o = p2p(&["info", "/dev/zero"]);
+    assert_error(
+        &o,
+        "what it holds is larger than the 67108864 bytes allowed",
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
 }

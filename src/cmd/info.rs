@@ -3,15 +3,20 @@
 use crate::Result;
 use crate::cli::Info;
 use crate::metainfo::Torrent;
-use crate::progress;
+use crate::{escape, progress};
+
+/// Characters of one field shown at most.
+const MAX_SHOWN: usize = 4096;
 
 pub fn run(args: Info) -> Result<()> {
     let t = Torrent::load(&args.torrent)?;
     let info = &t.info;
     let total = info.total_length();
     let mut out = String::new();
+    // Every string in a torrent is the torrent author's: escaped before it reaches a terminal.
+    let shown = |text: &str| escape::untrusted(text, MAX_SHOWN);
     let mut line = |key: &str, value: String| out.push_str(&format!("{key:<14}{value}\n"));
-    line("name:", info.name.clone());
+    line("name:", shown(&info.name));
     line("info-hash:", t.info_hash.hex());
     line(
         "total size:",
@@ -28,13 +33,16 @@ pub fn run(args: Info) -> Result<()> {
     line("pieces:", info.piece_count().to_string());
     line("private:", if info.private { "yes" } else { "no" }.into());
     for (i, tier) in t.tracker_tiers().iter().enumerate() {
-        line(if i == 0 { "trackers:" } else { "" }, tier.join(" "));
+        line(
+            if i == 0 { "trackers:" } else { "" },
+            shown(&tier.join(" ")),
+        );
     }
     if let Some(c) = &t.comment {
-        line("comment:", c.clone());
+        line("comment:", shown(c));
     }
     if let Some(c) = &t.created_by {
-        line("created by:", c.clone());
+        line("created by:", shown(c));
     }
     if let Some(date) = t.creation_date {
         line("created:", utc(date));
@@ -44,7 +52,7 @@ pub fn run(args: Info) -> Result<()> {
         out.push_str(&format!(
             "  {:>14}  {}\n",
             file.length,
-            info.file_path(file).display()
+            shown(&info.file_path(file).to_string_lossy())
         ));
     }
     print!("{out}");

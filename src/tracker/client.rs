@@ -4,6 +4,7 @@
 use super::AnnounceRequest;
 use super::proto::{UdpRequest, UdpResponse, decode_compact};
 use crate::bencode;
+use crate::escape;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpStream, UdpSocket};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 /// Largest tracker response read over HTTP.
 pub const MAX_RESPONSE: usize = 2 << 20;
+/// Characters of a tracker's failure reason or status line kept for logs and errors.
+const MAX_REASON: usize = 200;
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 /// UDP attempts (15, 30 s), kept short of BEP 15's eight so a dead tracker yields to the next one.
 const UDP_ATTEMPTS: u32 = 2;
@@ -223,7 +226,10 @@ pub fn http_body(response: &[u8]) -> Result<Vec<u8>, String> {
     let status_line = head.lines().next().unwrap_or_default();
     let status = status_line.split_whitespace().nth(1).unwrap_or_default();
     if status != "200" {
-        return Err(format!("HTTP status `{}`", status_line.trim()));
+        return Err(format!(
+            "HTTP status `{}`",
+            escape::untrusted(status_line.trim(), MAX_REASON)
+        ));
     }
     let lower = head.to_ascii_lowercase();
     let body = &response[head_end..];
@@ -286,9 +292,9 @@ pub fn parse_announce_response(body: &[u8]) -> Result<AnnounceResult, ResponseEr
     if let Some(reason) = v.get("failure reason") {
         let text = reason
             .as_bytes()
-            .map(String::from_utf8_lossy)
+            .map(|b| escape::untrusted_bytes(b, MAX_REASON))
             .unwrap_or_default();
-        return Err(ResponseError::Failure(text.into_owned()));
+        return Err(ResponseError::Failure(text));
     }
     let interval = v
         .get("interval")
@@ -422,7 +428,7 @@ async fn udp_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, 
             (UdpResponse::Error { message, .. }, _) => {
                 return Err(TrackerError::Failure {
                     url: url.into(),
-                    reason: message,
+                    reason: escape::untrusted(&message, MAX_REASON),
                 });
             }
             (UdpResponse::Connect { connection_id, .. }, UdpRequest::Connect { .. }) => {
