@@ -200,8 +200,8 @@ impl Task {
             log::warn!("banning {}: {why}", p.addr);
             self.banned.insert(p.id);
             let addr = p.addr;
-            self.dialer.forget(addr);
             self.drop_peer(key, why);
+            self.dialer.ban(addr);
         }
     }
 

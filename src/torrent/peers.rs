@@ -1,5 +1,6 @@
 //! Dialing: every address the torrent has heard of (from `--peer`, the tracker) and what it is
-//! doing with it, as an explicit state. Backoff after failures, a pause before dialing a dropped
+//! doing with it, as an explicit state (idle with a retry time, connecting, live, banned).
+//! Backoff after failures, a pause before dialing a dropped
 //! peer again, and forgetting addresses that keep failing. Pure: the torrent task dials what
 //! [`Dialer::due`] names and reports back.
 
@@ -25,6 +26,8 @@ pub enum DialState {
     Connecting,
     /// A connection is up (or was refused as a duplicate, which counts the same).
     Live,
+    /// It sent corrupt data: never dialed again, even when the tracker names it anew.
+    Banned,
 }
 
 #[derive(Debug)]
@@ -81,7 +84,7 @@ impl Dialer {
     /// The dial failed: back off 4, 8, 16, 30 s; a tracker's address is forgotten after
     /// [`MAX_ATTEMPTS`].
     pub fn failed(&mut self, addr: SocketAddr, now: Instant) {
-        let Some(c) = self.known.get_mut(&addr) else {
+        let Some(c) = self.not_banned(&addr) else {
             return;
         };
         c.attempts += 1;
@@ -97,7 +100,7 @@ impl Dialer {
 
     /// A dial reached the peer and its handshake was accepted.
     pub fn connected(&mut self, addr: SocketAddr) {
-        if let Some(c) = self.known.get_mut(&addr) {
+        if let Some(c) = self.not_banned(&addr) {
             c.attempts = 0;
             c.state = DialState::Live;
         }
@@ -105,7 +108,7 @@ impl Dialer {
 
     /// A connection to `addr` ended: a restarted peer may come back, so dial it again later.
     pub fn disconnected(&mut self, addr: SocketAddr, now: Instant) {
-        if let Some(c) = self.known.get_mut(&addr) {
+        if let Some(c) = self.not_banned(&addr) {
             let wait = if c.from_user {
                 REDIAL_USER
             } else {
@@ -117,9 +120,28 @@ impl Dialer {
         }
     }
 
-    /// Never dial `addr` again unless it is heard of anew (banned, or both sides complete).
+    /// The entry of a known address that is not banned: a ban is final.
+    fn not_banned(&mut self, addr: &SocketAddr) -> Option<&mut Candidate> {
+        self.known
+            .get_mut(addr)
+            .filter(|c| c.state != DialState::Banned)
+    }
+
+    /// Do not dial `addr` again unless it is heard of anew (both sides complete).
     pub fn forget(&mut self, addr: SocketAddr) {
         self.known.remove(&addr);
+    }
+
+    /// Never dial `addr` again.
+    pub fn ban(&mut self, addr: SocketAddr) {
+        self.known
+            .entry(addr)
+            .or_insert(Candidate {
+                state: DialState::Banned,
+                attempts: 0,
+                from_user: false,
+            })
+            .state = DialState::Banned;
     }
 }
 
@@ -197,5 +219,20 @@ mod tests {
         assert_eq!(d.due(now + REDIAL_TRACKER, 10), vec![a(2)]);
         d.forget(a(2));
         assert_eq!(d.state(&a(2)), None);
+    }
+
+    #[test]
+    fn a_banned_address_is_never_dialed_even_when_heard_of_again() {
+        let now = Instant::now();
+        let mut d = Dialer::default();
+        d.add(a(1), false, now);
+        d.due(now, 10);
+        d.connected(a(1));
+        d.disconnected(a(1), now);
+        d.ban(a(1));
+        d.add(a(1), false, now);
+        d.failed(a(1), now);
+        assert_eq!(d.state(&a(1)), Some(DialState::Banned));
+        assert!(d.due(now + Duration::from_secs(3600), 10).is_empty());
     }
 }
