@@ -217,16 +217,8 @@ impl Message {
                 header(out, b.len(), id::BITFIELD);
                 out.extend_from_slice(b);
             }
-            Message::Request {
-                index,
-                begin,
-                length,
-            }
-            | Message::Cancel {
-                index,
-                begin,
-                length,
-            } => {
+            Message::Request { .. } | Message::Cancel { .. } => {
+                let (index, begin, length) = self.block_fields().expect("a request or cancel");
                 header(
                     out,
                     12,
@@ -254,6 +246,23 @@ impl Message {
         }
     }
 
+    /// The (index, begin, length) a request or cancel names.
+    pub fn block_fields(&self) -> Option<(u32, u32, u32)> {
+        match *self {
+            Message::Request {
+                index,
+                begin,
+                length,
+            }
+            | Message::Cancel {
+                index,
+                begin,
+                length,
+            } => Some((index, begin, length)),
+            _ => None,
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode_into(&mut out);
@@ -276,23 +285,15 @@ impl Message {
                         pieces,
                     })
             }
-            Message::Request {
-                index,
-                begin,
-                length,
-            }
-            | Message::Cancel {
-                index,
-                begin,
-                length,
-            } => {
-                if layout.valid_request(*index as usize, *begin, *length) {
+            Message::Request { .. } | Message::Cancel { .. } => {
+                let (index, begin, length) = self.block_fields().expect("a request or cancel");
+                if layout.valid_request(index as usize, begin, length) {
                     Ok(())
                 } else {
                     Err(WireError::BadRequest {
-                        index: *index,
-                        begin: *begin,
-                        length: *length,
+                        index,
+                        begin,
+                        length,
                     })
                 }
             }
