@@ -16,6 +16,7 @@
 //!                        they are given; knows its key, never its torrent
 //! picker, piece_store    which block next (rarest first, endgame); the content on disk
 //! tracker/               server (swarm store, HTTP, UDP) and client (announce)
+//! extensions             BEP 10 registry and extended handshake (sans-IO)
 //! wire, layout, bencode  sans-IO codecs and arithmetic: bytes in, values out
 //! metainfo, hash         .torrent reading/writing; the one SHA-1
 //! runtime, signal, rate  the async runtime's calls; SIGINT/SIGTERM as a future; token buckets
@@ -36,7 +37,8 @@
 //!
 //! # Where each BEP lives
 //! BEP 3 (wire, metainfo, HTTP tracker): `wire`, `metainfo`, `peer`, `torrent`, `tracker`;
-//! BEP 12 (announce-list): `tracker::client`; BEP 15 (UDP tracker): `tracker::udp` and
+//! BEP 6 (fast extension): `wire`, `torrent::messages`, `torrent::uploads`; BEP 10 (extension
+//! protocol): `wire` (framing), `extensions` (registry, handshake); BEP 12 (announce-list): `tracker::client`; BEP 15 (UDP tracker): `tracker::udp` and
 //! `tracker::client`; BEP 20 (peer id): `session`; BEP 23 (compact peers): `tracker`;
 //! BEP 48 (scrape): `tracker::http`.
 
@@ -46,6 +48,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod escape;
+pub mod extensions;
 pub mod hash;
 pub mod layout;
 pub mod metainfo;

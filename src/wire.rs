@@ -1,5 +1,6 @@
-//! The BEP 3 peer wire protocol, sans-IO: the handshake and every message, encoded into and
-//! decoded from byte slices. Decoding says `Incomplete` (read more), gives a message and the
+//! The peer wire protocol, sans-IO: the handshake and every message of BEP 3, the fast
+//! extension (BEP 6) and the extension protocol's framing (BEP 10), encoded into and decoded
+//! from byte slices. Decoding says `Incomplete` (read more), gives a message and the
 //! bytes it used, or says why the bytes are invalid (close the connection).
 
 use crate::bitfield::Bitfield;
@@ -21,7 +22,19 @@ pub mod id {
     pub const PIECE: u8 = 7;
     pub const CANCEL: u8 = 8;
     pub const PORT: u8 = 9;
+    pub const SUGGEST: u8 = 0x0D;
+    pub const HAVE_ALL: u8 = 0x0E;
+    pub const HAVE_NONE: u8 = 0x0F;
+    pub const REJECT: u8 = 0x10;
+    pub const ALLOWED_FAST: u8 = 0x11;
+    pub const EXTENDED: u8 = 20;
 }
+
+/// Reserved handshake bits: the extension protocol (BEP 10) and the fast extension (BEP 6).
+pub const RESERVED_EXTENSION: (usize, u8) = (5, 0x10);
+pub const RESERVED_FAST: (usize, u8) = (7, 0x04);
+/// The longest extension message body we take: a 16 KiB metadata piece and its header.
+pub const MAX_EXTENDED: u32 = 16 * 1024 + 1024;
 
 /// Why bytes from a peer are not a valid message: the connection is closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +49,7 @@ pub enum WireError {
     },
     #[error("piece message shorter than its header")]
     ShortPiece,
-    #[error("have for piece {piece} of {pieces}")]
+    #[error("piece {piece} named, of {pieces}")]
     HaveOutOfRange { piece: u32, pieces: usize },
     #[error("bitfield of {bytes} bytes for {pieces} pieces or with spare bits set")]
     BadBitfield { bytes: usize, pieces: usize },
@@ -60,12 +73,21 @@ pub struct Handshake {
 }
 
 impl Handshake {
+    /// Our handshake: it offers the extension protocol and the fast extension.
     pub fn new(info_hash: InfoHash, peer_id: [u8; 20]) -> Handshake {
+        let mut reserved = [0; 8];
+        for (byte, bit) in [RESERVED_EXTENSION, RESERVED_FAST] {
+            reserved[byte] |= bit;
+        }
         Handshake {
-            reserved: [0; 8],
+            reserved,
             info_hash,
             peer_id,
         }
+    }
+
+    pub fn supports(&self, (byte, bit): (usize, u8)) -> bool {
+        self.reserved[byte] & bit != 0
     }
 
     pub fn encode(&self) -> [u8; HANDSHAKE_LEN] {
@@ -115,7 +137,24 @@ pub enum Message {
         length: u32,
     },
     Port(u16),
-    /// An extension message we do not speak (BEP 6, 10, …): skipped.
+    /// BEP 6: a piece worth downloading (may be ignored).
+    Suggest(u32),
+    HaveAll,
+    HaveNone,
+    /// BEP 6: the answer to a request that will not be served.
+    Reject {
+        index: u32,
+        begin: u32,
+        length: u32,
+    },
+    /// BEP 6: a piece that may be requested while choked.
+    AllowedFast(u32),
+    /// BEP 10: an extension message, by the id its receiver assigned (0 is the handshake).
+    Extended {
+        id: u8,
+        payload: Vec<u8>,
+    },
+    /// A message id we do not speak: skipped.
     Unknown(u8),
 }
 
@@ -129,7 +168,9 @@ pub enum Decoded {
 /// The longest message a peer of a torrent with `piece_count` pieces may send: a piece message
 /// with one block, or the bitfield, whichever is larger.
 pub fn max_message_len(piece_count: usize) -> u32 {
-    (9 + BLOCK_SIZE).max(1 + piece_count.div_ceil(8) as u32)
+    (9 + BLOCK_SIZE)
+        .max(1 + piece_count.div_ceil(8) as u32)
+        .max(2 + MAX_EXTENDED)
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -189,6 +230,26 @@ pub fn decode(buf: &[u8], max_len: u32) -> Decoded {
             length: be32(&body[8..]),
         }),
         id::PORT => fixed(2, "port").map(|_| Message::Port(u16::from_be_bytes([body[0], body[1]]))),
+        id::SUGGEST => fixed(4, "suggest").map(|_| Message::Suggest(be32(body))),
+        id::HAVE_ALL => fixed(0, "have all").map(|_| Message::HaveAll),
+        id::HAVE_NONE => fixed(0, "have none").map(|_| Message::HaveNone),
+        id::REJECT => fixed(12, "reject").map(|_| Message::Reject {
+            index: be32(body),
+            begin: be32(&body[4..]),
+            length: be32(&body[8..]),
+        }),
+        id::ALLOWED_FAST => fixed(4, "allowed fast").map(|_| Message::AllowedFast(be32(body))),
+        id::EXTENDED if !body.is_empty() && body.len() as u32 <= 1 + MAX_EXTENDED => {
+            Ok(Message::Extended {
+                id: body[0],
+                payload: body[1..].to_vec(),
+            })
+        }
+        id::EXTENDED => Err(WireError::BadLength {
+            name: "extended",
+            got: body.len(),
+            expected: 1,
+        }),
         other => Ok(Message::Unknown(other)),
     };
     match msg {
@@ -217,17 +278,14 @@ impl Message {
                 header(out, b.len(), id::BITFIELD);
                 out.extend_from_slice(b);
             }
-            Message::Request { .. } | Message::Cancel { .. } => {
-                let (index, begin, length) = self.block_fields().expect("a request or cancel");
-                header(
-                    out,
-                    12,
-                    if matches!(self, Message::Request { .. }) {
-                        id::REQUEST
-                    } else {
-                        id::CANCEL
-                    },
-                );
+            Message::Request { .. } | Message::Cancel { .. } | Message::Reject { .. } => {
+                let (index, begin, length) = self.block_fields().expect("names a block");
+                let id = match self {
+                    Message::Request { .. } => id::REQUEST,
+                    Message::Cancel { .. } => id::CANCEL,
+                    _ => id::REJECT,
+                };
+                header(out, 12, id);
                 out.extend_from_slice(&index.to_be_bytes());
                 out.extend_from_slice(&begin.to_be_bytes());
                 out.extend_from_slice(&length.to_be_bytes());
@@ -242,6 +300,22 @@ impl Message {
                 header(out, 2, id::PORT);
                 out.extend_from_slice(&p.to_be_bytes());
             }
+            Message::Suggest(i) | Message::AllowedFast(i) => {
+                let id = if matches!(self, Message::Suggest(_)) {
+                    id::SUGGEST
+                } else {
+                    id::ALLOWED_FAST
+                };
+                header(out, 4, id);
+                out.extend_from_slice(&i.to_be_bytes());
+            }
+            Message::HaveAll => header(out, 0, id::HAVE_ALL),
+            Message::HaveNone => header(out, 0, id::HAVE_NONE),
+            Message::Extended { id: ext, payload } => {
+                header(out, 1 + payload.len(), id::EXTENDED);
+                out.push(*ext);
+                out.extend_from_slice(payload);
+            }
             Message::Unknown(_) => {}
         }
     }
@@ -255,6 +329,11 @@ impl Message {
                 length,
             }
             | Message::Cancel {
+                index,
+                begin,
+                length,
+            }
+            | Message::Reject {
                 index,
                 begin,
                 length,
@@ -274,7 +353,9 @@ impl Message {
     pub fn validate(&self, layout: &Layout) -> Result<(), WireError> {
         let pieces = layout.piece_count();
         match self {
-            Message::Have(i) if *i as usize >= pieces => {
+            Message::Have(i) | Message::Suggest(i) | Message::AllowedFast(i)
+                if *i as usize >= pieces =>
+            {
                 Err(WireError::HaveOutOfRange { piece: *i, pieces })
             }
             Message::Bitfield(b) => {
@@ -285,8 +366,8 @@ impl Message {
                         pieces,
                     })
             }
-            Message::Request { .. } | Message::Cancel { .. } => {
-                let (index, begin, length) = self.block_fields().expect("a request or cancel");
+            Message::Request { .. } | Message::Cancel { .. } | Message::Reject { .. } => {
+                let (index, begin, length) = self.block_fields().expect("names a block");
                 if layout.valid_request(index as usize, begin, length) {
                     Ok(())
                 } else {
@@ -385,9 +466,43 @@ mod tests {
     }
 
     #[test]
+    fn fast_and_extension_messages_round_trip() {
+        let max = max_message_len(100);
+        for m in [
+            Message::Suggest(7),
+            Message::HaveAll,
+            Message::HaveNone,
+            Message::Reject {
+                index: 1,
+                begin: 16384,
+                length: 16384,
+            },
+            Message::AllowedFast(99),
+            Message::Extended {
+                id: 0,
+                payload: b"d1:md11:ut_metadatai3eee".to_vec(),
+            },
+            Message::Extended {
+                id: 3,
+                payload: vec![0; 16 * 1024 + 100],
+            },
+        ] {
+            let bytes = m.encode();
+            assert_eq!(decode(&bytes, max), Decoded::Message(m, bytes.len()));
+        }
+        let ours = Handshake::new(InfoHash([1; 20]), [2; 20]);
+        assert!(ours.supports(RESERVED_FAST) && ours.supports(RESERVED_EXTENSION));
+        assert_eq!(ours.reserved, [0, 0, 0, 0, 0, 0x10, 0, 0x04]);
+    }
+
+    #[test]
     fn oversized_and_malformed_messages_are_invalid() {
         let max = max_message_len(10);
-        assert_eq!(max, 9 + 16384);
+        assert_eq!(
+            max,
+            2 + MAX_EXTENDED,
+            "an extension message may carry a 16 KiB block"
+        );
         let mut huge = (max + 1).to_be_bytes().to_vec();
         huge.push(7);
         assert!(matches!(decode(&huge, max), Decoded::Invalid(_)));
@@ -407,8 +522,16 @@ mod tests {
             "piece header cut"
         );
         assert_eq!(
-            decode(&[0, 0, 0, 1, 20], max),
-            Decoded::Message(Message::Unknown(20), 5)
+            decode(&[0, 0, 0, 1, 21], max),
+            Decoded::Message(Message::Unknown(21), 5)
+        );
+        assert!(
+            matches!(decode(&[0, 0, 0, 1, 20], max), Decoded::Invalid(_)),
+            "extended without its id"
+        );
+        assert!(
+            matches!(decode(&[0, 0, 0, 2, 0x0E, 0], max), Decoded::Invalid(_)),
+            "have all with a body"
         );
     }
 

@@ -2,16 +2,19 @@
 //! refused (ourselves, banned, duplicates, no room), dropped and banned. What to dial and when
 //! is [`super::peers`]'s decision; this is where it meets sockets.
 
+use super::uploads::{ALLOWED_FAST_SET, allowed_fast_set};
 use super::{Event, MAX_PEERS, Task};
 use crate::bitfield::Bitfield;
+use crate::extensions::{self, DEFAULT_REQQ, ExtendedHandshake};
 use crate::layout::{BlockRef, PeerKey};
 use crate::peer::{self, PeerHandle};
 use crate::piece_store::PieceStore;
 use crate::rate::RateLimit;
 use crate::wire::{Handshake, Message};
+use crate::wire::{RESERVED_EXTENSION, RESERVED_FAST};
 use async_std::channel::Sender;
 use async_std::net::TcpStream;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,9 +35,27 @@ pub(super) struct Peer {
     /// Bytes a second from this peer, smoothed, for the request pipeline depth.
     pub(super) rate_down: f64,
     pub(super) last_second_down: u64,
-    pub(super) queued_uploads: usize,
+    /// Requests of this peer waiting to go to its writer (see `uploads.rs`).
+    pub(super) upload_queue: VecDeque<BlockRef>,
+    /// Blocks with the writer, not yet reported sent.
+    pub(super) writer_blocks: usize,
     /// Pieces this peer has that we still want: we are interested while it is above zero.
     pub(super) wanted: usize,
+    /// Both ends set the fast extension bit (BEP 6).
+    pub(super) fast: bool,
+    /// Both ends set the extension protocol bit (BEP 10).
+    pub(super) extended: bool,
+    /// Requests the peer lets us keep in flight (its `reqq`).
+    pub(super) reqq: usize,
+    /// A bitfield, have all or have none came already.
+    pub(super) bitfield_seen: bool,
+    /// Pieces the peer lets us request while it chokes us (BEP 6).
+    pub(super) allowed_fast_in: HashSet<u32>,
+    /// Pieces we let the peer request while we choke it.
+    pub(super) allowed_fast_out: HashSet<u32>,
+    /// Requests no longer in flight (cancelled, or dropped by a choke) whose piece or reject a
+    /// fast peer still owes us.
+    pub(super) awaiting: HashSet<BlockRef>,
 }
 
 impl Peer {
@@ -42,9 +63,23 @@ impl Peer {
         self.conn.send_message(m);
     }
 
-    /// Requests to keep in flight: about a second of this peer's rate, 32 to 256 blocks.
+    /// Requests to keep in flight: about a second of this peer's rate, 32 to 256 blocks, and
+    /// never more than the peer's `reqq`.
     pub(super) fn pipeline(&self) -> usize {
-        ((self.rate_down / crate::layout::BLOCK_SIZE as f64) as usize).clamp(32, 256)
+        ((self.rate_down / crate::layout::BLOCK_SIZE as f64) as usize)
+            .clamp(32, 256)
+            .min(self.reqq.max(1))
+    }
+
+    /// What the peer has that it lets us request while it chokes us.
+    pub(super) fn allowed_fast_view(&self) -> Bitfield {
+        let mut view = Bitfield::new(self.has.len());
+        for &piece in &self.allowed_fast_in {
+            if self.has.get(piece as usize) {
+                view.set(piece as usize);
+            }
+        }
+        view
     }
 }
 
@@ -60,7 +95,7 @@ pub(super) struct Attach {
 impl Attach {
     /// Starts the connection's writer, tells the torrent, then runs the reader until the
     /// connection ends (no message can reach the torrent before `Connected`).
-    async fn run(self, stream: TcpStream, key: PeerKey, addr: SocketAddr, id: [u8; 20]) {
+    async fn run(self, stream: TcpStream, key: PeerKey, addr: SocketAddr, theirs: Handshake) {
         let (handle, reader) = peer::start(
             stream,
             key,
@@ -74,7 +109,7 @@ impl Attach {
             .send(Event::Connected {
                 key,
                 addr,
-                id,
+                theirs,
                 handle,
             })
             .await
@@ -100,7 +135,7 @@ impl Task {
             let (ours, attach, ctrl) = (self.handshake(), self.attacher(), self.ctrl.clone());
             crate::runtime::spawn(async move {
                 match peer::connect(addr, ours).await {
-                    Ok((stream, theirs)) => attach.run(stream, key, addr, theirs.peer_id).await,
+                    Ok((stream, theirs)) => attach.run(stream, key, addr, theirs).await,
                     Err(e) => {
                         let _ = ctrl.send(Event::ConnectFailed(addr, e.to_string())).await;
                     }
@@ -140,7 +175,7 @@ impl Task {
             .await;
             if sent.is_ok() {
                 let _ = stream.set_nodelay(true);
-                attach.run(stream, key, addr, theirs.peer_id).await;
+                attach.run(stream, key, addr, theirs).await;
             }
         });
     }
@@ -156,9 +191,10 @@ impl Task {
         &mut self,
         key: PeerKey,
         addr: SocketAddr,
-        id: [u8; 20],
+        theirs: Handshake,
         conn: PeerHandle,
     ) {
+        let id = theirs.peer_id;
         // Dropping `conn` on a refusal closes the connection.
         if self.refuse(&id) {
             // Ourselves, banned, or already connected under another address: do not redial.
@@ -171,7 +207,7 @@ impl Task {
         }
         self.dialer.connected(addr);
         log::debug!("connected to {addr}");
-        let peer = Peer {
+        let mut peer = Peer {
             addr,
             id,
             conn,
@@ -185,11 +221,53 @@ impl Task {
             window_up: 0,
             rate_down: 0.0,
             last_second_down: 0,
-            queued_uploads: 0,
+            upload_queue: VecDeque::new(),
+            writer_blocks: 0,
             wanted: 0,
+            fast: theirs.supports(RESERVED_FAST),
+            extended: theirs.supports(RESERVED_EXTENSION),
+            reqq: DEFAULT_REQQ,
+            bitfield_seen: false,
+            allowed_fast_in: HashSet::new(),
+            allowed_fast_out: HashSet::new(),
+            awaiting: HashSet::new(),
         };
-        if self.picker.have().count() > 0 {
-            peer.send(Message::Bitfield(self.picker.have().as_bytes().to_vec()));
+        log::debug!(
+            "{addr}: plaintext; offers {}{}",
+            if peer.fast { "fast extension, " } else { "" },
+            if peer.extended {
+                "extension protocol"
+            } else {
+                "no extension protocol"
+            }
+        );
+        let have = self.picker.have();
+        // BEP 3: the bitfield comes first; a fast peer gets have all / have none instead.
+        if peer.fast && have.is_full() {
+            peer.send(Message::HaveAll);
+        } else if peer.fast && have.count() == 0 {
+            peer.send(Message::HaveNone);
+        } else if have.count() > 0 {
+            peer.send(Message::Bitfield(have.as_bytes().to_vec()));
+        }
+        if peer.extended {
+            let ours = ExtendedHandshake::ours(self.config.listen_port, addr.ip());
+            peer.send(Message::Extended {
+                id: extensions::HANDSHAKE,
+                payload: ours.encode(),
+            });
+        }
+        if peer.fast {
+            let set = allowed_fast_set(
+                addr.ip(),
+                &self.meta.info_hash,
+                have.len(),
+                ALLOWED_FAST_SET,
+            );
+            for piece in set.into_iter().filter(|&p| have.get(p as usize)) {
+                peer.allowed_fast_out.insert(piece);
+                peer.send(Message::AllowedFast(piece));
+            }
         }
         self.peers.insert(key, peer);
         self.update_stats();

@@ -20,15 +20,17 @@ mod announcing;
 pub mod ban;
 pub mod choke;
 mod connections;
+mod messages;
 pub mod peers;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, PeerKey};
 use crate::metainfo::Torrent;
-use crate::peer::{Outgoing, PeerEvent, PeerHandle};
-use crate::picker::{Picker, Received};
+use crate::peer::{PeerEvent, PeerHandle};
+use crate::picker::Picker;
 use crate::piece_store::PieceStore;
 use crate::random::Rng;
 use crate::rate::RateLimit;
@@ -50,8 +52,6 @@ use std::time::{Duration, Instant};
 
 /// Connections a torrent keeps at most.
 pub const MAX_PEERS: usize = 50;
-/// Requests a peer may have queued with us; more are ignored.
-const MAX_QUEUED_UPLOADS: usize = 512;
 /// Memory for pieces being downloaded.
 const PARTIAL_BUDGET: u64 = 16 << 20;
 /// A request unanswered this long is asked of another peer.
@@ -60,10 +60,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum Event {
     /// An inbound connection whose handshake (for this torrent) the session has read.
     Inbound(TcpStream, Handshake),
+    /// A connection whose handshakes are done; `theirs` says what the peer offers.
     Connected {
         key: PeerKey,
         addr: SocketAddr,
-        id: [u8; 20],
+        theirs: Handshake,
         handle: PeerHandle,
     },
     ConnectFailed(SocketAddr, String),
@@ -245,9 +246,9 @@ impl Task {
             Event::Connected {
                 key,
                 addr,
-                id,
+                theirs,
                 handle,
-            } => self.connected(key, addr, id, handle),
+            } => self.connected(key, addr, theirs, handle),
             Event::ConnectFailed(addr, reason) => {
                 log::debug!("{addr}: {reason}");
                 self.dialer.failed(addr, Instant::now());
@@ -257,10 +258,7 @@ impl Task {
             Event::Peer(key, PeerEvent::Closed(reason)) => self.drop_peer(key, &reason.to_string()),
             Event::Peer(key, PeerEvent::Uploaded { bytes, blocks }) => {
                 self.stats.uploaded.fetch_add(bytes, Ordering::Relaxed);
-                if let Some(p) = self.peers.get_mut(&key) {
-                    p.window_up += bytes;
-                    p.queued_uploads = p.queued_uploads.saturating_sub(blocks);
-                }
+                self.uploaded(key, bytes, blocks);
             }
             Event::Verified {
                 piece,
@@ -275,100 +273,6 @@ impl Task {
         Ok(true)
     }
 
-    fn message(&mut self, key: PeerKey, msg: Message) {
-        let Some(peer) = self.peers.get_mut(&key) else {
-            return;
-        };
-        match msg {
-            Message::Choke => {
-                peer.peer_choking = true;
-                peer.inflight.clear();
-                self.picker.release_peer(key);
-                self.request_everywhere();
-            }
-            Message::Unchoke => {
-                peer.peer_choking = false;
-                self.request_more(key);
-            }
-            Message::Interested => {
-                peer.peer_interested = true;
-                self.unchoke_if_free(key);
-            }
-            Message::NotInterested => peer.peer_interested = false,
-            Message::Have(piece) => {
-                if peer.has.set(piece as usize) {
-                    self.picker.peer_has_piece(piece as usize);
-                    peer.wanted += self.picker.wants_piece(piece as usize) as usize;
-                }
-                self.update_interest(key);
-                self.request_more(key);
-            }
-            Message::Bitfield(bytes) => {
-                let Some(bits) = Bitfield::from_bytes(&bytes, self.store.layout().piece_count())
-                else {
-                    return;
-                };
-                // A second bitfield replaces the first.
-                self.picker.forget_availability(&peer.has);
-                self.picker.peer_has_all(&bits);
-                peer.wanted = bits.ones().filter(|&p| self.picker.wants_piece(p)).count();
-                peer.has = bits;
-                self.update_interest(key);
-                self.request_more(key);
-            }
-            Message::Request {
-                index,
-                begin,
-                length,
-            } => {
-                if peer.am_choking
-                    || !self.picker.have().get(index as usize)
-                    || peer.queued_uploads >= MAX_QUEUED_UPLOADS
-                {
-                    return;
-                }
-                peer.queued_uploads += 1;
-                peer.conn.send(Outgoing::Block(BlockRef {
-                    piece: index,
-                    begin,
-                    length,
-                }));
-            }
-            Message::Piece { index, begin, data } => {
-                let block = BlockRef {
-                    piece: index,
-                    begin,
-                    length: data.len() as u32,
-                };
-                peer.inflight.remove(&block);
-                peer.window_down += data.len() as u64;
-                peer.last_second_down += data.len() as u64;
-                self.stats
-                    .downloaded
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
-                match self.picker.received(key, index as usize, begin, &data) {
-                    Received::Unwanted => {}
-                    Received::Stored { cancel } => self.cancel(block, &cancel),
-                    Received::PieceDone {
-                        piece,
-                        data,
-                        senders,
-                        cancel,
-                    } => {
-                        self.cancel(block, &cancel);
-                        self.verify(piece, data, senders);
-                    }
-                }
-                self.request_more(key);
-            }
-            // Cancels are not chased through the writer's queue: at worst a block is sent twice.
-            Message::Cancel { .. }
-            | Message::KeepAlive
-            | Message::Port(_)
-            | Message::Unknown(_) => {}
-        }
-    }
-
     fn cancel(&mut self, block: BlockRef, peers: &[PeerKey]) {
         for key in peers {
             if let Some(p) = self.peers.get_mut(key)
@@ -379,6 +283,10 @@ impl Task {
                     begin: block.begin,
                     length: block.length,
                 });
+                // BEP 6: the piece or a reject still comes.
+                if p.fast {
+                    p.awaiting.insert(block);
+                }
             }
         }
     }
@@ -500,7 +408,7 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        if p.peer_choking || !p.am_interested {
+        if !p.am_interested || (p.peer_choking && p.allowed_fast_in.is_empty()) {
             return;
         }
         let depth = p.pipeline();
@@ -508,7 +416,15 @@ impl Task {
             return;
         }
         let want = depth - p.inflight.len().min(depth);
-        let blocks = self.picker.pick(key, &p.has, want, Instant::now());
+        // Choked, a fast peer's allowed-fast pieces may still be asked for (BEP 6).
+        let choked_view;
+        let has = if p.peer_choking {
+            choked_view = p.allowed_fast_view();
+            &choked_view
+        } else {
+            &p.has
+        };
+        let blocks = self.picker.pick(key, has, want, Instant::now());
         for b in blocks {
             p.inflight.insert(b);
             p.send(Message::Request {
@@ -554,6 +470,7 @@ impl Task {
         let rng = &mut self.rng;
         let chosen = choke::choose(&interested, self.optimistic, rotate, |n| rng.below(n));
         self.optimistic = chosen.optimistic;
+        let mut now_choked = Vec::new();
         for (key, p) in &mut self.peers {
             let unchoke = chosen.peers.contains(key);
             if unchoke == p.am_choking {
@@ -563,9 +480,15 @@ impl Task {
                 } else {
                     Message::Choke
                 });
+                if !unchoke {
+                    now_choked.push(*key);
+                }
             }
             p.window_down = 0;
             p.window_up = 0;
+        }
+        for key in now_choked {
+            self.choked(key);
         }
     }
 
@@ -586,8 +509,11 @@ impl Task {
         }
         for (key, block) in self.picker.overdue(now, REQUEST_TIMEOUT) {
             self.picker.release_block(key, block);
-            if let Some(p) = self.peers.get_mut(&key) {
-                p.inflight.remove(&block);
+            if let Some(p) = self.peers.get_mut(&key)
+                && p.inflight.remove(&block)
+                && p.fast
+            {
+                p.awaiting.insert(block);
             }
         }
         if self.ticks.is_multiple_of(10) {

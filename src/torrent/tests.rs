@@ -1,9 +1,11 @@
 //! The owner loop driven event by event, without sockets: connections are channels, the
 //! content a temporary directory.
 use super::*;
+use crate::extensions::ExtendedHandshake;
 use crate::hash::sha1;
 use crate::layout::BLOCK_SIZE;
 use crate::metainfo::{FileEntry, Info, InfoHash};
+use crate::peer::Outgoing;
 use crate::piece_store::PieceStore;
 use async_std::channel::Receiver;
 
@@ -75,14 +77,28 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
 }
 
 impl Harness {
-    /// A peer (key, id and port all `n`) connects; returns what it is sent.
+    /// A plain BEP 3 peer (key, id and port all `n`) connects; returns what it is sent.
     fn connect(&mut self, n: u8) -> Receiver<Outgoing> {
+        self.connect_with(n, [0; 8])
+    }
+
+    /// A peer offering the fast extension and the extension protocol, as p2p does.
+    fn connect_fast(&mut self, n: u8) -> Receiver<Outgoing> {
+        self.connect_with(n, Handshake::new(InfoHash([7; 20]), [n; 20]).reserved)
+    }
+
+    fn connect_with(&mut self, n: u8, reserved: [u8; 8]) -> Receiver<Outgoing> {
         let addr = SocketAddr::from(([127, 0, 0, 1], 1000 + n as u16));
         let (handle, rx) = PeerHandle::detached(addr);
+        let theirs = Handshake {
+            reserved,
+            info_hash: InfoHash([7; 20]),
+            peer_id: [n; 20],
+        };
         self.event(Event::Connected {
             key: n as PeerKey,
             addr,
-            id: [n; 20],
+            theirs,
             handle,
         });
         rx
@@ -349,4 +365,216 @@ fn a_failed_announce_backs_off_and_the_announcer_comes_back() {
         Some(AnnounceEvent::Started),
         "retried after 30 s"
     );
+}
+
+fn request(piece: u32, begin: u32) -> Message {
+    Message::Request {
+        index: piece,
+        begin,
+        length: BLOCK_SIZE,
+    }
+}
+
+fn rejects(messages: &[Message]) -> usize {
+    messages
+        .iter()
+        .filter(|m| matches!(m, Message::Reject { .. }))
+        .count()
+}
+
+#[test]
+fn a_fast_peer_gets_have_all_our_reqq_and_its_allowed_fast_pieces() {
+    let mut h = harness(64, B, true);
+    let rx = h.connect_fast(1);
+    let (m, _, _) = sent(&rx);
+    assert_eq!(m[0], Message::HaveAll, "instead of a bitfield");
+    let Message::Extended { id: 0, payload } = &m[1] else {
+        panic!("an extended handshake second: {m:?}");
+    };
+    let ours = ExtendedHandshake::parse(payload).unwrap();
+    assert_eq!(ours.reqq, Some(2000));
+    assert_eq!(ours.p, Some(6881));
+    let allowed: Vec<u32> = m[2..]
+        .iter()
+        .map(|m| match m {
+            Message::AllowedFast(p) => *p,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(allowed.len(), uploads::ALLOWED_FAST_SET);
+    // Choked, it may still take an allowed-fast piece; others are rejected.
+    h.say(1, request(allowed[0], 0));
+    let other = (0..64).find(|p| !allowed.contains(p)).unwrap();
+    h.say(1, request(other, 0));
+    let (m, blocks, _) = sent(&rx);
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].piece, allowed[0]);
+    assert_eq!(rejects(&m), 1);
+}
+
+#[test]
+fn requests_past_our_reqq_are_rejected_never_dropped() {
+    let mut h = harness(600, 4 * B, true);
+    let rx = h.connect_fast(1);
+    h.say(1, Message::Interested);
+    sent(&rx);
+    let mut asked = 0;
+    'all: for piece in 0..600 {
+        for block in 0..4 {
+            if asked == 2100 {
+                break 'all;
+            }
+            h.say(1, request(piece, block * BLOCK_SIZE));
+            asked += 1;
+        }
+    }
+    let (m, blocks, closed) = sent(&rx);
+    assert!(!closed);
+    assert_eq!(
+        blocks.len(),
+        uploads::WRITER_WINDOW,
+        "the writer gets a window at a time"
+    );
+    assert_eq!(rejects(&m), 100, "2,000 queued, the rest rejected");
+    // As the writer reports blocks sent, the queue feeds it; every request is served.
+    let mut served = blocks.len();
+    while served < 2000 {
+        h.event(Event::Peer(
+            1,
+            PeerEvent::Uploaded {
+                bytes: 0,
+                blocks: uploads::WRITER_WINDOW,
+            },
+        ));
+        let (_, more, _) = sent(&rx);
+        assert!(!more.is_empty(), "stuck at {served}");
+        served += more.len();
+    }
+    assert_eq!(served, 2000);
+}
+
+#[test]
+fn choking_and_cancel_answer_queued_requests_with_rejects() {
+    let mut h = harness(200, 4 * B, true);
+    let rx = h.connect_fast(1);
+    h.say(1, Message::Interested);
+    let allowed: Vec<u32> = sent(&rx)
+        .0
+        .iter()
+        .filter_map(|m| match m {
+            Message::AllowedFast(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    let pieces: Vec<u32> = (0..200).filter(|p| !allowed.contains(p)).take(20).collect();
+    for &piece in &pieces {
+        for block in 0..4 {
+            h.say(1, request(piece, block * BLOCK_SIZE));
+        }
+    }
+    let (_, with_writer, _) = sent(&rx);
+    assert_eq!(with_writer.len(), uploads::WRITER_WINDOW);
+    // A cancel of a queued request gets a reject; one already with the writer gets its piece.
+    h.say(
+        1,
+        Message::Cancel {
+            index: pieces[19],
+            begin: 3 * BLOCK_SIZE,
+            length: BLOCK_SIZE,
+        },
+    );
+    assert_eq!(rejects(&sent(&rx).0), 1);
+    h.say(
+        1,
+        Message::Cancel {
+            index: with_writer[0].piece,
+            begin: with_writer[0].begin,
+            length: BLOCK_SIZE,
+        },
+    );
+    assert_eq!(rejects(&sent(&rx).0), 0);
+    // Choked by the next round (six peers want four slots and peer 1 gave nothing).
+    for n in 2..=7 {
+        h.connect_fast(n);
+        h.say(n, Message::Interested);
+        h.event(Event::Peer(
+            n as PeerKey,
+            PeerEvent::Uploaded {
+                bytes: 1 << 20,
+                blocks: 0,
+            },
+        ));
+    }
+    for _ in 0..10 {
+        h.event(Event::Tick);
+    }
+    let (m, _, _) = sent(&rx);
+    if m.contains(&Message::Choke) {
+        assert_eq!(rejects(&m), 80 - uploads::WRITER_WINDOW - 1, "{m:?}");
+    } else {
+        assert_eq!(rejects(&m), 0, "kept as the optimistic unchoke");
+    }
+}
+
+#[test]
+fn fast_protocol_violations_close_only_that_connection() {
+    let mut h = harness(8, B, false);
+    // A reject for a block never requested.
+    let a = h.connect_fast(1);
+    h.say(
+        1,
+        Message::Reject {
+            index: 0,
+            begin: 0,
+            length: BLOCK_SIZE,
+        },
+    );
+    assert!(sent(&a).2, "closed");
+    // Have all after a bitfield.
+    let b = h.connect_fast(2);
+    h.say(2, Message::Bitfield(vec![0x80]));
+    h.say(2, Message::HaveAll);
+    assert!(sent(&b).2, "closed");
+    // An extended handshake that is not a dictionary.
+    let c = h.connect_fast(3);
+    h.say(
+        3,
+        Message::Extended {
+            id: 0,
+            payload: b"li1ee".to_vec(),
+        },
+    );
+    assert!(sent(&c).2, "closed");
+    // Fast messages from a peer that did not offer the extension.
+    let d = h.connect(4);
+    h.say(4, Message::HaveNone);
+    assert!(sent(&d).2, "closed");
+    // A good one stays, its reqq caps what we keep in flight, and a reject of a block we
+    // asked for puts the block back for others.
+    let e = h.connect_fast(5);
+    h.say(
+        5,
+        Message::Extended {
+            id: 0,
+            payload: b"d1:md11:ut_metadatai2ee4:reqqi20ee".to_vec(),
+        },
+    );
+    h.say(5, Message::HaveAll);
+    h.say(5, Message::Unchoke);
+    let asked = requests(&sent(&e).0);
+    assert_eq!(asked.len(), 8, "the whole torrent: 8 blocks, under reqq 20");
+    let b0 = asked[0];
+    h.say(
+        5,
+        Message::Reject {
+            index: b0.piece,
+            begin: b0.begin,
+            length: b0.length,
+        },
+    );
+    let (m, _, closed) = sent(&e);
+    assert!(!closed);
+    assert_eq!(requests(&m), vec![b0], "asked again");
+    assert_eq!(h.task.peers.len(), 1);
+    assert!(h.task.peers.contains_key(&5));
 }

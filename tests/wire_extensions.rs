@@ -1,0 +1,164 @@
+//! The fast extension (BEP 6) and the extension protocol (BEP 10) against `p2p seed`: a raw
+//! peer that pipelines past our queue, and libtorrent, which pipelines hundreds of requests and
+//! stalled when a seed dropped some.
+
+mod common;
+use common::*;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn start_seed(torrent: &Path, dir: &Path) -> (Logged, u16) {
+    let s = spawn_logged(
+        "seed",
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "--dir",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let port = s.listening_port();
+    (s, port)
+}
+
+fn hash_bytes(torrent: &Path) -> [u8; 20] {
+    let hex = info_hash(torrent);
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+/// One length-prefixed message (id and body), or `None` for a keep-alive.
+fn read_message(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("a message");
+    let len = u32::from_be_bytes(len) as usize;
+    if len == 0 {
+        return None;
+    }
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).expect("a whole message");
+    Some((body[0], body[1..].to_vec()))
+}
+
+/// A raw peer offering BEP 6 and BEP 10 asks for 2,100 blocks in one go: every request gets a
+/// piece or a reject, and the extended handshake says how many may be queued.
+#[test]
+fn every_pipelined_request_gets_a_piece_or_a_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    // 36 MiB in 64 KiB pieces: 2,304 blocks.
+    let (content, torrent) = make_content(dir.path(), "big.bin", 36 << 20, "t@127.0.0.1:9", "64K");
+    let original = fs::read(&content).unwrap();
+    let (_seed, port) = start_seed(&torrent, dir.path());
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut hs = b"\x13BitTorrent protocol".to_vec();
+    hs.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0x04]);
+    hs.extend_from_slice(&hash_bytes(&torrent));
+    hs.extend_from_slice(b"-XX0001-rawpipeliner");
+    s.write_all(&hs).unwrap();
+    let mut theirs = [0u8; 68];
+    s.read_exact(&mut theirs).unwrap();
+    assert_eq!(
+        theirs[25] & 0x10,
+        0x10,
+        "the seed offers the extension protocol"
+    );
+    assert_eq!(
+        theirs[27] & 0x04,
+        0x04,
+        "the seed offers the fast extension"
+    );
+    s.write_all(&[0, 0, 0, 1, 2]).unwrap(); // interested
+    let (mut have_all, mut reqq, mut unchoked) = (false, false, false);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(have_all && reqq && unchoked) {
+        assert!(
+            Instant::now() < deadline,
+            "no have all / handshake / unchoke"
+        );
+        match read_message(&mut s) {
+            Some((0x0E, _)) => have_all = true,
+            Some((20, body)) if body[0] == 0 => {
+                let text = String::from_utf8_lossy(&body[1..]).into_owned();
+                assert!(text.contains("4:reqqi2000e"), "{text}");
+                reqq = true;
+            }
+            Some((1, _)) => unchoked = true,
+            _ => {}
+        }
+    }
+    let mut requests = Vec::new();
+    for i in 0..2100u32 {
+        let (piece, begin) = (i / 4, (i % 4) * 16384);
+        requests.extend_from_slice(&[0, 0, 0, 13, 6]);
+        requests.extend_from_slice(&piece.to_be_bytes());
+        requests.extend_from_slice(&begin.to_be_bytes());
+        requests.extend_from_slice(&16384u32.to_be_bytes());
+    }
+    s.write_all(&requests).unwrap();
+    let (mut pieces, mut rejects) = (0, 0);
+    while pieces + rejects < 2100 {
+        match read_message(&mut s) {
+            Some((7, body)) => {
+                let piece = u32::from_be_bytes(body[0..4].try_into().unwrap()) as usize;
+                let begin = u32::from_be_bytes(body[4..8].try_into().unwrap()) as usize;
+                let at = piece * 65536 + begin;
+                assert!(
+                    body[8..] == original[at..at + 16384],
+                    "piece {piece} at {begin}"
+                );
+                pieces += 1;
+            }
+            Some((0x10, _)) => rejects += 1,
+            _ => {}
+        }
+    }
+    eprintln!("{pieces} pieces, {rejects} rejects");
+    assert!(pieces >= 2000, "{pieces} served");
+}
+
+/// libtorrent pipelines hundreds of requests of a 24 MiB torrent in 16 KiB pieces: with
+/// requests dropped past 512, about one run in six stalled for good.
+#[test]
+fn libtorrent_downloads_a_many_piece_torrent_ten_times_without_stalling() {
+    let py = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "many.bin", 24 << 20, "t@127.0.0.1:9", "16K");
+    let original = fs::read(&content).unwrap();
+    let (_seed, port) = start_seed(&torrent, dir.path());
+    for run in 0..10 {
+        let out = dir.path().join(format!("lt{run}"));
+        fs::create_dir(&out).unwrap();
+        let mut cmd = Command::new(py);
+        cmd.args([
+            libtorrent_peer_script(),
+            torrent.to_str().unwrap(),
+            out.to_str().unwrap(),
+            &free_port().to_string(),
+            "--fetch",
+            "--timeout",
+            "40",
+            "--peer",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null());
+        let started = Instant::now();
+        let status = Proc::spawn("libtorrent fetch", &mut cmd).wait_for(Duration::from_secs(50));
+        assert!(status.success(), "run {run}: libtorrent stalled");
+        assert!(
+            fs::read(out.join("many.bin")).unwrap() == original,
+            "run {run}: copy differs"
+        );
+        eprintln!("run {run}: {:.1}s", started.elapsed().as_secs_f64());
+        fs::remove_dir_all(&out).unwrap();
+    }
+}
