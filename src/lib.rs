@@ -49,6 +49,7 @@ pub mod cmd;
 pub mod error;
 pub mod escape;
 pub mod extensions;
+pub mod fairness;
 pub mod hash;
 pub mod layout;
 pub mod metainfo;

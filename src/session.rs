@@ -5,6 +5,7 @@
 //! [`Session::next_end`], a future, for one to end.
 
 use crate::bitfield::Bitfield;
+use crate::fairness::PerHost;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::peer;
 use crate::piece_store::PieceStore;
@@ -19,6 +20,9 @@ use std::sync::{Arc, Mutex};
 
 /// Handshakes in progress at once; more connections wait in the kernel's backlog.
 const MAX_PENDING_HANDSHAKES: usize = 256;
+/// Handshakes in progress from one host (an IPv6 /64 counting as one): more from it are
+/// closed at once, so one host cannot hold the others in the backlog.
+const MAX_PENDING_PER_HOST: usize = 32;
 
 /// A torrent the session runs: its counters, and the way to stop it.
 #[derive(Clone)]
@@ -176,13 +180,17 @@ impl Session {
 
 async fn accept_loop(listener: TcpListener, routes: Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>) {
     let permits = Permits::new(MAX_PENDING_HANDSHAKES);
+    let per_host = PerHost::new(MAX_PENDING_PER_HOST);
     loop {
         let permit = permits.acquire().await;
         let (mut stream, from) = runtime::accept(&listener, "peer port").await;
+        let Some(slot) = per_host.take(from.ip()) else {
+            continue;
+        };
         let routes = routes.clone();
         runtime::spawn(async move {
             let hs = peer::read_handshake(&mut stream).await;
-            drop(permit);
+            drop((permit, slot));
             match hs {
                 Ok(hs) => {
                     let torrent = routes

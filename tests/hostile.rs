@@ -303,3 +303,73 @@ fn a_torrent_read_from_a_device_or_pipe_is_bounded() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+/// Asks `python3` for a TCP exchange from source address 127.0.0.2 (the test's own sockets all
+/// come from 127.0.0.1, which the flood holds): sends `request`, prints how many bytes came
+/// back within the time limit.
+fn exchange_from_127_0_0_2(port: u16, request: &[u8], want: usize, limit_secs: f64) -> usize {
+    let hex: String = request.iter().map(|b| format!("{b:02x}")).collect();
+    let script = format!(
+        "import socket,time\n\
+         s=socket.create_connection(('127.0.0.1',{port}),{limit_secs},source_address=('127.0.0.2',0))\n\
+         s.sendall(bytes.fromhex('{hex}'))\n\
+         got=b''\nend=time.time()+{limit_secs}\n\
+         try:\n  while len(got)<{want} and time.time()<end:\n    c=s.recv(65536)\n    if not c: break\n    got+=c\n\
+         except Exception: pass\n\
+         print(len(got))"
+    );
+    let o = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("python3: {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+/// 2,000 idle connections from 127.0.0.1 to the tracker and to a seed's peer port: a client at
+/// 127.0.0.2 is still answered by both within a second.
+#[test]
+fn one_host_flooding_connections_does_not_lock_out_another() {
+    let (_tracker, tport) = start_tracker(60);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let seed = spawn_logged(
+        "seed",
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    let sport = seed.listening_port();
+    // Each listener is flooded, then asked at once, well inside its own idle timeout.
+    let flood = |port: u16| -> Vec<std::net::TcpStream> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        (0..2000)
+            .filter_map(|_| {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+            })
+            .collect()
+    };
+    let idle = flood(tport);
+    let scrape = b"GET /scrape HTTP/1.1\r\nConnection: close\r\n\r\n";
+    let got = exchange_from_127_0_0_2(tport, scrape, 12, 1.0);
+    assert!(got >= 12, "the tracker answered {got} bytes within 1 s");
+    drop(idle);
+    let idle = flood(sport);
+    let mut hs = b"\x13BitTorrent protocol".to_vec();
+    hs.extend_from_slice(&[0; 8]);
+    hs.extend_from_slice(&info_hash_bytes(&torrent));
+    hs.extend_from_slice(b"-XX0001-from12700002");
+    let got = exchange_from_127_0_0_2(sport, &hs, 68, 1.0);
+    assert!(
+        got >= 68,
+        "the seed answered {got} bytes of its handshake within 1 s"
+    );
+    drop(idle);
+}

@@ -4,12 +4,14 @@
 //! Request parsing is sans-IO ([`parse_request`]); the connection loop only moves bytes. Limits:
 //! a request line over 2 KiB gets 414, a head over 8 KiB gets 431, both then close; a request
 //! (or an idle keep-alive connection) has 15 s to arrive whole; at most [`MAX_CONNECTIONS`]
-//! connections are open at once, further ones are closed on accept.
+//! connections are open at once and at most [`MAX_CONNECTIONS_PER_HOST`] from one host;
+//! further ones are closed on accept.
 
 use super::Tracker;
 use super::proto::{AnnounceRequest, encode_compact, percent_decode, query_pairs};
 use super::swarm::AnnounceReply;
 use crate::bencode::encode::put_bytes;
+use crate::fairness::PerHost;
 use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
@@ -22,6 +24,8 @@ pub const MAX_REQUEST_LINE: usize = 2048;
 pub const MAX_HEAD: usize = 8192;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections one host (an IPv6 /64 counting as one) may hold open at once.
+pub const MAX_CONNECTIONS_PER_HOST: usize = 64;
 /// Hashes one scrape may ask about.
 pub const MAX_SCRAPE: usize = 100;
 
@@ -275,10 +279,14 @@ fn response(status: u16, body: &[u8], keep_alive: bool) -> Vec<u8> {
 /// Accepts connections until the listener fails for good; one task a connection.
 pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
     let open = Arc::new(AtomicUsize::new(0));
+    let per_host = PerHost::new(MAX_CONNECTIONS_PER_HOST);
     loop {
         let (stream, addr) = crate::runtime::accept(&listener, "tracker").await;
+        // A host over its share is turned away at once; so is everyone when all are taken.
+        let Some(slot) = per_host.take(addr.ip()) else {
+            continue;
+        };
         if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            drop(stream);
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);
@@ -286,6 +294,7 @@ pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
         crate::runtime::spawn(async move {
             let _ = connection(stream, addr, &tracker).await;
             open.fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
         });
     }
 }
