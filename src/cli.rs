@@ -49,6 +49,9 @@ pub struct Seed {
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub upload_limit: Option<String>,
+    /// message stream encryption: prefer (default: dial encrypted, fall back to plaintext; take both), require (RC4 only) or off (plaintext only)
+    #[argh(option)]
+    pub encryption: Option<String>,
 }
 
 /// Download a torrent into DIR/NAME from every peer at once, uploading meanwhile.
@@ -73,6 +76,9 @@ pub struct Fetch {
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub upload_limit: Option<String>,
+    /// message stream encryption: prefer (default: dial encrypted, fall back to plaintext; take both), require (RC4 only) or off (plaintext only)
+    #[argh(option)]
+    pub encryption: Option<String>,
     /// download rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub download_limit: Option<String>,
@@ -146,6 +152,18 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     })?;
     n.checked_mul(1 << shift)
         .ok_or_else(|| "too large".to_string())
+}
+
+/// `--encryption prefer|require|off`; absent means prefer.
+pub fn parse_encryption(arg: Option<&str>) -> crate::Result<crate::peer::encryption::Encryption> {
+    let Some(text) = arg else {
+        return Ok(Default::default());
+    };
+    crate::peer::encryption::Encryption::parse(text).ok_or_else(|| crate::Error::BadArgument {
+        what: "--encryption",
+        value: text.to_string(),
+        reason: "must be prefer, require or off".into(),
+    })
 }
 
 #[cfg(test)]

@@ -4,14 +4,18 @@
 //! they are given; a connection knows its key, never its torrent.
 
 use crate::layout::Layout;
+pub mod encryption;
+
 use crate::layout::{BlockRef, PeerKey};
 use crate::piece_store::PieceStore;
 use crate::rate::{self, RateLimit};
 use crate::runtime::timeout;
+use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, Rc4};
 use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message, WireError};
 use async_std::channel::{Receiver, Sender, TrySendError};
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
+use encryption::{Crypto, Encryption};
 use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -126,47 +130,91 @@ impl Drop for PeerHandle {
     }
 }
 
-pub async fn read_handshake(stream: &mut TcpStream) -> std::io::Result<Handshake> {
+/// Connects out and trades handshakes, encrypted as `policy` says; the peer must answer for
+/// the same torrent. With `Prefer`, a peer that fails the encryption handshake is dialed again
+/// at once in plaintext; `plaintext_known` skips the encrypted try for a peer that needed that
+/// before.
+pub async fn connect(
+    addr: SocketAddr,
+    ours: Handshake,
+    policy: Encryption,
+    plaintext_known: bool,
+) -> std::io::Result<(TcpStream, Handshake, Crypto)> {
+    if policy == Encryption::Off || plaintext_known {
+        return connect_once(addr, ours, None).await;
+    }
+    let provide = if policy == Encryption::Require {
+        CRYPTO_RC4
+    } else {
+        CRYPTO_RC4 | CRYPTO_PLAINTEXT
+    };
+    match connect_once(addr, ours, Some(provide)).await {
+        Err(e)
+            if policy == Encryption::Prefer
+                && e.kind() != std::io::ErrorKind::ConnectionRefused =>
+        {
+            log::debug!("{addr}: encrypted handshake failed ({e}); trying plaintext");
+            connect_once(addr, ours, None).await
+        }
+        other => other,
+    }
+}
+
+async fn connect_once(
+    addr: SocketAddr,
+    ours: Handshake,
+    encrypted: Option<u32>,
+) -> std::io::Result<(TcpStream, Handshake, Crypto)> {
+    let mut stream = timeout("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr)).await?;
+    let _ = stream.set_nodelay(true);
+    let mut crypto = match encrypted {
+        Some(provide) => {
+            encryption::initiate(&mut stream, &ours.info_hash, &ours.encode(), provide).await?
+        }
+        None => {
+            timeout(
+                "sending the handshake",
+                HANDSHAKE_TIMEOUT,
+                stream.write_all(&ours.encode()),
+            )
+            .await?;
+            Crypto::default()
+        }
+    };
     let mut buf = [0u8; HANDSHAKE_LEN];
     timeout(
         "reading the handshake",
         HANDSHAKE_TIMEOUT,
-        stream.read_exact(&mut buf),
+        crypto.read_exact(&mut stream, &mut buf),
     )
     .await?;
-    Handshake::decode(&buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
-/// Connects out and trades handshakes; the peer must answer for the same torrent.
-pub async fn connect(addr: SocketAddr, ours: Handshake) -> std::io::Result<(TcpStream, Handshake)> {
-    let mut stream = timeout("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr)).await?;
-    let _ = stream.set_nodelay(true);
-    timeout(
-        "sending the handshake",
-        HANDSHAKE_TIMEOUT,
-        stream.write_all(&ours.encode()),
-    )
-    .await?;
-    let theirs = read_handshake(&mut stream).await?;
+    let theirs = Handshake::decode(&buf)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
     if theirs.info_hash != ours.info_hash {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "handshake for another torrent",
         ));
     }
-    Ok((stream, theirs))
+    Ok((stream, theirs, crypto))
 }
 
 /// Starts the writer and returns its handle and the reader, which the caller spawns once the
 /// torrent knows the connection (so no message can arrive before it).
 pub fn start<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
     stream: TcpStream,
+    crypto: Crypto,
     key: PeerKey,
     events: Sender<E>,
     store: Arc<PieceStore>,
     upload_limit: Option<Arc<RateLimit>>,
     download_limit: Option<Arc<RateLimit>>,
 ) -> (PeerHandle, impl Future<Output = ()> + Send + 'static) {
+    let Crypto {
+        encrypt,
+        decrypt,
+        leftover,
+    } = crypto;
     let (tx, rx) = async_std::channel::bounded(MAX_UNSENT);
     let overflowed = Arc::new(AtomicBool::new(false));
     let handle = PeerHandle {
@@ -180,18 +228,28 @@ pub fn start<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
     let layout = store.layout().clone();
     crate::runtime::spawn(writer(
         stream.clone(),
+        encrypt,
         key,
         rx,
         events.clone(),
         store,
         upload_limit,
     ));
-    let reader = reader(stream, key, events, layout, download_limit, overflowed);
+    let reader = reader(
+        stream,
+        (decrypt, leftover),
+        key,
+        events,
+        layout,
+        download_limit,
+        overflowed,
+    );
     (handle, reader)
 }
 
 async fn reader<E: From<(PeerKey, PeerEvent)>>(
     mut stream: TcpStream,
+    (mut decrypt, leftover): (Option<Rc4>, Vec<u8>),
     key: PeerKey,
     events: Sender<E>,
     layout: Layout,
@@ -200,7 +258,9 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
 ) {
     let max_len = wire::max_message_len(layout.piece_count());
     let mut buf = vec![0u8; (max_len as usize + 4).max(256 << 10)];
-    let mut filled = 0usize;
+    // Bytes that came with the handshake (a few KiB at most) are already plaintext.
+    let mut filled = leftover.len().min(buf.len());
+    buf[..filled].copy_from_slice(&leftover[..filled]);
     let reason = 'conn: loop {
         let mut start = 0;
         loop {
@@ -232,7 +292,12 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
         .await
         {
             Ok(0) => break PeerError::Closed,
-            Ok(n) => filled += n,
+            Ok(n) => {
+                if let Some(rc4) = &mut decrypt {
+                    rc4.apply(&mut buf[filled..filled + n]);
+                }
+                filled += n;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 break PeerError::Timeout(e.to_string());
             }
@@ -248,8 +313,23 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
     let _ = events.send((key, PeerEvent::Closed(reason)).into()).await;
 }
 
+/// Encrypts (when the connection is) and writes `out`, then empties it.
+async fn send(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    encrypt: &mut Option<Rc4>,
+) -> std::io::Result<()> {
+    if let Some(rc4) = encrypt {
+        rc4.apply(out);
+    }
+    let sent = timeout("sending", WRITE_TIMEOUT, stream.write_all(out)).await;
+    out.clear();
+    sent
+}
+
 async fn writer<E: From<(PeerKey, PeerEvent)>>(
     mut stream: TcpStream,
+    mut encrypt: Option<Rc4>,
     key: PeerKey,
     rx: Receiver<Outgoing>,
     events: Sender<E>,
@@ -318,26 +398,14 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
                 }
             }
             // Flush big batches as they grow so a rate limit paces the bytes, not the batch.
-            if out.len() >= 128 << 10
-                && timeout("sending", WRITE_TIMEOUT, stream.write_all(&out))
-                    .await
-                    .is_err()
-            {
+            if out.len() >= 128 << 10 && send(&mut stream, &mut out, &mut encrypt).await.is_err() {
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
             }
-            if out.len() >= 128 << 10 {
-                out.clear();
-            }
         }
-        if !out.is_empty()
-            && timeout("sending", WRITE_TIMEOUT, stream.write_all(&out))
-                .await
-                .is_err()
-        {
+        if !out.is_empty() && send(&mut stream, &mut out, &mut encrypt).await.is_err() {
             break;
         }
-        out.clear();
         if sent_blocks > 0
             && events
                 .send(

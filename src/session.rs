@@ -6,14 +6,20 @@
 
 use crate::bitfield::Bitfield;
 use crate::fairness::PerHost;
+use crate::hash::Digest;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::peer;
+use crate::peer::encryption::{self, Crypto, Encryption};
 use crate::piece_store::PieceStore;
 use crate::runtime::{self, Permits};
 use crate::torrent::{self, Config, Event, Options, Stats};
+use crate::wire::mse;
+use crate::wire::{HANDSHAKE_LEN, Handshake, PROTOCOL};
 use crate::{Error, Result};
 use async_std::channel::{Receiver, Sender};
+use async_std::io::ReadExt;
 use async_std::net::TcpListener;
+use async_std::net::TcpStream;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -54,25 +60,29 @@ pub enum Wake {
 pub struct Session {
     local: SocketAddr,
     peer_id: [u8; 20],
-    routes: Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>,
+    routes: Routes,
     torrents: Vec<TorrentRef>,
     ended: (Sender<Ended>, Receiver<Ended>),
+    policy: Encryption,
 }
 
 impl Session {
     /// Binds `addr` (port 0 picks one) and starts accepting.
-    pub async fn bind(addr: SocketAddr) -> Result<Session> {
-        Session::bind_reporting(addr, async_std::channel::unbounded()).await
+    /// Binds `addr` (port 0 picks one) and starts accepting, plaintext and encrypted
+    /// connections as `policy` allows.
+    pub async fn bind(addr: SocketAddr, policy: Encryption) -> Result<Session> {
+        Session::bind_reporting(addr, policy, async_std::channel::unbounded()).await
     }
 
     /// Another node (its own port and peer id) whose torrents' ends come through this one's
     /// [`Session::next_end`]: for running a whole swarm in one process.
     pub async fn sibling(&self, addr: SocketAddr) -> Result<Session> {
-        Session::bind_reporting(addr, self.ended.clone()).await
+        Session::bind_reporting(addr, self.policy, self.ended.clone()).await
     }
 
     async fn bind_reporting(
         addr: SocketAddr,
+        policy: Encryption,
         ended: (Sender<Ended>, Receiver<Ended>),
     ) -> Result<Session> {
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Net {
@@ -84,13 +94,14 @@ impl Session {
             source,
         })?;
         let routes = Arc::new(Mutex::new(HashMap::new()));
-        runtime::spawn(accept_loop(listener, routes.clone()));
+        runtime::spawn(accept_loop(listener, routes.clone(), policy));
         Ok(Session {
             local,
             peer_id: new_peer_id(),
             routes,
             torrents: Vec::new(),
             ended,
+            policy,
         })
     }
 
@@ -104,8 +115,9 @@ impl Session {
         meta: Arc<Torrent>,
         store: Arc<PieceStore>,
         have: Bitfield,
-        options: Options,
+        mut options: Options,
     ) -> TorrentRef {
+        options.encryption = self.policy;
         let info_hash = meta.info_hash;
         let config = Config {
             peer_id: self.peer_id,
@@ -113,10 +125,7 @@ impl Session {
             options,
         };
         let handle = torrent::spawn(meta, store, have, config);
-        self.routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(info_hash, handle.events.clone());
+        lock(&self.routes).insert(info_hash, handle.events.clone());
         let torrent = TorrentRef {
             id: self.torrents.len(),
             stats: handle.stats,
@@ -178,7 +187,7 @@ impl Session {
     }
 }
 
-async fn accept_loop(listener: TcpListener, routes: Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>) {
+async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) {
     let permits = Permits::new(MAX_PENDING_HANDSHAKES);
     let per_host = PerHost::new(MAX_PENDING_PER_HOST);
     loop {
@@ -189,28 +198,77 @@ async fn accept_loop(listener: TcpListener, routes: Arc<Mutex<HashMap<InfoHash, 
         };
         let routes = routes.clone();
         runtime::spawn(async move {
-            let hs = peer::read_handshake(&mut stream).await;
+            let accepted = accept_handshake(&mut stream, &routes, policy).await;
             drop((permit, slot));
-            match hs {
-                Ok(hs) => {
-                    let torrent = routes
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get(&hs.info_hash)
-                        .cloned();
-                    match torrent {
-                        Some(t) => {
-                            let _ = t.send(Event::Inbound(stream, hs)).await;
-                        }
-                        None => {
-                            log::debug!("{from}: handshake for unknown torrent {}", hs.info_hash)
-                        }
-                    }
+            match accepted {
+                Ok((hs, crypto, torrent)) => {
+                    let _ = torrent
+                        .send(Event::Inbound(stream, hs, Box::new(crypto)))
+                        .await;
                 }
                 Err(e) => log::debug!("{from}: {e}"),
             }
         });
     }
+}
+
+type Routes = Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>;
+
+/// Reads an inbound connection's handshake, plaintext (it starts with the protocol string) or
+/// inside an MSE/PE exchange, as `policy` allows; names the torrent it is for.
+async fn accept_handshake(
+    stream: &mut TcpStream,
+    routes: &Routes,
+    policy: Encryption,
+) -> std::io::Result<(Handshake, Crypto, Sender<Event>)> {
+    let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
+    let mut first = [0u8; 20];
+    runtime::timeout(
+        "reading the handshake",
+        peer::HANDSHAKE_TIMEOUT,
+        stream.read_exact(&mut first),
+    )
+    .await?;
+    let plaintext = first[0] == 19 && &first[1..] == PROTOCOL;
+    let mut crypto = if plaintext {
+        if policy == Encryption::Require {
+            return Err(refused("a plaintext handshake (--encryption require)"));
+        }
+        Crypto {
+            leftover: first.to_vec(),
+            ..Crypto::default()
+        }
+    } else {
+        if policy == Encryption::Off {
+            return Err(refused("not a BitTorrent handshake (--encryption off)"));
+        }
+        let ours = |req2: &Digest| {
+            lock(routes)
+                .keys()
+                .find(|hash| mse::req2(&hash.0) == *req2)
+                .copied()
+        };
+        encryption::respond(stream, &first, ours, policy == Encryption::Require)
+            .await?
+            .crypto
+    };
+    let mut buf = [0u8; HANDSHAKE_LEN];
+    runtime::timeout(
+        "reading the handshake",
+        peer::HANDSHAKE_TIMEOUT,
+        crypto.read_exact(stream, &mut buf),
+    )
+    .await?;
+    let hs = Handshake::decode(&buf).map_err(refused)?;
+    let torrent = lock(routes)
+        .get(&hs.info_hash)
+        .cloned()
+        .ok_or_else(|| refused(&format!("a handshake for unknown torrent {}", hs.info_hash)))?;
+    Ok((hs, crypto, torrent))
+}
+
+fn lock(routes: &Routes) -> std::sync::MutexGuard<'_, HashMap<InfoHash, Sender<Event>>> {
+    routes.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A fresh Azureus-style peer id (BEP 20): `-P20001-` and 12 random bytes.

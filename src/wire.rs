@@ -3,6 +3,8 @@
 //! from byte slices. Decoding says `Incomplete` (read more), gives a message and the
 //! bytes it used, or says why the bytes are invalid (close the connection).
 
+pub mod mse;
+
 use crate::bitfield::Bitfield;
 use crate::layout::{BLOCK_SIZE, Layout};
 use crate::metainfo::InfoHash;

@@ -77,6 +77,9 @@ fn a_peer_flooding_unchoke_and_choke_without_reading_is_dropped_and_memory_stays
             "127.0.0.1:0",
             "--peer",
             &format!("127.0.0.1:{port}"),
+            // The fake peer takes one connection and speaks plaintext only.
+            "--encryption",
+            "off",
         ],
     );
     let mut peak = 0;

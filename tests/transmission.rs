@@ -8,7 +8,7 @@ use common::*;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Two namespaces joined by a veth pair, deleted on drop.
 struct TestHosts {
@@ -70,14 +70,15 @@ impl Drop for TestHosts {
     }
 }
 
-/// A transmission-cli in `ns` on `torrent`, data in `dir`: plaintext peers, no DHT, LPD or PEX.
+/// A transmission-cli in `ns` on `torrent`, data in `dir`, with its default encryption
+/// setting (encryption preferred); no DHT, LPD or PEX.
 fn transmission(ns: &str, torrent: &Path, dir: &Path, config: &Path) -> Proc {
     let cli = require("transmission-cli", "transmission-cli");
     fs::create_dir_all(config).unwrap();
     fs::write(
         config.join("settings.json"),
         r#"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
-            "encryption": 0, "port-forwarding-enabled": false, "message-level": 2}"#,
+            "port-forwarding-enabled": false, "message-level": 2}"#,
     )
     .unwrap();
     let mut cmd = TestHosts::exec(
@@ -114,7 +115,7 @@ fn transmission_downloads_from_p2p_and_p2p_from_transmission() {
     let (content, torrent) = make_content(
         dir.path(),
         "t.bin",
-        3_000_000,
+        16 << 20,
         &format!("t@{HOST_A}:{tport}"),
         "64K",
     );
@@ -146,12 +147,18 @@ fn transmission_downloads_from_p2p_and_p2p_from_transmission() {
     );
     let tr_out = dir.path().join("transmission");
     fs::create_dir(&tr_out).unwrap();
+    let started = Instant::now();
     let tr = transmission(&hosts.b, &torrent, &tr_out, &dir.path().join("tr-config-b"));
     let original = fs::read(&content).unwrap();
-    let got = wait_until(Duration::from_secs(90), || {
+    let got = wait_until(Duration::from_secs(60), || {
         fs::read(tr_out.join("t.bin")).is_ok_and(|b| b == original)
     });
     assert!(got, "Transmission did not download the file from p2p seed");
+    // Timings are reported, not asserted (they are Transmission's pace on this link).
+    eprintln!(
+        "Transmission fetched 16 MiB from p2p seed in {:?}",
+        started.elapsed()
+    );
     drop(seed);
     drop(tr);
 
@@ -184,8 +191,13 @@ fn transmission_downloads_from_p2p_and_p2p_from_transmission() {
         ],
     );
     fetch.env("RUST_LOG", "warn");
-    let status = Proc::spawn("fetch", &mut fetch).wait_for(Duration::from_secs(90));
+    let started = Instant::now();
+    let status = Proc::spawn("fetch", &mut fetch).wait_for(Duration::from_secs(60));
     assert!(status.success(), "p2p fetch from Transmission failed");
+    eprintln!(
+        "p2p fetched 16 MiB from Transmission in {:?}",
+        started.elapsed()
+    );
     assert_eq!(fs::read(out.join("t.bin")).unwrap(), original);
 }
 

@@ -12,19 +12,39 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn start_seed(torrent: &Path, dir: &Path) -> (Logged, u16) {
-    let s = spawn_logged(
+    start_seed_with(torrent, dir, &[])
+}
+
+fn start_seed_with(torrent: &Path, dir: &Path, extra: &[&str]) -> (Logged, u16) {
+    let mut args = vec![
         "seed",
-        &[
-            "seed",
-            torrent.to_str().unwrap(),
-            "--dir",
-            dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
+        torrent.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let s = spawn_logged("seed", &args);
     let port = s.listening_port();
     (s, port)
+}
+
+/// `p2p fetch` to its end within `limit`; whether it succeeded.
+fn fetch(torrent: &Path, out: &Path, extra: &[&str], limit: Duration) -> bool {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "fetch",
+        torrent.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra)
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null());
+    Proc::spawn("fetch", &mut cmd).wait_for(limit).success()
 }
 
 fn hash_bytes(torrent: &Path) -> [u8; 20] {
@@ -161,4 +181,154 @@ fn libtorrent_downloads_a_many_piece_torrent_ten_times_without_stalling() {
         eprintln!("run {run}: {:.1}s", started.elapsed().as_secs_f64());
         fs::remove_dir_all(&out).unwrap();
     }
+}
+
+/// libtorrent with encryption forced (RC4 only) downloads from `p2p seed --encryption require`,
+/// and `p2p fetch --encryption require` downloads from such a libtorrent seed. A plaintext-only
+/// fetch gets nothing from the requiring seed.
+#[test]
+fn libtorrent_with_encryption_forced_both_ways() {
+    let py = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "e.bin", 8 << 20, "t@127.0.0.1:9", "64K");
+    let original = fs::read(&content).unwrap();
+    let (_seed, port) = start_seed_with(&torrent, dir.path(), &["--encryption", "require"]);
+    let lt_out = dir.path().join("lt");
+    fs::create_dir(&lt_out).unwrap();
+    let mut cmd = Command::new(py);
+    cmd.args([
+        libtorrent_peer_script(),
+        torrent.to_str().unwrap(),
+        lt_out.to_str().unwrap(),
+        &free_port().to_string(),
+        "--fetch",
+        "--timeout",
+        "40",
+        "--require-encryption",
+        "--peer",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .stdout(Stdio::null());
+    let status = Proc::spawn("libtorrent fetch", &mut cmd).wait_for(Duration::from_secs(50));
+    assert!(
+        status.success(),
+        "libtorrent (encryption forced) fetched nothing from p2p"
+    );
+    assert!(fs::read(lt_out.join("e.bin")).unwrap() == original);
+
+    let plain = dir.path().join("plain");
+    assert!(
+        !fetch(
+            &torrent,
+            &plain,
+            &[
+                "--peer",
+                &format!("127.0.0.1:{port}"),
+                "--encryption",
+                "off"
+            ],
+            Duration::from_secs(45)
+        ),
+        "a plaintext fetch must not get through to a seed that requires encryption"
+    );
+
+    let lt_port = free_port();
+    let mut cmd = Command::new(py);
+    cmd.args([
+        libtorrent_peer_script(),
+        torrent.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+        &lt_port.to_string(),
+        "--timeout",
+        "60",
+        "--require-encryption",
+    ])
+    .stdout(Stdio::piped());
+    let mut lt = Proc::spawn("libtorrent seed", &mut cmd);
+    helper_port(&mut lt);
+    let out = dir.path().join("p2p");
+    assert!(fetch(
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{lt_port}"),
+            "--encryption",
+            "require"
+        ],
+        Duration::from_secs(45)
+    ));
+    assert!(fs::read(out.join("e.bin")).unwrap() == original);
+}
+
+/// aria2c with --bt-require-crypto downloads from `p2p seed --encryption require`, and
+/// `p2p fetch --encryption require` from such an aria2c seed, both through `p2p tracker`.
+#[test]
+fn aria2c_requiring_encryption_both_ways() {
+    let aria2c = require("aria2c", "aria2");
+    let (_t, tport) = start_tracker(2);
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(
+        dir.path(),
+        "a.bin",
+        4 << 20,
+        &format!("t@127.0.0.1:{tport}"),
+        "64K",
+    );
+    let original = fs::read(&content).unwrap();
+    let (seed, _) = start_seed_with(&torrent, dir.path(), &["--encryption", "require"]);
+    let aria_out = dir.path().join("aria");
+    let mut cmd = aria2c_fetch(&aria2c, &torrent, &aria_out);
+    cmd.arg("--bt-require-crypto=true");
+    let status = Proc::spawn("aria2c", &mut cmd).wait_for(Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "aria2c (crypto required) failed: {status:?}"
+    );
+    assert!(fs::read(aria_out.join("a.bin")).unwrap() == original);
+    drop(seed);
+
+    let mut cmd = Command::new(&aria2c);
+    cmd.args([
+        "--enable-dht=false",
+        "--bt-enable-lpd=false",
+        "--enable-peer-exchange=false",
+        "--bt-require-crypto=true",
+        "--seed-ratio=0.0",
+        "--seed-time=60",
+        "--bt-seed-unverified=true",
+        "--console-log-level=warn",
+        "--summary-interval=0",
+        &format!("--listen-port={}", free_port()),
+        &format!("--dir={}", dir.path().display()),
+        torrent.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null());
+    let _aria_seed = Proc::spawn("aria2c seed", &mut cmd);
+    let out = dir.path().join("p2p");
+    assert!(fetch(
+        &torrent,
+        &out,
+        &["--encryption", "require"],
+        Duration::from_secs(60)
+    ));
+    assert!(fs::read(out.join("a.bin")).unwrap() == original);
+}
+
+#[test]
+fn a_bad_encryption_policy_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "x.bin", 1000, "t@127.0.0.1:9", "16K");
+    let out = dir.path().join("out");
+    let o = p2p(&[
+        "fetch",
+        torrent.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--encryption",
+        "maybe",
+    ]);
+    assert_error(&o, "--encryption `maybe`: must be prefer, require or off");
+    let o = p2p(&["seed", torrent.to_str().unwrap(), "--encryption", "always"]);
+    assert_error(&o, "--encryption `always`");
 }

@@ -118,7 +118,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         let seed_store = Arc::new(PieceStore::open_existing(&seed_dir, &meta.info)?);
         let have = seed_store.check_all(&HashProgress::default())?;
         let local: SocketAddr = "127.0.0.1:0".parse().expect("literal");
-        let mut seed = Session::bind(local).await?;
+        let mut seed = Session::bind(local, Default::default()).await?;
         let seed_torrent = seed.add(meta.clone(), seed_store, have, peer_options(true));
         println!("seed      {}", seed.local_addr());
         // Fetchers that announce before the seed would wait a whole interval to hear of it.

@@ -19,6 +19,7 @@ pub fn run(args: Fetch) -> Result<()> {
     let listen = super::parse_addr("--listen", args.listen.as_deref().unwrap_or("0.0.0.0:0"))?;
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let download_limit = rate::from_arg("--download-limit", args.download_limit.as_deref())?;
+    let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
     let peers = args
         .peer
         .iter()
@@ -49,13 +50,7 @@ pub fn run(args: Fetch) -> Result<()> {
     }
     signal::install();
     runtime::block_on(async {
-        let mut session = Session::bind(listen).await?;
-        log::info!(
-            "fetching {} ({}) listening on {}",
-            meta.info.name,
-            meta.info_hash,
-            session.local_addr()
-        );
+        let mut session = Session::bind(listen, encryption).await?;
         let torrent = session.add(
             meta.clone(),
             store,
@@ -66,7 +61,15 @@ pub fn run(args: Fetch) -> Result<()> {
                 keep_seeding: args.seed,
                 peers,
                 no_peer_timeout: Some(NO_PEER_TIMEOUT),
+                ..Options::default()
             },
+        );
+        // Logged once the torrent is routed: a peer told of this port is served at once.
+        log::info!(
+            "fetching {} ({}) listening on {}",
+            meta.info.name,
+            meta.info_hash,
+            session.local_addr()
         );
         let started = Instant::now();
         let stats = torrent.stats.clone();

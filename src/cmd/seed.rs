@@ -17,6 +17,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(30);
 pub fn run(args: Seed) -> Result<()> {
     let listen = super::parse_addr("--listen", &args.listen)?;
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
+    let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
     let mut loaded = Vec::new();
     for path in &args.torrents {
         let meta = Torrent::load(path)?;
@@ -41,21 +42,25 @@ pub fn run(args: Seed) -> Result<()> {
     }
     signal::install();
     runtime::block_on(async {
-        let mut session = Session::bind(listen).await?;
+        let mut session = Session::bind(listen, encryption).await?;
         for (meta, store, have) in loaded {
-            log::info!(
-                "seeding {} ({}, {}) listening on {}",
-                meta.info.name,
-                meta.info_hash,
-                progress::bytes(meta.info.total_length()),
-                session.local_addr()
-            );
             let options = Options {
                 upload_limit: upload_limit.clone(),
                 keep_seeding: true,
                 ..Options::default()
             };
+            let (name, info_hash, size) = (
+                meta.info.name.clone(),
+                meta.info_hash,
+                meta.info.total_length(),
+            );
             session.add(meta, store, have, options);
+            // Logged once the torrent is routed: a peer told of this port is served at once.
+            log::info!(
+                "seeding {name} ({info_hash}, {}) listening on {}",
+                progress::bytes(size),
+                session.local_addr()
+            );
         }
         // A torrent ends early only on an error: stop the others and report it.
         let mut failed = Ok(());

@@ -7,6 +7,7 @@ use super::{Event, MAX_PEERS, Task};
 use crate::bitfield::Bitfield;
 use crate::extensions::{self, DEFAULT_REQQ, ExtendedHandshake};
 use crate::layout::{BlockRef, PeerKey};
+use crate::peer::encryption::{Crypto, Encryption};
 use crate::peer::{self, PeerHandle};
 use crate::piece_store::PieceStore;
 use crate::rate::RateLimit;
@@ -18,6 +19,9 @@ use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Addresses remembered as plaintext-only, at most.
+const MAX_PLAINTEXT_REMEMBERED: usize = 4096;
 
 pub(super) struct Peer {
     pub(super) addr: SocketAddr,
@@ -95,9 +99,17 @@ pub(super) struct Attach {
 impl Attach {
     /// Starts the connection's writer, tells the torrent, then runs the reader until the
     /// connection ends (no message can reach the torrent before `Connected`).
-    async fn run(self, stream: TcpStream, key: PeerKey, addr: SocketAddr, theirs: Handshake) {
+    async fn run(
+        self,
+        (stream, crypto): (TcpStream, Crypto),
+        key: PeerKey,
+        addr: SocketAddr,
+        theirs: Handshake,
+    ) {
+        let encrypted = crypto.is_encrypted();
         let (handle, reader) = peer::start(
             stream,
+            crypto,
             key,
             self.events,
             self.store,
@@ -110,6 +122,7 @@ impl Attach {
                 key,
                 addr,
                 theirs,
+                encrypted,
                 handle,
             })
             .await
@@ -133,9 +146,13 @@ impl Task {
             let key = self.next_key;
             self.next_key += 1;
             let (ours, attach, ctrl) = (self.handshake(), self.attacher(), self.ctrl.clone());
+            let policy = self.config.options.encryption;
+            let plaintext_known = self.plaintext_peers.contains(&addr);
             crate::runtime::spawn(async move {
-                match peer::connect(addr, ours).await {
-                    Ok((stream, theirs)) => attach.run(stream, key, addr, theirs).await,
+                match peer::connect(addr, ours, policy, plaintext_known).await {
+                    Ok((stream, theirs, crypto)) => {
+                        attach.run((stream, crypto), key, addr, theirs).await
+                    }
                     Err(e) => {
                         let _ = ctrl.send(Event::ConnectFailed(addr, e.to_string())).await;
                     }
@@ -154,7 +171,7 @@ impl Task {
         }
     }
 
-    pub(super) fn inbound(&mut self, mut stream: TcpStream, theirs: Handshake) {
+    pub(super) fn inbound(&mut self, mut stream: TcpStream, theirs: Handshake, mut crypto: Crypto) {
         if self.peers.len() >= MAX_PEERS || self.refuse(&theirs.peer_id) {
             return;
         }
@@ -167,15 +184,17 @@ impl Task {
         let (ours, attach) = (self.handshake(), self.attacher());
         crate::runtime::spawn(async move {
             use async_std::io::WriteExt;
+            let mut hs = ours.encode();
+            crypto.seal(&mut hs);
             let sent = crate::runtime::timeout(
                 "sending the handshake",
                 peer::HANDSHAKE_TIMEOUT,
-                stream.write_all(&ours.encode()),
+                stream.write_all(&hs),
             )
             .await;
             if sent.is_ok() {
                 let _ = stream.set_nodelay(true);
-                attach.run(stream, key, addr, theirs).await;
+                attach.run((stream, crypto), key, addr, theirs).await;
             }
         });
     }
@@ -192,9 +211,17 @@ impl Task {
         key: PeerKey,
         addr: SocketAddr,
         theirs: Handshake,
+        encrypted: bool,
         conn: PeerHandle,
     ) {
         let id = theirs.peer_id;
+        // Remember who needed plaintext, so the next dial does not try encryption first.
+        if !encrypted
+            && self.config.options.encryption == Encryption::Prefer
+            && self.plaintext_peers.len() < MAX_PLAINTEXT_REMEMBERED
+        {
+            self.plaintext_peers.insert(addr);
+        }
         // Dropping `conn` on a refusal closes the connection.
         if self.refuse(&id) {
             // Ourselves, banned, or already connected under another address: do not redial.
@@ -233,7 +260,8 @@ impl Task {
             awaiting: HashSet::new(),
         };
         log::debug!(
-            "{addr}: plaintext; offers {}{}",
+            "{addr}: {}; offers {}{}",
+            if encrypted { "RC4" } else { "plaintext" },
             if peer.fast { "fast extension, " } else { "" },
             if peer.extended {
                 "extension protocol"

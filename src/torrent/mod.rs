@@ -29,6 +29,7 @@ mod uploads;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, PeerKey};
 use crate::metainfo::Torrent;
+use crate::peer::encryption::{Crypto, Encryption};
 use crate::peer::{PeerEvent, PeerHandle};
 use crate::picker::Picker;
 use crate::piece_store::PieceStore;
@@ -58,13 +59,15 @@ const PARTIAL_BUDGET: u64 = 16 << 20;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub enum Event {
-    /// An inbound connection whose handshake (for this torrent) the session has read.
-    Inbound(TcpStream, Handshake),
+    /// An inbound connection whose handshake (for this torrent) the session has read, with
+    /// its ciphers when it came encrypted.
+    Inbound(TcpStream, Handshake, Box<Crypto>),
     /// A connection whose handshakes are done; `theirs` says what the peer offers.
     Connected {
         key: PeerKey,
         addr: SocketAddr,
         theirs: Handshake,
+        encrypted: bool,
         handle: PeerHandle,
     },
     ConnectFailed(SocketAddr, String),
@@ -109,6 +112,8 @@ pub struct Options {
     pub peers: Vec<SocketAddr>,
     /// Fail when no peer is connected for this long while incomplete.
     pub no_peer_timeout: Option<Duration>,
+    /// Which connections to make and take (MSE/PE).
+    pub encryption: Encryption,
 }
 
 /// Counters the command reads for progress lines and summaries.
@@ -167,6 +172,8 @@ struct Task {
     peers: HashMap<PeerKey, Peer>,
     next_key: PeerKey,
     dialer: Dialer,
+    /// Peers that failed an encrypted handshake and took a plaintext one (`Prefer`).
+    plaintext_peers: HashSet<SocketAddr>,
     /// Peer ids banned for sending corrupt data.
     banned: HashSet<[u8; 20]>,
     bans: Bans,
@@ -206,6 +213,7 @@ impl Task {
             peers: HashMap::new(),
             next_key: 1,
             dialer,
+            plaintext_peers: HashSet::new(),
             banned: HashSet::new(),
             bans: Bans::default(),
             announcer,
@@ -242,13 +250,14 @@ impl Task {
     /// Handles one event; `Ok(false)` ends the torrent.
     fn handle(&mut self, event: Event) -> Result<bool> {
         match event {
-            Event::Inbound(stream, hs) => self.inbound(stream, hs),
+            Event::Inbound(stream, hs, crypto) => self.inbound(stream, hs, *crypto),
             Event::Connected {
                 key,
                 addr,
                 theirs,
+                encrypted,
                 handle,
-            } => self.connected(key, addr, theirs, handle),
+            } => self.connected(key, addr, theirs, encrypted, handle),
             Event::ConnectFailed(addr, reason) => {
                 log::debug!("{addr}: {reason}");
                 self.dialer.failed(addr, Instant::now());

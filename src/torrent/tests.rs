@@ -99,6 +99,7 @@ impl Harness {
             key: n as PeerKey,
             addr,
             theirs,
+            encrypted: false,
             handle,
         });
         rx

@@ -1,10 +1,12 @@
 """A libtorrent peer for p2p's tests and benchmarks (Debian's python3-libtorrent).
 
 usage: libtorrent_peer.py TORRENT DIR PORT [--peer HOST:PORT]... [--fetch] [--timeout SECS]
+                          [--require-encryption]
 
 Seeds TORRENT from DIR (or, with --fetch, downloads it into DIR), listening on 127.0.0.1:PORT
 over TCP only. Prints `listening PORT`, then `complete` when the download is whole, and exits 0
 then (with --fetch) or after --timeout (seeding). Exits 1 on a timed-out fetch.
+--require-encryption forces MSE/PE with RC4 both ways (libtorrent's forced policy).
 """
 import argparse
 import sys
@@ -19,6 +21,7 @@ ap.add_argument("port", type=int)
 ap.add_argument("--peer", action="append", default=[])
 ap.add_argument("--fetch", action="store_true")
 ap.add_argument("--timeout", type=float, default=120)
+ap.add_argument("--require-encryption", action="store_true")
 args = ap.parse_args()
 
 settings = {
@@ -32,6 +35,9 @@ settings = {
     "allow_multiple_connections_per_ip": True,
     "alert_mask": lt.alert.category_t.error_notification,
 }
+if args.require_encryption:
+    # 0 = forced; allowed_enc_level 2 = RC4 only.
+    settings.update({"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2})
 ses = lt.session(settings)
 handle = ses.add_torrent({"ti": lt.torrent_info(args.torrent), "save_path": args.dir})
 print("listening %d" % ses.listen_port(), flush=True)
