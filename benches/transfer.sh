@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Transfer speed on loopback, in one run: a page-cached file (1 GiB by default) from one seeder to
-# one downloader, p2p→p2p, libtorrent→libtorrent and aria2c→aria2c, each timed from the
+# one downloader, p2p→p2p (plaintext, then RC4-encrypted), libtorrent→libtorrent and aria2c→aria2c, each timed from the
 # downloader's start to its verified completion, with the downloader's CPU seconds and peak RSS;
 # then a swarm: a p2p seed limited to 4 MiB/s and 8 p2p fetchers of a 64 MiB file through
 # p2p tracker: time until all complete, and the seed's upload divided by the file size.
@@ -46,6 +46,16 @@ wait_port $sport
 read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport)
 cmp -s "$work/src/data.bin" "$work/p2p/data.bin" || { echo "p2p copy differs" >&2; exit 1; }
 report "p2p -> p2p" "$w" "$u" "$s" "$m"; p2p_rate=$(echo "$size_mib/$w" | bc -l)
+kill $seed_pid; rm -rf "$work/p2p"; sync
+
+# p2p -> p2p, RC4 on every byte (MSE/PE required on both sides)
+sport=$(free_port)
+"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --encryption require 2>/dev/null & pids+=($!); seed_pid=$!
+wait_port $sport
+read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport --encryption require)
+cmp -s "$work/src/data.bin" "$work/p2p/data.bin" || { echo "p2p encrypted copy differs" >&2; exit 1; }
+report "p2p -> p2p (RC4)" "$w" "$u" "$s" "$m"
+printf 'encrypted / plaintext time: %.2f\n' "$(echo "$w*$p2p_rate/$size_mib" | bc -l)"
 kill $seed_pid; rm -rf "$work/p2p"; sync
 
 # libtorrent -> libtorrent

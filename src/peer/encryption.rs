@@ -209,8 +209,9 @@ pub struct Accepted {
 }
 
 /// Accepting side (B): `first` holds the bytes already read (the start of Ya). `torrent`
-/// maps HASH('req2', info-hash) to one of our torrents. `require` refuses plaintext-after-
-/// handshake.
+/// maps HASH('req2', info-hash) to one of our torrents. `require` selects RC4 (and refuses a
+/// peer that offers only plaintext-after-handshake); otherwise plaintext-after-handshake is
+/// selected when offered.
 pub async fn respond(
     stream: &mut TcpStream,
     first: &[u8],
@@ -255,10 +256,13 @@ pub async fn respond(
         }
         let mut ia = take(stream, &mut pending, ia_len).await?;
         ciphers.decrypt.apply(&mut ia);
-        let select = if provide & CRYPTO_RC4 != 0 {
-            CRYPTO_RC4
-        } else if provide & CRYPTO_PLAINTEXT != 0 && !require {
+        // Offered both, a node that does not require RC4 takes plaintext after the handshake,
+        // as libtorrent does by default: the handshake is still obfuscated, the payload costs
+        // no cipher. A peer that wants RC4 offers only RC4.
+        let select = if provide & CRYPTO_PLAINTEXT != 0 && !require {
             CRYPTO_PLAINTEXT
+        } else if provide & CRYPTO_RC4 != 0 {
+            CRYPTO_RC4
         } else {
             return Err(bad(&format!("no method we accept in {provide:#x}")));
         };
@@ -311,7 +315,8 @@ mod tests {
         block_on(async {
             for (provide, require, encrypted) in [
                 (CRYPTO_RC4, false, true),
-                (CRYPTO_RC4 | CRYPTO_PLAINTEXT, false, true),
+                (CRYPTO_RC4 | CRYPTO_PLAINTEXT, false, false),
+                (CRYPTO_RC4 | CRYPTO_PLAINTEXT, true, true),
                 (CRYPTO_PLAINTEXT, false, false),
             ] {
                 let (mut a, mut b) = pair().await;
