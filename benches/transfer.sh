@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Transfer speed on loopback, in one run: a page-cached file (1 GiB by default) from one seeder to
-# one downloader, p2p→p2p (plaintext, then RC4-encrypted), libtorrent→libtorrent and aria2c→aria2c, each timed from the
+# one downloader, p2p→p2p (plaintext, then RC4-encrypted), libtorrent→libtorrent, libtorrent→p2p
+# (the same seed) and aria2c→aria2c, each timed from the
 # downloader's start to its verified completion, with the downloader's CPU seconds and peak RSS;
 # then a swarm: a p2p seed limited to 4 MiB/s and 8 p2p fetchers of a 64 MiB file through
 # p2p tracker: time until all complete, and the seed's upload divided by the file size.
@@ -65,7 +66,13 @@ wait_port $lport
 read -r w u s m < <(measure /usr/bin/python3 "$lt" "$work/data.torrent" "$work/lt" $(free_port) --fetch --timeout 600 --peer 127.0.0.1:$lport)
 cmp -s "$work/src/data.bin" "$work/lt/data.bin" || { echo "libtorrent copy differs" >&2; exit 1; }
 report "libtorrent -> libtorrent" "$w" "$u" "$s" "$m"; lt_rate=$(echo "$size_mib/$w" | bc -l)
-kill $lt_pid; rm -rf "$work/lt"; sync
+rm -rf "$work/lt"; sync
+# p2p fetching from the same libtorrent seed: a foreign seed should not slow p2p down.
+read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p-lt" --peer 127.0.0.1:$lport)
+cmp -s "$work/src/data.bin" "$work/p2p-lt/data.bin" || { echo "p2p copy from libtorrent differs" >&2; exit 1; }
+report "libtorrent -> p2p" "$w" "$u" "$s" "$m"
+printf 'p2p / libtorrent time from the same libtorrent seed: %.2f\n' "$(echo "$w*$lt_rate/$size_mib" | bc -l)"
+kill $lt_pid; rm -rf "$work/p2p-lt"; sync
 
 # aria2c -> aria2c (aria2c has no way to add a peer by address: the tracker introduces them)
 aport=$(free_port)

@@ -146,9 +146,11 @@ fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     let down = s.downloaded.load(Ordering::Relaxed);
     println!(
-        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}), uploaded {} bytes",
+        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}), uploaded {} bytes; {} of {} connections encrypted",
         target.display(),
         progress::rate(down as f64 / secs.max(1e-3)),
-        s.uploaded.load(Ordering::Relaxed)
+        s.uploaded.load(Ordering::Relaxed),
+        s.encrypted_connections.load(Ordering::Relaxed),
+        s.connections.load(Ordering::Relaxed)
     );
 }

@@ -379,4 +379,62 @@ mod tests {
             assert!(responder.await.to_string().contains("synchronisation"));
         });
     }
+
+    /// Plays A by hand up to step 3, with a chosen VC and PadC length.
+    async fn hand_made_initiator(a: &mut TcpStream, vc: [u8; 8], pad_c: u16) {
+        let keys = KeyPair::generate();
+        a.write_all(&keys.public).await.unwrap();
+        let mut yb = [0u8; KEY_LEN];
+        a.read_exact(&mut yb).await.unwrap();
+        let s = keys.shared(&yb).unwrap();
+        let skey = [5u8; 20];
+        let mut ciphers = Ciphers::initiator(&s, &skey);
+        let mut out = req1(&s).to_vec();
+        out.extend_from_slice(&req2_xor_req3(&skey, &s));
+        let mut secret = vc.to_vec();
+        secret.extend_from_slice(&CRYPTO_RC4.to_be_bytes());
+        secret.extend_from_slice(&pad_c.to_be_bytes());
+        secret.extend_from_slice(&vec![0u8; pad_c as usize]);
+        secret.extend_from_slice(&0u16.to_be_bytes());
+        ciphers.encrypt.apply(&mut secret);
+        out.extend_from_slice(&secret);
+        let _ = a.write_all(&out).await;
+    }
+
+    async fn responder_error(
+        setup: impl std::future::Future<Output = (TcpStream, TcpStream)>,
+        initiator: impl AsyncFnOnce(&mut TcpStream),
+    ) -> String {
+        let (mut a, mut b) = setup.await;
+        let responder = crate::runtime::spawn(async move {
+            let mut first = [0u8; 20];
+            b.read_exact(&mut first).await.unwrap();
+            respond(&mut b, &first, lookup, false)
+                .await
+                .err()
+                .unwrap()
+                .to_string()
+        });
+        initiator(&mut a).await;
+        let e = responder.await;
+        drop(a);
+        e
+    }
+
+    #[test]
+    fn a_wrong_vc_oversized_padding_or_a_stall_fails_the_handshake() {
+        block_on(async {
+            let e =
+                responder_error(pair(), async |a| hand_made_initiator(a, [1; 8], 0).await).await;
+            assert!(e.contains("wrong verification constant"), "{e}");
+            let e = responder_error(pair(), async |a| hand_made_initiator(a, VC, 600).await).await;
+            assert!(e.contains("padding longer than 512"), "{e}");
+            // A key, then silence: the handshake's time limit ends it.
+            let e = responder_error(pair(), async |a| {
+                a.write_all(&KeyPair::generate().public).await.unwrap();
+            })
+            .await;
+            assert!(e.contains("timed out"), "{e}");
+        });
+    }
 }

@@ -18,6 +18,7 @@ use async_std::net::TcpStream;
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Addresses remembered as plaintext-only, at most.
@@ -298,6 +299,12 @@ impl Task {
             }
         }
         self.peers.insert(key, peer);
+        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        if encrypted {
+            self.stats
+                .encrypted_connections
+                .fetch_add(1, Ordering::Relaxed);
+        }
         self.update_stats();
     }
 

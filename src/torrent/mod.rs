@@ -125,6 +125,9 @@ pub struct Stats {
     pub have_pieces: AtomicUsize,
     pub peers: AtomicUsize,
     pub complete: AtomicBool,
+    /// Connections made over the run, and how many of them carried RC4 (MSE/PE).
+    pub connections: AtomicUsize,
+    pub encrypted_connections: AtomicUsize,
 }
 
 pub struct Handle {
