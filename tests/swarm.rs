@@ -386,19 +386,7 @@ fn p2p_fetches_from_a_libtorrent_seed() {
     let dir = tempfile::tempdir().unwrap();
     let content = multi_file_content(dir.path());
     let torrent = torrent_for(dir.path(), &content, "t@127.0.0.1:9", "32K");
-    let lt_port = free_port();
-    let mut cmd = Command::new(py);
-    cmd.args([
-        libtorrent_peer_script(),
-        torrent.to_str().unwrap(),
-        dir.path().to_str().unwrap(),
-        &lt_port.to_string(),
-        "--timeout",
-        "90",
-    ])
-    .stdout(Stdio::piped());
-    let mut lt = Proc::spawn("libtorrent seed", &mut cmd);
-    helper_port(&mut lt);
+    let (_lt, lt_port) = libtorrent_seed(py, &torrent, dir.path(), 90, &[]);
     let out = dir.path().join("out");
     let (ok, _, _) = start_fetch(
         "fetch",
@@ -445,19 +433,7 @@ fn aria2c_fetches_from_a_p2p_seed_and_libtorrent_from_p2p_fetch() {
         .expect("the fetch's port");
     let lt_dir = dir.path().join("lt");
     fs::create_dir(&lt_dir).unwrap();
-    let mut cmd = Command::new(py);
-    cmd.args([
-        libtorrent_peer_script(),
-        torrent.to_str().unwrap(),
-        lt_dir.to_str().unwrap(),
-        &free_port().to_string(),
-        "--fetch",
-        "--timeout",
-        "60",
-        "--peer",
-        &format!("127.0.0.1:{port}"),
-    ])
-    .stdout(Stdio::null());
+    let mut cmd = libtorrent_fetch(py, &torrent, &lt_dir, port, 60, &[]);
     let status = Proc::spawn("libtorrent fetch", &mut cmd).wait_for(Duration::from_secs(70));
     assert!(status.success(), "libtorrent could not fetch from p2p");
     assert_same_tree(&content, &lt_dir.join("album"));

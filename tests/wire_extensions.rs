@@ -158,19 +158,7 @@ fn libtorrent_downloads_a_many_piece_torrent_ten_times_without_stalling() {
     for run in 0..10 {
         let out = dir.path().join(format!("lt{run}"));
         fs::create_dir(&out).unwrap();
-        let mut cmd = Command::new(py);
-        cmd.args([
-            libtorrent_peer_script(),
-            torrent.to_str().unwrap(),
-            out.to_str().unwrap(),
-            &free_port().to_string(),
-            "--fetch",
-            "--timeout",
-            "40",
-            "--peer",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null());
+        let mut cmd = libtorrent_fetch(py, &torrent, &out, port, 40, &[]);
         let started = Instant::now();
         let status = Proc::spawn("libtorrent fetch", &mut cmd).wait_for(Duration::from_secs(50));
         assert!(status.success(), "run {run}: libtorrent stalled");
@@ -195,20 +183,7 @@ fn libtorrent_with_encryption_forced_both_ways() {
     let (_seed, port) = start_seed_with(&torrent, dir.path(), &["--encryption", "require"]);
     let lt_out = dir.path().join("lt");
     fs::create_dir(&lt_out).unwrap();
-    let mut cmd = Command::new(py);
-    cmd.args([
-        libtorrent_peer_script(),
-        torrent.to_str().unwrap(),
-        lt_out.to_str().unwrap(),
-        &free_port().to_string(),
-        "--fetch",
-        "--timeout",
-        "40",
-        "--require-encryption",
-        "--peer",
-        &format!("127.0.0.1:{port}"),
-    ])
-    .stdout(Stdio::null());
+    let mut cmd = libtorrent_fetch(py, &torrent, &lt_out, port, 40, &["--require-encryption"]);
     let status = Proc::spawn("libtorrent fetch", &mut cmd).wait_for(Duration::from_secs(50));
     assert!(
         status.success(),
@@ -232,20 +207,7 @@ fn libtorrent_with_encryption_forced_both_ways() {
         "a plaintext fetch must not get through to a seed that requires encryption"
     );
 
-    let lt_port = free_port();
-    let mut cmd = Command::new(py);
-    cmd.args([
-        libtorrent_peer_script(),
-        torrent.to_str().unwrap(),
-        dir.path().to_str().unwrap(),
-        &lt_port.to_string(),
-        "--timeout",
-        "60",
-        "--require-encryption",
-    ])
-    .stdout(Stdio::piped());
-    let mut lt = Proc::spawn("libtorrent seed", &mut cmd);
-    helper_port(&mut lt);
+    let (_lt, lt_port) = libtorrent_seed(py, &torrent, dir.path(), 60, &["--require-encryption"]);
     let out = dir.path().join("p2p");
     // The fetch gives up by itself after 30 s without a peer, so this cannot hang.
     let o = p2p(&[

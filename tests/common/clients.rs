@@ -52,6 +52,59 @@ pub fn aria2c_fetch(aria2c: &Path, torrent: &Path, out: &Path) -> Command {
     cmd
 }
 
+/// libtorrent (the helper script under Debian's python3) downloading `torrent` into `out` from
+/// the peer at 127.0.0.1:`port`, exiting 0 once complete or 1 after `timeout_secs`; `extra`
+/// adds helper flags such as `--require-encryption`.
+pub fn libtorrent_fetch(
+    py: &str,
+    torrent: &Path,
+    out: &Path,
+    port: u16,
+    timeout_secs: u32,
+    extra: &[&str],
+) -> Command {
+    let mut cmd = Command::new(py);
+    cmd.args([
+        libtorrent_peer_script(),
+        torrent.to_str().unwrap(),
+        out.to_str().unwrap(),
+        &free_port().to_string(),
+        "--fetch",
+        "--timeout",
+        &timeout_secs.to_string(),
+        "--peer",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .args(extra)
+    .stdout(Stdio::null());
+    cmd
+}
+
+/// libtorrent seeding `torrent` from `dir` for `timeout_secs`; returns it and its port.
+pub fn libtorrent_seed(
+    py: &str,
+    torrent: &Path,
+    dir: &Path,
+    timeout_secs: u32,
+    extra: &[&str],
+) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(py);
+    cmd.args([
+        libtorrent_peer_script(),
+        torrent.to_str().unwrap(),
+        dir.to_str().unwrap(),
+        &port.to_string(),
+        "--timeout",
+        &timeout_secs.to_string(),
+    ])
+    .args(extra)
+    .stdout(Stdio::piped());
+    let mut seed = Proc::spawn("libtorrent seed", &mut cmd);
+    helper_port(&mut seed);
+    (seed, port)
+}
+
 /// Path of the libtorrent helper script.
 pub fn libtorrent_peer_script() -> &'static str {
     concat!(
