@@ -338,18 +338,7 @@ fn one_host_flooding_connections_does_not_lock_out_another() {
     let (_tracker, tport) = start_tracker(60);
     let dir = tempfile::tempdir().unwrap();
     let (_, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
-    let seed = spawn_logged(
-        "seed",
-        &[
-            "seed",
-            torrent.to_str().unwrap(),
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    );
-    let sport = seed.listening_port();
+    let (_seed, sport) = start_seed("seed", &torrent, dir.path(), &[]);
     // Each listener is flooded, then asked at once, well inside its own idle timeout.
     let flood = |port: u16| -> Vec<std::net::TcpStream> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));

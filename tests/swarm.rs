@@ -26,21 +26,6 @@ fn torrent_for(dir: &Path, content: &Path, tracker: &str, piece: &str) -> PathBu
     out
 }
 
-fn start_seed(name: &str, torrent: &Path, dir: &Path, extra: &[&str]) -> (Logged, u16) {
-    let mut args = vec![
-        "seed",
-        torrent.to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    let s = spawn_logged(name, &args);
-    let port = s.listening_port();
-    (s, port)
-}
-
 /// A fetch whose stdout and stderr go to files, so it can be waited on with a limit.
 struct FetchRun {
     proc: Proc,

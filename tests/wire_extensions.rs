@@ -11,25 +11,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn start_seed(torrent: &Path, dir: &Path) -> (Logged, u16) {
-    start_seed_with(torrent, dir, &[])
-}
-
-fn start_seed_with(torrent: &Path, dir: &Path, extra: &[&str]) -> (Logged, u16) {
-    let mut args = vec![
-        "seed",
-        torrent.to_str().unwrap(),
-        "--dir",
-        dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    let s = spawn_logged("seed", &args);
-    let port = s.listening_port();
-    (s, port)
-}
-
 /// `p2p fetch` to its end within `limit`; whether it succeeded.
 fn fetch(torrent: &Path, out: &Path, extra: &[&str], limit: Duration) -> bool {
     let mut cmd = Command::new(BIN);
@@ -77,7 +58,7 @@ fn every_pipelined_request_gets_a_piece_or_a_reject() {
     // 36 MiB in 64 KiB pieces: 2,304 blocks.
     let (content, torrent) = make_content(dir.path(), "big.bin", 36 << 20, "t@127.0.0.1:9", "64K");
     let original = fs::read(&content).unwrap();
-    let (_seed, port) = start_seed(&torrent, dir.path());
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &[]);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut hs = b"\x13BitTorrent protocol".to_vec();
@@ -154,7 +135,7 @@ fn libtorrent_downloads_a_many_piece_torrent_ten_times_without_stalling() {
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = make_content(dir.path(), "many.bin", 24 << 20, "t@127.0.0.1:9", "16K");
     let original = fs::read(&content).unwrap();
-    let (_seed, port) = start_seed(&torrent, dir.path());
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &[]);
     for run in 0..10 {
         let out = dir.path().join(format!("lt{run}"));
         fs::create_dir(&out).unwrap();
@@ -180,7 +161,7 @@ fn libtorrent_with_encryption_forced_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = make_content(dir.path(), "e.bin", 8 << 20, "t@127.0.0.1:9", "64K");
     let original = fs::read(&content).unwrap();
-    let (_seed, port) = start_seed_with(&torrent, dir.path(), &["--encryption", "require"]);
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--encryption", "require"]);
     let lt_out = dir.path().join("lt");
     fs::create_dir(&lt_out).unwrap();
     let mut cmd = libtorrent_fetch(py, &torrent, &lt_out, port, 40, &["--require-encryption"]);
@@ -246,7 +227,7 @@ fn aria2c_requiring_encryption_both_ways() {
         "64K",
     );
     let original = fs::read(&content).unwrap();
-    let (seed, _) = start_seed_with(&torrent, dir.path(), &["--encryption", "require"]);
+    let (seed, _) = start_seed("seed", &torrent, dir.path(), &["--encryption", "require"]);
     let aria_out = dir.path().join("aria");
     let mut cmd = aria2c_fetch(&aria2c, &torrent, &aria_out);
     cmd.arg("--bt-require-crypto=true");

@@ -185,3 +185,19 @@ impl Logged {
         addr.rsplit(':').next().unwrap().parse().expect("a port")
     }
 }
+
+/// `p2p seed TORRENT --dir DIR --listen 127.0.0.1:0 EXTRA...`; returns it and its port.
+pub fn start_seed(name: &str, torrent: &Path, dir: &Path, extra: &[&str]) -> (Logged, u16) {
+    let mut args = vec![
+        "seed",
+        torrent.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let s = spawn_logged(name, &args);
+    let port = s.listening_port();
+    (s, port)
+}
