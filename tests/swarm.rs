@@ -26,51 +26,6 @@ fn torrent_for(dir: &Path, content: &Path, tracker: &str, piece: &str) -> PathBu
     out
 }
 
-/// A fetch whose stdout and stderr go to files, so it can be waited on with a limit.
-struct FetchRun {
-    proc: Proc,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-fn start_fetch(name: &str, torrent: &Path, out: &Path, extra: &[&str]) -> FetchRun {
-    let logs = out.with_extension("log");
-    fs::create_dir_all(&logs).unwrap();
-    let (o, e) = (logs.join("stdout"), logs.join("stderr"));
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .args(extra)
-    .env("RUST_LOG", "info")
-    .stdout(fs::File::create(&o).unwrap())
-    .stderr(fs::File::create(&e).unwrap());
-    FetchRun {
-        proc: Proc::spawn(name, &mut cmd),
-        out: o,
-        err: e,
-    }
-}
-
-impl FetchRun {
-    fn finish(&mut self, limit: Duration) -> (bool, String, String) {
-        let status = self.proc.wait_for(limit);
-        let (out, err) = (
-            fs::read_to_string(&self.out).unwrap(),
-            fs::read_to_string(&self.err).unwrap(),
-        );
-        if !status.success() {
-            eprintln!("[{}] stdout:\n{out}\nstderr:\n{err}", self.proc.name);
-        }
-        (status.success(), out, err)
-    }
-}
-
 fn downloaded_bytes(stdout: &str) -> u64 {
     let after = stdout.split("downloaded ").nth(1).expect("a summary line");
     after.split_whitespace().next().unwrap().parse().unwrap()

@@ -13,19 +13,7 @@ use std::time::{Duration, Instant};
 
 /// `p2p fetch` to its end within `limit`; whether it succeeded.
 fn fetch(torrent: &Path, out: &Path, extra: &[&str], limit: Duration) -> bool {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .args(extra)
-    .env("RUST_LOG", "warn")
-    .stdout(Stdio::null());
-    Proc::spawn("fetch", &mut cmd).wait_for(limit).success()
+    start_fetch("fetch", torrent, out, extra).finish(limit).0
 }
 
 fn hash_bytes(torrent: &Path) -> [u8; 20] {

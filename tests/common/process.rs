@@ -1,6 +1,7 @@
 //! Running the real binary and other programs as child processes that never outlive a test.
 
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -200,4 +201,49 @@ pub fn start_seed(name: &str, torrent: &Path, dir: &Path, extra: &[&str]) -> (Lo
     let s = spawn_logged(name, &args);
     let port = s.listening_port();
     (s, port)
+}
+
+/// A fetch whose stdout and stderr go to files, so it can be waited on with a limit.
+pub struct FetchRun {
+    pub proc: Proc,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+pub fn start_fetch(name: &str, torrent: &Path, out: &Path, extra: &[&str]) -> FetchRun {
+    let logs = out.with_extension("log");
+    fs::create_dir_all(&logs).unwrap();
+    let (o, e) = (logs.join("stdout"), logs.join("stderr"));
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "fetch",
+        torrent.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .args(extra)
+    .env("RUST_LOG", "info")
+    .stdout(fs::File::create(&o).unwrap())
+    .stderr(fs::File::create(&e).unwrap());
+    FetchRun {
+        proc: Proc::spawn(name, &mut cmd),
+        out: o,
+        err: e,
+    }
+}
+
+impl FetchRun {
+    pub fn finish(&mut self, limit: Duration) -> (bool, String, String) {
+        let status = self.proc.wait_for(limit);
+        let (out, err) = (
+            fs::read_to_string(&self.out).unwrap(),
+            fs::read_to_string(&self.err).unwrap(),
+        );
+        if !status.success() {
+            eprintln!("[{}] stdout:\n{out}\nstderr:\n{err}", self.proc.name);
+        }
+        (status.success(), out, err)
+    }
 }
