@@ -2,7 +2,8 @@
 //! peers BEP 23, `peers6`) and `GET /scrape` (BEP 48).
 //!
 //! Request parsing is sans-IO ([`parse_request`]); the connection loop only moves bytes. Limits:
-//! a request line over 2 KiB gets 414, a head over 8 KiB gets 431, both then close; a request
+//! a request line over 2 KiB gets 414, a head over 8 KiB gets 431, both then close (after reading
+//! and discarding up to 256 KiB for 2 s, so the reply is not lost to a reset); a request
 //! (or an idle keep-alive connection) has 15 s to arrive whole; at most [`MAX_CONNECTIONS`]
 //! connections are open at once and at most [`MAX_CONNECTIONS_PER_HOST`] from one host;
 //! further ones are closed on accept.
@@ -299,6 +300,28 @@ pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
     }
 }
 
+/// Input a refused client may still send that is read and thrown away before closing.
+const LINGER_BYTES: usize = 256 << 10;
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Sends an error reply, then closes gently: writing is shut down and what the client is still
+/// sending is read (bounded in bytes and time) and discarded, because closing a socket with
+/// unread input makes the kernel send a reset that destroys the reply before it is read.
+async fn reply_and_linger(stream: &mut TcpStream, reply: &[u8]) -> std::io::Result<()> {
+    stream.write_all(reply).await?;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + LINGER_TIME;
+    let (mut drained, mut sink) = (0, [0u8; 16 << 10]);
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match crate::runtime::within(left, stream.read(&mut sink)).await {
+            Some(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
 async fn connection(
     mut stream: TcpStream,
     addr: SocketAddr,
@@ -312,10 +335,8 @@ async fn connection(
         match parse_request(&buf[..filled]) {
             Parsed::Incomplete => {
                 if filled == buf.len() {
-                    stream
-                        .write_all(&response(431, &failure("request head too large"), false))
-                        .await?;
-                    return Ok(());
+                    let reply = response(431, &failure("request head too large"), false);
+                    return reply_and_linger(&mut stream, &reply).await;
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
                 let n = crate::runtime::timeout(
@@ -331,8 +352,7 @@ async fn connection(
             }
             Parsed::Reject(status) => {
                 let body = failure(status_text(status));
-                stream.write_all(&response(status, &body, false)).await?;
-                return Ok(());
+                return reply_and_linger(&mut stream, &response(status, &body, false)).await;
             }
             Parsed::Request {
                 target,
