@@ -6,7 +6,7 @@
 pub mod mse;
 
 use crate::bitfield::Bitfield;
-use crate::layout::{BLOCK_SIZE, Layout};
+use crate::layout::{BLOCK_SIZE, BlockRef, Layout};
 use crate::metainfo::InfoHash;
 
 pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
@@ -281,16 +281,16 @@ impl Message {
                 out.extend_from_slice(b);
             }
             Message::Request { .. } | Message::Cancel { .. } | Message::Reject { .. } => {
-                let (index, begin, length) = self.block_fields().expect("names a block");
+                let b = self.block().expect("names a block");
                 let id = match self {
                     Message::Request { .. } => id::REQUEST,
                     Message::Cancel { .. } => id::CANCEL,
                     _ => id::REJECT,
                 };
                 header(out, 12, id);
-                out.extend_from_slice(&index.to_be_bytes());
-                out.extend_from_slice(&begin.to_be_bytes());
-                out.extend_from_slice(&length.to_be_bytes());
+                out.extend_from_slice(&b.piece.to_be_bytes());
+                out.extend_from_slice(&b.begin.to_be_bytes());
+                out.extend_from_slice(&b.length.to_be_bytes());
             }
             Message::Piece { index, begin, data } => {
                 header(out, 8 + data.len(), id::PIECE);
@@ -322,8 +322,8 @@ impl Message {
         }
     }
 
-    /// The (index, begin, length) a request or cancel names.
-    pub fn block_fields(&self) -> Option<(u32, u32, u32)> {
+    /// The block a request, cancel or reject names.
+    pub fn block(&self) -> Option<BlockRef> {
         match *self {
             Message::Request {
                 index,
@@ -339,7 +339,11 @@ impl Message {
                 index,
                 begin,
                 length,
-            } => Some((index, begin, length)),
+            } => Some(BlockRef {
+                piece: index,
+                begin,
+                length,
+            }),
             _ => None,
         }
     }
@@ -369,14 +373,14 @@ impl Message {
                     })
             }
             Message::Request { .. } | Message::Cancel { .. } | Message::Reject { .. } => {
-                let (index, begin, length) = self.block_fields().expect("names a block");
-                if layout.valid_request(index as usize, begin, length) {
+                let b = self.block().expect("names a block");
+                if layout.valid_request(b.piece as usize, b.begin, b.length) {
                     Ok(())
                 } else {
                     Err(WireError::BadRequest {
-                        index,
-                        begin,
-                        length,
+                        index: b.piece,
+                        begin: b.begin,
+                        length: b.length,
                     })
                 }
             }

@@ -38,6 +38,7 @@ impl Task {
         if matches!(msg, Message::Extended { .. }) && !peer.extended {
             return self.drop_peer(key, "protocol error: an extension message, not negotiated");
         }
+        let named = msg.block();
         match msg {
             Message::Choke => {
                 peer.peer_choking = true;
@@ -89,40 +90,10 @@ impl Task {
                 }
                 self.peer_has(key, bits);
             }
-            Message::Request {
-                index,
-                begin,
-                length,
-            } => self.requested(
-                key,
-                BlockRef {
-                    piece: index,
-                    begin,
-                    length,
-                },
-            ),
-            Message::Cancel {
-                index,
-                begin,
-                length,
-            } => self.cancelled(
-                key,
-                BlockRef {
-                    piece: index,
-                    begin,
-                    length,
-                },
-            ),
-            Message::Reject {
-                index,
-                begin,
-                length,
-            } => {
-                let block = BlockRef {
-                    piece: index,
-                    begin,
-                    length,
-                };
+            Message::Request { .. } => self.requested(key, named.expect("a request names a block")),
+            Message::Cancel { .. } => self.cancelled(key, named.expect("a cancel names a block")),
+            Message::Reject { .. } => {
+                let block = named.expect("a reject names a block");
                 if peer.inflight.remove(&block) {
                     self.picker.release_block(key, block);
                     self.request_everywhere();

@@ -147,18 +147,8 @@ fn sent(rx: &Receiver<Outgoing>) -> (Vec<Message>, Vec<BlockRef>, bool) {
 fn requests(messages: &[Message]) -> Vec<BlockRef> {
     messages
         .iter()
-        .filter_map(|m| match *m {
-            Message::Request {
-                index,
-                begin,
-                length,
-            } => Some(BlockRef {
-                piece: index,
-                begin,
-                length,
-            }),
-            _ => None,
-        })
+        .filter(|m| matches!(m, Message::Request { .. }))
+        .filter_map(Message::block)
         .collect()
 }
 
