@@ -66,22 +66,11 @@ fn a_peer_flooding_unchoke_and_choke_without_reading_is_dropped_and_memory_stays
             }
         })
     };
-    let fetch = spawn_logged(
-        "fetch",
-        &[
-            "fetch",
-            torrent.to_str().unwrap(),
-            "--out",
-            dir.path().join("out").to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--peer",
-            &format!("127.0.0.1:{port}"),
-            // The fake peer takes one connection and speaks plaintext only.
-            "--encryption",
-            "off",
-        ],
-    );
+    let out = dir.path().join("out");
+    let peer = format!("127.0.0.1:{port}");
+    // The fake peer takes one connection and speaks plaintext only.
+    let extra = ["--peer", &peer, "--encryption", "off"];
+    let fetch = spawn_logged("fetch", &fetch_args(&torrent, &out, &extra));
     let mut peak = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && !dropped.load(Ordering::SeqCst) {
@@ -98,16 +87,8 @@ fn a_peer_flooding_unchoke_and_choke_without_reading_is_dropped_and_memory_stays
 }
 
 fn fetch_into(torrent: &Path, out: &Path) -> std::process::Output {
-    p2p(&[
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--peer",
-        &format!("127.0.0.1:{}", free_port()),
-    ])
+    let dead_peer = format!("127.0.0.1:{}", free_port());
+    p2p(&fetch_args(torrent, out, &["--peer", &dead_peer]))
 }
 
 #[test]
@@ -228,17 +209,7 @@ fn fetch_announcing_to(dir: &Path, tport: u16) -> Logged {
         &format!("http://127.0.0.1:{tport}/announce"),
         "16K",
     );
-    spawn_logged(
-        "fetch",
-        &[
-            "fetch",
-            torrent.to_str().unwrap(),
-            "--out",
-            dir.join("out").to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-    )
+    spawn_logged("fetch", &fetch_args(&torrent, &dir.join("out"), &[]))
 }
 
 /// A tracker whose every reply declares a chunk of 2^64 - 1 bytes.

@@ -179,18 +179,12 @@ fn libtorrent_with_encryption_forced_both_ways() {
     let (_lt, lt_port) = libtorrent_seed(py, &torrent, dir.path(), 60, &["--require-encryption"]);
     let out = dir.path().join("p2p");
     // The fetch gives up by itself after 30 s without a peer, so this cannot hang.
-    let o = p2p(&[
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--peer",
-        &format!("127.0.0.1:{lt_port}"),
-        "--encryption",
-        "require",
-    ]);
+    let peer = format!("127.0.0.1:{lt_port}");
+    let o = p2p(&fetch_args(
+        &torrent,
+        &out,
+        &["--peer", &peer, "--encryption", "require"],
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("; 1 of 1 connections encrypted"),
@@ -259,14 +253,7 @@ fn a_bad_encryption_policy_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let (_, torrent) = make_content(dir.path(), "x.bin", 1000, "t@127.0.0.1:9", "16K");
     let out = dir.path().join("out");
-    let o = p2p(&[
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--encryption",
-        "maybe",
-    ]);
+    let o = p2p(&fetch_args(&torrent, &out, &["--encryption", "maybe"]));
     assert_error(&o, "--encryption `maybe`: must be prefer, require or off");
     let o = p2p(&["seed", torrent.to_str().unwrap(), "--encryption", "always"]);
     assert_error(&o, "--encryption `always`");

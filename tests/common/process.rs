@@ -210,23 +210,30 @@ pub struct FetchRun {
     pub err: PathBuf,
 }
 
-pub fn start_fetch(name: &str, torrent: &Path, out: &Path, extra: &[&str]) -> FetchRun {
-    let logs = out.with_extension("log");
-    fs::create_dir_all(&logs).unwrap();
-    let (o, e) = (logs.join("stdout"), logs.join("stderr"));
-    let mut cmd = Command::new(BIN);
-    cmd.args([
+/// `fetch TORRENT --out OUT --listen 127.0.0.1:0 EXTRA...`, the arguments every test fetch
+/// starts from.
+pub fn fetch_args<'a>(torrent: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "fetch",
         torrent.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
-    ])
-    .args(extra)
-    .env("RUST_LOG", "info")
-    .stdout(fs::File::create(&o).unwrap())
-    .stderr(fs::File::create(&e).unwrap());
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+pub fn start_fetch(name: &str, torrent: &Path, out: &Path, extra: &[&str]) -> FetchRun {
+    let logs = out.with_extension("log");
+    fs::create_dir_all(&logs).unwrap();
+    let (o, e) = (logs.join("stdout"), logs.join("stderr"));
+    let mut cmd = Command::new(BIN);
+    cmd.args(fetch_args(torrent, out, extra))
+        .env("RUST_LOG", "info")
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap());
     FetchRun {
         proc: Proc::spawn(name, &mut cmd),
         out: o,
