@@ -216,9 +216,11 @@ impl Task {
         conn: PeerHandle,
     ) {
         let id = theirs.peer_id;
-        // Remember who needed plaintext, so the next dial does not try encryption first.
+        // Remember which dialed address needed plaintext, so the next dial does not try
+        // encryption first (an inbound peer's address is a passing port: not worth keeping).
         if !encrypted
             && self.config.options.encryption == Encryption::Prefer
+            && self.dialer.state(&addr).is_some()
             && self.plaintext_peers.len() < MAX_PLAINTEXT_REMEMBERED
         {
             self.plaintext_peers.insert(addr);
