@@ -52,6 +52,7 @@ pub mod extensions;
 pub mod fairness;
 pub mod hash;
 pub mod layout;
+pub mod magnet;
 pub mod metainfo;
 pub mod peer;
 pub mod picker;
