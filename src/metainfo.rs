@@ -3,10 +3,11 @@
 
 pub mod build;
 
-use crate::bencode::{self, DecodeError, Value};
+use crate::bencode::{self, Bencode, DecodeError, Value};
 use crate::hash::{Digest, sha1};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A torrent file larger than this is refused before it is read.
 pub const MAX_TORRENT_FILE: u64 = 64 << 20;
@@ -45,6 +46,9 @@ pub struct Torrent {
     pub created_by: Option<String>,
     pub creation_date: Option<i64>,
     pub info: Info,
+    /// The `info` dictionary exactly as found: what `ut_metadata` serves (BEP 9) and what a
+    /// saved .torrent holds.
+    pub info_bytes: Arc<[u8]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +167,73 @@ impl Torrent {
             created_by: optional_str(&root, "created by")?,
             creation_date: root.get("creation date").and_then(Value::as_int),
             info,
+            info_bytes: info_value.raw.into(),
         })
+    }
+
+    /// A torrent from an `info` dictionary fetched with `ut_metadata` (BEP 9), already checked
+    /// against `expected`, and the trackers a magnet link named.
+    pub fn from_metadata(
+        info_bytes: &[u8],
+        expected: InfoHash,
+        trackers: &[String],
+    ) -> Result<Torrent, MetainfoError> {
+        if InfoHash(sha1(info_bytes)) != expected {
+            return Err(MetainfoError::Invalid {
+                field: "info",
+                reason: format!("its SHA-1 is not the info-hash {}", expected.hex()),
+            });
+        }
+        let value = bencode::decode(info_bytes)?;
+        Ok(Torrent {
+            info_hash: expected,
+            announce: trackers.first().cloned(),
+            announce_list: if trackers.len() > 1 {
+                trackers.iter().map(|t| vec![t.clone()]).collect()
+            } else {
+                Vec::new()
+            },
+            comment: None,
+            created_by: None,
+            creation_date: None,
+            info: parse_info(&value)?,
+            info_bytes: info_bytes.into(),
+        })
+    }
+
+    /// The .torrent file of this torrent: its trackers and the `info` dictionary as found, so
+    /// the file has the same info-hash.
+    pub fn to_file_bytes(&self) -> Vec<u8> {
+        let mut out = b"d".to_vec();
+        if let Some(a) = &self.announce {
+            bencode::encode::put_bytes(&mut out, b"announce");
+            bencode::encode::put_bytes(&mut out, a.as_bytes());
+        }
+        if !self.announce_list.is_empty() {
+            bencode::encode::put_bytes(&mut out, b"announce-list");
+            let tiers = self
+                .announce_list
+                .iter()
+                .map(|t| Bencode::List(t.iter().map(|u| Bencode::str(u)).collect()))
+                .collect();
+            Bencode::List(tiers).encode_into(&mut out);
+        }
+        if let Some(c) = &self.comment {
+            bencode::encode::put_bytes(&mut out, b"comment");
+            bencode::encode::put_bytes(&mut out, c.as_bytes());
+        }
+        if let Some(c) = &self.created_by {
+            bencode::encode::put_bytes(&mut out, b"created by");
+            bencode::encode::put_bytes(&mut out, c.as_bytes());
+        }
+        if let Some(d) = self.creation_date {
+            bencode::encode::put_bytes(&mut out, b"creation date");
+            Bencode::Int(d).encode_into(&mut out);
+        }
+        bencode::encode::put_bytes(&mut out, b"info");
+        out.extend_from_slice(&self.info_bytes);
+        out.push(b'e');
+        out
     }
 
     /// Tracker tiers to use (BEP 12: `announce-list` when present, else `announce`).

@@ -2,6 +2,9 @@
 //! extended handshake both ways. Extension messages travel as [`crate::wire::Message::Extended`];
 //! id 0 is the handshake, other ids are the ones the receiver assigned in its `m` dictionary.
 
+pub mod metadata;
+pub mod pex;
+
 use crate::bencode::{self, Kind, encode::Bencode};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -13,9 +16,10 @@ pub const HANDSHAKE: u8 = 0;
 pub const OUR_REQQ: usize = 2000;
 /// What we assume of a peer that does not say (libtorrent's default).
 pub const DEFAULT_REQQ: usize = 250;
-/// Extensions we speak, and the id each should reach us under. The magnet/PEX issue adds
-/// `ut_metadata` and `ut_pex` here.
-pub const OURS: &[(&str, u8)] = &[];
+/// Extensions we speak, and the id each should reach us under (the ids are ours to choose;
+/// these are libtorrent's).
+pub const UT_METADATA: (&str, u8) = ("ut_metadata", 2);
+pub const UT_PEX: (&str, u8) = ("ut_pex", 1);
 /// Entries of a peer's `m` dictionary we keep at most.
 const MAX_EXTENSIONS: usize = 64;
 
@@ -32,18 +36,36 @@ pub struct ExtendedHandshake {
     pub p: Option<u16>,
     /// Our address as the sender sees it.
     pub yourip: Option<IpAddr>,
+    /// Size of the info dictionary, for `ut_metadata` (BEP 9).
+    pub metadata_size: Option<u32>,
 }
 
 impl ExtendedHandshake {
-    /// Ours, to a peer at `their_ip`.
-    pub fn ours(listen_port: u16, their_ip: IpAddr) -> ExtendedHandshake {
+    /// Ours, to a peer at `their_ip`. `metadata_size` is the info dictionary's size when we
+    /// have it; `public` is false for a private torrent (BEP 27), which offers neither
+    /// metadata nor peer exchange.
+    pub fn ours(
+        listen_port: u16,
+        their_ip: IpAddr,
+        metadata_size: Option<usize>,
+        public: bool,
+    ) -> ExtendedHandshake {
+        let offered: &[(&str, u8)] = if public { &[UT_METADATA, UT_PEX] } else { &[] };
         ExtendedHandshake {
-            m: OURS.iter().map(|(n, id)| (n.to_string(), *id)).collect(),
+            m: offered.iter().map(|(n, id)| (n.to_string(), *id)).collect(),
             v: Some(format!("p2p/{}", env!("CARGO_PKG_VERSION"))),
             reqq: Some(OUR_REQQ as u32),
             p: Some(listen_port),
             yourip: Some(their_ip),
+            metadata_size: metadata_size
+                .filter(|_| public)
+                .and_then(|n| u32::try_from(n).ok()),
         }
+    }
+
+    /// The id the peer wants extension `name` under, if it speaks it.
+    pub fn id_of(&self, name: &str) -> Option<u8> {
+        self.m.get(name).copied().filter(|&id| id != 0)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -69,6 +91,9 @@ impl ExtendedHandshake {
                 IpAddr::V6(v6) => v6.octets().to_vec(),
             };
             dict.insert(b"yourip".to_vec(), Bencode::Bytes(bytes));
+        }
+        if let Some(size) = self.metadata_size {
+            dict.insert(b"metadata_size".to_vec(), Bencode::Int(size as i64));
         }
         Bencode::Dict(dict).encode()
     }
@@ -114,6 +139,9 @@ impl ExtendedHandshake {
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|&p| p > 0),
             yourip,
+            metadata_size: int("metadata_size")
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|&n| n > 0),
         })
     }
 }
@@ -124,11 +152,15 @@ mod tests {
 
     #[test]
     fn our_handshake_round_trips_and_carries_reqq() {
-        let ours = ExtendedHandshake::ours(6881, "10.1.2.3".parse().unwrap());
+        let ours = ExtendedHandshake::ours(6881, "10.1.2.3".parse().unwrap(), Some(5000), true);
         let bytes = ours.encode();
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("4:reqqi2000e"), "{text}");
         assert!(text.contains("1:v9:p2p/0.1.0"), "{text}");
+        assert!(text.contains("13:metadata_sizei5000e"), "{text}");
+        assert!(text.contains("1:md11:ut_metadatai2e6:ut_pexi1ee"), "{text}");
+        let private = ExtendedHandshake::ours(6881, "10.1.2.3".parse().unwrap(), Some(5000), false);
+        assert!(private.m.is_empty() && private.metadata_size.is_none());
         assert_eq!(ExtendedHandshake::parse(&bytes).unwrap(), ours);
     }
 

@@ -61,6 +61,20 @@ pub(super) struct Peer {
     /// Requests no longer in flight (cancelled, or dropped by a choke) whose piece or reject a
     /// fast peer still owes us.
     pub(super) awaiting: HashSet<BlockRef>,
+    /// We dialed it (so `addr` is where it listens).
+    pub(super) dialed: bool,
+    /// Where it accepts connections: `addr` when dialed, else its address with the port its
+    /// extended handshake gave (`p`).
+    pub(super) listen_addr: Option<SocketAddr>,
+    /// What its extended handshake offered (BEP 9, BEP 11), ids to send them under.
+    pub(super) ut_metadata: Option<u8>,
+    pub(super) ut_pex: Option<u8>,
+    /// Metadata pieces served on this connection.
+    pub(super) metadata_served: usize,
+    /// Peer exchange: the peers we told it of, when we next may, when it last told us.
+    pub(super) pex_told: HashSet<SocketAddr>,
+    pub(super) pex_due: Option<Instant>,
+    pub(super) pex_heard: Option<Instant>,
 }
 
 impl Peer {
@@ -216,11 +230,12 @@ impl Task {
         conn: PeerHandle,
     ) {
         let id = theirs.peer_id;
+        let dialed = self.dialer.state(&addr).is_some();
         // Remember which dialed address needed plaintext, so the next dial does not try
         // encryption first (an inbound peer's address is a passing port: not worth keeping).
         if !encrypted
             && self.config.options.encryption == Encryption::Prefer
-            && self.dialer.state(&addr).is_some()
+            && dialed
             && self.plaintext_peers.len() < MAX_PLAINTEXT_REMEMBERED
         {
             self.plaintext_peers.insert(addr);
@@ -261,6 +276,14 @@ impl Task {
             allowed_fast_in: HashSet::new(),
             allowed_fast_out: HashSet::new(),
             awaiting: HashSet::new(),
+            dialed,
+            listen_addr: dialed.then_some(addr),
+            ut_metadata: None,
+            ut_pex: None,
+            metadata_served: 0,
+            pex_told: HashSet::new(),
+            pex_due: None,
+            pex_heard: None,
         };
         log::debug!(
             "{addr}: {}; offers {}{}",
@@ -282,7 +305,12 @@ impl Task {
             peer.send(Message::Bitfield(have.as_bytes().to_vec()));
         }
         if peer.extended {
-            let ours = ExtendedHandshake::ours(self.config.listen_port, addr.ip());
+            let ours = ExtendedHandshake::ours(
+                self.config.listen_port,
+                addr.ip(),
+                Some(self.meta.info_bytes.len()),
+                !self.meta.info.private,
+            );
             peer.send(Message::Extended {
                 id: extensions::HANDSHAKE,
                 payload: ours.encode(),

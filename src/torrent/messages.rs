@@ -4,7 +4,6 @@
 
 use super::Task;
 use crate::bitfield::Bitfield;
-use crate::extensions::{self, ExtendedHandshake};
 use crate::layout::{BlockRef, PeerKey};
 use crate::picker::Received;
 use crate::wire::Message;
@@ -107,26 +106,7 @@ impl Task {
                 }
                 self.request_more(key);
             }
-            Message::Extended { id, payload } => {
-                if id == extensions::HANDSHAKE {
-                    match ExtendedHandshake::parse(&payload) {
-                        Ok(h) => {
-                            log::debug!(
-                                "{}: extended handshake from {} (reqq {:?}, extensions {:?})",
-                                peer.addr,
-                                h.v.as_deref().unwrap_or("an unnamed client"),
-                                h.reqq,
-                                h.m.keys().collect::<Vec<_>>()
-                            );
-                            if let Some(reqq) = h.reqq {
-                                peer.reqq = reqq as usize;
-                            }
-                        }
-                        Err(e) => self.drop_peer(key, &format!("protocol error: {e}")),
-                    }
-                }
-                // Other ids name extensions we did not offer: ignored, as BEP 10 says.
-            }
+            Message::Extended { id, payload } => self.extended(key, id, &payload),
             Message::Piece { index, begin, data } => {
                 let block = BlockRef {
                     piece: index,

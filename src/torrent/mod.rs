@@ -20,6 +20,7 @@ mod announcing;
 pub mod ban;
 pub mod choke;
 mod connections;
+mod extended;
 mod messages;
 pub mod peers;
 #[cfg(test)]
@@ -532,6 +533,7 @@ impl Task {
             self.choke_round();
         }
         self.request_everywhere();
+        self.pex_round(now);
         self.connect_more();
         self.maybe_announce();
         if let Some(limit) = self.config.options.no_peer_timeout

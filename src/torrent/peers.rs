@@ -14,6 +14,9 @@ pub const MAX_ATTEMPTS: u32 = 3;
 pub const REDIAL_USER: Duration = Duration::from_secs(5);
 /// …or one the tracker gave.
 pub const REDIAL_TRACKER: Duration = Duration::from_secs(30);
+/// Addresses known at most: more from the tracker or peer exchange are not kept until some
+/// are forgotten (`--peer` ones always are).
+pub const MAX_KNOWN: usize = 2000;
 /// The longest wait between failed dials.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -45,6 +48,9 @@ pub struct Dialer {
 impl Dialer {
     /// An address to dial from `now` on; one already known keeps its state.
     pub fn add(&mut self, addr: SocketAddr, from_user: bool, now: Instant) {
+        if !from_user && self.known.len() >= MAX_KNOWN {
+            return;
+        }
         self.known.entry(addr).or_insert(Candidate {
             state: DialState::Idle { retry_at: now },
             attempts: 0,

@@ -1,0 +1,187 @@
+//! Extension-protocol messages (BEP 10) a torrent handles: the extended handshake, the info
+//! dictionary served in pieces (`ut_metadata`, BEP 9) and peer exchange (`ut_pex`, BEP 11).
+//! Neither extension is offered for a private torrent (BEP 27); ids we did not offer are
+//! ignored, as BEP 10 says.
+
+use super::Task;
+use crate::extensions::metadata::{self, MetadataMsg};
+use crate::extensions::pex::{self, PexMessage};
+use crate::extensions::{self, ExtendedHandshake, UT_METADATA, UT_PEX};
+use crate::layout::PeerKey;
+use crate::wire::Message;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A peer hears of our other peers this soon after its extended handshake…
+pub const PEX_FIRST: Duration = Duration::from_secs(1);
+/// …and then at most this often (BEP 11).
+pub const PEX_INTERVAL: Duration = Duration::from_secs(60);
+/// Peer-exchange messages closer together than this are flooding: ignored.
+pub const PEX_MIN_GAP: Duration = Duration::from_secs(20);
+/// Metadata pieces one connection is served at most, besides one copy of the whole.
+const METADATA_SPARE: usize = 16;
+
+impl Task {
+    pub(super) fn extended(&mut self, key: PeerKey, id: u8, payload: &[u8]) {
+        let public = !self.meta.info.private;
+        match id {
+            extensions::HANDSHAKE => self.extended_handshake(key, payload),
+            id if public && id == UT_METADATA.1 => self.metadata_message(key, payload),
+            id if public && id == UT_PEX.1 => self.pex_message(key, payload),
+            _ => {}
+        }
+    }
+
+    fn extended_handshake(&mut self, key: PeerKey, payload: &[u8]) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let h = match ExtendedHandshake::parse(payload) {
+            Ok(h) => h,
+            Err(e) => return self.drop_peer(key, &format!("protocol error: {e}")),
+        };
+        log::debug!(
+            "{}: extended handshake from {} (reqq {:?}, extensions {:?})",
+            peer.addr,
+            h.v.as_deref().unwrap_or("an unnamed client"),
+            h.reqq,
+            h.m.keys().collect::<Vec<_>>()
+        );
+        if let Some(reqq) = h.reqq {
+            peer.reqq = reqq as usize;
+        }
+        peer.ut_metadata = h.id_of(UT_METADATA.0);
+        peer.ut_pex = h.id_of(UT_PEX.0);
+        if !peer.dialed
+            && let Some(port) = h.p
+        {
+            peer.listen_addr = Some(SocketAddr::new(peer.addr.ip(), port));
+        }
+        if peer.ut_pex.is_some() && !self.meta.info.private {
+            peer.pex_due = Some(Instant::now() + PEX_FIRST);
+        }
+    }
+
+    /// A request is answered with the piece or a reject; data and rejects are for a node still
+    /// looking for the metadata, which this torrent is not.
+    fn metadata_message(&mut self, key: PeerKey, payload: &[u8]) {
+        let msg = match MetadataMsg::parse(payload) {
+            Ok(Some(msg)) => msg,
+            Ok(None) => return,
+            Err(e) => return self.drop_peer(key, &format!("protocol error: {e}")),
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (MetadataMsg::Request(piece), Some(their_id)) = (msg, peer.ut_metadata) else {
+            return;
+        };
+        let info = &self.meta.info_bytes;
+        let allowance = metadata::piece_count(info.len()) + METADATA_SPARE;
+        let answer = match metadata::piece_of(info, piece) {
+            Some(data) if peer.metadata_served < allowance => {
+                peer.metadata_served += 1;
+                MetadataMsg::Data {
+                    piece,
+                    total_size: info.len() as u32,
+                    data: data.to_vec(),
+                }
+            }
+            _ => MetadataMsg::Reject(piece),
+        };
+        peer.send(Message::Extended {
+            id: their_id,
+            payload: answer.encode(),
+        });
+    }
+
+    /// Peers a peer tells us of go to the dialer, with its limits and backoff.
+    fn pex_message(&mut self, key: PeerKey, payload: &[u8]) {
+        let msg = match PexMessage::parse(payload) {
+            Ok(msg) => msg,
+            Err(e) => return self.drop_peer(key, &format!("protocol error: {e}")),
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let now = Instant::now();
+        if peer
+            .pex_heard
+            .is_some_and(|t| now.duration_since(t) < PEX_MIN_GAP)
+        {
+            log::debug!("{}: peer exchange too often; ignored", peer.addr);
+            return;
+        }
+        peer.pex_heard = Some(now);
+        let from = peer.addr;
+        let complete = self.picker.is_complete();
+        let mut learned = 0;
+        for (addr, flags) in msg.added {
+            // Two seeds have nothing to trade.
+            if complete && flags & pex::SEED != 0 {
+                continue;
+            }
+            if self.dialer.state(&addr).is_none() {
+                learned += 1;
+            }
+            self.dialer.add(addr, false, now);
+        }
+        log::debug!("{from}: peer exchange named {learned} new peers");
+        if learned > 0 {
+            self.connect_more();
+        }
+    }
+
+    /// Tells each peer that speaks `ut_pex`, when due, which peers joined and left since last
+    /// time (at most 50 each).
+    pub(super) fn pex_round(&mut self, now: Instant) {
+        if self.meta.info.private {
+            return;
+        }
+        let current: Vec<(SocketAddr, u8)> = self
+            .peers
+            .values()
+            .filter_map(|p| {
+                let flags = pex::CONNECTABLE | if p.has.is_full() { pex::SEED } else { 0 };
+                p.listen_addr.map(|a| (a, flags))
+            })
+            .collect();
+        let addrs: HashSet<SocketAddr> = current.iter().map(|(a, _)| *a).collect();
+        for p in self.peers.values_mut() {
+            let (Some(id), Some(due)) = (p.ut_pex, p.pex_due) else {
+                continue;
+            };
+            if due > now {
+                continue;
+            }
+            p.pex_due = Some(now + PEX_INTERVAL);
+            let msg = PexMessage {
+                added: current
+                    .iter()
+                    .filter(|(a, _)| Some(*a) != p.listen_addr && !p.pex_told.contains(a))
+                    .take(pex::MAX_ADDED)
+                    .copied()
+                    .collect(),
+                dropped: p
+                    .pex_told
+                    .iter()
+                    .filter(|a| !addrs.contains(a))
+                    .take(pex::MAX_ADDED)
+                    .copied()
+                    .collect(),
+            };
+            if msg.is_empty() {
+                continue;
+            }
+            for a in &msg.dropped {
+                p.pex_told.remove(a);
+            }
+            p.pex_told.extend(msg.added.iter().map(|(a, _)| *a));
+            p.send(Message::Extended {
+                id,
+                payload: msg.encode(),
+            });
+        }
+    }
+}
