@@ -58,7 +58,7 @@ pub struct Seed {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "fetch")]
 pub struct Fetch {
-    /// the .torrent file
+    /// the .torrent file, or a magnet link (magnet:?xt=urn:btih:...)
     #[argh(positional)]
     pub torrent: PathBuf,
     /// the directory to download into (the content lands in DIR/NAME)

@@ -45,6 +45,19 @@ pub enum Error {
         "interrupted with {have} of {total} pieces verified; run the same command again to resume"
     )]
     Interrupted { have: usize, total: usize },
+    #[error(transparent)]
+    Magnet(#[from] crate::magnet::MagnetError),
     #[error("{0}")]
     Failed(String),
+}
+
+impl Error {
+    /// The process's exit status for this error: 2 for what the command line got wrong, 1
+    /// for the rest.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadArgument { .. } | Error::Magnet(_) => 2,
+            _ => 1,
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The `p2p` binary: parse the command line, set up logging, run, map the outcome to an exit code
-//! (0 success, 1 error, 2 usage error).
+//! (0 success, 1 error, 2 usage error: a bad flag, value or magnet link).
 
 use argh::FromArgs;
 
@@ -10,7 +10,7 @@ fn main() {
         .init();
     if let Err(error) = p2p::run(args) {
         eprintln!("p2p: error: {error}");
-        std::process::exit(1);
+        std::process::exit(error.exit_code());
     }
 }
 

@@ -4,6 +4,8 @@
 //! connections for unknown torrents are closed. Commands add torrents and wait on
 //! [`Session::next_end`], a future, for one to end.
 
+pub mod metadata;
+
 use crate::bitfield::Bitfield;
 use crate::fairness::PerHost;
 use crate::hash::Digest;
@@ -107,6 +109,15 @@ impl Session {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Who this node is to peers it asks for a magnet link's metadata.
+    pub fn asker(&self) -> metadata::Asker {
+        metadata::Asker {
+            peer_id: self.peer_id,
+            listen_port: self.local.port(),
+            policy: self.policy,
+        }
     }
 
     /// Starts a torrent's task and routes inbound connections for its info-hash to it.

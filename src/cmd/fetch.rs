@@ -2,12 +2,13 @@
 //! them, resuming from whatever verified data is already there.
 
 use crate::cli::Fetch;
+use crate::magnet::Magnet;
 use crate::metainfo::Torrent;
 use crate::piece_store::{HashProgress, PieceStore};
 use crate::progress::{self, ProgressLine};
-use crate::session::{Session, Wake};
+use crate::session::{Session, Wake, metadata};
 use crate::torrent::{Options, Stats};
-use crate::{Error, Result, rate, runtime, signal};
+use crate::{Error, Result, escape, rate, runtime, signal};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -25,32 +26,54 @@ pub fn run(args: Fetch) -> Result<()> {
         .iter()
         .map(|p| super::parse_addr("--peer", p))
         .collect::<Result<Vec<_>>>()?;
-    let meta = Arc::new(Torrent::load(&args.torrent)?);
+    let magnet = match args.torrent.to_str().filter(|t| Magnet::is_magnet(t)) {
+        Some(text) => Some(Magnet::parse(text)?),
+        None => None,
+    };
     std::fs::create_dir_all(&args.out).map_err(|source| Error::Io {
         path: args.out.clone(),
         source,
     })?;
-    let store = Arc::new(PieceStore::create(&args.out, &meta.info)?);
-    let have = store.check_all(&HashProgress::default())?;
-    let total = meta.info.total_length();
-    let target = args.out.join(&meta.info.name);
-    if have.count() > 0 {
-        log::info!(
-            "resuming: {} of {} pieces already verified",
-            have.count(),
-            have.len()
-        );
-    }
-    if have.is_full() && !args.seed {
-        println!(
-            "complete: {} ({total} bytes) was already verified; downloaded 0 bytes",
-            target.display()
-        );
-        return Ok(());
-    }
+    let known = match &magnet {
+        None => Some(Torrent::load(&args.torrent)?),
+        // A magnet link fetched into this directory before left its .torrent here.
+        Some(m) => metadata::saved_torrent(&args.out, m.info_hash),
+    };
     signal::install();
     runtime::block_on(async {
         let mut session = Session::bind(listen, encryption).await?;
+        let (meta, known_peers) = match (known, &magnet) {
+            (Some(t), _) => (t, Vec::new()),
+            (None, Some(m)) => {
+                let found = fetch_metadata(&session, m, &peers, &args.out).await?;
+                (found.torrent, found.peers)
+            }
+            (None, None) => unreachable!("a torrent file is loaded above"),
+        };
+        let meta = Arc::new(meta);
+        let (out, info) = (args.out.clone(), meta.info.clone());
+        let (store, have) = runtime::spawn_blocking(move || -> Result<_> {
+            let store = PieceStore::create(&out, &info)?;
+            let have = store.check_all(&HashProgress::default())?;
+            Ok((Arc::new(store), have))
+        })
+        .await?;
+        let total = meta.info.total_length();
+        let target = args.out.join(&meta.info.name);
+        if have.count() > 0 {
+            log::info!(
+                "resuming: {} of {} pieces already verified",
+                have.count(),
+                have.len()
+            );
+        }
+        if have.is_full() && !args.seed {
+            println!(
+                "complete: {} ({total} bytes) was already verified; downloaded 0 bytes",
+                target.display()
+            );
+            return Ok(());
+        }
         let torrent = session.add(
             meta.clone(),
             store,
@@ -60,6 +83,7 @@ pub fn run(args: Fetch) -> Result<()> {
                 download_limit,
                 keep_seeding: args.seed,
                 peers,
+                known_peers,
                 no_peer_timeout: Some(NO_PEER_TIMEOUT),
                 ..Options::default()
             },
@@ -122,6 +146,43 @@ pub fn run(args: Fetch) -> Result<()> {
             total: meta.info.piece_count(),
         })
     })
+}
+
+/// Fetches a magnet link's metadata and saves it as `DIR/NAME.torrent`, so that a later run
+/// starts from it.
+async fn fetch_metadata(
+    session: &Session,
+    magnet: &Magnet,
+    peers: &[std::net::SocketAddr],
+    dir: &std::path::Path,
+) -> Result<metadata::Found> {
+    log::info!(
+        "fetching the metadata of {} ({}) listening on {}",
+        escape::untrusted(magnet.name.as_deref().unwrap_or("a magnet link"), 200),
+        magnet.info_hash,
+        session.local_addr()
+    );
+    let fetch =
+        async { Some(metadata::fetch(magnet, peers, session.asker(), NO_PEER_TIMEOUT).await) };
+    let stop = async {
+        signal::stopped().await;
+        None
+    };
+    let found = runtime::race(fetch, stop).await.ok_or_else(|| {
+        Error::Failed("interrupted before the metadata came; nothing was downloaded".into())
+    })??;
+    let path = dir.join(format!("{}.torrent", found.torrent.info.name));
+    let bytes = found.torrent.to_file_bytes();
+    let write = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes));
+    match write {
+        Ok(()) => log::info!("saved the torrent as {}", path.display()),
+        Err(e) => log::warn!("could not save the torrent as {}: {e}", path.display()),
+    }
+    Ok(found)
 }
 
 fn status(name: &str, s: &Stats, total: u64, down: f64, up: f64) -> String {

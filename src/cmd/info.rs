@@ -18,6 +18,7 @@ pub fn run(args: Info) -> Result<()> {
     let mut line = |key: &str, value: String| out.push_str(&format!("{key:<14}{value}\n"));
     line("name:", shown(&info.name));
     line("info-hash:", t.info_hash.hex());
+    line("magnet:", crate::magnet::Magnet::of(&t).to_uri());
     line(
         "total size:",
         format!("{total} bytes ({})", progress::bytes(total)),

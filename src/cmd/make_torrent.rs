@@ -118,6 +118,7 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         progress::bytes(piece_length),
         torrent.info_hash
     );
+    println!("{}", crate::magnet::Magnet::of(&torrent).to_uri());
     Ok(())
 }
 

@@ -49,10 +49,11 @@ pub fn run(args: Seed) -> Result<()> {
                 keep_seeding: true,
                 ..Options::default()
             };
-            let (name, info_hash, size) = (
+            let (name, info_hash, size, link) = (
                 meta.info.name.clone(),
                 meta.info_hash,
                 meta.info.total_length(),
+                crate::magnet::Magnet::of(&meta).to_uri(),
             );
             session.add(meta, store, have, options);
             // Logged once the torrent is routed: a peer told of this port is served at once.
@@ -61,6 +62,7 @@ pub fn run(args: Seed) -> Result<()> {
                 progress::bytes(size),
                 session.local_addr()
             );
+            log::info!("magnet link: {link}");
         }
         // A torrent ends early only on an error: stop the others and report it.
         let mut failed = Ok(());

@@ -109,8 +109,11 @@ pub struct Options {
     pub download_limit: Option<Arc<RateLimit>>,
     /// Stay after completing (a seed, or `fetch --seed`).
     pub keep_seeding: bool,
-    /// Peers to connect to besides the tracker's (`--peer`).
+    /// Peers to connect to besides the tracker's (`--peer`), tried for as long as it runs.
     pub peers: Vec<SocketAddr>,
+    /// Peers heard of before the torrent started (while fetching a magnet link's metadata):
+    /// dialed like the tracker's.
+    pub known_peers: Vec<SocketAddr>,
     /// Fail when no peer is connected for this long while incomplete.
     pub no_peer_timeout: Option<Duration>,
     /// Which connections to make and take (MSE/PE).
@@ -206,6 +209,9 @@ impl Task {
         let mut dialer = Dialer::default();
         for addr in &config.options.peers {
             dialer.add(*addr, true, now);
+        }
+        for addr in &config.options.known_peers {
+            dialer.add(*addr, false, now);
         }
         let task = Task {
             meta,
