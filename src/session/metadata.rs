@@ -13,7 +13,7 @@ use crate::peer::{self, encryption::Crypto, encryption::Encryption};
 use crate::runtime;
 use crate::tracker::client::Announcer;
 use crate::tracker::{AnnounceEvent, AnnounceRequest};
-use crate::wire::{self, Handshake, Message, RESERVED_EXTENSION};
+use crate::wire::{self, Handshake, Message, RESERVED_EXTENSION, RESERVED_FAST};
 use crate::{Error, Result};
 use async_std::channel::Sender;
 use async_std::io::WriteExt;
@@ -49,8 +49,34 @@ pub struct Found {
 enum Report {
     Peers(Vec<SocketAddr>),
     AnnounceFailed(String),
-    Copy(SocketAddr, std::result::Result<Vec<u8>, String>),
+    Copy(SocketAddr, std::result::Result<Vec<u8>, Failure>),
 }
+
+/// Why a peer gave no copy: `lied` (bad sizes, a copy failing its SHA-1) means never again;
+/// anything else (unreachable, closed, rejected, slow) may be retried after [`RETRY`].
+struct Failure {
+    why: String,
+    lied: bool,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure { why, lied: false }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(why: &str) -> Failure {
+        why.to_string().into()
+    }
+}
+
+fn lie(why: String) -> Failure {
+    Failure { why, lied: true }
+}
+
+/// A peer that failed without lying is asked again after this long.
+const RETRY: Duration = Duration::from_secs(20);
 
 /// Finds the metadata of `magnet` among `peers` (and its trackers' peers). Fails when no peer
 /// was being asked or could be for `give_up`.
@@ -70,13 +96,21 @@ pub async fn fetch(
     let mut last_problem = String::from("no peer was found");
     let mut asking = 0usize;
     let mut idle_since = Instant::now();
-    let mut failed: HashSet<SocketAddr> = HashSet::new();
+    let mut liars: HashSet<SocketAddr> = HashSet::new();
+    let mut retry: Vec<(Instant, SocketAddr)> = Vec::new();
     loop {
+        let now = Instant::now();
+        retry.retain(|&(at, addr)| {
+            if at <= now {
+                peers.queue.push_back(addr);
+            }
+            at > now
+        });
         while asking < PARALLEL {
             let Some(addr) = peers.queue.pop_front() else {
                 break;
             };
-            if failed.contains(&addr) {
+            if liars.contains(&addr) {
                 continue;
             }
             asking += 1;
@@ -86,7 +120,9 @@ pub async fn fetch(
             runtime::spawn(async move {
                 let copy = runtime::within(PEER_DEADLINE, ask(addr, hs, port, policy))
                     .await
-                    .unwrap_or_else(|| Err(format!("no whole copy within {PEER_DEADLINE:?}")));
+                    .unwrap_or_else(|| {
+                        Err(format!("no whole copy within {}s", PEER_DEADLINE.as_secs()).into())
+                    });
                 let _ = tx.send(Report::Copy(addr, copy)).await;
             });
         }
@@ -120,7 +156,7 @@ pub async fn fetch(
                 let _ = tx.send(report).await;
             });
         }
-        if asking == 0 && idle_since.elapsed() > give_up {
+        if asking == 0 && retry.is_empty() && idle_since.elapsed() > give_up {
             return Err(Error::NoPeers {
                 waited: give_up,
                 last_problem,
@@ -144,10 +180,14 @@ pub async fn fetch(
                 ));
                 last_problem = e;
             }
-            Report::Copy(addr, Err(why)) => {
+            Report::Copy(addr, Err(Failure { why, lied })) => {
                 asking -= 1;
                 log::warn!("{addr}: no metadata: {why}");
-                failed.insert(addr);
+                if lied {
+                    liars.insert(addr);
+                } else {
+                    retry.push((Instant::now() + RETRY, addr));
+                }
                 last_problem = format!("{addr}: {why}");
             }
             Report::Copy(addr, Ok(bytes)) => {
@@ -194,12 +234,16 @@ async fn ask(
     ours: Handshake,
     listen_port: u16,
     policy: Encryption,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<Vec<u8>, Failure> {
     let (mut stream, theirs, mut crypto) = peer::connect(addr, ours, policy, false)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::from(e.to_string()))?;
     if !theirs.supports(RESERVED_EXTENSION) {
         return Err("does not speak the extension protocol (BEP 10)".into());
+    }
+    // BEP 6: with the fast extension on both ends the first message must say what we have.
+    if theirs.supports(RESERVED_FAST) {
+        send(&mut stream, &mut crypto, Message::HaveNone).await?;
     }
     let mut ours_ext = ExtendedHandshake::ours(listen_port, addr.ip(), None, true);
     // We have nothing yet to exchange peers about or to serve.
@@ -217,10 +261,10 @@ async fn ask(
     loop {
         let (id, payload) = next_extended(&mut stream, &mut crypto).await?;
         if id == extensions::HANDSHAKE {
-            let h = ExtendedHandshake::parse(&payload)?;
+            let h = ExtendedHandshake::parse(&payload).map_err(lie)?;
             let their_id = h.id_of(UT_METADATA.0).ok_or("does not offer ut_metadata")?;
             let size = h.metadata_size.ok_or("offers no metadata_size")?;
-            let assembly = Assembly::new(size, ours.info_hash)?;
+            let assembly = Assembly::new(size, ours.info_hash).map_err(lie)?;
             for piece in assembly.missing() {
                 send(
                     &mut stream,
@@ -241,20 +285,20 @@ async fn ask(
         let Some((assembly, _)) = copy.as_mut() else {
             return Err("sent metadata before its extended handshake".into());
         };
-        match MetadataMsg::parse(&payload)? {
+        match MetadataMsg::parse(&payload).map_err(lie)? {
             Some(MetadataMsg::Data {
                 piece,
                 total_size,
                 data,
             }) => {
-                assembly.store(piece, total_size, &data)?;
+                assembly.store(piece, total_size, &data).map_err(lie)?;
                 if assembly.is_complete() {
                     let (assembly, _) = copy.take().expect("checked above");
-                    return assembly.finish();
+                    return assembly.finish().map_err(lie);
                 }
             }
             Some(MetadataMsg::Reject(piece)) => {
-                return Err(format!("rejected our request for metadata piece {piece}"));
+                return Err(format!("rejected our request for metadata piece {piece}").into());
             }
             Some(MetadataMsg::Request(_)) | None => {}
         }

@@ -219,15 +219,20 @@ impl SwarmStore {
         let n = swarm.peers.len();
         if n > 1 && a.numwant > 0 {
             let start = shard.rng.below(n);
-            for k in 0..n {
-                let p = &swarm.peers[(start + k) % n];
-                // Never the asker itself; a seed gets only peers that still download.
-                if p.id == a.peer_id || p.addr == addr || (seeder && p.seeder) {
-                    continue;
-                }
-                reply.peers.push((p.addr.get(), p.id));
-                if reply.peers.len() >= a.numwant as usize {
-                    break;
+            // Never the asker itself. A seed gets the peers that still download first, then
+            // seeds fill what room is left: a magnet fetch by aria2c announces `left=0` before
+            // it has the metadata, and only a seed may have that to give.
+            let passes: &[bool] = if seeder { &[false, true] } else { &[false] };
+            'passes: for &pass in passes {
+                for k in 0..n {
+                    let p = &swarm.peers[(start + k) % n];
+                    if p.id == a.peer_id || p.addr == addr || (seeder && p.seeder != pass) {
+                        continue;
+                    }
+                    reply.peers.push((p.addr.get(), p.id));
+                    if reply.peers.len() >= a.numwant as usize {
+                        break 'passes;
+                    }
                 }
             }
         }
@@ -379,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn numwant_caps_the_list_and_seeds_get_leechers_only() {
+    fn numwant_caps_the_list_and_seeds_get_leechers_first() {
         let store = SwarmStore::new(Duration::from_secs(60));
         for p in 0..30 {
             store
@@ -390,9 +395,16 @@ mod tests {
         a.numwant = 7;
         assert_eq!(store.announce(&a, IP).unwrap().peers.len(), 7);
         let mut seed = announce(1, 101, 0, AnnounceEvent::None);
-        seed.numwant = 100;
+        seed.numwant = 16;
         let r = store.announce(&seed, IP).unwrap();
         assert_eq!(r.peers.len(), 16, "15 odd-numbered leechers plus peer 100");
+        assert!(
+            r.peers.iter().all(|(_, id)| id[0] % 2 == 1 || id[0] == 100),
+            "{r:?}"
+        );
+        seed.numwant = 100;
+        let r = store.announce(&seed, IP).unwrap();
+        assert_eq!(r.peers.len(), 31, "then the seeds: everyone but itself");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 """A libtorrent peer for p2p's tests and benchmarks (Debian's python3-libtorrent).
 
-usage: libtorrent_peer.py TORRENT DIR PORT [--peer HOST:PORT]... [--fetch] [--timeout SECS]
+usage: libtorrent_peer.py TORRENT|MAGNET DIR PORT [--peer HOST:PORT]... [--fetch] [--timeout SECS]
                           [--require-encryption]
 
 Seeds TORRENT from DIR (or, with --fetch, downloads it into DIR), listening on 127.0.0.1:PORT
 over TCP only. Prints `listening PORT`, then `complete` when the download is whole, and exits 0
 then (with --fetch) or after --timeout (seeding). Exits 1 on a timed-out fetch.
 --require-encryption forces MSE/PE with RC4 both ways (libtorrent's forced policy).
+A magnet link instead of TORRENT fetches the metadata from the peers first (BEP 9).
 """
 import argparse
 import sys
@@ -39,7 +40,12 @@ if args.require_encryption:
     # 0 = forced; allowed_enc_level 2 = RC4 only.
     settings.update({"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2})
 ses = lt.session(settings)
-handle = ses.add_torrent({"ti": lt.torrent_info(args.torrent), "save_path": args.dir})
+if args.torrent.startswith("magnet:"):
+    params = lt.parse_magnet_uri(args.torrent)
+    params.save_path = args.dir
+    handle = ses.add_torrent(params)
+else:
+    handle = ses.add_torrent({"ti": lt.torrent_info(args.torrent), "save_path": args.dir})
 print("listening %d" % ses.listen_port(), flush=True)
 for peer in args.peer:
     host, port = peer.rsplit(":", 1)
