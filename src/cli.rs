@@ -43,8 +43,9 @@ pub struct Seed {
     /// the directory holding the content, as DIR/NAME (default .)
     #[argh(option, default = "PathBuf::from(\".\")")]
     pub dir: PathBuf,
-    /// address to accept peers on (default 0.0.0.0:6881; port 0 picks a free one)
-    #[argh(option, default = "String::from(\"0.0.0.0:6881\")")]
+    /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:6881, both stacks,
+    /// IPv4 alone without IPv6; port 0 picks a free one)
+    #[argh(option, default = "String::from(\"[::]:6881\")")]
     pub listen: String,
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
@@ -64,7 +65,8 @@ pub struct Fetch {
     /// the directory to download into (the content lands in DIR/NAME)
     #[argh(option)]
     pub out: PathBuf,
-    /// address to accept peers on (default 0.0.0.0:0, a free port)
+    /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:0: both stacks, IPv4
+    /// alone without IPv6, a free port)
     #[argh(option)]
     pub listen: Option<String>,
     /// a peer to connect to directly, HOST:PORT; repeatable (no tracker needed)

@@ -52,11 +52,11 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process's exit status for this error: 2 for what the command line got wrong, 1
-    /// for the rest.
+    /// The process's exit status for this error: 2 for a malformed magnet link (a usage
+    /// error, as argh's are), 1 for the rest.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::BadArgument { .. } | Error::Magnet(_) => 2,
+            Error::Magnet(_) => 2,
             _ => 1,
         }
     }

@@ -8,15 +8,19 @@
 //! cmd/                   one run(args) a subcommand: fetch, seed, demo over a Session;
 //!                        tracker over tracker::start; make_torrent, info over metainfo
 //! session                the node: one port and peer id, accept (permit first), route inbound
-//!                        handshakes by info-hash, add torrents, wait for their ends (futures)
+//!                        handshakes by info-hash, add torrents, wait for their ends (futures);
+//!                        session/metadata.rs fetches a magnet link's info dictionary
 //! torrent/               the per-torrent owner task (the old leecher): picker, peer table,
 //!                        dialer (peers.rs), choking (choke.rs), bans (ban.rs), announce
-//!                        schedule (announce.rs); Task::handle is synchronous and unit-tested
+//!                        schedule (announce.rs), metadata served and PEX (extended.rs);
+//!                        Task::handle is synchronous and unit-tested
 //! peer                   one connection: reader + writer tasks reporting PeerEvents on a channel
 //!                        they are given; knows its key, never its torrent
 //! picker, piece_store    which block next (rarest first, endgame); the content on disk
 //! tracker/               server (swarm store, HTTP, UDP) and client (announce)
-//! extensions             BEP 10 registry and extended handshake (sans-IO)
+//! extensions/            BEP 10 registry and extended handshake; ut_metadata and ut_pex
+//!                        messages (sans-IO)
+//! magnet                 magnet links: parse and write
 //! wire, layout, bencode  sans-IO codecs and arithmetic: bytes in, values out
 //! metainfo, hash         .torrent reading/writing; the one SHA-1
 //! runtime, signal, rate  the async runtime's calls; SIGINT/SIGTERM as a future; token buckets
@@ -37,8 +41,12 @@
 //!
 //! # Where each BEP lives
 //! BEP 3 (wire, metainfo, HTTP tracker): `wire`, `metainfo`, `peer`, `torrent`, `tracker`;
-//! BEP 6 (fast extension): `wire`, `torrent::messages`, `torrent::uploads`; BEP 10 (extension
-//! protocol): `wire` (framing), `extensions` (registry, handshake); BEP 12 (announce-list): `tracker::client`; BEP 15 (UDP tracker): `tracker::udp` and
+//! BEP 6 (fast extension): `wire`, `torrent::messages`, `torrent::uploads`; BEP 7 (IPv6):
+//! `session` (dual-stack listener), `tracker` (`peers6`), `extensions::pex` (`added6`); BEP 9
+//! (magnet, ut_metadata): `magnet`, `extensions::metadata`, `session::metadata` (fetching),
+//! `torrent::extended` (serving); BEP 10 (extension protocol): `wire` (framing), `extensions`
+//! (registry, handshake); BEP 11 (PEX): `extensions::pex`, `torrent::extended`; BEP 12
+//! (announce-list): `tracker::client`; BEP 15 (UDP tracker): `tracker::udp` and
 //! `tracker::client`; BEP 20 (peer id): `session`; BEP 23 (compact peers): `tracker`;
 //! BEP 48 (scrape): `tracker::http`.
 

@@ -1,5 +1,5 @@
 //! The `p2p` binary: parse the command line, set up logging, run, map the outcome to an exit code
-//! (0 success, 1 error, 2 usage error: a bad flag, value or magnet link).
+//! (0 success, 1 error, 2 usage error: an unknown flag, a missing argument, a malformed magnet link).
 
 use argh::FromArgs;
 

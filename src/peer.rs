@@ -130,6 +130,11 @@ impl Drop for PeerHandle {
     }
 }
 
+/// An IPv4-mapped IPv6 address (a v4 peer on a dual-stack socket) as the IPv4 address it is.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
 /// Connects out and trades handshakes, encrypted as `policy` says; the peer must answer for
 /// the same torrent. With `Prefer`, a peer that fails the encryption handshake is dialed again
 /// at once in plaintext; `plaintext_known` skips the encrypted try for a peer that needed that

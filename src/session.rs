@@ -23,7 +23,7 @@ use async_std::io::ReadExt;
 use async_std::net::TcpListener;
 use async_std::net::TcpStream;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 /// Handshakes in progress at once; more connections wait in the kernel's backlog.
@@ -87,7 +87,17 @@ impl Session {
         policy: Encryption,
         ended: (Sender<Ended>, Receiver<Ended>),
     ) -> Result<Session> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Net {
+        let listener = match TcpListener::bind(addr).await {
+            // `[::]` is both stacks (Linux's default, bindv6only=0); a machine without IPv6
+            // gets IPv4 alone.
+            Err(e) if addr.ip() == IpAddr::from(Ipv6Addr::UNSPECIFIED) => {
+                let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, addr.port()));
+                log::debug!("no IPv6 listener ({e}); listening on {v4}");
+                TcpListener::bind(v4).await
+            }
+            other => other,
+        }
+        .map_err(|source| Error::Net {
             what: format!("listening on {addr}"),
             source,
         })?;
@@ -204,6 +214,8 @@ async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) 
     loop {
         let permit = permits.acquire().await;
         let (mut stream, from) = runtime::accept(&listener, "peer port").await;
+        // An IPv4 peer on the dual-stack socket shows as ::ffff:a.b.c.d: one address per peer.
+        let from = peer::canonical(from);
         let Some(slot) = per_host.take(from.ip()) else {
             continue;
         };

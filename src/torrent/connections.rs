@@ -191,7 +191,7 @@ impl Task {
             return;
         }
         let addr = match stream.peer_addr() {
-            Ok(a) => a,
+            Ok(a) => peer::canonical(a),
             Err(_) => return,
         };
         let key = self.next_key;

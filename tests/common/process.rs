@@ -226,11 +226,16 @@ pub fn fetch_args<'a>(torrent: &'a Path, out: &'a Path, extra: &[&'a str]) -> Ve
 }
 
 pub fn start_fetch(name: &str, torrent: &Path, out: &Path, extra: &[&str]) -> FetchRun {
+    start_fetch_args(name, &fetch_args(torrent, out, extra), out)
+}
+
+/// `p2p ARGS...` as a [`FetchRun`] whose output files sit in `OUT.log/` beside `out`.
+pub fn start_fetch_args(name: &str, args: &[&str], out: &Path) -> FetchRun {
     let logs = out.with_extension("log");
     fs::create_dir_all(&logs).unwrap();
     let (o, e) = (logs.join("stdout"), logs.join("stderr"));
     let mut cmd = Command::new(BIN);
-    cmd.args(fetch_args(torrent, out, extra))
+    cmd.args(args)
         .env("RUST_LOG", "info")
         .stdout(fs::File::create(&o).unwrap())
         .stderr(fs::File::create(&e).unwrap());
