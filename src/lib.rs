@@ -54,6 +54,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod cli;
 pub mod cmd;
+pub mod dht;
 pub mod error;
 pub mod escape;
 pub mod extensions;

@@ -1,0 +1,376 @@
+//! Nodes driven over an in-memory network with latency and loss: a small network in every test
+//! run, and the scale simulation (`DHT_SIM_NODES=10000 cargo test --release dht_scale --
+//! --ignored --nocapture`, run by `benches/dht.sh`).
+
+use super::krpc::{Body, Id, Msg, Query};
+use super::node::{Event, LookupReport, Node};
+use crate::random::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+struct Net {
+    nodes: Vec<Node>,
+    by_addr: HashMap<SocketAddr, usize>,
+    /// (delivery time in µs, sequence) → (to, from, datagram)
+    queue: BTreeMap<(u64, u64), (SocketAddr, SocketAddr, Vec<u8>)>,
+    seq: u64,
+    clock: u64,
+    base: Instant,
+    rng: Rng,
+    loss: f64,
+    delivered: u64,
+}
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 6881))
+}
+
+impl Net {
+    fn new(n: usize, loss: f64) -> Net {
+        let base = Instant::now();
+        let nodes: Vec<Node> = (0..n).map(|_| Node::new(Id::random(), base)).collect();
+        let by_addr = (0..n).map(|i| (addr(i), i)).collect();
+        Net {
+            nodes,
+            by_addr,
+            queue: BTreeMap::new(),
+            seq: 0,
+            clock: 0,
+            base,
+            rng: Rng::new(),
+            loss,
+            delivered: 0,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        self.base + Duration::from_micros(self.clock)
+    }
+
+    /// Moves node `i`'s outbox onto the wire: 5–80 ms each, `loss` of them lost.
+    fn flush(&mut self, i: usize) {
+        for (to, bytes) in self.nodes[i].take_outbox() {
+            if (self.rng.below(1000) as f64) < self.loss * 1000.0 {
+                continue;
+            }
+            let at = self.clock + 5_000 + self.rng.below(75_000) as u64;
+            self.seq += 1;
+            self.queue.insert((at, self.seq), (to, addr(i), bytes));
+        }
+    }
+
+    /// Runs until `until` µs of virtual time, ticking every node each 250 ms.
+    fn run_for(&mut self, span: Duration) -> Vec<(usize, Event)> {
+        let end = self.clock + span.as_micros() as u64;
+        let mut events = Vec::new();
+        let mut next_tick = self.clock - self.clock % 250_000 + 250_000;
+        loop {
+            let next_msg = self.queue.keys().next().map(|k| k.0);
+            let at = match next_msg {
+                Some(m) if m < next_tick => m,
+                _ => next_tick,
+            };
+            if at > end {
+                self.clock = end;
+                return events;
+            }
+            self.clock = at;
+            let now = self.now();
+            if next_msg == Some(at) && at < next_tick {
+                let key = *self.queue.keys().next().unwrap();
+                let (to, from, bytes) = self.queue.remove(&key).unwrap();
+                if let Some(&i) = self.by_addr.get(&to) {
+                    self.delivered += 1;
+                    self.nodes[i].receive(from, &bytes, now);
+                    self.flush(i);
+                    events.extend(self.nodes[i].take_events().into_iter().map(|e| (i, e)));
+                }
+            } else {
+                next_tick += 250_000;
+                for i in 0..self.nodes.len() {
+                    self.nodes[i].tick(now);
+                    self.flush(i);
+                    events.extend(self.nodes[i].take_events().into_iter().map(|e| (i, e)));
+                }
+            }
+        }
+    }
+
+    fn bootstrap_all(&mut self, through: usize) {
+        for i in 0..self.nodes.len() {
+            if i != through {
+                let now = self.now();
+                self.nodes[i].bootstrap(vec![addr(through)], now);
+                self.flush(i);
+            }
+            // Let joins overlap, but not all at once.
+            if i % 50 == 49 {
+                self.run_for(Duration::from_millis(300));
+            }
+        }
+        self.run_for(Duration::from_secs(10));
+        if std::env::var("SIM_REJOIN").is_ok() {
+            for i in 0..self.nodes.len() {
+                let now = self.now();
+                self.nodes[i].bootstrap(vec![addr(through)], now);
+                self.flush(i);
+                if i % 50 == 49 {
+                    self.run_for(Duration::from_millis(300));
+                }
+            }
+            self.run_for(Duration::from_secs(10));
+        }
+    }
+
+    /// Node `who` looks `hash` up; returns what the lookup reported and the peers it found.
+    fn lookup(
+        &mut self,
+        who: usize,
+        hash: Id,
+        announce: Option<u16>,
+    ) -> (LookupReport, Vec<SocketAddr>) {
+        let now = self.now();
+        let id = self.nodes[who].get_peers(hash, announce, now).unwrap();
+        self.flush(who);
+        let mut peers = Vec::new();
+        for _ in 0..60 {
+            for (i, e) in self.run_for(Duration::from_millis(500)) {
+                match e {
+                    Event::Peers { lookup, peers: p } if i == who && lookup == id => {
+                        peers.extend(p)
+                    }
+                    Event::Done { lookup, report } if i == who && lookup == id => {
+                        return (report, peers);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        panic!("lookup did not end in 30 s of virtual time");
+    }
+}
+
+fn percentile(v: &mut [usize], p: f64) -> usize {
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Bootstraps `n` nodes, has one announce, then `lookups` others look for it.
+fn simulate(n: usize, lookups: usize, loss: f64) -> (Vec<usize>, Vec<usize>, usize, f64) {
+    let mut net = Net::new(n, loss);
+    net.bootstrap_all(0);
+    let hash = Id::random();
+    let (_, _) = net.lookup(n / 2, hash, Some(7000));
+    net.run_for(Duration::from_secs(5));
+    if std::env::var("SIM_DEBUG").is_ok() {
+        let holders = net
+            .nodes
+            .iter()
+            .filter(|x| x.store().peer_count() > 0)
+            .count();
+        let mut all: Vec<Id> = net.nodes.iter().map(|x| x.id()).collect();
+        all.sort_by_key(|i| i.distance(&hash));
+        let closest_holders = net
+            .nodes
+            .iter()
+            .filter(|x| x.store().peer_count() > 0 && all[..8].contains(&x.id()))
+            .count();
+        eprintln!("holders {holders}, of the 8 truly closest {closest_holders}");
+    }
+    let (mut rounds, mut messages, mut found) = (Vec::new(), Vec::new(), 0);
+    for k in 0..lookups {
+        let who = (k * 7919 + 13) % n;
+        let (report, peers) = net.lookup(who, hash, None);
+        rounds.push(report.rounds as usize);
+        messages.push(report.messages);
+        if peers.contains(&SocketAddr::new(addr(n / 2).ip(), 7000)) {
+            found += 1;
+        }
+    }
+    let avg_table = net.nodes.iter().map(|x| x.table().len()).sum::<usize>() as f64 / n as f64;
+    (rounds, messages, found, avg_table)
+}
+
+#[test]
+fn a_small_lossy_network_finds_an_announced_peer() {
+    let (rounds, messages, found, table) = simulate(300, 20, 0.10);
+    assert!(found >= 18, "found by {found} of 20 lookups");
+    let mut m = messages.clone();
+    assert!(percentile(&mut m, 0.5) < 60, "{messages:?}");
+    assert!(table >= 8.0, "tables hold {table} nodes on average");
+    let mut r = rounds;
+    assert!(percentile(&mut r, 0.95) <= 8, "{r:?}");
+}
+
+#[test]
+fn queries_are_answered_as_bep_5_says() {
+    let now = Instant::now();
+    let mut node = Node::new(Id([1; 20]), now);
+    let from: SocketAddr = "10.0.0.9:1000".parse().unwrap();
+    let ask = |node: &mut Node, q: Query| -> Body {
+        let m = Msg {
+            t: b"tt".to_vec(),
+            body: Body::Query {
+                id: Id([9; 20]),
+                query: q,
+            },
+        };
+        node.receive(from, &m.encode(), now);
+        let out = node.take_outbox();
+        assert_eq!(out.len(), 1);
+        Msg::parse(&out[0].1).unwrap().body
+    };
+    let Body::Response(r) = ask(
+        &mut node,
+        Query::GetPeers {
+            info_hash: Id([5; 20]),
+        },
+    ) else {
+        panic!()
+    };
+    let token = r.token.unwrap();
+    assert!(r.values.is_empty());
+    // An announce with another IP's token is refused; with ours it is stored.
+    let other_token = {
+        let mut other = Node::new(Id([2; 20]), now);
+        let m = Msg {
+            t: b"x".to_vec(),
+            body: Body::Query {
+                id: Id([9; 20]),
+                query: Query::GetPeers {
+                    info_hash: Id([5; 20]),
+                },
+            },
+        };
+        other.receive("10.0.0.10:1".parse().unwrap(), &m.encode(), now);
+        let Body::Response(r) = Msg::parse(&other.take_outbox()[0].1).unwrap().body else {
+            panic!()
+        };
+        r.token.unwrap()
+    };
+    let announce = |token: Vec<u8>| Query::AnnouncePeer {
+        info_hash: Id([5; 20]),
+        port: 0,
+        implied_port: true,
+        token,
+    };
+    assert!(matches!(
+        ask(&mut node, announce(other_token)),
+        Body::Error { code: 203, .. }
+    ));
+    assert!(matches!(ask(&mut node, announce(token)), Body::Response(_)));
+    let Body::Response(r) = ask(
+        &mut node,
+        Query::GetPeers {
+            info_hash: Id([5; 20]),
+        },
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        r.values,
+        [from],
+        "implied_port: the port the query came from"
+    );
+    assert!(matches!(
+        ask(&mut node, Query::Unknown("vote".into())),
+        Body::Error { code: 204, .. }
+    ));
+    // Garbage with a transaction id gets 203; without one, nothing.
+    node.receive(from, b"d1:t2:zz1:y1:q1:q4:pinge", now);
+    assert!(matches!(
+        Msg::parse(&node.take_outbox()[0].1).unwrap().body,
+        Body::Error { code: 203, .. }
+    ));
+    node.receive(from, b"\xff\xfe", now);
+    assert!(node.take_outbox().is_empty());
+}
+
+#[test]
+fn one_ip_past_the_rate_limit_goes_unanswered() {
+    let now = Instant::now();
+    let mut node = Node::new(Id([1; 20]), now);
+    let ping = Msg {
+        t: b"p".to_vec(),
+        body: Body::Query {
+            id: Id([9; 20]),
+            query: Query::Ping,
+        },
+    }
+    .encode();
+    for i in 0..2000u16 {
+        node.receive(SocketAddr::from(([10, 0, 0, 1], 1000 + i)), &ping, now);
+    }
+    let answered = node.take_outbox().len();
+    assert!(answered <= 401, "{answered} answers in one instant");
+    node.receive("10.0.0.2:5".parse().unwrap(), &ping, now);
+    assert_eq!(node.take_outbox().len(), 1, "another IP is still answered");
+}
+
+#[test]
+fn a_flood_of_announces_for_random_hashes_stays_bounded() {
+    use super::store::PeerStore;
+    let now = Instant::now();
+    let mut node = Node::with_store(Id([1; 20]), now, PeerStore::with_limit(1000));
+    for i in 0..5000u32 {
+        let from = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 1));
+        let mut h = [0u8; 20];
+        h[..4].copy_from_slice(&i.to_be_bytes());
+        let get = Msg {
+            t: b"g".to_vec(),
+            body: Body::Query {
+                id: Id([9; 20]),
+                query: Query::GetPeers { info_hash: Id(h) },
+            },
+        };
+        node.receive(from, &get.encode(), now);
+        let Body::Response(r) = Msg::parse(&node.take_outbox()[0].1).unwrap().body else {
+            panic!()
+        };
+        let ann = Msg {
+            t: b"a".to_vec(),
+            body: Body::Query {
+                id: Id([9; 20]),
+                query: Query::AnnouncePeer {
+                    info_hash: Id(h),
+                    port: 9,
+                    implied_port: false,
+                    token: r.token.unwrap(),
+                },
+            },
+        };
+        node.receive(from, &ann.encode(), now);
+        node.take_outbox();
+    }
+    assert_eq!(node.store().info_hashes(), 1000);
+    assert!(node.table().len() <= 8 * 160);
+}
+
+/// The scale simulation: prints rounds and messages per lookup against log2(N).
+#[test]
+#[ignore]
+fn dht_scale() {
+    let n: usize = std::env::var("DHT_SIM_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let started = std::time::Instant::now();
+    let loss: f64 = std::env::var("DHT_SIM_LOSS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.10);
+    let (mut rounds, mut messages, found, table) = simulate(n, 200, loss);
+    let per_node = std::mem::size_of::<Node>() as f64
+        + table * std::mem::size_of::<super::table::Entry>() as f64 * 1.5;
+    println!(
+        "dht_scale: {n} nodes, 10% loss, 200 get_peers lookups: found {found}/200; rounds median {} p95 {} (log2 N = {:.1}); messages median {} p95 {}; table {table:.1} nodes on average, ~{:.1} KiB a node; {:.1}s wall",
+        percentile(&mut rounds, 0.5),
+        percentile(&mut rounds, 0.95),
+        (n as f64).log2(),
+        percentile(&mut messages, 0.5),
+        percentile(&mut messages, 0.95),
+        per_node / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
+}
