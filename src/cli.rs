@@ -14,6 +14,7 @@ pub struct Args {
 #[argh(subcommand)]
 pub enum Command {
     Tracker(Tracker),
+    Dht(Dht),
     MakeTorrent(MakeTorrent),
     Seed(Seed),
     Fetch(Fetch),
@@ -53,6 +54,17 @@ pub struct Seed {
     /// message stream encryption: prefer (default: dial encrypted, fall back to plaintext; take both), require (RC4 only) or off (plaintext only)
     #[argh(option)]
     pub encryption: Option<String>,
+    /// a DHT node to join through, HOST:PORT; repeatable (default: the state file's nodes, else
+    /// router.bittorrent.com, dht.transmissionbt.com and router.utorrent.com, port 6881)
+    #[argh(option)]
+    pub dht_bootstrap: Vec<String>,
+    /// take no part in the DHT (peers then come from trackers, --peer and peer exchange)
+    #[argh(switch)]
+    pub no_dht: bool,
+    /// where the DHT node id and good nodes are kept between runs (default
+    /// $XDG_STATE_HOME/p2p, else ~/.local/state/p2p)
+    #[argh(option)]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Download a torrent into DIR/NAME from every peer at once, uploading meanwhile.
@@ -84,6 +96,34 @@ pub struct Fetch {
     /// download rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub download_limit: Option<String>,
+    /// a DHT node to join through, HOST:PORT; repeatable (default: the state file's nodes, else
+    /// router.bittorrent.com, dht.transmissionbt.com and router.utorrent.com, port 6881)
+    #[argh(option)]
+    pub dht_bootstrap: Vec<String>,
+    /// take no part in the DHT (peers then come from trackers, --peer and peer exchange)
+    #[argh(switch)]
+    pub no_dht: bool,
+    /// where the DHT node id and good nodes are kept between runs (default
+    /// $XDG_STATE_HOME/p2p, else ~/.local/state/p2p)
+    #[argh(option)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Run a standalone DHT node (BEP 5) until interrupted: the bootstrap point of a network.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "dht")]
+pub struct Dht {
+    /// UDP address to listen on (default 0.0.0.0:6881; port 0 picks a free one)
+    #[argh(option, default = "String::from(\"0.0.0.0:6881\")")]
+    pub listen: String,
+    /// a DHT node to join through, HOST:PORT; repeatable (default: the state file's nodes,
+    /// else the well-known routers; a first node of a closed network needs none)
+    #[argh(option)]
+    pub bootstrap: Vec<String>,
+    /// where the node id and good nodes are kept between runs (default $XDG_STATE_HOME/p2p,
+    /// else ~/.local/state/p2p)
+    #[argh(option)]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Run a BitTorrent tracker: HTTP (/announce, /scrape) and UDP on one port number.
@@ -110,9 +150,12 @@ pub struct MakeTorrent {
     #[argh(positional)]
     pub path: PathBuf,
     /// tracker as NAME@HOST[:PORT] (port 6969 by default) or an http://, https:// or udp:// URL;
-    /// repeat for backup trackers
+    /// repeat for backup trackers; none makes a trackerless torrent, found through the DHT
     #[argh(option)]
     pub tracker: Vec<String>,
+    /// a DHT node to write into the torrent (BEP 5 `nodes`), HOST:PORT; repeatable
+    #[argh(option)]
+    pub dht_node: Vec<String>,
     /// where to write the torrent (default ./NAME.torrent)
     #[argh(option)]
     pub out: Option<PathBuf>,

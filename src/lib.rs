@@ -82,6 +82,7 @@ pub use error::{Error, Result};
 pub fn run(args: cli::Args) -> Result<()> {
     match args.command {
         cli::Command::Tracker(a) => cmd::tracker::run(a),
+        cli::Command::Dht(a) => cmd::dht::run(a),
         cli::Command::MakeTorrent(a) => cmd::make_torrent::run(a),
         cli::Command::Seed(a) => cmd::seed::run(a),
         cli::Command::Fetch(a) => cmd::fetch::run(a),

@@ -46,6 +46,8 @@ pub struct Torrent {
     pub created_by: Option<String>,
     pub creation_date: Option<i64>,
     pub info: Info,
+    /// DHT nodes to join through (BEP 5 `nodes`), as `HOST:PORT`.
+    pub nodes: Vec<String>,
     /// The `info` dictionary exactly as found: what `ut_metadata` serves (BEP 9) and what a
     /// saved .torrent holds.
     pub info_bytes: Arc<[u8]>,
@@ -167,6 +169,7 @@ impl Torrent {
             created_by: optional_str(&root, "created by")?,
             creation_date: root.get("creation date").and_then(Value::as_int),
             info,
+            nodes: parse_nodes(&root),
             info_bytes: info_value.raw.into(),
         })
     }
@@ -197,6 +200,7 @@ impl Torrent {
             created_by: None,
             creation_date: None,
             info: parse_info(&value)?,
+            nodes: Vec::new(),
             info_bytes: info_bytes.into(),
         })
     }
@@ -232,6 +236,22 @@ impl Torrent {
         }
         bencode::encode::put_bytes(&mut out, b"info");
         out.extend_from_slice(&self.info_bytes);
+        if !self.nodes.is_empty() {
+            bencode::encode::put_bytes(&mut out, b"nodes");
+            let nodes = self
+                .nodes
+                .iter()
+                .filter_map(|n| {
+                    let (h, p) = n.rsplit_once(':')?;
+                    let h = h.trim_start_matches('[').trim_end_matches(']');
+                    Some(Bencode::List(vec![
+                        Bencode::str(h),
+                        Bencode::Int(p.parse().ok()?),
+                    ]))
+                })
+                .collect();
+            Bencode::List(nodes).encode_into(&mut out);
+        }
         out.push(b'e');
         out
     }
@@ -243,6 +263,29 @@ impl Torrent {
         }
         self.announce.iter().map(|a| vec![a.clone()]).collect()
     }
+}
+
+/// BEP 5 `nodes`: `[["host", port], ...]`, read leniently (bad entries skipped, 64 kept).
+fn parse_nodes(root: &Value<'_>) -> Vec<String> {
+    let Some(list) = root.get("nodes").and_then(Value::as_list) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|n| {
+            let pair = n.as_list()?;
+            let host = pair.first()?.as_str()?;
+            let port = u16::try_from(pair.get(1)?.as_int()?)
+                .ok()
+                .filter(|&p| p > 0)?;
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_string()
+            };
+            Some(format!("{host}:{port}"))
+        })
+        .take(64)
+        .collect()
 }
 
 fn optional_str(dict: &Value<'_>, key: &'static str) -> Result<Option<String>, MetainfoError> {

@@ -7,6 +7,7 @@
 pub mod metadata;
 
 use crate::bitfield::Bitfield;
+use crate::dht::{self, DhtConfig, DhtHandle};
 use crate::fairness::PerHost;
 use crate::hash::Digest;
 use crate::metainfo::{InfoHash, Torrent};
@@ -66,6 +67,7 @@ pub struct Session {
     torrents: Vec<TorrentRef>,
     ended: (Sender<Ended>, Receiver<Ended>),
     policy: Encryption,
+    dht: Option<DhtHandle>,
 }
 
 impl Session {
@@ -114,7 +116,39 @@ impl Session {
             torrents: Vec::new(),
             ended,
             policy,
+            dht: None,
         })
+    }
+
+    /// Starts the node's DHT on the listener's address and port number (UDP), or a free port
+    /// when that one is taken. A node without one finds peers through trackers and PEX only.
+    pub async fn start_dht(&mut self, config: DhtConfig) {
+        let same = self.local;
+        let handle = match dht::start(same, config.clone()).await {
+            Ok(h) => Ok(h),
+            Err(e) => {
+                log::debug!("dht: UDP {same}: {e}; taking a free port");
+                dht::start(SocketAddr::new(same.ip(), 0), config).await
+            }
+        };
+        match handle {
+            Ok(h) => {
+                log::info!("dht node {} on {} (UDP)", h.id, h.local);
+                self.dht = Some(h);
+            }
+            Err(e) => log::warn!("dht: not started: {e}"),
+        }
+    }
+
+    pub fn dht(&self) -> Option<&DhtHandle> {
+        self.dht.as_ref()
+    }
+
+    /// Stops the DHT, saving its state.
+    pub async fn close(&self) {
+        if let Some(d) = &self.dht {
+            d.stop().await;
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -127,6 +161,7 @@ impl Session {
             peer_id: self.peer_id,
             listen_port: self.local.port(),
             policy: self.policy,
+            dht: self.dht.clone(),
         }
     }
 
@@ -144,6 +179,8 @@ impl Session {
             peer_id: self.peer_id,
             listen_port: self.local.port(),
             options,
+            // BEP 27: a private torrent's peers come from its tracker only.
+            dht: self.dht.clone().filter(|_| !meta.info.private),
         };
         let handle = torrent::spawn(meta, store, have, config);
         lock(&self.routes).insert(info_hash, handle.events.clone());

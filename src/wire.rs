@@ -35,6 +35,8 @@ pub mod id {
 /// Reserved handshake bits: the extension protocol (BEP 10) and the fast extension (BEP 6).
 pub const RESERVED_EXTENSION: (usize, u8) = (5, 0x10);
 pub const RESERVED_FAST: (usize, u8) = (7, 0x04);
+/// BEP 5: the sender runs a DHT node and sends `port`.
+pub const RESERVED_DHT: (usize, u8) = (7, 0x01);
 /// The longest extension message body we take: a 16 KiB metadata piece and its header.
 pub const MAX_EXTENDED: u32 = 16 * 1024 + 1024;
 

@@ -320,7 +320,15 @@ fn bad_input_gets_one_clear_error() {
             ],
             "tracker `t@h:70000`",
         ),
-        (vec!["make-torrent".into(), p("f")], "--tracker"),
+        (
+            vec![
+                "make-torrent".into(),
+                p("f"),
+                "--dht-node".into(),
+                "nohost".into(),
+            ],
+            "--dht-node `nohost`",
+        ),
         (vec!["info".into(), p("missing.torrent")], "missing.torrent"),
         (
             vec!["info".into(), p("garbage.torrent")],

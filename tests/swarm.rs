@@ -408,6 +408,7 @@ fn a_full_disk_stops_the_fetch_with_a_clear_error() {
         .arg(&torrent)
         .arg(format!("127.0.0.1:{sport}"))
         .env("RUST_LOG", "warn")
+        .env("XDG_STATE_HOME", fresh_state_dir())
         .output()
         .unwrap();
     let err = stderr(&o);

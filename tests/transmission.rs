@@ -102,6 +102,7 @@ fn transmission(ns: &str, torrent: &Path, dir: &Path, config: &Path) -> Proc {
 fn p2p_in_ns(name: &str, ns: &str, args: &[&str]) -> Proc {
     let mut cmd = TestHosts::exec(ns, BIN, args);
     cmd.env("RUST_LOG", "warn")
+        .env("XDG_STATE_HOME", fresh_state_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     Proc::spawn(name, &mut cmd)
@@ -190,7 +191,9 @@ fn transmission_downloads_from_p2p_and_p2p_from_transmission() {
             &format!("{HOST_B}:0"),
         ],
     );
-    fetch.env("RUST_LOG", "warn");
+    fetch
+        .env("RUST_LOG", "warn")
+        .env("XDG_STATE_HOME", fresh_state_dir());
     let started = Instant::now();
     let status = Proc::spawn("fetch", &mut fetch).wait_for(Duration::from_secs(60));
     assert!(status.success(), "p2p fetch from Transmission failed");

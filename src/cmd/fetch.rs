@@ -42,6 +42,16 @@ pub fn run(args: Fetch) -> Result<()> {
     signal::install();
     runtime::block_on(async {
         let mut session = Session::bind(listen, encryption).await?;
+        let private = known.as_ref().is_some_and(|t| t.info.private);
+        let nodes = known.as_ref().map(|t| t.nodes.clone()).unwrap_or_default();
+        if let Some(config) = super::dht_config(
+            args.no_dht || private,
+            &args.dht_bootstrap,
+            args.state_dir.as_deref(),
+            nodes,
+        ) {
+            session.start_dht(config).await;
+        }
         let (meta, known_peers) = match (known, &magnet) {
             (Some(t), _) => (t, Vec::new()),
             (None, Some(m)) => {
@@ -134,6 +144,7 @@ pub fn run(args: Fetch) -> Result<()> {
             }
         };
         line.finish();
+        session.close().await;
         outcome?;
         if stats.complete.load(Ordering::Relaxed) {
             if !reported_complete {

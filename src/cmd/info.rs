@@ -39,6 +39,15 @@ pub fn run(args: Info) -> Result<()> {
             shown(&tier.join(" ")),
         );
     }
+    if t.tracker_tiers().is_empty() {
+        line(
+            "trackers:",
+            "none (trackerless: peers come from the DHT)".into(),
+        );
+    }
+    if !t.nodes.is_empty() {
+        line("dht nodes:", shown(&t.nodes.join(" ")));
+    }
     if let Some(c) = &t.comment {
         line("comment:", shown(c));
     }

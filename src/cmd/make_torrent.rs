@@ -11,13 +11,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub fn run(args: MakeTorrent) -> Result<()> {
-    if args.tracker.is_empty() {
-        return Err(Error::BadArgument {
-            what: "--tracker",
-            value: String::new(),
-            reason: "at least one tracker is required".into(),
-        });
-    }
+    let nodes = args
+        .dht_node
+        .iter()
+        .map(|n| super::split_host_port("--dht-node", n))
+        .collect::<Result<Vec<_>>>()?;
     let trackers = args
         .tracker
         .iter()
@@ -88,6 +86,7 @@ pub fn run(args: MakeTorrent) -> Result<()> {
 
     let options = Options {
         trackers,
+        nodes,
         piece_length: Some(piece_length),
         private: args.private,
         comment: args.comment,

@@ -1,6 +1,7 @@
 //! One `run(args)` per subcommand, and the argument checks they share.
 
 pub mod demo;
+pub mod dht;
 pub mod fetch;
 pub mod info;
 pub mod make_torrent;
@@ -27,4 +28,49 @@ pub fn parse_addr(what: &'static str, text: &str) -> Result<SocketAddr> {
         .map_err(|e| bad(e.to_string()))?
         .next()
         .ok_or_else(|| bad("resolves to no address".into()))
+}
+
+/// `HOST:PORT` (`[v6]:PORT` for IPv6) split, not resolved: the host as written and the port.
+pub fn split_host_port(what: &'static str, text: &str) -> Result<(String, u16)> {
+    let bad = |reason: &str| Error::BadArgument {
+        what,
+        value: text.to_owned(),
+        reason: reason.into(),
+    };
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| bad("expected HOST:PORT"))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| bad("the port must be 1 to 65535"))?;
+    if host.is_empty() {
+        return Err(bad("expected HOST:PORT"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// The DHT set-up `seed` and `fetch` share: `None` with `--no-dht`.
+pub fn dht_config(
+    no_dht: bool,
+    bootstrap: &[String],
+    state_dir: Option<&std::path::Path>,
+    torrent_nodes: impl IntoIterator<Item = String>,
+) -> Option<crate::dht::DhtConfig> {
+    if no_dht {
+        return None;
+    }
+    let mut bootstrap = bootstrap.to_vec();
+    bootstrap.extend(torrent_nodes);
+    Some(crate::dht::DhtConfig {
+        bootstrap,
+        state_dir: state_dir
+            .map(std::path::Path::to_path_buf)
+            .or_else(crate::dht::default_state_dir),
+    })
 }

@@ -43,6 +43,21 @@ pub fn run(args: Seed) -> Result<()> {
     signal::install();
     runtime::block_on(async {
         let mut session = Session::bind(listen, encryption).await?;
+        // Only public torrents use the DHT; with none, no node is started.
+        let public_nodes: Vec<String> = loaded
+            .iter()
+            .filter(|(m, _, _)| !m.info.private)
+            .flat_map(|(m, _, _)| m.nodes.clone())
+            .collect();
+        let any_public = loaded.iter().any(|(m, _, _)| !m.info.private);
+        if let Some(config) = super::dht_config(
+            args.no_dht || !any_public,
+            &args.dht_bootstrap,
+            args.state_dir.as_deref(),
+            public_nodes,
+        ) {
+            session.start_dht(config).await;
+        }
         for (meta, store, have) in loaded {
             let options = Options {
                 upload_limit: upload_limit.clone(),
@@ -95,6 +110,7 @@ pub fn run(args: Seed) -> Result<()> {
             "uploaded {uploaded} bytes ({}) in all",
             progress::bytes(uploaded)
         );
+        session.close().await;
         failed.and(stopped)
     })
 }

@@ -32,7 +32,8 @@ pub const DEFAULT_ROUTERS: &[&str] = &[
 /// How a node is set up.
 #[derive(Debug, Clone, Default)]
 pub struct DhtConfig {
-    /// `HOST:PORT`s to join through (resolved off the async threads).
+    /// `HOST:PORT`s to join through (resolved off the async threads); none means the saved
+    /// nodes, else [`DEFAULT_ROUTERS`].
     pub bootstrap: Vec<String>,
     /// Where the node id and good nodes are kept between runs; `None` keeps nothing.
     pub state_dir: Option<PathBuf>,
@@ -121,18 +122,27 @@ pub async fn start(addr: SocketAddr, config: DhtConfig) -> std::io::Result<DhtHa
         (Some(s), Some(_)) => s.id,
         _ => Id::random(),
     };
-    let mut node = Node::new(id, now);
-    if let (Some(s), Some(_)) = (&saved, &lock) {
-        for n in &s.nodes {
-            node.ping(SocketAddr::V4(*n), now);
-        }
+    let node = Node::new(id, now);
+    if let (Some(s), Some(_)) = (&saved, &lock)
+        && !s.nodes.is_empty()
+    {
         log::info!("dht: rejoining through {} saved nodes", s.nodes.len());
     }
     let (tx, rx) = async_std::channel::bounded(256);
     let (resolved_tx, resolved_rx) = async_std::channel::bounded(1);
-    let bootstrap = config.bootstrap.clone();
+    let saved_nodes: Vec<SocketAddr> = match (&saved, &lock) {
+        (Some(s), Some(_)) => s.nodes.iter().map(|n| SocketAddr::V4(*n)).collect(),
+        _ => Vec::new(),
+    };
+    // No bootstrap given: the saved nodes, else the well-known routers.
+    let bootstrap = if config.bootstrap.is_empty() && saved_nodes.is_empty() {
+        DEFAULT_ROUTERS.iter().map(|r| r.to_string()).collect()
+    } else {
+        config.bootstrap.clone()
+    };
     runtime::spawn(async move {
-        let addrs = runtime::spawn_blocking(move || resolve(&bootstrap)).await;
+        let mut addrs = runtime::spawn_blocking(move || resolve(&bootstrap)).await;
+        addrs.extend(saved_nodes);
         let _ = resolved_tx.send(addrs).await;
     });
     let state_dir = lock.as_ref().and(config.state_dir.clone());
@@ -161,6 +171,9 @@ async fn run(
 ) {
     let v6_socket = socket.local_addr().is_ok_and(|a| a.is_ipv6());
     let mut lookups: HashMap<u64, Sender<Vec<SocketAddr>>> = HashMap::new();
+    // Lookups asked for before the bootstrap addresses are resolved wait for them.
+    let mut joined = false;
+    let mut waiting: Vec<Command> = Vec::new();
     let mut buf = vec![0u8; krpc::MAX_DATAGRAM + 1];
     let mut last_tick = Instant::now();
     let mut last_save = Instant::now();
@@ -205,6 +218,11 @@ async fn run(
                 node.receive(from, &buf[..n], now)
             }
             Wake::Datagram(..) => {}
+            Wake::Command(c @ Command::GetPeers { .. }) if !joined => {
+                if waiting.len() < 64 {
+                    waiting.push(c);
+                }
+            }
             Wake::Command(Command::GetPeers {
                 info_hash,
                 announce,
@@ -235,6 +253,18 @@ async fn run(
             Wake::Routers(routers) => {
                 log::debug!("dht: joining through {} bootstrap addresses", routers.len());
                 node.bootstrap(routers, now);
+                joined = true;
+                for c in waiting.drain(..) {
+                    if let Command::GetPeers {
+                        info_hash,
+                        announce,
+                        found,
+                    } = c
+                        && let Some(id) = node.get_peers(info_hash, announce, now)
+                    {
+                        lookups.insert(id, found);
+                    }
+                }
             }
             Wake::Tick => {}
         }

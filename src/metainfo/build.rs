@@ -30,6 +30,8 @@ pub struct SourceFile {
 #[derive(Debug, Clone, Default)]
 pub struct Options {
     pub trackers: Vec<String>,
+    /// DHT nodes (BEP 5 `nodes`): host and port.
+    pub nodes: Vec<(String, u16)>,
     pub piece_length: Option<u64>,
     pub private: bool,
     pub comment: Option<String>,
@@ -293,6 +295,14 @@ pub fn encode_torrent(
             .map(|t| Bencode::List(vec![Bencode::str(t)]))
             .collect();
         root.push(("announce-list", Bencode::List(tiers)));
+    }
+    if !options.nodes.is_empty() {
+        let nodes = options
+            .nodes
+            .iter()
+            .map(|(h, p)| Bencode::List(vec![Bencode::str(h), Bencode::Int(*p as i64)]))
+            .collect();
+        root.push(("nodes", Bencode::List(nodes)));
     }
     if let Some(comment) = &options.comment {
         root.push(("comment", Bencode::str(comment)));

@@ -28,6 +28,8 @@ pub const PARALLEL: usize = 4;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// …and one that has not sent a whole copy in this long.
 pub const PEER_DEADLINE: Duration = Duration::from_secs(60);
+/// The DHT is asked again this often while no peer is left to try.
+const DHT_AGAIN: Duration = Duration::from_secs(10);
 /// Trackers are asked again this often while no peer is left to try.
 const REANNOUNCE: Duration = Duration::from_secs(15);
 /// The longest message read while waiting for metadata (a bitfield of 32 M pieces).
@@ -38,6 +40,8 @@ pub struct Asker {
     pub peer_id: [u8; 20],
     pub listen_port: u16,
     pub policy: Encryption,
+    /// The node's DHT: a link without trackers or peers is found through it.
+    pub dht: Option<crate::dht::DhtHandle>,
 }
 
 /// What a metadata fetch found: the torrent, and every peer address it heard of.
@@ -47,6 +51,7 @@ pub struct Found {
 }
 
 enum Report {
+    Tracker(Vec<SocketAddr>),
     Peers(Vec<SocketAddr>),
     AnnounceFailed(String),
     Copy(SocketAddr, std::result::Result<Vec<u8>, Failure>),
@@ -78,7 +83,7 @@ fn lie(why: String) -> Failure {
 /// A peer that failed without lying is asked again after this long.
 const RETRY: Duration = Duration::from_secs(20);
 
-/// Finds the metadata of `magnet` among `peers` (and its trackers' peers). Fails when no peer
+/// Finds the metadata of `magnet` among `peers` (and its trackers' and the DHT's peers). Fails when no peer
 /// was being asked or could be for `give_up`.
 pub async fn fetch(
     magnet: &Magnet,
@@ -93,6 +98,7 @@ pub async fn fetch(
     let tiers: Vec<Vec<String>> = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
     let mut announcer = Some(Announcer::new(tiers)).filter(|a| !a.is_empty());
     let mut last_announce: Option<Instant> = None;
+    let mut last_dht: Option<Instant> = None;
     let mut last_problem = String::from("no peer was found");
     let mut asking = 0usize;
     let mut idle_since = Instant::now();
@@ -150,10 +156,25 @@ pub async fn fetch(
             let tx: Sender<Report> = tx.clone();
             runtime::spawn(async move {
                 let report = match a.announce(&params).await {
-                    Ok(r) => Report::Peers(r.peers),
+                    Ok(r) => Report::Tracker(r.peers),
                     Err(e) => Report::AnnounceFailed(e.to_string()),
                 };
                 let _ = tx.send(report).await;
+            });
+        }
+        if peers.queue.is_empty()
+            && let Some(dht) = &asker.dht
+            && last_dht.is_none_or(|t| t.elapsed() >= DHT_AGAIN)
+        {
+            last_dht = Some(Instant::now());
+            let found = dht.get_peers(magnet.info_hash, Some(asker.listen_port));
+            let tx = tx.clone();
+            runtime::spawn(async move {
+                while let Ok(addrs) = found.recv().await {
+                    if tx.send(Report::Peers(addrs)).await.is_err() {
+                        break;
+                    }
+                }
             });
         }
         if asking == 0 && retry.is_empty() && idle_since.elapsed() > give_up {
@@ -166,11 +187,15 @@ pub async fn fetch(
             continue;
         };
         match report {
-            Report::Peers(addrs) => {
+            Report::Tracker(addrs) => {
                 log::debug!("tracker gave {} peers", addrs.len());
                 announcer = Some(Announcer::new(
                     magnet.trackers.iter().map(|t| vec![t.clone()]).collect(),
                 ));
+                peers.heard(&addrs);
+            }
+            Report::Peers(addrs) => {
+                log::debug!("the DHT gave {} peers", addrs.len());
                 peers.heard(&addrs);
             }
             Report::AnnounceFailed(e) => {

@@ -12,7 +12,7 @@ use crate::peer::{self, PeerHandle};
 use crate::piece_store::PieceStore;
 use crate::rate::RateLimit;
 use crate::wire::{Handshake, Message};
-use crate::wire::{RESERVED_EXTENSION, RESERVED_FAST};
+use crate::wire::{RESERVED_DHT, RESERVED_EXTENSION, RESERVED_FAST};
 use async_std::channel::Sender;
 use async_std::net::TcpStream;
 use std::collections::{HashSet, VecDeque};
@@ -150,7 +150,11 @@ impl Attach {
 
 impl Task {
     pub(super) fn handshake(&self) -> Handshake {
-        Handshake::new(self.meta.info_hash, self.config.peer_id)
+        let mut hs = Handshake::new(self.meta.info_hash, self.config.peer_id);
+        if self.config.dht.is_some() {
+            hs.reserved[RESERVED_DHT.0] |= RESERVED_DHT.1;
+        }
+        hs
     }
 
     pub(super) fn connect_more(&mut self) {
@@ -315,6 +319,12 @@ impl Task {
                 id: extensions::HANDSHAKE,
                 payload: ours.encode(),
             });
+        }
+        // BEP 5: a peer that runs a DHT node hears where ours listens.
+        if let Some(dht) = &self.config.dht
+            && theirs.supports(RESERVED_DHT)
+        {
+            peer.send(Message::Port(dht.local.port()));
         }
         if peer.fast {
             let set = allowed_fast_set(

@@ -136,7 +136,15 @@ impl Task {
                 }
                 self.request_more(key);
             }
-            Message::Suggest(_) | Message::KeepAlive | Message::Port(_) | Message::Unknown(_) => {}
+            // BEP 5: the peer's DHT node joins our table if it answers a ping.
+            Message::Port(port) => {
+                if let Some(dht) = &self.config.dht
+                    && port != 0
+                {
+                    dht.add_node(std::net::SocketAddr::new(peer.addr.ip(), port));
+                }
+            }
+            Message::Suggest(_) | Message::KeepAlive | Message::Unknown(_) => {}
         }
     }
 

@@ -72,6 +72,8 @@ pub enum Event {
         handle: PeerHandle,
     },
     ConnectFailed(SocketAddr, String),
+    /// Peers a DHT lookup found.
+    DhtPeers(Vec<SocketAddr>),
     /// What a connection reports.
     Peer(PeerKey, PeerEvent),
     Verified {
@@ -100,6 +102,8 @@ pub struct Config {
     pub peer_id: [u8; 20],
     pub listen_port: u16,
     pub options: Options,
+    /// The node's DHT, for public torrents.
+    pub dht: Option<crate::dht::DhtHandle>,
 }
 
 /// What the command chose for one torrent.
@@ -192,6 +196,8 @@ struct Task {
     last_peer_at: Instant,
     last_error: Option<String>,
     rng: Rng,
+    /// When the next DHT lookup (and announce) is due.
+    dht_due: Instant,
 }
 
 impl Task {
@@ -234,6 +240,7 @@ impl Task {
             last_error: None,
             rng: Rng::new(),
             config,
+            dht_due: now,
         };
         task.update_stats();
         task
@@ -286,6 +293,13 @@ impl Task {
                 senders,
             } => return self.verified(piece, result?, data, senders),
             Event::Announced(announcer, event, result) => self.announced(announcer, event, result),
+            Event::DhtPeers(addrs) => {
+                let now = Instant::now();
+                for addr in addrs {
+                    self.dialer.add(addr, false, now);
+                }
+                self.connect_more();
+            }
             Event::Tick => return self.tick(),
             Event::Stop => return Ok(false),
         }
@@ -540,6 +554,7 @@ impl Task {
         }
         self.request_everywhere();
         self.pex_round(now);
+        self.dht_lookup(now);
         self.connect_more();
         self.maybe_announce();
         if let Some(limit) = self.config.options.no_peer_timeout
@@ -557,6 +572,28 @@ impl Task {
             });
         }
         Ok(true)
+    }
+
+    /// Every 10 minutes (every 15 s while no peer is connected and pieces are missing), looks
+    /// the torrent up in the DHT and announces us there; the peers found go to the dialer.
+    fn dht_lookup(&mut self, now: Instant) {
+        let Some(dht) = &self.config.dht else {
+            return;
+        };
+        if now < self.dht_due {
+            return;
+        }
+        let starving = self.peers.is_empty() && !self.picker.is_complete();
+        self.dht_due = now + Duration::from_secs(if starving { 15 } else { 600 });
+        let found = dht.get_peers(self.meta.info_hash, Some(self.config.listen_port));
+        let ctrl = self.ctrl.clone();
+        crate::runtime::spawn(async move {
+            while let Ok(peers) = found.recv().await {
+                if ctrl.send(Event::DhtPeers(peers)).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     fn update_stats(&self) {

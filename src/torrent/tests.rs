@@ -59,6 +59,7 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
         created_by: None,
         creation_date: None,
         info,
+        nodes: vec![],
         // Stands for the info dictionary: three metadata pieces to serve.
         info_bytes: Arc::from(METADATA.to_vec()),
     });
@@ -69,6 +70,7 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
             keep_seeding: true,
             ..Options::default()
         },
+        dht: None,
     };
     let (events, _) = async_std::channel::bounded(1);
     let (ctrl_tx, ctrl) = async_std::channel::unbounded();

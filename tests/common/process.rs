@@ -7,8 +7,29 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_p2p");
 
+/// A fresh directory for one p2p process's state (its DHT node id and nodes), so test
+/// processes never share one and never read the user's.
+pub fn fresh_state_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "state-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `p2p` as a command with its own state directory.
+pub fn p2p_command() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("XDG_STATE_HOME", fresh_state_dir());
+    cmd
+}
+
 pub fn p2p(args: &[&str]) -> Output {
-    Command::new(BIN)
+    p2p_command()
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
@@ -16,7 +37,7 @@ pub fn p2p(args: &[&str]) -> Output {
 }
 
 pub fn p2p_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    p2p_command()
         .args(args)
         .current_dir(dir)
         .env("RUST_LOG", "warn")
@@ -139,7 +160,7 @@ pub struct Logged {
 }
 
 pub fn spawn_logged(name: &str, args: &[&str]) -> Logged {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = p2p_command();
     cmd.args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -234,7 +255,7 @@ pub fn start_fetch_args(name: &str, args: &[&str], out: &Path) -> FetchRun {
     let logs = out.with_extension("log");
     fs::create_dir_all(&logs).unwrap();
     let (o, e) = (logs.join("stdout"), logs.join("stderr"));
-    let mut cmd = Command::new(BIN);
+    let mut cmd = p2p_command();
     cmd.args(args)
         .env("RUST_LOG", "info")
         .stdout(fs::File::create(&o).unwrap())

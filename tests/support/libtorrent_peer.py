@@ -8,6 +8,8 @@ over TCP only. Prints `listening PORT`, then `complete` when the download is who
 then (with --fetch) or after --timeout (seeding). Exits 1 on a timed-out fetch.
 --require-encryption forces MSE/PE with RC4 both ways (libtorrent's forced policy).
 A magnet link instead of TORRENT fetches the metadata from the peers first (BEP 9).
+--dht-bootstrap HOST:PORT turns libtorrent's DHT on, joining through that node, with the
+restrictions that collapse many nodes on one IP (loopback) turned off.
 """
 import argparse
 import sys
@@ -23,6 +25,7 @@ ap.add_argument("--peer", action="append", default=[])
 ap.add_argument("--fetch", action="store_true")
 ap.add_argument("--timeout", type=float, default=120)
 ap.add_argument("--require-encryption", action="store_true")
+ap.add_argument("--dht-bootstrap")
 args = ap.parse_args()
 
 settings = {
@@ -39,6 +42,18 @@ settings = {
 if args.require_encryption:
     # 0 = forced; allowed_enc_level 2 = RC4 only.
     settings.update({"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2})
+if args.dht_bootstrap:
+    settings.update({
+        "enable_dht": True,
+        "dht_bootstrap_nodes": args.dht_bootstrap,
+        "dht_restrict_routing_ips": False,
+        "dht_restrict_search_ips": False,
+        "dht_ignore_dark_internet": False,
+        "dht_prefer_verified_node_ids": False,
+        "dht_enforce_node_id": False,
+        # Every node of the test shares 127.0.0.1: do not block it for querying often.
+        "dht_block_ratelimit": 10000,
+    })
 ses = lt.session(settings)
 if args.torrent.startswith("magnet:"):
     params = lt.parse_magnet_uri(args.torrent)
