@@ -18,6 +18,8 @@
 //!                        they are given; knows its key, never its torrent
 //! picker, piece_store    which block next (rarest first, endgame); the content on disk
 //! tracker/               server (swarm store, HTTP, UDP) and client (announce)
+//! dht/                   the Mainline DHT: krpc, table, store, lookup, node (sans-IO), the
+//!                        UDP driver and state file in mod.rs/state.rs; a session owns one
 //! extensions/            BEP 10 registry and extended handshake; ut_metadata and ut_pex
 //!                        messages (sans-IO)
 //! magnet                 magnet links: parse and write
@@ -41,7 +43,8 @@
 //!
 //! # Where each BEP lives
 //! BEP 3 (wire, metainfo, HTTP tracker): `wire`, `metainfo`, `peer`, `torrent`, `tracker`;
-//! BEP 6 (fast extension): `wire`, `torrent::messages`, `torrent::uploads`; BEP 7 (IPv6):
+//! BEP 5 (DHT): `dht`, `torrent` (lookups, `port`), `session::metadata`; BEP 6 (fast
+//! extension): `wire`, `torrent::messages`, `torrent::uploads`; BEP 7 (IPv6):
 //! `session` (dual-stack listener), `tracker` (`peers6`), `extensions::pex` (`added6`); BEP 9
 //! (magnet, ut_metadata): `magnet`, `extensions::metadata`, `session::metadata` (fetching),
 //! `torrent::extended` (serving); BEP 10 (extension protocol): `wire` (framing), `extensions`

@@ -7,6 +7,7 @@
 //! each of them with its token.
 
 use super::krpc::{self, Body, Id, Msg, NodeInfo, Query, Response};
+use super::lookup::{CandState, Lookup, add_cand};
 use super::store::{PeerStore, Tokens};
 use super::table::{Inserted, K, Table};
 use std::collections::{HashMap, HashSet};
@@ -20,8 +21,6 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_PENDING: usize = 2048;
 /// Queries a lookup sends one node at most.
 const MAX_TRIES: u8 = 2;
-/// Candidates a lookup keeps (the closest).
-const MAX_CANDIDATES: usize = 64;
 /// Lookups running at once; more are refused until some end.
 const MAX_LOOKUPS: usize = 64;
 /// Queries one IP may send us a second (with a burst of twice that); past it they go
@@ -71,41 +70,6 @@ struct Pending {
     id: Option<Id>,
     sent: Instant,
     purpose: Purpose,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum CandState {
-    Fresh,
-    Asked,
-    Answered(Option<Vec<u8>>),
-    Failed,
-}
-
-#[derive(Debug)]
-struct Cand {
-    info: NodeInfo,
-    state: CandState,
-    hop: u32,
-    /// Queries sent to it; one unanswered query is retried (datagrams get lost).
-    tries: u8,
-}
-
-#[derive(Debug)]
-struct Lookup {
-    target: Id,
-    get_peers: bool,
-    /// Announce to the closest nodes at the end: our port (0 with implied_port).
-    announce: Option<u16>,
-    /// Reported to the caller (internal refreshes are not).
-    reported: bool,
-    cands: Vec<Cand>,
-    /// Addresses without a known id (bootstrap nodes), asked first.
-    unknown: Vec<SocketAddr>,
-    in_flight: usize,
-    peers: HashSet<SocketAddr>,
-    messages: usize,
-    first_value_hop: Option<u32>,
-    max_hop: u32,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -696,30 +660,6 @@ impl Node {
     pub fn contains(&self, addr: &SocketAddrV4) -> bool {
         self.table.contains(addr)
     }
-}
-
-/// Adds a candidate in distance order, keeping the closest [`MAX_CANDIDATES`].
-fn add_cand(l: &mut Lookup, info: NodeInfo, hop: u32) {
-    if l.cands.iter().any(|c| c.info.id == info.id) {
-        return;
-    }
-    let d = info.id.distance(&l.target);
-    let at = l
-        .cands
-        .partition_point(|c| c.info.id.distance(&l.target) < d);
-    if at >= MAX_CANDIDATES {
-        return;
-    }
-    l.cands.insert(
-        at,
-        Cand {
-            info,
-            state: CandState::Fresh,
-            hop,
-            tries: 0,
-        },
-    );
-    l.cands.truncate(MAX_CANDIDATES);
 }
 
 fn rand_u16() -> u16 {
