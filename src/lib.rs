@@ -62,6 +62,8 @@ pub mod error;
 pub mod escape;
 pub mod extensions;
 pub mod fairness;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash;
 pub mod layout;
 pub mod magnet;

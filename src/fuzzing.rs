@@ -1,0 +1,139 @@
+//! Entry points for fuzzing: one function a target, each feeding untrusted bytes to a parser the
+//! network or a file reaches, and checking what must hold (round trips). The cargo-fuzz targets
+//! in `fuzz/` call them, and `tests/fuzz_corpora.rs` replays every corpus file through them in
+//! `cargo test`. None may panic, whatever the input.
+
+use crate::bencode;
+use crate::extensions::ExtendedHandshake;
+use crate::extensions::metadata::MetadataMsg;
+use crate::extensions::pex::PexMessage;
+use crate::layout::Layout;
+use crate::magnet::Magnet;
+use crate::metainfo::Torrent;
+use crate::tracker::Tracker;
+use crate::tracker::client::{http_body, parse_announce_response};
+use crate::tracker::http::{Parsed, parse_request, respond};
+use crate::tracker::proto::UdpResponse;
+use crate::tracker::udp::{ConnectionIds, handle_packet};
+use crate::wire::{self, Decoded};
+use std::net::SocketAddr;
+
+/// The targets, by name: what `fuzz/fuzz_targets/NAME.rs` and the corpus directories use.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("bencode", bencode_target),
+    ("metainfo", metainfo),
+    ("wire", wire_target),
+    ("http_request", http_request),
+    ("udp_tracker", udp_tracker),
+    ("tracker_reply", tracker_reply),
+    ("extensions", extensions),
+    ("magnet", magnet),
+    ("krpc", krpc),
+];
+
+pub fn bencode_target(data: &[u8]) {
+    if let Ok(v) = bencode::decode(data) {
+        // What decodes re-encodes canonically, and that decodes to the same value.
+        let again = v.to_owned().encode();
+        let back = bencode::decode(&again).expect("canonical output decodes");
+        assert_eq!(back.to_owned(), v.to_owned());
+    }
+    let _ = bencode::decode_prefix(data);
+}
+
+pub fn metainfo(data: &[u8]) {
+    if let Ok(t) = Torrent::from_bytes(data) {
+        // A torrent saved again (as a magnet fetch does) keeps its info-hash.
+        let saved = Torrent::from_bytes(&t.to_file_bytes()).expect("a saved torrent loads");
+        assert_eq!(saved.info_hash, t.info_hash);
+        let _ = Magnet::of(&t).to_uri();
+    }
+}
+
+pub fn wire_target(data: &[u8]) {
+    let layout = Layout::new(32 << 10, [1_000_000]);
+    let max = wire::max_message_len(layout.piece_count());
+    let mut at = 0;
+    while at < data.len() {
+        match wire::decode(&data[at..], max) {
+            Decoded::Message(m, used) => {
+                assert!(used > 0);
+                at += used;
+                let _ = m.validate(&layout);
+                let _ = m.block();
+                let _ = m.encode();
+            }
+            Decoded::Incomplete | Decoded::Invalid(_) => break,
+        }
+    }
+    if data.len() >= wire::HANDSHAKE_LEN {
+        let hs: &[u8; wire::HANDSHAKE_LEN] = data[..wire::HANDSHAKE_LEN].try_into().expect("len");
+        let _ = wire::Handshake::decode(hs);
+    }
+}
+
+pub fn http_request(data: &[u8]) {
+    if let Parsed::Request { target, used, .. } = parse_request(data) {
+        assert!(used <= data.len());
+        let tracker = Tracker::new(60, "fuzz".into());
+        let _ = respond(&tracker, target, "10.0.0.1".parse().expect("an IP"));
+    }
+}
+
+pub fn udp_tracker(data: &[u8]) {
+    let tracker = Tracker::new(60, "fuzz".into());
+    let ids = ConnectionIds::new();
+    let from: SocketAddr = "10.0.0.1:6881".parse().expect("an address");
+    let _ = handle_packet(&tracker, &ids, data, from, 1000);
+    // Again with a valid connection id, so announces and scrapes are reached too.
+    if data.len() >= 16 {
+        let mut p = data.to_vec();
+        p[..8].copy_from_slice(&ids.issue(&from, 1000).to_be_bytes());
+        let _ = handle_packet(&tracker, &ids, &p, from, 1000);
+    }
+}
+
+pub fn tracker_reply(data: &[u8]) {
+    if let Ok(body) = http_body(data) {
+        let _ = parse_announce_response(&body);
+    }
+    let _ = parse_announce_response(data);
+    let _ = UdpResponse::parse(data, false);
+    let _ = UdpResponse::parse(data, true);
+}
+
+pub fn extensions(data: &[u8]) {
+    if let Ok(h) = ExtendedHandshake::parse(data) {
+        let _ = ExtendedHandshake::parse(&h.encode()).expect("ours parses");
+    }
+    if let Ok(Some(m)) = MetadataMsg::parse(data) {
+        assert_eq!(MetadataMsg::parse(&m.encode()), Ok(Some(m)));
+    }
+    if let Ok(p) = PexMessage::parse(data) {
+        assert!(p.added.len() <= crate::extensions::pex::MAX_ADDED);
+    }
+}
+
+pub fn magnet(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(m) = Magnet::parse(text) {
+        assert_eq!(Magnet::parse(&m.to_uri()), Ok(m));
+    }
+}
+
+pub fn krpc(data: &[u8]) {
+    use crate::dht::krpc::{Id, Msg};
+    use crate::dht::node::Node;
+    if let Ok(m) = Msg::parse(data) {
+        let _ = Msg::parse(&m.encode()).expect("ours parses");
+    }
+    let now = std::time::Instant::now();
+    let mut node = Node::new(Id([7; 20]), now);
+    node.receive("10.0.0.1:6881".parse().expect("an address"), data, now);
+    for (_, reply) in node.take_outbox() {
+        // No amplification: a reply fits one small datagram whatever was asked.
+        assert!(reply.len() <= 1500, "a {}-byte reply", reply.len());
+    }
+}
