@@ -18,8 +18,11 @@ use crate::tracker::udp::{ConnectionIds, handle_packet};
 use crate::wire::{self, Decoded};
 use std::net::SocketAddr;
 
+/// A target: untrusted bytes in, a panic if something that must hold does not.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name: what `fuzz/fuzz_targets/NAME.rs` and the corpus directories use.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("bencode", bencode_target),
     ("metainfo", metainfo),
     ("wire", wire_target),
