@@ -303,6 +303,64 @@ fn slow_clients_are_cut_off_while_others_are_served() {
 }
 
 #[test]
+fn a_client_that_pipelines_and_never_reads_is_cut_off() {
+    let (_t, port) = start_tracker(60);
+    let hash = [0x55; 20];
+    // 50 peers, so that every reply carries 300 bytes of them.
+    for p in 0..50u8 {
+        let (status, _) = get(port, &announce_target(&hash, &[p; 20], 1000 + p as u16, ""));
+        assert_eq!(status, 200);
+    }
+    let requests = 100_000;
+    let one = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
+        announce_target(&hash, &[200; 20], 7, "numwant=50")
+    );
+    let stream = connect(port);
+    small_receive_buffer(&stream);
+    let mut writer = stream.try_clone().unwrap();
+    writer
+        .set_write_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let started = Instant::now();
+    // Never reading: the tracker's send buffer fills (the kernel grows it to 4 MiB over ~10 s),
+    // its write then stalls, and its write timeout (10 s) ends the connection.
+    let mut sent = 0;
+    let outcome = loop {
+        if sent == requests {
+            break None;
+        }
+        if let Err(e) = writer.write_all(one.as_bytes()) {
+            break Some(e.kind());
+        }
+        sent += 1;
+    };
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            outcome,
+            Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+        ),
+        "after {sent} requests and {took:?}: {outcome:?} (the tracker kept the connection)"
+    );
+    eprintln!("cut off after {sent} requests, {took:?}");
+}
+
+/// Fixes the socket's receive buffer at 16 KiB, so loopback cannot buffer megabytes of what
+/// the client does not read (autotuning would grow it to 32 MiB).
+fn small_receive_buffer(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn setsockopt(fd: i32, level: i32, name: i32, value: *const i32, len: u32) -> i32;
+    }
+    const SOL_SOCKET: i32 = 1;
+    const SO_RCVBUF: i32 = 8;
+    let size: i32 = 16 << 10;
+    let rc = unsafe { setsockopt(stream.as_raw_fd(), SOL_SOCKET, SO_RCVBUF, &size, 4) };
+    assert_eq!(rc, 0, "setsockopt SO_RCVBUF");
+}
+
+#[test]
 fn silent_peers_expire() {
     // With --interval 1 a peer is forgotten after 2 × 1 + 5 s of silence.
     let (_t, port) = start_tracker(1);

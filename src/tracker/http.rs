@@ -308,7 +308,7 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 /// sending is read (bounded in bytes and time) and discarded, because closing a socket with
 /// unread input makes the kernel send a reset that destroys the reply before it is read.
 async fn reply_and_linger(stream: &mut TcpStream, reply: &[u8]) -> std::io::Result<()> {
-    stream.write_all(reply).await?;
+    send(stream, reply).await?;
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let deadline = Instant::now() + LINGER_TIME;
     let (mut drained, mut sink) = (0, [0u8; 16 << 10]);
@@ -320,6 +320,14 @@ async fn reply_and_linger(stream: &mut TcpStream, reply: &[u8]) -> std::io::Resu
         }
     }
     Ok(())
+}
+
+/// A reply the client does not take within this long ends its connection: one that pipelines
+/// requests and never reads cannot hold a connection (and its buffers) for good.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn send(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    crate::runtime::timeout("sending the reply", WRITE_TIMEOUT, stream.write_all(bytes)).await
 }
 
 async fn connection(
@@ -360,9 +368,7 @@ async fn connection(
                 used,
             } => {
                 let (status, body) = respond(tracker, target, addr.ip());
-                stream
-                    .write_all(&response(status, &body, keep_alive))
-                    .await?;
+                send(&mut stream, &response(status, &body, keep_alive)).await?;
                 if !keep_alive {
                     return Ok(());
                 }
