@@ -3,7 +3,8 @@
 use argh::FromArgs;
 use std::path::PathBuf;
 
-/// Share files the BitTorrent way: tracker, torrent maker, seeder and fetcher in one binary.
+/// Share files the BitTorrent way: tracker, DHT node, torrent maker, seeder and fetcher in one
+/// binary. `p2p --version` tells the version; `p2p COMMAND --help` a command's flags.
 #[derive(FromArgs, Debug)]
 pub struct Args {
     #[argh(subcommand)]
@@ -74,8 +75,8 @@ pub struct Fetch {
     /// the .torrent file, or a magnet link (magnet:?xt=urn:btih:...)
     #[argh(positional)]
     pub torrent: PathBuf,
-    /// the directory to download into (the content lands in DIR/NAME)
-    #[argh(option)]
+    /// the directory to download into (the content lands in DIR/NAME; default .)
+    #[argh(option, default = "PathBuf::from(\".\")")]
     pub out: PathBuf,
     /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:0: both stacks, IPv4
     /// alone without IPv6, a free port)

@@ -25,7 +25,7 @@ pub enum Error {
     BadPieceLength(u64),
     #[error("tracker `{spec}`: {reason}")]
     BadTracker { spec: String, reason: String },
-    #[error("{what} `{value}`: {reason}")]
+    #[error("{what}{}: {reason}", quoted(value))]
     BadArgument {
         what: &'static str,
         value: String,
@@ -47,16 +47,33 @@ pub enum Error {
     Interrupted { have: usize, total: usize },
     #[error(transparent)]
     Magnet(#[from] crate::magnet::MagnetError),
+    /// Stopped by a signal before there was anything to resume.
+    #[error("{0}")]
+    Stopped(String),
     #[error("{0}")]
     Failed(String),
 }
 
+/// ` `value`` after an argument's name, or nothing when there is no value to show.
+fn quoted(value: &str) -> String {
+    if value.is_empty() {
+        String::new()
+    } else {
+        format!(" `{value}`")
+    }
+}
+
 impl Error {
-    /// The process's exit status for this error: 2 for a malformed magnet link (a usage
-    /// error, as argh's are), 1 for the rest.
+    /// The process's exit status for this error: 2 for what the command line got wrong (as
+    /// argh's usage errors), 130 for a run stopped by SIGINT/SIGTERM, 1 for the rest.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Magnet(_) => 2,
+            Error::Magnet(_)
+            | Error::BadArgument { .. }
+            | Error::BadPieceLength(_)
+            | Error::BadTracker { .. } => 2,
+            // As shells report a command ended by SIGINT.
+            Error::Interrupted { .. } | Error::Stopped(_) => 130,
             _ => 1,
         }
     }

@@ -83,6 +83,15 @@ pub mod wire;
 
 pub use error::{Error, Result};
 
+/// `p2p --version`: the version, the git commit it was built from, what it speaks.
+pub fn version() -> String {
+    format!(
+        "p2p {} (git {})\nBEPs: 3 5 6 7 9 10 11 12 15 20 23 27 48; MSE/PE encryption",
+        env!("CARGO_PKG_VERSION"),
+        env!("P2P_GIT_COMMIT")
+    )
+}
+
 /// Runs one parsed command line.
 pub fn run(args: cli::Args) -> Result<()> {
     match args.command {

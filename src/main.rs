@@ -23,6 +23,28 @@ fn parse_args() -> p2p::cli::Args {
         }
     };
     let (command, rest) = strings.split_first().expect("argv has the program name");
+    if matches!(
+        rest.first().map(String::as_str),
+        Some("--version" | "-V" | "version")
+    ) {
+        println!("{}", p2p::version());
+        std::process::exit(0);
+    }
+    // `-h` as `--help`, and a bare `p2p` shows the commands with what they do.
+    let rest: Vec<String> = if rest.is_empty() {
+        vec!["--help".into()]
+    } else {
+        rest.iter()
+            .map(|a| {
+                if a == "-h" {
+                    "--help".into()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect()
+    };
+    let bare = strings.len() == 1;
     let command = std::path::Path::new(command)
         .file_name()
         .and_then(|n| n.to_str())
@@ -31,6 +53,10 @@ fn parse_args() -> p2p::cli::Args {
     match p2p::cli::Args::from_args(&[command], &rest) {
         Ok(args) => args,
         Err(exit) => match exit.status {
+            Ok(()) if bare => {
+                eprintln!("{}", exit.output);
+                std::process::exit(2);
+            }
             Ok(()) => {
                 println!("{}", exit.output);
                 std::process::exit(0);

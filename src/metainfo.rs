@@ -118,6 +118,8 @@ pub enum MetainfoError {
     UnsafePath { path: String, reason: &'static str },
     #[error("file path {0:?} appears twice")]
     DuplicatePath(String),
+    #[error("is a BitTorrent v2 torrent (no v1 `pieces`): v2 is not supported yet")]
+    V2Only,
 }
 
 impl Torrent {
@@ -353,11 +355,19 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
         });
     }
 
-    let pieces = info
-        .get("pieces")
-        .ok_or(MetainfoError::Missing("info.pieces"))?
-        .as_bytes()
-        .ok_or(MetainfoError::WrongType("info.pieces"))?;
+    let v2 = info.get("meta version").and_then(Value::as_int) == Some(2);
+    let pieces = match info.get("pieces") {
+        Some(p) => {
+            if v2 {
+                log::info!("a hybrid BitTorrent v1/v2 torrent: used as v1");
+            }
+            p
+        }
+        None if v2 => return Err(MetainfoError::V2Only),
+        None => return Err(MetainfoError::Missing("info.pieces")),
+    }
+    .as_bytes()
+    .ok_or(MetainfoError::WrongType("info.pieces"))?;
     if !pieces.len().is_multiple_of(20) {
         return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
     }

@@ -52,6 +52,11 @@ impl Drop for ProgressLine {
 }
 
 /// `1536` → `1.5 KiB`.
+/// `1 peer`, `3 peers`.
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = n as f64;

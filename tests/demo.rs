@@ -16,8 +16,8 @@ fn demo_shares_a_file_among_fetchers_and_reports() {
 
 #[test]
 fn demo_rejects_bad_sizes_and_counts() {
-    assert_error(&p2p(&["demo", "--size", "0"]), "--size `0`");
-    assert_error(&p2p(&["demo", "--size", "lots"]), "--size `lots`");
-    assert_error(&p2p(&["demo", "--peers", "0"]), "--peers `0`");
-    assert_error(&p2p(&["demo", "--peers", "33"]), "--peers `33`");
+    assert_usage_error(&p2p(&["demo", "--size", "0"]), "--size `0`");
+    assert_usage_error(&p2p(&["demo", "--size", "lots"]), "--size `lots`");
+    assert_usage_error(&p2p(&["demo", "--peers", "0"]), "--peers `0`");
+    assert_usage_error(&p2p(&["demo", "--peers", "33"]), "--peers `33`");
 }

@@ -458,11 +458,11 @@ fn sigterm_stops_the_tracker() {
 
 #[test]
 fn bad_tracker_arguments() {
-    assert_error(
+    assert_usage_error(
         &p2p(&["tracker", "--listen", "nonsense"]),
         "--listen `nonsense`",
     );
-    assert_error(
+    assert_usage_error(
         &p2p(&["tracker", "--listen", "127.0.0.1:0", "--interval", "0"]),
         "--interval `0`",
     );

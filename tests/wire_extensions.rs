@@ -254,7 +254,7 @@ fn a_bad_encryption_policy_is_named() {
     let (_, torrent) = make_content(dir.path(), "x.bin", 1000, "t@127.0.0.1:9", "16K");
     let out = dir.path().join("out");
     let o = p2p(&fetch_args(&torrent, &out, &["--encryption", "maybe"]));
-    assert_error(&o, "--encryption `maybe`: must be prefer, require or off");
+    assert_usage_error(&o, "--encryption `maybe`: must be prefer, require or off");
     let o = p2p(&["seed", torrent.to_str().unwrap(), "--encryption", "always"]);
-    assert_error(&o, "--encryption `always`");
+    assert_usage_error(&o, "--encryption `always`");
 }

@@ -180,7 +180,7 @@ async fn fetch_metadata(
         None
     };
     let found = runtime::race(fetch, stop).await.ok_or_else(|| {
-        Error::Failed("interrupted before the metadata came; nothing was downloaded".into())
+        Error::Stopped("interrupted before the metadata came; nothing was downloaded".into())
     })??;
     let path = dir.join(format!("{}.torrent", found.torrent.info.name));
     let bytes = found.torrent.to_file_bytes();
@@ -204,13 +204,13 @@ fn status(name: &str, s: &Stats, total: u64, down: f64, up: f64) -> String {
         "-".into()
     };
     format!(
-        "{name}: {:.1}% {}/{}, down {} up {}, {} peers, ETA {eta}",
+        "{name}: {:.1}% {}/{}, down {} up {}, {}, ETA {eta}",
         have as f64 * 100.0 / total.max(1) as f64,
         progress::bytes(have),
         progress::bytes(total),
         progress::rate(down),
         progress::rate(up),
-        s.peers.load(Ordering::Relaxed)
+        progress::count(s.peers.load(Ordering::Relaxed), "peer")
     )
 }
 

@@ -18,9 +18,24 @@ pub fn run(args: Seed) -> Result<()> {
     let listen = super::parse_addr("--listen", &args.listen)?;
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
-    let mut loaded = Vec::new();
+    if args.torrents.is_empty() {
+        return Err(Error::BadArgument {
+            what: "TORRENT",
+            value: String::new(),
+            reason: "give at least one .torrent to seed".into(),
+        });
+    }
+    let mut loaded: Vec<(Arc<Torrent>, Arc<PieceStore>, crate::bitfield::Bitfield)> = Vec::new();
     for path in &args.torrents {
         let meta = Torrent::load(path)?;
+        if loaded.iter().any(|(m, _, _)| m.info_hash == meta.info_hash) {
+            log::warn!(
+                "{}: torrent {} is given twice; seeded once",
+                path.display(),
+                meta.info_hash
+            );
+            continue;
+        }
         let store = PieceStore::open_existing(&args.dir, &meta.info)?;
         let have = store.check_all(&HashProgress::default())?;
         if !have.is_full() {
@@ -58,6 +73,7 @@ pub fn run(args: Seed) -> Result<()> {
         ) {
             session.start_dht(config).await;
         }
+        let mut seeded: Vec<String> = Vec::new();
         for (meta, store, have) in loaded {
             let options = Options {
                 upload_limit: upload_limit.clone(),
@@ -71,6 +87,7 @@ pub fn run(args: Seed) -> Result<()> {
                 crate::magnet::Magnet::of(&meta).to_uri(),
             );
             session.add(meta, store, have, options);
+            seeded.push(name.clone());
             // Logged once the torrent is routed: a peer told of this port is served at once.
             log::info!(
                 "seeding {name} ({info_hash}, {}) listening on {}",
@@ -79,16 +96,20 @@ pub fn run(args: Seed) -> Result<()> {
             );
             log::info!("magnet link: {link}");
         }
+        let names: Vec<String> = seeded
+            .iter()
+            .map(|n| crate::escape::untrusted(n, 80))
+            .collect();
         // A torrent ends early only on an error: stop the others and report it.
         let mut failed = Ok(());
         loop {
             match session.wait(REPORT_EVERY).await {
                 Wake::Tick => {
-                    for t in session.torrents() {
+                    for (t, name) in session.torrents().iter().zip(&names) {
                         log::info!(
-                            "uploaded {} so far, {} peers",
+                            "{name}: uploaded {} so far, {} connected",
                             progress::bytes(t.stats.uploaded.load(Ordering::Relaxed)),
-                            t.stats.peers.load(Ordering::Relaxed)
+                            progress::count(t.stats.peers.load(Ordering::Relaxed), "peer")
                         );
                     }
                 }

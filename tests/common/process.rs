@@ -55,8 +55,21 @@ pub fn stderr(o: &Output) -> String {
 
 /// Asserts a failure with exit code 1 and a single `p2p: error:` line containing `needle`.
 pub fn assert_error(o: &Output, needle: &str) {
+    assert_error_code(o, 1, needle);
+}
+
+/// Asserts a usage error (a bad flag value, exit code 2) naming `needle` in one error line.
+pub fn assert_usage_error(o: &Output, needle: &str) {
+    assert_error_code(o, 2, needle);
+}
+
+fn assert_error_code(o: &Output, code: i32, needle: &str) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "expected exit 1, stderr: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "expected exit {code}, stderr: {err}"
+    );
     let lines: Vec<&str> = err
         .lines()
         .filter(|l| l.starts_with("p2p: error:"))
