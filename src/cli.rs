@@ -20,6 +20,7 @@ pub enum Command {
     Seed(Seed),
     Fetch(Fetch),
     Info(Info),
+    Verify(Verify),
     Demo(Demo),
 }
 
@@ -182,6 +183,18 @@ pub struct Info {
     /// the .torrent file
     #[argh(positional)]
     pub torrent: PathBuf,
+}
+
+/// Check the content in DIR/NAME against a torrent: per file complete, missing or bad pieces.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "verify")]
+pub struct Verify {
+    /// the .torrent file
+    #[argh(positional)]
+    pub torrent: PathBuf,
+    /// the directory holding the content, as DIR/NAME (default .)
+    #[argh(option, default = "PathBuf::from(\".\")")]
+    pub dir: PathBuf,
 }
 
 /// `16384`, `16K`, `4M`, `1G` (binary: 1K = 1024) → bytes.

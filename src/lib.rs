@@ -101,6 +101,7 @@ pub fn run(args: cli::Args) -> Result<()> {
         cli::Command::Seed(a) => cmd::seed::run(a),
         cli::Command::Fetch(a) => cmd::fetch::run(a),
         cli::Command::Info(a) => cmd::info::run(a),
+        cli::Command::Verify(a) => cmd::verify::run(a),
         cli::Command::Demo(a) => cmd::demo::run(a),
     }
 }

@@ -122,6 +122,33 @@ impl PieceStore {
         Ok(store)
     }
 
+    /// For `verify`: reads `dir/<name>/…` as it is, whatever is missing or the wrong size.
+    pub fn inspect(dir: &Path, info: &Info) -> PieceStore {
+        PieceStore::new(dir, info, false)
+    }
+
+    /// The files' paths, in torrent order.
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Hashes `pieces` on every core; returns those whose SHA-1 matches the torrent.
+    pub fn check(&self, pieces: &[usize], progress: &HashProgress) -> Result<Bitfield> {
+        let digests = hash_parallel(
+            &self.layout,
+            pieces,
+            |p, buf| self.read_at(self.layout.piece_offset(p), buf),
+            progress,
+        )?;
+        let mut have = Bitfield::new(self.layout.piece_count());
+        for (piece, digest) in digests {
+            if digest == self.hashes[piece] {
+                have.set(piece);
+            }
+        }
+        Ok(have)
+    }
+
     fn new(dir: &Path, info: &Info, writable: bool) -> PieceStore {
         let mut store = PieceStore::reader(
             info.files
@@ -236,19 +263,7 @@ impl PieceStore {
                     .all(|s| self.fresh[s.file])
             })
             .collect();
-        let digests = hash_parallel(
-            &self.layout,
-            &pieces,
-            |p, buf| self.read_at(self.layout.piece_offset(p), buf),
-            progress,
-        )?;
-        let mut have = Bitfield::new(count);
-        for (piece, digest) in digests {
-            if digest == self.hashes[piece] {
-                have.set(piece);
-            }
-        }
-        Ok(have)
+        self.check(&pieces, progress)
     }
 
     /// The file holding the first piece that is not in `have`, for "which file is wrong".

@@ -78,3 +78,43 @@ fn a_v2_only_torrent_is_named_as_such() {
         "BitTorrent v2 torrent (no v1 `pieces`): v2 is not supported yet",
     );
 }
+
+#[test]
+fn verify_names_each_file_complete_missing_or_with_bad_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("album");
+    std::fs::create_dir_all(content.join("sub")).unwrap();
+    std::fs::write(content.join("a.bin"), data(300_000, 1)).unwrap();
+    std::fs::write(content.join("sub/b.bin"), data(100_000, 2)).unwrap();
+    std::fs::write(content.join("c.bin"), data(50_000, 3)).unwrap();
+    let torrent = dir.path().join("album.torrent");
+    make_torrent_file(&content, &torrent, "t@127.0.0.1:9", "16K");
+    let (t, d) = (torrent.to_str().unwrap(), dir.path().to_str().unwrap());
+    let good = p2p(&["verify", t, "--dir", d]);
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(
+        stdout(&good).contains("3 of 3 files complete"),
+        "{}",
+        stdout(&good)
+    );
+    // One byte flipped in a.bin, sub/b.bin gone, c.bin cut short.
+    let mut a = std::fs::read(content.join("a.bin")).unwrap();
+    a[40_000] ^= 1;
+    std::fs::write(content.join("a.bin"), a).unwrap();
+    std::fs::remove_file(content.join("sub/b.bin")).unwrap();
+    std::fs::write(content.join("c.bin"), data(10, 3)).unwrap();
+    let bad = p2p(&["verify", t, "--dir", d]);
+    assert_error(&bad, "3 files are not complete");
+    let out = stdout(&bad);
+    let line = |name: &str| out.lines().find(|l| l.ends_with(name)).unwrap().to_string();
+    // The flipped byte's piece, and the last piece, which it shares with the cut c.bin.
+    assert!(
+        line("album/a.bin").starts_with("2 bad of 19 pieces"),
+        "{out}"
+    );
+    assert!(line("album/sub/b.bin").starts_with("missing"), "{out}");
+    assert!(
+        line("album/c.bin").starts_with("wrong size: 10 bytes, the torrent says 50000"),
+        "{out}"
+    );
+}

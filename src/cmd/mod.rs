@@ -7,6 +7,7 @@ pub mod info;
 pub mod make_torrent;
 pub mod seed;
 pub mod tracker;
+pub mod verify;
 
 use crate::{Error, Result};
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -1,0 +1,85 @@
+//! `p2p verify`: hashes what is on disk for a torrent (on every core) and says, file by file,
+//! what is complete, missing, the wrong size, or holds bad pieces. Exits 0 only when all is good.
+
+use crate::cli::Verify;
+use crate::metainfo::Torrent;
+use crate::piece_store::{HashProgress, PieceStore};
+use crate::{Error, Result, escape, progress};
+use std::time::Instant;
+
+pub fn run(args: Verify) -> Result<()> {
+    let t = Torrent::load(&args.torrent)?;
+    let info = &t.info;
+    let store = PieceStore::inspect(&args.dir, info);
+    let layout = store.layout().clone();
+    // A file that is missing or of the wrong size: its pieces cannot be good.
+    let sizes: Vec<Option<u64>> = store
+        .paths()
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        })
+        .collect();
+    let usable = |file: usize| sizes[file] == Some(info.files[file].length);
+    let readable: Vec<usize> = (0..layout.piece_count())
+        .filter(|&p| {
+            layout
+                .spans(layout.piece_offset(p), layout.piece_size(p))
+                .iter()
+                .all(|s| usable(s.file))
+        })
+        .collect();
+    let started = Instant::now();
+    let have = store.check(&readable, &HashProgress::default())?;
+    let secs = started.elapsed().as_secs_f64();
+    let mut bad_files = 0;
+    for (i, file) in info.files.iter().enumerate() {
+        let start = info.files[..i].iter().map(|f| f.length).sum::<u64>();
+        let pieces: Vec<usize> = if file.length == 0 {
+            Vec::new()
+        } else {
+            let pl = layout.piece_length();
+            ((start / pl) as usize..=((start + file.length - 1) / pl) as usize).collect()
+        };
+        let bad = pieces.iter().filter(|&&p| !have.get(p)).count();
+        let status = match sizes[i] {
+            None => "missing".to_string(),
+            Some(len) if len != file.length => {
+                format!("wrong size: {len} bytes, the torrent says {}", file.length)
+            }
+            Some(_) if bad == 0 => "complete".to_string(),
+            Some(_) => format!("{bad} bad of {} pieces", pieces.len()),
+        };
+        if status != "complete" {
+            bad_files += 1;
+        }
+        println!(
+            "{status:<12} {}",
+            escape::untrusted(&info.file_path(file).to_string_lossy(), 4096)
+        );
+    }
+    let total = info.total_length();
+    println!(
+        "{} of {} pieces verified in {secs:.1}s ({}); {} of {} files complete",
+        have.count(),
+        have.len(),
+        progress::rate(total as f64 / secs.max(1e-3)),
+        info.files.len() - bad_files,
+        info.files.len()
+    );
+    if bad_files > 0 {
+        return Err(Error::Input {
+            path: args.dir.join(&info.name),
+            reason: format!(
+                "does not match torrent `{}`: {} of {} files are not complete",
+                args.torrent.display(),
+                bad_files,
+                info.files.len()
+            ),
+        });
+    }
+    Ok(())
+}
