@@ -9,8 +9,10 @@ use std::collections::{HashMap, HashSet};
 /// Failed hash checks a peer may take part in before it is banned, when no single failure could
 /// be pinned on it.
 pub const MAX_STRIKES: u32 = 5;
-/// Failed pieces kept to compare against their good copy.
+/// Failed pieces kept to compare against their good copy: at most this many…
 pub const MAX_FAILED_KEPT: usize = 8;
+/// …and this many bytes (so 128 MiB pieces cannot pin a gigabyte); one piece is always kept.
+pub const MAX_FAILED_BYTES: usize = 32 << 20;
 
 /// Whom to ban and why.
 pub type Verdicts = Vec<(PeerKey, &'static str)>;
@@ -45,7 +47,10 @@ impl Bans {
                 ));
             }
         }
-        if self.failed.len() < MAX_FAILED_KEPT {
+        let kept: usize = self.failed.values().map(|(d, _)| d.len()).sum();
+        if self.failed.is_empty()
+            || (self.failed.len() < MAX_FAILED_KEPT && kept + data.len() <= MAX_FAILED_BYTES)
+        {
             self.failed.insert(piece, (data, senders));
         }
         verdicts
@@ -131,6 +136,13 @@ mod tests {
             bans.failed(piece, vec![0; 2 * B], vec![3, 4]);
         }
         assert_eq!(bans.failed.len(), MAX_FAILED_KEPT);
+        // Big pieces are bounded by bytes: 20 MiB pieces, one kept beside another only if it
+        // fits in 32 MiB.
+        let mut big = Bans::default();
+        for piece in 0..10 {
+            big.failed(piece, vec![0; 20 << 20], vec![5, 6]);
+        }
+        assert_eq!(big.failed.len(), 1);
         bans.forget(3);
         assert!(!bans.strikes.contains_key(&3));
     }
