@@ -98,6 +98,9 @@ pub struct Fetch {
     /// download rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub download_limit: Option<String>,
+    /// print JSON lines on stdout instead of text: progress each second, then a summary
+    #[argh(switch)]
+    pub json: bool,
     /// a DHT node to join through, HOST:PORT; repeatable (default: the state file's nodes, else
     /// router.bittorrent.com, dht.transmissionbt.com and router.utorrent.com, port 6881)
     #[argh(option)]
@@ -174,6 +177,9 @@ pub struct MakeTorrent {
     /// overwrite the output file if it exists
     #[argh(switch)]
     pub force: bool,
+    /// print one JSON object instead of text (fields in the man page)
+    #[argh(switch)]
+    pub json: bool,
 }
 
 /// Show what a .torrent holds: name, info-hash, sizes, trackers and files.
@@ -183,6 +189,9 @@ pub struct Info {
     /// the .torrent file
     #[argh(positional)]
     pub torrent: PathBuf,
+    /// print one JSON object instead of text (fields in the man page)
+    #[argh(switch)]
+    pub json: bool,
 }
 
 /// Check the content in DIR/NAME against a torrent: per file complete, missing or bad pieces.
@@ -195,6 +204,9 @@ pub struct Verify {
     /// the directory holding the content, as DIR/NAME (default .)
     #[argh(option, default = "PathBuf::from(\".\")")]
     pub dir: PathBuf,
+    /// print one JSON object instead of text (fields in the man page)
+    #[argh(switch)]
+    pub json: bool,
 }
 
 /// `16384`, `16K`, `4M`, `1G` (binary: 1K = 1024) → bytes.

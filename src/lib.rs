@@ -65,6 +65,7 @@ pub mod fairness;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hash;
+pub mod json;
 pub mod layout;
 pub mod magnet;
 pub mod metainfo;

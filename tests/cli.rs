@@ -118,3 +118,109 @@ fn verify_names_each_file_complete_missing_or_with_bad_pieces() {
         "{out}"
     );
 }
+
+/// Parses each line of `text` as JSON with Python's json module and prints, for each, the
+/// sorted keys and the given fields: checks the output is real JSON, not just JSON-looking.
+fn json_lines(text: &str, fields: &[&str]) -> Vec<String> {
+    let script = format!(
+        "import json,sys\nfor line in sys.stdin:\n    v=json.loads(line)\n    print(','.join(sorted(v)), *[json.dumps(v.get(k)) for k in {fields:?}])"
+    );
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "not JSON: {text}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn json_output_of_info_make_torrent_verify_and_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("we\"ird\nname.bin");
+    std::fs::write(&content, data(200_000, 9)).unwrap();
+    let torrent = dir.path().join("t.torrent");
+    let (c, t, d) = (
+        content.to_str().unwrap(),
+        torrent.to_str().unwrap(),
+        dir.path().to_str().unwrap(),
+    );
+    let made = p2p(&[
+        "make-torrent",
+        c,
+        "--tracker",
+        "t@127.0.0.1:9",
+        "--out",
+        t,
+        "--json",
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let hash = info_hash(&torrent);
+    let lines = json_lines(&stdout(&made), &["info_hash", "files"]);
+    assert_eq!(
+        lines,
+        [format!(
+            "files,info_hash,magnet,piece_length,pieces,seconds,torrent,total_size \"{hash}\" 1"
+        )]
+    );
+    let info = json_lines(
+        &stdout(&p2p(&["info", t, "--json"])),
+        &["name", "total_size"],
+    );
+    assert_eq!(
+        info,
+        [
+            "comment,created_by,creation_date,dht_nodes,files,info_hash,magnet,name,piece_length,pieces,private,total_size,trackers \"we\\\"ird\\nname.bin\" 200000"
+        ]
+    );
+    let verified = json_lines(
+        &stdout(&p2p(&["verify", t, "--dir", d, "--json"])),
+        &["complete"],
+    );
+    assert_eq!(
+        verified,
+        ["complete,files,pieces,pieces_verified,seconds true"]
+    );
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
+    let out = dir.path().join("out");
+    let peer = format!("127.0.0.1:{port}");
+    let (ok, text, stderr) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &peer,
+            "--json",
+            "--no-dht",
+            "--download-limit",
+            "100K",
+        ],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    let events = json_lines(&text, &["event", "total_bytes"]);
+    assert!(events.len() >= 2, "{text}");
+    assert!(
+        events[..events.len() - 1].iter().all(|e| e
+            == "download_rate,event,have_bytes,peers,pieces_verified,total_bytes,upload_rate \"progress\" 200000"),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().unwrap(),
+        "connections,downloaded,encrypted_connections,event,path,seconds,total_bytes,uploaded \"complete\" 200000"
+    );
+}

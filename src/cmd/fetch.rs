@@ -2,6 +2,7 @@
 //! them, resuming from whatever verified data is already there.
 
 use crate::cli::Fetch;
+use crate::json::Json;
 use crate::magnet::Magnet;
 use crate::metainfo::Torrent;
 use crate::piece_store::{HashProgress, PieceStore};
@@ -78,10 +79,15 @@ pub fn run(args: Fetch) -> Result<()> {
             );
         }
         if have.is_full() && !args.seed {
-            println!(
-                "complete: {} ({total} bytes) was already verified; downloaded 0 bytes",
-                target.display()
-            );
+            if args.json {
+                summary(&target, total, &Stats::default(), Instant::now(), true);
+            } else {
+                println!(
+                    "complete: {} ({total} bytes) was already verified; downloaded 0 bytes",
+                    target.display()
+                );
+            }
+            session.close().await;
             return Ok(());
         }
         let torrent = session.add(
@@ -129,8 +135,21 @@ pub fn run(args: Fetch) -> Result<()> {
                 (down - last.1) as f64 / secs,
                 (up - last.2) as f64 / secs,
             );
+            if args.json {
+                println!(
+                    "{}",
+                    progress_json(
+                        &stats,
+                        total,
+                        (down - last.1) as f64 / secs,
+                        (up - last.2) as f64 / secs
+                    )
+                    .to_line()
+                );
+            }
             last = (Instant::now(), down, up);
-            if line.is_tty() {
+            if args.json {
+            } else if line.is_tty() {
                 line.draw(&text);
             } else if last_log.elapsed() >= Duration::from_secs(5) {
                 last_log = Instant::now();
@@ -139,7 +158,7 @@ pub fn run(args: Fetch) -> Result<()> {
             if args.seed && !reported_complete && stats.complete.load(Ordering::Relaxed) {
                 reported_complete = true;
                 line.finish();
-                summary(&target, total, &stats, started);
+                summary(&target, total, &stats, started, args.json);
                 log::info!("seeding until interrupted");
             }
         };
@@ -148,7 +167,7 @@ pub fn run(args: Fetch) -> Result<()> {
         outcome?;
         if stats.complete.load(Ordering::Relaxed) {
             if !reported_complete {
-                summary(&target, total, &stats, started);
+                summary(&target, total, &stats, started, args.json);
             }
             return Ok(());
         }
@@ -214,9 +233,46 @@ fn status(name: &str, s: &Stats, total: u64, down: f64, up: f64) -> String {
     )
 }
 
-fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant) {
+/// A `fetch --json` progress line (field names kept stable; see the man page).
+fn progress_json(s: &Stats, total: u64, down: f64, up: f64) -> Json {
+    let have = s.have_bytes.load(Ordering::Relaxed);
+    Json::Obj(vec![
+        ("event", Json::str("progress")),
+        ("have_bytes", Json::uint(have)),
+        ("total_bytes", Json::uint(total)),
+        (
+            "pieces_verified",
+            Json::uint(s.have_pieces.load(Ordering::Relaxed)),
+        ),
+        ("download_rate", Json::Num(down)),
+        ("upload_rate", Json::Num(up)),
+        ("peers", Json::uint(s.peers.load(Ordering::Relaxed))),
+    ])
+}
+
+fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant, json: bool) {
     let secs = started.elapsed().as_secs_f64();
     let down = s.downloaded.load(Ordering::Relaxed);
+    if json {
+        let line = Json::Obj(vec![
+            ("event", Json::str("complete")),
+            ("path", Json::str(target.to_string_lossy())),
+            ("total_bytes", Json::uint(total)),
+            ("seconds", Json::Num(secs)),
+            ("downloaded", Json::uint(down)),
+            ("uploaded", Json::uint(s.uploaded.load(Ordering::Relaxed))),
+            (
+                "connections",
+                Json::uint(s.connections.load(Ordering::Relaxed)),
+            ),
+            (
+                "encrypted_connections",
+                Json::uint(s.encrypted_connections.load(Ordering::Relaxed)),
+            ),
+        ]);
+        println!("{}", line.to_line());
+        return;
+    }
     println!(
         "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}), uploaded {} bytes; {} of {} connections encrypted",
         target.display(),

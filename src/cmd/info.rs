@@ -2,6 +2,7 @@
 
 use crate::Result;
 use crate::cli::Info;
+use crate::json::Json;
 use crate::metainfo::Torrent;
 use crate::{escape, progress};
 
@@ -10,6 +11,10 @@ const MAX_SHOWN: usize = 4096;
 
 pub fn run(args: Info) -> Result<()> {
     let t = Torrent::load(&args.torrent)?;
+    if args.json {
+        println!("{}", as_json(&t).to_line());
+        return Ok(());
+    }
     let info = &t.info;
     let total = info.total_length();
     let mut out = String::new();
@@ -67,6 +72,54 @@ pub fn run(args: Info) -> Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// What `info --json` prints (field names kept stable; see the man page).
+pub fn as_json(t: &Torrent) -> Json {
+    let info = &t.info;
+    let opt = |s: &Option<String>| s.clone().map(Json::Str).unwrap_or(Json::Null);
+    Json::Obj(vec![
+        ("name", Json::str(&info.name)),
+        ("info_hash", Json::str(t.info_hash.hex())),
+        ("magnet", Json::str(crate::magnet::Magnet::of(t).to_uri())),
+        ("total_size", Json::uint(info.total_length())),
+        ("piece_length", Json::uint(info.piece_length)),
+        ("pieces", Json::uint(info.piece_count())),
+        ("private", Json::Bool(info.private)),
+        (
+            "trackers",
+            Json::List(
+                t.tracker_tiers()
+                    .into_iter()
+                    .map(|tier| Json::List(tier.into_iter().map(Json::Str).collect()))
+                    .collect(),
+            ),
+        ),
+        (
+            "dht_nodes",
+            Json::List(t.nodes.iter().map(Json::str).collect()),
+        ),
+        ("comment", opt(&t.comment)),
+        ("created_by", opt(&t.created_by)),
+        (
+            "creation_date",
+            t.creation_date.map(Json::Int).unwrap_or(Json::Null),
+        ),
+        (
+            "files",
+            Json::List(
+                info.files
+                    .iter()
+                    .map(|f| {
+                        Json::Obj(vec![
+                            ("path", Json::str(info.file_path(f).to_string_lossy())),
+                            ("length", Json::uint(f.length)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar).

@@ -1,6 +1,7 @@
 //! `p2p make-torrent`: walk the input, hash it on every core, write the .torrent.
 
 use crate::cli::MakeTorrent;
+use crate::json::Json;
 use crate::metainfo::Torrent;
 use crate::metainfo::build::{self, HashProgress, Options};
 use crate::progress::{self, ProgressLine};
@@ -107,6 +108,23 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         elapsed.as_secs_f64(),
         progress::rate(total as f64 / elapsed.as_secs_f64().max(1e-9))
     );
+    if args.json {
+        let fields = vec![
+            ("torrent", Json::str(out.to_string_lossy())),
+            ("info_hash", Json::str(torrent.info_hash.hex())),
+            (
+                "magnet",
+                Json::str(crate::magnet::Magnet::of(&torrent).to_uri()),
+            ),
+            ("files", Json::uint(files.len())),
+            ("total_size", Json::uint(total)),
+            ("pieces", Json::uint(pieces.len())),
+            ("piece_length", Json::uint(piece_length)),
+            ("seconds", Json::Num(elapsed.as_secs_f64())),
+        ];
+        println!("{}", Json::Obj(fields).to_line());
+        return Ok(());
+    }
     println!(
         "wrote {}: {} file{}, {} in {} pieces of {}, info-hash {}",
         out.display(),

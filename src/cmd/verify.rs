@@ -2,6 +2,7 @@
 //! what is complete, missing, the wrong size, or holds bad pieces. Exits 0 only when all is good.
 
 use crate::cli::Verify;
+use crate::json::Json;
 use crate::metainfo::Torrent;
 use crate::piece_store::{HashProgress, PieceStore};
 use crate::{Error, Result, escape, progress};
@@ -36,6 +37,7 @@ pub fn run(args: Verify) -> Result<()> {
     let have = store.check(&readable, &HashProgress::default())?;
     let secs = started.elapsed().as_secs_f64();
     let mut bad_files = 0;
+    let mut listed = Vec::new();
     for (i, file) in info.files.iter().enumerate() {
         let start = info.files[..i].iter().map(|f| f.length).sum::<u64>();
         let pieces: Vec<usize> = if file.length == 0 {
@@ -56,20 +58,45 @@ pub fn run(args: Verify) -> Result<()> {
         if status != "complete" {
             bad_files += 1;
         }
-        println!(
-            "{status:<12} {}",
-            escape::untrusted(&info.file_path(file).to_string_lossy(), 4096)
-        );
+        let kind = match sizes[i] {
+            None => "missing",
+            Some(len) if len != file.length => "wrong size",
+            Some(_) if bad == 0 => "complete",
+            Some(_) => "bad pieces",
+        };
+        listed.push(Json::Obj(vec![
+            ("path", Json::str(info.file_path(file).to_string_lossy())),
+            ("status", Json::str(kind)),
+            ("bad_pieces", Json::uint(bad)),
+            ("pieces", Json::uint(pieces.len())),
+        ]));
+        if !args.json {
+            println!(
+                "{status:<12} {}",
+                escape::untrusted(&info.file_path(file).to_string_lossy(), 4096)
+            );
+        }
     }
     let total = info.total_length();
-    println!(
-        "{} of {} pieces verified in {secs:.1}s ({}); {} of {} files complete",
-        have.count(),
-        have.len(),
-        progress::rate(total as f64 / secs.max(1e-3)),
-        info.files.len() - bad_files,
-        info.files.len()
-    );
+    if args.json {
+        let summary = Json::Obj(vec![
+            ("complete", Json::Bool(bad_files == 0)),
+            ("pieces_verified", Json::uint(have.count())),
+            ("pieces", Json::uint(have.len())),
+            ("seconds", Json::Num(secs)),
+            ("files", Json::List(listed)),
+        ]);
+        println!("{}", summary.to_line());
+    } else {
+        println!(
+            "{} of {} pieces verified in {secs:.1}s ({}); {} of {} files complete",
+            have.count(),
+            have.len(),
+            progress::rate(total as f64 / secs.max(1e-3)),
+            info.files.len() - bad_files,
+            info.files.len()
+        );
+    }
     if bad_files > 0 {
         return Err(Error::Input {
             path: args.dir.join(&info.name),
