@@ -89,6 +89,17 @@ pub struct Fetch {
     /// keep seeding after the download completes, until interrupted
     #[argh(switch)]
     pub seed: bool,
+    /// after completing, seed until uploaded bytes reach R times the torrent's size, then exit 0
+    #[argh(option)]
+    pub seed_ratio: Option<String>,
+    /// after completing, seed this long (90s, 30m, 2h), then exit 0; with --seed-ratio,
+    /// whichever comes first
+    #[argh(option)]
+    pub seed_time: Option<String>,
+    /// run this shell command once the download is verified, with P2P_PATH, P2P_NAME and
+    /// P2P_INFO_HASH set; its failure is reported, not fatal
+    #[argh(option)]
+    pub on_done: Option<String>,
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub upload_limit: Option<String>,

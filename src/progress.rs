@@ -52,6 +52,24 @@ impl Drop for ProgressLine {
 }
 
 /// `1536` → `1.5 KiB`.
+/// `90s`, `30m`, `2h`, `1d`, or plain seconds.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 's'),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let secs = match unit {
+        's' => n,
+        'm' => n.checked_mul(60)?,
+        'h' => n.checked_mul(3600)?,
+        'd' => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
+}
+
 /// `1 peer`, `3 peers`.
 pub fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
@@ -97,5 +115,24 @@ mod tests {
         assert_eq!(super::duration(42), "42s");
         assert_eq!(super::duration(185), "3m05s");
         assert_eq!(super::duration(3720), "1h02m");
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(
+            super::parse_duration("30m"),
+            Some(Duration::from_secs(1800))
+        );
+        assert_eq!(super::parse_duration("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            super::parse_duration("1d"),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(super::parse_duration("x"), None);
+        assert_eq!(super::parse_duration("5w"), None);
+        assert_eq!(super::parse_duration(""), None);
     }
 }

@@ -224,3 +224,89 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
         "connections,downloaded,encrypted_connections,event,path,seconds,total_bytes,uploaded \"complete\" 200000"
     );
 }
+
+#[test]
+fn seed_time_seed_ratio_and_on_done_end_a_fetch_when_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 400_000, "t@127.0.0.1:9", "16K");
+    let hash = info_hash(&torrent);
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
+    let peer = format!("127.0.0.1:{port}");
+    // --seed-time: seeds 2 s after completing, runs --on-done once, exits 0.
+    let out = dir.path().join("b");
+    let done = dir.path().join("done.txt");
+    let hook = format!(
+        "printf '%s|%s|%s' \"$P2P_PATH\" \"$P2P_NAME\" \"$P2P_INFO_HASH\" > '{}'",
+        done.display()
+    );
+    let started = std::time::Instant::now();
+    let (ok, _, stderr) = start_fetch(
+        "b",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &peer,
+            "--no-dht",
+            "--seed-time",
+            "2s",
+            "--on-done",
+            &hook,
+        ],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("seeding until 2s"), "{stderr}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap(),
+        format!("{}|f.bin|{hash}", out.join("f.bin").display())
+    );
+    // --seed-ratio 1: C fetches everything from D alone, then D has uploaded its size and exits.
+    let d_out = dir.path().join("d");
+    let d = spawn_logged(
+        "d",
+        &fetch_args(
+            &torrent,
+            &d_out,
+            &["--peer", &peer, "--no-dht", "--seed-ratio", "1"],
+        ),
+    );
+    let dport = d.listening_port();
+    d.wait_line("seeding until ratio 1", std::time::Duration::from_secs(30));
+    let (ok, _, stderr) = start_fetch(
+        "c",
+        &torrent,
+        &dir.path().join("c"),
+        &["--peer", &format!("127.0.0.1:{dport}"), "--no-dht"],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    d.wait_line("times the size) for", std::time::Duration::from_secs(20));
+    let mut d = d;
+    assert!(
+        d.proc
+            .wait_for(std::time::Duration::from_secs(20))
+            .success()
+    );
+    // A hook that fails is reported, not fatal; bad values are usage errors.
+    let e = dir.path().join("e");
+    let (ok, _, stderr) = start_fetch(
+        "e",
+        &torrent,
+        &e,
+        &["--peer", &peer, "--no-dht", "--on-done", "exit 3"],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("--on-done command failed"), "{stderr}");
+    let t = torrent.to_str().unwrap();
+    assert_usage_error(
+        &p2p(&["fetch", t, "--seed-ratio", "-1"]),
+        "--seed-ratio `-1`",
+    );
+    assert_usage_error(
+        &p2p(&["fetch", t, "--seed-time", "soon"]),
+        "--seed-time `soon`",
+    );
+}

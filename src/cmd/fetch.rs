@@ -22,6 +22,33 @@ pub fn run(args: Fetch) -> Result<()> {
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let download_limit = rate::from_arg("--download-limit", args.download_limit.as_deref())?;
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
+    let seed_ratio = args
+        .seed_ratio
+        .as_deref()
+        .map(|r| {
+            r.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| Error::BadArgument {
+                    what: "--seed-ratio",
+                    value: r.into(),
+                    reason: "expected a number of 0 or more, such as 1.5".into(),
+                })
+        })
+        .transpose()?;
+    let seed_time = args
+        .seed_time
+        .as_deref()
+        .map(|t| {
+            progress::parse_duration(t).ok_or_else(|| Error::BadArgument {
+                what: "--seed-time",
+                value: t.into(),
+                reason: "expected a duration such as 90s, 30m or 2h".into(),
+            })
+        })
+        .transpose()?;
+    // Bounded seeding after completion: until the ratio or the time, whichever first.
+    let bounded = seed_ratio.is_some() || seed_time.is_some();
     let peers = args
         .peer
         .iter()
@@ -78,7 +105,7 @@ pub fn run(args: Fetch) -> Result<()> {
                 have.len()
             );
         }
-        if have.is_full() && !args.seed {
+        if have.is_full() && !(args.seed || bounded) {
             if args.json {
                 summary(&target, total, &Stats::default(), Instant::now(), true);
             } else {
@@ -97,7 +124,7 @@ pub fn run(args: Fetch) -> Result<()> {
             Options {
                 upload_limit,
                 download_limit,
-                keep_seeding: args.seed,
+                keep_seeding: args.seed || bounded,
                 peers,
                 known_peers,
                 no_peer_timeout: Some(NO_PEER_TIMEOUT),
@@ -115,6 +142,7 @@ pub fn run(args: Fetch) -> Result<()> {
         let stats = torrent.stats.clone();
         let mut line = ProgressLine::new();
         let mut reported_complete = false;
+        let mut completed_at = Instant::now();
         let mut last_log = Instant::now();
         let mut last = (Instant::now(), 0u64, 0u64);
         let outcome = loop {
@@ -155,11 +183,33 @@ pub fn run(args: Fetch) -> Result<()> {
                 last_log = Instant::now();
                 log::info!("{text}");
             }
-            if args.seed && !reported_complete && stats.complete.load(Ordering::Relaxed) {
+            if (args.seed || bounded)
+                && !reported_complete
+                && stats.complete.load(Ordering::Relaxed)
+            {
                 reported_complete = true;
+                completed_at = Instant::now();
                 line.finish();
                 summary(&target, total, &stats, started, args.json);
-                log::info!("seeding until interrupted");
+                on_done(args.on_done.as_deref(), &target, &meta);
+                if bounded {
+                    log::info!("seeding until {}", seed_goal(seed_ratio, seed_time));
+                } else {
+                    log::info!("seeding until interrupted");
+                }
+            }
+            if reported_complete && bounded {
+                let ratio_met = seed_ratio.is_some_and(|r| up as f64 >= r * total as f64);
+                let time_met = seed_time.is_some_and(|t| completed_at.elapsed() >= t);
+                if ratio_met || time_met {
+                    log::info!(
+                        "seeded {} ({:.2} times the size) for {}: done",
+                        progress::bytes(up),
+                        up as f64 / total.max(1) as f64,
+                        progress::duration(completed_at.elapsed().as_secs())
+                    );
+                    break session.stop_all().await;
+                }
             }
         };
         line.finish();
@@ -168,6 +218,7 @@ pub fn run(args: Fetch) -> Result<()> {
         if stats.complete.load(Ordering::Relaxed) {
             if !reported_complete {
                 summary(&target, total, &stats, started, args.json);
+                on_done(args.on_done.as_deref(), &target, &meta);
             }
             return Ok(());
         }
@@ -231,6 +282,35 @@ fn status(name: &str, s: &Stats, total: u64, down: f64, up: f64) -> String {
         progress::rate(up),
         progress::count(s.peers.load(Ordering::Relaxed), "peer")
     )
+}
+
+fn seed_goal(ratio: Option<f64>, time: Option<Duration>) -> String {
+    match (ratio, time) {
+        (Some(r), Some(t)) => format!("ratio {r} or {}", progress::duration(t.as_secs())),
+        (Some(r), None) => format!("ratio {r}"),
+        (None, Some(t)) => progress::duration(t.as_secs()),
+        (None, None) => "interrupted".into(),
+    }
+}
+
+/// Runs `--on-done` once, through `sh -c`, with the download's path, name and info-hash in its
+/// environment; a failure is logged, never fatal.
+fn on_done(cmd: Option<&str>, target: &std::path::Path, meta: &crate::metainfo::Torrent) {
+    let Some(cmd) = cmd else {
+        return;
+    };
+    let status = std::process::Command::new("sh")
+        .args(["-c", cmd])
+        .env("P2P_PATH", target)
+        .env("P2P_NAME", &meta.info.name)
+        .env("P2P_INFO_HASH", meta.info_hash.hex())
+        .stdin(std::process::Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => log::info!("--on-done command finished"),
+        Ok(s) => log::warn!("--on-done command failed: {s}"),
+        Err(e) => log::warn!("--on-done command could not run: {e}"),
+    }
 }
 
 /// A `fetch --json` progress line (field names kept stable; see the man page).
