@@ -185,6 +185,12 @@ pub struct MakeTorrent {
     /// a comment to store in the torrent
     #[argh(option)]
     pub comment: Option<String>,
+    /// info.source, for cross-seeding on private trackers (it changes the info-hash)
+    #[argh(option)]
+    pub source: Option<String>,
+    /// write no creation date, so the same input gives the same bytes
+    #[argh(switch)]
+    pub no_date: bool,
     /// overwrite the output file if it exists
     #[argh(switch)]
     pub force: bool,

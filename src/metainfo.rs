@@ -48,6 +48,8 @@ pub struct Torrent {
     pub info: Info,
     /// DHT nodes to join through (BEP 5 `nodes`), as `HOST:PORT`.
     pub nodes: Vec<String>,
+    /// Web seeds (BEP 19 `url-list`), shown by `info`; not fetched from yet.
+    pub url_list: Vec<String>,
     /// The `info` dictionary exactly as found: what `ut_metadata` serves (BEP 9) and what a
     /// saved .torrent holds.
     pub info_bytes: Arc<[u8]>,
@@ -63,6 +65,8 @@ pub struct Info {
     pub files: Vec<FileEntry>,
     pub multi_file: bool,
     pub private: bool,
+    /// `info.source` (private trackers' cross-seeding tag).
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +176,7 @@ impl Torrent {
             creation_date: root.get("creation date").and_then(Value::as_int),
             info,
             nodes: parse_nodes(&root),
+            url_list: parse_url_list(&root),
             info_bytes: info_value.raw.into(),
         })
     }
@@ -203,6 +208,7 @@ impl Torrent {
             creation_date: None,
             info: parse_info(&value)?,
             nodes: Vec::new(),
+            url_list: Vec::new(),
             info_bytes: info_bytes.into(),
         })
     }
@@ -264,6 +270,22 @@ impl Torrent {
             return self.announce_list.clone();
         }
         self.announce.iter().map(|a| vec![a.clone()]).collect()
+    }
+}
+
+/// BEP 19 `url-list`: one URL or a list of them (non-strings skipped, 64 kept).
+fn parse_url_list(root: &Value<'_>) -> Vec<String> {
+    match root.get("url-list") {
+        Some(v) if v.as_str().is_some() => v.as_str().map(str::to_string).into_iter().collect(),
+        Some(v) => v
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|u| u.as_str().map(str::to_string))
+            .filter(|u| !u.is_empty())
+            .take(64)
+            .collect(),
+        None => Vec::new(),
     }
 }
 
@@ -425,6 +447,10 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
         files,
         multi_file,
         private,
+        source: info
+            .get("source")
+            .and_then(Value::as_bytes)
+            .map(|b| String::from_utf8_lossy(b).into_owned()),
     })
 }
 

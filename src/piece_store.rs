@@ -403,6 +403,7 @@ mod tests {
                 .collect(),
             multi_file: true,
             private: false,
+            source: None,
         }
     }
 

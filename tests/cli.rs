@@ -183,7 +183,7 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
     assert_eq!(
         info,
         [
-            "comment,created_by,creation_date,dht_nodes,files,info_hash,magnet,name,piece_length,pieces,private,total_size,trackers \"we\\\"ird\\nname.bin\" 200000"
+            "comment,created_by,creation_date,dht_nodes,files,info_hash,magnet,name,piece_length,pieces,private,source,total_size,trackers,web_seeds \"we\\\"ird\\nname.bin\" 200000"
         ]
     );
     let verified = json_lines(
@@ -308,5 +308,57 @@ fn seed_time_seed_ratio_and_on_done_end_a_fetch_when_reached() {
     assert_usage_error(
         &p2p(&["fetch", t, "--seed-time", "soon"]),
         "--seed-time `soon`",
+    );
+}
+
+#[test]
+fn make_torrent_source_and_no_date_and_info_shows_web_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("f.bin");
+    std::fs::write(&content, data(70_000, 4)).unwrap();
+    let c = content.to_str().unwrap();
+    let make = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "make-torrent",
+            c,
+            "--tracker",
+            "t@h",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        assert!(p2p(&args).status.success());
+        out
+    };
+    let (a, b) = (
+        make("a.torrent", &["--no-date"]),
+        make("b.torrent", &["--no-date"]),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "reproducible"
+    );
+    let tagged = make("s.torrent", &["--no-date", "--source", "TRK"]);
+    assert_ne!(
+        info_hash(&tagged),
+        info_hash(&a),
+        "source is part of the info-hash"
+    );
+    let shown = stdout(&p2p(&["info", tagged.to_str().unwrap()]));
+    assert!(shown.contains("source:       TRK"), "{shown}");
+    assert!(!shown.contains("created:"), "{shown}");
+    // A torrent with web seeds (BEP 19) shows them.
+    let mut t = b"d8:url-listl19:http://w.example/a/e4:infod6:lengthi5e4:name1:x12:piece lengthi16384e6:pieces20:".to_vec();
+    t.extend_from_slice(&[7; 20]);
+    t.extend_from_slice(b"ee");
+    let ws = dir.path().join("ws.torrent");
+    std::fs::write(&ws, t).unwrap();
+    let shown = stdout(&p2p(&["info", ws.to_str().unwrap()]));
+    assert!(
+        shown.contains("web seeds:    http://w.example/a/"),
+        "{shown}"
     );
 }

@@ -53,6 +53,12 @@ pub fn run(args: Info) -> Result<()> {
     if !t.nodes.is_empty() {
         line("dht nodes:", shown(&t.nodes.join(" ")));
     }
+    for (i, url) in t.url_list.iter().enumerate() {
+        line(if i == 0 { "web seeds:" } else { "" }, shown(url));
+    }
+    if let Some(s) = &info.source {
+        line("source:", shown(s));
+    }
     if let Some(c) = &t.comment {
         line("comment:", shown(c));
     }
@@ -99,6 +105,11 @@ pub fn as_json(t: &Torrent) -> Json {
             "dht_nodes",
             Json::List(t.nodes.iter().map(Json::str).collect()),
         ),
+        (
+            "web_seeds",
+            Json::List(t.url_list.iter().map(Json::str).collect()),
+        ),
+        ("source", opt(&info.source)),
         ("comment", opt(&t.comment)),
         ("created_by", opt(&t.created_by)),
         (

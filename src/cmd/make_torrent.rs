@@ -90,11 +90,13 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         nodes,
         piece_length: Some(piece_length),
         private: args.private,
+        source: args.source,
         comment: args.comment,
         creation_date: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .ok()
-            .map(|d| d.as_secs() as i64),
+            .map(|d| d.as_secs() as i64)
+            .filter(|_| !args.no_date),
     };
     let bytes = build::encode_torrent(&name, &files, multi_file, piece_length, &pieces, &options);
     let torrent = Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {

@@ -34,6 +34,8 @@ pub struct Options {
     pub nodes: Vec<(String, u16)>,
     pub piece_length: Option<u64>,
     pub private: bool,
+    /// `info.source` (cross-seeding on private trackers): part of the info-hash.
+    pub source: Option<String>,
     pub comment: Option<String>,
     pub creation_date: Option<i64>,
 }
@@ -276,6 +278,9 @@ pub fn encode_torrent(
     }
     if options.private {
         info.push(("private", Bencode::Int(1)));
+    }
+    if let Some(source) = &options.source {
+        info.push(("source", Bencode::str(source)));
     }
     let mut root: Vec<(&str, Bencode)> = vec![
         ("info", info.into_iter().collect()),

@@ -39,6 +39,7 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
         }],
         multi_file: false,
         private: false,
+        source: None,
     };
     let dir = tempfile::tempdir().unwrap();
     if seeding {
@@ -60,6 +61,7 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
         creation_date: None,
         info,
         nodes: vec![],
+        url_list: vec![],
         // Stands for the info dictionary: three metadata pieces to serve.
         info_bytes: Arc::from(METADATA.to_vec()),
     });
