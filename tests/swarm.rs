@@ -229,7 +229,7 @@ fn a_lying_peer_is_banned_and_no_corrupt_byte_lands() {
     let liar_port = helper_port(&mut liar);
     let (_seed, sport) = start_seed("honest", &torrent, dir.path(), &["--upload-limit", "1M"]);
     let out = dir.path().join("out");
-    let (ok, _, stderr) = start_fetch(
+    let (ok, stdout, stderr) = start_fetch(
         "fetch",
         &torrent,
         &out,
@@ -242,6 +242,18 @@ fn a_lying_peer_is_banned_and_no_corrupt_byte_lands() {
     )
     .finish(Duration::from_secs(60));
     assert!(ok);
+    // The liar's bytes are reported apart from the payload.
+    assert_eq!(downloaded_bytes(&stdout), 3 << 20, "payload: {stdout}");
+    let wasted: u64 = stdout
+        .split(" and ")
+        .nth(1)
+        .and_then(|w| w.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("wasted bytes");
+    assert!(
+        wasted >= 64 << 10,
+        "at least one failed piece wasted: {stdout}"
+    );
     assert!(
         stderr.contains("failed its hash check")
             && stderr.contains(&format!("banning 127.0.0.1:{liar_port}")),

@@ -332,7 +332,9 @@ fn progress_json(s: &Stats, total: u64, down: f64, up: f64) -> Json {
 
 fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant, json: bool) {
     let secs = started.elapsed().as_secs_f64();
-    let down = s.downloaded.load(Ordering::Relaxed);
+    let wasted = s.wasted.load(Ordering::Relaxed);
+    // Payload: what was received and used; the rest is reported apart.
+    let down = s.downloaded.load(Ordering::Relaxed).saturating_sub(wasted);
     if json {
         let line = Json::Obj(vec![
             ("event", Json::str("complete")),
@@ -340,6 +342,7 @@ fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant, js
             ("total_bytes", Json::uint(total)),
             ("seconds", Json::Num(secs)),
             ("downloaded", Json::uint(down)),
+            ("wasted", Json::uint(wasted)),
             ("uploaded", Json::uint(s.uploaded.load(Ordering::Relaxed))),
             (
                 "connections",
@@ -354,7 +357,7 @@ fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant, js
         return;
     }
     println!(
-        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}), uploaded {} bytes; {} of {} connections encrypted",
+        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted",
         target.display(),
         progress::rate(down as f64 / secs.max(1e-3)),
         s.uploaded.load(Ordering::Relaxed),

@@ -122,7 +122,12 @@ impl Task {
                     .downloaded
                     .fetch_add(data.len() as u64, Ordering::Relaxed);
                 match self.picker.received(key, index as usize, begin, &data) {
-                    Received::Unwanted => {}
+                    // A block we no longer needed (an endgame duplicate, a late answer).
+                    Received::Unwanted => {
+                        self.stats
+                            .wasted
+                            .fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
                     Received::Stored { cancel } => self.cancel(block, &cancel),
                     Received::PieceDone {
                         piece,

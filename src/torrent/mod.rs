@@ -136,6 +136,9 @@ pub struct Stats {
     /// Connections made over the run, and how many of them carried RC4 (MSE/PE).
     pub connections: AtomicUsize,
     pub encrypted_connections: AtomicUsize,
+    /// Of `downloaded`, bytes that were of no use: blocks we already had (endgame duplicates)
+    /// and pieces that failed their hash check.
+    pub wasted: AtomicU64,
 }
 
 pub struct Handle {
@@ -382,6 +385,9 @@ impl Task {
                 .iter()
                 .filter_map(|k| self.peers.get(k).map(|p| p.addr.to_string()))
                 .collect();
+            self.stats
+                .wasted
+                .fetch_add(self.store.layout().piece_size(piece), Ordering::Relaxed);
             log::warn!(
                 "piece {piece} failed its hash check (sent by {})",
                 names.join(", ")
