@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 /// While downloading with no peer, ask the tracker again at least this often.
 pub const SHORT_OF_PEERS_INTERVAL: Duration = Duration::from_secs(10);
+/// The shortest wait between announces whatever the tracker says (an `interval` of 0 would
+/// have us announce every second). Kept low: test trackers say 2 s and forget a peer after
+/// 2 × interval + 5 s.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(5);
 /// The longest wait after failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -72,6 +76,7 @@ impl Schedule {
         self.in_flight = false;
         match result {
             Ok(interval) => {
+                let interval = interval.max(MIN_INTERVAL);
                 self.failures = 0;
                 match event {
                     AnnounceEvent::Started => self.started_sent = true,
@@ -143,6 +148,10 @@ mod tests {
             Some(AnnounceEvent::None),
             "short of peers: 10 s"
         );
+        // A tracker saying 0 is not announced to every second.
+        s.on_result(AnnounceEvent::None, Ok(Duration::ZERO), false, t0 + 70 * S);
+        assert_eq!(s.due(t0 + 74 * S), None);
+        assert_eq!(s.due(t0 + 75 * S), Some(AnnounceEvent::None));
     }
 
     #[test]
