@@ -320,10 +320,8 @@ fn bad_fetch_and_seed_input() {
         ]),
         "nowhere/f.bin",
     );
-    // A seed verifies before it serves, naming the file that does not match.
-    let mut bytes = fs::read(&content).unwrap();
-    bytes[50_000] ^= 0xFF;
-    fs::write(&content, bytes).unwrap();
+    // Content none of whose pieces pass is refused, naming the file.
+    fs::write(&content, vec![0u8; 100_000]).unwrap();
     assert_error(
         &p2p(&[
             "seed",
@@ -335,6 +333,45 @@ fn bad_fetch_and_seed_input() {
         ]),
         "f.bin` does not match",
     );
+}
+
+#[test]
+fn a_seed_with_a_bad_piece_serves_the_pieces_that_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let mut bytes = fs::read(&content).unwrap();
+    bytes[50_000] ^= 0xFF;
+    fs::write(&content, bytes).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let seed = spawn_logged(
+        "seed",
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "--dir",
+            d,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-dht",
+        ],
+    );
+    seed.wait_line(
+        "f.bin: 1 of 7 pieces fail their hash check; serving the 6 that pass",
+        Duration::from_secs(10),
+    );
+    let port = seed.listening_port();
+    // A fetch from it gets every piece but the bad one (and waits for it; it is stopped).
+    let out = dir.path().join("out");
+    let peer = format!("127.0.0.1:{port}");
+    let fetch = spawn_logged(
+        "fetch",
+        &fetch_args(&torrent, &out, &["--peer", &peer, "--no-dht"]),
+    );
+    // 100,000 bytes less the bad 16 KiB piece.
+    let progress = fetch.wait_line(": 83.6% ", Duration::from_secs(20));
+    assert!(progress.contains("1 peer"), "{progress}");
+    let fetch = fetch;
+    fetch.proc.signal("INT");
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub fn run(args: Seed) -> Result<()> {
         }
         let store = PieceStore::open_existing(&args.dir, &meta.info)?;
         let have = store.check_all(&HashProgress::default())?;
-        if !have.is_full() {
+        if have.count() == 0 {
             let file = store
                 .first_bad_file(&have)
                 .map(|p| p.to_owned())
@@ -46,12 +46,23 @@ pub fn run(args: Seed) -> Result<()> {
             return Err(Error::Input {
                 path: file,
                 reason: format!(
-                    "does not match torrent `{}`: {} of {} pieces fail their hash check",
+                    "does not match torrent `{}`: none of its {} pieces pass their hash check",
                     path.display(),
-                    have.len() - have.count(),
                     have.len()
                 ),
             });
+        }
+        if !have.is_full() {
+            let file = store
+                .first_bad_file(&have)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            log::warn!(
+                "{file}: {} of {} pieces fail their hash check; serving the {} that pass (p2p verify names the files)",
+                have.len() - have.count(),
+                have.len(),
+                have.count()
+            );
         }
         loaded.push((Arc::new(meta), Arc::new(store), have));
     }
@@ -78,6 +89,8 @@ pub fn run(args: Seed) -> Result<()> {
             let options = Options {
                 upload_limit: upload_limit.clone(),
                 keep_seeding: true,
+                // The content is the user's: a seed serves it and never writes to it.
+                upload_only: true,
                 ..Options::default()
             };
             let (name, info_hash, size, link) = (

@@ -122,6 +122,9 @@ pub struct Options {
     pub no_peer_timeout: Option<Duration>,
     /// Which connections to make and take (MSE/PE).
     pub encryption: Encryption,
+    /// Serve what we have and never ask for more (a seed whose content is partly bad: its
+    /// store is read-only).
+    pub upload_only: bool,
 }
 
 /// Counters the command reads for progress lines and summaries.
@@ -429,7 +432,7 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        let wants = p.wanted > 0;
+        let wants = p.wanted > 0 && !self.config.options.upload_only;
         if wants != p.am_interested {
             p.am_interested = wants;
             p.send(if wants {
