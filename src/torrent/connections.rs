@@ -21,6 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+/// How long a banned peer's address stays banned, and how many addresses are kept.
+const IP_BAN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+const MAX_BANNED_IPS: usize = 4096;
 /// Addresses remembered as plaintext-only, at most.
 const MAX_PLAINTEXT_REMEMBERED: usize = 4096;
 
@@ -245,6 +248,15 @@ impl Task {
             self.plaintext_peers.insert(addr);
         }
         // Dropping `conn` on a refusal closes the connection.
+        if !dialed
+            && self
+                .banned_ips
+                .get(&addr.ip())
+                .is_some_and(|&until| Instant::now() < until)
+        {
+            log::debug!("{addr}: refused: its address is banned");
+            return;
+        }
         if self.refuse(&id) {
             // Ourselves, banned, or already connected under another address: do not redial.
             self.dialer.connected(addr);
@@ -353,6 +365,13 @@ impl Task {
             log::warn!("banning {}: {why}", p.addr);
             self.banned.insert(p.id);
             let addr = p.addr;
+            if !addr.ip().is_loopback() {
+                let now = Instant::now();
+                self.banned_ips.retain(|_, until| *until > now);
+                if self.banned_ips.len() < MAX_BANNED_IPS {
+                    self.banned_ips.insert(addr.ip(), now + IP_BAN);
+                }
+            }
             self.drop_peer(key, why);
             self.dialer.ban(addr);
         }

@@ -193,6 +193,9 @@ struct Task {
     plaintext_peers: HashSet<SocketAddr>,
     /// Peer ids banned for sending corrupt data.
     banned: HashSet<[u8; 20]>,
+    /// Addresses banned with them, until the time given: a banned peer that comes back under
+    /// a new id is refused too (loopback never: every local process shares it).
+    banned_ips: HashMap<std::net::IpAddr, Instant>,
     bans: Bans,
     /// `None` while an announce is under way (the announcer travels with it).
     announcer: Option<Announcer>,
@@ -237,6 +240,7 @@ impl Task {
             dialer,
             plaintext_peers: HashSet::new(),
             banned: HashSet::new(),
+            banned_ips: HashMap::new(),
             bans: Bans::default(),
             announcer,
             schedule: Schedule::new(now),

@@ -96,7 +96,14 @@ impl Harness {
     }
 
     fn connect_with(&mut self, n: u8, reserved: [u8; 8]) -> Receiver<Outgoing> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 1000 + n as u16));
+        self.connect_from(
+            n,
+            reserved,
+            SocketAddr::from(([127, 0, 0, 1], 1000 + n as u16)),
+        )
+    }
+
+    fn connect_from(&mut self, n: u8, reserved: [u8; 8], addr: SocketAddr) -> Receiver<Outgoing> {
         let (handle, rx) = PeerHandle::detached(addr);
         let theirs = Handshake {
             reserved,
@@ -324,6 +331,9 @@ fn a_peer_that_alone_sends_a_bad_piece_is_banned_and_refused_when_it_returns() {
     assert!(h.task.peers.is_empty());
     let again = h.connect(1);
     assert!(sent(&again).2, "a banned peer id is refused");
+    // A loopback address is not banned: another peer id from 127.0.0.1 is welcome.
+    let other = h.connect(2);
+    assert!(!sent(&other).2);
     assert_eq!(h.task.stats.have_pieces.load(Ordering::Relaxed), 0);
     assert!(!h.task.picker.have().get(b.piece as usize));
 }
@@ -705,4 +715,30 @@ fn peer_exchange_tells_of_joins_and_leaves_and_learns_bounded() {
     // A malformed one closes that connection.
     h.say(2, extended(pex_id, b"i1e"));
     assert!(sent(&b).2);
+}
+
+#[test]
+fn a_banned_peer_back_under_a_new_id_from_its_address_is_refused() {
+    let mut h = harness(4, B, false);
+    let at = |port| SocketAddr::from(([10, 0, 0, 5], port));
+    let rx = h.connect_from(1, [0; 8], at(1000));
+    h.say(1, Message::Bitfield(vec![0xf0]));
+    h.say(1, Message::Unchoke);
+    let b = requests(&sent(&rx).0)[0];
+    h.say(
+        1,
+        Message::Piece {
+            index: b.piece,
+            begin: b.begin,
+            data: vec![0xee; b.length as usize],
+        },
+    );
+    h.settle_verification();
+    assert!(sent(&rx).2, "banned");
+    // Same address, another port and a fresh peer id: still refused.
+    let back = h.connect_from(9, [0; 8], at(2000));
+    assert!(sent(&back).2, "its address is banned for a while");
+    // Another address is not.
+    let other = h.connect_from(3, [0; 8], SocketAddr::from(([10, 0, 0, 6], 1000)));
+    assert!(!sent(&other).2);
 }
