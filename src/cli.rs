@@ -89,6 +89,10 @@ pub struct Fetch {
     /// keep seeding after the download completes, until interrupted
     #[argh(switch)]
     pub seed: bool,
+    /// fetch pieces in order (rarest first within 16 pieces ahead), to play a file while it
+    /// downloads
+    #[argh(switch)]
+    pub sequential: bool,
     /// after completing, seed until uploaded bytes reach R times the torrent's size, then exit 0
     #[argh(option)]
     pub seed_ratio: Option<String>,

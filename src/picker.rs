@@ -78,7 +78,13 @@ pub struct Picker {
     /// Total size of the pieces in `have`, kept as they are added (read on every stats update).
     bytes_have: u64,
     rng: Rng,
+    /// Sequential mode: new pieces come from the first [`SEQUENTIAL_WINDOW`] missing ones
+    /// (rarest first among them), for reading a file while it downloads.
+    sequential: bool,
 }
+
+/// Pieces ahead of the first missing one a sequential fetch picks among.
+pub const SEQUENTIAL_WINDOW: usize = 16;
 
 impl Picker {
     /// `have`: the pieces already verified. In-progress pieces are capped so their buffers stay
@@ -108,6 +114,7 @@ impl Picker {
             queued,
             bytes_have,
             rng: Rng::new(),
+            sequential: false,
         }
     }
 
@@ -268,9 +275,57 @@ impl Picker {
         }
     }
 
+    /// Sequential or rarest-first picking, from now on.
+    pub fn set_sequential(&mut self, on: bool) {
+        self.sequential = on;
+    }
+
+    /// Bytes verified from the start of the torrent without a gap: what a player can read.
+    pub fn prefix_bytes(&self) -> u64 {
+        let first_missing = (0..self.layout.piece_count())
+            .find(|&p| !self.have.get(p))
+            .unwrap_or(self.layout.piece_count());
+        if first_missing == self.layout.piece_count() {
+            self.layout.total()
+        } else {
+            self.layout.piece_offset(first_missing)
+        }
+    }
+
+    /// The rarest piece among the first [`SEQUENTIAL_WINDOW`] queued ones `bits` has (the lowest
+    /// index on a tie), else the first queued one it has.
+    fn choose_sequential(&self, bits: &Bitfield) -> Option<usize> {
+        let mut best: Option<(u32, usize)> = None;
+        let mut seen = 0;
+        for p in 0..self.layout.piece_count() {
+            if self.state[p] != State::Queued {
+                continue;
+            }
+            seen += 1;
+            if seen > SEQUENTIAL_WINDOW && best.is_some() {
+                break;
+            }
+            if !bits.get(p) {
+                continue;
+            }
+            let avail = self.availability[p];
+            if seen <= SEQUENTIAL_WINDOW {
+                if best.is_none_or(|(a, _)| avail < a) {
+                    best = Some((avail, p));
+                }
+            } else {
+                return Some(p);
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+
     fn choose_new(&mut self, bits: &Bitfield) -> Option<usize> {
         if self.queued == 0 {
             return None;
+        }
+        if self.sequential {
+            return self.choose_sequential(bits);
         }
         let random_first = self.have.count() == 0;
         let mut best: Option<usize> = None;
@@ -548,5 +603,28 @@ mod tests {
         assert_eq!(got.len(), 4, "two pieces of two blocks");
         let later = Instant::now() + Duration::from_secs(60);
         assert_eq!(p.overdue(later, Duration::from_secs(30)).len(), 4);
+    }
+
+    #[test]
+    fn sequential_picks_in_order_within_a_window_rarest_first() {
+        let layout = Layout::new(BLOCK_SIZE as u64, [BLOCK_SIZE as u64 * 40]);
+        let mut p = Picker::new(layout, Bitfield::new(40), 1 << 30);
+        p.set_sequential(true);
+        let mut all = Bitfield::new(40);
+        (0..40).for_each(|i| {
+            all.set(i);
+        });
+        p.peer_has_all(&all);
+        // Piece 5 is rarer than the rest of the window: another peer lacks it.
+        let mut most = all.clone();
+        most.clear(5);
+        p.peer_has_all(&most);
+        let now = Instant::now();
+        let first: Vec<u32> = p.pick(1, &all, 3, now).iter().map(|b| b.piece).collect();
+        assert_eq!(first, [5, 0, 1], "the rarest in the window, then in order");
+        // Far pieces are not started while the window has work.
+        let next: Vec<u32> = p.pick(1, &all, 10, now).iter().map(|b| b.piece).collect();
+        assert!(next.iter().all(|&x| x < 16), "{next:?}");
+        assert_eq!(p.prefix_bytes(), 0);
     }
 }

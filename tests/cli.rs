@@ -216,7 +216,7 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
     assert!(events.len() >= 2, "{text}");
     assert!(
         events[..events.len() - 1].iter().all(|e| e
-            == "download_rate,event,have_bytes,peers,pieces_verified,total_bytes,upload_rate \"progress\" 200000"),
+            == "download_rate,event,have_bytes,peers,pieces_verified,prefix_bytes,total_bytes,upload_rate \"progress\" 200000"),
         "{events:?}"
     );
     assert_eq!(
@@ -361,4 +361,51 @@ fn make_torrent_source_and_no_date_and_info_shows_web_seeds() {
         shown.contains("web seeds:    http://w.example/a/"),
         "{shown}"
     );
+}
+
+#[test]
+fn a_sequential_fetch_has_what_it_has_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 2 << 20, "t@127.0.0.1:9", "16K");
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
+    let out = dir.path().join("out");
+    let peer = format!("127.0.0.1:{port}");
+    let (ok, text, stderr) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &peer,
+            "--no-dht",
+            "--json",
+            "--sequential",
+            "--download-limit",
+            "512K",
+        ],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(out.join("f.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+    let gaps = json_lines(&text, &["event", "have_bytes", "prefix_bytes"]);
+    let progress: Vec<(u64, u64)> = gaps
+        .iter()
+        .filter(|l| l.contains("\"progress\""))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[2].parse().unwrap(), f[3].parse().unwrap())
+        })
+        .collect();
+    assert!(progress.len() >= 2, "{text}");
+    for (have, prefix) in &progress {
+        // At most the window (16 pieces) and the pieces being verified lie past the prefix.
+        assert!(
+            have - prefix <= 24 * 16384,
+            "have {have}, prefix {prefix}: {text}"
+        );
+    }
+    assert!(progress.iter().any(|(_, prefix)| *prefix > 0));
 }

@@ -125,6 +125,7 @@ pub fn run(args: Fetch) -> Result<()> {
                 upload_limit,
                 download_limit,
                 keep_seeding: args.seed || bounded,
+                sequential: args.sequential,
                 peers,
                 known_peers,
                 no_peer_timeout: Some(NO_PEER_TIMEOUT),
@@ -323,6 +324,10 @@ fn progress_json(s: &Stats, total: u64, down: f64, up: f64) -> Json {
         (
             "pieces_verified",
             Json::uint(s.have_pieces.load(Ordering::Relaxed)),
+        ),
+        (
+            "prefix_bytes",
+            Json::uint(s.prefix_bytes.load(Ordering::Relaxed)),
         ),
         ("download_rate", Json::Num(down)),
         ("upload_rate", Json::Num(up)),

@@ -122,6 +122,8 @@ pub struct Options {
     pub no_peer_timeout: Option<Duration>,
     /// Which connections to make and take (MSE/PE).
     pub encryption: Encryption,
+    /// Pieces in order (rarest first within a small window), to read while downloading.
+    pub sequential: bool,
     /// Serve what we have and never ask for more (a seed whose content is partly bad: its
     /// store is read-only).
     pub upload_only: bool,
@@ -142,6 +144,8 @@ pub struct Stats {
     /// Of `downloaded`, bytes that were of no use: blocks we already had (endgame duplicates)
     /// and pieces that failed their hash check.
     pub wasted: AtomicU64,
+    /// Verified bytes from the start without a gap (what a player could read).
+    pub prefix_bytes: AtomicU64,
 }
 
 pub struct Handle {
@@ -219,7 +223,8 @@ impl Task {
         ctrl: Sender<Event>,
     ) -> Task {
         let now = Instant::now();
-        let picker = Picker::new(store.layout().clone(), have, PARTIAL_BUDGET);
+        let mut picker = Picker::new(store.layout().clone(), have, PARTIAL_BUDGET);
+        picker.set_sequential(config.options.sequential);
         let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
         let mut dialer = Dialer::default();
         for addr in &config.options.peers {
@@ -617,5 +622,8 @@ impl Task {
             .have_bytes
             .store(self.picker.bytes_have(), Ordering::Relaxed);
         self.stats.peers.store(self.peers.len(), Ordering::Relaxed);
+        self.stats
+            .prefix_bytes
+            .store(self.picker.prefix_bytes(), Ordering::Relaxed);
     }
 }
