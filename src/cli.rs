@@ -56,6 +56,10 @@ pub struct Seed {
     /// message stream encryption: prefer (default: dial encrypted, fall back to plaintext; take both), require (RC4 only) or off (plaintext only)
     #[argh(option)]
     pub encryption: Option<String>,
+    /// print each torrent's upload every 30 s, and the total at the end, as JSON lines on
+    /// stdout (fields in the man page)
+    #[argh(switch)]
+    pub json: bool,
     /// a DHT node to join through, HOST:PORT; repeatable (default: the state file's nodes, else
     /// router.bittorrent.com, dht.transmissionbt.com and router.utorrent.com, port 6881)
     #[argh(option)]
@@ -160,6 +164,9 @@ pub struct Tracker {
     /// twice this
     #[argh(option, default = "120")]
     pub interval: u32,
+    /// print what it holds every 30 s as JSON lines on stdout (torrents, peers)
+    #[argh(switch)]
+    pub json: bool,
 }
 
 /// Write a .torrent for a file or a directory.

@@ -409,3 +409,56 @@ fn a_sequential_fetch_has_what_it_has_from_the_start() {
     }
     assert!(progress.iter().any(|(_, prefix)| *prefix > 0));
 }
+
+#[test]
+fn seed_and_tracker_print_json_when_they_stop() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 50_000, "t@127.0.0.1:9", "16K");
+    let (t, d) = (torrent.to_str().unwrap(), dir.path().to_str().unwrap());
+    let commands: [&[&str]; 2] = [
+        &[
+            "seed",
+            t,
+            "--dir",
+            d,
+            "--listen",
+            "127.0.0.1:0",
+            "--no-dht",
+            "--json",
+        ],
+        &["tracker", "--listen", "127.0.0.1:0", "--json"],
+    ];
+    let mut procs: Vec<Proc> = commands
+        .iter()
+        .map(|args| {
+            let mut cmd = p2p_command();
+            cmd.args(*args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null());
+            Proc::spawn(args[0], &mut cmd)
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let mut outs = Vec::new();
+    for p in &mut procs {
+        p.signal("TERM");
+        assert!(p.wait_for(std::time::Duration::from_secs(10)).success());
+        let mut out = String::new();
+        p.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        outs.push(out);
+    }
+    assert_eq!(
+        json_lines(&outs[0], &["event", "torrents"]),
+        ["event,torrents,uploaded \"stopped\" 1"]
+    );
+    assert_eq!(
+        json_lines(&outs[1], &["event", "torrents"]),
+        ["event,peers,torrents \"stopped\" 0"]
+    );
+}

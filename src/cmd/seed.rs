@@ -2,6 +2,7 @@
 //! announcing to their trackers, until SIGINT or SIGTERM.
 
 use crate::cli::Seed;
+use crate::json::Json;
 use crate::metainfo::Torrent;
 use crate::piece_store::{HashProgress, PieceStore};
 use crate::session::{Session, Wake};
@@ -119,6 +120,19 @@ pub fn run(args: Seed) -> Result<()> {
             match session.wait(REPORT_EVERY).await {
                 Wake::Tick => {
                     for (t, name) in session.torrents().iter().zip(&names) {
+                        if args.json {
+                            let line = Json::Obj(vec![
+                                ("event", Json::str("stats")),
+                                ("name", Json::str(name)),
+                                (
+                                    "uploaded",
+                                    Json::uint(t.stats.uploaded.load(Ordering::Relaxed)),
+                                ),
+                                ("peers", Json::uint(t.stats.peers.load(Ordering::Relaxed))),
+                            ]);
+                            println!("{}", line.to_line());
+                            continue;
+                        }
                         log::info!(
                             "{name}: uploaded {} so far, {} connected",
                             progress::bytes(t.stats.uploaded.load(Ordering::Relaxed)),
@@ -144,6 +158,14 @@ pub fn run(args: Seed) -> Result<()> {
             "uploaded {uploaded} bytes ({}) in all",
             progress::bytes(uploaded)
         );
+        if args.json {
+            let line = Json::Obj(vec![
+                ("event", Json::str("stopped")),
+                ("uploaded", Json::uint(uploaded)),
+                ("torrents", Json::uint(session.torrents().len())),
+            ]);
+            println!("{}", line.to_line());
+        }
         session.close().await;
         failed.and(stopped)
     })

@@ -1,7 +1,12 @@
 //! `p2p tracker`: the HTTP and UDP tracker on one port number until SIGINT or SIGTERM.
 
 use crate::cli::Tracker as Args;
+use crate::json::Json;
 use crate::{Error, Result};
+use std::time::Duration;
+
+/// How often the tracker reports what it holds.
+const STATS_EVERY: Duration = Duration::from_secs(30);
 
 pub fn run(args: Args) -> Result<()> {
     let listen = super::parse_addr("--listen", &args.listen)?;
@@ -21,7 +26,39 @@ pub fn run(args: Args) -> Result<()> {
             args.name,
             args.interval
         );
-        crate::signal::stopped().await;
+        let stats = |event: &str| {
+            Json::Obj(vec![
+                ("event", Json::str(event)),
+                ("torrents", Json::uint(tracker.store.torrent_count())),
+                ("peers", Json::uint(tracker.store.peer_count())),
+            ])
+            .to_line()
+        };
+        loop {
+            let stop = async {
+                crate::signal::stopped().await;
+                true
+            };
+            let tick = async {
+                crate::runtime::sleep(STATS_EVERY).await;
+                false
+            };
+            if crate::runtime::race(stop, tick).await {
+                break;
+            }
+            if args.json {
+                println!("{}", stats("stats"));
+            } else {
+                log::info!(
+                    "{} torrents, {} peers",
+                    tracker.store.torrent_count(),
+                    tracker.store.peer_count()
+                );
+            }
+        }
+        if args.json {
+            println!("{}", stats("stopped"));
+        }
         log::info!(
             "tracker stopping: {} torrents, {} peers",
             tracker.store.torrent_count(),
