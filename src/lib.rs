@@ -75,6 +75,7 @@ pub mod piece_store;
 pub mod progress;
 pub mod random;
 pub mod rate;
+pub mod resume;
 pub mod runtime;
 pub mod session;
 pub mod signal;

@@ -15,14 +15,15 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Open file handles kept at once; torrents with more files reopen as needed.
 const MAX_OPEN_FILES: usize = 128;
 
 pub struct PieceStore {
     layout: Layout,
-    paths: Vec<PathBuf>,
+    /// Behind a lock: [`PieceStore::move_root`] renames the download when it completes.
+    paths: RwLock<Vec<PathBuf>>,
     hashes: Vec<Digest>,
     writable: bool,
     /// Files this run created empty: pieces lying only in them need no re-check.
@@ -53,7 +54,7 @@ impl PieceStore {
             source,
         })?;
         for (i, entry) in info.files.iter().enumerate() {
-            let path = &store.paths[i];
+            let path = &store.path(i);
             let io = |source| Error::Io {
                 path: path.clone(),
                 source,
@@ -106,7 +107,7 @@ impl PieceStore {
     /// For seeding: every file must already be there at its full length.
     pub fn open_existing(dir: &Path, info: &Info) -> Result<PieceStore> {
         let store = PieceStore::new(dir, info, false);
-        for (i, path) in store.paths.iter().enumerate() {
+        for (i, path) in store.paths().iter().enumerate() {
             let meta = std::fs::metadata(path).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,
@@ -128,8 +129,41 @@ impl PieceStore {
     }
 
     /// The files' paths, in torrent order.
-    pub fn paths(&self) -> &[PathBuf] {
-        &self.paths
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.paths.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn path(&self, file: usize) -> PathBuf {
+        self.paths.read().unwrap_or_else(|p| p.into_inner())[file].clone()
+    }
+
+    /// Renames the download's top entry `from` (a file or directory) to `to`, which must not
+    /// exist, and goes on reading and writing there. Used when a fetch into `NAME.part`
+    /// completes.
+    pub fn move_root(&self, from: &Path, to: &Path) -> Result<()> {
+        let _no_writes = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut paths = self.paths.write().unwrap_or_else(|p| p.into_inner());
+        if std::fs::symlink_metadata(to).is_ok() {
+            return Err(Error::Input {
+                path: to.to_owned(),
+                reason: "appeared while downloading: the download stays in its .part name".into(),
+            });
+        }
+        std::fs::rename(from, to).map_err(|source| Error::Io {
+            path: to.to_owned(),
+            source,
+        })?;
+        for p in paths.iter_mut() {
+            if let Ok(rest) = p.strip_prefix(from) {
+                *p = if rest.as_os_str().is_empty() {
+                    to.to_owned()
+                } else {
+                    to.join(rest)
+                };
+            }
+        }
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
     }
 
     /// Hashes `pieces` on every core; returns those whose SHA-1 matches the torrent.
@@ -168,7 +202,7 @@ impl PieceStore {
         PieceStore {
             fresh: vec![false; paths.len()],
             layout,
-            paths,
+            paths: RwLock::new(paths),
             hashes: Vec::new(),
             writable: false,
             open: Mutex::new(HashMap::new()),
@@ -185,15 +219,13 @@ impl PieceStore {
         if let Some(f) = open.get(&file) {
             return Ok(f.clone());
         }
+        let path = self.path(file);
         let opened = if self.writable {
-            open_no_follow(&self.paths[file], false)
+            open_no_follow(&path, false)
         } else {
-            OpenOptions::new().read(true).open(&self.paths[file])
+            OpenOptions::new().read(true).open(&path)
         };
-        let f = opened.map_err(|source| Error::Io {
-            path: self.paths[file].clone(),
-            source,
-        })?;
+        let f = opened.map_err(|source| Error::Io { path, source })?;
         if open.len() >= MAX_OPEN_FILES {
             open.clear();
         }
@@ -215,7 +247,7 @@ impl PieceStore {
             let range = done..done + span.len as usize;
             let file = self.handle(span.file)?;
             each(&file, span.file_offset, range).map_err(|source| Error::Io {
-                path: self.paths[span.file].clone(),
+                path: self.path(span.file),
                 source,
             })?;
             done += span.len as usize;
@@ -267,13 +299,13 @@ impl PieceStore {
     }
 
     /// The file holding the first piece that is not in `have`, for "which file is wrong".
-    pub fn first_bad_file(&self, have: &Bitfield) -> Option<&Path> {
+    pub fn first_bad_file(&self, have: &Bitfield) -> Option<PathBuf> {
         let piece = (0..self.layout.piece_count()).find(|&p| !have.get(p))?;
         let span = self.layout.spans(
             self.layout.piece_offset(piece),
             self.layout.piece_size(piece),
         );
-        span.first().map(|s| self.paths[s.file].as_path())
+        span.first().map(|s| self.path(s.file))
     }
 }
 
@@ -433,10 +465,7 @@ mod tests {
         let again = PieceStore::create(dir.path(), &info).unwrap();
         let have = again.check_all(&HashProgress::default()).unwrap();
         assert_eq!(have.ones().collect::<Vec<_>>(), vec![0, 2]);
-        assert_eq!(
-            again.first_bad_file(&have),
-            Some(dir.path().join("t/f2").as_path())
-        );
+        assert_eq!(again.first_bad_file(&have), Some(dir.path().join("t/f2")));
         assert!(dir.path().join("t/f1").exists(), "empty files are created");
         assert_eq!(
             std::fs::metadata(dir.path().join("t/f2")).unwrap().len(),

@@ -116,8 +116,9 @@ fn a_fetch_killed_half_way_resumes_without_fetching_verified_pieces_again() {
         &out,
         &["--peer", &peer, "--download-limit", "2M"],
     );
-    // Pieces reach the disk only once verified: kill as soon as 2 MiB of them are there.
-    let target = out.join("big.bin");
+    // Pieces reach the disk only once verified, in `big.bin.part` until all are: kill as soon
+    // as 2 MiB of them are there.
+    let target = out.join("big.bin.part");
     let progressed = wait_until(Duration::from_secs(30), || {
         use std::os::unix::fs::MetadataExt;
         fs::metadata(&target)
@@ -127,6 +128,10 @@ fn a_fetch_killed_half_way_resumes_without_fetching_verified_pieces_again() {
     assert!(progressed, "the first fetch made no progress");
     first.proc.signal("KILL");
     first.proc.wait_for(Duration::from_secs(5));
+    assert!(
+        !out.join("big.bin").exists(),
+        "an incomplete download keeps its .part name"
+    );
 
     let mut second = start_fetch("second", &torrent, &out, &["--peer", &peer]);
     let (ok, stdout, stderr) = second.finish(Duration::from_secs(60));
@@ -177,10 +182,18 @@ fn ctrl_c_stops_a_fetch_cleanly_and_the_next_run_finishes() {
         stderr.contains("p2p: error: interrupted") && stderr.contains("resume"),
         "{stderr}"
     );
-    let (ok, _, _) =
+    // Stopped cleanly, it left a resume file: the next run trusts it instead of hashing.
+    assert!(out.join(".f.bin.p2p-resume").exists());
+    assert!(out.join("f.bin.part").exists() && !out.join("f.bin").exists());
+    let (ok, _, stderr) =
         start_fetch("second", &torrent, &out, &["--peer", &peer]).finish(Duration::from_secs(60));
     assert!(ok);
+    assert!(
+        stderr.contains("(from the resume file, not hashed again)"),
+        "{stderr}"
+    );
     assert_same_file(&out.join("f.bin"), &content);
+    assert!(!out.join("f.bin.part").exists() && !out.join(".f.bin.p2p-resume").exists());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use crate::piece_store::{HashProgress, PieceStore};
 use crate::progress::{self, ProgressLine};
 use crate::session::{Session, Wake, metadata};
 use crate::torrent::{Options, Stats};
-use crate::{Error, Result, escape, rate, runtime, signal};
+use crate::{Error, Result, escape, rate, resume, runtime, signal};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -89,23 +89,56 @@ pub fn run(args: Fetch) -> Result<()> {
             (None, None) => unreachable!("a torrent file is loaded above"),
         };
         let meta = Arc::new(meta);
-        let (out, info) = (args.out.clone(), meta.info.clone());
-        let (store, have) = runtime::spawn_blocking(move || -> Result<_> {
-            let store = PieceStore::create(&out, &info)?;
-            let have = store.check_all(&HashProgress::default())?;
-            Ok((Arc::new(store), have))
-        })
-        .await?;
         let total = meta.info.total_length();
         let target = args.out.join(&meta.info.name);
+        // A new download lives in NAME.part until every piece is verified, then is renamed;
+        // content already at NAME is used where it is.
+        let part = args.out.join(format!("{}.part", meta.info.name));
+        let in_place = std::fs::symlink_metadata(&target).is_ok();
+        let mut store_info = meta.info.clone();
+        if !in_place {
+            store_info.name = format!("{}.part", meta.info.name);
+        }
+        let resume_file = resume::path_for(&args.out, &meta.info.name);
+        let (out, rf, hash) = (args.out.clone(), resume_file.clone(), meta.info_hash);
+        let (store, have, resumed) = runtime::spawn_blocking(move || -> Result<_> {
+            let store = PieceStore::create(&out, &store_info)?;
+            let pieces = store.layout().piece_count();
+            if let Some(have) = resume::load(&rf, hash, pieces, &store.paths()) {
+                return Ok((Arc::new(store), have, true));
+            }
+            let have = store.check_all(&HashProgress::default())?;
+            Ok((Arc::new(store), have, false))
+        })
+        .await?;
         if have.count() > 0 {
             log::info!(
-                "resuming: {} of {} pieces already verified",
+                "resuming: {} of {} pieces already verified{}",
                 have.count(),
-                have.len()
+                have.len(),
+                if resumed {
+                    " (from the resume file, not hashed again)"
+                } else {
+                    ""
+                }
             );
         }
+        // The download is whole: drop the resume file and give it its name.
+        let finish = |store: &PieceStore| -> std::path::PathBuf {
+            resume::remove(&resume_file);
+            if in_place {
+                return target.clone();
+            }
+            match store.move_root(&part, &target) {
+                Ok(()) => target.clone(),
+                Err(e) => {
+                    log::warn!("{e}");
+                    part.clone()
+                }
+            }
+        };
         if have.is_full() && !(args.seed || bounded) {
+            let target = finish(&store);
             if args.json {
                 summary(&target, total, &Stats::default(), Instant::now(), true);
             } else {
@@ -119,7 +152,7 @@ pub fn run(args: Fetch) -> Result<()> {
         }
         let torrent = session.add(
             meta.clone(),
-            store,
+            store.clone(),
             have,
             Options {
                 upload_limit,
@@ -191,6 +224,7 @@ pub fn run(args: Fetch) -> Result<()> {
                 reported_complete = true;
                 completed_at = Instant::now();
                 line.finish();
+                let target = finish(&store);
                 summary(&target, total, &stats, started, args.json);
                 on_done(args.on_done.as_deref(), &target, &meta);
                 if bounded {
@@ -215,9 +249,23 @@ pub fn run(args: Fetch) -> Result<()> {
         };
         line.finish();
         session.close().await;
+        let complete = stats.complete.load(Ordering::Relaxed);
+        if !complete {
+            let have = stats
+                .final_have
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(have) = have.filter(|h| h.count() > 0)
+                && let Err(e) = resume::save(&resume_file, meta.info_hash, &have, &store.paths())
+            {
+                log::warn!("could not write {}: {e}", resume_file.display());
+            }
+        }
         outcome?;
-        if stats.complete.load(Ordering::Relaxed) {
+        if complete {
             if !reported_complete {
+                let target = finish(&store);
                 summary(&target, total, &stats, started, args.json);
                 on_done(args.on_done.as_deref(), &target, &meta);
             }

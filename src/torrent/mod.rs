@@ -146,6 +146,8 @@ pub struct Stats {
     pub wasted: AtomicU64,
     /// Verified bytes from the start without a gap (what a player could read).
     pub prefix_bytes: AtomicU64,
+    /// The verified pieces when the torrent's task ended (for a resume file).
+    pub final_have: std::sync::Mutex<Option<Bitfield>>,
 }
 
 pub struct Handle {
@@ -276,6 +278,11 @@ impl Task {
             }
         };
         self.shutdown(&ctrl).await;
+        *self
+            .stats
+            .final_have
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(self.picker.have().clone());
         outcome
     }
 

@@ -1,0 +1,112 @@
+//! Fast resume: a stopped fetch leaves `DIR/.NAME.p2p-resume` with the pieces it had verified
+//! and each file's size and modification time then. The next start trusts it (no rehash) only
+//! when the info-hash and every file's size and time still match; anything else — a crash
+//! after more writes, an edited file — means hashing what is on disk, as without it.
+
+use crate::bencode::{self, Bencode};
+use crate::bitfield::Bitfield;
+use crate::metainfo::InfoHash;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub fn path_for(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.p2p-resume"))
+}
+
+/// Size and modification time (seconds, nanoseconds) of each file; `None` if one is missing.
+fn stamps(files: &[PathBuf]) -> Option<Vec<Bencode>> {
+    files
+        .iter()
+        .map(|f| {
+            let m = std::fs::symlink_metadata(f).ok()?;
+            Some(Bencode::List(vec![
+                Bencode::Int(m.len() as i64),
+                Bencode::Int(m.mtime()),
+                Bencode::Int(m.mtime_nsec()),
+            ]))
+        })
+        .collect()
+}
+
+pub fn save(
+    path: &Path,
+    hash: InfoHash,
+    have: &Bitfield,
+    files: &[PathBuf],
+) -> std::io::Result<()> {
+    let Some(stamps) = stamps(files) else {
+        return Ok(());
+    };
+    let v: Bencode = [
+        ("info_hash", Bencode::Bytes(hash.0.to_vec())),
+        ("piece_count", Bencode::Int(have.len() as i64)),
+        ("pieces", Bencode::Bytes(have.as_bytes().to_vec())),
+        ("files", Bencode::List(stamps)),
+    ]
+    .into_iter()
+    .collect();
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, v.encode())?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The verified pieces a matching resume file records; `None` when there is none or it does
+/// not match what is on disk now.
+pub fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Option<Bitfield> {
+    // A resume file is small: refuse anything large before reading it.
+    if std::fs::metadata(path).ok()?.len() > 64 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let v = bencode::decode(&bytes).ok()?;
+    if v.get("info_hash")?.as_bytes()? != hash.0 || v.get("piece_count")?.as_int()? != pieces as i64
+    {
+        return None;
+    }
+    let now = Bencode::List(stamps(files)?).encode();
+    if v.get("files")?.raw != now.as_slice() {
+        return None;
+    }
+    Bitfield::from_bytes(v.get("pieces")?.as_bytes()?, pieces)
+}
+
+pub fn remove(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trusted_only_while_the_files_are_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a");
+        std::fs::write(&f, b"hello").unwrap();
+        let files = vec![f.clone()];
+        let mut have = Bitfield::new(10);
+        have.set(3);
+        let r = path_for(dir.path(), "x");
+        save(&r, InfoHash([1; 20]), &have, &files).unwrap();
+        assert_eq!(load(&r, InfoHash([1; 20]), 10, &files), Some(have.clone()));
+        assert_eq!(
+            load(&r, InfoHash([2; 20]), 10, &files),
+            None,
+            "another torrent"
+        );
+        assert_eq!(
+            load(&r, InfoHash([1; 20]), 11, &files),
+            None,
+            "another piece count"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&f, b"HELLO").unwrap();
+        assert_eq!(
+            load(&r, InfoHash([1; 20]), 10, &files),
+            None,
+            "the file changed"
+        );
+        std::fs::write(&r, b"garbage").unwrap();
+        assert_eq!(load(&r, InfoHash([1; 20]), 10, &files), None);
+    }
+}
