@@ -346,6 +346,64 @@ fn a_client_that_pipelines_and_never_reads_is_cut_off() {
     eprintln!("cut off after {sent} requests, {took:?}");
 }
 
+/// Every connection taken (1,024) by idle clients on many addresses: a newcomer is still
+/// answered, because the connection idle longest makes room for it.
+#[test]
+fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
+    let (_t, port) = start_tracker(60);
+    // 18 hosts (127.0.0.10-27) × 60 idle connections: past the cap of 1,024, under the 64 a host.
+    let script = r#"
+import socket, sys
+socks = []
+for h in range(10, 28):
+    for _ in range(60):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", PORT), 2, source_address=("127.0.0.%d" % h, 0)))
+        except OSError:
+            pass
+print(len(socks), flush=True)
+sys.stdin.read()
+"#
+    .replace("PORT", &port.to_string());
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut flood = Proc::spawn("flooder", &mut cmd);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flood.child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let opened: usize = line.trim().parse().unwrap();
+    assert!(opened >= 1024, "the flood opened {opened}");
+    // The tracker holds its 1,024 connections (and a few descriptors of its own).
+    let tracker_pid = _t.proc.pid();
+    let full = wait_until(Duration::from_secs(10), || {
+        std::fs::read_dir(format!("/proc/{tracker_pid}/fd"))
+            .map(|d| d.count() >= 1024)
+            .unwrap_or(false)
+    });
+    assert!(full, "the tracker never held 1,024 connections");
+    // A client from another address asks for a scrape: it is answered.
+    let mut s = TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    s.write_all(b"GET /scrape HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "the newcomer got {:?}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
 /// Fixes the socket's receive buffer at 16 KiB, so loopback cannot buffer megabytes of what
 /// the client does not read (autotuning would grow it to 32 MiB).
 fn small_receive_buffer(stream: &TcpStream) {

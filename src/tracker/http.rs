@@ -16,9 +16,10 @@ use crate::fairness::PerHost;
 use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const MAX_REQUEST_LINE: usize = 2048;
@@ -277,23 +278,65 @@ fn response(status: u16, body: &[u8], keep_alive: bool) -> Vec<u8> {
     out
 }
 
+/// Connections waiting for their next request, with when they started waiting: when every
+/// connection is taken, the one idle longest is closed to make room for a newcomer.
+#[derive(Default)]
+struct Idle {
+    waiting: Mutex<HashMap<u64, (Instant, TcpStream)>>,
+}
+
+impl Idle {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, TcpStream)>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn waiting(&self, id: u64, stream: &TcpStream) {
+        self.lock().insert(id, (Instant::now(), stream.clone()));
+    }
+
+    fn busy(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Closes the connection idle longest; false when none is idle.
+    fn evict_oldest(&self) -> bool {
+        let mut waiting = self.lock();
+        let Some(id) = waiting
+            .iter()
+            .min_by_key(|(_, (t, _))| *t)
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        if let Some((_, stream)) = waiting.remove(&id) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        true
+    }
+}
+
 /// Accepts connections until the listener fails for good; one task a connection.
 pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
     let open = Arc::new(AtomicUsize::new(0));
     let per_host = PerHost::new(MAX_CONNECTIONS_PER_HOST);
+    let idle = Arc::new(Idle::default());
+    let mut next_id = 0u64;
     loop {
         let (stream, addr) = crate::runtime::accept(&listener, "tracker").await;
-        // A host over its share is turned away at once; so is everyone when all are taken.
+        // A host over its share is turned away at once. When all connections are taken, the
+        // one idle longest makes room; with none idle, the newcomer is turned away.
         let Some(slot) = per_host.take(addr.ip()) else {
             continue;
         };
-        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS && !idle.evict_oldest() {
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);
-        let (tracker, open) = (tracker.clone(), open.clone());
+        next_id += 1;
+        let (tracker, open, idle, id) = (tracker.clone(), open.clone(), idle.clone(), next_id);
         crate::runtime::spawn(async move {
-            let _ = connection(stream, addr, &tracker).await;
+            let _ = connection(stream, addr, &tracker, (&idle, id)).await;
+            idle.busy(id);
             open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
         });
@@ -334,6 +377,7 @@ async fn connection(
     mut stream: TcpStream,
     addr: SocketAddr,
     tracker: &Tracker,
+    (idle, id): (&Idle, u64),
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; MAX_HEAD + 1024];
@@ -347,12 +391,18 @@ async fn connection(
                     return reply_and_linger(&mut stream, &reply).await;
                 }
                 let left = deadline.saturating_duration_since(Instant::now());
+                // Between requests a connection may be closed to make room for a newcomer.
+                if filled == 0 {
+                    idle.waiting(id, &stream);
+                }
                 let n = crate::runtime::timeout(
                     "reading the request",
                     left,
                     stream.read(&mut buf[filled..]),
                 )
-                .await?;
+                .await;
+                idle.busy(id);
+                let n = n?;
                 if n == 0 {
                     return Ok(());
                 }
