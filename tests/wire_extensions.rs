@@ -258,3 +258,44 @@ fn a_bad_encryption_policy_is_named() {
     let o = p2p(&["seed", torrent.to_str().unwrap(), "--encryption", "always"]);
     assert_usage_error(&o, "--encryption `always`");
 }
+
+/// A peer that breaks the extension and fast protocols (a non-dictionary extended handshake, a
+/// reject never asked for, have all after a bitfield, garbage under ut_metadata, an oversized
+/// message; one a connection) is dropped each time it is dialed, and the fetch completes from
+/// the honest seed.
+#[test]
+fn protocol_violations_end_only_that_peer_and_the_fetch_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 2 << 20, "t@127.0.0.1:9", "32K");
+    let hash = info_hash(&torrent);
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    cmd.args([
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
+        "protocol",
+        &hash,
+        "64",
+    ])
+    .stdout(std::process::Stdio::piped());
+    let mut bad = Proc::spawn("bad peer", &mut cmd);
+    let bad_port = helper_port(&mut bad);
+    // The honest seed is slow (about 12 s for the file), so the bad peer is dialed again.
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--upload-limit", "170K"]);
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{bad_port}"),
+            "--peer",
+            &format!("127.0.0.1:{port}"),
+        ],
+    )
+    .finish(std::time::Duration::from_secs(90));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(out.join("f.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+}

@@ -1,5 +1,8 @@
 """A bad seeder for p2p's tests: claims every piece, unchokes, then answers each request with
-random bytes (MODE corrupt) or never answers at all (MODE silent).
+random bytes (MODE corrupt) or never answers at all (MODE silent); MODE protocol breaks the
+extension and fast protocols instead, one violation a connection, in turn: an extended
+handshake that is not a dictionary, a reject of a block never requested, have all after a
+bitfield, garbage under the ut_metadata id, a message longer than any allowed.
 usage: bad_seed.py MODE INFO_HASH_HEX PIECE_COUNT  (prints `listening PORT`)"""
 import os
 import socket
@@ -22,11 +25,34 @@ def recv_exact(c, n):
     return buf
 
 
+VIOLATIONS = [
+    struct.pack(">IBB", 7, 20, 0) + b"li1ee",
+    struct.pack(">IBIII", 13, 16, 0, 0, 16384),
+    struct.pack(">IB", 1, 14),
+    struct.pack(">IBB", 7, 20, 2) + b"junk!",
+    struct.pack(">I", 1 << 30),
+]
+served = [0]
+
+
 def serve(c):
     try:
         c.settimeout(120)
         recv_exact(c, 68)
-        c.sendall(b"\x13BitTorrent protocol" + bytes(8) + info_hash + b"-XX0001-" + os.urandom(12))
+        reserved = bytearray(8)
+        if mode == "protocol":
+            reserved[5] |= 0x10
+            reserved[7] |= 0x04
+        c.sendall(b"\x13BitTorrent protocol" + bytes(reserved) + info_hash + b"-XX0001-" + os.urandom(12))
+        if mode == "protocol":
+            n = served[0]
+            served[0] += 1
+            bits = bytearray((pieces + 7) // 8)
+            c.sendall(struct.pack(">IB", 1 + len(bits), 5) + bytes(bits))
+            c.sendall(VIOLATIONS[n % len(VIOLATIONS)])
+            while c.recv(65536):
+                pass
+            return
         bits = bytearray((pieces + 7) // 8)
         for i in range(pieces):
             bits[i // 8] |= 0x80 >> (i % 8)
