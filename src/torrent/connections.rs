@@ -24,6 +24,10 @@ use std::time::Instant;
 /// How long a banned peer's address stays banned, and how many addresses are kept.
 const IP_BAN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 const MAX_BANNED_IPS: usize = 4096;
+/// Connections from one address at most (loopback aside).
+pub(super) const MAX_PEERS_PER_IP: usize = 8;
+/// A peer of no use this long gives its slot to a newcomer when the table is full.
+pub(super) const IDLE_EVICTION: std::time::Duration = std::time::Duration::from_secs(60);
 /// Addresses remembered as plaintext-only, at most.
 const MAX_PLAINTEXT_REMEMBERED: usize = 4096;
 
@@ -78,6 +82,8 @@ pub(super) struct Peer {
     pub(super) pex_told: HashSet<SocketAddr>,
     pub(super) pex_due: Option<Instant>,
     pub(super) pex_heard: Option<Instant>,
+    /// When it last sent or took a block, or was interested either way.
+    pub(super) last_useful: Instant,
 }
 
 impl Peer {
@@ -194,7 +200,7 @@ impl Task {
     }
 
     pub(super) fn inbound(&mut self, mut stream: TcpStream, theirs: Handshake, mut crypto: Crypto) {
-        if self.peers.len() >= MAX_PEERS || self.refuse(&theirs.peer_id) {
+        if self.refuse(&theirs.peer_id) || (self.peers.len() >= MAX_PEERS && !self.evict_idle()) {
             return;
         }
         let addr = match stream.peer_addr() {
@@ -262,8 +268,17 @@ impl Task {
             self.dialer.connected(addr);
             return;
         }
-        if self.peers.len() >= MAX_PEERS {
+        if self.peers.len() >= MAX_PEERS && !self.evict_idle() {
             self.dialer.disconnected(addr, Instant::now());
+            return;
+        }
+        // One address (loopback aside: every local process shares it) holds a few slots at
+        // most, so one host cannot fill the table.
+        let ip = addr.ip();
+        if !ip.is_loopback()
+            && self.peers.values().filter(|p| p.addr.ip() == ip).count() >= MAX_PEERS_PER_IP
+        {
+            log::debug!("{addr}: refused: {MAX_PEERS_PER_IP} connections from {ip} already");
             return;
         }
         self.dialer.connected(addr);
@@ -300,6 +315,7 @@ impl Task {
             pex_told: HashSet::new(),
             pex_due: None,
             pex_heard: None,
+            last_useful: Instant::now(),
         };
         log::debug!(
             "{addr}: {}; offers {}{}",
@@ -358,6 +374,26 @@ impl Task {
                 .fetch_add(1, Ordering::Relaxed);
         }
         self.update_stats();
+    }
+
+    /// Makes room in a full table: drops the peer that has been of no use longest (nothing
+    /// sent or received, not interested either way) if that is over [`IDLE_EVICTION`].
+    pub(super) fn evict_idle(&mut self) -> bool {
+        let now = Instant::now();
+        let victim = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.peer_interested && !p.am_interested)
+            .filter(|(_, p)| now.duration_since(p.last_useful) >= IDLE_EVICTION)
+            .min_by_key(|(_, p)| p.last_useful)
+            .map(|(k, _)| *k);
+        match victim {
+            Some(key) => {
+                self.drop_peer(key, "idle while the peer table is full");
+                true
+            }
+            None => false,
+        }
     }
 
     pub(super) fn ban(&mut self, key: PeerKey, why: &str) {

@@ -59,6 +59,7 @@ impl Task {
             }
             Message::Interested => {
                 peer.peer_interested = true;
+                peer.last_useful = std::time::Instant::now();
                 self.unchoke_if_free(key);
             }
             Message::NotInterested => peer.peer_interested = false,
@@ -117,6 +118,7 @@ impl Task {
                     peer.awaiting.remove(&block);
                 }
                 peer.window_down += data.len() as u64;
+                peer.last_useful = std::time::Instant::now();
                 peer.last_second_down += data.len() as u64;
                 self.stats
                     .downloaded

@@ -73,6 +73,7 @@ impl Task {
     pub(super) fn uploaded(&mut self, key: PeerKey, bytes: u64, blocks: usize) {
         if let Some(p) = self.peers.get_mut(&key) {
             p.window_up += bytes;
+            p.last_useful = std::time::Instant::now();
             p.writer_blocks = p.writer_blocks.saturating_sub(blocks);
         }
         self.feed_writer(key);

@@ -615,3 +615,40 @@ fn a_banned_peer_back_under_a_new_id_from_its_address_is_refused() {
     let other = h.connect_from(3, [0; 8], SocketAddr::from(([10, 0, 0, 6], 1000)));
     assert!(!sent(&other).2);
 }
+
+#[test]
+fn a_full_table_makes_room_by_dropping_a_long_idle_peer_and_one_address_holds_eight() {
+    let mut h = harness(4, B, true);
+    let mut rxs = Vec::new();
+    for n in 0..MAX_PEERS as u8 {
+        let addr = SocketAddr::from(([10, 0, 1, n], 6881));
+        rxs.push(h.connect_from(n + 1, [0; 8], addr));
+    }
+    assert_eq!(h.task.peers.len(), MAX_PEERS);
+    // Full and nobody idle long enough: a newcomer is refused.
+    let late = h.connect_from(200, [0; 8], SocketAddr::from(([10, 0, 2, 1], 6881)));
+    assert!(sent(&late).2, "refused while every peer is fresh");
+    // One peer has been of no use for over a minute: it makes room.
+    let idle_key = 7;
+    h.task.peers.get_mut(&idle_key).unwrap().last_useful =
+        Instant::now() - connections::IDLE_EVICTION - Duration::from_secs(1);
+    let newcomer = h.connect_from(201, [0; 8], SocketAddr::from(([10, 0, 2, 2], 6881)));
+    assert!(!sent(&newcomer).2, "taken in place of the idle one");
+    assert!(
+        sent(&rxs[idle_key as usize - 1]).2,
+        "the idle peer was dropped"
+    );
+    // One address holds 8 connections at most.
+    let mut h = harness(4, B, true);
+    let from_one: Vec<_> = (0..10u8)
+        .map(|n| {
+            h.connect_from(
+                n + 1,
+                [0; 8],
+                SocketAddr::from(([10, 9, 9, 9], 7000 + n as u16)),
+            )
+        })
+        .collect();
+    let open = from_one.iter().filter(|rx| !sent(rx).2).count();
+    assert_eq!(open, connections::MAX_PEERS_PER_IP);
+}
