@@ -39,15 +39,17 @@ hash=$("$bin" info "$work/f.torrent" | awk '/^info-hash:/ {print $2}')
 pieces=$("$bin" info "$work/f.torrent" | awk '/^pieces:/ {print $2}')
 
 seed_pids=()
-start_seed() { # $1: index
+seed_ports=(0 0)
+start_seed() { # $1: index; a restarted seed takes its old port back (the flooder aims at it)
   mkdir -p "$work/seed$1"; cp -n "$work/content/f.bin" "$work/seed$1/" 2>/dev/null
-  RUST_LOG=info "$bin" seed "$work/f.torrent" --dir "$work/seed$1" --listen 127.0.0.1:0 \
+  RUST_LOG=info "$bin" seed "$work/f.torrent" --dir "$work/seed$1" --listen "127.0.0.1:${seed_ports[$1]}" \
     --no-dht --upload-limit 8M 2>>"$work/seed$1.log" &
   seed_pids[$1]=$!
   disown
 }
 start_seed 0; start_seed 1
 sport=$(port_of "$work/seed0.log")
+seed_ports=("$sport" "$(port_of "$work/seed1.log")")
 
 # The hostile peer: claims every piece, answers requests with garbage.
 python3 tests/support/bad_seed.py corrupt "$hash" "$pieces" >"$work/liar.out" &
