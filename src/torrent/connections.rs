@@ -264,8 +264,18 @@ impl Task {
             return;
         }
         if self.refuse(&id) {
-            // Ourselves, banned, or already connected under another address: do not redial.
+            // Ourselves, banned, or already connected under another address: do not redial
+            // while that connection lasts. A dialed duplicate names where the peer listens: the
+            // kept connection (inbound, from a passing port) takes it, so that when it ends the
+            // address is dialed again (both ends may each keep a different one of a
+            // simultaneous pair and close the other).
             self.dialer.connected(addr);
+            if dialed
+                && let Some(kept) = self.peers.values_mut().find(|p| p.id == id)
+                && kept.listen_addr.is_none_or(|l| l == kept.addr)
+            {
+                kept.listen_addr = Some(addr);
+            }
             return;
         }
         if self.peers.len() >= MAX_PEERS && !self.evict_idle() {
@@ -418,6 +428,9 @@ impl Task {
             log::debug!("{}: disconnected: {reason}", p.addr);
             // A peer we dialled may come back (a restarted seed): try it again later.
             self.dialer.disconnected(p.addr, Instant::now());
+            if let Some(listen) = p.listen_addr.filter(|l| *l != p.addr) {
+                self.dialer.disconnected(listen, Instant::now());
+            }
             self.bans.forget(key);
             self.picker.peer_gone(key, &p.has);
             if self.optimistic == Some(key) {
