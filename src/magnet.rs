@@ -175,29 +175,10 @@ fn parse_hash(text: &str) -> Result<InfoHash, MagnetError> {
     Ok(InfoHash(hash))
 }
 
-/// `%XX` and `+` (a space, as forms write it) decoded; `None` for a bad escape or non-UTF-8.
+/// `%XX` and `+` (a space, as forms write it) decoded, as the tracker decodes a query;
+/// `None` for a bad escape or non-UTF-8.
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+    String::from_utf8(crate::tracker::proto::percent_decode(text.as_bytes())?).ok()
 }
 
 /// Everything but RFC 3986's unreserved characters and a few harmless in a query value.
