@@ -483,19 +483,20 @@ impl Node {
     /// A node we heard from goes into the table; a full bucket may ask us to ping one.
     fn learn(&mut self, info: NodeInfo, now: Instant) {
         if let Inserted::Pending(Some(q)) = self.table.heard_from(info, now) {
-            let already = self
-                .pending
-                .values()
-                .any(|p| p.id == Some(q.id) && p.purpose == Purpose::Ping);
-            if !already {
-                self.query(
-                    SocketAddr::V4(q.addr),
-                    Some(q.id),
-                    Query::Ping,
-                    Purpose::Ping,
-                    now,
-                );
-            }
+            self.ping_unless_asked(q, now);
+        }
+    }
+
+    /// Pings a node in the table unless a query to it is under way already.
+    fn ping_unless_asked(&mut self, node: NodeInfo, now: Instant) {
+        if !self.pending.values().any(|p| p.id == Some(node.id)) {
+            self.query(
+                SocketAddr::V4(node.addr),
+                Some(node.id),
+                Query::Ping,
+                Purpose::Ping,
+                now,
+            );
         }
     }
 
@@ -636,16 +637,7 @@ impl Node {
             }
         }
         for q in self.table.questionable(now, 3) {
-            let asked = self.pending.values().any(|p| p.id == Some(q.id));
-            if !asked {
-                self.query(
-                    SocketAddr::V4(q.addr),
-                    Some(q.id),
-                    Query::Ping,
-                    Purpose::Ping,
-                    now,
-                );
-            }
+            self.ping_unless_asked(q, now);
         }
         if self.table.is_empty()
             && !self.routers.is_empty()
