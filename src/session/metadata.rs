@@ -51,9 +51,11 @@ pub struct Found {
 }
 
 enum Report {
-    Tracker(Vec<SocketAddr>),
+    /// An announce's outcome, with the announcer back (it keeps the tracker that answered
+    /// first, BEP 12).
+    Announced(Announcer, std::result::Result<Vec<SocketAddr>, String>),
+    /// Peers the DHT found.
     Peers(Vec<SocketAddr>),
-    AnnounceFailed(String),
     Copy(SocketAddr, std::result::Result<Vec<u8>, Failure>),
 }
 
@@ -155,11 +157,9 @@ pub async fn fetch(
             };
             let tx: Sender<Report> = tx.clone();
             runtime::spawn(async move {
-                let report = match a.announce(&params).await {
-                    Ok(r) => Report::Tracker(r.peers),
-                    Err(e) => Report::AnnounceFailed(e.to_string()),
-                };
-                let _ = tx.send(report).await;
+                let outcome = a.announce(&params).await;
+                let outcome = outcome.map(|r| r.peers).map_err(|e| e.to_string());
+                let _ = tx.send(Report::Announced(a, outcome)).await;
             });
         }
         if peers.queue.is_empty()
@@ -187,22 +187,18 @@ pub async fn fetch(
             continue;
         };
         match report {
-            Report::Tracker(addrs) => {
+            Report::Announced(a, Ok(addrs)) => {
                 log::debug!("tracker gave {} peers", addrs.len());
-                announcer = Some(Announcer::new(
-                    magnet.trackers.iter().map(|t| vec![t.clone()]).collect(),
-                ));
+                announcer = Some(a);
                 peers.heard(&addrs);
             }
             Report::Peers(addrs) => {
                 log::debug!("the DHT gave {} peers", addrs.len());
                 peers.heard(&addrs);
             }
-            Report::AnnounceFailed(e) => {
+            Report::Announced(a, Err(e)) => {
                 log::warn!("announce failed: {e}");
-                announcer = Some(Announcer::new(
-                    magnet.trackers.iter().map(|t| vec![t.clone()]).collect(),
-                ));
+                announcer = Some(a);
                 last_problem = e;
             }
             Report::Copy(addr, Err(Failure { why, lied })) => {
