@@ -38,37 +38,35 @@ pub fn run(args: Verify) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let mut bad_files = 0;
     let mut listed = Vec::new();
+    // Each file's first byte in the torrent, accumulated as the files go by.
+    let mut start = 0u64;
     for (i, file) in info.files.iter().enumerate() {
-        let start = info.files[..i].iter().map(|f| f.length).sum::<u64>();
-        let pieces: Vec<usize> = if file.length == 0 {
-            Vec::new()
+        let pieces = if file.length == 0 {
+            0..0
         } else {
             let pl = layout.piece_length();
-            ((start / pl) as usize..=((start + file.length - 1) / pl) as usize).collect()
+            (start / pl) as usize..((start + file.length - 1) / pl) as usize + 1
         };
-        let bad = pieces.iter().filter(|&&p| !have.get(p)).count();
-        let status = match sizes[i] {
-            None => "missing".to_string(),
-            Some(len) if len != file.length => {
-                format!("wrong size: {len} bytes, the torrent says {}", file.length)
-            }
-            Some(_) if bad == 0 => "complete".to_string(),
-            Some(_) => format!("{bad} bad of {} pieces", pieces.len()),
+        start += file.length;
+        let count = pieces.len();
+        let bad = pieces.filter(|&p| !have.get(p)).count();
+        let (kind, status) = match sizes[i] {
+            None => ("missing", "missing".to_string()),
+            Some(len) if len != file.length => (
+                "wrong size",
+                format!("wrong size: {len} bytes, the torrent says {}", file.length),
+            ),
+            Some(_) if bad == 0 => ("complete", "complete".to_string()),
+            Some(_) => ("bad pieces", format!("{bad} bad of {count} pieces")),
         };
-        if status != "complete" {
+        if kind != "complete" {
             bad_files += 1;
         }
-        let kind = match sizes[i] {
-            None => "missing",
-            Some(len) if len != file.length => "wrong size",
-            Some(_) if bad == 0 => "complete",
-            Some(_) => "bad pieces",
-        };
         listed.push(Json::Obj(vec![
             ("path", Json::str(info.file_path(file).to_string_lossy())),
             ("status", Json::str(kind)),
             ("bad_pieces", Json::uint(bad)),
-            ("pieces", Json::uint(pieces.len())),
+            ("pieces", Json::uint(count)),
         ]));
         if !args.json {
             println!(
