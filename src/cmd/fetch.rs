@@ -190,32 +190,21 @@ pub fn run(args: Fetch) -> Result<()> {
                 stats.uploaded.load(Ordering::Relaxed),
             );
             let secs = last.0.elapsed().as_secs_f64();
-            let text = status(
-                &meta.info.name,
-                &stats,
-                total,
-                (down - last.1) as f64 / secs,
-                (up - last.2) as f64 / secs,
-            );
+            let (down_rate, up_rate) = ((down - last.1) as f64 / secs, (up - last.2) as f64 / secs);
+            last = (Instant::now(), down, up);
             if args.json {
                 println!(
                     "{}",
-                    progress_json(
-                        &stats,
-                        total,
-                        (down - last.1) as f64 / secs,
-                        (up - last.2) as f64 / secs
-                    )
-                    .to_line()
+                    progress_json(&stats, total, down_rate, up_rate).to_line()
                 );
-            }
-            last = (Instant::now(), down, up);
-            if args.json {
             } else if line.is_tty() {
-                line.draw(&text);
+                line.draw(&status(&meta.info.name, &stats, total, down_rate, up_rate));
             } else if last_log.elapsed() >= Duration::from_secs(5) {
                 last_log = Instant::now();
-                log::info!("{text}");
+                log::info!(
+                    "{}",
+                    status(&meta.info.name, &stats, total, down_rate, up_rate)
+                );
             }
             if (args.seed || bounded)
                 && !reported_complete
