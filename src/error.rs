@@ -36,6 +36,11 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
+    #[error("cannot listen on {addr}: {source}; choose another address or port with --listen")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("no peer could be reached within {}s (last problem: {last_problem})", .waited.as_secs())]
     NoPeers {
         waited: std::time::Duration,

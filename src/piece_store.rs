@@ -107,6 +107,21 @@ impl PieceStore {
     /// For seeding: every file must already be there at its full length.
     pub fn open_existing(dir: &Path, info: &Info) -> Result<PieceStore> {
         let store = PieceStore::new(dir, info, false);
+        // Name the directory when that is what is missing, not the first file inside it.
+        if !dir.is_dir() {
+            return Err(Error::Input {
+                path: dir.to_owned(),
+                reason: "is not a directory (--dir names the directory holding the content)".into(),
+            });
+        }
+        let root = dir.join(&info.name);
+        if std::fs::symlink_metadata(&root).is_err() {
+            return Err(Error::Input {
+                path: root,
+                reason: "does not exist: the torrent's content is looked for there (see --dir)"
+                    .into(),
+            });
+        }
         for (i, path) in store.paths().iter().enumerate() {
             let meta = std::fs::metadata(path).map_err(|source| Error::Io {
                 path: path.clone(),
@@ -478,6 +493,16 @@ mod tests {
         let content = vec![1u8; 40_000];
         let info = info(&[20_000, 20_000], 16384, &content);
         let dir = tempfile::tempdir().unwrap();
+        let e = PieceStore::open_existing(&dir.path().join("nope"), &info)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("/nope` is not a directory (--dir"), "{e}");
+        let e = PieceStore::open_existing(dir.path(), &info)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("/t` does not exist"), "{e}");
         std::fs::create_dir(dir.path().join("t")).unwrap();
         std::fs::write(dir.path().join("t/f0"), &content[..20_000]).unwrap();
         let e = PieceStore::open_existing(dir.path(), &info)

@@ -99,10 +99,7 @@ impl Session {
             }
             other => other,
         }
-        .map_err(|source| Error::Net {
-            what: format!("listening on {addr}"),
-            source,
-        })?;
+        .map_err(|source| Error::Listen { addr, source })?;
         let local = listener.local_addr().map_err(|source| Error::Net {
             what: "the listener".into(),
             source,

@@ -62,6 +62,24 @@ fn seed_without_a_torrent_is_a_usage_error_and_a_duplicate_is_seeded_once() {
         "is given twice; seeded once",
         std::time::Duration::from_secs(20),
     );
+    // A port in use names --listen as the way out, for seed, fetch and tracker alike.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let d = dir.path().to_str().unwrap();
+    for args in [
+        vec!["seed", t, "--dir", d, "--listen", &busy, "--no-dht"],
+        vec!["fetch", t, "--out", d, "--listen", &busy, "--no-dht"],
+        vec!["tracker", "--listen", &busy],
+    ] {
+        let o = p2p(&args);
+        assert_error(&o, &format!("cannot listen on {busy}"));
+        assert!(stderr(&o).contains("with --listen"), "{}", stderr(&o));
+    }
+    // A missing --dir is named, not the first file inside it.
+    let o = p2p(&["seed", t, "--dir", "/nonexistent/dir", "--no-dht"]);
+    assert_error(&o, "`/nonexistent/dir` is not a directory (--dir");
+    let o = p2p(&["seed", t, "--dir", "/tmp", "--no-dht"]);
+    assert_error(&o, "`/tmp/f.bin` does not exist");
 }
 
 #[test]

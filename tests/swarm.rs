@@ -331,7 +331,7 @@ fn bad_fetch_and_seed_input() {
             "--dir",
             dir.path().join("nowhere").to_str().unwrap(),
         ]),
-        "nowhere/f.bin",
+        "nowhere` is not a directory (--dir",
     );
     // Content none of whose pieces pass is refused, naming the file.
     fs::write(&content, vec![0u8; 100_000]).unwrap();

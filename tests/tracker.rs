@@ -503,6 +503,43 @@ fn udp_connect_announce_and_forged_ids() {
     }
     let reply = udp_request(&sock, &connect);
     assert_eq!(reply.len(), 16);
+
+    // What the operator sees: /stats (JSON) and /metrics (Prometheus text) count both peers,
+    // the seed among them, and the announces of each protocol.
+    get(
+        port,
+        &announce_target(&hash, &[b's'; 20], 7400, "").replace("left=100", "left=0"),
+    );
+    let mut s = self::connect(port);
+    write!(s, "GET /stats HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let (status, body, head) = read_response(&mut s);
+    let stats = String::from_utf8(body).unwrap();
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Type: application/json"), "{head}");
+    for want in [
+        "\"torrents\":1,",
+        "\"peers\":3,",
+        "\"seeds\":1,",
+        "\"announces_http\":2,",
+        "\"announces_udp\":1,",
+        "\"memory_bytes\":",
+        "\"announces_per_sec\":",
+    ] {
+        assert!(stats.contains(want), "{want} in {stats}");
+    }
+    let (status, metrics) = get(port, "/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert_eq!(status, 200);
+    for want in [
+        "# TYPE p2p_tracker_peers gauge",
+        "p2p_tracker_peers{kind=\"seed\"} 1\n",
+        "p2p_tracker_peers{kind=\"leecher\"} 2\n",
+        "p2p_tracker_announces_total{protocol=\"udp\"} 1\n",
+        "p2p_tracker_torrents 1\n",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(metrics.contains(want), "{want} in {metrics}");
+    }
 }
 
 #[test]

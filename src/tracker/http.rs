@@ -10,6 +10,7 @@
 
 use super::Tracker;
 use super::proto::{AnnounceRequest, encode_compact, percent_decode, query_pairs};
+use super::stats::{self, Counters};
 use super::swarm::AnnounceReply;
 use crate::bencode::encode::put_bytes;
 use crate::fairness::PerHost;
@@ -131,7 +132,7 @@ pub fn respond(tracker: &Tracker, target: &[u8], ip: IpAddr) -> (u16, Vec<u8>) {
         b"/scrape" => (200, scrape(tracker, query)),
         _ => (
             404,
-            failure("not found: the tracker answers /announce and /scrape"),
+            failure("not found: the tracker answers /announce, /scrape, /stats and /metrics"),
         ),
     }
 }
@@ -155,9 +156,13 @@ fn announce(tracker: &Tracker, query: &[u8], ip: IpAddr) -> Vec<u8> {
         Ok(a) => a,
         Err(reason) => return failure(&reason),
     };
+    Counters::bump(&tracker.counters.http_announces);
     let reply = match tracker.store.announce(&a, ip) {
         Ok(r) => r,
-        Err(full) => return failure(&full.to_string()),
+        Err(full) => {
+            Counters::bump(&tracker.counters.refused);
+            return failure(&full.to_string());
+        }
     };
     encode_announce_reply(tracker, &reply, a.compact, a.no_peer_id)
 }
@@ -209,6 +214,7 @@ pub fn encode_announce_reply(
 }
 
 fn scrape(tracker: &Tracker, query: &[u8]) -> Vec<u8> {
+    Counters::bump(&tracker.counters.scrapes);
     let mut hashes = Vec::new();
     for (key, raw) in query_pairs(query) {
         if key != b"info_hash" {
@@ -260,10 +266,14 @@ fn status_text(status: u16) -> &'static str {
 }
 
 fn response(status: u16, body: &[u8], keep_alive: bool) -> Vec<u8> {
+    typed_response(status, "text/plain", body, keep_alive)
+}
+
+fn typed_response(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 128);
     out.extend_from_slice(
         format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
             status_text(status),
             body.len(),
             if keep_alive {
@@ -417,8 +427,14 @@ async fn connection(
                 keep_alive,
                 used,
             } => {
-                let (status, body) = respond(tracker, target, addr.ip());
-                send(&mut stream, &response(status, &body, keep_alive)).await?;
+                let reply = match stats::page(tracker, target) {
+                    Some((kind, body)) => typed_response(200, kind, &body, keep_alive),
+                    None => {
+                        let (status, body) = respond(tracker, target, addr.ip());
+                        response(status, &body, keep_alive)
+                    }
+                };
+                send(&mut stream, &reply).await?;
                 if !keep_alive {
                     return Ok(());
                 }

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod http;
 pub mod proto;
+pub mod stats;
 pub mod swarm;
 pub mod udp;
 
@@ -20,6 +21,7 @@ pub struct Tracker {
     pub store: SwarmStore,
     pub interval: u32,
     pub name: String,
+    pub counters: stats::Counters,
 }
 
 impl Tracker {
@@ -28,6 +30,7 @@ impl Tracker {
             store: SwarmStore::new(Duration::from_secs(2 * interval as u64 + 5)),
             interval,
             name,
+            counters: stats::Counters::default(),
         }
     }
 
@@ -46,15 +49,28 @@ pub async fn start(
     let net = |what: String| move |source| crate::Error::Net { what, source };
     let tcp = TcpListener::bind(listen)
         .await
-        .map_err(net(format!("TCP {listen}")))?;
+        .map_err(|source| crate::Error::Listen {
+            addr: listen,
+            source,
+        })?;
     let bound = tcp.local_addr().map_err(net("the listener".into()))?;
     let udp_addr = SocketAddr::new(listen.ip(), bound.port());
     let udp = UdpSocket::bind(udp_addr)
         .await
-        .map_err(net(format!("UDP {udp_addr}")))?;
+        .map_err(|source| crate::Error::Listen {
+            addr: udp_addr,
+            source,
+        })?;
     let tracker = Arc::new(Tracker::new(interval, name));
     crate::runtime::spawn(http::serve(tcp, tracker.clone()));
     crate::runtime::spawn(udp::serve(udp, tracker.clone()));
+    let sampler = tracker.clone();
+    crate::runtime::spawn(async move {
+        loop {
+            crate::runtime::sleep(stats::SAMPLE_EVERY).await;
+            sampler.counters.sample(stats::SAMPLE_EVERY);
+        }
+    });
     let sweeper = tracker.clone();
     crate::runtime::spawn(async move {
         let every = Duration::from_secs((sweeper.interval as u64 / 2).clamp(1, 60));

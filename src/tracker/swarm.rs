@@ -28,6 +28,8 @@ pub struct SwarmStore {
     shards: Vec<Mutex<Shard>>,
     torrents: AtomicUsize,
     peers: AtomicUsize,
+    /// Peers with nothing left, over every torrent.
+    seeds: AtomicUsize,
     epoch: Instant,
     peer_timeout: u32,
     max_torrents: usize,
@@ -122,6 +124,7 @@ impl SwarmStore {
                 .collect(),
             torrents: AtomicUsize::new(0),
             peers: AtomicUsize::new(0),
+            seeds: AtomicUsize::new(0),
             epoch: Instant::now(),
             peer_timeout: peer_timeout.as_secs().clamp(1, u32::MAX as u64) as u32,
             max_torrents,
@@ -148,6 +151,19 @@ impl SwarmStore {
         self.peers.load(Ordering::Relaxed)
     }
 
+    pub fn seed_count(&self) -> usize {
+        self.seeds.load(Ordering::Relaxed)
+    }
+
+    /// Moves the global seed count by a swarm's change.
+    fn seeds_changed(&self, before: usize, after: usize) {
+        if after > before {
+            self.seeds.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.seeds.fetch_sub(before - after, Ordering::Relaxed);
+        }
+    }
+
     /// Records an announce from `ip` and picks peers for it.
     pub fn announce(&self, a: &AnnounceRequest, ip: IpAddr) -> Result<AnnounceReply, Full> {
         let now = self.now();
@@ -158,9 +174,11 @@ impl SwarmStore {
             let Some(swarm) = shard.torrents.get_mut(&a.info_hash) else {
                 return Ok(AnnounceReply::default());
             };
+            let seeds = swarm.seeders;
             if swarm.remove(&a.peer_id) {
                 self.peers.fetch_sub(1, Ordering::Relaxed);
             }
+            self.seeds_changed(seeds, swarm.seeders);
             let reply = swarm.counts();
             if swarm.peers.is_empty() {
                 shard.torrents.remove(&a.info_hash);
@@ -176,6 +194,7 @@ impl SwarmStore {
         }
         let swarm = shard.torrents.entry(a.info_hash).or_default();
         let seeder = a.left == 0;
+        let seeds = swarm.seeders;
         match swarm.index.get(&a.peer_id) {
             Some(&i) => {
                 let entry = &mut swarm.peers[i as usize];
@@ -192,6 +211,7 @@ impl SwarmStore {
                 entry.seeder = seeder;
                 entry.addr = addr;
                 entry.last_seen = now;
+                self.seeds_changed(seeds, swarm.seeders);
             }
             None => {
                 if self.peer_count() >= self.max_peers {
@@ -206,6 +226,7 @@ impl SwarmStore {
                     swarm.downloaded += 1;
                 }
                 swarm.seeders += seeder as usize;
+                self.seeds_changed(seeds, swarm.seeders);
                 swarm.index.insert(a.peer_id, swarm.peers.len() as u32);
                 swarm.peers.push(PeerEntry {
                     id: a.peer_id,
@@ -255,7 +276,7 @@ impl SwarmStore {
     /// peers went.
     pub fn expire(&self) -> usize {
         let now = self.now();
-        let mut removed = 0;
+        let (mut removed, mut seeds_removed) = (0, 0);
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             let before = shard.torrents.len();
@@ -266,9 +287,11 @@ impl SwarmStore {
                     .filter(|p| now.saturating_sub(p.last_seen) > self.peer_timeout)
                     .map(|p| p.id)
                     .collect();
+                let seeds = swarm.seeders;
                 for id in &stale {
                     swarm.remove(id);
                 }
+                seeds_removed += seeds - swarm.seeders;
                 removed += stale.len();
                 !swarm.peers.is_empty()
             });
@@ -279,6 +302,7 @@ impl SwarmStore {
             self.torrents.fetch_sub(gone, Ordering::Relaxed);
         }
         self.peers.fetch_sub(removed, Ordering::Relaxed);
+        self.seeds.fetch_sub(seeds_removed, Ordering::Relaxed);
         removed
     }
 }

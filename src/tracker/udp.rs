@@ -10,6 +10,7 @@ use super::Tracker;
 use super::proto::{
     ACTION_CONNECT, ScrapeCounts, UdpRequest, UdpRequestError, UdpResponse, udp_header,
 };
+use super::stats::Counters;
 use crate::hash::Sha1;
 use async_std::net::UdpSocket;
 use std::net::SocketAddr;
@@ -96,9 +97,13 @@ pub fn handle_packet(
             request,
             ..
         }) => {
+            Counters::bump(&tracker.counters.udp_announces);
             let reply = match tracker.store.announce(&request, from.ip()) {
                 Ok(r) => r,
-                Err(full) => return error(&full.to_string()),
+                Err(full) => {
+                    Counters::bump(&tracker.counters.refused);
+                    return error(&full.to_string());
+                }
             };
             UdpResponse::Announce {
                 transaction,
@@ -112,20 +117,23 @@ pub fn handle_packet(
             transaction,
             info_hashes,
             ..
-        }) => UdpResponse::Scrape {
-            transaction,
-            counts: info_hashes
-                .iter()
-                .map(|h| {
-                    let e = tracker.store.scrape(h);
-                    ScrapeCounts {
-                        seeders: e.complete as u32,
-                        completed: e.downloaded as u32,
-                        leechers: e.incomplete as u32,
-                    }
-                })
-                .collect(),
-        },
+        }) => {
+            Counters::bump(&tracker.counters.scrapes);
+            UdpResponse::Scrape {
+                transaction,
+                counts: info_hashes
+                    .iter()
+                    .map(|h| {
+                        let e = tracker.store.scrape(h);
+                        ScrapeCounts {
+                            seeders: e.complete as u32,
+                            completed: e.downloaded as u32,
+                            leechers: e.incomplete as u32,
+                        }
+                    })
+                    .collect(),
+            }
+        }
     };
     Some(response.encode(v6))
 }
