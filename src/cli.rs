@@ -187,7 +187,8 @@ pub struct MakeTorrent {
     #[argh(option)]
     pub out: Option<PathBuf>,
     /// piece length in bytes, a power of two of at least 16384, with optional K/M suffix
-    /// (default: chosen for 1,000-2,000 pieces)
+    /// (default: as libtorrent, doubling as the content quadruples: 23 MiB gets 64K, 1 GiB
+    /// 512K, at most 16M)
     #[argh(option)]
     pub piece_length: Option<String>,
     /// set the private flag (BEP 27): peers come from the tracker only
@@ -202,6 +203,10 @@ pub struct MakeTorrent {
     /// write no creation date, so the same input gives the same bytes
     #[argh(switch)]
     pub no_date: bool,
+    /// leave out files and directories matching GLOB (`*`, `?`, `[a-z]`, `**`; without `/`
+    /// it names any file or directory, with `/` a path inside PATH); repeatable
+    #[argh(option)]
+    pub exclude: Vec<String>,
     /// overwrite the output file if it exists
     #[argh(switch)]
     pub force: bool,

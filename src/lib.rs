@@ -64,6 +64,7 @@ pub mod extensions;
 pub mod fairness;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod glob;
 pub mod hash;
 pub mod json;
 pub mod layout;

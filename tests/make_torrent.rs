@@ -436,3 +436,86 @@ fn torrents_load_in_transmission_and_aria2_with_the_same_info_hash() {
         );
     }
 }
+
+#[test]
+fn make_torrent_of_the_current_directory_leaves_out_its_own_output_and_excluded_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("share");
+    write(&d.join("movie.mkv"), &data(60_000, 1));
+    write(&d.join("notes.nfo"), &data(100, 2));
+    write(&d.join(".git/HEAD"), b"ref: x\n");
+    write(&d.join("sub/more.mkv"), &data(30_000, 3));
+    write(&d.join("sub/skip/x.bin"), &data(10, 4));
+    // A torrent from an earlier run sits in the directory: overwriting it must not add it.
+    write(&d.join("share.torrent"), b"d4:junki1ee");
+    let o = p2p_in(
+        &d,
+        &[
+            "make-torrent",
+            ".",
+            "--tracker",
+            "t@h",
+            "--force",
+            "--exclude",
+            "*.nfo",
+            "--exclude",
+            ".git",
+            "--exclude",
+            "sub/skip",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = p2p(&["info", "--json", d.join("share.torrent").to_str().unwrap()]);
+    let text = stdout(&info);
+    assert!(
+        text.contains("movie.mkv") && text.contains("more.mkv"),
+        "{text}"
+    );
+    for gone in ["share.torrent", "notes.nfo", ".git", "x.bin"] {
+        assert!(!text.contains(gone), "{gone} was swept in: {text}");
+    }
+    // Excluding everything is an error naming the directory and the flag.
+    let none = p2p(&[
+        "make-torrent",
+        d.to_str().unwrap(),
+        "--out",
+        dir.path().join("x.torrent").to_str().unwrap(),
+        "--exclude",
+        "*",
+    ]);
+    assert_error(&none, "has no file left once --exclude is applied");
+}
+
+#[test]
+fn default_piece_length_is_the_one_libtorrent_chooses() {
+    let python = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, len) in [("small.bin", 3_000_000usize), ("mid.bin", 23 << 20)] {
+        let f = dir.path().join(name);
+        // Sparse: the piece length depends on the size only.
+        let file = fs::File::create(&f).unwrap();
+        file.set_len(len as u64).unwrap();
+        let o = p2p_in(
+            dir.path(),
+            &["make-torrent", name, "--tracker", "t@h", "--json"],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ours = stdout(&o);
+        let lt = Command::new(python)
+            .args([
+                "-c",
+                "import libtorrent as lt, sys; fs = lt.file_storage(); \
+                 fs.add_file(sys.argv[1], int(sys.argv[2])); \
+                 print(lt.create_torrent(fs).piece_length())",
+                name,
+                &len.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let theirs = stdout(&lt).trim().to_string();
+        assert!(
+            ours.contains(&format!("\"piece_length\":{theirs}")),
+            "{name}: libtorrent chooses {theirs}; we wrote {ours}"
+        );
+    }
+}

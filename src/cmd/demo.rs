@@ -93,7 +93,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
                 .await?;
         println!("tracker   demo@{tracker_addr}");
 
-        let (name, files, multi) = build::collect_files(&content)?;
+        let (name, files, multi) = build::collect_files(&content, &build::Skip::default())?;
         let piece_length = build::choose_piece_length(size).max(64 << 10);
         let pieces = build::hash_pieces(&files, piece_length, &HashProgress::default())?;
         let options = Options {

@@ -1,6 +1,7 @@
 //! `p2p make-torrent`: walk the input, hash it on every core, write the .torrent.
 
 use crate::cli::MakeTorrent;
+use crate::glob::Glob;
 use crate::json::Json;
 use crate::metainfo::Torrent;
 use crate::metainfo::build::{self, HashProgress, Options};
@@ -35,10 +36,15 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         })
         .transpose()?;
 
-    let (name, files, multi_file) = build::collect_files(&args.path)?;
+    let name = build::torrent_name(&args.path)?;
     let out = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("{name}.torrent")));
+    let skip = build::Skip {
+        exclude: args.exclude.iter().map(|g| Glob::new(g)).collect(),
+        output: Some(out.clone()),
+    };
+    let (name, files, multi_file) = build::collect_files(&args.path, &skip)?;
     if !args.force && out.exists() {
         return Err(Error::OutputExists(out));
     }

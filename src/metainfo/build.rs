@@ -7,6 +7,7 @@
 //! sockets and devices are skipped with a warning; empty files are listed.
 
 use crate::bencode::Bencode;
+use crate::glob::Glob;
 use crate::hash::Digest;
 use crate::layout::Layout;
 pub use crate::piece_store::HashProgress;
@@ -40,11 +41,13 @@ pub struct Options {
     pub creation_date: Option<i64>,
 }
 
-/// The smallest power of two from 16 KiB that cuts `total` into at most 2,000 pieces (so large
-/// inputs get 1,000–2,000 pieces), capped at 16 MiB.
+/// What libtorrent 2.0 chooses: the smallest power of two from 16 KiB whose square is at least
+/// 100 times `total` (the piece length doubles as the content quadruples: 23 MiB → 64 KiB,
+/// 1 GiB → 512 KiB, 40 GiB → 2 MiB), capped at 16 MiB. mktorrent takes 256 KiB whatever the
+/// size, which is coarse for small content and fine-grained for large.
 pub fn choose_piece_length(total: u64) -> u64 {
     let mut piece = MIN_PIECE_LENGTH;
-    while piece < MAX_AUTO_PIECE_LENGTH && total.div_ceil(piece) > 2000 {
+    while piece < MAX_AUTO_PIECE_LENGTH && (piece as u128 * piece as u128) / 100 < total as u128 {
         piece *= 2;
     }
     piece
@@ -125,14 +128,44 @@ fn split_host_port(s: &str) -> std::result::Result<(&str, Option<&str>), String>
     })
 }
 
-/// The torrent name and files for `root`: a file gives a single-file torrent, a directory a
-/// multi-file one. Returns (name, files, multi_file).
-pub fn collect_files(root: &Path) -> Result<(String, Vec<SourceFile>, bool)> {
+/// What a directory walk leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct Skip {
+    /// `--exclude` patterns, matched on paths inside the torrent.
+    pub exclude: Vec<Glob>,
+    /// The torrent being written (or overwritten): never part of its own content.
+    pub output: Option<PathBuf>,
+}
+
+impl Skip {
+    fn excludes(&self, components: &[String]) -> bool {
+        self.exclude.iter().any(|g| g.matches(components))
+    }
+
+    fn is_output(&self, path: &Path) -> bool {
+        let Some(out) = &self.output else {
+            return false;
+        };
+        out.file_name() == path.file_name()
+            && absolute(path).is_some_and(|p| Some(p) == absolute(out))
+    }
+}
+
+/// `path` made absolute through its directory's real path (the file itself may not exist yet).
+fn absolute(path: &Path) -> Option<PathBuf> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(parent.canonicalize().ok()?.join(path.file_name()?))
+}
+
+/// The name a torrent of `root` gets: its last component (that of its real path for `.`).
+pub fn torrent_name(root: &Path) -> Result<String> {
     let io = |source| Error::Io {
         path: root.to_owned(),
         source,
     };
-    let meta = std::fs::metadata(root).map_err(io)?;
     let name = match root.file_name() {
         Some(n) => n.to_owned(),
         None => root
@@ -145,10 +178,21 @@ pub fn collect_files(root: &Path) -> Result<(String, Vec<SourceFile>, bool)> {
             })?
             .to_owned(),
     };
-    let name = name.into_string().map_err(|_| Error::Input {
+    name.into_string().map_err(|_| Error::Input {
         path: root.to_owned(),
         reason: "its name is not UTF-8".into(),
-    })?;
+    })
+}
+
+/// The torrent name and files for `root`: a file gives a single-file torrent, a directory a
+/// multi-file one. Returns (name, files, multi_file).
+pub fn collect_files(root: &Path, skip: &Skip) -> Result<(String, Vec<SourceFile>, bool)> {
+    let io = |source| Error::Io {
+        path: root.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(root).map_err(io)?;
+    let name = torrent_name(root)?;
     if meta.is_file() {
         let file = SourceFile {
             disk_path: root.to_owned(),
@@ -165,11 +209,15 @@ pub fn collect_files(root: &Path) -> Result<(String, Vec<SourceFile>, bool)> {
     }
     let mut files = Vec::new();
     let mut ancestors = vec![root.canonicalize().map_err(io)?];
-    walk(root, &mut Vec::new(), &mut ancestors, &mut files)?;
+    walk(root, &mut Vec::new(), &mut ancestors, skip, &mut files)?;
     if files.is_empty() {
         return Err(Error::Input {
             path: root.to_owned(),
-            reason: "is an empty directory".into(),
+            reason: if skip.exclude.is_empty() {
+                "is an empty directory".into()
+            } else {
+                "has no file left once --exclude is applied".into()
+            },
         });
     }
     files.sort_by(|a, b| a.path.join("/").as_bytes().cmp(b.path.join("/").as_bytes()));
@@ -180,6 +228,7 @@ fn walk(
     dir: &Path,
     prefix: &mut Vec<String>,
     ancestors: &mut Vec<PathBuf>,
+    skip: &Skip,
     out: &mut Vec<SourceFile>,
 ) -> Result<()> {
     let io = |path: &Path| {
@@ -193,6 +242,20 @@ fn walk(
             path: path.clone(),
             reason: "its name is not UTF-8".into(),
         })?;
+        prefix.push(component);
+        let excluded = skip.excludes(prefix);
+        let component = prefix.pop().expect("pushed");
+        if excluded {
+            log::debug!("excluding {}", path.display());
+            continue;
+        }
+        if skip.is_output(&path) {
+            log::info!(
+                "skipping {}: it is the torrent being written",
+                path.display()
+            );
+            continue;
+        }
         let meta = std::fs::metadata(&path).map_err(io(&path))?;
         if meta.is_dir() {
             let canonical = path.canonicalize().map_err(io(&path))?;
@@ -204,7 +267,7 @@ fn walk(
             }
             ancestors.push(canonical);
             prefix.push(component);
-            walk(&path, prefix, ancestors, out)?;
+            walk(&path, prefix, ancestors, skip, out)?;
             prefix.pop();
             ancestors.pop();
         } else if meta.is_file() {
@@ -323,16 +386,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn piece_length_picker_aims_at_1000_to_2000_pieces() {
+    fn piece_length_picker_follows_libtorrent() {
+        // Sizes where libtorrent 2.0.8's `create_torrent` changes its choice (probed with
+        // python3-libtorrent), and its choices for common sizes.
         assert_eq!(choose_piece_length(1), 16 << 10);
-        assert_eq!(choose_piece_length(2000 * (16 << 10)), 16 << 10);
-        assert_eq!(choose_piece_length(2000 * (16 << 10) + 1), 32 << 10);
-        for total in [100u64 << 20, 1 << 30, 7 << 30, 30 << 30] {
-            let p = choose_piece_length(total);
-            assert!(p.is_power_of_two());
-            let n = total.div_ceil(p);
-            assert!((1000..=2000).contains(&n), "{total}: {p} gives {n} pieces");
-        }
+        assert_eq!(choose_piece_length(2_684_354), 16 << 10);
+        assert_eq!(choose_piece_length(2_684_356), 32 << 10);
+        assert_eq!(choose_piece_length(10_737_418), 32 << 10);
+        assert_eq!(choose_piece_length(10_737_419), 64 << 10);
+        assert_eq!(choose_piece_length(23 << 20), 64 << 10);
+        assert_eq!(choose_piece_length(100 << 20), 128 << 10);
+        assert_eq!(choose_piece_length(1 << 30), 512 << 10);
+        assert_eq!(choose_piece_length(4 << 30), 1 << 20);
+        assert_eq!(choose_piece_length(64 << 30), 4 << 20);
+        assert_eq!(choose_piece_length(703_687_441_778), 16 << 20);
         assert_eq!(choose_piece_length(1 << 50), 16 << 20);
     }
 
