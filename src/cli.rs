@@ -97,6 +97,13 @@ pub struct Fetch {
     /// downloads
     #[argh(switch)]
     pub sequential: bool,
+    /// fetch only the files matching GLOB (`*.flac`, `cd1`, `cd2/*`) or numbered as `info`
+    /// lists them (`2`, `1-3,7`); repeatable; the others are not created
+    #[argh(option)]
+    pub only: Vec<String>,
+    /// leave out the files matching GLOB or numbers, as --only takes them; repeatable
+    #[argh(option)]
+    pub skip: Vec<String>,
     /// after completing, seed until uploaded bytes reach R times the torrent's size, then exit 0
     #[argh(option)]
     pub seed_ratio: Option<String>,

@@ -78,6 +78,7 @@ pub mod random;
 pub mod rate;
 pub mod resume;
 pub mod runtime;
+pub mod selection;
 pub mod session;
 pub mod signal;
 pub mod torrent;

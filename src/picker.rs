@@ -5,7 +5,8 @@
 //! - **have**: verified and on disk;
 //! - **in progress**: some blocks requested or received, buffered in memory here;
 //! - **verifying**: all blocks in, handed off for SHA-1 and writing;
-//! - **queued**: wanted, nothing requested yet.
+//! - **queued**: wanted, nothing requested yet;
+//! - **skipped**: not wanted (it holds only files a selective fetch leaves out).
 //!
 //! The picker alone moves pieces between these states, and it is owned by one torrent task.
 
@@ -24,6 +25,7 @@ enum State {
     InProgress,
     Verifying,
     Have,
+    Skipped,
 }
 
 #[derive(Debug)]
@@ -133,8 +135,27 @@ impl Picker {
         &self.have
     }
 
+    /// Every wanted piece is verified.
     pub fn is_complete(&self) -> bool {
-        self.have.is_full()
+        self.queued == 0 && self.partial.is_empty() && self.verifying == 0
+    }
+
+    /// Only the pieces in `wanted` are fetched (a selective fetch); the others are skipped.
+    /// Called before any piece is picked.
+    pub fn set_wanted(&mut self, wanted: &Bitfield) {
+        for (p, state) in self.state.iter_mut().enumerate() {
+            match *state {
+                State::Queued if !wanted.get(p) => {
+                    *state = State::Skipped;
+                    self.queued -= 1;
+                }
+                State::Skipped if wanted.get(p) => {
+                    *state = State::Queued;
+                    self.queued += 1;
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Bytes verified so far.
@@ -164,7 +185,9 @@ impl Picker {
     }
 
     pub fn wants_piece(&self, piece: usize) -> bool {
-        self.state.get(piece).is_some_and(|s| *s != State::Have)
+        self.state
+            .get(piece)
+            .is_some_and(|s| !matches!(s, State::Have | State::Skipped))
     }
 
     /// Up to `want` blocks for `peer`, which has `bits`, marked as requested by it.
@@ -473,6 +496,37 @@ mod tests {
         // Pieces of two blocks; the last one short.
         let layout = Layout::new(32768, [(pieces as u64 - 1) * 32768 + 20000]);
         Picker::new(layout, Bitfield::new(pieces), 1 << 30)
+    }
+
+    #[test]
+    fn a_selective_fetch_picks_only_wanted_pieces_and_completes_with_them() {
+        let mut p = picker(5);
+        let all = Bitfield::full(5);
+        let mut wanted = Bitfield::new(5);
+        wanted.set(1);
+        wanted.set(3);
+        p.set_wanted(&wanted);
+        assert!(!p.wants_piece(0) && p.wants_piece(1) && !p.wants_piece(4));
+        let now = Instant::now();
+        let picked = p.pick(7, &all, 100, now);
+        let mut pieces: Vec<u32> = picked.iter().map(|b| b.piece).collect();
+        pieces.dedup();
+        pieces.sort_unstable();
+        assert_eq!(pieces, [1, 3], "nothing outside the selection is asked for");
+        assert!(!p.is_complete());
+        for b in &picked {
+            if let Received::PieceDone { piece, .. } =
+                p.received(7, b.piece as usize, b.begin, &vec![0; b.length as usize])
+            {
+                p.verified(piece, true);
+            }
+        }
+        assert!(p.is_complete(), "complete once the wanted pieces are in");
+        assert!(!p.have().is_full());
+        assert!(
+            p.pick(7, &all, 100, now).is_empty(),
+            "no endgame on skipped pieces"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Fast resume: a stopped fetch leaves `DIR/.NAME.p2p-resume` with the pieces it had verified
 //! and each file's size and modification time then. The next start trusts it (no rehash) only
 //! when the info-hash and every file's size and time still match; anything else — a crash
-//! after more writes, an edited file — means hashing what is on disk, as without it.
+//! after more writes, an edited file — means hashing what is on disk, as without it. A
+//! selective fetch also records which files it takes, so that a rerun without `--only` or
+//! `--skip` goes on with the same ones.
 
 use crate::bencode::{self, Bencode};
 use crate::bitfield::Bitfield;
@@ -28,23 +30,35 @@ fn stamps(files: &[PathBuf]) -> Option<Vec<Bencode>> {
         .collect()
 }
 
+/// `files`: what to stamp; `selected`: which of the torrent's files the fetch takes.
 pub fn save(
     path: &Path,
     hash: InfoHash,
     have: &Bitfield,
     files: &[PathBuf],
+    selected: &[bool],
 ) -> std::io::Result<()> {
     let Some(stamps) = stamps(files) else {
         return Ok(());
     };
-    let v: Bencode = [
+    let mut fields = vec![
         ("info_hash", Bencode::Bytes(hash.0.to_vec())),
         ("piece_count", Bencode::Int(have.len() as i64)),
         ("pieces", Bencode::Bytes(have.as_bytes().to_vec())),
         ("files", Bencode::List(stamps)),
-    ]
-    .into_iter()
-    .collect();
+    ];
+    if selected.iter().any(|&s| !s) {
+        let mut bits = Bitfield::new(selected.len());
+        selected
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s)
+            .for_each(|(i, _)| {
+                bits.set(i);
+            });
+        fields.push(("selected", Bencode::Bytes(bits.as_bytes().to_vec())));
+    }
+    let v: Bencode = fields.into_iter().collect();
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, v.encode())?;
     std::fs::rename(&tmp, path)
@@ -70,6 +84,21 @@ pub fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Op
     Bitfield::from_bytes(v.get("pieces")?.as_bytes()?, pieces)
 }
 
+/// The files a selective fetch took, as its resume file records them (`None`: no resume
+/// file for this torrent, or it took every file).
+pub fn saved_selection(path: &Path, hash: InfoHash, file_count: usize) -> Option<Vec<bool>> {
+    if std::fs::metadata(path).ok()?.len() > 64 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let v = bencode::decode(&bytes).ok()?;
+    if v.get("info_hash")?.as_bytes()? != hash.0 {
+        return None;
+    }
+    let bits = Bitfield::from_bytes(v.get("selected")?.as_bytes()?, file_count)?;
+    Some((0..file_count).map(|i| bits.get(i)).collect())
+}
+
 pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
@@ -87,8 +116,17 @@ mod tests {
         let mut have = Bitfield::new(10);
         have.set(3);
         let r = path_for(dir.path(), "x");
-        save(&r, InfoHash([1; 20]), &have, &files).unwrap();
+        save(&r, InfoHash([1; 20]), &have, &files, &[true]).unwrap();
         assert_eq!(load(&r, InfoHash([1; 20]), 10, &files), Some(have.clone()));
+        assert_eq!(saved_selection(&r, InfoHash([1; 20]), 1), None);
+        let picked = [false, true, true, false, true];
+        save(&r, InfoHash([1; 20]), &have, &files, &picked).unwrap();
+        assert_eq!(load(&r, InfoHash([1; 20]), 10, &files), Some(have.clone()));
+        assert_eq!(
+            saved_selection(&r, InfoHash([1; 20]), 5).as_deref(),
+            Some(&picked[..])
+        );
+        assert_eq!(saved_selection(&r, InfoHash([2; 20]), 5), None);
         assert_eq!(
             load(&r, InfoHash([2; 20]), 10, &files),
             None,

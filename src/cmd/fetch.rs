@@ -7,6 +7,7 @@ use crate::magnet::Magnet;
 use crate::metainfo::Torrent;
 use crate::piece_store::{HashProgress, PieceStore};
 use crate::progress::{self, ProgressLine};
+use crate::selection::Selection;
 use crate::session::{Session, Wake, metadata};
 use crate::torrent::{Options, Stats};
 use crate::{Error, Result, escape, rate, resume, runtime, signal};
@@ -89,7 +90,8 @@ pub fn run(args: Fetch) -> Result<()> {
             (None, None) => unreachable!("a torrent file is loaded above"),
         };
         let meta = Arc::new(meta);
-        let total = meta.info.total_length();
+        let resume_file = resume::path_for(&args.out, &meta.info.name);
+        let selection = choose_files(&args, &meta, &resume_file)?;
         let target = args.out.join(&meta.info.name);
         // A new download lives in NAME.part until every piece is verified, then is renamed;
         // content already at NAME is used where it is.
@@ -99,12 +101,12 @@ pub fn run(args: Fetch) -> Result<()> {
         if !in_place {
             store_info.name = format!("{}.part", meta.info.name);
         }
-        let resume_file = resume::path_for(&args.out, &meta.info.name);
+        let parts = args.out.join(format!(".{}.p2p-parts", meta.info.name));
         let (out, rf, hash) = (args.out.clone(), resume_file.clone(), meta.info_hash);
         let (store, have, resumed) = runtime::spawn_blocking(move || -> Result<_> {
-            let store = PieceStore::create(&out, &store_info)?;
+            let store = PieceStore::create_selected(&out, &store_info, selection, Some(parts))?;
             let pieces = store.layout().piece_count();
-            if let Some(have) = resume::load(&rf, hash, pieces, &store.paths()) {
+            if let Some(have) = resume::load(&rf, hash, pieces, &store.resume_paths()) {
                 return Ok((Arc::new(store), have, true));
             }
             let have = store.check_all(&HashProgress::default())?;
@@ -123,9 +125,23 @@ pub fn run(args: Fetch) -> Result<()> {
                 }
             );
         }
+        // What this fetch takes: the pieces of its files (every piece without --only/--skip).
+        let wanted = store.wanted();
+        let total: u64 = wanted.ones().map(|p| store.layout().piece_size(p)).sum();
         // The download is whole: drop the resume file and give it its name.
         let finish = |store: &PieceStore| -> std::path::PathBuf {
             resume::remove(&resume_file);
+            match store.parts_path() {
+                // Every file taken: a part file from an earlier selective run is of no more use.
+                Some(parts) if store.selection().is_all() => {
+                    let _ = std::fs::remove_file(parts);
+                }
+                Some(parts) => log::info!(
+                    "{} keeps the pieces the chosen files share with the others",
+                    parts.display()
+                ),
+                None => {}
+            }
             if in_place {
                 return target.clone();
             }
@@ -137,7 +153,7 @@ pub fn run(args: Fetch) -> Result<()> {
                 }
             }
         };
-        if have.is_full() && !(args.seed || bounded) {
+        if wanted.ones().all(|p| have.get(p)) && !(args.seed || bounded) {
             let target = finish(&store);
             if args.json {
                 summary(&target, total, &Stats::default(), Instant::now(), true);
@@ -246,7 +262,13 @@ pub fn run(args: Fetch) -> Result<()> {
                 .unwrap_or_else(|p| p.into_inner())
                 .take();
             if let Some(have) = have.filter(|h| h.count() > 0)
-                && let Err(e) = resume::save(&resume_file, meta.info_hash, &have, &store.paths())
+                && let Err(e) = resume::save(
+                    &resume_file,
+                    meta.info_hash,
+                    &have,
+                    &store.resume_paths(),
+                    store.selection().flags(),
+                )
             {
                 log::warn!("could not write {}: {e}", resume_file.display());
             }
@@ -265,6 +287,44 @@ pub fn run(args: Fetch) -> Result<()> {
             total: meta.info.piece_count(),
         })
     })
+}
+
+/// The files to fetch: as `--only`/`--skip` say, else as the last run of this download
+/// chose (its resume file), else all. Selecting none is a usage error.
+fn choose_files(
+    args: &Fetch,
+    meta: &crate::metainfo::Torrent,
+    resume_file: &std::path::Path,
+) -> Result<Selection> {
+    let count = meta.info.files.len();
+    let selection = if args.only.is_empty() && args.skip.is_empty() {
+        match resume::saved_selection(resume_file, meta.info_hash, count) {
+            Some(flags) => {
+                let s = Selection::from_flags(flags);
+                log::info!(
+                    "going on with the {} of {count} files the last run chose (--only '**' takes all)",
+                    s.count()
+                );
+                s
+            }
+            None => Selection::all(count),
+        }
+    } else {
+        Selection::new(&meta.info, &args.only, &args.skip)
+    };
+    if selection.count() == 0 {
+        return Err(Error::BadArgument {
+            what: "--only/--skip",
+            value: String::new(),
+            reason: format!(
+                "they leave none of the torrent's {count} files (`p2p info` lists them)"
+            ),
+        });
+    }
+    if !selection.is_all() {
+        log::info!("fetching {} of {count} files", selection.count());
+    }
+    Ok(selection)
 }
 
 /// Fetches a magnet link's metadata and saves it as `DIR/NAME.torrent`, so that a later run

@@ -69,9 +69,11 @@ pub fn run(args: Info) -> Result<()> {
         line("created:", utc(date));
     }
     line("files:", info.files.len().to_string());
-    for file in &info.files {
+    // Numbered from 1, as `fetch --only/--skip` take them.
+    for (i, file) in info.files.iter().enumerate() {
         out.push_str(&format!(
-            "  {:>14}  {}\n",
+            "  {:>4} {:>14}  {}\n",
+            i + 1,
             file.length,
             shown(&info.file_path(file).to_string_lossy())
         ));
@@ -121,8 +123,10 @@ pub fn as_json(t: &Torrent) -> Json {
             Json::List(
                 info.files
                     .iter()
-                    .map(|f| {
+                    .enumerate()
+                    .map(|(i, f)| {
                         Json::Obj(vec![
+                            ("index", Json::uint(i + 1)),
                             ("path", Json::str(info.file_path(f).to_string_lossy())),
                             ("length", Json::uint(f.length)),
                         ])

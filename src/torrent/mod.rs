@@ -227,6 +227,10 @@ impl Task {
         let now = Instant::now();
         let mut picker = Picker::new(store.layout().clone(), have, PARTIAL_BUDGET);
         picker.set_sequential(config.options.sequential);
+        // A selective fetch wants the pieces of its files only.
+        if !store.selection().is_all() {
+            picker.set_wanted(&store.wanted());
+        }
         let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
         let mut dialer = Dialer::default();
         for addr in &config.options.peers {
