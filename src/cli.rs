@@ -210,6 +210,10 @@ pub struct MakeTorrent {
     /// write no creation date, so the same input gives the same bytes
     #[argh(switch)]
     pub no_date: bool,
+    /// a web seed (BEP 19 `url-list`) serving the content over HTTP: for a file, its URL (or
+    /// that of its directory, ending in /); for a directory, the URL above it; repeatable
+    #[argh(option)]
+    pub web_seed: Vec<String>,
     /// leave out files and directories matching GLOB (`*`, `?`, `[a-z]`, `**`; without `/`
     /// it names any file or directory, with `/` a path inside PATH); repeatable
     #[argh(option)]

@@ -83,6 +83,7 @@ pub mod session;
 pub mod signal;
 pub mod torrent;
 pub mod tracker;
+pub mod webseed;
 pub mod wire;
 
 pub use error::{Error, Result};

@@ -107,9 +107,8 @@ impl PeerHandle {
         }
     }
 
-    /// A handle whose queue the caller reads instead of a writer task: for testing the
-    /// torrent owner without sockets.
-    #[cfg(test)]
+    /// A handle whose queue the caller reads instead of a writer task: a web seed, or the
+    /// torrent owner's tests without sockets.
     pub fn detached(addr: SocketAddr) -> (PeerHandle, Receiver<Outgoing>) {
         let (tx, rx) = async_std::channel::bounded(MAX_UNSENT);
         let handle = PeerHandle {

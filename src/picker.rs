@@ -198,6 +198,20 @@ impl Picker {
         want: usize,
         now: Instant,
     ) -> Vec<BlockRef> {
+        self.pick_for(peer, bits, want, now, false)
+    }
+
+    /// [`Picker::pick`]; with `in_order`, new pieces for this peer come in order as in
+    /// sequential mode (a web seed: contiguous pieces make long HTTP ranges, and a server that
+    /// ignores Range can be read as one stream).
+    pub fn pick_for(
+        &mut self,
+        peer: PeerKey,
+        bits: &Bitfield,
+        want: usize,
+        now: Instant,
+        in_order: bool,
+    ) -> Vec<BlockRef> {
         let mut out = Vec::new();
         if want == 0 {
             return out;
@@ -220,7 +234,7 @@ impl Picker {
         // Pieces being verified still hold their buffers: they count against the budget, so a
         // slow disk slows the download instead of growing memory.
         while out.len() < want && self.partial.len() + self.verifying < self.max_partial {
-            let Some(piece) = self.choose_new(bits) else {
+            let Some(piece) = self.choose_new(bits, in_order) else {
                 break;
             };
             let blocks = self.layout.blocks_in_piece(piece) as usize;
@@ -343,11 +357,11 @@ impl Picker {
         best.map(|(_, p)| p)
     }
 
-    fn choose_new(&mut self, bits: &Bitfield) -> Option<usize> {
+    fn choose_new(&mut self, bits: &Bitfield, in_order: bool) -> Option<usize> {
         if self.queued == 0 {
             return None;
         }
-        if self.sequential {
+        if self.sequential || in_order {
             return self.choose_sequential(bits);
         }
         let random_first = self.have.count() == 0;

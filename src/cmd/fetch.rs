@@ -445,6 +445,10 @@ fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant, js
             ("seconds", Json::Num(secs)),
             ("downloaded", Json::uint(down)),
             ("wasted", Json::uint(wasted)),
+            (
+                "web_seed_bytes",
+                Json::uint(s.web_seed_bytes.load(Ordering::Relaxed)),
+            ),
             ("uploaded", Json::uint(s.uploaded.load(Ordering::Relaxed))),
             (
                 "connections",
@@ -458,10 +462,16 @@ fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant, js
         println!("{}", line.to_line());
         return;
     }
+    let web = s.web_seed_bytes.load(Ordering::Relaxed);
     println!(
-        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted",
+        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}{}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted",
         target.display(),
         progress::rate(down as f64 / secs.max(1e-3)),
+        if web > 0 {
+            format!(", {web} from web seeds")
+        } else {
+            String::new()
+        },
         s.uploaded.load(Ordering::Relaxed),
         s.encrypted_connections.load(Ordering::Relaxed),
         s.connections.load(Ordering::Relaxed)

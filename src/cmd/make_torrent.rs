@@ -36,6 +36,24 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         })
         .transpose()?;
 
+    let web_seeds = args
+        .web_seed
+        .iter()
+        .map(|u| {
+            let ok = ["http://", "https://", "ftp://"]
+                .iter()
+                .any(|s| u.starts_with(s) && u.len() > s.len());
+            if ok {
+                Ok(u.clone())
+            } else {
+                Err(Error::BadArgument {
+                    what: "--web-seed",
+                    value: u.clone(),
+                    reason: "expected an http://, https:// or ftp:// URL".into(),
+                })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
     let name = build::torrent_name(&args.path)?;
     let out = args
         .out
@@ -98,6 +116,7 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         private: args.private,
         source: args.source,
         comment: args.comment,
+        web_seeds,
         creation_date: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .ok()

@@ -39,6 +39,8 @@ pub struct Options {
     pub source: Option<String>,
     pub comment: Option<String>,
     pub creation_date: Option<i64>,
+    /// BEP 19 web seeds (`url-list`).
+    pub web_seeds: Vec<String>,
 }
 
 /// What libtorrent 2.0 chooses: the smallest power of two from 16 KiB whose square is at least
@@ -374,6 +376,15 @@ pub fn encode_torrent(
     }
     if let Some(comment) = &options.comment {
         root.push(("comment", Bencode::str(comment)));
+    }
+    // One web seed as a string, several as a list, as mktorrent writes them.
+    match options.web_seeds.as_slice() {
+        [] => {}
+        [one] => root.push(("url-list", Bencode::str(one))),
+        many => root.push((
+            "url-list",
+            Bencode::List(many.iter().map(|u| Bencode::str(u)).collect()),
+        )),
     }
     if let Some(date) = options.creation_date {
         root.push(("creation date", Bencode::Int(date)));

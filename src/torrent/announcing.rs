@@ -87,7 +87,8 @@ impl Task {
         self.peers.clear();
         self.update_stats();
         let limit = Duration::from_secs(5);
-        if self.announcer.is_none() {
+        // A trackerless torrent has no announcer at all: nothing to wait for.
+        if self.announcer.is_none() && !self.meta.tracker_tiers().is_empty() {
             // An announce is under way (often the `completed` one): wait for it to come back.
             let deadline = Instant::now() + limit;
             while self.announcer.is_none() {

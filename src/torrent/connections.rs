@@ -24,6 +24,8 @@ use std::time::Instant;
 /// How long a banned peer's address stays banned, and how many addresses are kept.
 const IP_BAN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 const MAX_BANNED_IPS: usize = 4096;
+/// Peers remembered after they leave, for bans that come after (a piece still verifying).
+const DEPARTED_KEPT: usize = 64;
 /// Connections from one address at most (loopback aside).
 pub(super) const MAX_PEERS_PER_IP: usize = 8;
 /// A peer of no use this long gives its slot to a newcomer when the table is full.
@@ -406,11 +408,28 @@ impl Task {
         }
     }
 
+    /// Where a connected peer, or one of the last to leave, is.
+    pub(super) fn peer_addr(&self, key: PeerKey) -> Option<SocketAddr> {
+        self.peers.get(&key).map(|p| p.addr).or_else(|| {
+            self.departed
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, a, _)| *a)
+        })
+    }
+
     pub(super) fn ban(&mut self, key: PeerKey, why: &str) {
-        if let Some(p) = self.peers.get(&key) {
-            log::warn!("banning {}: {why}", p.addr);
-            self.banned.insert(p.id);
-            let addr = p.addr;
+        let found = match self.peers.get(&key) {
+            Some(p) => Some((p.addr, p.id)),
+            None => self
+                .departed
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map(|(_, a, id)| (*a, *id)),
+        };
+        if let Some((addr, id)) = found {
+            log::warn!("banning {addr}: {why}");
+            self.banned.insert(id);
             if !addr.ip().is_loopback() {
                 let now = Instant::now();
                 self.banned_ips.retain(|_, until| *until > now);
@@ -426,6 +445,10 @@ impl Task {
     pub(super) fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(p) = self.peers.remove(&key) {
             log::debug!("{}: disconnected: {reason}", p.addr);
+            if self.departed.len() >= DEPARTED_KEPT {
+                self.departed.pop_front();
+            }
+            self.departed.push_back((key, p.addr, p.id));
             // A peer we dialled may come back (a restarted seed): try it again later.
             self.dialer.disconnected(p.addr, Instant::now());
             if let Some(listen) = p.listen_addr.filter(|l| *l != p.addr) {

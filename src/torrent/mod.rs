@@ -26,6 +26,7 @@ pub mod peers;
 #[cfg(test)]
 mod tests;
 mod uploads;
+mod webseeds;
 
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, PeerKey};
@@ -144,6 +145,8 @@ pub struct Stats {
     /// Of `downloaded`, bytes that were of no use: blocks we already had (endgame duplicates)
     /// and pieces that failed their hash check.
     pub wasted: AtomicU64,
+    /// Of `downloaded`, bytes that came from web seeds.
+    pub web_seed_bytes: Arc<AtomicU64>,
     /// Verified bytes from the start without a gap (what a player could read).
     pub prefix_bytes: AtomicU64,
     /// The verified pieces when the torrent's task ended (for a resume file).
@@ -162,8 +165,20 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
     // so that a long queue of blocks never delays a verdict the picker is waiting for.
     let (peer_tx, peer_rx) = async_std::channel::bounded(1024);
     let (tx, ctrl_rx) = async_std::channel::unbounded();
-    let task = Task::new(meta, store, have, config, peer_tx, tx.clone());
+    let web_seeds = !config.options.upload_only && !meta.url_list.is_empty();
+    let limit = config.options.download_limit.clone();
+    let task = Task::new(
+        meta.clone(),
+        store.clone(),
+        have,
+        config,
+        peer_tx.clone(),
+        tx.clone(),
+    );
     let stats = task.stats.clone();
+    if web_seeds && !task.picker.is_complete() {
+        webseeds::start(&meta, &store, &stats, (peer_tx, tx.clone()), limit);
+    }
     let ticker = tx.clone();
     crate::runtime::spawn(async move {
         loop {
@@ -202,6 +217,9 @@ struct Task {
     /// Addresses banned with them, until the time given: a banned peer that comes back under
     /// a new id is refused too (loopback never: every local process shares it).
     banned_ips: HashMap<std::net::IpAddr, Instant>,
+    /// The last peers to leave (key, address, id): a piece they sent that fails its check
+    /// after they left still gets them banned.
+    departed: std::collections::VecDeque<(PeerKey, SocketAddr, [u8; 20])>,
     bans: Bans,
     /// `None` while an announce is under way (the announcer travels with it).
     announcer: Option<Announcer>,
@@ -252,6 +270,7 @@ impl Task {
             plaintext_peers: HashSet::new(),
             banned: HashSet::new(),
             banned_ips: HashMap::new(),
+            departed: Default::default(),
             bans: Bans::default(),
             announcer,
             schedule: Schedule::new(now),
@@ -406,7 +425,7 @@ impl Task {
         } else {
             let names: Vec<String> = ban::distinct(&senders)
                 .iter()
-                .filter_map(|k| self.peers.get(k).map(|p| p.addr.to_string()))
+                .filter_map(|k| self.peer_addr(*k).map(|a| a.to_string()))
                 .collect();
             self.stats
                 .wasted
@@ -486,7 +505,10 @@ impl Task {
         } else {
             &p.has
         };
-        let blocks = self.picker.pick(key, has, want, Instant::now());
+        let in_order = crate::webseed::is_web_seed(key);
+        let blocks = self
+            .picker
+            .pick_for(key, has, want, Instant::now(), in_order);
         for b in blocks {
             p.inflight.insert(b);
             p.send(Message::Request {

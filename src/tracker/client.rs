@@ -98,7 +98,7 @@ pub async fn announce(url: &str, params: &AnnounceRequest) -> Result<AnnounceRes
 }
 
 /// (host, port, path-and-query) of an `http://` or `udp://` URL.
-fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> {
+pub fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> {
     let rest = url.split_once("://")?.1;
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], &rest[i..]),

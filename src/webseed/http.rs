@@ -1,0 +1,375 @@
+//! The HTTP side of a web seed: one byte range of one file with `Range`, over a kept-alive
+//! connection where the server allows it. Bounded like the tracker client: a response head of
+//! at most [`MAX_HEAD`] bytes, a body of exactly the bytes asked for, every read timed out.
+
+use crate::tracker::client::split_url;
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::TcpStream;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+pub const MAX_HEAD: usize = 16 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A server silent this long in the middle of an answer has failed.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+const MAX_REDIRECTS: usize = 3;
+/// From a server that ignores Range, the most bytes read and dropped to reach a range.
+pub const MAX_SKIP: u64 = 256 << 20;
+
+/// Why a range could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeError {
+    /// The file is not there (404, 410): the web seed cannot give its pieces.
+    Missing(String),
+    /// Anything else: try again later.
+    Failed(String),
+}
+
+impl std::fmt::Display for RangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RangeError::Missing(m) | RangeError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+/// What matters of a response head.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    pub content_length: Option<u64>,
+    /// `Content-Range: bytes FIRST-LAST/...`
+    pub content_range: Option<(u64, u64)>,
+    pub location: Option<String>,
+    pub close: bool,
+    pub chunked: bool,
+}
+
+/// Parses a response head (through its blank line).
+pub fn parse_head(head: &[u8]) -> Result<Head, String> {
+    let text = std::str::from_utf8(head).map_err(|_| "a response head that is not text")?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.split_whitespace();
+    let version = parts.next().unwrap_or_default();
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!(
+            "not an HTTP/1 response: `{}`",
+            crate::escape::untrusted(status_line, 80)
+        ));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or("a response without a status")?;
+    let mut h = Head {
+        status,
+        close: version == "HTTP/1.0",
+        ..Head::default()
+    };
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => {
+                h.content_length = Some(value.parse().map_err(|_| "a bad Content-Length")?)
+            }
+            "content-range" => h.content_range = parse_content_range(value),
+            "location" => h.location = Some(value.to_string()),
+            "connection" => {
+                let v = value.to_ascii_lowercase();
+                if v.contains("close") {
+                    h.close = true;
+                } else if v.contains("keep-alive") {
+                    h.close = false;
+                }
+            }
+            "transfer-encoding" => h.chunked = value.to_ascii_lowercase().contains("chunked"),
+            _ => {}
+        }
+    }
+    Ok(h)
+}
+
+fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let range = value.strip_prefix("bytes ")?.split('/').next()?;
+    let (a, b) = range.split_once('-')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+/// A kept-alive connection and where it goes.
+pub struct Conn {
+    addr: SocketAddr,
+    stream: TcpStream,
+    /// A whole file being answered (the server ignored Range): its URL, and the file offset
+    /// the stream is at. Later ranges at or past it are read on from there.
+    open_body: Option<(String, u64)>,
+}
+
+impl Conn {
+    async fn discard(&mut self, mut n: u64) -> Result<(), RangeError> {
+        let mut chunk = [0u8; 16384];
+        while n > 0 {
+            let want = n.min(chunk.len() as u64) as usize;
+            let got = read_some(&mut self.stream, &mut chunk[..want]).await?;
+            n -= got as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads until `body` holds `len` bytes.
+    async fn fill(&mut self, body: &mut Vec<u8>, len: u64) -> Result<(), RangeError> {
+        let mut chunk = [0u8; 16384];
+        while (body.len() as u64) < len {
+            let want = (len as usize - body.len()).min(chunk.len());
+            let got = read_some(&mut self.stream, &mut chunk[..want]).await?;
+            body.extend_from_slice(&chunk[..got]);
+        }
+        Ok(())
+    }
+}
+
+/// One read within [`READ_TIMEOUT`]; the end of the stream is an error (a body cut short).
+async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, RangeError> {
+    let n = crate::runtime::timeout("reading the response", READ_TIMEOUT, stream.read(buf))
+        .await
+        .map_err(|e| RangeError::Failed(e.to_string()))?;
+    if n == 0 {
+        return Err(RangeError::Failed(
+            "the server closed the connection".into(),
+        ));
+    }
+    Ok(n)
+}
+
+/// Resolves the host of an `http://` URL.
+pub fn address(url: &str) -> Result<SocketAddr, String> {
+    if !url.starts_with("http://") {
+        return Err("only http:// web seeds are supported".into());
+    }
+    let (host, port, _) = split_url(url, 80).ok_or("not a valid URL")?;
+    (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{host} resolves to no address"))
+}
+
+/// `len` bytes of the file at `url` from byte `start`, following a few redirects. `conn` is
+/// reused when it goes to the same address, and kept when the server allows.
+pub async fn get_range(
+    conn: &mut Option<Conn>,
+    url: &str,
+    start: u64,
+    len: u64,
+) -> Result<Vec<u8>, RangeError> {
+    let mut url = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        match get_once(conn, &url, start, len).await {
+            Ok(Answer::Body(b)) => return Ok(b),
+            Ok(Answer::Redirect(to)) => {
+                *conn = None;
+                url = if to.starts_with('/') {
+                    let (host, port, _) = split_url(&url, 80)
+                        .ok_or_else(|| RangeError::Failed("not a valid URL".into()))?;
+                    format!("http://{host}:{port}{to}")
+                } else {
+                    to
+                };
+            }
+            Err(e) => {
+                *conn = None;
+                return Err(e);
+            }
+        }
+    }
+    Err(RangeError::Failed(format!(
+        "more than {MAX_REDIRECTS} redirects"
+    )))
+}
+
+enum Answer {
+    Body(Vec<u8>),
+    Redirect(String),
+}
+
+async fn get_once(
+    conn: &mut Option<Conn>,
+    url: &str,
+    start: u64,
+    len: u64,
+) -> Result<Answer, RangeError> {
+    let failed = RangeError::Failed;
+    // A whole-file answer already streaming past this range's start: read on.
+    if let Some(c) = conn.as_mut()
+        && let Some((open, at)) = c.open_body.clone()
+    {
+        if open == url && start >= at && start - at <= MAX_SKIP {
+            c.discard(start - at).await?;
+            let mut body = Vec::with_capacity(len as usize);
+            c.fill(&mut body, len).await?;
+            c.open_body = Some((open, start + len));
+            return Ok(Answer::Body(body));
+        }
+        // Behind it, or another file: that answer is of no more use.
+        *conn = None;
+    }
+    let addr = address(url).map_err(failed)?;
+    let (host, port, path) = split_url(url, 80).ok_or_else(|| failed("bad URL".into()))?;
+    if conn.as_ref().is_none_or(|c| c.addr != addr) {
+        let stream =
+            crate::runtime::timeout("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr))
+                .await
+                .map_err(|e| failed(format!("connecting to {addr}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        *conn = Some(Conn {
+            addr,
+            stream,
+            open_body: None,
+        });
+    }
+    let c = conn.as_mut().expect("set above");
+    let host_header = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nRange: bytes={start}-{}\r\nUser-Agent: p2p/{}\r\nAccept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n",
+        start + len - 1,
+        env!("CARGO_PKG_VERSION")
+    );
+    c.stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| failed(format!("sending the request: {e}")))?;
+    // The head; what follows it in `buf` is the body's start.
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(failed(format!("a response head over {MAX_HEAD} bytes")));
+        }
+        let n = read_some(&mut c.stream, &mut chunk).await?;
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = parse_head(&buf[..head_end]).map_err(failed)?;
+    let status = head.status;
+    match status {
+        206 => {
+            if head.chunked {
+                return Err(failed("a chunked range response".into()));
+            }
+            if head
+                .content_range
+                .is_some_and(|(a, b)| a != start || b != start + len - 1)
+            {
+                return Err(failed(format!(
+                    "the server sent another range than bytes {start}-{}",
+                    start + len - 1
+                )));
+            }
+            if head.content_length.is_some_and(|l| l != len) {
+                return Err(failed("a range response of the wrong length".into()));
+            }
+        }
+        // A server that ignores Range (python3 -m http.server does) sends the whole file: the
+        // range is read out of it, skipping at most MAX_SKIP bytes before it, and the stream
+        // is kept for the ranges after it.
+        200 if !head.chunked
+            && start <= MAX_SKIP
+            && head.content_length.is_none_or(|l| l >= start + len) => {}
+        200 => {
+            return Err(failed(format!(
+                "the server ignores Range requests, and bytes past {} MiB of a file cannot be \
+                 had from it that way",
+                MAX_SKIP >> 20
+            )));
+        }
+        301 | 302 | 303 | 307 | 308 => {
+            return match head.location {
+                Some(to) if to.starts_with("http://") || to.starts_with('/') => {
+                    Ok(Answer::Redirect(to))
+                }
+                _ => Err(failed(format!("HTTP {status} to a place we cannot follow"))),
+            };
+        }
+        404 | 410 => return Err(RangeError::Missing(format!("HTTP {status} for {url}"))),
+        _ => return Err(failed(format!("HTTP {status} for {url}"))),
+    }
+    let mut body = buf[head_end..].to_vec();
+    if status == 200 {
+        // What comes before the range is read and dropped.
+        let early = (body.len() as u64).min(start);
+        body.drain(..early as usize);
+        c.discard(start - early).await?;
+    }
+    let extra = body.len() as u64 > len;
+    let over = if extra {
+        body.split_off(len as usize)
+    } else {
+        Vec::new()
+    };
+    c.fill(&mut body, len).await?;
+    if status == 200 && over.is_empty() {
+        c.open_body = Some((url.to_string(), start + len));
+    } else if head.close || !over.is_empty() {
+        // Unread bytes of this answer, or a server that closes: not reusable.
+        *conn = None;
+    }
+    Ok(Answer::Body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_heads() {
+        let h = parse_head(
+            b"HTTP/1.1 206 Partial Content\r\nContent-Length: 100\r\nContent-Range: bytes 50-149/1000\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            h,
+            Head {
+                status: 206,
+                content_length: Some(100),
+                content_range: Some((50, 149)),
+                ..Head::default()
+            }
+        );
+        let h = parse_head(b"HTTP/1.0 302 Found\r\nLocation: http://x/y\r\n\r\n").unwrap();
+        assert!(h.close, "HTTP/1.0 closes unless told otherwise");
+        assert_eq!(h.location.as_deref(), Some("http://x/y"));
+        let h = parse_head(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        assert!(h.chunked && h.close);
+        assert!(parse_head(b"SSH-2.0\r\n\r\n").is_err());
+        assert!(parse_head(b"HTTP/1.1 abc\r\n\r\n").is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").is_err());
+        assert_eq!(
+            parse_head(b"HTTP/1.1 206 x\r\nContent-Range: bytes */1000\r\n\r\n")
+                .unwrap()
+                .content_range,
+            None
+        );
+    }
+
+    #[test]
+    fn only_http_urls() {
+        assert!(address("https://example.org/x").is_err());
+        assert!(address("ftp://example.org/x").is_err());
+        assert_eq!(
+            address("http://127.0.0.1:8080/a/b").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+    }
+}
