@@ -239,7 +239,7 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
     );
     assert_eq!(
         events.last().unwrap(),
-        "connections,downloaded,encrypted_connections,event,path,seconds,total_bytes,uploaded,wasted \"complete\" 200000"
+        "connections,downloaded,encrypted_connections,event,path,seconds,total_bytes,uploaded,wasted,web_seed_bytes \"complete\" 200000"
     );
 }
 
