@@ -265,6 +265,22 @@ impl Task {
             log::debug!("{addr}: refused: its address is banned");
             return;
         }
+        // Both ends dialed at once: each holds two connections to the other. Both keep the one
+        // dialed by the end with the lower peer id (as libtorrent decides), so they keep the
+        // same one instead of each closing a different one.
+        let duplicate = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.id == id)
+            .map(|(k, p)| (*k, p.dialed));
+        if let Some((old, old_dialed)) = duplicate
+            && !self.banned.contains(&id)
+            && old_dialed != dialed
+            && dialed == (self.config.peer_id < id)
+        {
+            log::debug!("{addr}: both ends dialed; keeping the connection the lower id made");
+            self.drop_peer(old, "the other of two simultaneous connections was kept");
+        }
         if self.refuse(&id) {
             // Ourselves, banned, or already connected under another address: do not redial
             // while that connection lasts. A dialed duplicate names where the peer listens: the

@@ -690,3 +690,52 @@ fn a_dialed_duplicate_refused_is_dialed_again_when_the_kept_connection_ends() {
         h.task.dialer.state(&listen)
     );
 }
+
+#[test]
+fn of_two_simultaneous_connections_both_ends_keep_the_one_the_lower_id_dialed() {
+    // Our id is 0xaa…; this peer's, 0xff…, is higher: the connection we dialed is kept.
+    let mut h = harness(4, B, true);
+    let inbound = h.connect_from(0xff, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
+    let listen = SocketAddr::from(([10, 0, 0, 9], 6881));
+    h.task.dialer.add(listen, false, Instant::now());
+    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
+    let (handle, dialed) = PeerHandle::detached(listen);
+    h.event(Event::Connected {
+        key: 2,
+        addr: listen,
+        theirs: Handshake {
+            reserved: [0; 8],
+            info_hash: InfoHash([7; 20]),
+            peer_id: [0xff; 20],
+        },
+        encrypted: false,
+        handle,
+    });
+    assert!(
+        sent(&inbound).2,
+        "the connection the higher id made is closed"
+    );
+    assert!(!sent(&dialed).2, "ours is kept");
+    assert_eq!(h.task.peers.len(), 1);
+    assert_eq!(h.task.peers[&2].addr, listen);
+    // Arriving the other way round (our dial first, then theirs) gives the same answer.
+    let mut h = harness(4, B, true);
+    h.task.dialer.add(listen, false, Instant::now());
+    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
+    let (handle, dialed) = PeerHandle::detached(listen);
+    h.event(Event::Connected {
+        key: 2,
+        addr: listen,
+        theirs: Handshake {
+            reserved: [0; 8],
+            info_hash: InfoHash([7; 20]),
+            peer_id: [0xff; 20],
+        },
+        encrypted: false,
+        handle,
+    });
+    let inbound = h.connect_from(0xff, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
+    assert!(sent(&inbound).2, "theirs is refused");
+    assert!(!sent(&dialed).2, "ours stays");
+    assert_eq!(h.task.peers.len(), 1);
+}
