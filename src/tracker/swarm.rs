@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 pub const MAX_TORRENTS: usize = 1_000_000;
 pub const MAX_PEERS: usize = 2_000_000;
+/// Peers one source address (an IPv6 /64 counting as one) may hold in the store, so one host
+/// cannot fill it; loopback is exempt (every local process, and the benchmarks, share it).
+pub const MAX_PEERS_PER_SOURCE: u32 = 20_000;
 const SHARDS: usize = 32;
 
 pub struct SwarmStore {
@@ -34,6 +37,18 @@ pub struct SwarmStore {
     peer_timeout: u32,
     max_torrents: usize,
     max_peers: usize,
+    max_per_source: u32,
+    /// Entries held by each source (see [`source_key`]); loopback is not counted.
+    sources: Mutex<HashMap<u64, u32>>,
+}
+
+/// The key a source address is counted under: an IPv4 address, or an IPv6 /64.
+fn source_key(ip: IpAddr) -> Option<u64> {
+    match canonical_ip(ip) {
+        ip if ip.is_loopback() => None,
+        IpAddr::V4(v4) => Some(0xFFFF_FFFF_0000_0000 | u32::from(v4) as u64),
+        IpAddr::V6(v6) => Some((u128::from(v6) >> 64) as u64),
+    }
 }
 
 struct Shard {
@@ -99,9 +114,14 @@ pub struct ScrapeEntry {
     pub incomplete: usize,
 }
 
+/// Why an announce was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("tracker is full")]
-pub struct Full;
+pub enum Full {
+    #[error("tracker is full")]
+    Store,
+    #[error("too many peers announced from this address")]
+    Source,
+}
 
 impl SwarmStore {
     pub fn new(peer_timeout: Duration) -> SwarmStore {
@@ -129,6 +149,49 @@ impl SwarmStore {
             peer_timeout: peer_timeout.as_secs().clamp(1, u32::MAX as u64) as u32,
             max_torrents,
             max_peers,
+            max_per_source: MAX_PEERS_PER_SOURCE,
+            sources: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same store with another per-source limit (tests).
+    pub fn with_source_limit(mut self, limit: u32) -> SwarmStore {
+        self.max_per_source = limit;
+        self
+    }
+
+    fn sources(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u32>> {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a new entry for `ip`; false when its source holds its share already.
+    fn source_take(&self, ip: IpAddr) -> bool {
+        let Some(key) = source_key(ip) else {
+            return true;
+        };
+        let mut sources = self.sources();
+        let held = sources.entry(key).or_insert(0);
+        if *held >= self.max_per_source {
+            return false;
+        }
+        *held += 1;
+        true
+    }
+
+    /// Gives back the entries of `ips`.
+    fn source_release(&self, ips: impl IntoIterator<Item = IpAddr>) {
+        let keys: Vec<u64> = ips.into_iter().filter_map(source_key).collect();
+        if keys.is_empty() {
+            return;
+        }
+        let mut sources = self.sources();
+        for key in keys {
+            if let Some(held) = sources.get_mut(&key) {
+                *held -= 1;
+                if *held == 0 {
+                    sources.remove(&key);
+                }
+            }
         }
     }
 
@@ -175,8 +238,9 @@ impl SwarmStore {
                 return Ok(AnnounceReply::default());
             };
             let seeds = swarm.seeders;
-            if swarm.remove(&a.peer_id) {
+            if let Some(gone) = swarm.remove(&a.peer_id) {
                 self.peers.fetch_sub(1, Ordering::Relaxed);
+                self.source_release([gone]);
             }
             self.seeds_changed(seeds, swarm.seeders);
             let reply = swarm.counts();
@@ -188,7 +252,7 @@ impl SwarmStore {
         }
         if !shard.torrents.contains_key(&a.info_hash) {
             if self.torrent_count() >= self.max_torrents || self.peer_count() >= self.max_peers {
-                return Err(Full);
+                return Err(Full::Store);
             }
             self.torrents.fetch_add(1, Ordering::Relaxed);
         }
@@ -198,6 +262,13 @@ impl SwarmStore {
         match swarm.index.get(&a.peer_id) {
             Some(&i) => {
                 let entry = &mut swarm.peers[i as usize];
+                // A peer moving to another source is counted there (when it has room).
+                if source_key(entry.addr.get().ip()) != source_key(addr.get().ip()) {
+                    if !self.source_take(addr.get().ip()) {
+                        return Err(Full::Source);
+                    }
+                    self.source_release([entry.addr.get().ip()]);
+                }
                 if entry.seeder != seeder {
                     if seeder {
                         swarm.seeders += 1;
@@ -214,12 +285,19 @@ impl SwarmStore {
                 self.seeds_changed(seeds, swarm.seeders);
             }
             None => {
-                if self.peer_count() >= self.max_peers {
+                let refused = if self.peer_count() >= self.max_peers {
+                    Some(Full::Store)
+                } else if !self.source_take(ip) {
+                    Some(Full::Source)
+                } else {
+                    None
+                };
+                if let Some(why) = refused {
                     if swarm.peers.is_empty() {
                         shard.torrents.remove(&a.info_hash);
                         self.torrents.fetch_sub(1, Ordering::Relaxed);
                     }
-                    return Err(Full);
+                    return Err(why);
                 }
                 self.peers.fetch_add(1, Ordering::Relaxed);
                 if a.event == AnnounceEvent::Completed {
@@ -277,6 +355,7 @@ impl SwarmStore {
     pub fn expire(&self) -> usize {
         let now = self.now();
         let (mut removed, mut seeds_removed) = (0, 0);
+        let mut sources = Vec::new();
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
             let before = shard.torrents.len();
@@ -289,7 +368,7 @@ impl SwarmStore {
                     .collect();
                 let seeds = swarm.seeders;
                 for id in &stale {
-                    swarm.remove(id);
+                    sources.extend(swarm.remove(id));
                 }
                 seeds_removed += seeds - swarm.seeders;
                 removed += stale.len();
@@ -303,6 +382,7 @@ impl SwarmStore {
         }
         self.peers.fetch_sub(removed, Ordering::Relaxed);
         self.seeds.fetch_sub(seeds_removed, Ordering::Relaxed);
+        self.source_release(sources);
         removed
     }
 }
@@ -316,16 +396,15 @@ impl Swarm {
         }
     }
 
-    fn remove(&mut self, id: &[u8; 20]) -> bool {
-        let Some(i) = self.index.remove(id).map(|i| i as usize) else {
-            return false;
-        };
+    /// Removes a peer; the address it was at, if it was there.
+    fn remove(&mut self, id: &[u8; 20]) -> Option<IpAddr> {
+        let i = self.index.remove(id)? as usize;
         let entry = self.peers.swap_remove(i);
         self.seeders -= entry.seeder as usize;
         if let Some(moved) = self.peers.get(i) {
             self.index.insert(moved.id, i as u32);
         }
-        true
+        Some(entry.addr.get().ip())
     }
 }
 
@@ -449,6 +528,43 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2100));
         assert_eq!(store.expire(), 100);
         assert_eq!((store.torrent_count(), store.peer_count()), (0, 0));
+    }
+
+    #[test]
+    fn one_source_holds_a_bounded_share_and_loopback_is_exempt() {
+        let store = SwarmStore::new(Duration::from_secs(60)).with_source_limit(10);
+        let from = |ip: &str| ip.parse::<IpAddr>().unwrap();
+        let flood = |ip: &str, peer: u8| {
+            (0..50u8)
+                .filter(|&t| {
+                    store.announce(&announce(t, peer, 1, AnnounceEvent::Started), from(ip))
+                        == Err(Full::Source)
+                })
+                .count()
+        };
+        assert_eq!(flood("10.0.0.1", 1), 40, "10 of 50 torrents stored");
+        assert_eq!(
+            store
+                .announce(&announce(0, 1, 1, AnnounceEvent::None), from("10.0.0.1"))
+                .map(|_| ()),
+            Ok(()),
+            "a peer already stored re-announces"
+        );
+        // Another address of the same IPv6 /64 shares its share; another /64 does not.
+        assert_eq!(flood("2001:db8:1:2::1", 2), 40);
+        assert_eq!(flood("2001:db8:1:2::ffff", 3), 50);
+        assert_eq!(flood("2001:db8:1:3::1", 4), 40);
+        assert_eq!(flood("127.0.0.1", 5), 0, "loopback is not counted");
+        assert_eq!(flood("10.0.0.2", 6), 40);
+        // Leaving gives the share back.
+        store
+            .announce(&announce(0, 1, 1, AnnounceEvent::Stopped), from("10.0.0.1"))
+            .unwrap();
+        assert_eq!(flood("10.0.0.1", 7), 49);
+        assert_eq!(
+            Full::Source.to_string(),
+            "too many peers announced from this address"
+        );
     }
 
     #[test]
