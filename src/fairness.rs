@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The host an address belongs to: IPv4 as it is (also when mapped into IPv6), IPv6 cut to
 /// its /64.
@@ -20,6 +21,13 @@ pub fn host_of(ip: IpAddr) -> IpAddr {
         },
         v4 => v4,
     }
+}
+
+/// A timeout that shortens under pressure: `normal` while less than half of `cap` is in use,
+/// `short` from then on, so slow or silent clients give their places back sooner when others
+/// are waiting for them.
+pub fn pressured(in_use: usize, cap: usize, normal: Duration, short: Duration) -> Duration {
+    if in_use * 2 >= cap { short } else { normal }
 }
 
 /// Counts what each host holds, up to `limit` each.
@@ -109,5 +117,14 @@ mod tests {
         assert_eq!(limit.hosts(), 100);
         drop(slots);
         assert_eq!(limit.hosts(), 0);
+    }
+
+    #[test]
+    fn timeouts_shorten_from_half_the_cap() {
+        let (normal, short) = (Duration::from_secs(15), Duration::from_secs(3));
+        assert_eq!(pressured(0, 1024, normal, short), normal);
+        assert_eq!(pressured(511, 1024, normal, short), normal);
+        assert_eq!(pressured(512, 1024, normal, short), short);
+        assert_eq!(pressured(2000, 1024, normal, short), short);
     }
 }

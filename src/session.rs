@@ -8,7 +8,7 @@ pub mod metadata;
 
 use crate::bitfield::Bitfield;
 use crate::dht::{self, DhtConfig, DhtHandle};
-use crate::fairness::PerHost;
+use crate::fairness::{PerHost, pressured};
 use crate::hash::Digest;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::peer;
@@ -32,6 +32,8 @@ const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Handshakes in progress from one host (an IPv6 /64 counting as one): more from it are
 /// closed at once, so one host cannot hold the others in the backlog.
 const MAX_PENDING_PER_HOST: usize = 32;
+/// The handshake timeout once half the handshake places are taken.
+const PRESSED_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A torrent the session runs: its counters, and the way to stop it.
 #[derive(Clone)]
@@ -248,6 +250,13 @@ async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) 
     loop {
         let permit = permits.acquire().await;
         let (mut stream, from) = runtime::accept(&listener, "peer port").await;
+        // Handshakes must be quick while many are in progress.
+        let limit = pressured(
+            permits.in_use(),
+            MAX_PENDING_HANDSHAKES,
+            peer::HANDSHAKE_TIMEOUT,
+            PRESSED_HANDSHAKE_TIMEOUT,
+        );
         // An IPv4 peer on the dual-stack socket shows as ::ffff:a.b.c.d: one address per peer.
         let from = peer::canonical(from);
         let Some(slot) = per_host.take(from.ip()) else {
@@ -255,7 +264,7 @@ async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) 
         };
         let routes = routes.clone();
         runtime::spawn(async move {
-            let accepted = accept_handshake(&mut stream, &routes, policy).await;
+            let accepted = accept_handshake(&mut stream, &routes, policy, limit).await;
             drop((permit, slot));
             match accepted {
                 Ok((hs, crypto, torrent)) => {
@@ -277,12 +286,13 @@ async fn accept_handshake(
     stream: &mut TcpStream,
     routes: &Routes,
     policy: Encryption,
+    limit: std::time::Duration,
 ) -> std::io::Result<(Handshake, Crypto, Sender<Event>)> {
     let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
     let mut first = [0u8; 20];
     runtime::timeout(
         "reading the handshake",
-        peer::HANDSHAKE_TIMEOUT,
+        limit,
         stream.read_exact(&mut first),
     )
     .await?;
@@ -312,7 +322,7 @@ async fn accept_handshake(
     let mut buf = [0u8; HANDSHAKE_LEN];
     runtime::timeout(
         "reading the handshake",
-        peer::HANDSHAKE_TIMEOUT,
+        limit,
         crypto.read_exact(stream, &mut buf),
     )
     .await?;

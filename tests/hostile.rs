@@ -336,3 +336,57 @@ fn one_host_flooding_connections_does_not_lock_out_another() {
     );
     drop(idle);
 }
+
+#[test]
+fn a_silent_handshake_is_cut_sooner_when_many_are_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
+    let silent_for = |limit: Duration| -> Option<Duration> {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(limit)).unwrap();
+        let started = std::time::Instant::now();
+        match s.read(&mut [0u8; 1]) {
+            Ok(0) => Some(started.elapsed()),
+            Err(e)
+                if e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut =>
+            {
+                Some(started.elapsed())
+            }
+            _ => None,
+        }
+    };
+    // Quiet: a connection that never sends its handshake keeps its place for 10 s.
+    assert_eq!(silent_for(Duration::from_secs(5)), None);
+    // 150 handshakes in progress from 5 hosts (30 each, under the 32 a host): over half of 256.
+    let script = r#"
+import socket, sys
+socks = []
+for h in range(60, 65):
+    for _ in range(30):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", PORT), 2, source_address=("127.0.0.%d" % h, 0)))
+        except OSError:
+            pass
+print(len(socks), flush=True)
+sys.stdin.read()
+"#
+    .replace("PORT", &port.to_string());
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut flood = Proc::spawn("flooder", &mut cmd);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flood.child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "150");
+    // Busy: a silent newcomer is cut after 3 s.
+    let cut = silent_for(Duration::from_secs(8)).expect("a silent handshake was kept 8 s");
+    assert!(cut >= Duration::from_secs(2), "cut after {cut:?}");
+}

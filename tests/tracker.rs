@@ -404,6 +404,64 @@ sys.stdin.read()
     );
 }
 
+/// Whether the tracker closed `s` within `limit` (EOF or reset), or it is still open.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => panic!("the tracker sent something unasked"),
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn a_silent_connection_is_cut_sooner_when_the_tracker_is_busy() {
+    let (_t, port) = start_tracker(60);
+    // Quiet: a connection that sends nothing is kept for the whole request timeout (15 s).
+    let mut quiet = connect(port);
+    assert!(!closed_within(&mut quiet, Duration::from_secs(5)));
+    // 600 idle connections from 10 hosts (60 each, under the 64 a host): over half the 1,024.
+    let script = r#"
+import socket, sys
+socks = []
+for h in range(40, 50):
+    for _ in range(60):
+        try:
+            socks.append(socket.create_connection(("127.0.0.1", PORT), 2, source_address=("127.0.0.%d" % h, 0)))
+        except OSError:
+            pass
+print(len(socks), flush=True)
+sys.stdin.read()
+"#
+    .replace("PORT", &port.to_string());
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut flood = Proc::spawn("flooder", &mut cmd);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flood.child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "600");
+    // Busy: a newcomer that sends nothing is cut after 3 s, not 15.
+    let started = Instant::now();
+    let mut silent = connect(port);
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(8)),
+        "a silent connection was kept 8 s while the tracker was busy"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    // Those that do ask are answered.
+    assert_eq!(get(port, "/scrape").0, 200);
+}
+
 /// Fixes the socket's receive buffer at 16 KiB, so loopback cannot buffer megabytes of what
 /// the client does not read (autotuning would grow it to 32 MiB).
 fn small_receive_buffer(stream: &TcpStream) {

@@ -13,7 +13,7 @@ use super::proto::{AnnounceRequest, encode_compact, percent_decode, query_pairs}
 use super::stats::{self, Counters};
 use super::swarm::AnnounceReply;
 use crate::bencode::encode::put_bytes;
-use crate::fairness::PerHost;
+use crate::fairness::{PerHost, pressured};
 use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 pub const MAX_REQUEST_LINE: usize = 2048;
 pub const MAX_HEAD: usize = 8192;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The request timeout once half the connections are taken.
+pub const PRESSED_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Connections one host (an IPv6 /64 counting as one) may hold open at once.
 pub const MAX_CONNECTIONS_PER_HOST: usize = 64;
@@ -345,7 +347,7 @@ pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
         next_id += 1;
         let (tracker, open, idle, id) = (tracker.clone(), open.clone(), idle.clone(), next_id);
         crate::runtime::spawn(async move {
-            let _ = connection(stream, addr, &tracker, (&idle, id)).await;
+            let _ = connection(stream, addr, &tracker, (&idle, id), &open).await;
             idle.busy(id);
             open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
@@ -388,11 +390,21 @@ async fn connection(
     addr: SocketAddr,
     tracker: &Tracker,
     (idle, id): (&Idle, u64),
+    open: &AtomicUsize,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; MAX_HEAD + 1024];
     let mut filled = 0;
-    let mut deadline = Instant::now() + REQUEST_TIMEOUT;
+    // Each request must come whole within the timeout, shorter while the tracker is busy.
+    let timeout = || {
+        pressured(
+            open.load(Ordering::Relaxed),
+            MAX_CONNECTIONS,
+            REQUEST_TIMEOUT,
+            PRESSED_REQUEST_TIMEOUT,
+        )
+    };
+    let mut started = Instant::now();
     loop {
         match parse_request(&buf[..filled]) {
             Parsed::Incomplete => {
@@ -400,7 +412,7 @@ async fn connection(
                     let reply = response(431, &failure("request head too large"), false);
                     return reply_and_linger(&mut stream, &reply).await;
                 }
-                let left = deadline.saturating_duration_since(Instant::now());
+                let left = (started + timeout()).saturating_duration_since(Instant::now());
                 // Between requests a connection may be closed to make room for a newcomer.
                 if filled == 0 {
                     idle.waiting(id, &stream);
@@ -440,7 +452,7 @@ async fn connection(
                 }
                 buf.copy_within(used..filled, 0);
                 filled -= used;
-                deadline = Instant::now() + REQUEST_TIMEOUT;
+                started = Instant::now();
             }
         }
     }

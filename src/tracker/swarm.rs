@@ -39,16 +39,13 @@ pub struct SwarmStore {
     max_peers: usize,
     max_per_source: u32,
     /// Entries held by each source (see [`source_key`]); loopback is not counted.
-    sources: Mutex<HashMap<u64, u32>>,
+    sources: Mutex<HashMap<IpAddr, u32>>,
 }
 
-/// The key a source address is counted under: an IPv4 address, or an IPv6 /64.
-fn source_key(ip: IpAddr) -> Option<u64> {
-    match canonical_ip(ip) {
-        ip if ip.is_loopback() => None,
-        IpAddr::V4(v4) => Some(0xFFFF_FFFF_0000_0000 | u32::from(v4) as u64),
-        IpAddr::V6(v6) => Some((u128::from(v6) >> 64) as u64),
-    }
+/// The key a source address is counted under: its host (an IPv4 address, or an IPv6 /64);
+/// `None` for loopback.
+fn source_key(ip: IpAddr) -> Option<IpAddr> {
+    Some(crate::fairness::host_of(ip)).filter(|h| !h.is_loopback())
 }
 
 struct Shard {
@@ -160,7 +157,7 @@ impl SwarmStore {
         self
     }
 
-    fn sources(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u32>> {
+    fn sources(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, u32>> {
         self.sources.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -180,7 +177,7 @@ impl SwarmStore {
 
     /// Gives back the entries of `ips`.
     fn source_release(&self, ips: impl IntoIterator<Item = IpAddr>) {
-        let keys: Vec<u64> = ips.into_iter().filter_map(source_key).collect();
+        let keys: Vec<IpAddr> = ips.into_iter().filter_map(source_key).collect();
         if keys.is_empty() {
             return;
         }
