@@ -74,6 +74,9 @@ impl<'a> Decoder<'a> {
                     items.push(self.value(depth + 1)?);
                 }
                 self.pos += 1;
+                // Exact sizes: a torrent of millions of small lists would otherwise carry
+                // twice the memory it needs in growth slack.
+                items.shrink_to_fit();
                 Kind::List(items)
             }
             b'd' => {
@@ -106,6 +109,7 @@ impl<'a> Decoder<'a> {
                     entries.push((key, value));
                 }
                 self.pos += 1;
+                entries.shrink_to_fit();
                 Kind::Dict(entries)
             }
             byte => return Err(DecodeError::UnexpectedByte { byte, at: start }),

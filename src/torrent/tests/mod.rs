@@ -2,6 +2,7 @@
 //! content a temporary directory.
 use super::*;
 
+mod dialing;
 mod extensions;
 use crate::extensions::ExtendedHandshake;
 use crate::hash::sha1;
@@ -651,91 +652,4 @@ fn a_full_table_makes_room_by_dropping_a_long_idle_peer_and_one_address_holds_ei
         .collect();
     let open = from_one.iter().filter(|rx| !sent(rx).2).count();
     assert_eq!(open, connections::MAX_PEERS_PER_IP);
-}
-
-#[test]
-fn a_dialed_duplicate_refused_is_dialed_again_when_the_kept_connection_ends() {
-    use super::peers::DialState;
-    let mut h = harness(4, B, true);
-    // The peer connected to us first, from a passing port.
-    let kept = h.connect_from(1, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
-    // Our own dial to where it listens completes second: a duplicate, refused.
-    let listen = SocketAddr::from(([10, 0, 0, 9], 6881));
-    h.task.dialer.add(listen, false, Instant::now());
-    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
-    let (handle, dup) = PeerHandle::detached(listen);
-    h.event(Event::Connected {
-        key: 2,
-        addr: listen,
-        theirs: Handshake {
-            reserved: [0; 8],
-            info_hash: InfoHash([7; 20]),
-            peer_id: [1; 20],
-        },
-        encrypted: false,
-        handle,
-    });
-    assert!(sent(&dup).2, "the duplicate is closed");
-    assert_eq!(h.task.dialer.state(&listen), Some(DialState::Live));
-    // The other end kept our dial and closed its own: the kept connection ends. The address
-    // must not stay 'live' for good: it is dialed again later.
-    h.event(Event::Peer(
-        1,
-        PeerEvent::Closed(crate::peer::PeerError::Closed),
-    ));
-    assert!(sent(&kept).2);
-    assert!(
-        matches!(h.task.dialer.state(&listen), Some(DialState::Idle { .. })),
-        "{:?}",
-        h.task.dialer.state(&listen)
-    );
-}
-
-#[test]
-fn of_two_simultaneous_connections_both_ends_keep_the_one_the_lower_id_dialed() {
-    // Our id is 0xaa…; this peer's, 0xff…, is higher: the connection we dialed is kept.
-    let mut h = harness(4, B, true);
-    let inbound = h.connect_from(0xff, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
-    let listen = SocketAddr::from(([10, 0, 0, 9], 6881));
-    h.task.dialer.add(listen, false, Instant::now());
-    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
-    let (handle, dialed) = PeerHandle::detached(listen);
-    h.event(Event::Connected {
-        key: 2,
-        addr: listen,
-        theirs: Handshake {
-            reserved: [0; 8],
-            info_hash: InfoHash([7; 20]),
-            peer_id: [0xff; 20],
-        },
-        encrypted: false,
-        handle,
-    });
-    assert!(
-        sent(&inbound).2,
-        "the connection the higher id made is closed"
-    );
-    assert!(!sent(&dialed).2, "ours is kept");
-    assert_eq!(h.task.peers.len(), 1);
-    assert_eq!(h.task.peers[&2].addr, listen);
-    // Arriving the other way round (our dial first, then theirs) gives the same answer.
-    let mut h = harness(4, B, true);
-    h.task.dialer.add(listen, false, Instant::now());
-    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
-    let (handle, dialed) = PeerHandle::detached(listen);
-    h.event(Event::Connected {
-        key: 2,
-        addr: listen,
-        theirs: Handshake {
-            reserved: [0; 8],
-            info_hash: InfoHash([7; 20]),
-            peer_id: [0xff; 20],
-        },
-        encrypted: false,
-        handle,
-    });
-    let inbound = h.connect_from(0xff, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
-    assert!(sent(&inbound).2, "theirs is refused");
-    assert!(!sent(&dialed).2, "ours stays");
-    assert_eq!(h.task.peers.len(), 1);
 }

@@ -1,0 +1,197 @@
+//! Reading torrents: valid ones, hostile ones, and what each field becomes.
+use super::*;
+use crate::bencode::Bencode;
+
+fn info_dict(extra: Vec<(&str, Bencode)>) -> Bencode {
+    let mut entries: Vec<(&str, Bencode)> = vec![
+        ("name", Bencode::str("file.bin")),
+        ("piece length", Bencode::Int(16384)),
+        ("pieces", Bencode::Bytes(vec![7; 40])),
+        ("length", Bencode::Int(20000)),
+    ];
+    for (k, v) in extra {
+        entries.retain(|(key, _)| *key != k);
+        entries.push((k, v));
+    }
+    entries.into_iter().collect()
+}
+
+fn torrent(info: Bencode) -> Vec<u8> {
+    [
+        ("announce", Bencode::str("http://t/announce")),
+        ("info", info),
+    ]
+    .into_iter()
+    .collect::<Bencode>()
+    .encode()
+}
+
+fn error_of(info: Bencode) -> String {
+    Torrent::from_bytes(&torrent(info)).unwrap_err().to_string()
+}
+
+#[test]
+fn reads_single_file_torrent() {
+    let bytes = torrent(info_dict(vec![]));
+    let t = Torrent::from_bytes(&bytes).unwrap();
+    assert_eq!(t.info.name, "file.bin");
+    assert_eq!(t.info.total_length(), 20000);
+    assert_eq!(t.info.piece_count(), 2);
+    assert!(!t.info.multi_file);
+    assert_eq!(
+        t.tracker_tiers(),
+        vec![vec!["http://t/announce".to_string()]]
+    );
+}
+
+#[test]
+fn info_hash_is_over_raw_bytes_with_unknown_keys_and_any_order() {
+    // Keys out of order plus an unknown key: the hash must cover the bytes as found.
+    let raw_info = b"d6:lengthi20000e4:name8:file.bin12:piece lengthi16384e6:pieces40:\
+AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1:xi1e5:aaaaa1:ze";
+    let mut file = b"d8:announce3:url4:info".to_vec();
+    file.extend_from_slice(raw_info);
+    file.push(b'e');
+    let t = Torrent::from_bytes(&file).unwrap();
+    assert_eq!(t.info_hash, InfoHash(sha1(raw_info)));
+}
+
+#[test]
+fn two_files_at_one_path_are_refused_naming_it() {
+    let file = |p: &[&str]| -> Bencode {
+        [
+            ("length", Bencode::Int(5)),
+            (
+                "path",
+                Bencode::List(p.iter().map(|c| Bencode::str(c)).collect()),
+            ),
+        ]
+        .into_iter()
+        .collect()
+    };
+    let torrent = |files: Vec<Bencode>| {
+        let info: Bencode = [
+            ("name", Bencode::str("dir")),
+            ("piece length", Bencode::Int(16384)),
+            ("pieces", Bencode::Bytes(vec![1; 20])),
+            ("files", Bencode::List(files)),
+        ]
+        .into_iter()
+        .collect();
+        Torrent::from_bytes(&[("info", info)].into_iter().collect::<Bencode>().encode())
+    };
+    let e = torrent(vec![file(&["a", "b"]), file(&["c"]), file(&["a", "b"])])
+        .err()
+        .unwrap();
+    assert_eq!(e.to_string(), "file path \"a/b\" appears twice");
+    assert!(torrent(vec![file(&["a", "b"]), file(&["a", "c"]), file(&["b"])]).is_ok());
+}
+
+#[test]
+fn reads_multi_file_and_announce_list() {
+    let files = Bencode::List(vec![
+        [
+            ("length", Bencode::Int(5)),
+            (
+                "path",
+                Bencode::List(vec![Bencode::str("a"), Bencode::str("b.txt")]),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+        [
+            ("length", Bencode::Int(0)),
+            ("path", Bencode::List(vec![Bencode::str("empty")])),
+        ]
+        .into_iter()
+        .collect(),
+    ]);
+    let info = [
+        ("name", Bencode::str("dir")),
+        ("piece length", Bencode::Int(16384)),
+        ("pieces", Bencode::Bytes(vec![1; 20])),
+        ("files", files),
+        ("private", Bencode::Int(1)),
+    ]
+    .into_iter()
+    .collect();
+    let tiers = Bencode::List(vec![
+        Bencode::List(vec![
+            Bencode::str("udp://a:1"),
+            Bencode::str("http://b/announce"),
+        ]),
+        Bencode::List(vec![Bencode::str("http://c/announce")]),
+    ]);
+    let bytes = [
+        ("info", info),
+        ("announce-list", tiers),
+        ("announce", Bencode::str("x")),
+    ]
+    .into_iter()
+    .collect::<Bencode>()
+    .encode();
+    let t = Torrent::from_bytes(&bytes).unwrap();
+    assert!(t.info.multi_file && t.info.private);
+    assert_eq!(t.info.files[0].path, vec!["a", "b.txt"]);
+    assert_eq!(
+        t.info.file_path(&t.info.files[0]),
+        PathBuf::from("dir/a/b.txt")
+    );
+    assert_eq!(t.tracker_tiers().len(), 2);
+    assert_eq!(t.tracker_tiers()[0][0], "udp://a:1");
+}
+
+#[test]
+fn validation_errors_name_the_field() {
+    assert!(
+        error_of(info_dict(vec![("pieces", Bencode::Bytes(vec![0; 39]))]))
+            .contains("multiple of 20")
+    );
+    assert!(
+        error_of(info_dict(vec![("pieces", Bencode::Bytes(vec![0; 60]))]))
+            .contains("holds 3 hashes")
+    );
+    assert!(error_of(info_dict(vec![("piece length", Bencode::Int(0))])).contains("piece length"));
+    assert!(error_of(info_dict(vec![("piece length", Bencode::Int(-5))])).contains("negative"));
+    assert!(error_of(info_dict(vec![("length", Bencode::Int(-1))])).contains("negative"));
+    assert!(error_of(info_dict(vec![("name", Bencode::Int(3))])).contains("info.name"));
+    for bad in ["..", ".", "", "a/b", "a\0b", "a\\b"] {
+        let e = error_of(info_dict(vec![("name", Bencode::str(bad))]));
+        assert!(e.contains("unsafe file path"), "{bad:?}: {e}");
+    }
+    assert!(
+        Torrent::from_bytes(b"le")
+            .unwrap_err()
+            .to_string()
+            .contains("not a bencoded dictionary")
+    );
+    assert!(
+        Torrent::from_bytes(b"de")
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `info`")
+    );
+}
+
+#[test]
+fn multi_file_paths_cannot_escape() {
+    for path in [vec!["..", "etc"], vec!["a", ".."], vec![], vec!["/abs"]] {
+        let files = Bencode::List(vec![
+            [
+                ("length", Bencode::Int(20000)),
+                (
+                    "path",
+                    Bencode::List(path.iter().map(|c| Bencode::str(c)).collect()),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        ]);
+        let mut info = info_dict(vec![("files", files)]);
+        if let Bencode::Dict(d) = &mut info {
+            d.remove(&b"length"[..]);
+        }
+        let e = error_of(info);
+        assert!(e.contains("unsafe file path"), "{path:?}: {e}");
+    }
+}

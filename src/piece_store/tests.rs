@@ -1,0 +1,188 @@
+//! The piece store on a temporary directory: spans across files, resume, links, selections.
+use super::*;
+use crate::metainfo::FileEntry;
+
+fn info(lengths: &[u64], piece_length: u64, content: &[u8]) -> Info {
+    let layout = Layout::new(piece_length, lengths.iter().copied());
+    Info {
+        name: "t".into(),
+        piece_length,
+        pieces: (0..layout.piece_count())
+            .map(|p| {
+                let start = layout.piece_offset(p) as usize;
+                sha1(&content[start..start + layout.piece_size(p) as usize])
+            })
+            .collect(),
+        files: lengths
+            .iter()
+            .enumerate()
+            .map(|(i, &length)| FileEntry {
+                path: vec![format!("f{i}")],
+                length,
+            })
+            .collect(),
+        multi_file: true,
+        private: false,
+        source: None,
+    }
+}
+
+#[test]
+fn pieces_cross_files_and_resume_keeps_verified_ones() {
+    let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let lengths = [30_000u64, 0, 50_000, 20_000];
+    let info = info(&lengths, 32768, &content);
+    let dir = tempfile::tempdir().unwrap();
+    let store = PieceStore::create(dir.path(), &info).unwrap();
+    assert_eq!(
+        store.check_all(&HashProgress::default()).unwrap().count(),
+        0
+    );
+    for p in [0usize, 2] {
+        let start = p * 32768;
+        let data = &content[start..start + store.layout().piece_size(p) as usize];
+        assert!(store.verify(p, data));
+        store.write_piece(p, data).unwrap();
+    }
+    assert!(!store.verify(1, &content[..32768]));
+    assert_eq!(
+        store.read_block(2, 100, 1000).unwrap(),
+        &content[65536 + 100..65536 + 1100]
+    );
+    drop(store);
+    let again = PieceStore::create(dir.path(), &info).unwrap();
+    let have = again.check_all(&HashProgress::default()).unwrap();
+    assert_eq!(have.ones().collect::<Vec<_>>(), vec![0, 2]);
+    assert_eq!(again.first_bad_file(&have), Some(dir.path().join("t/f2")));
+    assert!(dir.path().join("t/f1").exists(), "empty files are created");
+    assert_eq!(
+        std::fs::metadata(dir.path().join("t/f2")).unwrap().len(),
+        50_000
+    );
+}
+
+#[test]
+fn a_selection_creates_only_its_files_and_keeps_shared_pieces_in_the_part_file() {
+    let content: Vec<u8> = (0..64_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    // Pieces of 16 KiB: 0 = f0, 1 = f0+f1, 2 = f1, 3 = f1+f2.
+    let info = info(&[20_000, 30_000, 14_000], 16384, &content);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = dir.path().join(".t.p2p-parts");
+    let middle = Selection::from_flags(vec![false, true, false]);
+    let store = PieceStore::create_selected(dir.path(), &info, middle.clone(), Some(parts.clone()))
+        .unwrap();
+    assert_eq!(store.wanted().ones().collect::<Vec<_>>(), [1, 2, 3]);
+    let piece = |p: usize| &content[p * 16384..(p * 16384 + 16384).min(content.len())];
+    for p in [1, 2, 3] {
+        store.write_piece(p, piece(p)).unwrap();
+    }
+    assert!(
+        !dir.path().join("t/f0").exists(),
+        "unselected files are not created"
+    );
+    assert!(!dir.path().join("t/f2").exists());
+    assert_eq!(
+        std::fs::read(dir.path().join("t/f1")).unwrap(),
+        &content[20_000..50_000]
+    );
+    // Straddling pieces are served whole, from the part file.
+    assert_eq!(store.read_block(1, 0, 16384).unwrap(), piece(1));
+    assert_eq!(store.read_block(3, 100, 50).unwrap(), &piece(3)[100..150]);
+    drop(store);
+    let store = PieceStore::create_selected(dir.path(), &info, middle.clone(), Some(parts.clone()))
+        .unwrap();
+    let have = store.check_all(&HashProgress::default()).unwrap();
+    assert_eq!(have.ones().collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        store.resume_paths(),
+        [dir.path().join("t/f1"), parts.clone()]
+    );
+    drop(store);
+    // Widened to every file: what the part file holds is written out to the new files.
+    let all =
+        PieceStore::create_selected(dir.path(), &info, Selection::all(3), Some(parts.clone()))
+            .unwrap();
+    let have = all.check_all(&HashProgress::default()).unwrap();
+    assert_eq!(have.ones().collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        std::fs::read(dir.path().join("t/f2")).unwrap(),
+        &content[50_000..]
+    );
+    // A part file that is a link is refused like any other.
+    drop(all);
+    std::fs::remove_file(&parts).unwrap();
+    std::os::unix::fs::symlink("/tmp/elsewhere", &parts).unwrap();
+    let e = PieceStore::create_selected(dir.path(), &info, middle, Some(parts))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("is a symbolic link"), "{e}");
+}
+
+#[test]
+fn open_existing_names_the_missing_or_short_file() {
+    let content = vec![1u8; 40_000];
+    let info = info(&[20_000, 20_000], 16384, &content);
+    let dir = tempfile::tempdir().unwrap();
+    let e = PieceStore::open_existing(&dir.path().join("nope"), &info)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("/nope` is not a directory (--dir"), "{e}");
+    let e = PieceStore::open_existing(dir.path(), &info)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("/t` does not exist"), "{e}");
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    std::fs::write(dir.path().join("t/f0"), &content[..20_000]).unwrap();
+    let e = PieceStore::open_existing(dir.path(), &info)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("t/f1"), "{e}");
+    std::fs::write(dir.path().join("t/f1"), &content[..100]).unwrap();
+    let e = PieceStore::open_existing(dir.path(), &info)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("t/f1") && e.contains("has 100 bytes"), "{e}");
+}
+
+#[test]
+fn create_refuses_links_and_longer_files_below_the_directory() {
+    use std::os::unix::fs::symlink;
+    let content = vec![3u8; 40_000];
+    let info = info(&[20_000, 20_000], 16384, &content);
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    symlink(outside.path(), dir.path().join("t")).unwrap();
+    let e = PieceStore::create(dir.path(), &info)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("/t` is a symbolic link"), "{e}");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    std::fs::remove_file(dir.path().join("t")).unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    symlink(outside.path().join("x"), dir.path().join("t/f1")).unwrap();
+    let e = PieceStore::create(dir.path(), &info)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("t/f1` is a symbolic link"), "{e}");
+    assert!(!outside.path().join("x").exists());
+    std::fs::remove_file(dir.path().join("t/f1")).unwrap();
+    std::fs::write(dir.path().join("t/f1"), vec![1u8; 30_000]).unwrap();
+    let e = PieceStore::create(dir.path(), &info)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("has 30000 bytes, more than"), "{e}");
+    std::fs::write(dir.path().join("t/f1"), vec![1u8; 100]).unwrap();
+    PieceStore::create(dir.path(), &info).unwrap();
+    assert_eq!(
+        std::fs::metadata(dir.path().join("t/f1")).unwrap().len(),
+        20_000
+    );
+}
