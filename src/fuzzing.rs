@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("extensions", extensions),
     ("magnet", magnet),
     ("krpc", krpc),
+    ("mse", mse),
 ];
 
 pub fn bencode_target(data: &[u8]) {
@@ -138,5 +139,148 @@ pub fn krpc(data: &[u8]) {
     for (_, reply) in node.take_outbox() {
         // No amplification: a reply fits one small datagram whatever was asked.
         assert!(reply.len() <= 1500, "a {}-byte reply", reply.len());
+    }
+}
+
+/// The responder's private key in the `mse` target: fixed, so that a seed transcript made for
+/// it gets past the Diffie-Hellman exchange and mutations reach the encrypted fields after it.
+const MSE_RESPONDER: [u8; 20] = [0x5a; 20];
+const MSE_TORRENT: crate::metainfo::InfoHash = crate::metainfo::InfoHash([0x42; 20]);
+
+/// Bytes in memory as a socket: reads come from `input`, writes go to `output`.
+struct MemStream {
+    input: Vec<u8>,
+    at: usize,
+    output: Vec<u8>,
+}
+
+impl async_std::io::Read for MemStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let n = buf.len().min(self.input.len() - self.at);
+        let at = self.at;
+        buf[..n].copy_from_slice(&self.input[at..at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+impl async_std::io::Write for MemStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.output.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The accepting side of an MSE/PE handshake fed the initiator's bytes (after a first byte
+/// whose low bit says `--encryption require`): it ends in an error or an accepted torrent, its
+/// answer and leftover bounded.
+pub fn mse(data: &[u8]) {
+    use crate::peer::encryption::respond_keyed;
+    use crate::wire::mse::{KEY_LEN, KeyPair, MAX_IA, req2};
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let mut stream = MemStream {
+        input: rest.to_vec(),
+        at: 0,
+        output: Vec::new(),
+    };
+    let ours = |d: &crate::hash::Digest| (req2(&MSE_TORRENT.0) == *d).then_some(MSE_TORRENT);
+    let accepted = crate::runtime::block_on(respond_keyed(
+        &mut stream,
+        &[],
+        ours,
+        flags & 1 == 1,
+        KeyPair::from_private(MSE_RESPONDER),
+    ));
+    if let Ok(a) = accepted {
+        assert_eq!(a.info_hash, MSE_TORRENT);
+        assert!(a.crypto.leftover.len() <= MAX_IA + rest.len());
+    }
+    // Our key, at most 64 bytes of padding, then VC, the method and an empty PadD.
+    assert!(stream.output.len() <= KEY_LEN + 64 + 14);
+}
+
+/// An initiator's whole side of a handshake for the `mse` target's fixed responder, carrying a
+/// BitTorrent handshake: a seed for its corpus.
+pub fn mse_seed(require: bool) -> Vec<u8> {
+    use crate::peer::encryption::initiate_keyed;
+    use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, KeyPair};
+    let responder = KeyPair::from_private(MSE_RESPONDER);
+    let mut stream = MemStream {
+        input: responder.public.to_vec(),
+        at: 0,
+        output: Vec::new(),
+    };
+    let ia = crate::wire::Handshake::new(MSE_TORRENT, [7; 20]).encode();
+    let provide = if require {
+        CRYPTO_RC4
+    } else {
+        CRYPTO_RC4 | CRYPTO_PLAINTEXT
+    };
+    // It fails once its input (the responder's key) runs out; what it wrote is the transcript.
+    let _ = crate::runtime::block_on(initiate_keyed(
+        &mut stream,
+        &MSE_TORRENT,
+        &ia,
+        provide,
+        KeyPair::from_private([0x11; 20]),
+    ));
+    let mut seed = vec![require as u8];
+    seed.extend_from_slice(&stream.output);
+    seed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mse_seed_gets_past_the_key_exchange_to_an_accepted_torrent() {
+        use crate::peer::encryption::respond_keyed;
+        use crate::wire::mse::{KeyPair, req2};
+        for require in [false, true] {
+            let seed = mse_seed(require);
+            let mut stream = MemStream {
+                input: seed[1..].to_vec(),
+                at: 0,
+                output: Vec::new(),
+            };
+            let ours =
+                |d: &crate::hash::Digest| (req2(&MSE_TORRENT.0) == *d).then_some(MSE_TORRENT);
+            let accepted = crate::runtime::block_on(respond_keyed(
+                &mut stream,
+                &[],
+                ours,
+                require,
+                KeyPair::from_private(MSE_RESPONDER),
+            ))
+            .expect("the seed is a whole, valid handshake");
+            assert_eq!(accepted.info_hash, MSE_TORRENT);
+            assert_eq!(accepted.crypto.is_encrypted(), require);
+            mse(&seed);
+        }
     }
 }

@@ -10,10 +10,13 @@ use crate::wire::mse::{
     CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, KEY_LEN, KeyPair, MAX_IA, MAX_PAD, Rc4, VC, req1,
     req2_from, req2_xor_req3,
 };
-use async_std::io::{ReadExt, WriteExt};
-use async_std::net::TcpStream;
+use async_std::io::{Read, ReadExt, Write, WriteExt};
 use std::io::{Error, ErrorKind};
 use std::time::Duration;
+
+/// What the handshake runs over: a socket, or bytes in memory (tests, fuzzing).
+pub trait Stream: Read + Write + Unpin {}
+impl<S: Read + Write + Unpin> Stream for S {}
 
 /// The whole encryption handshake must be done within this.
 pub const MSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,7 +68,7 @@ impl Crypto {
     /// Fills `buf` from the leftover bytes, then from the socket, decrypting as needed.
     pub async fn read_exact(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut impl Stream,
         buf: &mut [u8],
     ) -> std::io::Result<()> {
         let from_leftover = self.leftover.len().min(buf.len());
@@ -99,7 +102,11 @@ fn padding() -> Vec<u8> {
 
 /// Reads until `pattern` shows up within `limit` bytes; returns what followed it in the
 /// buffer.
-async fn sync_on(stream: &mut TcpStream, pattern: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
+async fn sync_on(
+    stream: &mut impl Stream,
+    pattern: &[u8],
+    limit: usize,
+) -> std::io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(limit + 64);
     let mut chunk = [0u8; 1024];
     loop {
@@ -121,7 +128,11 @@ async fn sync_on(stream: &mut TcpStream, pattern: &[u8], limit: usize) -> std::i
 }
 
 /// Takes `n` bytes from `pending`, reading more from the socket if needed.
-async fn take(stream: &mut TcpStream, pending: &mut Vec<u8>, n: usize) -> std::io::Result<Vec<u8>> {
+async fn take(
+    stream: &mut impl Stream,
+    pending: &mut Vec<u8>,
+    n: usize,
+) -> std::io::Result<Vec<u8>> {
     if pending.len() < n {
         let mut more = vec![0u8; n - pending.len()];
         stream.read_exact(&mut more).await?;
@@ -135,13 +146,23 @@ async fn take(stream: &mut TcpStream, pending: &mut Vec<u8>, n: usize) -> std::i
 /// BitTorrent handshake) inside it. `provide` is `CRYPTO_RC4`, optionally with
 /// `CRYPTO_PLAINTEXT`.
 pub async fn initiate(
-    stream: &mut TcpStream,
+    stream: &mut impl Stream,
     skey: &InfoHash,
     ia: &[u8],
     provide: u32,
 ) -> std::io::Result<Crypto> {
+    initiate_keyed(stream, skey, ia, provide, KeyPair::generate()).await
+}
+
+/// [`initiate`] with a given key pair (fuzzing's seed transcripts need a fixed one).
+pub async fn initiate_keyed(
+    stream: &mut impl Stream,
+    skey: &InfoHash,
+    ia: &[u8],
+    provide: u32,
+    keys: KeyPair,
+) -> std::io::Result<Crypto> {
     timeout("the encryption handshake", MSE_TIMEOUT, async {
-        let keys = KeyPair::generate();
         let mut first = keys.public.to_vec();
         first.extend_from_slice(&padding());
         stream.write_all(&first).await?;
@@ -213,16 +234,28 @@ pub struct Accepted {
 /// peer that offers only plaintext-after-handshake); otherwise plaintext-after-handshake is
 /// selected when offered.
 pub async fn respond(
-    stream: &mut TcpStream,
+    stream: &mut impl Stream,
     first: &[u8],
     torrent: impl Fn(&Digest) -> Option<InfoHash>,
     require: bool,
 ) -> std::io::Result<Accepted> {
+    respond_keyed(stream, first, torrent, require, KeyPair::generate()).await
+}
+
+/// [`respond`] with a given key pair (fuzzing drives it with a fixed one, so that a seed
+/// transcript gets past the key exchange and mutations reach what follows).
+pub async fn respond_keyed(
+    stream: &mut impl Stream,
+    first: &[u8],
+    torrent: impl Fn(&Digest) -> Option<InfoHash>,
+    require: bool,
+    keys: KeyPair,
+) -> std::io::Result<Accepted> {
     timeout("the encryption handshake", MSE_TIMEOUT, async {
+        let first = &first[..first.len().min(KEY_LEN)];
         let mut ya = [0u8; KEY_LEN];
         ya[..first.len()].copy_from_slice(first);
         stream.read_exact(&mut ya[first.len()..]).await?;
-        let keys = KeyPair::generate();
         let mut second = keys.public.to_vec();
         second.extend_from_slice(&padding());
         stream.write_all(&second).await?;
@@ -297,7 +330,7 @@ pub async fn respond(
 mod tests {
     use super::*;
     use crate::runtime::block_on;
-    use async_std::net::TcpListener;
+    use async_std::net::{TcpListener, TcpStream};
 
     async fn pair() -> (TcpStream, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
