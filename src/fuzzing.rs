@@ -208,13 +208,13 @@ pub fn mse(data: &[u8]) {
         output: Vec::new(),
     };
     let ours = |d: &crate::hash::Digest| (req2(&MSE_TORRENT.0) == *d).then_some(MSE_TORRENT);
-    let accepted = crate::runtime::block_on(respond_keyed(
-        &mut stream,
-        &[],
-        ours,
-        flags & 1 == 1,
-        KeyPair::from_private(MSE_RESPONDER),
-    ));
+    // The fixed key's public half is computed once: one modular exponentiation an input.
+    static KEYS: std::sync::OnceLock<KeyPair> = std::sync::OnceLock::new();
+    let keys = KEYS
+        .get_or_init(|| KeyPair::from_private(MSE_RESPONDER))
+        .clone();
+    let accepted =
+        crate::runtime::block_on(respond_keyed(&mut stream, &[], ours, flags & 1 == 1, keys));
     if let Ok(a) = accepted {
         assert_eq!(a.info_hash, MSE_TORRENT);
         assert!(a.crypto.leftover.len() <= MAX_IA + rest.len());

@@ -161,7 +161,8 @@ impl Torrent {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Torrent, MetainfoError> {
-        let root = bencode::decode(bytes)?;
+        // `info.files` is walked one entry at a time, never held as a tree.
+        let root = bencode::decode_unbuilt(bytes, b"files")?;
         if !root.is_dict() {
             return Err(MetainfoError::NotDict);
         }
@@ -194,7 +195,7 @@ impl Torrent {
                 reason: format!("its SHA-1 is not the info-hash {}", expected.hex()),
             });
         }
-        let value = bencode::decode(info_bytes)?;
+        let value = bencode::decode_unbuilt(info_bytes, b"files")?;
         Ok(Torrent {
             info_hash: expected,
             announce: trackers.first().cloned(),
@@ -454,18 +455,15 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
     })
 }
 
+/// `files`: the list as decoded or left unbuilt ([`bencode::decode_unbuilt`]): its entries are
+/// read from its raw bytes one at a time either way.
 fn parse_files(files: &Value<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
-    let list = files
-        .as_list()
-        .ok_or(MetainfoError::WrongType("info.files"))?;
-    if list.is_empty() {
-        return Err(MetainfoError::Invalid {
-            field: "info.files",
-            reason: "the list is empty".into(),
-        });
+    if files.as_list().is_none() {
+        return Err(MetainfoError::WrongType("info.files"));
     }
-    let mut out = Vec::with_capacity(list.len());
-    for file in list {
+    let mut out = Vec::new();
+    for file in bencode::list_items(files.raw) {
+        let file = file?;
         let length = length_field(
             file.get("length")
                 .ok_or(MetainfoError::Missing("info.files.length"))?,
@@ -492,6 +490,13 @@ fn parse_files(files: &Value<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
             .collect::<Result<Vec<_>, _>>()?;
         out.push(FileEntry { path, length });
     }
+    if out.is_empty() {
+        return Err(MetainfoError::Invalid {
+            field: "info.files",
+            reason: "the list is empty".into(),
+        });
+    }
+    out.shrink_to_fit();
     // Two files at one path: found by sorting indices, with no copy of any path.
     let mut order: Vec<u32> = (0..out.len() as u32).collect();
     order.sort_unstable_by(|&a, &b| out[a as usize].path.cmp(&out[b as usize].path));

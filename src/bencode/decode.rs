@@ -38,22 +38,78 @@ pub fn decode(input: &[u8]) -> Result<Value<'_>, DecodeError> {
 
 /// Decode one value from the start of the input; returns it and the number of bytes it used.
 pub fn decode_prefix(input: &[u8]) -> Result<(Value<'_>, usize), DecodeError> {
-    let mut decoder = Decoder { input, pos: 0 };
+    let mut decoder = Decoder {
+        input,
+        pos: 0,
+        unbuilt: None,
+    };
     let value = decoder.value(0)?;
     Ok((value, decoder.pos))
 }
 
-struct Decoder<'a> {
-    input: &'a [u8],
-    pos: usize,
+/// [`decode`], except that a list under the dictionary key `unbuilt` (a torrent's `files`,
+/// millions of entries in a hostile one) is checked item by item without being kept: it comes
+/// back as an empty list whose `raw` is the whole list, for [`list_items`] to walk. Memory
+/// stays proportional to one item, not to the list.
+pub fn decode_unbuilt<'a>(input: &'a [u8], unbuilt: &[u8]) -> Result<Value<'a>, DecodeError> {
+    let mut decoder = Decoder {
+        input,
+        pos: 0,
+        unbuilt: Some(unbuilt),
+    };
+    let value = decoder.value(0)?;
+    if decoder.pos != input.len() {
+        return Err(DecodeError::Trailing(decoder.pos));
+    }
+    Ok(value)
 }
 
-impl<'a> Decoder<'a> {
+/// The items of the list `raw` (one whole, well-formed list, as [`decode_unbuilt`] leaves
+/// one), decoded one at a time.
+pub fn list_items(raw: &[u8]) -> impl Iterator<Item = Result<Value<'_>, DecodeError>> {
+    let mut decoder = Decoder {
+        input: raw,
+        pos: 1,
+        unbuilt: None,
+    };
+    let is_list = raw.first() == Some(&b'l');
+    std::iter::from_fn(move || {
+        if !is_list || decoder.peek().ok()? == b'e' {
+            return None;
+        }
+        Some(decoder.value(1))
+    })
+}
+
+struct Decoder<'a, 'k> {
+    input: &'a [u8],
+    pos: usize,
+    unbuilt: Option<&'k [u8]>,
+}
+
+impl<'a> Decoder<'a, '_> {
     fn peek(&self) -> Result<u8, DecodeError> {
         self.input
             .get(self.pos)
             .copied()
             .ok_or(DecodeError::UnexpectedEnd(self.pos))
+    }
+
+    /// A list checked item by item and not kept (see [`decode_unbuilt`]).
+    fn list_unbuilt(&mut self, depth: usize) -> Result<Value<'a>, DecodeError> {
+        let start = self.pos;
+        if depth >= MAX_DEPTH {
+            return Err(DecodeError::TooDeep(start));
+        }
+        self.pos += 1;
+        while self.peek()? != b'e' {
+            self.value(depth + 1)?;
+        }
+        self.pos += 1;
+        Ok(Value {
+            raw: &self.input[start..self.pos],
+            kind: Kind::List(Vec::new()),
+        })
     }
 
     fn value(&mut self, depth: usize) -> Result<Value<'a>, DecodeError> {
@@ -105,7 +161,11 @@ impl<'a> Decoder<'a> {
                             return Err(DecodeError::DuplicateKey(key_at));
                         }
                     }
-                    let value = self.value(depth + 1)?;
+                    let value = if self.unbuilt == Some(key) && self.peek()? == b'l' {
+                        self.list_unbuilt(depth + 1)?
+                    } else {
+                        self.value(depth + 1)?
+                    };
                     entries.push((key, value));
                 }
                 self.pos += 1;
@@ -249,5 +309,49 @@ mod tests {
             Some(i64::MAX)
         );
         assert!(decode(b"i9223372036854775808e").is_err());
+    }
+
+    #[test]
+    fn an_unbuilt_list_is_checked_whole_and_walked_item_by_item() {
+        let input = b"d5:filesld1:ai1eed1:ai2eee4:name1:xe";
+        let full = decode(input).unwrap();
+        let lazy = decode_unbuilt(input, b"files").unwrap();
+        let files = lazy.get("files").unwrap();
+        assert_eq!(files.as_list().map(|l| l.len()), Some(0), "not built");
+        assert_eq!(files.raw, full.get("files").unwrap().raw);
+        let walked: Vec<_> = list_items(files.raw).map(|v| v.unwrap().raw).collect();
+        let built: Vec<_> = full
+            .get("files")
+            .unwrap()
+            .as_list()
+            .unwrap()
+            .iter()
+            .map(|v| v.raw)
+            .collect();
+        assert_eq!(walked, built);
+        assert_eq!(lazy.get("name").unwrap().as_bytes(), Some(&b"x"[..]));
+        // Errors inside it are found all the same, and so are trailing bytes.
+        assert!(matches!(
+            decode_unbuilt(b"d5:filesld1:ai1e1:ai2eeee", b"files"),
+            Err(DecodeError::DuplicateKey(_))
+        ));
+        assert!(matches!(
+            decode_unbuilt(b"d5:filesli01eee", b"files"),
+            Err(DecodeError::BadInteger(_))
+        ));
+        assert!(matches!(
+            decode_unbuilt(b"d5:fileslee!", b"files"),
+            Err(DecodeError::Trailing(11))
+        ));
+        // Not a list under that key: decoded as usual.
+        assert_eq!(
+            decode_unbuilt(b"d5:filesi3ee", b"files")
+                .unwrap()
+                .get("files")
+                .unwrap()
+                .as_int(),
+            Some(3)
+        );
+        assert_eq!(list_items(b"i1e").count(), 0, "not a list: no items");
     }
 }

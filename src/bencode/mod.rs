@@ -5,7 +5,7 @@
 mod decode;
 pub mod encode;
 
-pub use decode::{DecodeError, decode, decode_prefix};
+pub use decode::{DecodeError, decode, decode_prefix, decode_unbuilt, list_items};
 pub use encode::Bencode;
 
 /// A decoded value borrowing from the input. `raw` is the exact input span the value came from.

@@ -69,16 +69,24 @@ pub fn run(args: Info) -> Result<()> {
         line("created:", utc(date));
     }
     line("files:", info.files.len().to_string());
-    // Numbered from 1, as `fetch --only/--skip` take them.
+    // Numbered from 1, as `fetch --only/--skip` take them; written as they come (a torrent
+    // may list millions), and a closed pipe (`| head`) just ends the listing.
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+    let _ = w.write_all(out.as_bytes());
     for (i, file) in info.files.iter().enumerate() {
-        out.push_str(&format!(
-            "  {:>4} {:>14}  {}\n",
+        let row = writeln!(
+            w,
+            "  {:>4} {:>14}  {}",
             i + 1,
             file.length,
             shown(&info.file_path(file).to_string_lossy())
-        ));
+        );
+        if row.is_err() {
+            break;
+        }
     }
-    print!("{out}");
+    let _ = w.flush();
     Ok(())
 }
 

@@ -150,6 +150,7 @@ pub fn mod_pow(base: &[u8], exponent: &[u8]) -> [u8; 96] {
 }
 
 /// Our side of the exchange: a private key and the public key to send.
+#[derive(Clone)]
 pub struct KeyPair {
     private: [u8; 20],
     pub public: [u8; KEY_LEN],
