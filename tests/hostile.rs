@@ -303,7 +303,7 @@ fn exchange_from_127_0_0_2(port: u16, request: &[u8], want: usize, limit_secs: f
 }
 
 /// 2,000 idle connections from 127.0.0.1 to the tracker and to a seed's peer port: a client at
-/// 127.0.0.2 is still answered by both within a second.
+/// 127.0.0.2 is still answered by both within a second, and completes a fetch within 3 s.
 #[test]
 fn one_host_flooding_connections_does_not_lock_out_another() {
     let (_tracker, tport) = start_tracker(60);
@@ -333,6 +333,17 @@ fn one_host_flooding_connections_does_not_lock_out_another() {
     assert!(
         got >= 68,
         "the seed answered {got} bytes of its handshake within 1 s"
+    );
+    // And a whole fetch from 127.0.0.2 (libtorrent) completes within 3 s.
+    let py = require_libtorrent();
+    let out = dir.path().join("lt");
+    let mut cmd = libtorrent_fetch(py, &torrent, &out, sport, 3, &["--bind", "127.0.0.2"]);
+    let status =
+        Proc::spawn("libtorrent from 127.0.0.2", &mut cmd).wait_for(Duration::from_secs(30));
+    assert!(status.success(), "no complete fetch within 3 s: {status:?}");
+    assert_eq!(
+        std::fs::read(out.join("f.bin")).unwrap(),
+        std::fs::read(dir.path().join("f.bin")).unwrap()
     );
     drop(idle);
 }

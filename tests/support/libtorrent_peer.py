@@ -26,10 +26,12 @@ ap.add_argument("--fetch", action="store_true")
 ap.add_argument("--timeout", type=float, default=120)
 ap.add_argument("--require-encryption", action="store_true")
 ap.add_argument("--dht-bootstrap")
+ap.add_argument("--bind", default="127.0.0.1", help="the address to listen on and dial from")
 args = ap.parse_args()
 
 settings = {
-    "listen_interfaces": "127.0.0.1:%d" % args.port,
+    "listen_interfaces": "%s:%d" % (args.bind, args.port),
+    "outgoing_interfaces": args.bind,
     "enable_dht": False,
     "enable_lsd": False,
     "enable_upnp": False,
