@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod http;
+mod mmsg;
 pub mod proto;
 pub mod stats;
 pub mod swarm;
@@ -10,7 +11,7 @@ pub mod udp;
 
 pub use proto::{AnnounceEvent, AnnounceRequest};
 
-use async_std::net::{TcpListener, UdpSocket};
+use async_std::net::TcpListener;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,15 +56,33 @@ pub async fn start(
         })?;
     let bound = tcp.local_addr().map_err(net("the listener".into()))?;
     let udp_addr = SocketAddr::new(listen.ip(), bound.port());
-    let udp = UdpSocket::bind(udp_addr)
-        .await
-        .map_err(|source| crate::Error::Listen {
-            addr: udp_addr,
-            source,
-        })?;
+    let udp = std::net::UdpSocket::bind(udp_addr).map_err(|source| crate::Error::Listen {
+        addr: udp_addr,
+        source,
+    })?;
     let tracker = Arc::new(Tracker::new(interval, name));
     crate::runtime::spawn(http::serve(tcp, tracker.clone()));
-    crate::runtime::spawn(udp::serve(udp, tracker.clone()));
+    // UDP on threads of its own, blocking in batched receives: one a core, up to 4.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let ids = Arc::new(udp::ConnectionIds::new());
+    let clock = std::time::Instant::now();
+    for i in 0..threads {
+        let ids = ids.clone();
+        let (socket, tracker) = (
+            udp.try_clone().map_err(|source| crate::Error::Listen {
+                addr: udp_addr,
+                source,
+            })?,
+            tracker.clone(),
+        );
+        std::thread::Builder::new()
+            .name(format!("tracker-udp-{i}"))
+            .spawn(move || udp::serve(socket, tracker, ids, clock))
+            .map_err(|source| crate::Error::Listen {
+                addr: udp_addr,
+                source,
+            })?;
+    }
     let sampler = tracker.clone();
     crate::runtime::spawn(async move {
         loop {

@@ -1,5 +1,6 @@
 //! The UDP tracker (BEP 15): connect, announce, scrape, error. Packet handling is sans-IO
-//! ([`handle_packet`]); [`serve`] only moves datagrams.
+//! ([`handle_packet`]); [`serve`] only moves datagrams, in batches ([`super::mmsg`]), on threads
+//! of its own.
 //!
 //! Connection ids are the first 8 bytes of SHA-1(secret, time bucket, client address): a client
 //! cannot forge one for an address it does not hold, and one expires after 1–2 minutes (two
@@ -12,7 +13,6 @@ use super::proto::{
 };
 use super::stats::Counters;
 use crate::hash::Sha1;
-use async_std::net::UdpSocket;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -138,23 +138,38 @@ pub fn handle_packet(
     Some(response.encode(v6))
 }
 
-pub async fn serve(socket: UdpSocket, tracker: Arc<Tracker>) {
-    let ids = ConnectionIds::new();
-    let start = std::time::Instant::now();
-    let mut buf = vec![0u8; 2048];
+/// One thread's loop on the socket; every thread shares `ids` (an id one issues, another
+/// accepts) and `start` (their clock).
+pub fn serve(
+    socket: std::net::UdpSocket,
+    tracker: Arc<Tracker>,
+    ids: Arc<ConnectionIds>,
+    start: std::time::Instant,
+) {
+    use super::mmsg::{Batch, SockAddr, send_all};
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    let mut batch = Batch::default();
+    let mut answers: Vec<(Vec<u8>, SockAddr)> = Vec::new();
     loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
+        let n = match batch.receive(fd) {
+            Ok(n) => n,
             Err(e) => {
                 log::debug!("tracker: udp receive failed: {e}");
-                crate::runtime::sleep(std::time::Duration::from_millis(10)).await;
+                std::thread::sleep(std::time::Duration::from_millis(10));
                 continue;
             }
         };
         let now = start.elapsed().as_secs() + BUCKET_SECS;
-        if let Some(reply) = handle_packet(&tracker, &ids, &buf[..n], from, now) {
-            let _ = socket.send_to(&reply, from).await;
+        answers.clear();
+        for i in 0..n {
+            let (packet, name) = batch.datagram(i);
+            let Some(from) = name.get() else { continue };
+            if let Some(reply) = handle_packet(&tracker, &ids, packet, from, now) {
+                answers.push((reply, *name));
+            }
         }
+        send_all(fd, &mut answers);
     }
 }
 
