@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Transfer speed on loopback, in one run: a page-cached file (1 GiB by default) from one seeder to
 # one downloader, p2p→p2p (plaintext, then RC4-encrypted), libtorrent→libtorrent, libtorrent→p2p
-# (the same seed) and aria2c→aria2c, each timed from the
+# (the same seed), aria2c→aria2c and, when installed, rqbit→rqbit, each timed from the
 # downloader's start to its verified completion, with the downloader's CPU seconds and peak RSS;
 # then a swarm: a p2p seed limited to 4 MiB/s and 8 p2p fetchers of a 64 MiB file through
 # p2p tracker: time until all complete, and the seed's upload divided by the file size.
@@ -88,7 +88,27 @@ report "aria2c -> aria2c" "$w" "$u" "$s" "$m"; aria_rate=$(echo "$size_mib/$w" |
 kill $aria_pid; rm -rf "$work/aria"; sync
 
 best=$(echo "if ($lt_rate > $aria_rate) $lt_rate else $aria_rate" | bc -l)
-printf 'ratio p2p / best of libtorrent and aria2c: %.2f\n' "$(echo "$p2p_rate/$best" | bc -l)"
+best_of="libtorrent and aria2c"
+
+# rqbit -> rqbit, when installed (cargo install rqbit --root DIR, about 3 minutes; RQBIT=path)
+rqbit=${RQBIT:-$(command -v rqbit || true)}
+if [ -n "$rqbit" ]; then
+  rq() { "$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port "$@"; }
+  rport=$(free_port)
+  rq $rport download --disable-http-api --overwrite -o "$work/src" "$work/data.torrent" >/dev/null 2>&1 & pids+=($!); rq_pid=$!
+  wait_port $rport
+  sleep 3  # it checks the seed's data before it serves
+  read -r w u s m < <(measure "$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port $(free_port) \
+    download --disable-http-api -e --initial-peers 127.0.0.1:$rport -o "$work/rq" "$work/data.torrent")
+  cmp -s "$work/src/data.bin" "$work/rq/data.bin" || { echo "rqbit copy differs" >&2; exit 1; }
+  report "rqbit -> rqbit" "$w" "$u" "$s" "$m"; rq_rate=$(echo "$size_mib/$w" | bc -l)
+  kill $rq_pid; rm -rf "$work/rq"; sync
+  best=$(echo "if ($rq_rate > $best) $rq_rate else $best" | bc -l)
+  best_of="libtorrent, aria2c and rqbit"
+else
+  echo "rqbit not found: cargo install rqbit --root DIR (about 3 minutes), then RQBIT=DIR/bin/rqbit"
+fi
+printf 'ratio p2p / best of %s: %.2f\n' "$best_of" "$(echo "$p2p_rate/$best" | bc -l)"
 
 echo "== swarm: seed at --upload-limit 4M, 8 fetchers, 64 MiB, through p2p tracker"
 mkdir -p "$work/swarm"
