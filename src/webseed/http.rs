@@ -19,6 +19,8 @@ pub const MAX_SKIP: u64 = 256 << 20;
 /// Why a range could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeError {
+    /// Not a URL we can fetch (only `http://`): the web seed is not used.
+    Unsupported(String),
     /// The file is not there (404, 410): the web seed cannot give its pieces.
     Missing(String),
     /// Anything else: try again later.
@@ -28,7 +30,9 @@ pub enum RangeError {
 impl std::fmt::Display for RangeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RangeError::Missing(m) | RangeError::Failed(m) => f.write_str(m),
+            RangeError::Unsupported(m) | RangeError::Missing(m) | RangeError::Failed(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -145,16 +149,19 @@ async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, Rang
 }
 
 /// Resolves the host of an `http://` URL.
-pub fn address(url: &str) -> Result<SocketAddr, String> {
+pub fn address(url: &str) -> Result<SocketAddr, RangeError> {
     if !url.starts_with("http://") {
-        return Err("only http:// web seeds are supported".into());
+        return Err(RangeError::Unsupported(
+            "only http:// web seeds are supported".into(),
+        ));
     }
-    let (host, port, _) = split_url(url, 80).ok_or("not a valid URL")?;
+    let failed = RangeError::Failed;
+    let (host, port, _) = split_url(url, 80).ok_or_else(|| failed("not a valid URL".into()))?;
     (host.as_str(), port)
         .to_socket_addrs()
-        .map_err(|e| format!("resolving {host}: {e}"))?
+        .map_err(|e| failed(format!("resolving {host}: {e}")))?
         .next()
-        .ok_or_else(|| format!("{host} resolves to no address"))
+        .ok_or_else(|| failed(format!("{host} resolves to no address")))
 }
 
 /// `len` bytes of the file at `url` from byte `start`, following a few redirects. `conn` is
@@ -216,7 +223,7 @@ async fn get_once(
         // Behind it, or another file: that answer is of no more use.
         *conn = None;
     }
-    let addr = address(url).map_err(failed)?;
+    let addr = address(url)?;
     let (host, port, path) = split_url(url, 80).ok_or_else(|| failed("bad URL".into()))?;
     if conn.as_ref().is_none_or(|c| c.addr != addr) {
         let stream =

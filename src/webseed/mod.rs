@@ -123,7 +123,8 @@ pub struct Setup<E> {
 enum End {
     /// The torrent let go of it: the task is over.
     Released,
-    Failed(RangeError),
+    /// With the file whose range failed, when one did.
+    Failed(RangeError, Option<usize>),
 }
 
 /// Runs a web seed until the torrent no longer wants it.
@@ -143,15 +144,15 @@ pub async fn run<E: From<(PeerKey, PeerEvent)> + Send + 'static>(setup: Setup<E>
         let before = setup.delivered.load(std::sync::atomic::Ordering::Relaxed);
         let end = match http::address(&setup.url) {
             Ok(addr) => connection(&setup, key, addr, &offers).await,
-            Err(e) if e.starts_with("only http") => {
-                log::warn!("web seed {}: {e}; not used", setup.url);
-                return;
-            }
-            Err(e) => End::Failed(RangeError::Failed(e)),
+            Err(e) => End::Failed(e, None),
         };
         match end {
             End::Released => return,
-            End::Failed(e) => {
+            End::Failed(e @ RangeError::Unsupported(_), _) => {
+                log::warn!("web seed {}: {e}; not used", setup.url);
+                return;
+            }
+            End::Failed(e, file) => {
                 let _ = setup
                     .events
                     .send(E::from((
@@ -159,15 +160,8 @@ pub async fn run<E: From<(PeerKey, PeerEvent)> + Send + 'static>(setup: Setup<E>
                         PeerEvent::Closed(PeerError::Io(std::io::Error::other(e.to_string()))),
                     )))
                     .await;
-                if let RangeError::Missing(_) = &e {
-                    // Which file: the one whose URL the error names.
-                    for f in 0..setup.meta.info.files.len() {
-                        if e.to_string()
-                            .ends_with(&file_url(&setup.url, &setup.meta.info, f))
-                        {
-                            missing.insert(f);
-                        }
-                    }
+                if let (RangeError::Missing(_), Some(f)) = (&e, file) {
+                    missing.insert(f);
                 }
                 if setup.delivered.load(std::sync::atomic::Ordering::Relaxed) > before {
                     pause = FIRST_PAUSE;
@@ -254,8 +248,8 @@ async fn connection<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
                     return End::Released;
                 }
             }
-            if let Some(e) = failure {
-                return End::Failed(e);
+            if let Some((e, file)) = failure {
+                return End::Failed(e, Some(file));
             }
         }
     }
@@ -300,12 +294,12 @@ async fn drain(
 }
 
 /// The bytes of one run: a range request for each file it crosses. On a failure, the bytes
-/// before it and the failure.
+/// before it, the failure and the file it was in.
 async fn fetch_run<E>(
     setup: &Setup<E>,
     conn: &mut Option<Conn>,
     run: &[BlockRef],
-) -> (Vec<u8>, Option<RangeError>) {
+) -> (Vec<u8>, Option<(RangeError, usize)>) {
     let first = run[0];
     let start = setup.layout.piece_offset(first.piece as usize) + first.begin as u64;
     let len: u64 = run.iter().map(|b| b.length as u64).sum();
@@ -315,7 +309,7 @@ async fn fetch_run<E>(
         let url = file_url(&setup.url, &setup.meta.info, span.file);
         match http::get_range(conn, &url, span.file_offset, span.len).await {
             Ok(bytes) => data.extend_from_slice(&bytes),
-            Err(e) => return (data, Some(e)),
+            Err(e) => return (data, Some((e, span.file))),
         }
     }
     (data, None)
