@@ -35,6 +35,8 @@ pub struct PieceStore {
     write_lock: Mutex<()>,
     /// The files a selective fetch takes; the others are never created, read or written.
     selection: Selection,
+    /// Pieces holding bytes of a selected file (every piece without a selection).
+    wanted: Bitfield,
     /// Pieces straddling a selected and an unselected file: kept whole in the part file.
     straddling: Bitfield,
     /// The part file (`DIR/.NAME.p2p-parts`), sparse, piece `p` at `p × piece length`: made
@@ -68,6 +70,7 @@ impl PieceStore {
         parts: Option<PathBuf>,
     ) -> Result<PieceStore> {
         let mut store = PieceStore::new(dir, info, true);
+        store.wanted = selection.wanted(&store.layout);
         store.straddling = selection.straddling(&store.layout);
         store.selection = selection;
         // `dir` itself is the user's choice (it may be a link); below it, nothing is followed.
@@ -243,6 +246,7 @@ impl PieceStore {
         store.hashes = info.pieces.clone();
         store.writable = writable;
         store.selection = Selection::all(info.files.len());
+        store.wanted = Bitfield::full(store.layout.piece_count());
         store.straddling = Bitfield::new(store.layout.piece_count());
         store
     }
@@ -259,6 +263,7 @@ impl PieceStore {
             open: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(()),
             selection: Selection::all(0),
+            wanted: Bitfield::new(0),
             straddling: Bitfield::new(0),
             parts: None,
         }
@@ -373,8 +378,8 @@ impl PieceStore {
     }
 
     /// The pieces holding bytes of a selected file.
-    pub fn wanted(&self) -> Bitfield {
-        self.selection.wanted(&self.layout)
+    pub fn wanted(&self) -> &Bitfield {
+        &self.wanted
     }
 
     pub fn selection(&self) -> &Selection {
@@ -402,7 +407,7 @@ impl PieceStore {
     /// Hashes every piece on disk on every core; returns the verified ones. Pieces lying only in
     /// files this run created empty are skipped.
     pub fn check_all(&self, progress: &HashProgress) -> Result<Bitfield> {
-        let wanted = self.wanted();
+        let wanted = &self.wanted;
         let parts_len = self
             .parts
             .as_ref()
@@ -423,7 +428,7 @@ impl PieceStore {
             })
             .collect();
         let mut have = self.check(&pieces, progress)?;
-        self.recover_from_parts(&mut have, &wanted)?;
+        self.recover_from_parts(&mut have, wanted)?;
         Ok(have)
     }
 

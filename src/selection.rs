@@ -105,11 +105,18 @@ impl Selection {
 
     /// Pieces holding bytes of a selected file.
     pub fn wanted(&self, layout: &Layout) -> Bitfield {
+        // Every file (a fetch without --only/--skip): no need to look at each piece.
+        if self.is_all() {
+            return Bitfield::full(layout.piece_count());
+        }
         self.pieces(layout, |files| files.iter().any(|&f| self.files[f]))
     }
 
     /// Wanted pieces that also hold bytes of an unselected file.
     pub fn straddling(&self, layout: &Layout) -> Bitfield {
+        if self.is_all() {
+            return Bitfield::new(layout.piece_count());
+        }
         self.pieces(layout, |files| {
             files.iter().any(|&f| self.files[f]) && files.iter().any(|&f| !self.files[f])
         })

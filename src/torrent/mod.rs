@@ -249,7 +249,7 @@ impl Task {
         picker.set_sequential(config.options.sequential);
         // A selective fetch wants the pieces of its files only.
         if !store.selection().is_all() {
-            picker.set_wanted(&store.wanted());
+            picker.set_wanted(store.wanted());
         }
         let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
         let mut dialer = Dialer::default();
