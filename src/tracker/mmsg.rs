@@ -39,6 +39,24 @@ struct MMsgHdr {
     len: u32,
 }
 
+impl MMsgHdr {
+    /// One datagram of `iov`, from or to `name` (of `namelen` bytes), no control data.
+    fn new(name: &mut SockAddr, namelen: u32, iov: &mut IoVec) -> MMsgHdr {
+        MMsgHdr {
+            hdr: MsgHdr {
+                name: name.0.as_mut_ptr(),
+                namelen,
+                iov,
+                iovlen: 1,
+                control: std::ptr::null_mut(),
+                controllen: 0,
+                flags: 0,
+            },
+            len: 0,
+        }
+    }
+}
+
 /// `struct sockaddr_storage`: 128 bytes, aligned for any address.
 #[repr(C, align(8))]
 #[derive(Clone, Copy)]
@@ -113,18 +131,7 @@ impl Batch {
         let mut msgs: Vec<MMsgHdr> = iovs
             .iter_mut()
             .zip(self.names.iter_mut())
-            .map(|(iov, name)| MMsgHdr {
-                hdr: MsgHdr {
-                    name: name.0.as_mut_ptr(),
-                    namelen: 128,
-                    iov,
-                    iovlen: 1,
-                    control: std::ptr::null_mut(),
-                    controllen: 0,
-                    flags: 0,
-                },
-                len: 0,
-            })
+            .map(|(iov, name)| MMsgHdr::new(name, 128, iov))
             .collect();
         loop {
             // SAFETY: every pointer in `msgs` points into `iovs`, `self.bufs` and `self.names`,
@@ -170,17 +177,9 @@ pub fn send_all(fd: RawFd, answers: &mut [(Vec<u8>, SockAddr)]) {
     let mut msgs: Vec<MMsgHdr> = iovs
         .iter_mut()
         .zip(answers.iter_mut())
-        .map(|(iov, (_, to))| MMsgHdr {
-            hdr: MsgHdr {
-                namelen: to.len(),
-                name: to.0.as_mut_ptr(),
-                iov,
-                iovlen: 1,
-                control: std::ptr::null_mut(),
-                controllen: 0,
-                flags: 0,
-            },
-            len: 0,
+        .map(|(iov, (_, to))| {
+            let len = to.len();
+            MMsgHdr::new(to, len, iov)
         })
         .collect();
     let mut sent = 0;
