@@ -278,13 +278,6 @@ fn a_torrent_read_from_a_device_or_pipe_is_bounded() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
-/// The tests that flood a listener take turns: side by side on two cores their flooders fall
-/// behind and the pressure they make comes and goes.
-fn flooding() -> std::sync::MutexGuard<'static, ()> {
-    static FLOODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    FLOODING.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Asks `python3` for a TCP exchange from source address 127.0.0.2 (the test's own sockets all
 /// come from 127.0.0.1, which the flood holds): sends `request`, prints how many bytes came
 /// back within the time limit.
@@ -313,7 +306,7 @@ fn exchange_from_127_0_0_2(port: u16, request: &[u8], want: usize, limit_secs: f
 /// 127.0.0.2 is still answered by both within a second, and completes a fetch within 3 s.
 #[test]
 fn one_host_flooding_connections_does_not_lock_out_another() {
-    let _alone = flooding();
+    let _alone = take_turns();
     let (_tracker, tport) = start_tracker(60);
     let dir = tempfile::tempdir().unwrap();
     let (_, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
@@ -358,7 +351,7 @@ fn one_host_flooding_connections_does_not_lock_out_another() {
 
 #[test]
 fn a_silent_handshake_is_cut_sooner_when_many_are_in_progress() {
-    let _alone = flooding();
+    let _alone = take_turns();
     let dir = tempfile::tempdir().unwrap();
     let (_, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
     let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);

@@ -8,13 +8,6 @@ use std::net::{TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The tests that flood a tracker with hundreds of connections or 100,000 requests take turns:
-/// run side by side on two cores, their flooders fall behind and measure each other.
-fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Reads one HTTP response (Content-Length framed) from a stream, never past its end, so
 /// pipelined responses stay in the socket for the next call.
 fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>, String) {
@@ -311,7 +304,7 @@ fn slow_clients_are_cut_off_while_others_are_served() {
 
 #[test]
 fn a_client_that_pipelines_and_never_reads_is_cut_off() {
-    let _alone = heavy();
+    let _alone = take_turns();
     let (_t, port) = start_tracker(60);
     let hash = [0x55; 20];
     // 50 peers, so that every reply carries 300 bytes of them.
@@ -358,32 +351,17 @@ fn a_client_that_pipelines_and_never_reads_is_cut_off() {
 /// answered, because the connection idle longest makes room for it.
 #[test]
 fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
-    let _alone = heavy();
+    let _alone = take_turns();
     let (_t, port) = start_tracker(60);
     // 18 hosts (127.0.0.10-27) × 60 connections asking every second: past the cap of 1,024,
     // under the 64 a host; between their requests they wait, and the longest waiting makes room.
-    let script = polling_flood(port, 10..28, 60);
-    let mut cmd = Command::new("python3");
-    cmd.args(["-c", &script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut flood = Proc::spawn("flooder", &mut cmd);
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(flood.child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let opened: usize = line.trim().parse().unwrap();
+    let (_flood, opened) = polling_flood(port, 10..28, 60);
     assert!(opened >= 1024, "the flood opened {opened}");
     // The tracker holds its 1,024 connections (and a few descriptors of its own).
-    let tracker_pid = _t.proc.pid();
-    let full = wait_until(Duration::from_secs(10), || {
-        std::fs::read_dir(format!("/proc/{tracker_pid}/fd"))
-            .map(|d| d.count() >= 1024)
-            .unwrap_or(false)
-    });
-    assert!(full, "the tracker never held 1,024 connections");
+    assert!(
+        holds_descriptors(&_t.proc, 1024),
+        "the tracker never held 1,024 connections"
+    );
     // A client from another address asks for a scrape: it is answered.
     let mut s = TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
@@ -402,12 +380,20 @@ fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     );
 }
 
-/// A python3 script holding `per_host` keep-alive connections from each of 127.0.0.`hosts`,
+/// Whether `proc` holds `n` descriptors (its connections and a few of its own) within 10 s.
+fn holds_descriptors(proc: &Proc, n: usize) -> bool {
+    let pid = proc.pid();
+    wait_until(Duration::from_secs(10), || {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| d.count() >= n)
+    })
+}
+
+/// Starts python3 holding `per_host` keep-alive connections from each of 127.0.0.`hosts`,
 /// each asking for a scrape every second as a polling client would (past 512 connections a
 /// request has 3 s, so connections that never ask are soon cut and a flood of them sheds
-/// itself); prints how many it opened, then holds them until its stdin closes.
-fn polling_flood(port: u16, hosts: std::ops::Range<u8>, per_host: usize) -> String {
-    r#"
+/// itself); returns it, holding them until it is dropped, and how many it opened.
+fn polling_flood(port: u16, hosts: std::ops::Range<u8>, per_host: usize) -> (Proc, usize) {
+    let script = r#"
 import socket, sys, threading, time
 socks = []
 lock = threading.Lock()
@@ -441,7 +427,20 @@ sys.stdin.read()
     .replace("PORT", &port.to_string())
     .replace("FIRST", &hosts.start.to_string())
     .replace("LAST", &hosts.end.to_string())
-    .replace("PER_HOST", &per_host.to_string())
+    .replace("PER_HOST", &per_host.to_string());
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut flood = Proc::spawn("flooder", &mut cmd);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(flood.child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let opened = line.trim().parse().expect("the flood's count");
+    (flood, opened)
 }
 
 /// Whether the tracker closed `s` within `limit` (EOF or reset), or it is still open.
@@ -460,33 +459,21 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
 
 #[test]
 fn a_silent_connection_is_cut_sooner_when_the_tracker_is_busy() {
-    let _alone = heavy();
+    let _alone = take_turns();
     let (_t, port) = start_tracker(60);
     // Quiet: a connection that sends nothing is kept for the whole request timeout (15 s).
     let mut quiet = connect(port);
     assert!(!closed_within(&mut quiet, Duration::from_secs(5)));
     // 900 connections from 15 hosts (60 each, under the 64 a host), each asking every second:
     // well over half the 1,024, and they stay.
-    let script = polling_flood(port, 40..55, 60);
-    let mut cmd = Command::new("python3");
-    cmd.args(["-c", &script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut flood = Proc::spawn("flooder", &mut cmd);
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(flood.child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "900");
+    let (_flood, opened) = polling_flood(port, 40..55, 60);
+    assert_eq!(opened, 900);
     // The tracker has taken them (its descriptors say so), then: a newcomer that sends nothing
     // is cut after 3 s, not 15.
-    let tracker_pid = _t.proc.pid();
-    let busy = wait_until(Duration::from_secs(10), || {
-        std::fs::read_dir(format!("/proc/{tracker_pid}/fd")).is_ok_and(|d| d.count() >= 600)
-    });
-    assert!(busy, "the tracker never held 600 of the connections");
+    assert!(
+        holds_descriptors(&_t.proc, 600),
+        "the tracker never held 600 of the connections"
+    );
     let started = Instant::now();
     let mut silent = connect(port);
     assert!(

@@ -154,6 +154,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// For tests that flood a listener: they take turns within their test binary, since side by
+/// side on two cores their flooders fall behind and the pressure each makes comes and goes.
+pub fn take_turns() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Polls `check` until it is true or `limit` passes.
 pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

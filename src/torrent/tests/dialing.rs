@@ -1,6 +1,26 @@
 //! Duplicate and simultaneous connections to one peer.
 use super::*;
 
+/// Our dial to `listen` completes (key 2) with a peer whose id is all `id`; returns what the
+/// connection is sent.
+fn dial(h: &mut Harness, listen: SocketAddr, id: u8) -> Receiver<Outgoing> {
+    h.task.dialer.add(listen, false, Instant::now());
+    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
+    let (handle, rx) = PeerHandle::detached(listen);
+    h.event(Event::Connected {
+        key: 2,
+        addr: listen,
+        theirs: Handshake {
+            reserved: [0; 8],
+            info_hash: InfoHash([7; 20]),
+            peer_id: [id; 20],
+        },
+        encrypted: false,
+        handle,
+    });
+    rx
+}
+
 #[test]
 fn a_dialed_duplicate_refused_is_dialed_again_when_the_kept_connection_ends() {
     use super::peers::DialState;
@@ -9,20 +29,7 @@ fn a_dialed_duplicate_refused_is_dialed_again_when_the_kept_connection_ends() {
     let kept = h.connect_from(1, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
     // Our own dial to where it listens completes second: a duplicate, refused.
     let listen = SocketAddr::from(([10, 0, 0, 9], 6881));
-    h.task.dialer.add(listen, false, Instant::now());
-    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
-    let (handle, dup) = PeerHandle::detached(listen);
-    h.event(Event::Connected {
-        key: 2,
-        addr: listen,
-        theirs: Handshake {
-            reserved: [0; 8],
-            info_hash: InfoHash([7; 20]),
-            peer_id: [1; 20],
-        },
-        encrypted: false,
-        handle,
-    });
+    let dup = dial(&mut h, listen, 1);
     assert!(sent(&dup).2, "the duplicate is closed");
     assert_eq!(h.task.dialer.state(&listen), Some(DialState::Live));
     // The other end kept our dial and closed its own: the kept connection ends. The address
@@ -45,20 +52,7 @@ fn of_two_simultaneous_connections_both_ends_keep_the_one_the_lower_id_dialed() 
     let mut h = harness(4, B, true);
     let inbound = h.connect_from(0xff, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
     let listen = SocketAddr::from(([10, 0, 0, 9], 6881));
-    h.task.dialer.add(listen, false, Instant::now());
-    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
-    let (handle, dialed) = PeerHandle::detached(listen);
-    h.event(Event::Connected {
-        key: 2,
-        addr: listen,
-        theirs: Handshake {
-            reserved: [0; 8],
-            info_hash: InfoHash([7; 20]),
-            peer_id: [0xff; 20],
-        },
-        encrypted: false,
-        handle,
-    });
+    let dialed = dial(&mut h, listen, 0xff);
     assert!(
         sent(&inbound).2,
         "the connection the higher id made is closed"
@@ -68,20 +62,7 @@ fn of_two_simultaneous_connections_both_ends_keep_the_one_the_lower_id_dialed() 
     assert_eq!(h.task.peers[&2].addr, listen);
     // Arriving the other way round (our dial first, then theirs) gives the same answer.
     let mut h = harness(4, B, true);
-    h.task.dialer.add(listen, false, Instant::now());
-    assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
-    let (handle, dialed) = PeerHandle::detached(listen);
-    h.event(Event::Connected {
-        key: 2,
-        addr: listen,
-        theirs: Handshake {
-            reserved: [0; 8],
-            info_hash: InfoHash([7; 20]),
-            peer_id: [0xff; 20],
-        },
-        encrypted: false,
-        handle,
-    });
+    let dialed = dial(&mut h, listen, 0xff);
     let inbound = h.connect_from(0xff, [0; 8], SocketAddr::from(([10, 0, 0, 9], 40000)));
     assert!(sent(&inbound).2, "theirs is refused");
     assert!(!sent(&dialed).2, "ours stays");

@@ -123,6 +123,25 @@ impl Harness {
         rx
     }
 
+    /// Peer `n` (connected, sending through `rx`) has the first four pieces, unchokes us, and
+    /// answers the first request with garbage: the piece, one block long, fails its check.
+    /// Returns that block.
+    fn send_a_bad_piece(&mut self, n: u8, rx: &Receiver<Outgoing>) -> BlockRef {
+        self.say(n, Message::Bitfield(vec![0xf0]));
+        self.say(n, Message::Unchoke);
+        let b = requests(&sent(rx).0)[0];
+        self.say(
+            n,
+            Message::Piece {
+                index: b.piece,
+                begin: b.begin,
+                data: vec![0xee; b.length as usize],
+            },
+        );
+        self.settle_verification();
+        b
+    }
+
     fn event(&mut self, e: Event) -> bool {
         self.task.handle(e).expect("the torrent goes on")
     }
@@ -317,18 +336,7 @@ fn endgame_asks_two_peers_and_cancels_the_slower_one() {
 fn a_peer_that_alone_sends_a_bad_piece_is_banned_and_refused_when_it_returns() {
     let mut h = harness(4, B, false);
     let rx = h.connect(1);
-    h.say(1, Message::Bitfield(vec![0xf0]));
-    h.say(1, Message::Unchoke);
-    let b = requests(&sent(&rx).0)[0];
-    h.say(
-        1,
-        Message::Piece {
-            index: b.piece,
-            begin: b.begin,
-            data: vec![0xee; b.length as usize],
-        },
-    );
-    h.settle_verification();
+    let b = h.send_a_bad_piece(1, &rx);
     let (_, _, closed) = sent(&rx);
     assert!(closed, "the liar's connection is closed");
     assert!(h.task.peers.is_empty());
@@ -596,18 +604,7 @@ fn a_banned_peer_back_under_a_new_id_from_its_address_is_refused() {
     let mut h = harness(4, B, false);
     let at = |port| SocketAddr::from(([10, 0, 0, 5], port));
     let rx = h.connect_from(1, [0; 8], at(1000));
-    h.say(1, Message::Bitfield(vec![0xf0]));
-    h.say(1, Message::Unchoke);
-    let b = requests(&sent(&rx).0)[0];
-    h.say(
-        1,
-        Message::Piece {
-            index: b.piece,
-            begin: b.begin,
-            data: vec![0xee; b.length as usize],
-        },
-    );
-    h.settle_verification();
+    h.send_a_bad_piece(1, &rx);
     assert!(sent(&rx).2, "banned");
     // Same address, another port and a fresh peer id: still refused.
     let back = h.connect_from(9, [0; 8], at(2000));
