@@ -197,13 +197,29 @@ impl async_std::io::Write for MemStream {
 /// whose low bit says `--encryption require`): it ends in an error or an accepted torrent, its
 /// answer and leftover bounded.
 pub fn mse(data: &[u8]) {
-    use crate::peer::encryption::respond_keyed;
-    use crate::wire::mse::{KEY_LEN, KeyPair, MAX_IA, req2};
+    use crate::wire::mse::{KEY_LEN, MAX_IA};
     let Some((&flags, rest)) = data.split_first() else {
         return;
     };
+    let (accepted, answer) = mse_respond(rest, flags & 1 == 1);
+    if let Ok(a) = accepted {
+        assert_eq!(a.info_hash, MSE_TORRENT);
+        assert!(a.crypto.leftover.len() <= MAX_IA + rest.len());
+    }
+    // Our key, at most 64 bytes of padding, then VC, the method and an empty PadD.
+    assert!(answer.len() <= KEY_LEN + 64 + 14);
+}
+
+/// The `mse` target's responder (fixed key, one torrent) fed `input`: what it accepted, and
+/// what it wrote back.
+fn mse_respond(
+    input: &[u8],
+    require: bool,
+) -> (std::io::Result<crate::peer::encryption::Accepted>, Vec<u8>) {
+    use crate::peer::encryption::respond_keyed;
+    use crate::wire::mse::{KeyPair, req2};
     let mut stream = MemStream {
-        input: rest.to_vec(),
+        input: input.to_vec(),
         at: 0,
         output: Vec::new(),
     };
@@ -213,14 +229,8 @@ pub fn mse(data: &[u8]) {
     let keys = KEYS
         .get_or_init(|| KeyPair::from_private(MSE_RESPONDER))
         .clone();
-    let accepted =
-        crate::runtime::block_on(respond_keyed(&mut stream, &[], ours, flags & 1 == 1, keys));
-    if let Ok(a) = accepted {
-        assert_eq!(a.info_hash, MSE_TORRENT);
-        assert!(a.crypto.leftover.len() <= MAX_IA + rest.len());
-    }
-    // Our key, at most 64 bytes of padding, then VC, the method and an empty PadD.
-    assert!(stream.output.len() <= KEY_LEN + 64 + 14);
+    let accepted = crate::runtime::block_on(respond_keyed(&mut stream, &[], ours, require, keys));
+    (accepted, stream.output)
 }
 
 /// An initiator's whole side of a handshake for the `mse` target's fixed responder, carrying a
@@ -259,25 +269,11 @@ mod tests {
 
     #[test]
     fn the_mse_seed_gets_past_the_key_exchange_to_an_accepted_torrent() {
-        use crate::peer::encryption::respond_keyed;
-        use crate::wire::mse::{KeyPair, req2};
         for require in [false, true] {
             let seed = mse_seed(require);
-            let mut stream = MemStream {
-                input: seed[1..].to_vec(),
-                at: 0,
-                output: Vec::new(),
-            };
-            let ours =
-                |d: &crate::hash::Digest| (req2(&MSE_TORRENT.0) == *d).then_some(MSE_TORRENT);
-            let accepted = crate::runtime::block_on(respond_keyed(
-                &mut stream,
-                &[],
-                ours,
-                require,
-                KeyPair::from_private(MSE_RESPONDER),
-            ))
-            .expect("the seed is a whole, valid handshake");
+            let accepted = mse_respond(&seed[1..], require)
+                .0
+                .expect("the seed is a whole, valid handshake");
             assert_eq!(accepted.info_hash, MSE_TORRENT);
             assert_eq!(accepted.crypto.is_encrypted(), require);
             mse(&seed);
