@@ -428,19 +428,19 @@ impl PieceStore {
             })
             .collect();
         let mut have = self.check(&pieces, progress)?;
-        self.recover_from_parts(&mut have, wanted)?;
+        self.recover_from_parts(&mut have, parts_len)?;
         Ok(have)
     }
 
     /// A selection widened since an earlier run: pieces that straddled then lie whole in the
     /// part file, and are written out to the files now selected once they verify there.
-    fn recover_from_parts(&self, have: &mut Bitfield, wanted: &Bitfield) -> Result<()> {
+    /// `len`: the part file's length.
+    fn recover_from_parts(&self, have: &mut Bitfield, len: u64) -> Result<()> {
         let Some((_, file)) = &self.parts else {
             return Ok(());
         };
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         let mut recovered = 0;
-        for p in wanted.ones() {
+        for p in self.wanted.ones() {
             let (offset, size) = (self.layout.piece_offset(p), self.layout.piece_size(p));
             // Only a piece across a file boundary can ever have straddled a selection.
             if have.get(p)
