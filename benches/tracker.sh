@@ -68,18 +68,28 @@ close_rate=$(echo "$close_out" | rate)
 printf 'announces/s: p2p %.0f (keep-alive), p2p %.0f (Connection: close, as opentracker always does), opentracker %.0f\n' "$p2p_rate" "$close_rate" "$ot_rate"
 printf 'ratio p2p/opentracker: %.2f keep-alive, %.2f with a connection an announce\n' "$(echo "$p2p_rate/$ot_rate" | bc -l)" "$(echo "$close_rate/$ot_rate" | bc -l)"
 
-echo "== memory: 1,000,000 announces over 100,000 torrents (fresh p2p tracker)"
+echo "== memory: 1,000,000 announces over 100,000 torrents, a fresh tracker each"
 kill $p2p_pid; sleep 0.5
+# opentracker takes whitelisted info-hashes only: the 100,000 of this run.
+python3 -c '
+for i in range(100000): print(("%020d" % i).encode().hex())' > "$work/whitelist100k"
+chmod 644 "$work/whitelist100k"
+# Prints the resident memory growth of process $2 (listening on port $1) over the load, in KiB.
+grow() {
+  local before after
+  before=$(awk '/VmRSS/ {print $2}' /proc/$2/status)
+  TORRENTS=100000 LIMIT=500000 wrk -t2 -c50 -d60s -s "$work/announce.lua" http://127.0.0.1:$1/ \
+    | grep 'requests in' >&2
+  after=$(awk '/VmRSS/ {print $2}' /proc/$2/status)
+  echo $((after - before))
+}
 mem_port=$(free_port)
 "$bin" tracker --listen 127.0.0.1:$mem_port --interval 1800 2>/dev/null & pids+=($!); mem_pid=$!
-sleep 0.5
-before=$(awk '/VmRSS/ {print $2}' /proc/$mem_pid/status)
-TORRENTS=100000 LIMIT=500000 wrk -t2 -c50 -d40s -s "$work/announce.lua" http://127.0.0.1:$mem_port/ | grep 'requests in'
-after=$(awk '/VmRSS/ {print $2}' /proc/$mem_pid/status)
-scrape=$(python3 - $mem_port <<'PY'
-import sys, urllib.request
-port = sys.argv[1]
-print(urllib.request.urlopen("http://127.0.0.1:%s/scrape?info_hash=%020d" % (port, 7)).read())
-PY
-)
-echo "RSS before: ${before} KiB, after: ${after} KiB; a sample scrape: $scrape"
+ot2_port=$(free_port)
+opentracker -i 127.0.0.1 -p $ot2_port -P $ot2_port -w "$work/whitelist100k" >/dev/null 2>&1 & pids+=($!); ot2_pid=$!
+sleep 1
+p2p_grow=$(grow $mem_port $mem_pid)
+ot_grow=$(grow $ot2_port $ot2_pid)
+stats=$(python3 -c 'import sys, urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]).read().decode())' $mem_port)
+echo "p2p tracker: $stats"
+printf 'RSS growth: p2p %d KiB, opentracker %d KiB; ratio p2p/opentracker %.2f\n' "$p2p_grow" "$ot_grow" "$(echo "$p2p_grow/$ot_grow" | bc -l)"

@@ -166,16 +166,11 @@ fn announce(tracker: &Tracker, query: &[u8], ip: IpAddr) -> Vec<u8> {
             return failure(&full.to_string());
         }
     };
-    encode_announce_reply(tracker, &reply, a.compact, a.no_peer_id)
+    encode_announce_reply(tracker, &reply, a.compact)
 }
 
 /// The bencoded reply, keys in sorted order as BEP 3 wants.
-pub fn encode_announce_reply(
-    tracker: &Tracker,
-    reply: &AnnounceReply,
-    compact: bool,
-    no_peer_id: bool,
-) -> Vec<u8> {
+pub fn encode_announce_reply(tracker: &Tracker, reply: &AnnounceReply, compact: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + reply.peers.len() * 18);
     out.push(b'd');
     put_int(&mut out, b"complete", reply.complete as u64);
@@ -184,26 +179,24 @@ pub fn encode_announce_reply(
     put_int(&mut out, b"min interval", tracker.min_interval() as u64);
     put_bytes(&mut out, b"peers");
     if compact {
-        let peers: Vec<&SocketAddr> = reply.peers.iter().map(|(addr, _)| addr).collect();
         let mut v4 = Vec::new();
-        encode_compact(peers.iter().copied(), false, &mut v4);
+        encode_compact(&reply.peers, false, &mut v4);
         put_bytes(&mut out, &v4);
         let mut v6 = Vec::new();
-        encode_compact(peers.iter().copied(), true, &mut v6);
+        encode_compact(&reply.peers, true, &mut v6);
         if !v6.is_empty() {
             put_bytes(&mut out, b"peers6");
             put_bytes(&mut out, &v6);
         }
     } else {
         out.push(b'l');
-        for (addr, id) in &reply.peers {
+        // The store keeps addresses, not peer ids (see [`super::swarm`]): a dictionary peer is
+        // its ip and port, which every client reads without a `peer id` (libtorrent, aria2,
+        // Transmission, our own client).
+        for addr in &reply.peers {
             out.push(b'd');
             put_bytes(&mut out, b"ip");
             put_bytes(&mut out, addr.ip().to_string().as_bytes());
-            if !no_peer_id {
-                put_bytes(&mut out, b"peer id");
-                put_bytes(&mut out, id);
-            }
             put_int(&mut out, b"port", addr.port() as u64);
             out.push(b'e');
         }
@@ -545,7 +538,12 @@ mod tests {
         let v = bencode::decode(&body).unwrap();
         let peers = v.get("peers").unwrap().as_list().unwrap();
         assert_eq!(peers.len(), 2);
-        assert!(peers[0].get("peer id").is_some());
+        assert!(
+            peers
+                .iter()
+                .all(|p| p.get("ip").is_some() && p.get("port").is_some())
+        );
+        assert!(peers[0].get("peer id").is_none(), "addresses, not ids");
         let (_, body) = respond(&t, &target(1, "compact=1"), ip);
         let v = bencode::decode(&body).unwrap();
         assert_eq!(v.get("peers6").unwrap().as_bytes().unwrap().len(), 18);

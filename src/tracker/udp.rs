@@ -110,7 +110,7 @@ pub fn handle_packet(
                 interval: tracker.interval,
                 leechers: reply.incomplete as u32,
                 seeders: reply.complete as u32,
-                peers: reply.peers.iter().map(|(addr, _)| *addr).collect(),
+                peers: reply.peers,
             }
         }
         Ok(UdpRequest::Scrape {
