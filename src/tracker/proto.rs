@@ -476,7 +476,12 @@ pub enum UdpResponse {
 impl UdpResponse {
     /// Encodes the response; an announce's peers of the other family than `v6` are left out.
     pub fn encode(&self, v6: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64);
+        let room = match self {
+            UdpResponse::Announce { peers, .. } => 20 + peers.len() * if v6 { 18 } else { 6 },
+            UdpResponse::Scrape { counts, .. } => 8 + counts.len() * 12,
+            _ => 64,
+        };
+        let mut out = Vec::with_capacity(room);
         let head = |out: &mut Vec<u8>, action: u32, transaction: u32| {
             out.extend_from_slice(&action.to_be_bytes());
             out.extend_from_slice(&transaction.to_be_bytes());
