@@ -86,6 +86,25 @@ pub mod tracker;
 pub mod webseed;
 pub mod wire;
 
+/// Writes a line to standard output. A closed output (`p2p info x | head -1`) is not worth the
+/// panic `println!` makes of it, nor a reason to stop a seed that logged its magnet link there:
+/// the line is dropped.
+pub fn out(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// `println!` through [`out`].
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::out(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::out(format_args!($($arg)*))
+    };
+}
+
 pub use error::{Error, Result};
 
 /// `p2p --version`: the version, the git commit it was built from, what it speaks.

@@ -27,7 +27,7 @@ fn parse_args() -> p2p::cli::Args {
         rest.first().map(String::as_str),
         Some("--version" | "-V" | "version")
     ) {
-        println!("{}", p2p::version());
+        p2p::outln!("{}", p2p::version());
         std::process::exit(0);
     }
     // `-h` as `--help`, and a bare `p2p` shows the commands with what they do.
@@ -58,7 +58,7 @@ fn parse_args() -> p2p::cli::Args {
                 std::process::exit(2);
             }
             Ok(()) => {
-                println!("{}", exit.output);
+                p2p::outln!("{}", exit.output);
                 std::process::exit(0);
             }
             Err(()) => {

@@ -37,6 +37,39 @@ fn bare_p2p_and_dash_h_show_the_commands() {
     assert!(stdout(&h).contains("--out"), "{}", stdout(&h));
 }
 
+/// `p2p info x | head -1`: the reader is gone before p2p writes (the read end of its stdout
+/// pipe is closed before it starts), so every write fails with EPIPE.
+#[test]
+fn a_closed_standard_output_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), b"hello").unwrap();
+    let torrent = dir.path().join("f.torrent");
+    let made = p2p(&[
+        "make-torrent",
+        dir.path().join("f").to_str().unwrap(),
+        "--out",
+        torrent.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    for args in [
+        vec!["--help"],
+        vec!["fetch", "--help"],
+        vec!["--version"],
+        vec!["info", torrent.to_str().unwrap()],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = p2p_command()
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn seed_without_a_torrent_is_a_usage_error_and_a_duplicate_is_seeded_once() {
     let o = p2p(&["seed"]);

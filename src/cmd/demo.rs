@@ -81,7 +81,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         source,
     })?;
     let content = seed_dir.join("demo.bin");
-    println!(
+    crate::outln!(
         "p2p demo: 1 tracker, 1 seed and {peers} fetchers on 127.0.0.1, sharing {}",
         progress::bytes(size)
     );
@@ -91,7 +91,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         let (tracker_addr, tracker) =
             crate::tracker::start("127.0.0.1:0".parse().expect("literal"), 5, "demo".into())
                 .await?;
-        println!("tracker   demo@{tracker_addr}");
+        crate::outln!("tracker   demo@{tracker_addr}");
 
         let (name, files, multi) = build::collect_files(&content, &build::Skip::default())?;
         let piece_length = build::choose_piece_length(size).max(64 << 10);
@@ -107,7 +107,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
                 source,
             })?,
         );
-        println!(
+        crate::outln!(
             "torrent   {} ({} pieces of {}), info-hash {}",
             meta.info.name,
             meta.info.piece_count(),
@@ -120,7 +120,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         let local: SocketAddr = "127.0.0.1:0".parse().expect("literal");
         let mut seed = Session::bind(local, Default::default()).await?;
         let seed_torrent = seed.add(meta.clone(), seed_store, have, peer_options(true));
-        println!("seed      {}", seed.local_addr());
+        crate::outln!("seed      {}", seed.local_addr());
         // Fetchers that announce before the seed would wait a whole interval to hear of it.
         for _ in 0..50 {
             if tracker.store.peer_count() > 0 {
@@ -138,7 +138,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
             // A sibling: its torrent's end comes through the seed session's `wait`.
             let mut node = seed.sibling(local).await?;
             let torrent = node.add(meta.clone(), store, have, peer_options(false));
-            println!("fetcher {} {}", i + 1, node.local_addr());
+            crate::outln!("fetcher {} {}", i + 1, node.local_addr());
             fetchers.push((node, torrent));
         }
 
@@ -183,7 +183,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
                 line.draw(&format!("fetching: {text}"));
             } else if last_log.elapsed() >= Duration::from_secs(2) {
                 last_log = Instant::now();
-                println!("fetching: {text}");
+                crate::outln!("fetching: {text}");
             }
         }
         line.finish();
@@ -233,12 +233,12 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
             }
         }
         let secs = elapsed.as_secs_f64();
-        println!(
+        crate::outln!(
             "done: {peers} fetchers each got {} in {secs:.2}s ({} aggregate), every copy verified identical",
             progress::bytes(size),
             progress::rate((size * peers as u64) as f64 / secs.max(1e-3))
         );
-        println!(
+        crate::outln!(
             "uploads: the seed sent {} ({:.2}x the file), the fetchers sent each other {} ({:.2}x)",
             progress::bytes(seed_up),
             seed_up as f64 / size as f64,

@@ -158,7 +158,7 @@ pub fn run(args: Fetch) -> Result<()> {
             if args.json {
                 summary(&target, total, &Stats::default(), Instant::now(), true);
             } else {
-                println!(
+                crate::outln!(
                     "complete: {} ({total} bytes) was already verified; downloaded 0 bytes",
                     target.display()
                 );
@@ -209,7 +209,7 @@ pub fn run(args: Fetch) -> Result<()> {
             let (down_rate, up_rate) = ((down - last.1) as f64 / secs, (up - last.2) as f64 / secs);
             last = (Instant::now(), down, up);
             if args.json {
-                println!(
+                crate::outln!(
                     "{}",
                     progress_json(&stats, total, down_rate, up_rate).to_line()
                 );
@@ -459,11 +459,11 @@ fn summary(target: &std::path::Path, total: u64, s: &Stats, started: Instant, js
                 Json::uint(s.encrypted_connections.load(Ordering::Relaxed)),
             ),
         ]);
-        println!("{}", line.to_line());
+        crate::outln!("{}", line.to_line());
         return;
     }
     let web = s.web_seed_bytes.load(Ordering::Relaxed);
-    println!(
+    crate::outln!(
         "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}{}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted",
         target.display(),
         progress::rate(down as f64 / secs.max(1e-3)),

@@ -12,7 +12,7 @@ const MAX_SHOWN: usize = 4096;
 pub fn run(args: Info) -> Result<()> {
     let t = Torrent::load(&args.torrent)?;
     if args.json {
-        println!("{}", as_json(&t).to_line());
+        crate::outln!("{}", as_json(&t).to_line());
         return Ok(());
     }
     let info = &t.info;

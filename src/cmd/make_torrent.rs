@@ -149,10 +149,10 @@ pub fn run(args: MakeTorrent) -> Result<()> {
             ("piece_length", Json::uint(piece_length)),
             ("seconds", Json::Num(elapsed.as_secs_f64())),
         ];
-        println!("{}", Json::Obj(fields).to_line());
+        crate::outln!("{}", Json::Obj(fields).to_line());
         return Ok(());
     }
-    println!(
+    crate::outln!(
         "wrote {}: {} file{}, {} in {} pieces of {}, info-hash {}",
         out.display(),
         files.len(),
@@ -162,7 +162,7 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         progress::bytes(piece_length),
         torrent.info_hash
     );
-    println!("{}", crate::magnet::Magnet::of(&torrent).to_uri());
+    crate::outln!("{}", crate::magnet::Magnet::of(&torrent).to_uri());
     Ok(())
 }
 

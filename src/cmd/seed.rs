@@ -130,7 +130,7 @@ pub fn run(args: Seed) -> Result<()> {
                                 ),
                                 ("peers", Json::uint(t.stats.peers.load(Ordering::Relaxed))),
                             ]);
-                            println!("{}", line.to_line());
+                            crate::outln!("{}", line.to_line());
                             continue;
                         }
                         log::info!(
@@ -164,7 +164,7 @@ pub fn run(args: Seed) -> Result<()> {
                 ("uploaded", Json::uint(uploaded)),
                 ("torrents", Json::uint(session.torrents().len())),
             ]);
-            println!("{}", line.to_line());
+            crate::outln!("{}", line.to_line());
         }
         session.close().await;
         failed.and(stopped)

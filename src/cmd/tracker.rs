@@ -47,7 +47,7 @@ pub fn run(args: Args) -> Result<()> {
                 break;
             }
             if args.json {
-                println!("{}", stats("stats"));
+                crate::outln!("{}", stats("stats"));
             } else {
                 log::info!(
                     "{} torrents, {} peers",
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         if args.json {
-            println!("{}", stats("stopped"));
+            crate::outln!("{}", stats("stopped"));
         }
         log::info!(
             "tracker stopping: {} torrents, {} peers",

@@ -69,7 +69,7 @@ pub fn run(args: Verify) -> Result<()> {
             ("pieces", Json::uint(count)),
         ]));
         if !args.json {
-            println!(
+            crate::outln!(
                 "{status:<12} {}",
                 escape::untrusted(&info.file_path(file).to_string_lossy(), 4096)
             );
@@ -84,9 +84,9 @@ pub fn run(args: Verify) -> Result<()> {
             ("seconds", Json::Num(secs)),
             ("files", Json::List(listed)),
         ]);
-        println!("{}", summary.to_line());
+        crate::outln!("{}", summary.to_line());
     } else {
-        println!(
+        crate::outln!(
             "{} of {} pieces verified in {secs:.1}s ({}); {} of {} files complete",
             have.count(),
             have.len(),
