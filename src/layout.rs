@@ -124,6 +124,14 @@ impl Layout {
         spans
     }
 
+    pub fn file_count(&self) -> usize {
+        self.file_lengths.len()
+    }
+
+    pub fn file_length(&self, file: usize) -> u64 {
+        self.file_lengths[file]
+    }
+
     /// The pieces touching file `file` (an empty file touches none).
     pub fn pieces_of_file(&self, file: usize) -> std::ops::Range<usize> {
         let start = self.file_starts[file];

@@ -5,6 +5,8 @@
 //! [`crate::metainfo`] has already proved safe. A piece reaches the disk only after its SHA-1
 //! matched, so whatever is on disk is either verified or is checked again on the next start.
 
+mod extents;
+
 use crate::bitfield::Bitfield;
 use crate::hash::{Digest, sha1};
 use crate::layout::Layout;
@@ -49,6 +51,34 @@ pub struct PieceStore {
 pub struct HashProgress {
     pub pieces_done: AtomicUsize,
     pub bytes_done: AtomicU64,
+    /// Give up when SIGINT or SIGTERM came ([`crate::signal`]): a fetch checking what is on disk
+    /// stops at Ctrl-C instead of hashing on to the end.
+    pub stop_on_signal: bool,
+}
+
+/// Files shorter than this many pieces are read whole in a check, never asked for holes.
+const HOLES_FROM_PIECES: u64 = 16;
+
+/// Which pieces of a store lie wholly in holes of its files (see [`extents`]).
+struct Holes {
+    runs: Vec<Option<extents::DataRuns>>,
+}
+
+impl Holes {
+    fn is_hole(&self, store: &PieceStore, piece: usize) -> bool {
+        if store.straddling.get(piece) {
+            return false;
+        }
+        let layout = &store.layout;
+        layout
+            .spans(layout.piece_offset(piece), layout.piece_size(piece))
+            .iter()
+            .all(|s| {
+                self.runs[s.file]
+                    .as_ref()
+                    .is_some_and(|runs| runs.is_hole(s.file_offset, s.len))
+            })
+    }
 }
 
 impl PieceStore {
@@ -220,10 +250,12 @@ impl PieceStore {
 
     /// Hashes `pieces` on every core; returns those whose SHA-1 matches the torrent.
     pub fn check(&self, pieces: &[usize], progress: &HashProgress) -> Result<Bitfield> {
+        let holes = self.holes();
         let digests = hash_parallel(
             &self.layout,
             pieces,
             |p, buf| self.read(p, 0, buf),
+            |p| holes.is_hole(self, p),
             progress,
         )?;
         let mut have = Bitfield::new(self.layout.piece_count());
@@ -271,6 +303,34 @@ impl PieceStore {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The data runs of the files a check reads that are long enough to be worth asking.
+    fn holes(&self) -> Holes {
+        let (layout, selection) = (&self.layout, self.selection.flags());
+        let runs = (0..layout.file_count())
+            .map(|f| {
+                let len = layout.file_length(f);
+                let asked = selection.get(f).copied().unwrap_or(true)
+                    && len >= HOLES_FROM_PIECES * layout.piece_length();
+                let file = asked.then(|| self.handle(f).ok()).flatten()?;
+                Some(extents::DataRuns::of(&file, len))
+            })
+            .collect();
+        Holes { runs }
+    }
+
+    /// Like [`PieceStore::check`] for a reader: the digest of every piece, holes not read.
+    pub fn hash_all(&self, progress: &HashProgress) -> Result<Vec<(usize, Digest)>> {
+        let holes = self.holes();
+        let pieces: Vec<usize> = (0..self.layout.piece_count()).collect();
+        hash_parallel(
+            &self.layout,
+            &pieces,
+            |p, buf| self.read_at(self.layout.piece_offset(p), buf),
+            |p| holes.is_hole(self, p),
+            progress,
+        )
     }
 
     fn handle(&self, file: usize) -> Result<Arc<File>> {
@@ -533,12 +593,15 @@ fn ensure_real_dir(path: &Path) -> Result<()> {
 
 /// SHA-1 of the given pieces on every core. `read(piece, buf)` fills `buf` (sized to the piece)
 /// with the piece's bytes. Each worker holds one piece buffer, so memory stays flat.
-pub fn hash_parallel(
+/// `hole`: pieces known to be zeros, hashed without reading.
+fn hash_parallel(
     layout: &Layout,
     pieces: &[usize],
     read: impl Fn(usize, &mut [u8]) -> Result<()> + Sync,
+    hole: impl Fn(usize) -> bool + Sync,
     progress: &HashProgress,
 ) -> Result<Vec<(usize, Digest)>> {
+    let zero_piece = std::sync::OnceLock::new();
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -547,16 +610,29 @@ pub fn hash_parallel(
     let results = std::thread::scope(|scope| {
         let tasks: Vec<_> = (0..workers)
             .map(|_| {
-                let (read, next) = (&read, &next);
+                let (read, hole, next, zero_piece) = (&read, &hole, &next, &zero_piece);
                 scope.spawn(move || -> Result<Vec<(usize, Digest)>> {
                     let mut buffer = vec![0u8; layout.piece_length() as usize];
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&piece) = pieces.get(i) else { break };
+                        if progress.stop_on_signal && crate::signal::stop_requested() {
+                            return Err(Error::Stopped(
+                                "interrupted while checking what is on disk; nothing was changed"
+                                    .into(),
+                            ));
+                        }
                         let size = layout.piece_size(piece) as usize;
-                        read(piece, &mut buffer[..size])?;
-                        mine.push((piece, sha1(&buffer[..size])));
+                        let digest = if !hole(piece) {
+                            read(piece, &mut buffer[..size])?;
+                            sha1(&buffer[..size])
+                        } else if size as u64 == layout.piece_length() {
+                            *zero_piece.get_or_init(|| sha1(&vec![0; size]))
+                        } else {
+                            sha1(&vec![0; size])
+                        };
+                        mine.push((piece, digest));
                         progress.pieces_done.fetch_add(1, Ordering::Relaxed);
                         progress
                             .bytes_done

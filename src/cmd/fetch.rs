@@ -109,7 +109,12 @@ pub fn run(args: Fetch) -> Result<()> {
             if let Some(have) = resume::load(&rf, hash, pieces, &store.resume_paths()) {
                 return Ok((Arc::new(store), have, true));
             }
-            let have = store.check_all(&HashProgress::default())?;
+            // Ctrl-C ends a long check too (a 1 TB torrent takes minutes to hash).
+            let progress = HashProgress {
+                stop_on_signal: true,
+                ..HashProgress::default()
+            };
+            let have = store.check_all(&progress)?;
             Ok((Arc::new(store), have, false))
         })
         .await?;
@@ -261,7 +266,9 @@ pub fn run(args: Fetch) -> Result<()> {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .take();
-            if let Some(have) = have.filter(|h| h.count() > 0)
+            // Even with no piece yet: the next start then trusts "nothing yet" instead of
+            // hashing every (sparse) byte of the part file to find it.
+            if let Some(have) = have
                 && let Err(e) = resume::save(
                     &resume_file,
                     meta.info_hash,

@@ -11,7 +11,7 @@ use crate::glob::Glob;
 use crate::hash::Digest;
 use crate::layout::Layout;
 pub use crate::piece_store::HashProgress;
-use crate::piece_store::{PieceStore, hash_parallel};
+use crate::piece_store::PieceStore;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -298,11 +298,8 @@ pub fn hash_pieces(
 ) -> Result<Vec<Digest>> {
     let layout = Layout::new(piece_length, files.iter().map(|f| f.length));
     let store = PieceStore::reader(files.iter().map(|f| f.disk_path.clone()).collect(), layout);
-    let layout = store.layout();
-    let pieces: Vec<usize> = (0..layout.piece_count()).collect();
-    let read = |piece: usize, buf: &mut [u8]| store.read_at(layout.piece_offset(piece), buf);
-    let mut digests = vec![[0u8; 20]; pieces.len()];
-    for (piece, digest) in hash_parallel(layout, &pieces, read, progress)? {
+    let mut digests = vec![[0u8; 20]; store.layout().piece_count()];
+    for (piece, digest) in store.hash_all(progress)? {
         digests[piece] = digest;
     }
     Ok(digests)

@@ -186,3 +186,65 @@ fn create_refuses_links_and_longer_files_below_the_directory() {
         20_000
     );
 }
+
+/// Pieces of a fetch's existing files: data is read and hashed, holes are known zeros.
+fn written_store(dir: &Path, info: &Info, content: &[u8], skip_zeros: bool) -> PieceStore {
+    let first = PieceStore::create(dir, info).unwrap();
+    for p in 0..first.layout().piece_count() {
+        let (start, size) = (
+            first.layout().piece_offset(p) as usize,
+            first.layout().piece_size(p) as usize,
+        );
+        let piece = &content[start..start + size];
+        if !(skip_zeros && piece.iter().all(|&b| b == 0)) {
+            first.write_piece(p, piece).unwrap();
+        }
+    }
+    drop(first);
+    PieceStore::create(dir, info).unwrap()
+}
+
+#[test]
+fn a_sparse_file_is_checked_right_through_its_holes() {
+    let mut content = vec![0u8; 32 * 16384];
+    for p in [5usize, 20, 31] {
+        content[p * 16384..p * 16384 + 100].fill(p as u8);
+    }
+    let info = info(&[content.len() as u64], 16384, &content);
+    let dir = tempfile::tempdir().unwrap();
+    let store = written_store(dir.path(), &info, &content, true);
+    let have = store.check_all(&HashProgress::default()).unwrap();
+    assert_eq!(have.count(), 32, "data pieces read, zero pieces in holes");
+    // Bytes where a hole was: that piece no longer verifies, the rest still do.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("t/f0"))
+        .unwrap()
+        .write_all_at(b"x", 7 * 16384 + 5)
+        .unwrap();
+    let store = PieceStore::create(dir.path(), &info).unwrap();
+    let have = store.check_all(&HashProgress::default()).unwrap();
+    assert_eq!((have.count(), have.get(7)), (31, false));
+}
+
+#[test]
+fn a_check_stops_at_a_signal_when_asked_to() {
+    let content: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+    let info = info(&[65536], 16384, &content);
+    let dir = tempfile::tempdir().unwrap();
+    let store = written_store(dir.path(), &info, &content, false);
+    crate::signal::request_stop();
+    let stoppable = HashProgress {
+        stop_on_signal: true,
+        ..HashProgress::default()
+    };
+    let err = store.check_all(&stoppable).unwrap_err();
+    assert!(
+        err.to_string().contains("interrupted while checking"),
+        "{err}"
+    );
+    assert_eq!(
+        store.check_all(&HashProgress::default()).unwrap().count(),
+        4
+    );
+}
