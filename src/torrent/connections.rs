@@ -480,6 +480,9 @@ impl Task {
             }
             self.update_stats();
             self.request_everywhere();
+            if !p.am_choking && p.peer_interested {
+                self.fill_free_slots();
+            }
         }
     }
 

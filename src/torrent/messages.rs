@@ -62,7 +62,13 @@ impl Task {
                 peer.last_useful = std::time::Instant::now();
                 self.unchoke_if_free(key);
             }
-            Message::NotInterested => peer.peer_interested = false,
+            Message::NotInterested => {
+                let held_a_slot = peer.peer_interested && !peer.am_choking;
+                peer.peer_interested = false;
+                if held_a_slot {
+                    self.fill_free_slots();
+                }
+            }
             Message::Have(piece) => {
                 if peer.has.set(piece as usize) {
                     self.picker.peer_has_piece(piece as usize);

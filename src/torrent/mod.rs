@@ -528,8 +528,14 @@ impl Task {
         }
     }
 
+    /// Upload slots in use: unchoked peers that want something from us. One that lost interest
+    /// (it completed) holds none, so the peers waiting get its slot without waiting for the
+    /// next round.
     fn unchoked(&self) -> usize {
-        self.peers.values().filter(|p| !p.am_choking).count()
+        self.peers
+            .values()
+            .filter(|p| !p.am_choking && p.peer_interested)
+            .count()
     }
 
     fn unchoke_if_free(&mut self, key: PeerKey) {
@@ -539,6 +545,27 @@ impl Task {
         {
             p.am_choking = false;
             p.send(Message::Unchoke);
+        }
+    }
+
+    /// Gives the slots freed between rounds (a peer gone or no longer interested) to the
+    /// interested peers still choked, those that gave (or, seeding, took) most first. Without
+    /// it, a seed with 8 fetchers left its cores half idle: the 5 unchoked ones completed and
+    /// the other 3 waited up to 10 s for the next round.
+    fn fill_free_slots(&mut self) {
+        let seeding = self.picker.is_complete();
+        let mut waiting: Vec<(u64, PeerKey)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.am_choking && p.peer_interested)
+            .map(|(k, p)| (if seeding { p.window_up } else { p.window_down }, *k))
+            .collect();
+        waiting.sort_by(|a, b| b.cmp(a));
+        for (_, key) in waiting {
+            if !choke::has_free_slot(self.unchoked()) {
+                break;
+            }
+            self.unchoke_if_free(key);
         }
     }
 

@@ -234,6 +234,33 @@ fn a_seed_unchokes_five_interested_peers_then_ranks_them_by_what_they_take() {
 }
 
 #[test]
+fn a_slot_freed_between_rounds_goes_to_a_waiting_peer_at_once() {
+    let mut h = harness(4, B, true);
+    let rx: Vec<_> = (1..=7).map(|n| h.connect(n)).collect();
+    for n in 1..=7 {
+        h.say(n, Message::Interested);
+    }
+    let unchoked = |rx: &[Receiver<Outgoing>]| -> Vec<bool> {
+        rx.iter()
+            .map(|r| sent(r).0.contains(&Message::Unchoke))
+            .collect()
+    };
+    assert_eq!(unchoked(&rx), [true, true, true, true, true, false, false]);
+    // Peer 1 completes: its slot goes to one of the two waiting, no tick needed.
+    h.say(1, Message::NotInterested);
+    let now = unchoked(&rx);
+    assert_eq!(now[5..].iter().filter(|&&u| u).count(), 1, "{now:?}");
+    // Peer 2 leaves: the last one waiting gets its slot.
+    h.event(Event::Peer(
+        2,
+        PeerEvent::Closed(crate::peer::PeerError::Closed),
+    ));
+    let now = unchoked(&rx);
+    assert_eq!(now[5..].iter().filter(|&&u| u).count(), 1, "{now:?}");
+    assert_eq!(h.task.unchoked(), choke::UPLOAD_SLOTS + 1);
+}
+
+#[test]
 fn requests_are_served_only_to_unchoked_peers_for_pieces_we_have() {
     let mut h = harness(4, B, true);
     let rx = h.connect(1);
