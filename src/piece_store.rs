@@ -5,6 +5,7 @@
 //! [`crate::metainfo`] has already proved safe. A piece reaches the disk only after its SHA-1
 //! matched, so whatever is on disk is either verified or is checked again on the next start.
 
+mod direct;
 mod extents;
 
 use crate::bitfield::Bitfield;
@@ -34,7 +35,8 @@ pub struct PieceStore {
     open: Mutex<HashMap<usize, Arc<File>>>,
     /// One piece written at a time: concurrent writes into one file only fight over its inode
     /// lock in the kernel (measured: 11% of a download's CPU spinning on it).
-    write_lock: Mutex<()>,
+    /// Also what writes around the page cache, when `--direct-io` asked for it.
+    write_lock: Mutex<Option<direct::Direct>>,
     /// The files a selective fetch takes; the others are never created, read or written.
     selection: Selection,
     /// Pieces holding bytes of a selected file (every piece without a selection).
@@ -293,7 +295,7 @@ impl PieceStore {
             hashes: Vec::new(),
             writable: false,
             open: Mutex::new(HashMap::new()),
-            write_lock: Mutex::new(()),
+            write_lock: Mutex::new(None),
             selection: Selection::all(0),
             wanted: Bitfield::new(0),
             straddling: Bitfield::new(0),
@@ -303,6 +305,12 @@ impl PieceStore {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Pieces are written with `O_DIRECT` where the file system allows (see [`direct`]).
+    pub fn write_direct(self) -> PieceStore {
+        *self.write_lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(Default::default());
+        self
     }
 
     /// The data runs of the files a check reads that are long enough to be worth asking.
@@ -409,7 +417,7 @@ impl PieceStore {
 
     /// Writes a whole piece; the caller has verified it.
     pub fn write_piece(&self, piece: usize, data: &[u8]) -> Result<()> {
-        let _one_writer = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut writer = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let offset = self.layout.piece_offset(piece);
         if let Some((path, file)) = &self.parts
             && self.straddling.get(piece)
@@ -428,11 +436,20 @@ impl PieceStore {
                 continue;
             }
             let file = self.handle(span.file)?;
-            file.write_all_at(&data[range], span.file_offset)
-                .map_err(|source| Error::Io {
-                    path: self.path(span.file),
-                    source,
-                })?;
+            let written = match writer.as_mut() {
+                Some(direct) => direct.write(
+                    span.file,
+                    &self.path(span.file),
+                    &file,
+                    &data[range],
+                    span.file_offset,
+                ),
+                None => file.write_all_at(&data[range], span.file_offset),
+            };
+            written.map_err(|source| Error::Io {
+                path: self.path(span.file),
+                source,
+            })?;
         }
         Ok(())
     }

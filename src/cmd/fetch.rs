@@ -103,8 +103,12 @@ pub fn run(args: Fetch) -> Result<()> {
         }
         let parts = args.out.join(format!(".{}.p2p-parts", meta.info.name));
         let (out, rf, hash) = (args.out.clone(), resume_file.clone(), meta.info_hash);
+        let direct_io = args.direct_io;
         let (store, have, resumed) = runtime::spawn_blocking(move || -> Result<_> {
-            let store = PieceStore::create_selected(&out, &store_info, selection, Some(parts))?;
+            let mut store = PieceStore::create_selected(&out, &store_info, selection, Some(parts))?;
+            if direct_io {
+                store = store.write_direct();
+            }
             let pieces = store.layout().piece_count();
             if let Some(have) = resume::load(&rf, hash, pieces, &store.resume_paths()) {
                 return Ok((Arc::new(store), have, true));
