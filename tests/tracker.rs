@@ -190,6 +190,43 @@ fn keep_alive_numwant_cap_and_pipelining() {
     assert!(head.contains("Connection: close"));
 }
 
+/// A request waiting at accept is answered there; what comes with it or after it (pipelined,
+/// half a head, the rest later) is the connection's to answer, in order.
+#[test]
+fn what_follows_a_request_answered_at_accept_is_answered_too() {
+    let (_t, port) = start_tracker(60);
+    let hash = [0x23; 20];
+    let first = announce_target(&hash, &[b'a'; 20], 7001, "compact=1");
+    let second = announce_target(&hash, &[b'b'; 20], 7002, "compact=1");
+    // Two requests in the connection's first write, the second closing it.
+    let mut s = connect(port);
+    write!(
+        s,
+        "GET {first} HTTP/1.1\r\n\r\nGET {second} HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut s).0, 200);
+    let (status, body, head) = read_response(&mut s);
+    assert_eq!((status, compact_ports(&body)), (200, vec![7001]));
+    assert!(head.contains("Connection: close"));
+    // Half a head first, the rest 300 ms later: read on from what was read at accept.
+    let mut s = connect(port);
+    let request = format!("GET {first} HTTP/1.1\r\nConnection: close\r\n\r\n");
+    let (a, b) = request.split_at(20);
+    s.write_all(a.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b.as_bytes()).unwrap();
+    let (status, body, _) = read_response(&mut s);
+    assert_eq!((status, compact_ports(&body)), (200, vec![7002]));
+    // A closing request answered at accept: the tracker closes.
+    let mut s = connect(port);
+    write!(s, "GET {second} HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut s).0, 200);
+    let mut rest = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(std::io::Read::read_to_end(&mut s, &mut rest).unwrap(), 0);
+}
+
 #[test]
 fn bad_requests_get_failures_and_limits_hold() {
     let (_t, port) = start_tracker(60);

@@ -338,14 +338,96 @@ pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
         }
         open.fetch_add(1, Ordering::Relaxed);
         next_id += 1;
+        let start = match answer_at_once(&stream, addr, &tracker) {
+            AtOnce::Done => {
+                open.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
+            AtOnce::Continue(start) => start,
+        };
         let (tracker, open, idle, id) = (tracker.clone(), open.clone(), idle.clone(), next_id);
         crate::runtime::spawn(async move {
-            let _ = connection(stream, addr, &tracker, (&idle, id), &open).await;
+            let _ = connection(stream, addr, &tracker, (&idle, id), &open, start).await;
             idle.busy(id);
             open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
         });
     }
+}
+
+/// The whole reply to one request.
+fn reply_to(tracker: &Tracker, target: &[u8], ip: IpAddr, keep_alive: bool) -> Vec<u8> {
+    match stats::page(tracker, target) {
+        Some((kind, body)) => typed_response(200, kind, &body, keep_alive),
+        None => {
+            let (status, body) = respond(tracker, target, ip);
+            response(status, &body, keep_alive)
+        }
+    }
+}
+
+mod sys {
+    unsafe extern "C" {
+        pub fn recv(fd: i32, buf: *mut u8, len: usize, flags: i32) -> isize;
+        pub fn send(fd: i32, buf: *const u8, len: usize, flags: i32) -> isize;
+    }
+}
+const MSG_DONTWAIT: i32 = 0x40;
+const MSG_NOSIGNAL: i32 = 0x4000;
+
+/// What a connection's task starts from: bytes already read, and a reply not sent yet.
+#[derive(Default)]
+struct Start {
+    read: Vec<u8>,
+    unsent: Vec<u8>,
+    keep_alive: bool,
+}
+
+enum AtOnce {
+    /// Answered and closing (or closed by the client): no task needed.
+    Done,
+    Continue(Start),
+}
+
+/// A client sends its request right after connecting, so it is usually waiting by the time the
+/// connection is accepted: then it is read, answered and, without keep-alive, closed here, with
+/// no task, timer or wakeup — what a tracker answering a connection an announce spends most of
+/// its time on. Anything else (nothing yet, a partial head, a reply the socket did not take
+/// whole) goes on in the connection's task from where this left it.
+fn answer_at_once(stream: &TcpStream, addr: SocketAddr, tracker: &Tracker) -> AtOnce {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    let mut buf = vec![0u8; 2048];
+    // SAFETY: a non-blocking recv into a buffer we own, of its length, on the stream's socket.
+    let n = unsafe { sys::recv(fd, buf.as_mut_ptr(), buf.len(), MSG_DONTWAIT) };
+    match n {
+        0 => return AtOnce::Done,
+        n if n < 0 => return AtOnce::Continue(Start::default()),
+        n => buf.truncate(n as usize),
+    }
+    let Parsed::Request {
+        target,
+        keep_alive,
+        used,
+    } = parse_request(&buf)
+    else {
+        return AtOnce::Continue(Start {
+            read: buf,
+            ..Start::default()
+        });
+    };
+    let reply = reply_to(tracker, target, addr.ip(), keep_alive);
+    // SAFETY: a non-blocking send of a buffer we own, of its length, on the stream's socket.
+    let sent = unsafe { sys::send(fd, reply.as_ptr(), reply.len(), MSG_DONTWAIT | MSG_NOSIGNAL) };
+    let sent = sent.max(0) as usize;
+    if sent == reply.len() && !keep_alive {
+        return AtOnce::Done;
+    }
+    AtOnce::Continue(Start {
+        read: buf[used..].to_vec(),
+        unsent: reply[sent..].to_vec(),
+        keep_alive,
+    })
 }
 
 /// Input a refused client may still send that is read and thrown away before closing.
@@ -386,11 +468,19 @@ async fn connection(
     tracker: &Tracker,
     (idle, id): (&Idle, u64),
     open: &AtomicUsize,
+    start: Start,
 ) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
+    if !start.unsent.is_empty() {
+        send(&mut stream, &start.unsent).await?;
+        if !start.keep_alive {
+            return Ok(());
+        }
+    }
     // Most requests fit in 2 KiB; the buffer grows to its bound only for those that do not.
-    let mut buf = vec![0u8; 2048];
-    let mut filled = 0;
+    let mut buf = start.read;
+    let mut filled = buf.len();
+    buf.resize(2048.max(filled), 0);
     // Each request must come whole within the timeout, shorter while the tracker is busy.
     let timeout = || {
         pressured(
@@ -437,13 +527,7 @@ async fn connection(
                 keep_alive,
                 used,
             } => {
-                let reply = match stats::page(tracker, target) {
-                    Some((kind, body)) => typed_response(200, kind, &body, keep_alive),
-                    None => {
-                        let (status, body) = respond(tracker, target, addr.ip());
-                        response(status, &body, keep_alive)
-                    }
-                };
+                let reply = reply_to(tracker, target, addr.ip(), keep_alive);
                 send(&mut stream, &reply).await?;
                 if !keep_alive {
                     return Ok(());
