@@ -253,18 +253,18 @@ impl PieceStore {
     /// Hashes `pieces` on every core; returns those whose SHA-1 matches the torrent.
     pub fn check(&self, pieces: &[usize], progress: &HashProgress) -> Result<Bitfield> {
         let holes = self.holes();
-        let digests = hash_parallel(
+        // Only the pieces that pass are kept: 8 bytes each, not a digest for every piece.
+        let good = hash_parallel(
             &self.layout,
             pieces,
             |p, buf| self.read(p, 0, buf),
             |p| holes.is_hole(self, p),
+            |p, digest| (digest == self.hashes[p]).then_some(()),
             progress,
         )?;
         let mut have = Bitfield::new(self.layout.piece_count());
-        for (piece, digest) in digests {
-            if digest == self.hashes[piece] {
-                have.set(piece);
-            }
+        for (piece, ()) in good {
+            have.set(piece);
         }
         Ok(have)
     }
@@ -337,6 +337,7 @@ impl PieceStore {
             &pieces,
             |p, buf| self.read_at(self.layout.piece_offset(p), buf),
             |p| holes.is_hole(self, p),
+            |_, digest| Some(digest),
             progress,
         )
     }
@@ -610,14 +611,16 @@ fn ensure_real_dir(path: &Path) -> Result<()> {
 
 /// SHA-1 of the given pieces on every core. `read(piece, buf)` fills `buf` (sized to the piece)
 /// with the piece's bytes. Each worker holds one piece buffer, so memory stays flat.
-/// `hole`: pieces known to be zeros, hashed without reading.
-fn hash_parallel(
+/// `hole`: pieces known to be zeros, hashed without reading. `keep(piece, digest)`: what to
+/// return for a piece, if anything.
+fn hash_parallel<T: Send>(
     layout: &Layout,
     pieces: &[usize],
     read: impl Fn(usize, &mut [u8]) -> Result<()> + Sync,
     hole: impl Fn(usize) -> bool + Sync,
+    keep: impl Fn(usize, Digest) -> Option<T> + Sync,
     progress: &HashProgress,
-) -> Result<Vec<(usize, Digest)>> {
+) -> Result<Vec<(usize, T)>> {
     let zero_piece = std::sync::OnceLock::new();
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -627,8 +630,9 @@ fn hash_parallel(
     let results = std::thread::scope(|scope| {
         let tasks: Vec<_> = (0..workers)
             .map(|_| {
-                let (read, hole, next, zero_piece) = (&read, &hole, &next, &zero_piece);
-                scope.spawn(move || -> Result<Vec<(usize, Digest)>> {
+                let (read, hole, keep) = (&read, &hole, &keep);
+                let (next, zero_piece) = (&next, &zero_piece);
+                scope.spawn(move || -> Result<Vec<(usize, T)>> {
                     let mut buffer = vec![0u8; layout.piece_length() as usize];
                     let mut mine = Vec::new();
                     loop {
@@ -649,7 +653,9 @@ fn hash_parallel(
                         } else {
                             sha1(&vec![0; size])
                         };
-                        mine.push((piece, digest));
+                        if let Some(kept) = keep(piece, digest) {
+                            mine.push((piece, kept));
+                        }
                         progress.pieces_done.fetch_add(1, Ordering::Relaxed);
                         progress
                             .bytes_done
