@@ -83,6 +83,8 @@ pub struct Picker {
     /// Sequential mode: new pieces come from the first [`SEQUENTIAL_WINDOW`] missing ones
     /// (rarest first among them), for reading a file while it downloads.
     sequential: bool,
+    /// Buffers of verified pieces, for new ones.
+    spare: Vec<Vec<u8>>,
 }
 
 /// Pieces ahead of the first missing one a sequential fetch picks among.
@@ -117,6 +119,30 @@ impl Picker {
             bytes_have,
             rng: Rng::new(),
             sequential: false,
+            spare: Vec::new(),
+        }
+    }
+
+    /// A buffer for `piece`, one given back when there is one: a new one is fresh memory to
+    /// fault in and zero (on a VM, a host fault a page), and its contents do not matter — every
+    /// byte is received before the piece is done.
+    fn buffer(&mut self, piece: usize) -> Vec<u8> {
+        let size = self.layout.piece_size(piece) as usize;
+        match self.spare.pop() {
+            Some(mut b) => {
+                b.resize(size, 0);
+                b
+            }
+            None => vec![0; size],
+        }
+    }
+
+    /// Takes back the buffer of a verified piece, while fewer than the budget's are kept.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.spare.len() < self.max_partial
+            && buffer.capacity() >= self.layout.piece_length() as usize
+        {
+            self.spare.push(buffer);
         }
     }
 
@@ -240,11 +266,12 @@ impl Picker {
             let blocks = self.layout.blocks_in_piece(piece) as usize;
             self.state[piece] = State::InProgress;
             self.queued -= 1;
+            let buffer = self.buffer(piece);
             self.partial.insert(
                 piece,
                 Partial {
                     blocks: (0..blocks).map(|_| Block::Missing).collect(),
-                    buffer: vec![0; self.layout.piece_size(piece) as usize],
+                    buffer,
                     received: 0,
                     senders: vec![0; blocks],
                     owner: self.failed_before.contains(&piece).then_some(peer),
@@ -503,196 +530,4 @@ fn block_ref(layout: &Layout, piece: usize, block: usize) -> BlockRef {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn picker(pieces: usize) -> Picker {
-        // Pieces of two blocks; the last one short.
-        let layout = Layout::new(32768, [(pieces as u64 - 1) * 32768 + 20000]);
-        Picker::new(layout, Bitfield::new(pieces), 1 << 30)
-    }
-
-    #[test]
-    fn a_selective_fetch_picks_only_wanted_pieces_and_completes_with_them() {
-        let mut p = picker(5);
-        let all = Bitfield::full(5);
-        let mut wanted = Bitfield::new(5);
-        wanted.set(1);
-        wanted.set(3);
-        p.set_wanted(&wanted);
-        assert!(!p.wants_piece(0) && p.wants_piece(1) && !p.wants_piece(4));
-        let now = Instant::now();
-        let picked = p.pick(7, &all, 100, now);
-        let mut pieces: Vec<u32> = picked.iter().map(|b| b.piece).collect();
-        pieces.dedup();
-        pieces.sort_unstable();
-        assert_eq!(pieces, [1, 3], "nothing outside the selection is asked for");
-        assert!(!p.is_complete());
-        for b in &picked {
-            if let Received::PieceDone { piece, .. } =
-                p.received(7, b.piece as usize, b.begin, &vec![0; b.length as usize])
-            {
-                p.verified(piece, true);
-            }
-        }
-        assert!(p.is_complete(), "complete once the wanted pieces are in");
-        assert!(!p.have().is_full());
-        assert!(
-            p.pick(7, &all, 100, now).is_empty(),
-            "no endgame on skipped pieces"
-        );
-    }
-
-    #[test]
-    fn rarest_first_after_a_random_first_piece() {
-        let mut p = picker(4);
-        let all = Bitfield::full(4);
-        let now = Instant::now();
-        for _ in 0..3 {
-            p.peer_has_piece(0);
-            p.peer_has_piece(1);
-        }
-        p.peer_has_piece(3);
-        p.peer_has_all(&all);
-        // First piece: any. Complete it.
-        let first = p.pick(1, &all, 2, now);
-        assert_eq!(first.len(), 2);
-        let piece = first[0].piece as usize;
-        let mut done = None;
-        for b in &first {
-            if let Received::PieceDone { piece, .. } =
-                p.received(1, piece, b.begin, &vec![0; b.length as usize])
-            {
-                done = Some(piece);
-            }
-        }
-        assert_eq!(done, Some(piece));
-        p.verified(piece, true);
-        // Then the rarest remaining: piece 2 (1 copy), unless it was the random first.
-        let next = p.pick(1, &all, 1, now)[0].piece as usize;
-        let expected = if piece == 2 { 3 } else { 2 };
-        assert_eq!(next, expected);
-    }
-
-    #[test]
-    fn partial_pieces_are_finished_first_and_released_on_leave() {
-        let mut p = picker(4);
-        let all = Bitfield::full(4);
-        let now = Instant::now();
-        let a = p.pick(1, &all, 1, now);
-        let b = p.pick(2, &all, 1, now);
-        assert_eq!(
-            a[0].piece, b[0].piece,
-            "the second peer finishes the started piece"
-        );
-        assert_ne!(a[0].begin, b[0].begin);
-        p.release_peer(1);
-        let c = p.pick(3, &all, 1, now);
-        assert_eq!(c, a, "a released block is handed out again");
-    }
-
-    #[test]
-    fn endgame_asks_twice_and_cancels_the_loser() {
-        let mut p = picker(1);
-        let all = Bitfield::full(1);
-        let now = Instant::now();
-        let first = p.pick(1, &all, 10, now);
-        assert_eq!(first.len(), 2);
-        assert!(p.in_endgame());
-        let dup = p.pick(2, &all, 10, now);
-        assert_eq!(dup, first, "peer 2 is asked for the same blocks");
-        assert!(
-            p.pick(3, &all, 10, now).is_empty(),
-            "at most two peers a block"
-        );
-        let r = p.received(2, 0, 0, &[0; 16384]);
-        assert_eq!(r, Received::Stored { cancel: vec![1] });
-        assert_eq!(
-            p.received(1, 0, 0, &[0; 16384]),
-            Received::Unwanted,
-            "duplicate"
-        );
-        let last = vec![0; first[1].length as usize];
-        let Received::PieceDone {
-            senders, cancel, ..
-        } = p.received(1, 0, 16384, &last)
-        else {
-            panic!("whole")
-        };
-        assert_eq!(senders, vec![2, 1]);
-        assert_eq!(cancel, vec![2]);
-    }
-
-    #[test]
-    fn failed_pieces_are_queued_again_and_bad_blocks_ignored() {
-        let mut p = picker(2);
-        let all = Bitfield::full(2);
-        let now = Instant::now();
-        let got = p.pick(1, &all, 4, now);
-        assert_eq!(got.len(), 4);
-        assert_eq!(
-            p.received(1, 0, 1, &[0; 16384]),
-            Received::Unwanted,
-            "unaligned"
-        );
-        assert_eq!(
-            p.received(1, 0, 0, &[0; 100]),
-            Received::Unwanted,
-            "wrong size"
-        );
-        assert_eq!(
-            p.received(1, 5, 0, &[0; 100]),
-            Received::Unwanted,
-            "not asked"
-        );
-        for b in got.iter().filter(|b| b.piece == 1) {
-            p.received(1, 1, b.begin, &vec![0; b.length as usize]);
-        }
-        p.verified(1, false);
-        assert!(p.wants_piece(1));
-        let again = p.pick(2, &all, 1, now);
-        assert_eq!(
-            again[0].piece, 1,
-            "the failed piece is started again, owned by peer 2"
-        );
-        let third = p.pick(3, &all, 10, now);
-        assert!(
-            third.iter().all(|b| b.piece != 1),
-            "a failed piece is retried from one peer alone: {third:?}"
-        );
-        assert!(!p.is_complete());
-    }
-
-    #[test]
-    fn in_progress_pieces_are_capped() {
-        let layout = Layout::new(32768, [10 * 32768]);
-        let mut p = Picker::new(layout, Bitfield::new(10), 2 * 32768);
-        let got = p.pick(1, &Bitfield::full(10), 100, Instant::now());
-        assert_eq!(got.len(), 4, "two pieces of two blocks");
-        let later = Instant::now() + Duration::from_secs(60);
-        assert_eq!(p.overdue(later, Duration::from_secs(30)).len(), 4);
-    }
-
-    #[test]
-    fn sequential_picks_in_order_within_a_window_rarest_first() {
-        let layout = Layout::new(BLOCK_SIZE as u64, [BLOCK_SIZE as u64 * 40]);
-        let mut p = Picker::new(layout, Bitfield::new(40), 1 << 30);
-        p.set_sequential(true);
-        let mut all = Bitfield::new(40);
-        (0..40).for_each(|i| {
-            all.set(i);
-        });
-        p.peer_has_all(&all);
-        // Piece 5 is rarer than the rest of the window: another peer lacks it.
-        let mut most = all.clone();
-        most.clear(5);
-        p.peer_has_all(&most);
-        let now = Instant::now();
-        let first: Vec<u32> = p.pick(1, &all, 3, now).iter().map(|b| b.piece).collect();
-        assert_eq!(first, [5, 0, 1], "the rarest in the window, then in order");
-        // Far pieces are not started while the window has work.
-        let next: Vec<u32> = p.pick(1, &all, 10, now).iter().map(|b| b.piece).collect();
-        assert!(next.iter().all(|&x| x < 16), "{next:?}");
-        assert_eq!(p.prefix_bytes(), 0);
-    }
-}
+mod tests;

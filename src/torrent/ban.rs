@@ -25,7 +25,8 @@ pub struct Bans {
 }
 
 impl Bans {
-    /// Whether the verifier should hand back the data of `piece` when it passes, to compare.
+    /// Whether a bad copy of `piece` waits for a good one to be compared with.
+    #[cfg(test)]
     pub fn wants_good_copy(&self, piece: usize) -> bool {
         self.failed.contains_key(&piece)
     }
@@ -56,7 +57,7 @@ impl Bans {
         verdicts
     }
 
-    /// `piece` passed; `good` is its data when [`Bans::wants_good_copy`] said so.
+    /// `piece` passed with the data `good`.
     pub fn passed(&mut self, piece: usize, good: &[u8]) -> Verdicts {
         let Some((bad, senders)) = self.failed.remove(&piece) else {
             return Vec::new();

@@ -373,8 +373,7 @@ impl Task {
 
     fn verify(&mut self, piece: usize, data: Vec<u8>, senders: Vec<PeerKey>) {
         let (store, events) = (self.store.clone(), self.ctrl.clone());
-        // A good copy comes back only when a bad one waits to be compared with it.
-        let keep = self.bans.wants_good_copy(piece);
+        // The data comes back: compared with a bad copy waiting, then the buffer of a new piece.
         crate::runtime::spawn(async move {
             let (result, data) = crate::runtime::spawn_blocking(move || {
                 let t0 = Instant::now();
@@ -384,7 +383,7 @@ impl Task {
                 let t1 = Instant::now();
                 let written = store.write_piece(piece, &data).map(|_| true);
                 log::trace!("piece {piece}: hash {:?} write {:?}", t1 - t0, t1.elapsed());
-                (written, if keep { data } else { Vec::new() })
+                (written, data)
             })
             .await;
             let _ = events
@@ -410,6 +409,7 @@ impl Task {
             for (key, why) in self.bans.passed(piece, &data) {
                 self.ban(key, why);
             }
+            self.picker.recycle(data);
             for p in self.peers.values_mut() {
                 p.send(Message::Have(piece as u32));
                 if p.has.get(piece) {
