@@ -440,7 +440,7 @@ impl PieceStore {
             let written = match writer.as_mut() {
                 Some(direct) => direct.write(
                     span.file,
-                    &self.path(span.file),
+                    || self.path(span.file),
                     &file,
                     &data[range],
                     span.file_offset,

@@ -10,13 +10,15 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::PathBuf;
 
 /// Alignment of offsets, lengths and memory for `O_DIRECT`: the page size, which every logical
 /// block size divides.
 const ALIGN: usize = 4096;
+#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+const O_DIRECT: i32 = 0o200000;
+#[cfg(not(any(target_arch = "aarch64", target_arch = "arm")))]
 const O_DIRECT: i32 = 0o40000;
-const O_NOFOLLOW: i32 = 0o400000;
 const EINVAL: i32 = 22;
 /// Direct handles kept open at once.
 const MAX_OPEN: usize = 128;
@@ -29,11 +31,12 @@ pub struct Direct {
 }
 
 impl Direct {
-    /// Writes `data` at `offset` of file `index` (at `path`, `buffered` its ordinary handle).
+    /// Writes `data` at `offset` of file `index` (`buffered` its ordinary handle; `path` is
+    /// asked for only to open its direct one).
     pub fn write(
         &mut self,
         index: usize,
-        path: &Path,
+        path: impl FnOnce() -> PathBuf,
         buffered: &File,
         data: &[u8],
         offset: u64,
@@ -57,7 +60,7 @@ impl Direct {
     fn write_middle(
         &mut self,
         index: usize,
-        path: &Path,
+        path: impl FnOnce() -> PathBuf,
         data: &[u8],
         offset: u64,
     ) -> std::io::Result<bool> {
@@ -67,8 +70,8 @@ impl Direct {
         let file = self.files.entry(index).or_insert_with(|| {
             OpenOptions::new()
                 .write(true)
-                .custom_flags(O_NOFOLLOW | O_DIRECT)
-                .open(path)
+                .custom_flags(super::O_NOFOLLOW | O_DIRECT)
+                .open(path())
                 .ok()
         });
         let Some(direct) = file else {
@@ -118,13 +121,13 @@ mod tests {
             (3 * ALIGN + 5, 3 * ALIGN + 9),
         ] {
             direct
-                .write(0, &path, &file, &content[from..to], from as u64)
+                .write(0, || path.clone(), &file, &content[from..to], from as u64)
                 .unwrap();
         }
         direct
             .write(
                 0,
-                &path,
+                || path.clone(),
                 &file,
                 &content[3 * ALIGN + 9..],
                 3 * ALIGN as u64 + 9,
@@ -141,7 +144,13 @@ mod tests {
         // Overwriting through the page cache then directly reads back the last bytes written.
         file.write_all_at(&[9; ALIGN], ALIGN as u64).unwrap();
         direct
-            .write(0, &path, &file, &content[ALIGN..2 * ALIGN], ALIGN as u64)
+            .write(
+                0,
+                || path.clone(),
+                &file,
+                &content[ALIGN..2 * ALIGN],
+                ALIGN as u64,
+            )
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), content);
     }
