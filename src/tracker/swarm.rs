@@ -294,6 +294,14 @@ impl SwarmStore {
         }
     }
 
+    /// Drops torrent `t` of a shard if no peer is left in it.
+    fn forget_if_empty(&self, torrents: &mut Vec<(InfoHash, Swarm)>, t: usize) {
+        if torrents[t].1.is_empty() {
+            torrents.remove(t);
+            self.torrents.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Records an announce from `ip` and picks peers for it.
     pub fn announce(&self, a: &AnnounceRequest, ip: IpAddr) -> Result<AnnounceReply, Full> {
         let ip = canonical_ip(ip);
@@ -313,10 +321,7 @@ impl SwarmStore {
             }
             self.seeds_changed(seeds, swarm.seeders);
             let reply = swarm.counts();
-            if swarm.is_empty() {
-                shard.torrents.remove(t);
-                self.torrents.fetch_sub(1, Ordering::Relaxed);
-            }
+            self.forget_if_empty(&mut shard.torrents, t);
             return Ok(reply);
         }
         let t = match found {
@@ -346,10 +351,7 @@ impl SwarmStore {
         };
         match swarm.upsert(addr, stamp, room) {
             Err(why) => {
-                if swarm.is_empty() {
-                    shard.torrents.remove(t);
-                    self.torrents.fetch_sub(1, Ordering::Relaxed);
-                }
+                self.forget_if_empty(&mut shard.torrents, t);
                 return Err(why);
             }
             Ok(Some(was_seeder)) => {
@@ -537,9 +539,8 @@ fn pick_from<const N: usize>(
     if list.is_empty() || out.len() >= numwant {
         return;
     }
-    let start = rng.below(list.len());
-    let (after, before) = list.split_at(start);
-    for s in before.iter().chain(after) {
+    let (head, tail) = list.split_at(rng.below(list.len()));
+    for s in tail.iter().chain(head) {
         if Some(&s.addr) == asker || seeds.is_some_and(|want| s.seeder() != want) {
             continue;
         }
@@ -576,11 +577,8 @@ impl Swarm {
         match addr {
             Compact::V4(a) => upsert(&mut self.v4, a, stamp, room),
             Compact::V6(a) => {
-                let v6 = self.v6.get_or_insert_with(Default::default);
-                let result = upsert(v6, a, stamp, room);
-                if v6.is_empty() {
-                    self.v6 = None;
-                }
+                let result = upsert(self.v6.get_or_insert_default(), a, stamp, room);
+                self.drop_empty_v6();
                 result
             }
         }
@@ -592,9 +590,7 @@ impl Swarm {
             Compact::V4(a) => remove(&mut self.v4, a),
             Compact::V6(a) => {
                 let gone = self.v6.as_mut().and_then(|v6| remove(v6, a));
-                if self.v6.as_ref().is_some_and(|v6| v6.is_empty()) {
-                    self.v6 = None;
-                }
+                self.drop_empty_v6();
                 gone
             }
         };
@@ -606,11 +602,16 @@ impl Swarm {
         let mut seeds = expire(&mut self.v4, &stale, sources);
         if let Some(v6) = self.v6.as_mut() {
             seeds += expire(v6, &stale, sources);
-            if v6.is_empty() {
-                self.v6 = None;
-            }
+            self.drop_empty_v6();
         }
         self.seeders -= seeds;
+    }
+
+    /// An empty IPv6 list goes with its allocation.
+    fn drop_empty_v6(&mut self) {
+        if self.v6.as_ref().is_some_and(|v6| v6.is_empty()) {
+            self.v6 = None;
+        }
     }
 
     /// Peers for `asker`, those of its own address family first. A seed gets the peers that still
