@@ -9,6 +9,8 @@ use std::os::fd::AsRawFd;
 
 const SEEK_DATA: i32 = 3;
 const SEEK_HOLE: i32 = 4;
+/// What `SEEK_DATA` fails with when no data follows.
+const ENXIO: i32 = 6;
 
 unsafe extern "C" {
     fn lseek64(fd: i32, offset: i64, whence: i32) -> i64;
@@ -40,7 +42,7 @@ impl DataRuns {
             let start = unsafe { lseek64(fd, at as i64, SEEK_DATA) };
             if start < 0 {
                 // ENXIO: no data from `at` on. Anything else: say "data" to the end.
-                if std::io::Error::last_os_error().raw_os_error() != Some(6) {
+                if std::io::Error::last_os_error().raw_os_error() != Some(ENXIO) {
                     runs.push((at, len));
                 }
                 break;
