@@ -11,6 +11,7 @@
 set -euo pipefail
 size_mib=${1:-1024}; rounds=${2:-5}
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 command -v /usr/bin/time >/dev/null || { echo "apt-get install -y time" >&2; exit 1; }
 /usr/bin/python3 -c 'import libtorrent' || { echo "apt-get install -y python3-libtorrent" >&2; exit 1; }
 rqbit=${RQBIT:-$(command -v rqbit || true)}
@@ -18,11 +19,6 @@ cargo build --release --quiet
 bin=$PWD/target/release/p2p
 lt=$PWD/tests/support/libtorrent_peer.py
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 mkdir -p "$work/src"
 head -c $((size_mib << 20)) /dev/urandom > "$work/src/data.bin"

@@ -8,16 +8,11 @@
 set -euo pipefail
 n=${1:-8}; size_mib=${2:-256}
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 command -v /usr/bin/time >/dev/null || { echo "apt-get install -y time" >&2; exit 1; }
 cargo build --release --quiet
 bin=$PWD/target/release/p2p
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 hz=$(getconf CLK_TCK); cores=$(nproc)
 
 mkdir -p "$work/src"

@@ -7,6 +7,7 @@
 set -euo pipefail
 secs=${1:-10}
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 for tool in wrk opentracker; do
   command -v $tool >/dev/null || { echo "$tool missing: apt-get install -y $tool" >&2; exit 1; }
 done
@@ -14,11 +15,7 @@ cargo build --release --quiet
 bin=$PWD/target/release/p2p
 work=$(mktemp -d)
 chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Info-hash i is the 20 ASCII digits of i: no escaping needed, and its hex goes in the whitelist.
 python3 - "$work/whitelist" <<'PY'

@@ -7,14 +7,11 @@
 set -euo pipefail
 peers=${1:-10000000}; torrents=${2:-1000000}; secs=${3:-10}
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 cargo build --release --quiet
 cargo bench --bench udp_load --no-run --quiet 2>/dev/null
 load=$(ls -t target/release/deps/udp_load-* | grep -v '\.d$' | head -1)
 bin=$PWD/target/release/p2p
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 stats() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]).read().decode())' "$1"; }
 rss() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/$1/status; }
 rate() { "$load" "127.0.0.1:$1" "$secs" 2 32 "$torrents" 10 | sed -n 's/.*: \([0-9]*\) announces\/s/\1/p'; }

@@ -9,16 +9,13 @@
 set -euo pipefail
 secs=${1:-10}; threads=${2:-2}; inflight=${3:-32}
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 command -v opentracker >/dev/null || { echo "opentracker missing: apt-get install -y opentracker" >&2; exit 1; }
 cargo build --release --quiet
 cargo bench --bench udp_load --no-run --quiet 2>/dev/null
 load=$(ls -t target/release/deps/udp_load-* | grep -v '\.d$' | head -1)
 bin=$PWD/target/release/p2p
 work=$(mktemp -d); chmod 755 "$work"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # opentracker as Debian builds it takes whitelisted info-hashes only: those the generator uses.
 python3 -c '
 for i in range(1000): print(("%020d" % i).encode().hex())' > "$work/whitelist"
@@ -27,7 +24,6 @@ p2p_port=$(free_port); ot_port=$(free_port)
 "$bin" tracker --listen 127.0.0.1:$p2p_port --interval 1800 2>/dev/null & pids+=($!); p2p_pid=$!
 opentracker -i 127.0.0.1 -p $ot_port -P $ot_port -w "$work/whitelist" >/dev/null 2>&1 & pids+=($!); ot_pid=$!
 sleep 1
-ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 hz=$(getconf CLK_TCK)
 # Prints "announces/s CPU-seconds-per-100k" for one run against port $1, process $2.
 run() {
