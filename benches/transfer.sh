@@ -89,9 +89,9 @@ best_of="libtorrent and aria2c"
 # rqbit -> rqbit, when installed (cargo install rqbit --root DIR, about 3 minutes; RQBIT=path)
 rqbit=${RQBIT:-$(command -v rqbit || true)}
 if [ -n "$rqbit" ]; then
-  rq() { "$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port "$@"; }
   rport=$(free_port)
-  rq $rport download --disable-http-api --overwrite -o "$work/src" "$work/data.torrent" >/dev/null 2>&1 & pids+=($!); rq_pid=$!
+  # Started directly, not through a shell function: $! must be rqbit itself for the kill.
+  "$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port $rport download --disable-http-api --overwrite -o "$work/src" "$work/data.torrent" >/dev/null 2>&1 & pids+=($!); rq_pid=$!
   wait_port $rport
   sleep 3  # it checks the seed's data before it serves
   read -r w u s m < <(measure "$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port $(free_port) \
