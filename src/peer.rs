@@ -1,6 +1,7 @@
 //! One peer connection: the handshake, then a reader task (framing, validation, download limit,
-//! a 3-minute silence timeout) and a writer task (batched writes, block reads off the async
-//! threads, upload limit, keep-alives every 2 minutes). Both report [`PeerEvent`]s on a channel
+//! a 3-minute silence timeout) and a writer task (batched writes, block reads straight into the
+//! outgoing buffer — from the page cache without waiting, else on a blocking thread — upload
+//! limit, keep-alives every 2 minutes). Both report [`PeerEvent`]s on a channel
 //! they are given; a connection knows its key, never its torrent.
 
 use crate::layout::Layout;
@@ -317,18 +318,16 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
     let _ = events.send((key, PeerEvent::Closed(reason)).into()).await;
 }
 
-/// Encrypts (when the connection is) and writes `out`, then empties it.
+/// Encrypts (when the connection is) and writes `out`.
 async fn send(
     stream: &mut TcpStream,
-    out: &mut Vec<u8>,
+    out: &mut [u8],
     encrypt: &mut Option<Rc4>,
 ) -> std::io::Result<()> {
     if let Some(rc4) = encrypt {
         rc4.apply(out);
     }
-    let sent = timeout("sending", WRITE_TIMEOUT, stream.write_all(out)).await;
-    out.clear();
-    sent
+    timeout("sending", WRITE_TIMEOUT, stream.write_all(out)).await
 }
 
 async fn writer<E: From<(PeerKey, PeerEvent)>>(
@@ -354,62 +353,65 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
                 Err(_) => break,
             }
         }
-        let wanted: Vec<BlockRef> = batch
-            .iter()
-            .filter_map(|o| match o {
-                Outgoing::Block(b) => Some(*b),
-                Outgoing::Message(_) => None,
-            })
-            .collect();
-        let mut blocks = Vec::new();
-        if !wanted.is_empty() {
-            let store = store.clone();
-            let read = crate::runtime::spawn_blocking(move || {
-                wanted
-                    .iter()
-                    .map(|b| {
-                        store
-                            .read_block(b.piece as usize, b.begin, b.length)
-                            .map(|d| (*b, d))
-                    })
-                    .collect::<crate::Result<Vec<_>>>()
-            })
-            .await;
-            match read {
-                Ok(b) => blocks = b,
-                Err(e) => {
-                    log::warn!("serving a block failed: {e}");
-                    break;
-                }
-            }
-        }
-        let mut blocks = blocks.into_iter();
-        let (mut sent_bytes, mut sent_blocks) = (0u64, 0usize);
+        // Frame the batch; each block's data is read straight into its place in `out`, from
+        // the page cache on this thread where it can be, else on a blocking thread.
+        let mut blocks: Vec<(BlockRef, usize)> = Vec::new();
         for item in batch {
             match item {
                 Outgoing::Message(m) => m.encode_into(&mut out),
-                Outgoing::Block(_) => {
-                    let (b, data) = blocks.next().expect("one read a block");
-                    rate::take(&limit, data.len()).await;
-                    sent_bytes += data.len() as u64;
-                    sent_blocks += 1;
-                    Message::Piece {
-                        index: b.piece,
-                        begin: b.begin,
-                        data,
-                    }
-                    .encode_into(&mut out);
+                Outgoing::Block(b) => {
+                    out.extend_from_slice(&wire::piece_header(b.piece, b.begin, b.length));
+                    blocks.push((b, out.len()));
+                    out.resize(out.len() + b.length as usize, 0);
                 }
             }
-            // Flush big batches as they grow so a rate limit paces the bytes, not the batch.
-            if out.len() >= 128 << 10 && send(&mut stream, &mut out, &mut encrypt).await.is_err() {
+        }
+        let uncached: Vec<(BlockRef, usize)> = blocks
+            .iter()
+            .filter(|(b, at)| {
+                let data = &mut out[*at..*at + b.length as usize];
+                !store.read_block_cached(b.piece, b.begin, data)
+            })
+            .copied()
+            .collect();
+        if !uncached.is_empty() {
+            let store = store.clone();
+            let mut taken = std::mem::take(&mut out);
+            let (back, read) = crate::runtime::spawn_blocking(move || {
+                let read = uncached.iter().try_for_each(|(b, at)| {
+                    let data = &mut taken[*at..*at + b.length as usize];
+                    store.read_block(b.piece, b.begin, data)
+                });
+                (taken, read)
+            })
+            .await;
+            out = back;
+            if let Err(e) = read {
+                log::warn!("serving a block failed: {e}");
+                break;
+            }
+        }
+        let sent_blocks = blocks.len();
+        let sent_bytes: u64 = blocks.iter().map(|(b, _)| b.length as u64).sum();
+        // Out 128 KiB at a time, so that an upload limit paces the bytes, not the batch; the
+        // limit counts block payload only.
+        let mut payload_left = sent_bytes as usize;
+        let mut at = 0;
+        while at < out.len() {
+            let end = (at + (128 << 10)).min(out.len());
+            let payload = (end - at).min(payload_left);
+            payload_left -= payload;
+            rate::take(&limit, payload).await;
+            if send(&mut stream, &mut out[at..end], &mut encrypt)
+                .await
+                .is_err()
+            {
                 let _ = stream.shutdown(Shutdown::Both);
                 return;
             }
+            at = end;
         }
-        if !out.is_empty() && send(&mut stream, &mut out, &mut encrypt).await.is_err() {
-            break;
-        }
+        out.clear();
         if sent_blocks > 0
             && events
                 .send(

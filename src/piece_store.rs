@@ -7,6 +7,7 @@
 
 mod direct;
 mod extents;
+mod nowait;
 
 use crate::bitfield::Bitfield;
 use crate::hash::{Digest, sha1};
@@ -405,11 +406,35 @@ impl PieceStore {
         }
     }
 
-    /// Reads one block for a peer.
-    pub fn read_block(&self, piece: usize, begin: u32, length: u32) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; length as usize];
-        self.read(piece, begin as u64, &mut buf)?;
-        Ok(buf)
+    /// Reads one block for a peer into `buf`.
+    pub fn read_block(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<()> {
+        self.read(piece as usize, begin as u64, buf)
+    }
+
+    /// Reads one block into `buf` only if it can without waiting: every file it lies in is open
+    /// and the page cache holds the bytes ([`nowait`]). `false`: read it with
+    /// [`PieceStore::read_block`] on a blocking thread.
+    pub fn read_block_cached(&self, piece: u32, begin: u32, buf: &mut [u8]) -> bool {
+        if self.parts.is_some() && self.straddling.get(piece as usize) {
+            return false;
+        }
+        let offset = self.layout.piece_offset(piece as usize) + begin as u64;
+        let mut done = 0;
+        for span in self.layout.spans(offset, buf.len() as u64) {
+            let file = {
+                let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+                match open.get(&span.file) {
+                    Some(f) => f.clone(),
+                    None => return false,
+                }
+            };
+            let part = &mut buf[done..done + span.len as usize];
+            if !nowait::read(&file, part, span.file_offset) {
+                return false;
+            }
+            done += span.len as usize;
+        }
+        true
     }
 
     pub fn verify(&self, piece: usize, data: &[u8]) -> bool {

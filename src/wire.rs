@@ -262,6 +262,16 @@ pub fn decode(buf: &[u8], max_len: u32) -> Decoded {
     }
 }
 
+/// The 13 bytes before a `piece` message's `len` bytes of data.
+pub fn piece_header(index: u32, begin: u32, len: u32) -> [u8; 13] {
+    let mut h = [0u8; 13];
+    h[..4].copy_from_slice(&(9 + len).to_be_bytes());
+    h[4] = id::PIECE;
+    h[5..9].copy_from_slice(&index.to_be_bytes());
+    h[9..].copy_from_slice(&begin.to_be_bytes());
+    h
+}
+
 impl Message {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let header = |out: &mut Vec<u8>, len: usize, id: u8| {
@@ -295,9 +305,7 @@ impl Message {
                 out.extend_from_slice(&b.length.to_be_bytes());
             }
             Message::Piece { index, begin, data } => {
-                header(out, 8 + data.len(), id::PIECE);
-                out.extend_from_slice(&index.to_be_bytes());
-                out.extend_from_slice(&begin.to_be_bytes());
+                out.extend_from_slice(&piece_header(*index, *begin, data.len() as u32));
                 out.extend_from_slice(data);
             }
             Message::Port(p) => {

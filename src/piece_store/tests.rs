@@ -27,6 +27,18 @@ fn info(lengths: &[u64], piece_length: u64, content: &[u8]) -> Info {
     }
 }
 
+/// A block as a peer gets it, read the blocking way; the read that never waits must agree
+/// whenever it answers.
+fn block(store: &PieceStore, piece: u32, begin: u32, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    store.read_block(piece, begin, &mut buf).unwrap();
+    let mut cached = vec![0; len];
+    if store.read_block_cached(piece, begin, &mut cached) {
+        assert_eq!(cached, buf);
+    }
+    buf
+}
+
 #[test]
 fn pieces_cross_files_and_resume_keeps_verified_ones() {
     let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -46,9 +58,14 @@ fn pieces_cross_files_and_resume_keeps_verified_ones() {
     }
     assert!(!store.verify(1, &content[..32768]));
     assert_eq!(
-        store.read_block(2, 100, 1000).unwrap(),
+        block(&store, 2, 100, 1000),
         &content[65536 + 100..65536 + 1100]
     );
+    // Across f2 and f3, just written, so the page cache has it: read without waiting.
+    let mut cached = vec![0; 2000];
+    assert!(store.read_block_cached(2, 14_000, &mut cached));
+    assert_eq!(cached, &content[79_536..81_536]);
+    assert_eq!(block(&store, 2, 14_000, 2000), cached);
     drop(store);
     let again = PieceStore::create(dir.path(), &info).unwrap();
     let have = again.check_all(&HashProgress::default()).unwrap();
@@ -86,8 +103,12 @@ fn a_selection_creates_only_its_files_and_keeps_shared_pieces_in_the_part_file()
         &content[20_000..50_000]
     );
     // Straddling pieces are served whole, from the part file.
-    assert_eq!(store.read_block(1, 0, 16384).unwrap(), piece(1));
-    assert_eq!(store.read_block(3, 100, 50).unwrap(), &piece(3)[100..150]);
+    assert_eq!(block(&store, 1, 0, 16384), piece(1));
+    assert_eq!(block(&store, 3, 100, 50), &piece(3)[100..150]);
+    assert!(
+        !store.read_block_cached(1, 0, &mut [0; 100]),
+        "the part file is read the slow way"
+    );
     drop(store);
     let store = PieceStore::create_selected(dir.path(), &info, middle.clone(), Some(parts.clone()))
         .unwrap();
