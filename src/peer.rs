@@ -318,6 +318,32 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
     let _ = events.send((key, PeerEvent::Closed(reason)).into()).await;
 }
 
+/// A writer's send buffer: `buf[..used]` is the batch being framed. What lies past `used` is
+/// left from earlier batches and overwritten, so room for a block is zeroed only once, when the
+/// buffer grows (memset was 5% of a seed's CPU).
+#[derive(Default)]
+struct SendBuf {
+    buf: Vec<u8>,
+    used: usize,
+}
+
+impl SendBuf {
+    /// Makes room for `n` more bytes; returns where they start.
+    fn room(&mut self, n: usize) -> usize {
+        let at = self.used;
+        self.used += n;
+        if self.buf.len() < self.used {
+            self.buf.resize(self.used, 0);
+        }
+        at
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let at = self.room(bytes.len());
+        self.buf[at..self.used].copy_from_slice(bytes);
+    }
+}
+
 /// Encrypts (when the connection is) and writes `out`.
 async fn send(
     stream: &mut TcpStream,
@@ -339,7 +365,8 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
     store: Arc<PieceStore>,
     limit: Option<Arc<RateLimit>>,
 ) {
-    let mut out = Vec::with_capacity(256 << 10);
+    let mut out = SendBuf::default();
+    let mut scratch = Vec::new();
     loop {
         let first = match crate::runtime::within(KEEPALIVE, rx.recv()).await {
             Some(Ok(item)) => item,
@@ -358,25 +385,28 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
         let mut blocks: Vec<(BlockRef, usize)> = Vec::new();
         for item in batch {
             match item {
-                Outgoing::Message(m) => m.encode_into(&mut out),
+                Outgoing::Message(m) => {
+                    scratch.clear();
+                    m.encode_into(&mut scratch);
+                    out.push(&scratch);
+                }
                 Outgoing::Block(b) => {
-                    out.extend_from_slice(&wire::piece_header(b.piece, b.begin, b.length));
-                    blocks.push((b, out.len()));
-                    out.resize(out.len() + b.length as usize, 0);
+                    out.push(&wire::piece_header(b.piece, b.begin, b.length));
+                    blocks.push((b, out.room(b.length as usize)));
                 }
             }
         }
         let uncached: Vec<(BlockRef, usize)> = blocks
             .iter()
             .filter(|(b, at)| {
-                let data = &mut out[*at..*at + b.length as usize];
+                let data = &mut out.buf[*at..*at + b.length as usize];
                 !store.read_block_cached(b.piece, b.begin, data)
             })
             .copied()
             .collect();
         if !uncached.is_empty() {
             let store = store.clone();
-            let mut taken = std::mem::take(&mut out);
+            let mut taken = std::mem::take(&mut out.buf);
             let (back, read) = crate::runtime::spawn_blocking(move || {
                 let read = uncached.iter().try_for_each(|(b, at)| {
                     let data = &mut taken[*at..*at + b.length as usize];
@@ -385,7 +415,7 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
                 (taken, read)
             })
             .await;
-            out = back;
+            out.buf = back;
             if let Err(e) = read {
                 log::warn!("serving a block failed: {e}");
                 break;
@@ -393,16 +423,17 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
         }
         let sent_blocks = blocks.len();
         let sent_bytes: u64 = blocks.iter().map(|(b, _)| b.length as u64).sum();
-        // Out 128 KiB at a time, so that an upload limit paces the bytes, not the batch; the
-        // limit counts block payload only.
+        // With an upload limit, out 128 KiB at a time, so that it paces the bytes, not the
+        // batch (it counts block payload only); else in one write.
+        let step = if limit.is_some() { 128 << 10 } else { out.used };
         let mut payload_left = sent_bytes as usize;
         let mut at = 0;
-        while at < out.len() {
-            let end = (at + (128 << 10)).min(out.len());
+        while at < out.used {
+            let end = (at + step).min(out.used);
             let payload = (end - at).min(payload_left);
             payload_left -= payload;
             rate::take(&limit, payload).await;
-            if send(&mut stream, &mut out[at..end], &mut encrypt)
+            if send(&mut stream, &mut out.buf[at..end], &mut encrypt)
                 .await
                 .is_err()
             {
@@ -411,7 +442,7 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
             }
             at = end;
         }
-        out.clear();
+        out.used = 0;
         if sent_blocks > 0
             && events
                 .send(
