@@ -51,9 +51,25 @@ impl Bencode {
 
 /// A byte string, `<len>:<bytes>`.
 pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(bytes.len().to_string().as_bytes());
+    put_decimal(out, bytes.len() as u64);
     out.push(b':');
     out.extend_from_slice(bytes);
+}
+
+/// The decimal digits of `n`, without the allocation of `to_string` (a tracker's reply is
+/// mostly these).
+pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Builds a dictionary from `(key, value)` pairs.
@@ -75,5 +91,17 @@ mod tests {
         assert_eq!(d.encode(), b"d5:alpha1:x4:zetai1ee");
         assert_eq!(Bencode::Int(-3).encode(), b"i-3e");
         assert_eq!(Bencode::List(vec![]).encode(), b"le");
+    }
+
+    #[test]
+    fn decimals_are_written_as_to_string_writes_them() {
+        for n in [0, 7, 10, 99, 100, 65535, 1 << 40, u64::MAX] {
+            let mut out = b"x".to_vec();
+            put_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").as_bytes());
+        }
+        let mut out = Vec::new();
+        put_bytes(&mut out, &[b'a'; 12]);
+        assert_eq!(out, b"12:aaaaaaaaaaaa");
     }
 }

@@ -12,7 +12,7 @@ use super::Tracker;
 use super::proto::{AnnounceRequest, encode_compact, percent_decode, query_pairs};
 use super::stats::{self, Counters};
 use super::swarm::AnnounceReply;
-use crate::bencode::encode::put_bytes;
+use crate::bencode::encode::{put_bytes, put_decimal};
 use crate::fairness::{PerHost, pressured};
 use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
@@ -149,7 +149,7 @@ pub fn failure(reason: &str) -> Vec<u8> {
 fn put_int(out: &mut Vec<u8>, key: &[u8], value: u64) {
     put_bytes(out, key);
     out.push(b'i');
-    out.extend_from_slice(value.to_string().as_bytes());
+    put_decimal(out, value);
     out.push(b'e');
 }
 
@@ -179,14 +179,16 @@ pub fn encode_announce_reply(tracker: &Tracker, reply: &AnnounceReply, compact: 
     put_int(&mut out, b"min interval", tracker.min_interval() as u64);
     put_bytes(&mut out, b"peers");
     if compact {
-        let mut v4 = Vec::new();
-        encode_compact(&reply.peers, false, &mut v4);
-        put_bytes(&mut out, &v4);
-        let mut v6 = Vec::new();
-        encode_compact(&reply.peers, true, &mut v6);
-        if !v6.is_empty() {
+        // Straight into the reply: the lengths are known from the counts.
+        let v6 = reply.peers.iter().filter(|a| a.is_ipv6()).count();
+        put_decimal(&mut out, ((reply.peers.len() - v6) * 6) as u64);
+        out.push(b':');
+        encode_compact(&reply.peers, false, &mut out);
+        if v6 > 0 {
             put_bytes(&mut out, b"peers6");
-            put_bytes(&mut out, &v6);
+            put_decimal(&mut out, (v6 * 18) as u64);
+            out.push(b':');
+            encode_compact(&reply.peers, true, &mut out);
         }
     } else {
         out.push(b'l');
@@ -218,7 +220,7 @@ fn scrape(tracker: &Tracker, query: &[u8]) -> Vec<u8> {
         let Some(value) = percent_decode(raw) else {
             return failure("bad percent-encoding in `info_hash`");
         };
-        let Ok(hash) = <[u8; 20]>::try_from(value.as_slice()) else {
+        let Ok(hash) = <[u8; 20]>::try_from(value.as_ref()) else {
             return failure(&format!("`info_hash` is {} bytes, not 20", value.len()));
         };
         hashes.push(InfoHash(hash));
@@ -266,19 +268,19 @@ fn response(status: u16, body: &[u8], keep_alive: bool) -> Vec<u8> {
 
 fn typed_response(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 128);
-    out.extend_from_slice(
-        format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{}\r\n",
-            status_text(status),
-            body.len(),
-            if keep_alive {
-                ""
-            } else {
-                "Connection: close\r\n"
-            }
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_decimal(&mut out, status as u64);
+    out.push(b' ');
+    out.extend_from_slice(status_text(status).as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    put_decimal(&mut out, body.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
 }
@@ -397,22 +399,22 @@ enum AtOnce {
 fn answer_at_once(stream: &TcpStream, addr: SocketAddr, tracker: &Tracker) -> AtOnce {
     use std::os::fd::AsRawFd;
     let fd = stream.as_raw_fd();
-    let mut buf = vec![0u8; 2048];
+    let mut buf = [0u8; 2048];
     // SAFETY: a non-blocking recv into a buffer we own, of its length, on the stream's socket.
     let n = unsafe { sys::recv(fd, buf.as_mut_ptr(), buf.len(), MSG_DONTWAIT) };
-    match n {
+    let buf = match n {
         0 => return AtOnce::Done,
         n if n < 0 => return AtOnce::Continue(Start::default()),
-        n => buf.truncate(n as usize),
-    }
+        n => &buf[..n as usize],
+    };
     let Parsed::Request {
         target,
         keep_alive,
         used,
-    } = parse_request(&buf)
+    } = parse_request(buf)
     else {
         return AtOnce::Continue(Start {
-            read: buf,
+            read: buf.to_vec(),
             ..Start::default()
         });
     };

@@ -75,7 +75,11 @@ pub fn clamp_numwant(n: i64) -> u32 {
 }
 
 /// Decodes `%XX` escapes and `+` in a query component into raw bytes; `None` on a bad escape.
-pub fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+pub fn percent_decode(input: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    // Most values (numbers, `started`) have nothing to decode: no copy for them.
+    if !input.iter().any(|&b| b == b'%' || b == b'+') {
+        return Some(std::borrow::Cow::Borrowed(input));
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
@@ -97,7 +101,7 @@ pub fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
             }
         }
     }
-    Some(out)
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// Percent-encodes raw bytes for a query string (unreserved characters stay as they are).
@@ -176,14 +180,14 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
         match key {
             b"info_hash" => {
                 let hash: [u8; 20] = value
-                    .as_slice()
+                    .as_ref()
                     .try_into()
                     .map_err(|_| format!("`info_hash` is {} bytes, not 20", value.len()))?;
                 info_hash = Some(InfoHash(hash));
             }
             b"peer_id" => {
                 let id: [u8; 20] = value
-                    .as_slice()
+                    .as_ref()
                     .try_into()
                     .map_err(|_| format!("`peer_id` is {} bytes, not 20", value.len()))?;
                 peer_id = Some(id);
@@ -206,10 +210,10 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
                     .map(clamp_numwant)
                     .ok_or("`numwant` is not an integer")?;
             }
-            b"compact" => compact = value != b"0",
-            b"no_peer_id" => no_peer_id = value == b"1",
+            b"compact" => compact = *value != *b"0",
+            b"no_peer_id" => no_peer_id = *value == *b"1",
             b"event" => {
-                event = match value.as_slice() {
+                event = match value.as_ref() {
                     b"started" => AnnounceEvent::Started,
                     b"completed" => AnnounceEvent::Completed,
                     b"stopped" => AnnounceEvent::Stopped,

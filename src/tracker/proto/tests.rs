@@ -15,12 +15,15 @@ fn query(info_hash: &[u8], rest: &str) -> Vec<u8> {
 fn percent_round_trip() {
     let all: Vec<u8> = (0..=255).collect();
     assert_eq!(
-        percent_decode(percent_encode(&all).as_bytes()).unwrap(),
+        percent_decode(percent_encode(&all).as_bytes())
+            .unwrap()
+            .as_ref(),
         all
     );
     assert_eq!(percent_decode(b"a%2"), None);
     assert_eq!(percent_decode(b"%zz"), None);
-    assert_eq!(percent_decode(b"a+b").unwrap(), b"a b");
+    assert_eq!(percent_decode(b"a+b").unwrap().as_ref(), b"a b");
+    assert_eq!(percent_decode(b"123").unwrap().as_ref(), b"123");
 }
 
 #[test]
