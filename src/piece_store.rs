@@ -5,9 +5,11 @@
 //! [`crate::metainfo`] has already proved safe. A piece reaches the disk only after its SHA-1
 //! matched, so whatever is on disk is either verified or is checked again on the next start.
 
+mod cache;
 mod direct;
 mod extents;
-mod nowait;
+
+use cache::write_cached;
 
 use crate::bitfield::Bitfield;
 use crate::hash::{Digest, sha1};
@@ -412,7 +414,7 @@ impl PieceStore {
     }
 
     /// Reads one block into `buf` only if it can without waiting: every file it lies in is open
-    /// and the page cache holds the bytes ([`nowait`]). `false`: read it with
+    /// and the page cache holds the bytes ([`cache::read_nowait`]). `false`: read it with
     /// [`PieceStore::read_block`] on a blocking thread.
     pub fn read_block_cached(&self, piece: u32, begin: u32, buf: &mut [u8]) -> bool {
         if self.parts.is_some() && self.straddling.get(piece as usize) {
@@ -429,7 +431,7 @@ impl PieceStore {
                 }
             };
             let part = &mut buf[done..done + span.len as usize];
-            if !nowait::read(&file, part, span.file_offset) {
+            if !cache::read_nowait(&file, part, span.file_offset) {
                 return false;
             }
             done += span.len as usize;
@@ -584,25 +586,6 @@ const O_NOFOLLOW: i32 = 0o400000;
 const ELOOP: i32 = 40;
 
 /// Opens a file of a download for reading and writing, never through a symbolic link.
-/// Page-cache writes go out in aligned 16 KiB calls, as a client writing block by block does.
-/// The kernel sizes a file's page-cache folio from the write: one 1 MiB call takes 1 MiB runs of
-/// free memory, and a VM hands exactly those back to its host when idle (free page reporting),
-/// so every page of them costs a host fault on first touch. Measured on the 2-core VM, 1 GiB
-/// fetch after 3 s idle: 3.2–3.5 s with whole-piece writes, 1.6–1.7 s (system time 3.0 → 0.7 s)
-/// with 16 KiB ones; with memory in use just before, 16 KiB calls cost 0.07 s a GiB more.
-const CACHED_WRITE: u64 = 16 * 1024;
-
-fn write_cached(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < data.len() {
-        let at = offset + done as u64;
-        let len = ((CACHED_WRITE - at % CACHED_WRITE) as usize).min(data.len() - done);
-        file.write_all_at(&data[done..done + len], at)?;
-        done += len;
-    }
-    Ok(())
-}
-
 fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()

@@ -269,22 +269,3 @@ fn a_check_stops_at_a_signal_when_asked_to() {
         4
     );
 }
-
-#[test]
-fn cached_writes_in_aligned_calls_put_every_byte_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(dir.path().join("f"))
-        .unwrap();
-    let data: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
-    write_cached(&file, &data, 5_000).unwrap();
-    write_cached(&file, &[], 0).unwrap();
-    let mut back = vec![1u8; 75_000];
-    file.read_exact_at(&mut back, 0).unwrap();
-    assert!(back[..5_000].iter().all(|&b| b == 0));
-    assert_eq!(&back[5_000..], &data[..]);
-}

@@ -1,11 +1,15 @@
+//! How the piece store meets the page cache.
+//!
 //! Reads that never wait for the disk: `preadv2` with `RWF_NOWAIT` copies what the page cache
 //! holds and fails with `EAGAIN` where a read would block. A seed serving page-cached data
 //! reads its blocks on the connection's own thread this way, without a hop to a blocking
-//! thread and back (two context switches a batch; measured below in `peer::writer`), and
-//! leaves only what is not cached to the blocking pool.
+//! thread and back, and leaves only what is not cached to the blocking pool.
+//!
+//! Writes in 16 KiB calls: see [`write_cached`].
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 
 /// `RWF_NOWAIT` (linux/fs.h).
 const RWF_NOWAIT: i32 = 0x8;
@@ -24,7 +28,7 @@ unsafe extern "C" {
 /// would need the disk, or the kernel or file system cannot say (old kernels answer `ENOSYS` or
 /// `EOPNOTSUPP`), or the file ends first: the caller then reads the ordinary way, which also
 /// reports any real error. Part of `buf` may have been written when it answers `false`.
-pub fn read(file: &File, buf: &mut [u8], offset: u64) -> bool {
+pub fn read_nowait(file: &File, buf: &mut [u8], offset: u64) -> bool {
     let mut done = 0;
     while done < buf.len() {
         let Ok(at) = i64::try_from(offset + done as u64) else {
@@ -45,6 +49,25 @@ pub fn read(file: &File, buf: &mut [u8], offset: u64) -> bool {
     true
 }
 
+/// Page-cache writes go out in aligned 16 KiB calls, as a client writing block by block does.
+/// The kernel sizes a file's page-cache folio from the write: one 1 MiB call takes 1 MiB runs of
+/// free memory, and a VM hands exactly those back to its host when idle (free page reporting),
+/// so every page of them costs a host fault on first touch. Measured on the 2-core VM, 1 GiB
+/// fetch after 3 s idle: 3.2–3.5 s with whole-piece writes, 1.6–1.7 s (system time 3.0 → 0.7 s)
+/// with 16 KiB ones; with memory in use just before, 16 KiB calls cost 0.07 s a GiB more.
+const CACHED_WRITE: u64 = 16 * 1024;
+
+pub fn write_cached(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let at = offset + done as u64;
+        let len = ((CACHED_WRITE - at % CACHED_WRITE) as usize).min(data.len() - done);
+        file.write_all_at(&data[done..done + len], at)?;
+        done += len;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,10 +81,29 @@ mod tests {
         let file = File::open(&path).unwrap();
         // Just written, so in the page cache (ext4, xfs, btrfs and tmpfs all answer NOWAIT).
         let mut buf = vec![0u8; 40_000];
-        assert!(read(&file, &mut buf, 30_000));
+        assert!(read_nowait(&file, &mut buf, 30_000));
         assert_eq!(buf, data[30_000..70_000]);
         let mut past = vec![0u8; 10];
-        assert!(!read(&file, &mut past, 99_995));
-        assert!(read(&file, &mut [], 0));
+        assert!(!read_nowait(&file, &mut past, 99_995));
+        assert!(read_nowait(&file, &mut [], 0));
+    }
+
+    #[test]
+    fn cached_writes_in_aligned_calls_put_every_byte_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("f"))
+            .unwrap();
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        write_cached(&file, &data, 5_000).unwrap();
+        write_cached(&file, &[], 0).unwrap();
+        let mut back = vec![1u8; 75_000];
+        file.read_exact_at(&mut back, 0).unwrap();
+        assert!(back[..5_000].iter().all(|&b| b == 0));
+        assert_eq!(&back[5_000..], &data[..]);
     }
 }
