@@ -318,6 +318,25 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
     let _ = events.send((key, PeerEvent::Closed(reason)).into()).await;
 }
 
+/// `blocks` cut into runs of one piece each lying end to end (what a peer asking for a piece
+/// block after block sends), to be read with one call each.
+fn runs_of(blocks: &[(BlockRef, usize)]) -> impl Iterator<Item = &[(BlockRef, usize)]> {
+    blocks.chunk_by(|(a, _), (b, _)| a.piece == b.piece && a.begin + a.length == b.begin)
+}
+
+/// The places in `buf` of the blocks of `run` (at increasing offsets, not overlapping).
+fn block_slices<'a>(buf: &'a mut [u8], run: &[(BlockRef, usize)]) -> Vec<&'a mut [u8]> {
+    let mut slices = Vec::with_capacity(run.len());
+    let (mut rest, mut base) = (buf, 0);
+    for (b, at) in run {
+        let (_, tail) = rest.split_at_mut(at - base);
+        let (block, tail) = tail.split_at_mut(b.length as usize);
+        slices.push(block);
+        (rest, base) = (tail, at + b.length as usize);
+    }
+    slices
+}
+
 /// A writer's send buffer: `buf[..used]` is the batch being framed. What lies past `used` is
 /// left from earlier batches and overwritten, so room for a block is zeroed only once, when the
 /// buffer grows (memset was 5% of a seed's CPU).
@@ -396,14 +415,14 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
                 }
             }
         }
-        let uncached: Vec<(BlockRef, usize)> = blocks
-            .iter()
-            .filter(|(b, at)| {
-                let data = &mut out.buf[*at..*at + b.length as usize];
-                !store.read_block_cached(b.piece, b.begin, data)
-            })
-            .copied()
-            .collect();
+        let mut uncached: Vec<(BlockRef, usize)> = Vec::new();
+        for run in runs_of(&blocks) {
+            let first = run[0].0;
+            let mut bufs = block_slices(&mut out.buf, run);
+            if !store.read_run_cached(first.piece, first.begin, &mut bufs) {
+                uncached.extend_from_slice(run);
+            }
+        }
         if !uncached.is_empty() {
             let store = store.clone();
             let mut taken = std::mem::take(&mut out.buf);

@@ -49,6 +49,30 @@ pub fn read_nowait(file: &File, buf: &mut [u8], offset: u64) -> bool {
     true
 }
 
+/// [`read_nowait`] into several buffers in one call, `bufs` taking the bytes from `offset` on in
+/// turn (a run of blocks a peer asked for, one `preadv2` instead of one a block). `false` unless
+/// every buffer was filled.
+pub fn read_nowait_into(file: &File, bufs: &mut [&mut [u8]], offset: u64) -> bool {
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    let Ok(at) = i64::try_from(offset) else {
+        return false;
+    };
+    let iov: Vec<IoVec> = bufs
+        .iter_mut()
+        .map(|b| IoVec {
+            base: b.as_mut_ptr(),
+            len: b.len(),
+        })
+        .collect();
+    let Ok(count) = i32::try_from(iov.len()) else {
+        return false;
+    };
+    // SAFETY: each iovec covers one of `bufs`, borrowed mutably for the call and disjoint (they
+    // are distinct `&mut` slices); the descriptor is owned by `file`.
+    let n = unsafe { preadv2(file.as_raw_fd(), iov.as_ptr(), count, at, RWF_NOWAIT) };
+    n >= 0 && n as usize == total
+}
+
 /// Page-cache writes go out in aligned 16 KiB calls, as a client writing block by block does.
 /// The kernel sizes a file's page-cache folio from the write: one 1 MiB call takes 1 MiB runs of
 /// free memory, and a VM hands exactly those back to its host when idle (free page reporting),
@@ -86,6 +110,10 @@ mod tests {
         let mut past = vec![0u8; 10];
         assert!(!read_nowait(&file, &mut past, 99_995));
         assert!(read_nowait(&file, &mut [], 0));
+        let (mut a, mut b) = (vec![0u8; 300], vec![0u8; 700]);
+        assert!(read_nowait_into(&file, &mut [&mut a, &mut b], 1_000));
+        assert_eq!((&a[..], &b[..]), (&data[1_000..1_300], &data[1_300..2_000]));
+        assert!(!read_nowait_into(&file, &mut [&mut a, &mut b], 99_500));
     }
 
     #[test]
