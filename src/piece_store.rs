@@ -413,56 +413,6 @@ impl PieceStore {
         self.read(piece as usize, begin as u64, buf)
     }
 
-    /// Reads one block into `buf` only if it can without waiting: every file it lies in is open
-    /// and the page cache holds the bytes ([`cache::read_nowait`]). `false`: read it with
-    /// [`PieceStore::read_block`] on a blocking thread.
-    pub fn read_block_cached(&self, piece: u32, begin: u32, buf: &mut [u8]) -> bool {
-        if self.parts.is_some() && self.straddling.get(piece as usize) {
-            return false;
-        }
-        let offset = self.layout.piece_offset(piece as usize) + begin as u64;
-        let mut done = 0;
-        for span in self.layout.spans(offset, buf.len() as u64) {
-            let file = {
-                let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-                match open.get(&span.file) {
-                    Some(f) => f.clone(),
-                    None => return false,
-                }
-            };
-            let part = &mut buf[done..done + span.len as usize];
-            if !cache::read_nowait(&file, part, span.file_offset) {
-                return false;
-            }
-            done += span.len as usize;
-        }
-        true
-    }
-
-    /// [`PieceStore::read_block_cached`] for a run of blocks of `piece` lying end to end from
-    /// `begin`, `bufs` in order: one read where the run lies in one file, else block by block.
-    pub fn read_run_cached(&self, piece: u32, begin: u32, bufs: &mut [&mut [u8]]) -> bool {
-        if self.parts.is_some() && self.straddling.get(piece as usize) {
-            return false;
-        }
-        let offset = self.layout.piece_offset(piece as usize) + begin as u64;
-        let len: u64 = bufs.iter().map(|b| b.len() as u64).sum();
-        if let [span] = self.layout.spans(offset, len)[..] {
-            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(file) = open.get(&span.file).cloned() else {
-                return false;
-            };
-            drop(open);
-            return cache::read_nowait_into(&file, bufs, span.file_offset);
-        }
-        let mut at = begin;
-        bufs.iter_mut().all(|b| {
-            let ok = self.read_block_cached(piece, at, b);
-            at += b.len() as u32;
-            ok
-        })
-    }
-
     pub fn verify(&self, piece: usize, data: &[u8]) -> bool {
         self.hashes.get(piece) == Some(&sha1(data))
     }

@@ -66,6 +66,14 @@ fn pieces_cross_files_and_resume_keeps_verified_ones() {
     assert!(store.read_block_cached(2, 14_000, &mut cached));
     assert_eq!(cached, &content[79_536..81_536]);
     assert_eq!(block(&store, 2, 14_000, 2000), cached);
+    // Runs of blocks end to end: in one file (one read), and across f2 and f3.
+    for (begin, lens) in [(0u32, [8000usize, 6000]), (10_000, [4000, 6000])] {
+        let (mut a, mut b) = (vec![0; lens[0]], vec![0; lens[1]]);
+        assert!(store.read_run_cached(2, begin, &mut [&mut a, &mut b]));
+        let at = 65_536 + begin as usize;
+        assert_eq!(a, &content[at..at + lens[0]]);
+        assert_eq!(b, &content[at + lens[0]..at + lens[0] + lens[1]]);
+    }
     drop(store);
     let again = PieceStore::create(dir.path(), &info).unwrap();
     let have = again.check_all(&HashProgress::default()).unwrap();
@@ -109,6 +117,7 @@ fn a_selection_creates_only_its_files_and_keeps_shared_pieces_in_the_part_file()
         !store.read_block_cached(1, 0, &mut [0; 100]),
         "the part file is read the slow way"
     );
+    assert!(!store.read_run_cached(1, 0, &mut [&mut [0; 100]]));
     drop(store);
     let store = PieceStore::create_selected(dir.path(), &info, middle.clone(), Some(parts.clone()))
         .unwrap();
