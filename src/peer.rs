@@ -339,7 +339,9 @@ fn block_slices<'a>(buf: &'a mut [u8], run: &[(BlockRef, usize)]) -> Vec<&'a mut
 
 /// A writer's send buffer: `buf[..used]` is the batch being framed. What lies past `used` is
 /// left from earlier batches and overwritten, so room for a block is zeroed only once, when the
-/// buffer grows (memset was 5% of a seed's CPU).
+/// buffer grows (memset was 5% of a seed's CPU). It holds one batch at most (32 blocks and a
+/// few messages, about 530 KiB) and is given back when the connection has been idle for
+/// [`KEEPALIVE`].
 #[derive(Default)]
 struct SendBuf {
     buf: Vec<u8>,
@@ -390,7 +392,11 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
         let first = match crate::runtime::within(KEEPALIVE, rx.recv()).await {
             Some(Ok(item)) => item,
             Some(Err(_)) => break,
-            None => Outgoing::Message(Message::KeepAlive),
+            None => {
+                // Idle for two minutes: the room blocks took goes back.
+                out.buf = Vec::new();
+                Outgoing::Message(Message::KeepAlive)
+            }
         };
         let mut batch = vec![first];
         while batch.len() < 64 {
