@@ -7,7 +7,7 @@
 //!
 //! Writes in 32 KiB calls: see [`write_cached`].
 //!
-//! [`PieceStore::read_block_cached`] and [`PieceStore::read_run_cached`] are a seed's way in.
+//! [`PieceStore::read_run_cached`] is a seed's way in.
 
 use super::PieceStore;
 use std::fs::File;
@@ -27,35 +27,12 @@ unsafe extern "C" {
     fn preadv2(fd: i32, iov: *const IoVec, iovcnt: i32, offset: i64, flags: i32) -> isize;
 }
 
-/// Fills `buf` from `offset` of `file` if the page cache holds all of it; `false` when any of it
-/// would need the disk, or the kernel or file system cannot say (old kernels answer `ENOSYS` or
-/// `EOPNOTSUPP`), or the file ends first: the caller then reads the ordinary way, which also
-/// reports any real error. Part of `buf` may have been written when it answers `false`.
-pub fn read_nowait(file: &File, buf: &mut [u8], offset: u64) -> bool {
-    let mut done = 0;
-    while done < buf.len() {
-        let Ok(at) = i64::try_from(offset + done as u64) else {
-            return false;
-        };
-        let iov = IoVec {
-            base: buf[done..].as_mut_ptr(),
-            len: buf.len() - done,
-        };
-        // SAFETY: one iovec over the unfilled part of `buf`, which outlives the call; the
-        // descriptor is owned by `file`.
-        let n = unsafe { preadv2(file.as_raw_fd(), &iov, 1, at, RWF_NOWAIT) };
-        if n <= 0 {
-            return false;
-        }
-        done += n as usize;
-    }
-    true
-}
-
-/// [`read_nowait`] into several buffers in one call, `bufs` taking the bytes from `offset` on in
-/// turn (a run of blocks a peer asked for, one `preadv2` instead of one a block). `false` unless
-/// every buffer was filled.
-pub fn read_nowait_into(file: &File, bufs: &mut [&mut [u8]], offset: u64) -> bool {
+/// Fills `bufs`, in turn, from `offset` of `file` (one `preadv2`, however many buffers: a run of
+/// blocks a peer asked for is one call) if the page cache holds all of it. `false` when any of
+/// it would need the disk, or the kernel or file system cannot say (old kernels answer `ENOSYS`
+/// or `EOPNOTSUPP`), or the file ends first: the caller then reads the ordinary way, which also
+/// reports any real error. Some of `bufs` may have been written when it answers `false`.
+pub fn read_nowait(file: &File, bufs: &mut [&mut [u8]], offset: u64) -> bool {
     let total: usize = bufs.iter().map(|b| b.len()).sum();
     let Ok(at) = i64::try_from(offset) else {
         return false;
@@ -99,54 +76,39 @@ pub fn write_cached(file: &File, data: &[u8], offset: u64) -> std::io::Result<()
 }
 
 impl PieceStore {
-    /// Reads one block into `buf` only if it can without waiting: every file it lies in is open
-    /// and the page cache holds the bytes ([`read_nowait`]). `false`: read it with
-    /// [`PieceStore::read_block`] on a blocking thread.
-    pub fn read_block_cached(&self, piece: u32, begin: u32, buf: &mut [u8]) -> bool {
-        if self.parts.is_some() && self.straddling.get(piece as usize) {
-            return false;
-        }
-        let offset = self.layout.piece_offset(piece as usize) + begin as u64;
-        let mut done = 0;
-        for span in self.layout.spans(offset, buf.len() as u64) {
-            let file = {
-                let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-                match open.get(&span.file) {
-                    Some(f) => f.clone(),
-                    None => return false,
-                }
-            };
-            let part = &mut buf[done..done + span.len as usize];
-            if !read_nowait(&file, part, span.file_offset) {
-                return false;
-            }
-            done += span.len as usize;
-        }
-        true
-    }
-
-    /// [`PieceStore::read_block_cached`] for a run of blocks of `piece` lying end to end from
-    /// `begin`, `bufs` in order: one read where the run lies in one file, else block by block.
+    /// Reads a run of blocks of `piece` lying end to end from `begin` into `bufs`, in order,
+    /// only if it can without waiting: every file they lie in is open and the page cache holds
+    /// the bytes ([`read_nowait`]). One read where the run lies in one file, else block by block,
+    /// each part of a block in its file. `false`: read them with [`PieceStore::read_block`] on a
+    /// blocking thread.
     pub fn read_run_cached(&self, piece: u32, begin: u32, bufs: &mut [&mut [u8]]) -> bool {
         if self.parts.is_some() && self.straddling.get(piece as usize) {
             return false;
         }
-        let offset = self.layout.piece_offset(piece as usize) + begin as u64;
+        let mut at = self.layout.piece_offset(piece as usize) + begin as u64;
         let len: u64 = bufs.iter().map(|b| b.len() as u64).sum();
-        if let [span] = self.layout.spans(offset, len)[..] {
-            let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(file) = open.get(&span.file).cloned() else {
-                return false;
-            };
-            drop(open);
-            return read_nowait_into(&file, bufs, span.file_offset);
+        if let [span] = self.layout.spans(at, len)[..] {
+            return self
+                .open_file(span.file)
+                .is_some_and(|f| read_nowait(&f, bufs, span.file_offset));
         }
-        let mut at = begin;
-        bufs.iter_mut().all(|b| {
-            let ok = self.read_block_cached(piece, at, b);
-            at += b.len() as u32;
-            ok
+        bufs.iter_mut().all(|buf| {
+            let mut done = 0;
+            let read = self.layout.spans(at, buf.len() as u64).iter().all(|span| {
+                let part = &mut buf[done..done + span.len as usize];
+                done += span.len as usize;
+                self.open_file(span.file)
+                    .is_some_and(|f| read_nowait(&f, &mut [part], span.file_offset))
+            });
+            at += buf.len() as u64;
+            read
         })
+    }
+
+    /// A file's handle if it is open already: opening one may wait for the disk.
+    fn open_file(&self, file: usize) -> Option<std::sync::Arc<File>> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(&file).cloned()
     }
 }
 
@@ -163,15 +125,15 @@ mod tests {
         let file = File::open(&path).unwrap();
         // Just written, so in the page cache (ext4, xfs, btrfs and tmpfs all answer NOWAIT).
         let mut buf = vec![0u8; 40_000];
-        assert!(read_nowait(&file, &mut buf, 30_000));
+        assert!(read_nowait(&file, &mut [&mut buf], 30_000));
         assert_eq!(buf, data[30_000..70_000]);
         let mut past = vec![0u8; 10];
-        assert!(!read_nowait(&file, &mut past, 99_995));
+        assert!(!read_nowait(&file, &mut [&mut past], 99_995));
         assert!(read_nowait(&file, &mut [], 0));
         let (mut a, mut b) = (vec![0u8; 300], vec![0u8; 700]);
-        assert!(read_nowait_into(&file, &mut [&mut a, &mut b], 1_000));
+        assert!(read_nowait(&file, &mut [&mut a, &mut b], 1_000));
         assert_eq!((&a[..], &b[..]), (&data[1_000..1_300], &data[1_300..2_000]));
-        assert!(!read_nowait_into(&file, &mut [&mut a, &mut b], 99_500));
+        assert!(!read_nowait(&file, &mut [&mut a, &mut b], 99_500));
     }
 
     #[test]

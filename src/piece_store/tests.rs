@@ -33,7 +33,7 @@ fn block(store: &PieceStore, piece: u32, begin: u32, len: usize) -> Vec<u8> {
     let mut buf = vec![0; len];
     store.read_block(piece, begin, &mut buf).unwrap();
     let mut cached = vec![0; len];
-    if store.read_block_cached(piece, begin, &mut cached) {
+    if store.read_run_cached(piece, begin, &mut [&mut cached]) {
         assert_eq!(cached, buf);
     }
     buf
@@ -63,7 +63,7 @@ fn pieces_cross_files_and_resume_keeps_verified_ones() {
     );
     // Across f2 and f3, just written, so the page cache has it: read without waiting.
     let mut cached = vec![0; 2000];
-    assert!(store.read_block_cached(2, 14_000, &mut cached));
+    assert!(store.read_run_cached(2, 14_000, &mut [&mut cached]));
     assert_eq!(cached, &content[79_536..81_536]);
     assert_eq!(block(&store, 2, 14_000, 2000), cached);
     // Runs of blocks end to end: in one file (one read), and across f2 and f3.
@@ -114,10 +114,9 @@ fn a_selection_creates_only_its_files_and_keeps_shared_pieces_in_the_part_file()
     assert_eq!(block(&store, 1, 0, 16384), piece(1));
     assert_eq!(block(&store, 3, 100, 50), &piece(3)[100..150]);
     assert!(
-        !store.read_block_cached(1, 0, &mut [0; 100]),
+        !store.read_run_cached(1, 0, &mut [&mut [0; 100]]),
         "the part file is read the slow way"
     );
-    assert!(!store.read_run_cached(1, 0, &mut [&mut [0; 100]]));
     drop(store);
     let store = PieceStore::create_selected(dir.path(), &info, middle.clone(), Some(parts.clone()))
         .unwrap();
