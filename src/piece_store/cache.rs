@@ -139,13 +139,7 @@ mod tests {
     #[test]
     fn cached_writes_in_aligned_calls_put_every_byte_in_place() {
         let dir = tempfile::tempdir().unwrap();
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("f"))
-            .unwrap();
+        let file = crate::piece_store::tests::scratch_file(&dir.path().join("f"));
         let data: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
         write_cached(&file, &data, 5_000).unwrap();
         write_cached(&file, &[], 0).unwrap();

@@ -103,13 +103,7 @@ mod tests {
     fn aligned_middles_go_direct_and_every_byte_lands() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let file = crate::piece_store::tests::scratch_file(&path);
         let len = 5 * ALIGN + 777;
         file.set_len(len as u64).unwrap();
         let content: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();

@@ -82,13 +82,7 @@ mod tests {
     fn holes_and_data_of_a_sparse_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sparse");
-        let file = File::options()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
+        let file = crate::piece_store::tests::scratch_file(&path);
         let mib = 1 << 20;
         file.set_len(64 * mib).unwrap();
         file.write_all_at(&[1; 4096], 10 * mib).unwrap();

@@ -2,6 +2,18 @@
 use super::*;
 use crate::metainfo::FileEntry;
 
+/// A new empty file at `path`, open for reading and writing (the store's own modules test
+/// their I/O on these).
+pub(super) fn scratch_file(path: &Path) -> File {
+    File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap()
+}
+
 fn info(lengths: &[u64], piece_length: u64, content: &[u8]) -> Info {
     let layout = Layout::new(piece_length, lengths.iter().copied());
     Info {
