@@ -21,8 +21,7 @@ lt=$PWD/tests/support/libtorrent_peer.py
 work=$(mktemp -d)
 
 mkdir -p "$work/src"
-head -c $((size_mib << 20)) /dev/urandom > "$work/src/data.bin"
-cat "$work/src/data.bin" > /dev/null
+cached_random "$work/src/data.bin" "$size_mib"
 "$bin" make-torrent "$work/src/data.bin" --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
 
 sport=$(free_port)

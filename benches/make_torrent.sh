@@ -6,13 +6,12 @@ set -euo pipefail
 size_mib=${1:-1024}
 runs=${2:-5}
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 command -v mktorrent >/dev/null || { echo "mktorrent missing: apt-get install -y mktorrent" >&2; exit 1; }
 cargo build --release --quiet
 bin=$PWD/target/release/p2p
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-head -c $((size_mib << 20)) /dev/urandom > "$work/data.bin"
-cat "$work/data.bin" > /dev/null  # page-cache it
+cached_random "$work/data.bin" "$size_mib"
 
 now() { date +%s.%N; }
 best_p2p=999999; best_mk=999999

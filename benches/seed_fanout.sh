@@ -16,8 +16,7 @@ work=$(mktemp -d)
 hz=$(getconf CLK_TCK); cores=$(nproc)
 
 mkdir -p "$work/src"
-head -c $((size_mib << 20)) /dev/urandom > "$work/src/data.bin"
-cat "$work/src/data.bin" > /dev/null
+cached_random "$work/src/data.bin" "$size_mib"
 "$bin" make-torrent "$work/src/data.bin" --private --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
 sync
 sport=$(free_port)

@@ -21,8 +21,7 @@ lt=$PWD/tests/support/libtorrent_peer.py
 work=$(mktemp -d)
 
 mkdir -p "$work/src"
-head -c $((size_mib << 20)) /dev/urandom > "$work/src/data.bin"
-cat "$work/src/data.bin" > /dev/null
+cached_random "$work/src/data.bin" "$size_mib"
 sync  # start every run with no write-back pending
 tport=$(free_port)
 "$bin" tracker --listen 127.0.0.1:$tport --interval 30 2>/dev/null & pids+=($!)
