@@ -22,7 +22,10 @@ impl Bencode {
         match self {
             Bencode::Int(i) => {
                 out.push(b'i');
-                out.extend_from_slice(i.to_string().as_bytes());
+                if *i < 0 {
+                    out.push(b'-');
+                }
+                put_decimal(out, i.unsigned_abs());
                 out.push(b'e');
             }
             Bencode::Bytes(b) => put_bytes(out, b),
@@ -57,7 +60,7 @@ pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// The decimal digits of `n`, without the allocation of `to_string` (a tracker's reply is
-/// mostly these).
+/// mostly these); every integer and length the encoder writes goes through here.
 pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
