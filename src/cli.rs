@@ -223,6 +223,10 @@ pub struct MakeTorrent {
     /// it names any file or directory, with `/` a path inside PATH); repeatable
     #[argh(option)]
     pub exclude: Vec<String>,
+    /// pad every file to a piece boundary with BEP 47 padding files, in libtorrent 2.0's
+    /// canonical file order (its info-hash for the same content and piece length)
+    #[argh(switch)]
+    pub pad: bool,
     /// overwrite the output file if it exists
     #[argh(switch)]
     pub force: bool,

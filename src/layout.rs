@@ -1,5 +1,9 @@
 //! Piece and block arithmetic, and where a byte range of the torrent lies in its files. Pure: the
 //! one owner of these sums, used by torrent creation, the piece store and the picker.
+//!
+//! The torrent's bytes are its files end to end, except where BEP 47 padding files stand between
+//! them: those are gaps here, bytes that are zeros and lie in no file. A range's [`Span`]s say
+//! where each run of file bytes sits in the range (`at`); whatever no span covers is padding.
 
 /// The unit of transfer on the wire (BEP 3: requests are 16 KiB).
 pub const BLOCK_SIZE: u32 = 16 * 1024;
@@ -19,7 +23,8 @@ pub struct BlockRef {
 pub struct Layout {
     piece_length: u64,
     total: u64,
-    /// Start offset of every file in the torrent's byte stream.
+    /// Start offset of every file in the torrent's byte stream, ascending; a gap between one
+    /// file's end and the next one's start is padding.
     file_starts: Vec<u64>,
     file_lengths: Vec<u64>,
 }
@@ -30,6 +35,9 @@ pub struct Span {
     pub file: usize,
     pub file_offset: u64,
     pub len: u64,
+    /// Where the run starts in the range asked for: runs are contiguous unless padding lies
+    /// between them.
+    pub at: u64,
 }
 
 impl Layout {
@@ -49,6 +57,38 @@ impl Layout {
             file_starts,
             file_lengths,
         }
+    }
+
+    /// Files at the given `(start, length)`s, ascending and not overlapping, in a stream of
+    /// `total` bytes: the bytes between them (and after the last) are padding (BEP 47).
+    /// `None` when the files overlap, go backwards or pass `total`.
+    pub fn with_padding(
+        piece_length: u64,
+        files: impl IntoIterator<Item = (u64, u64)>,
+        total: u64,
+    ) -> Option<Layout> {
+        assert!(piece_length > 0, "piece length must be positive");
+        let (mut file_starts, mut file_lengths) = (Vec::new(), Vec::new());
+        let mut end = 0u64;
+        for (start, len) in files {
+            if start < end {
+                return None;
+            }
+            end = start.checked_add(len)?;
+            file_starts.push(start);
+            file_lengths.push(len);
+        }
+        (end <= total).then_some(Layout {
+            piece_length,
+            total,
+            file_starts,
+            file_lengths,
+        })
+    }
+
+    /// Where file `file` starts in the torrent's bytes.
+    pub fn file_start(&self, file: usize) -> u64 {
+        self.file_starts[file]
     }
 
     pub fn total(&self) -> u64 {
@@ -93,8 +133,8 @@ impl Layout {
             && begin as u64 + length as u64 <= self.piece_size(piece)
     }
 
-    /// The file runs covering `len` bytes from torrent offset `offset`, in order. Empty files
-    /// never appear.
+    /// The file runs within `len` bytes from torrent offset `offset`, in order. Empty files
+    /// never appear, nor does padding: bytes no span covers are zeros.
     pub fn spans(&self, offset: u64, len: u64) -> Vec<Span> {
         let end = (offset + len).min(self.total);
         let mut spans = Vec::new();
@@ -109,6 +149,11 @@ impl Layout {
         let mut pos = offset;
         while pos < end && file < self.file_lengths.len() {
             let start = self.file_starts[file];
+            if start >= end {
+                break;
+            }
+            // Padding before this file is skipped.
+            pos = pos.max(start);
             let file_end = start + self.file_lengths[file];
             if pos < file_end {
                 let take = file_end.min(end) - pos;
@@ -116,6 +161,7 @@ impl Layout {
                     file,
                     file_offset: pos - start,
                     len: take,
+                    at: pos - offset,
                 });
                 pos += take;
             }
@@ -179,12 +225,14 @@ mod tests {
                 Span {
                     file: 0,
                     file_offset: 32768,
-                    len: 7232
+                    len: 7232,
+                    at: 0
                 },
                 Span {
                     file: 2,
                     file_offset: 0,
-                    len: 25536
+                    len: 25536,
+                    at: 7232
                 },
             ]
         );
@@ -193,7 +241,8 @@ mod tests {
             vec![Span {
                 file: 0,
                 file_offset: 0,
-                len: 10
+                len: 10,
+                at: 0
             }]
         );
         assert_eq!(
@@ -201,7 +250,8 @@ mod tests {
             vec![Span {
                 file: 2,
                 file_offset: 29990,
-                len: 10
+                len: 10,
+                at: 0
             }]
         );
         assert!(l.spans(70000, 5).is_empty());
@@ -219,22 +269,26 @@ mod tests {
                 Span {
                     file: 2,
                     file_offset: 0,
-                    len: 3
+                    len: 3,
+                    at: 0
                 },
                 Span {
                     file: 3,
                     file_offset: 0,
-                    len: 3
+                    len: 3,
+                    at: 3
                 },
                 Span {
                     file: 4,
                     file_offset: 0,
-                    len: 3
+                    len: 3,
+                    at: 6
                 },
                 Span {
                     file: 5,
                     file_offset: 0,
-                    len: 1
+                    len: 1,
+                    at: 9
                 },
             ]
         );
@@ -243,5 +297,47 @@ mod tests {
             .map(|s| s.len)
             .sum();
         assert_eq!(covered, l.total());
+    }
+
+    #[test]
+    fn padding_is_a_gap_no_span_covers() {
+        // BEP 47 as libtorrent pads: a 20,000-byte file, 12,768 bytes of padding to the 32 KiB
+        // piece boundary, then a 10,000-byte file; 42,768 bytes in the stream.
+        let l = Layout::with_padding(32768, [(0, 20_000), (32768, 10_000)], 42_768).unwrap();
+        assert_eq!(l.piece_count(), 2);
+        assert_eq!(l.total(), 42_768);
+        assert_eq!(
+            l.spans(16384, 32768),
+            vec![
+                Span {
+                    file: 0,
+                    file_offset: 16384,
+                    len: 3616,
+                    at: 0
+                },
+                Span {
+                    file: 1,
+                    file_offset: 0,
+                    len: 10_000,
+                    at: 16384
+                },
+            ]
+        );
+        // A range wholly in the padding lies in no file; one starting there begins at the next.
+        assert!(l.spans(20_000, 12_768).is_empty());
+        assert_eq!(
+            l.spans(30_000, 3000),
+            vec![Span {
+                file: 1,
+                file_offset: 0,
+                len: 232,
+                at: 2768
+            }]
+        );
+        assert_eq!(l.pieces_of_file(1), 1..2);
+        // Trailing padding is allowed; overlapping or backwards files are not.
+        assert!(Layout::with_padding(16384, [(0, 100)], 16384).is_some());
+        assert!(Layout::with_padding(16384, [(0, 100), (50, 10)], 200).is_none());
+        assert!(Layout::with_padding(16384, [(0, 100)], 99).is_none());
     }
 }

@@ -51,6 +51,8 @@
 //! (registry, handshake); BEP 11 (PEX): `extensions::pex`, `torrent::extended`; BEP 12
 //! (announce-list): `tracker::client`; BEP 15 (UDP tracker): `tracker::udp` and
 //! `tracker::client`; BEP 20 (peer id): `session`; BEP 23 (compact peers): `tracker`;
+//! BEP 47 (padding files, `attr`): `metainfo` (read as gaps between files), `layout` (spans
+//! skip them), `piece_store` (zeros, never on disk), `metainfo::build` (`--pad`);
 //! BEP 48 (scrape): `tracker::http`.
 
 pub mod bencode;
@@ -110,7 +112,7 @@ pub use error::{Error, Result};
 /// `p2p --version`: the version, the git commit it was built from, what it speaks.
 pub fn version() -> String {
     format!(
-        "p2p {} (git {})\nBEPs: 3 5 6 7 9 10 11 12 15 20 23 27 48; MSE/PE encryption",
+        "p2p {} (git {})\nBEPs: 3 5 6 7 9 10 11 12 15 19 20 23 27 47 48; MSE/PE encryption",
         env!("CARGO_PKG_VERSION"),
         env!("P2P_GIT_COMMIT")
     )

@@ -62,7 +62,10 @@ pub struct Info {
     pub piece_length: u64,
     pub pieces: Vec<Digest>,
     /// Every file in torrent order; a single-file torrent has one entry with an empty path.
+    /// BEP 47 padding files are not here: they are the gaps between files' `offset`s.
     pub files: Vec<FileEntry>,
+    /// Bytes the pieces cover: the files and the padding between them.
+    pub stream_length: u64,
     pub multi_file: bool,
     pub private: bool,
     /// `info.source` (private trackers' cross-seeding tag).
@@ -74,11 +77,46 @@ pub struct FileEntry {
     /// Path components below the torrent's name; empty for a single-file torrent.
     pub path: Vec<String>,
     pub length: u64,
+    /// Where the file starts in the torrent's bytes.
+    pub offset: u64,
+    /// BEP 47 `attr` `x`: written with execute permission where it can be read.
+    pub executable: bool,
+}
+
+impl FileEntry {
+    /// Files laid end to end with no padding, as `(path, length)`.
+    pub fn end_to_end(files: impl IntoIterator<Item = (Vec<String>, u64)>) -> Vec<FileEntry> {
+        let mut offset = 0;
+        files
+            .into_iter()
+            .map(|(path, length)| {
+                let f = FileEntry {
+                    path,
+                    length,
+                    offset,
+                    executable: false,
+                };
+                offset += length;
+                f
+            })
+            .collect()
+    }
 }
 
 impl Info {
+    /// Bytes of content: the files, without padding.
     pub fn total_length(&self) -> u64 {
         self.files.iter().map(|f| f.length).sum()
+    }
+
+    /// Where pieces and files meet, padding included.
+    pub fn layout(&self) -> crate::layout::Layout {
+        crate::layout::Layout::with_padding(
+            self.piece_length,
+            self.files.iter().map(|f| (f.offset, f.length)),
+            self.stream_length,
+        )
+        .expect("parse_info lays files out in order within the stream")
     }
 
     pub fn piece_count(&self) -> usize {
@@ -401,15 +439,21 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
 
     let private = matches!(info.get("private").and_then(Value::as_int), Some(1));
 
-    let (files, multi_file) = match (info.get("length"), info.get("files")) {
-        (Some(length), None) => (
-            vec![FileEntry {
+    let (files, multi_file, stream_length) = match (info.get("length"), info.get("files")) {
+        (Some(length), None) => {
+            let length = length_field(length, "info.length")?;
+            let file = FileEntry {
                 path: Vec::new(),
-                length: length_field(length, "info.length")?,
-            }],
-            false,
-        ),
-        (None, Some(files)) => (parse_files(files)?, true),
+                length,
+                offset: 0,
+                executable: attributes(info).executable,
+            };
+            (vec![file], false, length)
+        }
+        (None, Some(files)) => {
+            let (files, stream_length) = parse_files(files)?;
+            (files, true, stream_length)
+        }
         (Some(_), Some(_)) => {
             return Err(MetainfoError::Invalid {
                 field: "info",
@@ -419,14 +463,8 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
         (None, None) => return Err(MetainfoError::Missing("info.length or info.files")),
     };
 
-    let total = files
-        .iter()
-        .try_fold(0u64, |sum, f| sum.checked_add(f.length))
-        .ok_or(MetainfoError::Invalid {
-            field: "info.files",
-            reason: "total length overflows".into(),
-        })?;
-    if total == 0 {
+    let total = stream_length;
+    if files.iter().all(|f| f.length == 0) {
         return Err(MetainfoError::Invalid {
             field: "info",
             reason: "the torrent holds no data".into(),
@@ -446,6 +484,7 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
         piece_length,
         pieces,
         files,
+        stream_length,
         multi_file,
         private,
         source: info
@@ -455,13 +494,30 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
     })
 }
 
+/// BEP 47 `attr`: characters in any order, unknown ones ignored.
+#[derive(Default)]
+struct Attributes {
+    padding: bool,
+    executable: bool,
+}
+
+fn attributes(entry: &Value<'_>) -> Attributes {
+    let attr = entry.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
+    Attributes {
+        padding: attr.contains(&b'p'),
+        executable: attr.contains(&b'x'),
+    }
+}
+
 /// `files`: the list as decoded or left unbuilt ([`bencode::decode_unbuilt`]): its entries are
-/// read from its raw bytes one at a time either way.
-fn parse_files(files: &Value<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
+/// read from its raw bytes one at a time either way. Padding files (BEP 47) only move the next
+/// file's offset. Returns the files and the length of the stream they and the padding make.
+fn parse_files(files: &Value<'_>) -> Result<(Vec<FileEntry>, u64), MetainfoError> {
     if files.as_list().is_none() {
         return Err(MetainfoError::WrongType("info.files"));
     }
     let mut out = Vec::new();
+    let mut offset = 0u64;
     for file in bencode::list_items(files.raw) {
         let file = file?;
         let length = length_field(
@@ -469,6 +525,16 @@ fn parse_files(files: &Value<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
                 .ok_or(MetainfoError::Missing("info.files.length"))?,
             "info.files.length",
         )?;
+        let start = offset;
+        offset = offset.checked_add(length).ok_or(MetainfoError::Invalid {
+            field: "info.files",
+            reason: "total length overflows".into(),
+        })?;
+        let attr = attributes(&file);
+        if attr.padding {
+            // Never on disk, so its path is never used.
+            continue;
+        }
         let components = file
             .get("path")
             .ok_or(MetainfoError::Missing("info.files.path"))?
@@ -488,12 +554,17 @@ fn parse_files(files: &Value<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
                     .and_then(path_component)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        out.push(FileEntry { path, length });
+        out.push(FileEntry {
+            path,
+            length,
+            offset: start,
+            executable: attr.executable,
+        });
     }
     if out.is_empty() {
         return Err(MetainfoError::Invalid {
             field: "info.files",
-            reason: "the list is empty".into(),
+            reason: "the list holds no file".into(),
         });
     }
     out.shrink_to_fit();
@@ -508,7 +579,7 @@ fn parse_files(files: &Value<'_>) -> Result<Vec<FileEntry>, MetainfoError> {
             out[w[0] as usize].path.join("/"),
         ));
     }
-    Ok(out)
+    Ok((out, offset))
 }
 
 /// One path component from a torrent, refused unless it names a plain entry inside its folder:

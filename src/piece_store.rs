@@ -172,6 +172,9 @@ impl PieceStore {
             if have < want {
                 file.set_len(want).map_err(io)?;
             }
+            if entry.executable {
+                make_executable(&file).map_err(io)?;
+            }
         }
         Ok(store)
     }
@@ -278,7 +281,7 @@ impl PieceStore {
                 .iter()
                 .map(|f| dir.join(info.file_path(f)))
                 .collect(),
-            Layout::new(info.piece_length, info.files.iter().map(|f| f.length)),
+            info.layout(),
         );
         store.hashes = info.pieces.clone();
         store.writable = writable;
@@ -373,24 +376,27 @@ impl PieceStore {
         len: usize,
         mut each: impl FnMut(&File, u64, std::ops::Range<usize>) -> std::io::Result<()>,
     ) -> Result<()> {
-        let mut done = 0;
         for span in self.layout.spans(offset, len as u64) {
-            let range = done..done + span.len as usize;
+            let range = span.at as usize..(span.at + span.len) as usize;
             let file = self.handle(span.file)?;
             each(&file, span.file_offset, range).map_err(|source| Error::Io {
                 path: self.path(span.file),
                 source,
             })?;
-            done += span.len as usize;
         }
         Ok(())
     }
 
-    /// Reads `buf.len()` bytes from torrent offset `offset`.
+    /// Reads `buf.len()` bytes from torrent offset `offset`; padding (BEP 47) reads as zeros.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mut covered = 0;
         self.each_span(offset, buf.len(), |file, at, range| {
+            buf[covered..range.start].fill(0);
+            covered = range.end;
             file.read_exact_at(&mut buf[range], at)
-        })
+        })?;
+        buf[covered..].fill(0);
+        Ok(())
     }
 
     /// Reads `buf.len()` bytes of `piece` from `begin`: from the part file for a piece that
@@ -429,10 +435,8 @@ impl PieceStore {
                 source,
             })?;
         }
-        let mut done = 0;
         for span in self.layout.spans(offset, data.len() as u64) {
-            let range = done..done + span.len as usize;
-            done += span.len as usize;
+            let range = span.at as usize..(span.at + span.len) as usize;
             if !self.selection.is_selected(span.file) {
                 continue;
             }
@@ -498,11 +502,11 @@ impl PieceStore {
                     // Only what the part file reaches was ever written there.
                     return self.layout.piece_offset(p) + self.layout.piece_size(p) <= parts_len;
                 }
-                !self
+                // A piece wholly in padding has no span, and is checked (it hashes zeros).
+                let spans = self
                     .layout
-                    .spans(self.layout.piece_offset(p), self.layout.piece_size(p))
-                    .iter()
-                    .all(|s| self.fresh[s.file])
+                    .spans(self.layout.piece_offset(p), self.layout.piece_size(p));
+                spans.is_empty() || !spans.iter().all(|s| self.fresh[s.file])
             })
             .collect();
         let mut have = self.check(&pieces, progress)?;
@@ -569,6 +573,15 @@ fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
         .truncate(false)
         .custom_flags(O_NOFOLLOW)
         .open(path)
+}
+
+/// BEP 47 `x`: execute permission for whoever may read the file (the umask already applied).
+fn make_executable(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut permissions = file.metadata()?.permissions();
+    let mode = permissions.mode();
+    permissions.set_mode(mode | (mode & 0o444) >> 2);
+    file.set_permissions(permissions)
 }
 
 fn is_loop(e: &std::io::Error) -> bool {

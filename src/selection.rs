@@ -148,13 +148,12 @@ mod tests {
             name: "album".into(),
             piece_length: 16384,
             pieces: Vec::new(),
-            files: files
-                .iter()
-                .map(|(p, l)| FileEntry {
-                    path: p.split('/').map(String::from).collect(),
-                    length: *l,
-                })
-                .collect(),
+            files: FileEntry::end_to_end(
+                files
+                    .iter()
+                    .map(|(p, l)| (p.split('/').map(String::from).collect(), *l)),
+            ),
+            stream_length: files.iter().map(|(_, l)| l).sum(),
             multi_file: true,
             private: false,
             source: None,

@@ -95,12 +95,13 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
 
         let (name, files, multi) = build::collect_files(&content, &build::Skip::default())?;
         let piece_length = build::choose_piece_length(size).max(64 << 10);
-        let pieces = build::hash_pieces(&files, piece_length, &HashProgress::default())?;
+        let layout = build::lay_out(&files, piece_length, false);
+        let pieces = build::hash_pieces(&files, layout.clone(), &HashProgress::default())?;
         let options = Options {
             trackers: vec![build::tracker_url(&format!("demo@{tracker_addr}"))?],
             ..Options::default()
         };
-        let bytes = build::encode_torrent(&name, &files, multi, piece_length, &pieces, &options);
+        let bytes = build::encode_torrent(&name, &files, multi, &layout, &pieces, &options);
         let meta = Arc::new(
             Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
                 path: content.clone(),

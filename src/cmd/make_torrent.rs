@@ -62,7 +62,10 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         exclude: args.exclude.iter().map(|g| Glob::new(g)).collect(),
         output: Some(out.clone()),
     };
-    let (name, files, multi_file) = build::collect_files(&args.path, &skip)?;
+    let (name, mut files, multi_file) = build::collect_files(&args.path, &skip)?;
+    if args.pad {
+        build::sort_canonical(&mut files);
+    }
     if !args.force && out.exists() {
         return Err(Error::OutputExists(out));
     }
@@ -74,18 +77,19 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         });
     }
     let piece_length = piece_length.unwrap_or_else(|| build::choose_piece_length(total));
+    let layout = build::lay_out(&files, piece_length, args.pad);
 
     let started = Instant::now();
     let state = HashProgress::default();
     let pieces = std::thread::scope(|scope| {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let hashing = scope.spawn(|| {
-            let result = build::hash_pieces(&files, piece_length, &state);
+            let result = build::hash_pieces(&files, layout.clone(), &state);
             drop(done_tx);
             result
         });
         let mut line = ProgressLine::new();
-        let count = total.div_ceil(piece_length);
+        let count = layout.piece_count();
         // Wakes at once when hashing ends (the sender drops), else redraws every 100 ms.
         while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
             done_rx.recv_timeout(Duration::from_millis(100))
@@ -117,13 +121,14 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         source: args.source,
         comment: args.comment,
         web_seeds,
+        pad: args.pad,
         creation_date: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .ok()
             .map(|d| d.as_secs() as i64)
             .filter(|_| !args.no_date),
     };
-    let bytes = build::encode_torrent(&name, &files, multi_file, piece_length, &pieces, &options);
+    let bytes = build::encode_torrent(&name, &files, multi_file, &layout, &pieces, &options);
     let torrent = Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
         path: out.clone(),
         source,

@@ -38,16 +38,8 @@ pub fn run(args: Verify) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let mut bad_files = 0;
     let mut listed = Vec::new();
-    // Each file's first byte in the torrent, accumulated as the files go by.
-    let mut start = 0u64;
     for (i, file) in info.files.iter().enumerate() {
-        let pieces = if file.length == 0 {
-            0..0
-        } else {
-            let pl = layout.piece_length();
-            (start / pl) as usize..((start + file.length - 1) / pl) as usize + 1
-        };
-        start += file.length;
+        let pieces = layout.pieces_of_file(i);
         let count = pieces.len();
         let bad = pieces.filter(|&p| !have.get(p)).count();
         let (kind, status) = match sizes[i] {

@@ -5,6 +5,12 @@
 //! byte-wise (what mktorrent does, so `a.txt` sorts before `a/b`); hidden files are included;
 //! symbolic links are followed (a link to a directory that leads back up is refused); FIFOs,
 //! sockets and devices are skipped with a warning; empty files are listed.
+//!
+//! With padding (`--pad`, BEP 47) the layout is libtorrent 2.0's canonical one instead, so the
+//! info dictionary is the one `create_torrent` writes with `canonical_files`: files ordered by
+//! path compared component by component, every non-empty file of a multi-file torrent (the last
+//! too) followed by a padding file `.pad/N` of the N bytes up to the next piece boundary, and
+//! executable files marked `attr` `x`.
 
 use crate::bencode::Bencode;
 use crate::glob::Glob;
@@ -25,6 +31,8 @@ pub struct SourceFile {
     /// Components below the torrent name (empty for a single-file torrent).
     pub path: Vec<String>,
     pub length: u64,
+    /// Any execute bit set on disk (written as BEP 47 `x` when padding).
+    pub executable: bool,
 }
 
 /// What the user asked for, trackers already resolved to URLs.
@@ -41,6 +49,31 @@ pub struct Options {
     pub creation_date: Option<i64>,
     /// BEP 19 web seeds (`url-list`).
     pub web_seeds: Vec<String>,
+    /// BEP 47 padding: each file starts on a piece boundary (see the module's notes).
+    pub pad: bool,
+}
+
+/// Where each file starts in the torrent's bytes, and how long those bytes are: end to end, or
+/// with `pad` every non-empty file of a multi-file torrent padded to a piece boundary, as
+/// libtorrent's `canonicalize` does (the last one too; a single file never).
+pub fn lay_out(files: &[SourceFile], piece_length: u64, pad: bool) -> Layout {
+    let pad = pad && files.len() > 1;
+    let mut starts = Vec::with_capacity(files.len());
+    let mut offset = 0u64;
+    for f in files {
+        starts.push((offset, f.length));
+        offset += f.length;
+        if pad && f.length > 0 && !offset.is_multiple_of(piece_length) {
+            offset += piece_length - offset % piece_length;
+        }
+    }
+    Layout::with_padding(piece_length, starts, offset).expect("files laid out in order")
+}
+
+/// libtorrent's canonical order for a padded torrent: paths compared component by component
+/// (`sub/b` before `sub-x`, where a byte-wise comparison of joined paths puts it after).
+pub fn sort_canonical(files: &mut [SourceFile]) {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
 }
 
 /// What libtorrent 2.0 chooses: the smallest power of two from 16 KiB whose square is at least
@@ -200,6 +233,7 @@ pub fn collect_files(root: &Path, skip: &Skip) -> Result<(String, Vec<SourceFile
             disk_path: root.to_owned(),
             path: Vec::new(),
             length: meta.len(),
+            executable: is_executable(&meta),
         };
         return Ok((name, vec![file], false));
     }
@@ -279,6 +313,7 @@ fn walk(
                 disk_path: path,
                 path: file_path,
                 length: meta.len(),
+                executable: is_executable(&meta),
             });
         } else {
             log::warn!(
@@ -290,13 +325,18 @@ fn walk(
     Ok(())
 }
 
-/// SHA-1 of every piece of the concatenated files, on every core, with positional reads.
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+/// SHA-1 of every piece of the files laid out as `layout` says (padding hashed as zeros), on
+/// every core, with positional reads.
 pub fn hash_pieces(
     files: &[SourceFile],
-    piece_length: u64,
+    layout: Layout,
     progress: &HashProgress,
 ) -> Result<Vec<Digest>> {
-    let layout = Layout::new(piece_length, files.iter().map(|f| f.length));
     let store = PieceStore::reader(files.iter().map(|f| f.disk_path.clone()).collect(), layout);
     let mut digests = vec![[0u8; 20]; store.layout().piece_count()];
     for (piece, digest) in store.hash_all(progress)? {
@@ -305,35 +345,47 @@ pub fn hash_pieces(
     Ok(digests)
 }
 
-/// The bencoded torrent for `files` with `pieces` already hashed.
+/// The bencoded torrent for `files` laid out as `layout` says, with `pieces` already hashed.
 pub fn encode_torrent(
     name: &str,
     files: &[SourceFile],
     multi_file: bool,
-    piece_length: u64,
+    layout: &Layout,
     pieces: &[Digest],
     options: &Options,
 ) -> Vec<u8> {
+    let piece_length = layout.piece_length();
     let mut info: Vec<(&str, Bencode)> = vec![
         ("name", Bencode::str(name)),
         ("piece length", Bencode::Int(piece_length as i64)),
         ("pieces", Bencode::Bytes(pieces.concat())),
     ];
     if multi_file {
-        let list = files
-            .iter()
-            .map(|f| {
-                [
-                    ("length", Bencode::Int(f.length as i64)),
-                    (
-                        "path",
-                        Bencode::List(f.path.iter().map(|c| Bencode::str(c)).collect()),
-                    ),
-                ]
-                .into_iter()
-                .collect()
-            })
-            .collect();
+        let entry = |path: Vec<Bencode>, length: u64, attr: Option<&str>| -> Bencode {
+            [
+                ("length", Bencode::Int(length as i64)),
+                ("path", Bencode::List(path)),
+            ]
+            .into_iter()
+            .chain(attr.map(|a| ("attr", Bencode::str(a))))
+            .collect()
+        };
+        let mut list = Vec::with_capacity(files.len() * 2);
+        for (i, f) in files.iter().enumerate() {
+            let path = f.path.iter().map(|c| Bencode::str(c)).collect();
+            let attr = (options.pad && f.executable).then_some("x");
+            list.push(entry(path, f.length, attr));
+            // The padding up to the next file's start (or the stream's end).
+            let end = layout.file_start(i) + f.length;
+            let next = files
+                .get(i + 1)
+                .map_or(layout.total(), |_| layout.file_start(i + 1));
+            if next > end {
+                let size = next - end;
+                let path = vec![Bencode::str(".pad"), Bencode::str(&size.to_string())];
+                list.push(entry(path, size, Some("p")));
+            }
+        }
         info.push(("files", Bencode::List(list)));
     } else {
         info.push(("length", Bencode::Int(files[0].length as i64)));

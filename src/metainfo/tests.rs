@@ -195,3 +195,64 @@ fn multi_file_paths_cannot_escape() {
         assert!(e.contains("unsafe file path"), "{path:?}: {e}");
     }
 }
+
+/// A multi-file `info` with `files` as given and `pieces` hashes.
+fn multi_file_info(files: Bencode, pieces: usize) -> Bencode {
+    [
+        ("name", Bencode::str("dir")),
+        ("piece length", Bencode::Int(16384)),
+        ("pieces", Bencode::Bytes(vec![7; 20 * pieces])),
+        ("files", files),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn padding_files_are_gaps_not_files() {
+    // libtorrent's layout (BEP 47): two 10,000-byte files, each padded to its 16 KiB piece;
+    // the two pads share one path, which is no clash since they are never on disk.
+    let file = |path: &[&str], length: i64, attr: Option<&str>| -> Bencode {
+        let mut entry = vec![
+            ("length", Bencode::Int(length)),
+            (
+                "path",
+                Bencode::List(path.iter().map(|c| Bencode::str(c)).collect()),
+            ),
+        ];
+        if let Some(a) = attr {
+            entry.push(("attr", Bencode::str(a)));
+        }
+        entry.into_iter().collect()
+    };
+    let files = Bencode::List(vec![
+        file(&["a"], 10_000, None),
+        file(&[".pad", "6384"], 6384, Some("p")),
+        file(&["run.sh"], 10_000, Some("xh")),
+        file(&[".pad", "6384"], 6384, Some("p")),
+    ]);
+    let t =
+        Torrent::from_bytes(&torrent(multi_file_info(files, 2))).unwrap_or_else(|e| panic!("{e}"));
+    let i = &t.info;
+    assert_eq!(i.files.len(), 2);
+    assert_eq!((i.files[0].offset, i.files[1].offset), (0, 16384));
+    assert_eq!(i.files[1].path, ["run.sh"]);
+    assert!(i.files[1].executable && !i.files[0].executable);
+    assert_eq!(i.total_length(), 20_000);
+    assert_eq!(i.stream_length, 32768);
+    assert_eq!(i.layout().spans(16384, 16384)[0].file, 1);
+    assert_eq!(i.piece_count(), 2);
+}
+
+#[test]
+fn a_torrent_of_nothing_but_padding_is_refused() {
+    let pad = [
+        ("attr", Bencode::str("p")),
+        ("length", Bencode::Int(16384)),
+        ("path", Bencode::List(vec![Bencode::str(".pad")])),
+    ]
+    .into_iter()
+    .collect();
+    let e = error_of(multi_file_info(Bencode::List(vec![pad]), 1));
+    assert!(e.contains("info.files") && e.contains("no file"), "{e}");
+}

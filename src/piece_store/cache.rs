@@ -87,16 +87,18 @@ impl PieceStore {
         }
         let mut at = self.layout.piece_offset(piece as usize) + begin as u64;
         let len: u64 = bufs.iter().map(|b| b.len() as u64).sum();
-        if let [span] = self.layout.spans(at, len)[..] {
+        if let [span] = self.layout.spans(at, len)[..]
+            && span.len == len
+        {
             return self
                 .open_file(span.file)
                 .is_some_and(|f| read_nowait(&f, bufs, span.file_offset));
         }
         bufs.iter_mut().all(|buf| {
-            let mut done = 0;
+            // Padding (BEP 47) is the bytes no span covers: zeros.
+            buf.fill(0);
             let read = self.layout.spans(at, buf.len() as u64).iter().all(|span| {
-                let part = &mut buf[done..done + span.len as usize];
-                done += span.len as usize;
+                let part = &mut buf[span.at as usize..(span.at + span.len) as usize];
                 self.open_file(span.file)
                     .is_some_and(|f| read_nowait(&f, &mut [part], span.file_offset))
             });

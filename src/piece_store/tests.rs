@@ -25,14 +25,13 @@ fn info(lengths: &[u64], piece_length: u64, content: &[u8]) -> Info {
                 sha1(&content[start..start + layout.piece_size(p) as usize])
             })
             .collect(),
-        files: lengths
-            .iter()
-            .enumerate()
-            .map(|(i, &length)| FileEntry {
-                path: vec![format!("f{i}")],
-                length,
-            })
-            .collect(),
+        files: FileEntry::end_to_end(
+            lengths
+                .iter()
+                .enumerate()
+                .map(|(i, &length)| (vec![format!("f{i}")], length)),
+        ),
+        stream_length: layout.total(),
         multi_file: true,
         private: false,
         source: None,
@@ -288,4 +287,60 @@ fn a_check_stops_at_a_signal_when_asked_to() {
         store.check_all(&HashProgress::default()).unwrap().count(),
         4
     );
+}
+
+#[test]
+fn padding_is_never_on_disk_and_reads_as_zeros() {
+    // BEP 47 as libtorrent lays it out: f0 (20,000 bytes) padded to 32 KiB, then f1 (10,000).
+    let mut stream = vec![0u8; 32768 + 10_000];
+    for (i, b) in stream.iter_mut().enumerate() {
+        if !(20_000..32768).contains(&i) {
+            *b = (i % 251) as u8 | 1;
+        }
+    }
+    let mut info = info(&[20_000, 10_000], 32768, &[0; 30_000]);
+    info.files[1].offset = 32768;
+    info.files[1].executable = true;
+    info.stream_length = stream.len() as u64;
+    info.pieces = stream.chunks(32768).map(sha1).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let store = PieceStore::create(dir.path(), &info).unwrap();
+    for p in 0..2 {
+        let data = &stream[p * 32768..(p * 32768 + store.layout().piece_size(p) as usize)];
+        assert!(store.verify(p, data));
+        store.write_piece(p, data).unwrap();
+    }
+    let mut names: Vec<_> = std::fs::read_dir(dir.path().join("t"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["f0", "f1"], "nothing but the two files is on disk");
+    assert_eq!(
+        std::fs::read(dir.path().join("t/f0")).unwrap(),
+        &stream[..20_000]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("t/f1")).unwrap(),
+        &stream[32768..]
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |f: &str| {
+        let m = std::fs::metadata(dir.path().join("t").join(f)).unwrap();
+        m.permissions().mode()
+    };
+    assert_eq!((mode("f0") & 0o100, mode("f1") & 0o100), (0, 0o100));
+    // A block across the end of f0 and the padding, and one wholly in the padding, as a peer
+    // asks for them: the padding is zeros, blocking read or cached read alike.
+    assert_eq!(block(&store, 0, 16384, 16384), &stream[16384..32768]);
+    assert!(block(&store, 0, 24_576, 8192).iter().all(|&b| b == 0));
+    let (mut a, mut b) = (vec![7u8; 16384], vec![7u8; 16384]);
+    if store.read_run_cached(0, 0, &mut [&mut a, &mut b]) {
+        assert_eq!([a, b].concat(), &stream[..32768]);
+    }
+    drop(store);
+    // On a restart both pieces check good, padding hashed as zeros.
+    let again = PieceStore::create(dir.path(), &info).unwrap();
+    let have = again.check_all(&HashProgress::default()).unwrap();
+    assert_eq!(have.count(), 2);
 }

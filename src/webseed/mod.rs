@@ -306,12 +306,15 @@ async fn fetch_run<E>(
     let mut data = Vec::with_capacity(len as usize);
     log::debug!("web seed {}: {len} bytes from {start}", setup.url);
     for span in setup.layout.spans(start, len) {
+        // Padding (BEP 47) before this file: zeros, asked of no server.
+        data.resize(span.at as usize, 0);
         let url = file_url(&setup.url, &setup.meta.info, span.file);
         match http::get_range(conn, &url, span.file_offset, span.len).await {
             Ok(bytes) => data.extend_from_slice(&bytes),
             Err(e) => return (data, Some((e, span.file))),
         }
     }
+    data.resize(len as usize, 0);
     (data, None)
 }
 
@@ -325,16 +328,11 @@ mod tests {
             name: "My Album".into(),
             piece_length: 16384,
             pieces: Vec::new(),
-            files: vec![
-                FileEntry {
-                    path: vec!["cd 1".into(), "a&b.flac".into()],
-                    length: 20_000,
-                },
-                FileEntry {
-                    path: vec!["c.txt".into()],
-                    length: 30_000,
-                },
-            ],
+            files: FileEntry::end_to_end([
+                (vec!["cd 1".into(), "a&b.flac".into()], 20_000),
+                (vec!["c.txt".into()], 30_000),
+            ]),
+            stream_length: 50_000,
             multi_file: multi,
             private: false,
             source: None,

@@ -36,10 +36,8 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
         name: "t.bin".into(),
         piece_length: piece_len as u64,
         pieces: content.chunks(piece_len).map(sha1).collect(),
-        files: vec![FileEntry {
-            path: vec![],
-            length: content.len() as u64,
-        }],
+        files: FileEntry::end_to_end([(vec![], content.len() as u64)]),
+        stream_length: content.len() as u64,
         multi_file: false,
         private: false,
         source: None,
