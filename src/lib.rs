@@ -55,6 +55,7 @@
 //! skip them), `piece_store` (zeros, never on disk), `metainfo::build` (`--pad`);
 //! BEP 48 (scrape): `tracker::http`.
 
+pub mod address;
 pub mod bencode;
 pub mod bitfield;
 pub mod cli;

@@ -7,10 +7,10 @@
 //! each of them with its token.
 
 use super::krpc::{self, Body, Id, Msg, NodeInfo, Query, Response};
-use super::lookup::{CandState, Lookup, add_cand};
+use super::lookup::{CandState, Lookup, MAX_QUERIES, add_cand};
 use super::store::{PeerStore, Tokens};
 use super::table::{Inserted, K, Table};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -200,19 +200,7 @@ impl Node {
     ) -> u64 {
         let id = self.next_lookup;
         self.next_lookup += 1;
-        let mut lookup = Lookup {
-            target,
-            get_peers,
-            announce,
-            reported,
-            cands: Vec::new(),
-            unknown,
-            in_flight: 0,
-            peers: HashSet::new(),
-            messages: 0,
-            first_value_hop: None,
-            max_hop: 0,
-        };
+        let mut lookup = Lookup::new(target, get_peers, announce, reported, unknown, now);
         for s in seeds {
             add_cand(&mut lookup, s, 0);
         }
@@ -221,11 +209,13 @@ impl Node {
         id
     }
 
-    /// Sends what a lookup may send now, or ends it.
+    /// Sends what a lookup may send now, or ends it: when nothing is left to ask, or past one
+    /// of its bounds ([`Lookup::exhausted`]) once its queries are back, or out of time at once.
     fn step(&mut self, id: u64, now: Instant) {
         let Some(mut l) = self.lookups.remove(&id) else {
             return;
         };
+        let exhausted = l.exhausted(now);
         let query = |target: Id, get_peers: bool| {
             if get_peers {
                 Query::GetPeers { info_hash: target }
@@ -233,7 +223,9 @@ impl Node {
                 Query::FindNode { target }
             }
         };
-        while l.in_flight < ALPHA
+        while !exhausted
+            && l.in_flight < ALPHA
+            && l.messages < MAX_QUERIES
             && let Some(addr) = l.unknown.pop()
         {
             if self.query(
@@ -249,7 +241,12 @@ impl Node {
         }
         let mut considered = 0;
         let mut i = 0;
-        while i < l.cands.len() && considered < K && l.in_flight < ALPHA {
+        while !exhausted
+            && i < l.cands.len()
+            && considered < K
+            && l.in_flight < ALPHA
+            && l.messages < MAX_QUERIES
+        {
             if l.cands[i].state != CandState::Failed {
                 considered += 1;
             }
@@ -278,7 +275,8 @@ impl Node {
             .filter(|c| c.state != CandState::Failed)
             .take(K)
             .any(|c| c.state == CandState::Fresh);
-        if l.in_flight > 0 || fresh_left || !l.unknown.is_empty() {
+        let more_to_ask = !exhausted && (fresh_left || !l.unknown.is_empty());
+        if (l.in_flight > 0 || more_to_ask) && !l.out_of_time(now) {
             self.lookups.insert(id, l);
             return;
         }
@@ -564,9 +562,10 @@ impl Node {
             }
         };
         l.max_hop = l.max_hop.max(hop);
+        l.answered_by(&responder);
         let own = self.table.own_id();
         for n in r.nodes {
-            if n.id != own {
+            if n.id != own && crate::address::admissible(SocketAddr::V4(n.addr), Some(from.ip())) {
                 add_cand(l, n, hop + 1);
             }
         }
@@ -624,6 +623,17 @@ impl Node {
                 }
                 self.lookup_failed(p, now);
             }
+        }
+        // A lookup whose time is up ends, its slot freed, whatever it still waits for; one that
+        // could send nothing (every query slot taken) tries again.
+        let due: Vec<u64> = self
+            .lookups
+            .iter()
+            .filter(|(_, l)| l.out_of_time(now) || l.in_flight == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            self.step(id, now);
         }
         self.tokens.rotate_if_due(now);
         if now.duration_since(self.last_expire) >= Duration::from_secs(60) {

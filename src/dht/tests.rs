@@ -2,11 +2,11 @@
 //! run, and the scale simulation (`DHT_SIM_NODES=10000 cargo test --release dht_scale --
 //! --ignored --nocapture`, run by `benches/dht.sh`).
 
-use super::krpc::{Body, Id, Msg, Query};
+use super::krpc::{Body, Id, Msg, NodeInfo, Query, Response};
 use super::node::{Event, LookupReport, Node};
 use crate::random::Rng;
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 struct Net {
@@ -20,10 +20,73 @@ struct Net {
     rng: Rng,
     loss: f64,
     delivered: u64,
+    attacker: Option<Attacker>,
 }
 
+/// Node `i`'s address: each in a /24 of its own, as nodes of the real DHT nearly always are.
 fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 6881))
+    SocketAddr::from(([10, (i >> 8) as u8, i as u8, 1], 6881))
+}
+
+/// One host that answers every `find_node` and `get_peers` with 16 made-up nodes nearer the
+/// target than any before, each on another port of its one IP: the eclipse of issue 24.
+struct Attacker {
+    ip: Ipv4Addr,
+    /// The id each of its ports claims.
+    ids: HashMap<u16, Id>,
+    /// Bits its next answer's made-up nodes share with the target.
+    depth: usize,
+    /// Queries it received.
+    queries: usize,
+}
+
+impl Attacker {
+    fn answer(&mut self, to: SocketAddr, datagram: &[u8]) -> Option<Vec<u8>> {
+        let Ok(Msg {
+            t,
+            body: Body::Query { query, .. },
+        }) = Msg::parse(datagram)
+        else {
+            return None;
+        };
+        self.queries += 1;
+        let id = *self.ids.entry(to.port()).or_insert_with(Id::random);
+        let target = match query {
+            Query::FindNode { target } => target,
+            Query::GetPeers { info_hash } => info_hash,
+            _ => return Some(response(t, id, Vec::new())),
+        };
+        // A bit nearer every third answer, up to 150 bits (ten left to vary, so that no two
+        // made-up ids are the same): a lookup without bounds goes on for hundreds of queries.
+        if self.queries.is_multiple_of(3) {
+            self.depth = (self.depth + 1).min(150);
+        }
+        let nodes = (0..16)
+            .map(|_| {
+                let port = 10_000 + self.ids.len() as u16;
+                let fake = target.random_at(self.depth);
+                self.ids.insert(port, fake);
+                NodeInfo {
+                    id: fake,
+                    addr: SocketAddrV4::new(self.ip, port),
+                }
+            })
+            .collect();
+        Some(response(t, id, nodes))
+    }
+}
+
+fn response(t: Vec<u8>, id: Id, nodes: Vec<NodeInfo>) -> Vec<u8> {
+    Msg {
+        t,
+        body: Body::Response(Response {
+            id: Some(id),
+            nodes,
+            values: Vec::new(),
+            token: Some(b"tok".to_vec()),
+        }),
+    }
+    .encode()
 }
 
 impl Net {
@@ -41,6 +104,7 @@ impl Net {
             rng: Rng::new(),
             loss,
             delivered: 0,
+            attacker: None,
         }
     }
 
@@ -80,7 +144,13 @@ impl Net {
             if next_msg == Some(at) && at < next_tick {
                 let key = *self.queue.keys().next().unwrap();
                 let (to, from, bytes) = self.queue.remove(&key).unwrap();
-                if let Some(&i) = self.by_addr.get(&to) {
+                if let Some(a) = self.attacker.as_mut().filter(|a| to.ip() == a.ip)
+                    && let Some(reply) = a.answer(to, &bytes)
+                {
+                    self.seq += 1;
+                    self.queue
+                        .insert((self.clock + 5_000, self.seq), (from, to, reply));
+                } else if let Some(&i) = self.by_addr.get(&to) {
                     self.delivered += 1;
                     self.nodes[i].receive(from, &bytes, now);
                     self.flush(i);
@@ -134,7 +204,7 @@ impl Net {
         let id = self.nodes[who].get_peers(hash, announce, now).unwrap();
         self.flush(who);
         let mut peers = Vec::new();
-        for _ in 0..60 {
+        for _ in 0..180 {
             for (i, e) in self.run_for(Duration::from_millis(500)) {
                 match e {
                     Event::Peers { lookup, peers: p } if i == who && lookup == id => {
@@ -147,7 +217,7 @@ impl Net {
                 }
             }
         }
-        panic!("lookup did not end in 30 s of virtual time");
+        panic!("lookup did not end in 90 s of virtual time");
     }
 }
 
@@ -201,6 +271,116 @@ fn a_small_lossy_network_finds_an_announced_peer() {
     assert!(table >= 8.0, "tables hold {table} nodes on average");
     let mut r = rounds;
     assert!(percentile(&mut r, 0.95) <= 8, "{r:?}");
+}
+
+#[test]
+fn one_host_answering_with_ever_closer_nodes_neither_holds_nor_eclipses_a_lookup() {
+    let mut net = Net::new(60, 0.0);
+    net.bootstrap_all(0);
+    let hash = Id::random();
+    net.lookup(5, hash, Some(7000));
+    let ip = Ipv4Addr::new(10, 250, 0, 1);
+    net.attacker = Some(Attacker {
+        ip,
+        ids: HashMap::new(),
+        depth: 40,
+        queries: 0,
+    });
+    // The attacker makes itself known to the victim with an id near the hash.
+    let (victim, near) = (30, hash.random_at(40));
+    net.attacker.as_mut().unwrap().ids.insert(9000, near);
+    let hello = Msg {
+        t: b"hi".to_vec(),
+        body: Body::Query {
+            id: near,
+            query: Query::Ping,
+        },
+    };
+    let now = net.now();
+    net.nodes[victim].receive(SocketAddr::from((ip, 9000)), &hello.encode(), now);
+    net.flush(victim);
+    let started = net.clock;
+    let (report, peers) = net.lookup(victim, hash, None);
+    let took = Duration::from_micros(net.clock - started);
+    assert!(
+        peers.contains(&SocketAddr::new(addr(5).ip(), 7000)),
+        "the honest nodes were not reached: {report:?}"
+    );
+    let attacker = net.attacker.as_ref().unwrap();
+    assert!(attacker.queries >= 1, "the attacker was never asked");
+    assert!(
+        attacker.queries <= 3,
+        "{} queries went to one /24",
+        attacker.queries
+    );
+    assert!(report.messages <= 200, "{report:?}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+}
+
+#[test]
+fn a_lookup_ends_within_its_query_and_time_bounds_whatever_it_hears() {
+    // A network of attackers alone, each in a /24 of its own: nothing honest to find, fake
+    // nodes without end. The lookup still ends, within 200 queries and 60 s.
+    let mut net = Net::new(1, 0.0);
+    let hash = Id::random();
+    let mut victim_heard = 0;
+    // One made-up network: its nodes' ids grow ever nearer, whichever of them is asked.
+    let mut attacker = Attacker {
+        ip: Ipv4Addr::UNSPECIFIED,
+        ids: HashMap::new(),
+        depth: 20,
+        queries: 0,
+    };
+    // Its first node makes itself known, so the lookup starts from it.
+    let first = hash.random_at(20);
+    attacker.ids.insert(9000, first);
+    let hello = Msg {
+        t: b"hi".to_vec(),
+        body: Body::Query {
+            id: first,
+            query: Query::Ping,
+        },
+    };
+    let now = net.now();
+    net.nodes[0].receive("10.1.1.1:9000".parse().unwrap(), &hello.encode(), now);
+    net.nodes[0].take_outbox();
+    assert!(net.nodes[0].get_peers(hash, Some(1), now).is_some());
+    let mut rng = Rng::new();
+    let mut done = None;
+    let start = net.now();
+    for step in 0..2000u64 {
+        let now = start + Duration::from_millis(step * 50);
+        for (to, bytes) in net.nodes[0].take_outbox() {
+            if let Some(reply) = attacker.answer(to, &bytes) {
+                // Each made-up node answers from an address of its own /24 next time.
+                let mut reply_msg = Msg::parse(&reply).unwrap();
+                if let Body::Response(r) = &mut reply_msg.body {
+                    for n in &mut r.nodes {
+                        let b = rng.below(250) as u8 + 1;
+                        n.addr = SocketAddrV4::new(
+                            Ipv4Addr::new(10, b, rng.below(250) as u8, 1),
+                            n.addr.port(),
+                        );
+                    }
+                }
+                victim_heard += 1;
+                net.nodes[0].receive(to, &reply_msg.encode(), now);
+            }
+        }
+        net.nodes[0].tick(now);
+        for e in net.nodes[0].take_events() {
+            if let Event::Done { report, .. } = e {
+                done = Some((report, now.duration_since(start)));
+            }
+        }
+        if done.is_some() {
+            break;
+        }
+    }
+    let (report, took) = done.expect("the lookup never ended");
+    assert!(report.messages <= 200, "{report:?}");
+    assert!(victim_heard <= 200, "{victim_heard}");
+    assert!(took <= Duration::from_secs(61), "{took:?}");
 }
 
 #[test]

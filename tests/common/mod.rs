@@ -5,10 +5,12 @@
 
 pub mod clients;
 pub mod fixtures;
+pub mod netns;
 pub mod process;
 pub mod tracker;
 
 pub use clients::*;
 pub use fixtures::*;
+pub use netns::*;
 pub use process::*;
 pub use tracker::*;

@@ -1,0 +1,131 @@
+//! Which peer and node addresses are worth dialing, given where we heard of them: the one filter
+//! for every source (trackers, PEX, the DHT, magnet `x.pe`). A remote host must never steer us
+//! at our own loopback or LAN services, nor at addresses no host can have. Pure.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// How far from us an address is, coarsely: what a source may tell us of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// This machine: 127.0.0.0/8, ::1.
+    Loopback,
+    /// A private network: 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT), link-local
+    /// 169.254/16 and fe80::/10, unique local fc00::/7.
+    Private,
+    Public,
+}
+
+pub fn scope(ip: IpAddr) -> Scope {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => scope_v4(v4),
+        IpAddr::V6(v6) => scope_v6(v6),
+    }
+}
+
+fn scope_v4(ip: Ipv4Addr) -> Scope {
+    let o = ip.octets();
+    if ip.is_loopback() {
+        Scope::Loopback
+    } else if ip.is_private() || ip.is_link_local() || (o[0] == 100 && (o[1] & 0xc0) == 64) {
+        Scope::Private
+    } else {
+        Scope::Public
+    }
+}
+
+fn scope_v6(ip: Ipv6Addr) -> Scope {
+    let first = ip.segments()[0];
+    if ip.is_loopback() {
+        Scope::Loopback
+    } else if (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80 {
+        Scope::Private
+    } else {
+        Scope::Public
+    }
+}
+
+/// True when no host can be reached at `ip`: unspecified, multicast, broadcast, the reserved
+/// 240/4 and 0/8.
+pub fn is_unreachable(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 0
+                || v4.octets()[0] >= 240
+        }
+        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
+    }
+}
+
+/// Whether to dial `addr`, heard of from `source` (the tracker's, peer's or node's address;
+/// `None` for what the user gave, which is taken as it is). A source may name addresses as far
+/// out as itself or farther: a loopback source anything, a private one private or public ones,
+/// a public one public ones only.
+pub fn admissible(addr: SocketAddr, source: Option<IpAddr>) -> bool {
+    let ip = addr.ip();
+    if addr.port() == 0 || is_unreachable(ip) {
+        return false;
+    }
+    match source {
+        None => true,
+        Some(from) => scope(ip) >= scope(from),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_public_source_names_only_public_addresses() {
+        let public = ip("203.0.113.7");
+        for bad in [
+            "0.0.0.0:6881",
+            "127.0.0.1:6881",
+            "224.0.0.1:6881",
+            "255.255.255.255:6881",
+            "10.0.0.5:6881",
+            "192.168.1.1:80",
+            "172.16.0.1:22",
+            "169.254.1.1:6881",
+            "100.64.0.1:6881",
+            "240.0.0.1:6881",
+            "[::1]:6881",
+            "[::]:6881",
+            "[ff02::1]:6881",
+            "[fe80::1]:6881",
+            "[fd00::1]:6881",
+            "[::ffff:127.0.0.1]:6881",
+            "8.8.8.8:0",
+        ] {
+            assert!(!admissible(a(bad), public), "{bad}");
+        }
+        for good in ["8.8.8.8:6881", "[2001:db8::1]:6881", "[::ffff:8.8.8.8]:1"] {
+            assert!(admissible(a(good), public), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_nearer_source_may_name_nearer_addresses() {
+        assert!(admissible(a("127.0.0.1:6881"), ip("127.0.0.1")));
+        assert!(admissible(a("10.0.0.5:6881"), ip("127.0.0.1")));
+        assert!(admissible(a("10.0.0.5:6881"), ip("192.168.0.1")));
+        assert!(!admissible(a("127.0.0.1:6881"), ip("192.168.0.1")));
+        assert!(admissible(a("8.8.8.8:6881"), ip("::1")));
+        // Addresses no host has are refused whoever names them, the user aside.
+        assert!(!admissible(a("0.0.0.0:6881"), ip("127.0.0.1")));
+        assert!(!admissible(a("224.0.0.1:6881"), ip("127.0.0.1")));
+        assert!(admissible(a("127.0.0.1:6881"), None));
+        assert!(!admissible(a("0.0.0.0:6881"), None));
+    }
+}
