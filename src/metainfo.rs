@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 /// A torrent file larger than this is refused before it is read.
 pub const MAX_TORRENT_FILE: u64 = 64 << 20;
+/// A path component (file or directory name) longer than this is refused.
+pub const MAX_NAME: usize = 255;
 /// Pieces larger than this are refused: a piece is held in memory while it is verified.
 pub const MAX_PIECE_LENGTH: u64 = 128 << 20;
 
@@ -601,6 +603,10 @@ fn path_component(raw: &[u8]) -> Result<String, MetainfoError> {
     }
     if s.contains('\0') {
         return Err(unsafe_path("NUL byte"));
+    }
+    // What file systems hold in one name (ext4, xfs, btrfs: 255 bytes).
+    if s.len() > MAX_NAME {
+        return Err(unsafe_path("a name longer than 255 bytes"));
     }
     Ok(s.to_owned())
 }

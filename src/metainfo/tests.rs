@@ -155,10 +155,16 @@ fn validation_errors_name_the_field() {
     assert!(error_of(info_dict(vec![("piece length", Bencode::Int(-5))])).contains("negative"));
     assert!(error_of(info_dict(vec![("length", Bencode::Int(-1))])).contains("negative"));
     assert!(error_of(info_dict(vec![("name", Bencode::Int(3))])).contains("info.name"));
-    for bad in ["..", ".", "", "a/b", "a\0b", "a\\b"] {
+    let long = "n".repeat(256);
+    for bad in ["..", ".", "", "a/b", "a\0b", "a\\b", &long] {
         let e = error_of(info_dict(vec![("name", Bencode::str(bad))]));
         assert!(e.contains("unsafe file path"), "{bad:?}: {e}");
     }
+    assert!(error_of(info_dict(vec![("name", Bencode::str(&long))])).contains("255 bytes"));
+    let longest = "n".repeat(255);
+    assert!(
+        Torrent::from_bytes(&torrent(info_dict(vec![("name", Bencode::str(&longest))]))).is_ok()
+    );
     assert!(
         Torrent::from_bytes(b"le")
             .unwrap_err()
@@ -175,7 +181,14 @@ fn validation_errors_name_the_field() {
 
 #[test]
 fn multi_file_paths_cannot_escape() {
-    for path in [vec!["..", "etc"], vec!["a", ".."], vec![], vec!["/abs"]] {
+    let long = "é".repeat(128);
+    for path in [
+        vec!["..", "etc"],
+        vec!["a", ".."],
+        vec![],
+        vec!["/abs"],
+        vec!["dir", &long],
+    ] {
         let files = Bencode::List(vec![
             [
                 ("length", Bencode::Int(20000)),
