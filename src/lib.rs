@@ -84,6 +84,7 @@ pub mod runtime;
 pub mod selection;
 pub mod session;
 pub mod signal;
+pub mod state_file;
 pub mod torrent;
 pub mod tracker;
 pub mod webseed;

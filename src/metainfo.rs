@@ -200,6 +200,21 @@ impl Torrent {
         })
     }
 
+    /// Reads a .torrent p2p saved itself (a magnet's metadata): never through a link, only a
+    /// regular file.
+    pub fn load_saved(path: &Path) -> crate::Result<Torrent> {
+        use crate::state_file::{Links, read};
+        let bytes =
+            read(path, MAX_TORRENT_FILE, Links::Refuse).map_err(|source| crate::Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        Torrent::from_bytes(&bytes).map_err(|source| crate::Error::Torrent {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Torrent, MetainfoError> {
         // `info.files` is walked one entry at a time, never held as a tree.
         let root = bencode::decode_unbuilt(bytes, b"files")?;

@@ -59,19 +59,28 @@ pub fn save(
         fields.push(("selected", Bencode::Bytes(bits.as_bytes().to_vec())));
     }
     let v: Bencode = fields.into_iter().collect();
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, v.encode())?;
-    std::fs::rename(&tmp, path)
+    crate::state_file::replace(path, &v.encode())
+}
+
+/// A resume file is small; it is never read through a link, nor unless it is a regular file.
+const MAX_RESUME_FILE: u64 = 64 << 20;
+
+fn read(path: &Path) -> Option<Vec<u8>> {
+    use crate::state_file::{Links, read};
+    match read(path, MAX_RESUME_FILE, Links::Refuse) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            log::warn!("ignoring {}: {e}", path.display());
+            None
+        }
+    }
 }
 
 /// The verified pieces a matching resume file records; `None` when there is none or it does
 /// not match what is on disk now.
 pub fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Option<Bitfield> {
-    // A resume file is small: refuse anything large before reading it.
-    if std::fs::metadata(path).ok()?.len() > 64 << 20 {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = read(path)?;
     let v = bencode::decode(&bytes).ok()?;
     if v.get("info_hash")?.as_bytes()? != hash.0 || v.get("piece_count")?.as_int()? != pieces as i64
     {
@@ -87,10 +96,7 @@ pub fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Op
 /// The files a selective fetch took, as its resume file records them (`None`: no resume
 /// file for this torrent, or it took every file).
 pub fn saved_selection(path: &Path, hash: InfoHash, file_count: usize) -> Option<Vec<bool>> {
-    if std::fs::metadata(path).ok()?.len() > 64 << 20 {
-        return None;
-    }
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = read(path)?;
     let v = bencode::decode(&bytes).ok()?;
     if v.get("info_hash")?.as_bytes()? != hash.0 {
         return None;

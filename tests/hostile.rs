@@ -268,6 +268,55 @@ fn info_escapes_control_characters_in_names() {
 }
 
 #[test]
+fn state_files_that_are_links_devices_or_fifos_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // A DHT state file linked to /dev/zero: the node starts afresh, with a warning, instead
+    // of reading until memory runs out.
+    let state = dir.path().join("state");
+    fs::create_dir(&state).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", state.join("dht.dat")).unwrap();
+    let node = spawn_logged(
+        "dht",
+        &[
+            "dht",
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    );
+    let warning = node.wait_line("starting afresh", Duration::from_secs(20));
+    assert!(warning.contains("symbolic link"), "{warning}");
+    node.wait_line("listening on", Duration::from_secs(20));
+    node.proc.signal("TERM");
+    let mut node = node;
+    assert!(node.proc.wait_for(Duration::from_secs(20)).success());
+    assert!(
+        fs::symlink_metadata(state.join("dht.dat"))
+            .unwrap()
+            .is_file()
+    );
+
+    // A FIFO where the resume file goes: the fetch neither hangs on it nor reads it.
+    let (content, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &[]);
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let fifo = std::ffi::CString::new(out.join(".f.bin.p2p-resume").to_str().unwrap()).unwrap();
+    unsafe extern "C" {
+        fn mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
+    }
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let peer = format!("127.0.0.1:{port}");
+    let (ok, _, err) = start_fetch("fetch", &torrent, &out, &["--peer", &peer, "--no-dht"])
+        .finish(Duration::from_secs(60));
+    assert!(ok, "{err}");
+    assert!(err.contains("is not a regular file"), "{err}");
+    assert!(fs::read(out.join("f.bin")).unwrap() == fs::read(&content).unwrap());
+}
+
+#[test]
 fn a_torrent_read_from_a_device_or_pipe_is_bounded() {
     let started = Instant::now();
     let o = p2p(&["info", "/dev/zero"]);

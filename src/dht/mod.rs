@@ -117,7 +117,13 @@ pub async fn start(addr: SocketAddr, config: DhtConfig) -> std::io::Result<DhtHa
     let saved = config
         .state_dir
         .as_deref()
-        .and_then(|d| state::load(d).ok().flatten());
+        .and_then(|d| match state::load(d) {
+            Ok(saved) => saved,
+            Err(e) => {
+                log::warn!("dht: starting afresh: {} {e}", d.join("dht.dat").display());
+                None
+            }
+        });
     let lock = config.state_dir.as_deref().and_then(state::lock);
     let id = match (&saved, &lock) {
         (Some(s), Some(_)) => s.id,

@@ -18,8 +18,13 @@ pub struct Saved {
     pub nodes: Vec<SocketAddrV4>,
 }
 
+/// The state file is small (400 nodes); it is never read through a link, nor unless it is a
+/// regular file.
+const MAX_FILE: u64 = 64 << 10;
+
 pub fn load(dir: &Path) -> std::io::Result<Option<Saved>> {
-    let bytes = match std::fs::read(dir.join(FILE)) {
+    use crate::state_file::{Links, read};
+    let bytes = match read(&dir.join(FILE), MAX_FILE, Links::Refuse) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -62,9 +67,7 @@ pub fn save(dir: &Path, id: Id, nodes: &[SocketAddrV4]) -> std::io::Result<()> {
     ]
     .into_iter()
     .collect();
-    let tmp = dir.join(format!("{FILE}.{}", std::process::id()));
-    std::fs::write(&tmp, v.encode())?;
-    std::fs::rename(&tmp, dir.join(FILE))
+    crate::state_file::replace(&dir.join(FILE), &v.encode())
 }
 
 /// Held while this process owns the state directory; removed on drop.

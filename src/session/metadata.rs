@@ -386,6 +386,6 @@ pub fn saved_torrent(dir: &std::path::Path, hash: InfoHash) -> Option<Torrent> {
         .take(10_000)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "torrent"))
-        .filter_map(|p| Torrent::load(&p).ok())
+        .filter_map(|p| Torrent::load_saved(&p).ok())
         .find(|t| t.info_hash == hash)
 }
