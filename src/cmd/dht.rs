@@ -41,9 +41,10 @@ pub fn run(args: Dht) -> Result<()> {
             let s = node.stats().await;
             let secs = last.elapsed().as_secs_f64().max(1e-3);
             log::info!(
-                "dht: {} nodes in {} buckets; {} peers of {} torrents stored; {:.1} queries/s in, {:.1} out, {} dropped",
+                "dht: {} nodes in {} buckets ({} without a BEP 42 id); {} peers of {} torrents stored; {:.1} queries/s in, {:.1} out, {} dropped",
                 s.nodes,
                 s.buckets,
+                s.without_bep42,
                 s.peers,
                 s.info_hashes,
                 (s.queries_in - seen.0) as f64 / secs,

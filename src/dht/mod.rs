@@ -55,6 +55,8 @@ enum Command {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Stats {
     pub nodes: usize,
+    /// Nodes of the table whose id does not follow BEP 42 for their address.
+    pub without_bep42: usize,
     pub buckets: usize,
     pub info_hashes: usize,
     pub peers: usize,
@@ -178,8 +180,10 @@ async fn run(
 ) {
     let v6_socket = socket.local_addr().is_ok_and(|a| a.is_ipv6());
     let mut lookups: HashMap<u64, Sender<Vec<SocketAddr>>> = HashMap::new();
-    // Lookups asked for before the bootstrap addresses are resolved wait for them.
-    let mut joined = false;
+    // Lookups asked for before the node has joined (its bootstrap addresses resolved and the
+    // join's lookups over) wait for it: a seed's one announce at its start would otherwise go
+    // to the few nodes a table still filling holds, and the next is ten minutes away.
+    let mut routers_known = false;
     let mut waiting: Vec<Command> = Vec::new();
     let mut buf = vec![0u8; krpc::MAX_DATAGRAM + 1];
     let mut last_tick = Instant::now();
@@ -225,7 +229,7 @@ async fn run(
                 node.receive(from, &buf[..n], now)
             }
             Wake::Datagram(..) => {}
-            Wake::Command(c @ Command::GetPeers { .. }) if !joined => {
+            Wake::Command(c @ Command::GetPeers { .. }) if !routers_known || node.is_joining() => {
                 if waiting.len() < 64 {
                     waiting.push(c);
                 }
@@ -244,6 +248,7 @@ async fn run(
                 let c = node.counters;
                 let _ = reply.try_send(Stats {
                     nodes: node.table().len(),
+                    without_bep42: node.table().without_bep42_id(),
                     buckets: node.table().bucket_count(),
                     info_hashes: node.store().info_hashes(),
                     peers: node.store().peer_count(),
@@ -260,20 +265,22 @@ async fn run(
             Wake::Routers(routers) => {
                 log::debug!("dht: joining through {} bootstrap addresses", routers.len());
                 node.bootstrap(routers, now);
-                joined = true;
-                for c in waiting.drain(..) {
-                    if let Command::GetPeers {
-                        info_hash,
-                        announce,
-                        found,
-                    } = c
-                        && let Some(id) = node.get_peers(info_hash, announce, now)
-                    {
-                        lookups.insert(id, found);
-                    }
-                }
+                routers_known = true;
             }
             Wake::Tick => {}
+        }
+        if routers_known && !node.is_joining() {
+            for c in waiting.drain(..) {
+                if let Command::GetPeers {
+                    info_hash,
+                    announce,
+                    found,
+                } = c
+                    && let Some(id) = node.get_peers(info_hash, announce, now)
+                {
+                    lookups.insert(id, found);
+                }
+            }
         }
         if now.duration_since(last_tick) >= Duration::from_millis(250) {
             last_tick = now;
@@ -299,7 +306,13 @@ async fn run(
                         let _ = tx.try_send(peers);
                     }
                 }
-                Event::Done { lookup, .. } => {
+                Event::Done { lookup, report } => {
+                    log::debug!(
+                        "dht: lookup {lookup} ended: {} peers, {} queries, {} hops",
+                        report.peers,
+                        report.messages,
+                        report.rounds
+                    );
                     lookups.remove(&lookup);
                 }
             }

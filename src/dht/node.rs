@@ -30,7 +30,8 @@ pub const QUERIES_PER_IP: f64 = 200.0;
 const MAX_TRACKED_IPS: usize = 10_000;
 /// Lookups for far id ranges a join starts besides the one for our own id.
 const JOIN_REFRESH: usize = 4;
-/// An empty table asks the bootstrap nodes again this often.
+/// A table with fewer than k nodes that answered us asks the bootstrap nodes again this often
+/// (a node that merely queried us, perhaps to sit alone in our table, does not count).
 const REBOOTSTRAP: Duration = Duration::from_secs(30);
 
 /// What a lookup found, for the caller and the scale simulation.
@@ -87,6 +88,8 @@ pub struct Node {
     next_tid: u16,
     lookups: HashMap<u64, Lookup>,
     next_lookup: u64,
+    /// The lookups of the last join ([`Node::bootstrap`]).
+    join: Vec<u64>,
     routers: Vec<SocketAddr>,
     last_bootstrap: Option<Instant>,
     last_expire: Instant,
@@ -110,6 +113,7 @@ impl Node {
             next_tid: rand_u16(),
             lookups: HashMap::new(),
             next_lookup: 1,
+            join: Vec::new(),
             routers: Vec::new(),
             last_bootstrap: None,
             last_expire: now,
@@ -147,12 +151,12 @@ impl Node {
         self.last_bootstrap = Some(now);
         let seeds = self.table.closest(&self.id(), K);
         let own = self.id();
-        self.start(own, false, None, false, seeds, self.routers.clone(), now);
+        self.join = vec![self.start(own, false, None, false, seeds, self.routers.clone(), now)];
         // Nodes far from us, too: one lookup in each of the farthest ranges fills the
         // buckets a lookup near our own id passes by.
         for prefix in 0..JOIN_REFRESH {
             let seeds = self.table.closest(&own.random_at(prefix), K);
-            self.start(
+            let id = self.start(
                 own.random_at(prefix),
                 false,
                 None,
@@ -161,7 +165,13 @@ impl Node {
                 self.routers.clone(),
                 now,
             );
+            self.join.push(id);
         }
+    }
+
+    /// Whether the lookups of the last join are still running (each ends within its bounds).
+    pub fn is_joining(&self) -> bool {
+        self.join.iter().any(|id| self.lookups.contains_key(id))
     }
 
     /// Adds nodes known from before (the state file, a peer's `port` message): pinged, and
@@ -421,7 +431,7 @@ impl Node {
         }
         self.counters.queries_in += 1;
         if let SocketAddr::V4(v4) = from {
-            self.learn(NodeInfo { id, addr: v4 }, now);
+            self.learn(NodeInfo { id, addr: v4 }, now, false);
         }
         let own = Some(self.id());
         let body = match query {
@@ -478,10 +488,12 @@ impl Node {
         self.reply(from, t, body);
     }
 
-    /// A node we heard from goes into the table; a full bucket may ask us to ping one.
-    fn learn(&mut self, info: NodeInfo, now: Instant) {
-        if let Inserted::Pending(Some(q)) = self.table.heard_from(info, now) {
-            self.ping_unless_asked(q, now);
+    /// A node we heard from (it `answered` a query of ours, or queried us) goes into the
+    /// table; a full bucket, or another address claiming an id we know, asks us to ping one.
+    fn learn(&mut self, info: NodeInfo, now: Instant, answered: bool) {
+        match self.table.heard_from(info, now, answered) {
+            Inserted::Pending(Some(q)) | Inserted::Unverified(q) => self.ping_unless_asked(q, now),
+            Inserted::Yes | Inserted::Pending(None) | Inserted::Refused => {}
         }
     }
 
@@ -522,6 +534,20 @@ impl Node {
             }
         };
         let responder = r.id.expect("responses carry an id");
+        if p.id.is_some_and(|asked| asked != responder) {
+            // An answer under another id than the one the node was asked as: not the node we
+            // meant (or one making ids up as it goes). It counts as no answer, for good.
+            if let Purpose::Lookup(lid) = p.purpose
+                && let Some(l) = self.lookups.get_mut(&lid)
+            {
+                l.in_flight = l.in_flight.saturating_sub(1);
+                if let Some(c) = l.cands.iter_mut().find(|c| Some(c.info.id) == p.id) {
+                    c.state = CandState::Failed;
+                }
+                self.step(lid, now);
+            }
+            return;
+        }
         if let SocketAddr::V4(v4) = from {
             self.learn(
                 NodeInfo {
@@ -529,6 +555,7 @@ impl Node {
                     addr: v4,
                 },
                 now,
+                true,
             );
         }
         let Purpose::Lookup(lid) = p.purpose else {
@@ -649,7 +676,7 @@ impl Node {
         for q in self.table.questionable(now, 3) {
             self.ping_unless_asked(q, now);
         }
-        if self.table.is_empty()
+        if self.table.answered(now) < K
             && !self.routers.is_empty()
             && self
                 .last_bootstrap

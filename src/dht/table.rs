@@ -3,6 +3,12 @@
 //! questionable, or bad (two queries in a row unanswered), and a full bucket takes a new node
 //! only in place of a bad one (others wait among its replacements, and the most questionable
 //! node is pinged).
+//!
+//! No host can take the table over: an id in it is never moved to another address unless the
+//! node there has gone bad (the old address is pinged instead), and the table holds one node
+//! per IP address (libtorrent's `restrict_routing_ips`; loopback aside, where test networks
+//! live). Node ids are checked against BEP 42 and the ones that do not follow it counted, not
+//! refused: most of the DHT still does not.
 
 use super::krpc::{Id, NodeInfo};
 use std::net::SocketAddrV4;
@@ -19,6 +25,8 @@ pub struct Entry {
     pub info: NodeInfo,
     pub last_seen: Instant,
     pub failures: u8,
+    /// It answered a query of ours (not only queried us): only such nodes are saved.
+    pub answered: bool,
 }
 
 impl Entry {
@@ -54,8 +62,13 @@ pub enum Inserted {
     /// In the table (new or refreshed).
     Yes,
     /// The bucket is full of nodes not known bad: it waits as a replacement; pinging this
-    /// questionable node decides.
+    /// questionable node decides. Also: the id is in the table at another address, which is
+    /// this node, to be pinged; only once it fails may the id move.
     Pending(Option<NodeInfo>),
+    /// Another node of the table has this IP address.
+    Refused,
+    /// In the table, but it has only ever queried us: pinging it shows whether it is there.
+    Unverified(NodeInfo),
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +97,15 @@ impl Table {
         self.buckets.iter().map(|b| b.entries.len()).sum()
     }
 
+    /// Good nodes that answered a query of ours.
+    pub fn answered(&self, now: Instant) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|b| &b.entries)
+            .filter(|e| e.is_good(now) && e.answered)
+            .count()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -92,10 +114,18 @@ impl Table {
         self.buckets.len()
     }
 
-    /// A node that answered us (or queried us): added, refreshed, or held as a replacement.
-    pub fn heard_from(&mut self, info: NodeInfo, now: Instant) -> Inserted {
+    /// A node that answered us (`answered`) or queried us: added, refreshed, or held as a
+    /// replacement.
+    pub fn heard_from(&mut self, info: NodeInfo, now: Instant, answered: bool) -> Inserted {
         if info.id == self.own {
             return Inserted::Yes;
+        }
+        if let Some(other) = self.same_ip(&info) {
+            if !other.is_bad() {
+                return Inserted::Refused;
+            }
+            let id = other.info.id;
+            self.remove(&id);
         }
         loop {
             let i = self.index(&info.id);
@@ -103,30 +133,52 @@ impl Table {
             let can_split = last && self.buckets.len() < 160;
             let bucket = &mut self.buckets[i];
             if let Some(e) = bucket.entries.iter_mut().find(|e| e.info.id == info.id) {
+                if e.info.addr != info.addr && !e.is_bad() {
+                    // Someone else claims this id: the node we know decides, by answering.
+                    return Inserted::Pending(Some(e.info));
+                }
                 e.info.addr = info.addr;
                 e.last_seen = now;
                 e.failures = 0;
+                e.answered |= answered;
                 bucket.last_changed = now;
-                return Inserted::Yes;
+                return if e.answered {
+                    Inserted::Yes
+                } else {
+                    Inserted::Unverified(e.info)
+                };
             }
             let fresh = Entry {
                 info,
                 last_seen: now,
                 failures: 0,
+                answered,
+            };
+            let inserted = if answered {
+                Inserted::Yes
+            } else {
+                Inserted::Unverified(info)
             };
             if bucket.entries.len() < K {
                 bucket.entries.push(fresh);
                 bucket.last_changed = now;
-                return Inserted::Yes;
+                return inserted;
             }
             if let Some(bad) = bucket.entries.iter().position(Entry::is_bad) {
                 bucket.entries[bad] = fresh;
                 bucket.last_changed = now;
-                return Inserted::Yes;
+                return inserted;
             }
             if can_split {
                 self.split();
                 continue;
+            }
+            if bucket
+                .replacements
+                .iter()
+                .any(|e| e.info.id == info.id && e.info.addr != info.addr)
+            {
+                return Inserted::Refused;
             }
             bucket.replacements.retain(|e| e.info.id != info.id);
             if bucket.replacements.len() >= K {
@@ -174,10 +226,22 @@ impl Table {
         }
     }
 
-    /// Drops a node outright (it answered with garbage).
+    /// Another node (entry or replacement) at `info`'s IP address, loopback aside.
+    fn same_ip(&self, info: &NodeInfo) -> Option<&Entry> {
+        if info.addr.ip().is_loopback() {
+            return None;
+        }
+        self.buckets
+            .iter()
+            .flat_map(|b| b.entries.iter().chain(&b.replacements))
+            .find(|e| e.info.addr.ip() == info.addr.ip() && e.info.id != info.id)
+    }
+
+    /// Drops a node outright (it answered with garbage, or its IP came back with a new id).
     pub fn remove(&mut self, id: &Id) {
         let i = self.index(id);
         let bucket = &mut self.buckets[i];
+        bucket.replacements.retain(|e| e.info.id != *id);
         bucket.entries.retain(|e| e.info.id != *id);
         if bucket.entries.len() < K
             && let Some(r) = bucket.replacements.pop()
@@ -223,14 +287,24 @@ impl Table {
             .collect()
     }
 
-    /// Good nodes, for the state file.
+    /// Good nodes that answered us, for the state file: a node that only ever sent us queries
+    /// may be anyone's made-up address.
     pub fn good_nodes(&self, now: Instant) -> Vec<NodeInfo> {
         self.buckets
             .iter()
             .flat_map(|b| &b.entries)
-            .filter(|e| e.is_good(now))
+            .filter(|e| e.is_good(now) && e.answered)
             .map(|e| e.info)
             .collect()
+    }
+
+    /// Nodes of the table whose id does not follow BEP 42 for their address.
+    pub fn without_bep42_id(&self) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|b| &b.entries)
+            .filter(|e| !bep42_conforms(&e.info.id, *e.info.addr.ip()))
+            .count()
     }
 
     pub fn contains(&self, addr: &SocketAddrV4) -> bool {
@@ -241,6 +315,36 @@ impl Table {
     }
 }
 
+/// BEP 42: a node id's first 21 bits are the CRC32-C of its IPv4 address masked with
+/// 0x030f3fff, with the id's last byte's low 3 bits in the top 3; local addresses are exempt.
+pub fn bep42_conforms(id: &Id, ip: std::net::Ipv4Addr) -> bool {
+    if crate::address::scope(ip.into()) != crate::address::Scope::Public {
+        return true;
+    }
+    let r = (id.0[19] & 7) as u32;
+    let masked = (u32::from(ip) & 0x030f_3fff) | (r << 29);
+    let crc = crc32c(&masked.to_be_bytes());
+    id.0[0] == (crc >> 24) as u8
+        && id.0[1] == (crc >> 16) as u8
+        && (id.0[2] & 0xf8) == (crc >> 8) as u8 & 0xf8
+}
+
+/// CRC32-C (Castagnoli), bit by bit: a few bytes per node.
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +352,7 @@ mod tests {
     fn node(id: Id, port: u16) -> NodeInfo {
         NodeInfo {
             id,
-            addr: SocketAddrV4::new([10, 0, 0, 1].into(), port),
+            addr: SocketAddrV4::new([10, 1, (port >> 8) as u8, port as u8].into(), 6881),
         }
     }
 
@@ -259,23 +363,26 @@ mod tests {
         let mut t = Table::new(own, now);
         // 8 far nodes (first bit differs) fill bucket 0 before any split…
         for p in 0..8 {
-            assert_eq!(t.heard_from(node(own.random_at(0), p), now), Inserted::Yes);
+            assert_eq!(
+                t.heard_from(node(own.random_at(0), p), now, true),
+                Inserted::Yes
+            );
         }
         // …a ninth forces a split: bucket 0 keeps the far half, the own bucket the rest.
         for p in 8..20 {
-            t.heard_from(node(own.random_at(3), p), now);
+            t.heard_from(node(own.random_at(3), p), now, true);
         }
         assert!(t.bucket_count() > 1);
         assert_eq!(t.len(), 8 + 8, "bucket 3 holds 8, the rest wait");
         // Bucket 0 is full of good nodes: a newcomer waits, nothing to ping yet.
         assert_eq!(
-            t.heard_from(node(own.random_at(0), 99), now),
+            t.heard_from(node(own.random_at(0), 99), now, true),
             Inserted::Pending(None)
         );
         // Fifteen minutes on, the oldest is questionable and named for a ping.
         let later = now + GOOD_FOR;
         assert!(matches!(
-            t.heard_from(node(own.random_at(0), 100), later),
+            t.heard_from(node(own.random_at(0), 100), later, true),
             Inserted::Pending(Some(_))
         ));
     }
@@ -287,14 +394,14 @@ mod tests {
         let mut t = Table::new(own, now);
         let far: Vec<NodeInfo> = (0..8).map(|p| node(own.random_at(0), p)).collect();
         for n in &far {
-            t.heard_from(*n, now);
+            t.heard_from(*n, now, true);
         }
         let waiting = node(own.random_at(0), 50);
         // Split the own bucket away first so bucket 0 is final.
         for p in 100..120 {
-            t.heard_from(node(own.random_at(5), p), now);
+            t.heard_from(node(own.random_at(5), p), now, true);
         }
-        t.heard_from(waiting, now);
+        t.heard_from(waiting, now, true);
         t.failed(&far[0].id);
         assert!(
             t.closest(&far[0].id, 1)[0].id == far[0].id,
@@ -321,5 +428,107 @@ mod tests {
         let later = now + GOOD_FOR;
         assert_eq!(t.stale_buckets(later).len(), 1);
         assert!(t.stale_buckets(later).is_empty());
+    }
+
+    fn hex_id(s: &str) -> Id {
+        let b: Vec<u8> = (0..40)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect();
+        Id(b.try_into().unwrap())
+    }
+
+    #[test]
+    fn an_id_in_the_table_does_not_move_to_whoever_claims_it() {
+        let now = Instant::now();
+        let mut t = Table::new(Id([0; 20]), now);
+        let honest = node(Id([0x80; 20]), 1);
+        assert_eq!(t.heard_from(honest, now, true), Inserted::Yes);
+        // A query from elsewhere claiming its id: the known node is to be pinged, not moved.
+        let thief = NodeInfo {
+            id: honest.id,
+            addr: SocketAddrV4::new([203, 0, 113, 9].into(), 6881),
+        };
+        assert_eq!(
+            t.heard_from(thief, now, false),
+            Inserted::Pending(Some(honest))
+        );
+        assert_eq!(t.closest(&honest.id, 1), [honest]);
+        // Once the known node has failed twice, the id may move.
+        t.failed(&honest.id);
+        t.failed(&honest.id);
+        assert_eq!(t.heard_from(thief, now, true), Inserted::Yes);
+        assert_eq!(t.closest(&honest.id, 1), [thief]);
+    }
+
+    #[test]
+    fn one_ip_holds_one_place_whatever_its_ports_and_ids() {
+        let now = Instant::now();
+        let own = Id([0; 20]);
+        let mut t = Table::new(own, now);
+        for p in 0..20 {
+            t.heard_from(node(own.random_at(p as usize % 4), p), now, true);
+        }
+        let before = t.closest(&own, 200);
+        let ip = std::net::Ipv4Addr::new(198, 51, 100, 7);
+        let mut taken = 0;
+        for p in 0..320u16 {
+            let n = NodeInfo {
+                id: own.random_at((p % 40) as usize),
+                addr: SocketAddrV4::new(ip, 1000 + p),
+            };
+            if t.heard_from(n, now, true) == Inserted::Yes {
+                taken += 1;
+            }
+        }
+        assert_eq!(taken, 1, "one IP, one place");
+        let after = t.closest(&own, 200);
+        assert_eq!(after.iter().filter(|n| *n.addr.ip() == ip).count(), 1);
+        assert!(
+            before.iter().all(|n| after.contains(n)),
+            "no honest node lost"
+        );
+        // Loopback is where test networks live: many nodes on one address there.
+        for p in 0..5 {
+            let n = NodeInfo {
+                id: own.random_at(60 + p),
+                addr: SocketAddrV4::new([127, 0, 0, 1].into(), 2000 + p as u16),
+            };
+            assert_eq!(t.heard_from(n, now, true), Inserted::Yes);
+        }
+    }
+
+    #[test]
+    fn only_nodes_that_answered_us_are_saved() {
+        let now = Instant::now();
+        let mut t = Table::new(Id([0; 20]), now);
+        t.heard_from(node(Id([0x81; 20]), 1), now, true);
+        t.heard_from(node(Id([0x82; 20]), 2), now, false);
+        let saved = t.good_nodes(now);
+        assert_eq!(saved.len(), 1);
+        assert_eq!(saved[0].id, Id([0x81; 20]));
+        // A node that queried us and later answered is saved too.
+        t.heard_from(node(Id([0x82; 20]), 2), now, true);
+        assert_eq!(t.good_nodes(now).len(), 2);
+    }
+
+    #[test]
+    fn bep_42_examples() {
+        // The five examples of BEP 42: (IP, node id); the last byte is the random part.
+        for (ip, id) in [
+            ("124.31.75.21", "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401"),
+            ("21.75.31.124", "5a3ce9c14e7a08645677bbd1cfe7d8f956d53256"),
+            ("65.23.51.170", "a5d43220bc8f112a3d426c84764f8c2a1150e616"),
+            ("84.124.73.14", "1b0321dd1bb1fe518101ceef99462b947a01ff41"),
+            ("43.213.53.83", "e56f6cbf5b7c4be0237986d5243b87aa6d51305a"),
+        ] {
+            assert!(bep42_conforms(&hex_id(id), ip.parse().unwrap()), "{ip}");
+        }
+        let id = hex_id("5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401");
+        assert!(!bep42_conforms(&id, "124.31.75.22".parse().unwrap()));
+        assert!(
+            bep42_conforms(&id, "10.0.0.1".parse().unwrap()),
+            "local: exempt"
+        );
     }
 }

@@ -277,7 +277,10 @@ fn a_small_lossy_network_finds_an_announced_peer() {
 fn one_host_answering_with_ever_closer_nodes_neither_holds_nor_eclipses_a_lookup() {
     let mut net = Net::new(60, 0.0);
     net.bootstrap_all(0);
-    let hash = Id::random();
+    // A hash near the victim's own id, so that the attacker's id near it falls in the
+    // victim's own bucket, which splits rather than turning a newcomer away.
+    let victim = 30;
+    let hash = net.nodes[victim].id().random_at(30);
     net.lookup(5, hash, Some(7000));
     let ip = Ipv4Addr::new(10, 250, 0, 1);
     net.attacker = Some(Attacker {
@@ -287,7 +290,7 @@ fn one_host_answering_with_ever_closer_nodes_neither_holds_nor_eclipses_a_lookup
         queries: 0,
     });
     // The attacker makes itself known to the victim with an id near the hash.
-    let (victim, near) = (30, hash.random_at(40));
+    let near = hash.random_at(40);
     net.attacker.as_mut().unwrap().ids.insert(9000, near);
     let hello = Msg {
         t: b"hi".to_vec(),
@@ -299,6 +302,7 @@ fn one_host_answering_with_ever_closer_nodes_neither_holds_nor_eclipses_a_lookup
     let now = net.now();
     net.nodes[victim].receive(SocketAddr::from((ip, 9000)), &hello.encode(), now);
     net.flush(victim);
+    assert!(net.nodes[victim].contains(&SocketAddrV4::new(ip, 9000)));
     let started = net.clock;
     let (report, peers) = net.lookup(victim, hash, None);
     let took = Duration::from_micros(net.clock - started);
@@ -384,6 +388,79 @@ fn a_lookup_ends_within_its_query_and_time_bounds_whatever_it_hears() {
 }
 
 #[test]
+fn a_claimed_id_or_a_flood_from_one_ip_changes_nothing_find_node_returns() {
+    let now = Instant::now();
+    let mut node = Node::new(Id([1; 20]), now);
+    let query = |id: Id, query: Query| {
+        Msg {
+            t: b"q".to_vec(),
+            body: Body::Query { id, query },
+        }
+        .encode()
+    };
+    // 20 honest nodes, each at an IP of its own, make themselves known.
+    for i in 0..20 {
+        node.receive(addr(i), &query(Id::random(), Query::Ping), now);
+    }
+    let target = Id::random();
+    let find = |node: &mut Node, from: &str| {
+        node.take_outbox();
+        node.receive(
+            from.parse().unwrap(),
+            &query(Id::random(), Query::FindNode { target }),
+            now,
+        );
+        let out = node.take_outbox();
+        let Body::Response(r) = Msg::parse(&out.last().unwrap().1).unwrap().body else {
+            panic!()
+        };
+        r.nodes
+    };
+    let before = find(&mut node, "10.200.0.1:1");
+    assert_eq!(before.len(), 8);
+    // The hijack: every id find_node named is claimed from another address…
+    let thief = Ipv4Addr::new(203, 0, 113, 5);
+    for n in &before {
+        node.receive(
+            SocketAddr::from((thief, 7000)),
+            &query(n.id, Query::Ping),
+            now,
+        );
+    }
+    // …and the bucket filling: 320 made-up nodes on the ports of one IP.
+    let flood = Ipv4Addr::new(198, 51, 100, 7);
+    for p in 0..320u16 {
+        let from = SocketAddr::from((flood, 1000 + p));
+        node.receive(
+            from,
+            &query(target.random_at(p as usize % 100), Query::Ping),
+            now,
+        );
+    }
+    let after = find(&mut node, "10.200.0.2:1");
+    assert!(!after.iter().any(|n| *n.addr.ip() == thief), "{after:?}");
+    assert!(after.iter().filter(|n| *n.addr.ip() == flood).count() <= 1);
+    let kept = before.iter().filter(|n| after.contains(n)).count();
+    assert!(
+        kept >= 7,
+        "only {kept} of the 8 honest nodes are still named"
+    );
+}
+
+/// The node's one answer to transaction `t` (it may also ping a querier it does not know).
+fn reply_to(node: &mut Node, t: &[u8]) -> Body {
+    let mut replies: Vec<Body> = node
+        .take_outbox()
+        .into_iter()
+        .map(|(_, b)| Msg::parse(&b).unwrap())
+        .filter(|m| m.t == t)
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    replies.pop().unwrap()
+}
+
+#[test]
 fn queries_are_answered_as_bep_5_says() {
     let now = Instant::now();
     let mut node = Node::new(Id([1; 20]), now);
@@ -397,9 +474,7 @@ fn queries_are_answered_as_bep_5_says() {
             },
         };
         node.receive(from, &m.encode(), now);
-        let out = node.take_outbox();
-        assert_eq!(out.len(), 1);
-        Msg::parse(&out[0].1).unwrap().body
+        reply_to(node, b"tt")
     };
     let Body::Response(r) = ask(
         &mut node,
@@ -424,7 +499,7 @@ fn queries_are_answered_as_bep_5_says() {
             },
         };
         other.receive("10.0.0.10:1".parse().unwrap(), &m.encode(), now);
-        let Body::Response(r) = Msg::parse(&other.take_outbox()[0].1).unwrap().body else {
+        let Body::Response(r) = reply_to(&mut other, b"x") else {
             panic!()
         };
         r.token.unwrap()
@@ -460,7 +535,7 @@ fn queries_are_answered_as_bep_5_says() {
     // Garbage with a transaction id gets 203; without one, nothing.
     node.receive(from, b"d1:t2:zz1:y1:q1:q4:pinge", now);
     assert!(matches!(
-        Msg::parse(&node.take_outbox()[0].1).unwrap().body,
+        reply_to(&mut node, b"zz"),
         Body::Error { code: 203, .. }
     ));
     node.receive(from, b"\xff\xfe", now);
@@ -482,10 +557,16 @@ fn one_ip_past_the_rate_limit_goes_unanswered() {
     for i in 0..2000u16 {
         node.receive(SocketAddr::from(([10, 0, 0, 1], 1000 + i)), &ping, now);
     }
-    let answered = node.take_outbox().len();
+    let answers = |node: &mut Node| {
+        node.take_outbox()
+            .iter()
+            .filter(|(_, b)| Msg::parse(b).unwrap().t == b"p")
+            .count()
+    };
+    let answered = answers(&mut node);
     assert!(answered <= 401, "{answered} answers in one instant");
     node.receive("10.0.0.2:5".parse().unwrap(), &ping, now);
-    assert_eq!(node.take_outbox().len(), 1, "another IP is still answered");
+    assert_eq!(answers(&mut node), 1, "another IP is still answered");
 }
 
 #[test]
@@ -505,9 +586,16 @@ fn a_flood_of_announces_for_random_hashes_stays_bounded() {
             },
         };
         node.receive(from, &get.encode(), now);
-        let Body::Response(r) = Msg::parse(&node.take_outbox()[0].1).unwrap().body else {
-            panic!()
-        };
+        // The answer to `from` (the node may also ping the address it knows id 9 at).
+        let r = node
+            .take_outbox()
+            .into_iter()
+            .filter(|(to, _)| *to == from)
+            .find_map(|(_, b)| match Msg::parse(&b).unwrap().body {
+                Body::Response(r) => Some(r),
+                _ => None,
+            })
+            .expect("an answer");
         let ann = Msg {
             t: b"a".to_vec(),
             body: Body::Query {

@@ -86,7 +86,9 @@ for s in socks[:16]:
 queries = 0
 answers = 0
 depth = 20
-next_port = 0
+# Made-up nodes take the ports after the 16 that introduced themselves, each port keeping
+# the id it was handed out with until every port has been used once.
+next_port = 16
 last_write = 0.0
 while True:
     for key, _ in sel.select(timeout=0.5):
@@ -109,7 +111,7 @@ while True:
                 depth = min(depth + 1, 150)
             nodes = b""
             for _ in range(16):
-                p = ports[next_port % len(ports)]
+                p = ports[16 + (next_port - 16) % (len(ports) - 16)]
                 next_port += 1
                 ids[p] = near(target, depth)
                 nodes += ids[p] + socket.inet_aton(ip) + p.to_bytes(2, "big")
