@@ -454,7 +454,7 @@ impl Node {
                         Vec::new()
                     },
                     values,
-                    token: Some(self.tokens.issue(from.ip())),
+                    token: Some(self.tokens.issue(from.ip(), &info_hash)),
                 })
             }
             Query::AnnouncePeer {
@@ -463,7 +463,7 @@ impl Node {
                 implied_port,
                 token,
             } => {
-                if !self.tokens.accepts(&token, from.ip()) {
+                if !self.tokens.accepts(&token, from.ip(), &info_hash) {
                     Body::Error {
                         code: krpc::PROTOCOL_ERROR,
                         message: "bad token".into(),
