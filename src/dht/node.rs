@@ -600,6 +600,7 @@ impl Node {
             let new: Vec<SocketAddr> = r
                 .values
                 .into_iter()
+                .filter(|a| crate::address::admissible(*a, Some(from.ip())))
                 .filter(|a| l.peers.len() < 2000 && l.peers.insert(*a))
                 .collect();
             if !new.is_empty() {

@@ -253,9 +253,15 @@ mod tests {
         assert!(!t.accepts(&tok, b, &hash(1)), "a token for another IP");
         assert!(!t.accepts(&tok, a, &hash(2)), "a token for another swarm");
         t.rotate_if_due(now + SECRET_LIFETIME);
-        assert!(t.accepts(&tok, a, &hash(1)), "the previous secret still holds");
+        assert!(
+            t.accepts(&tok, a, &hash(1)),
+            "the previous secret still holds"
+        );
         t.rotate_if_due(now + SECRET_LIFETIME * 2);
-        assert!(!t.accepts(&tok, a, &hash(1)), "two rotations later it is gone");
+        assert!(
+            !t.accepts(&tok, a, &hash(1)),
+            "two rotations later it is gone"
+        );
     }
 
     #[test]
@@ -263,7 +269,11 @@ mod tests {
         let now = Instant::now();
         let mut s = PeerStore::with_limit(100);
         for i in 0..1000u32 {
-            s.announce(hash(i), SocketAddr::from(([1, 2, (i >> 8) as u8, i as u8], 5)), now);
+            s.announce(
+                hash(i),
+                SocketAddr::from(([1, 2, (i >> 8) as u8, i as u8], 5)),
+                now,
+            );
         }
         assert_eq!(s.info_hashes(), 100, "the oldest info-hashes gave way");
         assert_eq!(s.peer_count(), 100);
@@ -315,7 +325,10 @@ mod tests {
         assert!(s.peer_count() <= MAX_PEERS);
         assert!(s.info_hashes() <= MAX_INFO_HASHES);
         assert!(s.by_ip.values().all(|h| h.len() <= MAX_PER_IP));
-        assert_eq!(s.by_ip.values().map(VecDeque::len).sum::<usize>(), s.peer_count());
+        assert_eq!(
+            s.by_ip.values().map(VecDeque::len).sum::<usize>(),
+            s.peer_count()
+        );
         // An honest peer still gets in.
         let swarm = Id([7; 20]);
         s.announce(swarm, "203.0.113.1:6881".parse().unwrap(), now);

@@ -94,7 +94,10 @@ pub async fn fetch(
     give_up: Duration,
 ) -> Result<Found> {
     let (tx, rx) = async_std::channel::unbounded();
-    let mut peers = Candidates::default();
+    let mut peers = Candidates {
+        own_port: asker.listen_port,
+        ..Candidates::default()
+    };
     peers.heard(&magnet.peers);
     peers.heard(extra_peers);
     let tiers: Vec<Vec<String>> = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
@@ -236,11 +239,20 @@ pub async fn fetch(
 struct Candidates {
     known: Vec<SocketAddr>,
     queue: VecDeque<SocketAddr>,
+    /// Our listening port: this machine's addresses with it are us.
+    own_port: u16,
 }
 
 impl Candidates {
+    /// Addresses to ask, unless no host can have them or they are us (trackers and the DHT
+    /// have already dropped what their source may not name).
     fn heard(&mut self, addrs: &[SocketAddr]) {
         for a in addrs {
+            let ip = a.ip().to_canonical();
+            let own = a.port() == self.own_port && (ip.is_loopback() || ip.is_unspecified());
+            if a.port() == 0 || crate::address::is_unreachable(ip) || own {
+                continue;
+            }
             if !self.known.contains(a) && self.known.len() < 2000 {
                 self.known.push(*a);
                 self.queue.push_back(*a);

@@ -118,8 +118,11 @@ impl Task {
         let complete = self.picker.is_complete();
         let mut learned = 0;
         for (addr, flags) in msg.added {
-            // Two seeds have nothing to trade.
-            if complete && flags & pex::SEED != 0 {
+            // Two seeds have nothing to trade; and a peer may name only addresses as far out
+            // as itself (no loopback or LAN address from a remote peer).
+            if (complete && flags & pex::SEED != 0)
+                || !crate::address::admissible(addr, Some(from.ip()))
+            {
                 continue;
             }
             if self.dialer.state(&addr).is_none() {

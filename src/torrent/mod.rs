@@ -252,7 +252,7 @@ impl Task {
             picker.set_wanted(store.wanted());
         }
         let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
-        let mut dialer = Dialer::default();
+        let mut dialer = Dialer::new(config.listen_port);
         for addr in &config.options.peers {
             dialer.add(*addr, true, now);
         }

@@ -43,11 +43,28 @@ struct Candidate {
 #[derive(Debug, Default)]
 pub struct Dialer {
     known: HashMap<SocketAddr, Candidate>,
+    /// Our listening port: this machine's addresses with it are us.
+    own_port: Option<u16>,
 }
 
 impl Dialer {
-    /// An address to dial from `now` on; one already known keeps its state.
+    pub fn new(own_port: u16) -> Dialer {
+        Dialer {
+            own_port: Some(own_port),
+            ..Dialer::default()
+        }
+    }
+
+    /// An address to dial from `now` on; one already known keeps its state. Addresses no host
+    /// can have (port 0, unspecified, multicast, broadcast) and our own are dropped, whoever
+    /// named them; whether a remote source may name loopback or private ones is decided where
+    /// its addresses come in ([`crate::address::admissible`]).
     pub fn add(&mut self, addr: SocketAddr, from_user: bool, now: Instant) {
+        let ip = addr.ip().to_canonical();
+        let own = Some(addr.port()) == self.own_port && (ip.is_loopback() || ip.is_unspecified());
+        if addr.port() == 0 || crate::address::is_unreachable(ip) || own {
+            return;
+        }
         if !from_user && self.known.len() >= MAX_KNOWN {
             return;
         }
@@ -240,5 +257,30 @@ mod tests {
         d.failed(a(1), now);
         assert_eq!(d.state(&a(1)), Some(DialState::Banned));
         assert!(d.due(now + Duration::from_secs(3600), 10).is_empty());
+    }
+
+    #[test]
+    fn addresses_no_host_has_and_our_own_are_never_dialed() {
+        let now = Instant::now();
+        let mut d = Dialer::new(6881);
+        for bad in [
+            "0.0.0.0:7000",
+            "224.0.0.1:7000",
+            "255.255.255.255:7000",
+            "240.0.0.1:7000",
+            "[ff02::1]:7000",
+            "127.0.0.1:6881",
+            "[::1]:6881",
+            "[::]:6881",
+            "10.0.0.1:0",
+        ] {
+            d.add(bad.parse().unwrap(), false, now);
+            d.add(bad.parse().unwrap(), true, now);
+        }
+        assert!(d.due(now, 100).is_empty());
+        // Another process on this machine, or a LAN peer the user named, are dialed.
+        d.add("127.0.0.1:7000".parse().unwrap(), false, now);
+        d.add("10.0.0.1:6881".parse().unwrap(), true, now);
+        assert_eq!(d.due(now, 100).len(), 2);
     }
 }

@@ -194,13 +194,28 @@ async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult,
         .await
         .ok_or_else(|| bad(format!("no answer within {}s", HTTP_TIMEOUT.as_secs())))??;
     let body = http_body(&response).map_err(bad)?;
-    parse_announce_response(&body).map_err(|e| match e {
+    let mut result = parse_announce_response(&body).map_err(|e| match e {
         ResponseError::Failure(reason) => TrackerError::Failure {
             url: url.into(),
             reason,
         },
         ResponseError::Bad(reason) => bad(reason),
-    })
+    })?;
+    keep_admissible(&mut result.peers, addr);
+    Ok(result)
+}
+
+/// A tracker may name only peers as far out as itself: no loopback or LAN address from a
+/// tracker on the Internet, nothing no host can have ([`crate::address::admissible`]).
+fn keep_admissible(peers: &mut Vec<SocketAddr>, tracker: SocketAddr) {
+    let before = peers.len();
+    peers.retain(|p| crate::address::admissible(*p, Some(tracker.ip())));
+    if peers.len() < before {
+        log::debug!(
+            "tracker {tracker}: {} peer addresses it may not name were dropped",
+            before - peers.len()
+        );
+    }
 }
 
 /// True once the head and a Content-Length body are both in.
@@ -444,6 +459,8 @@ async fn udp_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, 
                 },
                 UdpRequest::Announce { .. },
             ) => {
+                let mut peers = peers;
+                keep_admissible(&mut peers, addr);
                 return Ok(AnnounceResult {
                     interval: Duration::from_secs((interval as u64).clamp(1, 24 * 3600)),
                     peers,

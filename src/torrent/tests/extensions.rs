@@ -131,3 +131,42 @@ fn peer_exchange_tells_of_joins_and_leaves_and_learns_bounded() {
     h.say(2, extended(pex_id, b"i1e"));
     assert!(sent(&b).2);
 }
+
+#[test]
+fn a_remote_peer_cannot_steer_us_at_loopback_lan_or_unreachable_addresses() {
+    use crate::extensions::pex::{CONNECTABLE, PexMessage};
+    let mut h = harness(8, B, false);
+    // A peer on a public address speaks ut_pex.
+    let reserved =
+        crate::wire::Handshake::new(crate::metainfo::InfoHash([7; 20]), [5; 20]).reserved;
+    let _rx = h.connect_from(5, reserved, SocketAddr::from(([203, 0, 113, 9], 6881)));
+    h.say(5, extended(0, b"d1:md6:ut_pexi9eee"));
+    let named = [
+        "0.0.0.0:6881",
+        "127.0.0.1:22",
+        "224.0.0.1:6881",
+        "255.255.255.255:6881",
+        "10.0.0.1:6881",
+        "192.168.1.1:80",
+        "[::1]:6881",
+        "198.51.100.20:6881",
+    ];
+    let msg = PexMessage {
+        added: named
+            .iter()
+            .map(|a| (a.parse().unwrap(), CONNECTABLE))
+            .collect(),
+        dropped: vec![],
+    };
+    h.say(5, extended(crate::extensions::UT_PEX.1, &msg.encode()));
+    for a in &named[..7] {
+        let a: SocketAddr = a.parse().unwrap();
+        assert!(h.task.dialer.state(&a).is_none(), "{a} reached the dialer");
+    }
+    assert!(
+        h.task
+            .dialer
+            .state(&"198.51.100.20:6881".parse().unwrap())
+            .is_some()
+    );
+}
