@@ -19,14 +19,12 @@ fn a_remote_tracker_cannot_steer_the_fetch_at_loopback_or_unreachable_addresses(
 
     // A service on the namespace's loopback that counts who connects to it.
     let counter = dir.path().join("connections");
-    let script = format!(
-        "import socket,sys\ns=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(64)\n\
+    let script = "import socket,sys\ns=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(64)\n\
          print(s.getsockname()[1], flush=True)\nn=0\nwhile True:\n    c,_=s.accept(); n+=1\n    \
-         open(sys.argv[1],'w').write(str(n)); c.close()\n"
-    );
+         open(sys.argv[1],'w').write(str(n)); c.close()\n";
     let mut cmd = ns.command(
         py.to_str().unwrap(),
-        &["-c", &script, counter.to_str().unwrap()],
+        &["-c", script, counter.to_str().unwrap()],
     );
     cmd.stdout(Stdio::piped());
     let mut service = Proc::spawn("loopback service", &mut cmd);
