@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The host an address belongs to: IPv4 as it is (also when mapped into IPv6), IPv6 cut to
 /// its /64.
@@ -83,6 +83,66 @@ impl Drop for HostSlot {
     }
 }
 
+/// New encrypted (MSE) handshakes a listener takes: each costs it two 768-bit exponentiations
+/// and the dialer nothing but 96 random bytes. At most [`KeyExchangeRate::PER_HOST`] a second
+/// from one host (loopback aside, where test swarms live) and [`KeyExchangeRate::TOTAL`] a
+/// second in all, each with a burst of twice that; past them a connection is closed before any
+/// arithmetic.
+pub struct KeyExchangeRate {
+    state: Mutex<Buckets>,
+}
+
+struct Buckets {
+    total: (f64, Instant),
+    hosts: HashMap<IpAddr, (f64, Instant)>,
+}
+
+/// Hosts tracked at most; past it the ones whose bucket has refilled are forgotten.
+const MAX_TRACKED_HOSTS: usize = 10_000;
+
+impl KeyExchangeRate {
+    pub const PER_HOST: f64 = 10.0;
+    pub const TOTAL: f64 = 200.0;
+
+    pub fn new(now: Instant) -> KeyExchangeRate {
+        KeyExchangeRate {
+            state: Mutex::new(Buckets {
+                total: (2.0 * Self::TOTAL, now),
+                hosts: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Whether a new encrypted handshake from `ip` may go ahead at `now` (and takes its turn).
+    pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut b = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let host = host_of(ip);
+        let refill = |(tokens, at): (f64, Instant), rate: f64| {
+            (tokens + now.saturating_duration_since(at).as_secs_f64() * rate).min(2.0 * rate)
+        };
+        let per_host = !host.is_loopback();
+        let host_tokens = if per_host {
+            if b.hosts.len() >= MAX_TRACKED_HOSTS && !b.hosts.contains_key(&host) {
+                b.hosts
+                    .retain(|_, t| refill(*t, Self::PER_HOST) < 2.0 * Self::PER_HOST);
+            }
+            let entry = *b.hosts.get(&host).unwrap_or(&(2.0 * Self::PER_HOST, now));
+            refill(entry, Self::PER_HOST)
+        } else {
+            f64::INFINITY
+        };
+        let total_tokens = refill(b.total, Self::TOTAL);
+        if host_tokens < 1.0 || total_tokens < 1.0 {
+            return false;
+        }
+        b.total = (total_tokens - 1.0, now);
+        if per_host && b.hosts.len() < MAX_TRACKED_HOSTS {
+            b.hosts.insert(host, (host_tokens - 1.0, now));
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +177,36 @@ mod tests {
         assert_eq!(limit.hosts(), 100);
         drop(slots);
         assert_eq!(limit.hosts(), 0);
+    }
+
+    #[test]
+    fn encrypted_handshakes_are_rationed_per_host_and_in_all() {
+        let now = Instant::now();
+        let rate = KeyExchangeRate::new(now);
+        let flood: IpAddr = "203.0.113.9".parse().unwrap();
+        let taken = (0..1000).filter(|_| rate.allow(flood, now)).count();
+        assert_eq!(taken, 20, "one host: a burst of twice 10 a second");
+        assert!(
+            rate.allow("203.0.113.10".parse().unwrap(), now),
+            "another host"
+        );
+        // A second later the host has 10 more.
+        let later = now + Duration::from_secs(1);
+        assert_eq!((0..1000).filter(|_| rate.allow(flood, later)).count(), 10);
+        // 2,000 hosts at once: the total's burst (400) goes, then nothing until it refills.
+        let rate = KeyExchangeRate::new(now);
+        let many = (0..2000u32)
+            .filter(|i| rate.allow(IpAddr::from((0x0a00_0000 + i).to_be_bytes()), now))
+            .count();
+        assert_eq!(many, 400);
+        let next = (0..2000u32)
+            .filter(|i| rate.allow(IpAddr::from((0x0b00_0000 + i).to_be_bytes()), later))
+            .count();
+        assert_eq!(next, 200);
+        // Loopback answers to the total alone.
+        let rate = KeyExchangeRate::new(now);
+        let local = (0..1000).filter(|_| rate.allow("127.0.0.1".parse().unwrap(), now));
+        assert_eq!(local.count(), 400);
     }
 
     #[test]

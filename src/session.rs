@@ -8,7 +8,7 @@ pub mod metadata;
 
 use crate::bitfield::Bitfield;
 use crate::dht::{self, DhtConfig, DhtHandle};
-use crate::fairness::{PerHost, pressured};
+use crate::fairness::{KeyExchangeRate, PerHost, pressured};
 use crate::hash::Digest;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::peer;
@@ -247,6 +247,7 @@ impl Session {
 async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) {
     let permits = Permits::new(MAX_PENDING_HANDSHAKES);
     let per_host = PerHost::new(MAX_PENDING_PER_HOST);
+    let key_exchanges = Arc::new(KeyExchangeRate::new(std::time::Instant::now()));
     loop {
         let permit = permits.acquire().await;
         let (mut stream, from) = runtime::accept(&listener, "peer port").await;
@@ -262,9 +263,10 @@ async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) 
         let Some(slot) = per_host.take(from.ip()) else {
             continue;
         };
-        let routes = routes.clone();
+        let (routes, key_exchanges) = (routes.clone(), key_exchanges.clone());
         runtime::spawn(async move {
-            let accepted = accept_handshake(&mut stream, &routes, policy, limit).await;
+            let accepted =
+                accept_handshake(&mut stream, &routes, policy, limit, &key_exchanges).await;
             drop((permit, slot));
             match accepted {
                 Ok((hs, crypto, torrent)) => {
@@ -287,6 +289,7 @@ async fn accept_handshake(
     routes: &Routes,
     policy: Encryption,
     limit: std::time::Duration,
+    key_exchanges: &KeyExchangeRate,
 ) -> std::io::Result<(Handshake, Crypto, Sender<Event>)> {
     let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
     let mut first = [0u8; 20];
@@ -308,6 +311,12 @@ async fn accept_handshake(
     } else {
         if policy == Encryption::Off {
             return Err(refused("not a BitTorrent handshake (--encryption off)"));
+        }
+        let from = stream.peer_addr()?.ip();
+        if !key_exchanges.allow(from, std::time::Instant::now()) {
+            return Err(refused(
+                "too many encrypted handshakes: closed before the key exchange",
+            ));
         }
         let ours = |req2: &Digest| {
             lock(routes)
