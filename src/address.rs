@@ -74,6 +74,20 @@ pub fn admissible(addr: SocketAddr, source: Option<IpAddr>) -> bool {
     }
 }
 
+/// Schemes a tracker URL may have.
+pub const TRACKER_SCHEMES: &[&str] = &["http://", "https://", "udp://"];
+/// Schemes a web seed URL may have.
+pub const WEB_SEED_SCHEMES: &[&str] = &["http://", "https://", "ftp://"];
+
+/// Whether a URL from a torrent or a link may be used: one of `schemes`, something after it,
+/// and no whitespace or control character (a CR/LF in it would end up in a request's head).
+pub fn is_clean_url(url: &str, schemes: &[&str]) -> bool {
+    schemes
+        .iter()
+        .any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +127,24 @@ mod tests {
         for good in ["8.8.8.8:6881", "[2001:db8::1]:6881", "[::ffff:8.8.8.8]:1"] {
             assert!(admissible(a(good), public), "{good}");
         }
+    }
+
+    #[test]
+    fn urls_with_spaces_or_line_breaks_are_refused() {
+        assert!(is_clean_url("http://t.example/announce", TRACKER_SCHEMES));
+        assert!(is_clean_url("UDP://t.example:80", TRACKER_SCHEMES));
+        for bad in [
+            "http://t.example/a\r\nX-Injected: 1",
+            "http://t.example/a b",
+            "http://t.example/\ta",
+            "http://",
+            "gopher://t.example/",
+            "file:///etc/passwd",
+        ] {
+            assert!(!is_clean_url(bad, TRACKER_SCHEMES), "{bad:?}");
+        }
+        assert!(is_clean_url("ftp://w.example/f", WEB_SEED_SCHEMES));
+        assert!(!is_clean_url("udp://w.example:1", WEB_SEED_SCHEMES));
     }
 
     #[test]

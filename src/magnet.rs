@@ -70,13 +70,12 @@ impl Magnet {
                 }
                 "dn" => name = Some(value),
                 "tr" => {
-                    if !(value.starts_with("http://")
-                        || value.starts_with("https://")
-                        || value.starts_with("udp://"))
-                    {
+                    if !crate::address::is_clean_url(&value, crate::address::TRACKER_SCHEMES) {
                         return Err(bad(
                             "tr",
-                            format!("`{value}` is not an http:// or udp:// URL"),
+                            format!(
+                                "`{value}` is not an http://, https:// or udp:// URL without spaces"
+                            ),
                         ));
                     }
                     if trackers.len() < MAX_TRACKERS && !trackers.contains(&value) {

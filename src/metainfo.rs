@@ -320,25 +320,45 @@ impl Torrent {
         out
     }
 
-    /// Tracker tiers to use (BEP 12: `announce-list` when present, else `announce`).
+    /// Tracker tiers to use (BEP 12: `announce-list` when present, else `announce`), without
+    /// the URLs that are not clean http, https or udp ones (a CR/LF would go into a request).
     pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
-        if !self.announce_list.is_empty() {
-            return self.announce_list.clone();
-        }
-        self.announce.iter().map(|a| vec![a.clone()]).collect()
+        use crate::address::{TRACKER_SCHEMES, is_clean_url};
+        let tiers = if self.announce_list.is_empty() {
+            self.announce.iter().map(|a| vec![a.clone()]).collect()
+        } else {
+            self.announce_list.clone()
+        };
+        tiers
+            .into_iter()
+            .map(|t| {
+                t.into_iter()
+                    .filter(|u| is_clean_url(u, TRACKER_SCHEMES))
+                    .collect()
+            })
+            .filter(|t: &Vec<String>| !t.is_empty())
+            .collect()
     }
 }
 
-/// BEP 19 `url-list`: one URL or a list of them (non-strings skipped, 64 kept).
+/// BEP 19 `url-list`: one URL or a list of them (non-strings, and URLs that are not clean
+/// http/https/ftp ones, skipped; 64 kept).
 fn parse_url_list(root: &Value<'_>) -> Vec<String> {
+    use crate::address::{WEB_SEED_SCHEMES, is_clean_url};
+    let clean = |u: &String| is_clean_url(u, WEB_SEED_SCHEMES);
     match root.get("url-list") {
-        Some(v) if v.as_str().is_some() => v.as_str().map(str::to_string).into_iter().collect(),
+        Some(v) if v.as_str().is_some() => v
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .filter(clean)
+            .collect(),
         Some(v) => v
             .as_list()
             .unwrap_or_default()
             .iter()
             .filter_map(|u| u.as_str().map(str::to_string))
-            .filter(|u| !u.is_empty())
+            .filter(clean)
             .take(64)
             .collect(),
         None => Vec::new(),

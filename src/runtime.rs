@@ -35,6 +35,30 @@ pub async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> 
     a.race(b).await
 }
 
+/// How long a host name may take to resolve.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The first address of `host` (a name, or an IP address as text, IPv6 with or without its
+/// brackets): names are resolved on a blocking thread, never on the async ones, within
+/// [`RESOLVE_TIMEOUT`].
+pub async fn resolve(host: &str, port: u16) -> std::io::Result<SocketAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let name = host.to_string();
+    let lookup = spawn_blocking(move || {
+        use std::net::ToSocketAddrs;
+        (name.as_str(), port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "resolves to no address")
+            })
+    });
+    timeout("resolving the host", RESOLVE_TIMEOUT, lookup).await
+}
+
 /// The next connection. Accept errors (out of descriptors, say) back off from 10 ms up to
 /// 1 s instead of spinning, and are logged once per run of failures.
 pub async fn accept(listener: &TcpListener, who: &str) -> (TcpStream, SocketAddr) {

@@ -269,3 +269,37 @@ fn a_torrent_of_nothing_but_padding_is_refused() {
     let e = error_of(multi_file_info(Bencode::List(vec![pad]), 1));
     assert!(e.contains("info.files") && e.contains("no file"), "{e}");
 }
+
+#[test]
+fn urls_that_could_inject_into_a_request_are_dropped() {
+    let bytes = [
+        ("announce", Bencode::str("http://t/announce\r\nX-Evil: 1")),
+        (
+            "announce-list",
+            Bencode::List(vec![
+                Bencode::List(vec![Bencode::str("http://t/a b")]),
+                Bencode::List(vec![Bencode::str("udp://t:80")]),
+            ]),
+        ),
+        ("info", info_dict(vec![])),
+        (
+            "url-list",
+            Bencode::List(vec![
+                Bencode::str("http://w/x\r\nHost: other"),
+                Bencode::str("http://w/ok/"),
+                Bencode::str("javascript:alert(1)"),
+            ]),
+        ),
+    ]
+    .into_iter()
+    .collect::<Bencode>()
+    .encode();
+    let t = Torrent::from_bytes(&bytes).unwrap();
+    assert_eq!(t.url_list, ["http://w/ok/"]);
+    assert_eq!(t.tracker_tiers(), [["udp://t:80"]]);
+    let only_bad = Torrent {
+        announce_list: Vec::new(),
+        ..t
+    };
+    assert!(only_bad.tracker_tiers().is_empty());
+}

@@ -7,7 +7,7 @@ use crate::bencode;
 use crate::escape;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpStream, UdpSocket};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Largest tracker response read over HTTP.
@@ -123,18 +123,13 @@ pub fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> 
     Some((host.to_string(), port, path.to_string()))
 }
 
-fn resolve(url: &str, host: &str, port: u16) -> Result<SocketAddr, TrackerError> {
-    (host, port)
-        .to_socket_addrs()
+async fn resolve(url: &str, host: &str, port: u16) -> Result<SocketAddr, TrackerError> {
+    crate::runtime::resolve(host, port)
+        .await
         .map_err(|source| TrackerError::Io {
             url: url.into(),
             op: "resolving the host",
             source,
-        })?
-        .next()
-        .ok_or_else(|| TrackerError::Bad {
-            url: url.into(),
-            reason: "the host resolves to no address".into(),
         })
 }
 
@@ -147,7 +142,7 @@ async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult,
     let mut target = path;
     target.push(if target.contains('?') { '&' } else { '?' });
     target.push_str(&p.to_query());
-    let addr = resolve(url, &host, port)?;
+    let addr = resolve(url, &host, port).await?;
     let io = |op| {
         move |source| TrackerError::Io {
             url: url.into(),
@@ -368,7 +363,7 @@ async fn udp_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, 
     if port == 0 {
         return Err(bad("a udp:// tracker URL needs a port".into()));
     }
-    let addr = resolve(url, &host, port)?;
+    let addr = resolve(url, &host, port).await?;
     let local: SocketAddr = if addr.is_ipv4() {
         "0.0.0.0:0"
     } else {

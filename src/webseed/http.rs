@@ -5,7 +5,7 @@
 use crate::tracker::client::split_url;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 pub const MAX_HEAD: usize = 16 * 1024;
@@ -149,7 +149,7 @@ async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, Rang
 }
 
 /// Resolves the host of an `http://` URL.
-pub fn address(url: &str) -> Result<SocketAddr, RangeError> {
+pub async fn address(url: &str) -> Result<SocketAddr, RangeError> {
     if !url.starts_with("http://") {
         return Err(RangeError::Unsupported(
             "only http:// web seeds are supported".into(),
@@ -157,11 +157,9 @@ pub fn address(url: &str) -> Result<SocketAddr, RangeError> {
     }
     let failed = RangeError::Failed;
     let (host, port, _) = split_url(url, 80).ok_or_else(|| failed("not a valid URL".into()))?;
-    (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| failed(format!("resolving {host}: {e}")))?
-        .next()
-        .ok_or_else(|| failed(format!("{host} resolves to no address")))
+    crate::runtime::resolve(&host, port)
+        .await
+        .map_err(|e| failed(format!("resolving {host}: {e}")))
 }
 
 /// `len` bytes of the file at `url` from byte `start`, following a few redirects. `conn` is
@@ -223,7 +221,7 @@ async fn get_once(
         // Behind it, or another file: that answer is of no more use.
         *conn = None;
     }
-    let addr = address(url)?;
+    let addr = address(url).await?;
     let (host, port, path) = split_url(url, 80).ok_or_else(|| failed("bad URL".into()))?;
     if conn.as_ref().is_none_or(|c| c.addr != addr) {
         let stream =
@@ -372,11 +370,16 @@ mod tests {
 
     #[test]
     fn only_http_urls() {
+        let address = |url| crate::runtime::block_on(address(url));
         assert!(address("https://example.org/x").is_err());
         assert!(address("ftp://example.org/x").is_err());
         assert_eq!(
             address("http://127.0.0.1:8080/a/b").unwrap(),
             "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            address("http://[::1]:8080/a").unwrap(),
+            "[::1]:8080".parse().unwrap()
         );
     }
 }

@@ -142,7 +142,7 @@ pub async fn run<E: From<(PeerKey, PeerEvent)> + Send + 'static>(setup: Setup<E>
             return;
         }
         let before = setup.delivered.load(std::sync::atomic::Ordering::Relaxed);
-        let end = match http::address(&setup.url) {
+        let end = match http::address(&setup.url).await {
             Ok(addr) => connection(&setup, key, addr, &offers).await,
             Err(e) => End::Failed(e, None),
         };
