@@ -340,6 +340,40 @@ fn seed_time_seed_ratio_and_on_done_end_a_fetch_when_reached() {
             .wait_for(std::time::Duration::from_secs(20))
             .success()
     );
+    // A hook that runs on (until the test lets it end) stalls neither the fetch's own course
+    // nor its seeding: F serves G meanwhile, and waits for the hook before it exits.
+    let release = dir.path().join("release");
+    let hook = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done",
+        release.display()
+    );
+    let f = spawn_logged(
+        "f",
+        &fetch_args(
+            &torrent,
+            &dir.path().join("f"),
+            &["--peer", &peer, "--no-dht", "--seed", "--on-done", &hook],
+        ),
+    );
+    let fport = f.listening_port();
+    f.wait_line(
+        "seeding until interrupted",
+        std::time::Duration::from_secs(30),
+    );
+    let (ok, _, stderr) = start_fetch(
+        "g",
+        &torrent,
+        &dir.path().join("g"),
+        &["--peer", &format!("127.0.0.1:{fport}"), "--no-dht"],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    f.proc.signal("INT");
+    std::fs::write(&release, b"").unwrap();
+    f.wait_line(
+        "--on-done command finished",
+        std::time::Duration::from_secs(20),
+    );
     // A hook that fails is reported, not fatal; bad values are usage errors.
     let e = dir.path().join("e");
     let (ok, _, stderr) = start_fetch(

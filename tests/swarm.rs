@@ -300,6 +300,13 @@ fn a_lying_peer_is_banned_and_no_corrupt_byte_lands() {
         !stderr.contains(&format!("banning 127.0.0.1:{sport}")),
         "the honest seed must not be banned"
     );
+    assert_eq!(
+        stderr
+            .matches(&format!("banning 127.0.0.1:{liar_port}"))
+            .count(),
+        1,
+        "one ban, one line: {stderr}"
+    );
     assert_same_file(&out.join("f.bin"), &content);
 }
 

@@ -201,6 +201,7 @@ pub fn run(args: Fetch) -> Result<()> {
         let stats = torrent.stats.clone();
         let mut line = ProgressLine::new();
         let mut reported_complete = false;
+        let mut hook = None;
         let mut completed_at = Instant::now();
         let mut last_log = Instant::now();
         let mut last = (Instant::now(), 0u64, 0u64);
@@ -240,7 +241,7 @@ pub fn run(args: Fetch) -> Result<()> {
                 line.finish();
                 let target = finish(&store);
                 summary(&target, total, &stats, started, args.json);
-                on_done(args.on_done.as_deref(), &target, &meta);
+                hook = on_done(args.on_done.as_deref(), &target, &meta);
                 if bounded {
                     log::info!("seeding until {}", seed_goal(seed_ratio, seed_time));
                 } else {
@@ -284,13 +285,16 @@ pub fn run(args: Fetch) -> Result<()> {
                 log::warn!("could not write {}: {e}", resume_file.display());
             }
         }
+        if !reported_complete && complete && outcome.is_ok() {
+            let target = finish(&store);
+            summary(&target, total, &stats, started, args.json);
+            hook = on_done(args.on_done.as_deref(), &target, &meta);
+        }
+        if let Some(hook) = hook {
+            hook.await;
+        }
         outcome?;
         if complete {
-            if !reported_complete {
-                let target = finish(&store);
-                summary(&target, total, &stats, started, args.json);
-                on_done(args.on_done.as_deref(), &target, &meta);
-            }
             return Ok(());
         }
         Err(Error::Interrupted {
@@ -404,22 +408,26 @@ fn seed_goal(ratio: Option<f64>, time: Option<Duration>) -> String {
 
 /// Runs `--on-done` once, through `sh -c`, with the download's path, name and info-hash in its
 /// environment; a failure is logged, never fatal.
-fn on_done(cmd: Option<&str>, target: &std::path::Path, meta: &crate::metainfo::Torrent) {
-    let Some(cmd) = cmd else {
-        return;
-    };
-    let status = std::process::Command::new("sh")
-        .args(["-c", cmd])
+/// Starts the `--on-done` command on a blocking thread, so that a slow one stalls neither
+/// progress nor seeding; its exit status is logged when it ends. The fetch waits for it before
+/// it exits.
+fn on_done(
+    cmd: Option<&str>,
+    target: &std::path::Path,
+    meta: &crate::metainfo::Torrent,
+) -> Option<runtime::JoinHandle<()>> {
+    let mut command = std::process::Command::new("sh");
+    command
+        .args(["-c", cmd?])
         .env("P2P_PATH", target)
         .env("P2P_NAME", &meta.info.name)
         .env("P2P_INFO_HASH", meta.info_hash.hex())
-        .stdin(std::process::Stdio::null())
-        .status();
-    match status {
+        .stdin(std::process::Stdio::null());
+    Some(runtime::spawn_blocking(move || match command.status() {
         Ok(s) if s.success() => log::info!("--on-done command finished"),
         Ok(s) => log::warn!("--on-done command failed: {s}"),
         Err(e) => log::warn!("--on-done command could not run: {e}"),
-    }
+    }))
 }
 
 /// A `fetch --json` progress line (field names kept stable; see the man page).

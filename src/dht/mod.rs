@@ -74,6 +74,24 @@ pub struct DhtHandle {
 }
 
 impl DhtHandle {
+    /// A handle with no node behind it, for tests of what others tell the node: returns it and
+    /// a function counting the nodes it was told of (`add_node`) since last asked.
+    #[cfg(test)]
+    pub fn detached() -> (DhtHandle, impl FnMut() -> usize) {
+        let (tx, rx) = async_std::channel::bounded(64);
+        let handle = DhtHandle {
+            tx,
+            local: "127.0.0.1:1".parse().expect("literal"),
+            id: Id([0; 20]),
+        };
+        let count = move || {
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .filter(|c| matches!(c, Command::AddNode(_)))
+                .count()
+        };
+        (handle, count)
+    }
+
     /// Looks `info_hash` up; peers arrive on the returned channel as they are found, and it
     /// closes when the lookup is over. With `announce`, we are announced at the end on that
     /// port.

@@ -85,7 +85,9 @@ pub struct Node {
     store: PeerStore,
     tokens: Tokens,
     pending: HashMap<Vec<u8>, Pending>,
-    next_tid: u16,
+    /// Kernel randomness for transaction ids, taken two bytes at a time: an id nobody can
+    /// guess, so an answer cannot be forged from off the path (the address is checked too).
+    tid_pool: Vec<u8>,
     lookups: HashMap<u64, Lookup>,
     next_lookup: u64,
     /// The lookups of the last join ([`Node::bootstrap`]).
@@ -110,7 +112,7 @@ impl Node {
             store,
             tokens: Tokens::new(now),
             pending: HashMap::new(),
-            next_tid: rand_u16(),
+            tid_pool: Vec::new(),
             lookups: HashMap::new(),
             next_lookup: 1,
             join: Vec::new(),
@@ -329,6 +331,19 @@ impl Node {
         }
     }
 
+    /// A random transaction id not in use (2,048 at most are: a few draws find one).
+    fn new_tid(&mut self) -> Vec<u8> {
+        loop {
+            if self.tid_pool.len() < 2 {
+                self.tid_pool = crate::random::secure_bytes::<512>().to_vec();
+            }
+            let t = self.tid_pool.split_off(self.tid_pool.len() - 2);
+            if !self.pending.contains_key(&t) {
+                return t;
+            }
+        }
+    }
+
     /// Sends a query; false when too many are in flight.
     fn query(
         &mut self,
@@ -341,8 +356,7 @@ impl Node {
         if self.pending.len() >= MAX_PENDING {
             return false;
         }
-        self.next_tid = self.next_tid.wrapping_add(1);
-        let t = self.next_tid.to_be_bytes().to_vec();
+        let t = self.new_tid();
         let msg = Msg {
             t: t.clone(),
             body: Body::Query {
@@ -690,8 +704,4 @@ impl Node {
     pub fn contains(&self, addr: &SocketAddrV4) -> bool {
         self.table.contains(addr)
     }
-}
-
-fn rand_u16() -> u16 {
-    u16::from_be_bytes(crate::random::secure_bytes::<2>())
 }

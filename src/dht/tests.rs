@@ -461,6 +461,30 @@ fn reply_to(node: &mut Node, t: &[u8]) -> Body {
 }
 
 #[test]
+fn transaction_ids_cannot_be_guessed_from_the_last_one() {
+    let now = Instant::now();
+    let mut node = Node::new(Id([1; 20]), now);
+    for i in 0..200 {
+        node.ping(addr(i), now);
+    }
+    let tids: Vec<u16> = node
+        .take_outbox()
+        .iter()
+        .map(|(_, b)| {
+            let t = Msg::parse(b).unwrap().t;
+            u16::from_be_bytes([t[0], t[1]])
+        })
+        .collect();
+    assert_eq!(tids.len(), 200);
+    let mut distinct = tids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 200, "ids in flight are never shared");
+    let next = tids.windows(2).filter(|w| w[1] == w[0].wrapping_add(1)).count();
+    assert!(next < 5, "{next} of 199 ids followed the one before");
+}
+
+#[test]
 fn queries_are_answered_as_bep_5_says() {
     let now = Instant::now();
     let mut node = Node::new(Id([1; 20]), now);

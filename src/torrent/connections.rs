@@ -84,6 +84,8 @@ pub(super) struct Peer {
     pub(super) pex_told: HashSet<SocketAddr>,
     pub(super) pex_due: Option<Instant>,
     pub(super) pex_heard: Option<Instant>,
+    /// It told us its DHT port (BEP 5 `port`): only the first is acted on.
+    pub(super) dht_port_heard: bool,
     /// When it last sent or took a block, or was interested either way.
     pub(super) last_useful: Instant,
 }
@@ -343,6 +345,7 @@ impl Task {
             pex_told: HashSet::new(),
             pex_due: None,
             pex_heard: None,
+            dht_port_heard: false,
             last_useful: Instant::now(),
         };
         log::debug!(
@@ -444,6 +447,10 @@ impl Task {
                 .map(|(_, a, id)| (*a, *id)),
         };
         if let Some((addr, id)) = found {
+            // Pieces it sent that were in flight fail one by one: one ban, one line.
+            if self.banned.contains(&id) {
+                return self.drop_peer(key, why);
+            }
             log::warn!("banning {addr}: {why}");
             self.banned.insert(id);
             if !addr.ip().is_loopback() {

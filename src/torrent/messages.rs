@@ -149,10 +149,13 @@ impl Task {
                 }
                 self.request_more(key);
             }
-            // BEP 5: the peer's DHT node joins our table if it answers a ping.
+            // BEP 5: the peer's DHT node joins our table if it answers a ping. Only its first
+            // `port` is acted on: each one makes us send a ping, and a peer could send any
+            // number.
             Message::Port(port) => {
                 if let Some(dht) = &self.config.dht
                     && port != 0
+                    && !std::mem::replace(&mut peer.dht_port_heard, true)
                 {
                     dht.add_node(std::net::SocketAddr::new(peer.addr.ip(), port));
                 }

@@ -170,3 +170,18 @@ fn a_remote_peer_cannot_steer_us_at_loopback_lan_or_unreachable_addresses() {
             .is_some()
     );
 }
+
+#[test]
+fn only_a_peers_first_dht_port_is_acted_on() {
+    let mut h = harness(8, B, false);
+    let (dht, mut told) = crate::dht::DhtHandle::detached();
+    h.task.config.dht = Some(dht);
+    let _a = h.connect_fast(1);
+    for port in 1..=50u16 {
+        h.say(1, Message::Port(6000 + port));
+    }
+    assert_eq!(told(), 1, "each `port` would make the node send a ping");
+    let _b = h.connect_fast(2);
+    h.say(2, Message::Port(7000));
+    assert_eq!(told(), 1, "another peer is heard");
+}
