@@ -82,10 +82,10 @@ pub const WEB_SEED_SCHEMES: &[&str] = &["http://", "https://", "ftp://"];
 /// Whether a URL from a torrent or a link may be used: one of `schemes`, something after it,
 /// and no whitespace or control character (a CR/LF in it would end up in a request's head).
 pub fn is_clean_url(url: &str, schemes: &[&str]) -> bool {
-    schemes
-        .iter()
-        .any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s))
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    schemes.iter().any(|s| {
+        let url = url.as_bytes();
+        url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s.as_bytes())
+    }) && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 #[cfg(test)]
@@ -140,6 +140,7 @@ mod tests {
             "http://",
             "gopher://t.example/",
             "file:///etc/passwd",
+            "ht\u{2da}p://x",
         ] {
             assert!(!is_clean_url(bad, TRACKER_SCHEMES), "{bad:?}");
         }

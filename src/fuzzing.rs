@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("extensions", extensions),
     ("magnet", magnet),
     ("krpc", krpc),
+    ("dht_node", dht_node),
     ("mse", mse),
 ];
 
@@ -139,6 +140,169 @@ pub fn krpc(data: &[u8]) {
     for (_, reply) in node.take_outbox() {
         // No amplification: a reply fits one small datagram whatever was asked.
         assert!(reply.len() <= 1500, "a {}-byte reply", reply.len());
+    }
+}
+
+/// A DHT node driven by a sequence of events read from `data`, with a simulated clock: queries
+/// from 40 addresses (some sharing an IP or a /24, some loopback), answers to the queries it
+/// sent (made-up nodes and peers, right or wrong ids, garbage), raw datagrams, lookups it is
+/// asked for, and time passing. After every event its bounds must hold: table, peer store,
+/// queries in flight, lookups and each lookup's queries, the size of what it sends.
+pub fn dht_node(data: &[u8]) {
+    use crate::dht::krpc::{Body, Id, Msg, NodeInfo, Query, Response};
+    use crate::dht::lookup::MAX_QUERIES;
+    use crate::dht::node::{MAX_LOOKUPS, MAX_PENDING, Node};
+    use crate::dht::store::{MAX_INFO_HASHES, MAX_PEERS};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    use std::time::Duration;
+
+    let base = std::time::Instant::now();
+    let mut clock = Duration::ZERO;
+    let mut node = Node::new(Id([0x55; 20]), base);
+    let mut bytes = data.iter().copied();
+    let mut next = move || bytes.next();
+    let addr_of = |i: u8| -> SocketAddr {
+        let i = i % 40;
+        let ip = match i {
+            0..=9 => Ipv4Addr::new(198, 51, 100, 7),
+            10..=19 => Ipv4Addr::new(203, 0, 113, i),
+            20..=29 => Ipv4Addr::new(10, i, 0, 1),
+            _ => Ipv4Addr::LOCALHOST,
+        };
+        SocketAddr::V4(SocketAddrV4::new(ip, 1000 + i as u16))
+    };
+    let id_from = |b: u8| {
+        let mut id = [0x55u8; 20];
+        id[0] ^= b;
+        id[19] = b.wrapping_mul(31);
+        Id(id)
+    };
+    // What the node sent and has not been answered yet: (to, transaction id).
+    let mut sent: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+    // The last get_peers each address asked, and the token the node gave it: announces use
+    // them, so that peers are really stored.
+    let mut asked: std::collections::HashMap<SocketAddr, (Id, Vec<u8>)> = Default::default();
+    while let Some(op) = next() {
+        let now = base + clock;
+        match op % 6 {
+            0 => {
+                let (Some(from), Some(kind), Some(x)) = (next(), next(), next()) else {
+                    break;
+                };
+                let query = match kind % 4 {
+                    0 => Query::Ping,
+                    1 => Query::FindNode { target: id_from(x) },
+                    2 => {
+                        asked.insert(addr_of(from), (id_from(x), Vec::new()));
+                        Query::GetPeers {
+                            info_hash: id_from(x),
+                        }
+                    }
+                    _ => {
+                        let (info_hash, token) = asked
+                            .get(&addr_of(from))
+                            .cloned()
+                            .unwrap_or((id_from(x), vec![x; 8]));
+                        Query::AnnouncePeer {
+                            info_hash,
+                            port: 1 + x as u16,
+                            implied_port: x & 1 == 0,
+                            token,
+                        }
+                    }
+                };
+                let msg = Msg {
+                    t: vec![kind],
+                    body: Body::Query {
+                        id: id_from(from),
+                        query,
+                    },
+                };
+                node.receive(addr_of(from), &msg.encode(), now);
+            }
+            1 if !sent.is_empty() => {
+                let (Some(which), Some(shape), Some(n)) = (next(), next(), next()) else {
+                    break;
+                };
+                let (to, t) = sent.swap_remove(which as usize % sent.len());
+                let nodes = (0..n % 17)
+                    .map(|k| NodeInfo {
+                        id: id_from(n.wrapping_add(k)),
+                        addr: match addr_of(n.wrapping_add(k)) {
+                            SocketAddr::V4(v4) => v4,
+                            SocketAddr::V6(_) => unreachable!("IPv4 test addresses"),
+                        },
+                    })
+                    .collect();
+                let body = match shape % 3 {
+                    0 => Body::Response(Response {
+                        id: Some(id_from(shape)),
+                        nodes,
+                        values: (0..n % 5).map(|k| addr_of(k + 7)).collect(),
+                        token: Some(vec![shape; 4]),
+                    }),
+                    1 => Body::Error {
+                        code: 201,
+                        message: "no".into(),
+                    },
+                    _ => Body::Response(Response {
+                        id: Some(id_from(shape)),
+                        ..Response::default()
+                    }),
+                };
+                node.receive(to, &Msg { t, body }.encode(), now);
+            }
+            2 => {
+                let (Some(from), Some(len)) = (next(), next()) else {
+                    break;
+                };
+                let raw: Vec<u8> = (0..len).map_while(|_| next()).collect();
+                node.receive(addr_of(from), &raw, now);
+            }
+            3 => {
+                let Some(x) = next() else { break };
+                let _ = node.get_peers(id_from(x), (x & 1 == 0).then_some(6881), now);
+            }
+            4 => {
+                let Some(x) = next() else { break };
+                node.bootstrap(vec![addr_of(x)], now);
+            }
+            _ => {
+                let Some(x) = next() else { break };
+                clock += Duration::from_millis(250 * (1 + x as u64 % 40));
+                node.tick(base + clock);
+            }
+        }
+        for (to, datagram) in node.take_outbox() {
+            assert!(datagram.len() <= 1500, "a {}-byte datagram", datagram.len());
+            match Msg::parse(&datagram) {
+                Ok(Msg {
+                    t,
+                    body: Body::Query { .. },
+                }) => sent.push((to, t)),
+                Ok(Msg {
+                    body:
+                        Body::Response(Response {
+                            token: Some(token), ..
+                        }),
+                    ..
+                }) => {
+                    if let Some(a) = asked.get_mut(&to) {
+                        a.1 = token;
+                    }
+                }
+                _ => {}
+            }
+        }
+        sent.truncate(4096);
+        let _ = node.take_events();
+        assert!(node.table().len() <= 8 * 160);
+        assert!(node.store().peer_count() <= MAX_PEERS);
+        assert!(node.store().info_hashes() <= MAX_INFO_HASHES);
+        assert!(node.in_flight() <= MAX_PENDING);
+        let (lookups, most) = node.lookups();
+        assert!(lookups <= MAX_LOOKUPS, "{lookups} lookups");
+        assert!(most <= MAX_QUERIES, "a lookup sent {most} queries");
     }
 }
 

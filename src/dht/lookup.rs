@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// Candidates a lookup keeps (the closest).
 const MAX_CANDIDATES: usize = 64;
 /// Queries one lookup sends at most (an honest lookup in a network of millions takes ~30–60).
-pub(super) const MAX_QUERIES: usize = 200;
+pub const MAX_QUERIES: usize = 200;
 /// Hops from our table a candidate may be (honest lookups take fewer than 10).
 pub(super) const MAX_HOPS: u32 = 20;
 /// A lookup's whole life at most.

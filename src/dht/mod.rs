@@ -4,7 +4,7 @@
 //! a [`DhtHandle`]; [`state`] saves and loads the node id and good nodes.
 
 pub mod krpc;
-mod lookup;
+pub mod lookup;
 pub mod node;
 pub mod state;
 pub mod store;

@@ -18,11 +18,11 @@ pub const ALPHA: usize = 3;
 /// A query unanswered this long has failed.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Queries in flight at most.
-const MAX_PENDING: usize = 2048;
+pub const MAX_PENDING: usize = 2048;
 /// Queries a lookup sends one node at most.
 const MAX_TRIES: u8 = 2;
 /// Lookups running at once; more are refused until some end.
-const MAX_LOOKUPS: usize = 64;
+pub const MAX_LOOKUPS: usize = 64;
 /// Queries one IP may send us a second (with a burst of twice that); past it they go
 /// unanswered. Generous: tests and closed networks put many nodes on one address.
 pub const QUERIES_PER_IP: f64 = 200.0;
@@ -136,6 +136,17 @@ impl Node {
 
     pub fn store(&self) -> &PeerStore {
         &self.store
+    }
+
+    /// Queries of ours waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Lookups running, and the most queries any of them has sent.
+    pub fn lookups(&self) -> (usize, usize) {
+        let most = self.lookups.values().map(|l| l.messages).max().unwrap_or(0);
+        (self.lookups.len(), most)
     }
 
     pub fn take_outbox(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
