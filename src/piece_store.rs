@@ -126,6 +126,12 @@ impl PieceStore {
             if !store.selection.is_selected(i) {
                 continue;
             }
+            // Creating a million files takes a while: SIGINT or SIGTERM stops it.
+            if i % 256 == 0 && crate::signal::stop_requested() {
+                return Err(Error::Stopped(
+                    "interrupted while creating the download's files".into(),
+                ));
+            }
             let path = &store.path(i);
             let io = |source| Error::Io {
                 path: path.clone(),

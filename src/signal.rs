@@ -42,10 +42,27 @@ pub fn install() {
     if unsafe { pipe(fds.as_mut_ptr()) } == 0 {
         let reader = fds[0];
         std::thread::spawn(move || {
+            let mut signals = 0;
             let mut byte = 0u8;
-            // SAFETY: reads one byte into a local from a descriptor this thread owns.
-            while unsafe { read(reader, &mut byte, 1) } < 0 {}
-            request_stop();
+            loop {
+                // SAFETY: reads one byte into a local from a descriptor this thread owns.
+                let n = unsafe { read(reader, &mut byte, 1) };
+                if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                if n != 1 {
+                    break;
+                }
+                signals += 1;
+                if signals == 1 {
+                    log::info!("stopping (a second signal stops at once)");
+                    request_stop();
+                } else {
+                    // A second signal: whatever is still being finished, stop now.
+                    eprintln!("p2p: stopped at once (second signal)");
+                    std::process::exit(130);
+                }
+            }
         });
         PIPE.store(fds[1], Ordering::SeqCst);
     }

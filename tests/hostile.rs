@@ -459,3 +459,58 @@ except OSError:
         .unwrap_or_else(|| panic!("a silent handshake was kept 8 s: {text}"));
     assert!((2.0..8.0).contains(&cut), "cut after {cut} s");
 }
+
+#[test]
+fn sigterm_stops_a_fetch_still_creating_its_files_and_a_second_signal_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100,000 one-byte files: creating them takes the fetch a few seconds.
+    let content = dir.path().join("many");
+    fs::create_dir(&content).unwrap();
+    for i in 0..100_000 {
+        fs::write(content.join(format!("f{i:06}")), b"x").unwrap();
+    }
+    let torrent = dir.path().join("many.torrent");
+    make_torrent_file(&content, &torrent, "t@127.0.0.1:9", "16K");
+    let out = dir.path().join("out");
+    let mut fetch = start_fetch("fetch", &torrent, &out, &["--no-dht"]);
+    let created = || fs::read_dir(out.join("many.part")).map_or(0, |d| d.count());
+    assert!(
+        wait_until(Duration::from_secs(30), || created() >= 1000),
+        "the fetch never started creating files"
+    );
+    fetch.proc.signal("TERM");
+    let status = fetch.proc.wait_for(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let n = created();
+    assert!(n < 90_000, "{n} files created after SIGTERM came");
+
+    // A fetch waiting at its end for an --on-done hook: one signal is not enough to leave the
+    // hook, a second ends the fetch at once.
+    let (_, small) = make_content(dir.path(), "s.bin", 50_000, "t@127.0.0.1:9", "16K");
+    let (_seed, port) = start_seed("seed", &small, dir.path(), &["--no-dht"]);
+    let peer = format!("127.0.0.1:{port}");
+    let (hook, release) = (dir.path().join("hook-started"), dir.path().join("release"));
+    // The hook outlives the fetch: it ends when the test releases it (or after 60 s).
+    let cmd = format!(
+        "touch '{}'; i=0; while [ ! -e '{}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done",
+        hook.display(),
+        release.display()
+    );
+    let mut fetch = start_fetch(
+        "hooked",
+        &small,
+        &dir.path().join("s"),
+        &["--peer", &peer, "--no-dht", "--on-done", &cmd],
+    );
+    assert!(wait_until(Duration::from_secs(30), || hook.exists()));
+    fetch.proc.signal("INT");
+    assert!(wait_until(Duration::from_secs(10), || {
+        fs::read_to_string(&fetch.err)
+            .unwrap_or_default()
+            .contains("a second signal stops at once")
+    }));
+    fetch.proc.signal("INT");
+    let status = fetch.proc.wait_for(Duration::from_secs(10));
+    fs::write(&release, b"").unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}
