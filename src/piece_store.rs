@@ -104,6 +104,19 @@ impl PieceStore {
         selection: Selection,
         parts: Option<PathBuf>,
     ) -> Result<PieceStore> {
+        static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        PieceStore::create_until(dir, info, selection, parts, &NEVER)
+    }
+
+    /// [`PieceStore::create_selected`], given up with [`Error::Stopped`] once `stop` is set
+    /// (creating a million files takes a while; a fetch passes its signal flag).
+    pub fn create_until(
+        dir: &Path,
+        info: &Info,
+        selection: Selection,
+        parts: Option<PathBuf>,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<PieceStore> {
         let mut store = PieceStore::new(dir, info, true);
         store.wanted = selection.wanted(&store.layout);
         store.straddling = selection.straddling(&store.layout);
@@ -126,8 +139,7 @@ impl PieceStore {
             if !store.selection.is_selected(i) {
                 continue;
             }
-            // Creating a million files takes a while: SIGINT or SIGTERM stops it.
-            if i % 256 == 0 && crate::signal::stop_requested() {
+            if i % 256 == 0 && stop.load(Ordering::Relaxed) {
                 return Err(Error::Stopped(
                     "interrupted while creating the download's files".into(),
                 ));

@@ -105,7 +105,13 @@ pub fn run(args: Fetch) -> Result<()> {
         let (out, rf, hash) = (args.out.clone(), resume_file.clone(), meta.info_hash);
         let direct_io = args.direct_io;
         let (store, have, resumed) = runtime::spawn_blocking(move || -> Result<_> {
-            let mut store = PieceStore::create_selected(&out, &store_info, selection, Some(parts))?;
+            let mut store = PieceStore::create_until(
+                &out,
+                &store_info,
+                selection,
+                Some(parts),
+                signal::flag(),
+            )?;
             if direct_io {
                 store = store.write_direct();
             }
