@@ -55,6 +55,11 @@
 //! skip them), `piece_store` (zeros, never on disk), `metainfo::build` (`--pad`);
 //! BEP 48 (scrape): `tracker::http`.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "p2p builds for Linux only: it uses preadv2, recvmmsg/sendmmsg, O_DIRECT, SEEK_DATA and getrandom"
+);
+
 pub mod address;
 pub mod bencode;
 pub mod bitfield;

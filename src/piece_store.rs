@@ -574,14 +574,8 @@ impl PieceStore {
     }
 }
 
-/// `O_NOFOLLOW` (Linux): opening a symbolic link fails with `ELOOP` instead of following it.
-#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
-const O_NOFOLLOW: i32 = 0o100000;
-#[cfg(not(any(target_arch = "aarch64", target_arch = "arm")))]
-const O_NOFOLLOW: i32 = 0o400000;
-const ELOOP: i32 = 40;
-
-/// Opens a file of a download for reading and writing, never through a symbolic link.
+/// Opens a file of a download for reading and writing, never through a symbolic link
+/// (`O_NOFOLLOW`: opening one fails with `ELOOP` instead).
 fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
@@ -589,7 +583,7 @@ fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
         .write(true)
         .create(create)
         .truncate(false)
-        .custom_flags(O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
 }
 
@@ -603,7 +597,7 @@ fn make_executable(file: &File) -> std::io::Result<()> {
 }
 
 fn is_loop(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(ELOOP)
+    e.raw_os_error() == Some(libc::ELOOP)
 }
 
 fn symlink_error(path: &Path) -> Error {

@@ -1,16 +1,27 @@
-//! Randomness: secrets and peer ids from the kernel (`/dev/urandom`), and a small fast generator
+//! Randomness: secrets and peer ids from the kernel (`getrandom(2)`), and a small fast generator
 //! for choices that need no secrecy (which peer to list, which piece to start with).
 
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// `N` bytes from the kernel's generator; falls back to a clock-seeded mix if it cannot be read.
+/// `N` bytes from the kernel's generator (`getrandom(2)`). They key MSE, DHT tokens and the UDP
+/// tracker's connection ids: if the kernel refuses, p2p stops with an error rather than go on
+/// with guessable secrets.
 pub fn secure_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut out));
-    if read.is_err() {
-        let mut rng = Rng::new();
-        out.iter_mut().for_each(|b| *b = rng.next_u64() as u8);
+    let mut filled = 0;
+    while filled < N {
+        // SAFETY: getrandom(2) writes at most the given length into the given buffer.
+        let n = unsafe { libc::getrandom(out[filled..].as_mut_ptr().cast(), N - filled, 0) };
+        if n > 0 {
+            filled += n as usize;
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        eprintln!("p2p: error: the kernel's random generator (getrandom) failed: {e}");
+        std::process::exit(1);
     }
     out
 }

@@ -12,22 +12,13 @@ static PIPE: AtomicI32 = AtomicI32::new(-1);
 /// Closed when a stop is requested: `recv` on it then returns at once, for every waiter.
 static WAKE: OnceLock<(Sender<()>, Receiver<()>)> = OnceLock::new();
 
-const SIGINT: i32 = 2;
-const SIGTERM: i32 = 15;
-
-unsafe extern "C" {
-    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-    fn pipe(fds: *mut i32) -> i32;
-    fn read(fd: i32, buf: *mut u8, count: usize) -> isize;
-    fn write(fd: i32, buf: *const u8, count: usize) -> isize;
-}
-
-extern "C" fn on_signal(_: i32) {
+extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
     let fd = PIPE.load(Ordering::SeqCst);
     if fd >= 0 {
-        // SAFETY: write(2) is async-signal-safe; the buffer is a static byte.
-        unsafe { write(fd, [1u8].as_ptr(), 1) };
+        // SAFETY: write(2) is async-signal-safe; the buffer is a static byte. The write end is
+        // non-blocking: with the pipe full (signals nobody reads), the byte is dropped.
+        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
     }
 }
 
@@ -35,18 +26,24 @@ fn wake() -> &'static (Sender<()>, Receiver<()>) {
     WAKE.get_or_init(|| async_std::channel::bounded(1))
 }
 
-/// Routes SIGINT and SIGTERM to [`stopped`]. Call once at start-up.
+/// Routes SIGINT and SIGTERM to [`stopped`]. Call once at start-up. The pipe is created
+/// close-on-exec, so an `--on-done` child inherits neither end.
 pub fn install() {
     let mut fds = [-1i32; 2];
-    // SAFETY: pipe(2) fills the two descriptors of a new pipe.
-    if unsafe { pipe(fds.as_mut_ptr()) } == 0 {
+    // SAFETY: pipe2(2) fills the two descriptors of a new pipe; fcntl(2) sets a flag on the
+    // write end this function owns.
+    let made = unsafe {
+        libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) == 0
+            && libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) == 0
+    };
+    if made {
         let reader = fds[0];
         std::thread::spawn(move || {
             let mut signals = 0;
             let mut byte = 0u8;
             loop {
                 // SAFETY: reads one byte into a local from a descriptor this thread owns.
-                let n = unsafe { read(reader, &mut byte, 1) };
+                let n = unsafe { libc::read(reader, (&mut byte as *mut u8).cast(), 1) };
                 if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                     continue;
                 }
@@ -66,10 +63,11 @@ pub fn install() {
         });
         PIPE.store(fds[1], Ordering::SeqCst);
     }
+    let handler: extern "C" fn(libc::c_int) = on_signal;
     // SAFETY: `signal` from the C library, with a handler that is async-signal-safe.
     unsafe {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
+        libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
     }
 }
 

@@ -374,6 +374,38 @@ fn seed_time_seed_ratio_and_on_done_end_a_fetch_when_reached() {
         "--on-done command finished",
         std::time::Duration::from_secs(20),
     );
+    // The hook inherits no descriptor of ours: the signal pipe, sockets and files are all
+    // close-on-exec. It lists the descriptors its shell holds: those the same shell holds when
+    // this test starts it directly (what the test itself passes on), and no more.
+    let fds = dir.path().join("fds");
+    let list = |into: &std::path::Path| {
+        format!(
+            "exec > '{}'; for f in /proc/$$/fd/*; do echo \"${{f##*/}}\"; done",
+            into.display()
+        )
+    };
+    let baseline = dir.path().join("baseline");
+    let status = std::process::Command::new("sh")
+        .args(["-c", &list(&baseline)])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let hook = list(&fds);
+    let (ok, _, stderr) = start_fetch(
+        "h",
+        &torrent,
+        &dir.path().join("h"),
+        &["--peer", &peer, "--no-dht", "--on-done", &hook],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    let listed = std::fs::read_to_string(&fds).unwrap();
+    let expected = std::fs::read_to_string(&baseline).unwrap();
+    assert_eq!(
+        listed, expected,
+        "the hook's descriptors, and a shell's the test starts"
+    );
     // A hook that fails is reported, not fatal; bad values are usage errors.
     let e = dir.path().join("e");
     let (ok, _, stderr) = start_fetch(

@@ -14,18 +14,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
-/// `RWF_NOWAIT` (linux/fs.h).
-const RWF_NOWAIT: i32 = 0x8;
-
-#[repr(C)]
-struct IoVec {
-    base: *mut u8,
-    len: usize,
-}
-
-unsafe extern "C" {
-    fn preadv2(fd: i32, iov: *const IoVec, iovcnt: i32, offset: i64, flags: i32) -> isize;
-}
+use libc::{RWF_NOWAIT, iovec, preadv2};
 
 /// Fills `bufs`, in turn, from `offset` of `file` (one `preadv2`, however many buffers: a run of
 /// blocks a peer asked for is one call) if the page cache holds all of it. `false` when any of
@@ -37,11 +26,11 @@ pub fn read_nowait(file: &File, bufs: &mut [&mut [u8]], offset: u64) -> bool {
     let Ok(at) = i64::try_from(offset) else {
         return false;
     };
-    let iov: Vec<IoVec> = bufs
+    let iov: Vec<iovec> = bufs
         .iter_mut()
-        .map(|b| IoVec {
-            base: b.as_mut_ptr(),
-            len: b.len(),
+        .map(|b| iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
         })
         .collect();
     let Ok(count) = i32::try_from(iov.len()) else {

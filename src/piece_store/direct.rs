@@ -15,11 +15,6 @@ use std::path::PathBuf;
 /// Alignment of offsets, lengths and memory for `O_DIRECT`: the page size, which every logical
 /// block size divides.
 const ALIGN: usize = 4096;
-#[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
-const O_DIRECT: i32 = 0o200000;
-#[cfg(not(any(target_arch = "aarch64", target_arch = "arm")))]
-const O_DIRECT: i32 = 0o40000;
-const EINVAL: i32 = 22;
 /// Direct handles kept open at once.
 const MAX_OPEN: usize = 128;
 
@@ -70,7 +65,7 @@ impl Direct {
         let file = self.files.entry(index).or_insert_with(|| {
             OpenOptions::new()
                 .write(true)
-                .custom_flags(super::O_NOFOLLOW | O_DIRECT)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECT | libc::O_CLOEXEC)
                 .open(path())
                 .ok()
         });
@@ -86,7 +81,7 @@ impl Direct {
         match direct.write_all_at(aligned, offset) {
             Ok(()) => Ok(true),
             // Opened, but this file system takes no direct writes after all.
-            Err(e) if e.raw_os_error() == Some(EINVAL) => {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 *file = None;
                 Ok(false)
             }
@@ -131,7 +126,7 @@ mod tests {
         // Where the file system takes O_DIRECT, the middles went that way.
         let takes_direct = OpenOptions::new()
             .write(true)
-            .custom_flags(O_DIRECT)
+            .custom_flags(libc::O_DIRECT)
             .open(&path)
             .is_ok();
         assert_eq!(direct.files[&0].is_some(), takes_direct);

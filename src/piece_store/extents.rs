@@ -7,14 +7,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
-const SEEK_DATA: i32 = 3;
-const SEEK_HOLE: i32 = 4;
-/// What `SEEK_DATA` fails with when no data follows.
-const ENXIO: i32 = 6;
-
-unsafe extern "C" {
-    fn lseek64(fd: i32, offset: i64, whence: i32) -> i64;
-}
+use libc::{ENXIO, SEEK_DATA, SEEK_HOLE, lseek64};
 
 /// More runs than this and the rest of the file is taken as data (a bound on what a file
 /// fragmented on purpose can make us hold).
@@ -41,7 +34,8 @@ impl DataRuns {
             // reader of the store uses (every read is positional).
             let start = unsafe { lseek64(fd, at as i64, SEEK_DATA) };
             if start < 0 {
-                // ENXIO: no data from `at` on. Anything else: say "data" to the end.
+                // ENXIO: no data from `at` on (what SEEK_DATA fails with when no data follows).
+                // Anything else: say "data" to the end.
                 if std::io::Error::last_os_error().raw_os_error() != Some(ENXIO) {
                     runs.push((at, len));
                 }

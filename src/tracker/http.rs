@@ -368,14 +368,7 @@ fn reply_to(tracker: &Tracker, target: &[u8], ip: IpAddr, keep_alive: bool) -> V
     }
 }
 
-mod sys {
-    unsafe extern "C" {
-        pub fn recv(fd: i32, buf: *mut u8, len: usize, flags: i32) -> isize;
-        pub fn send(fd: i32, buf: *const u8, len: usize, flags: i32) -> isize;
-    }
-}
-const MSG_DONTWAIT: i32 = 0x40;
-const MSG_NOSIGNAL: i32 = 0x4000;
+use libc::{MSG_DONTWAIT, MSG_NOSIGNAL};
 
 /// What a connection's task starts from: bytes already read, and a reply not sent yet.
 #[derive(Default)]
@@ -401,7 +394,7 @@ fn answer_at_once(stream: &TcpStream, addr: SocketAddr, tracker: &Tracker) -> At
     let fd = stream.as_raw_fd();
     let mut buf = [0u8; 2048];
     // SAFETY: a non-blocking recv into a buffer we own, of its length, on the stream's socket.
-    let n = unsafe { sys::recv(fd, buf.as_mut_ptr(), buf.len(), MSG_DONTWAIT) };
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), MSG_DONTWAIT) };
     let buf = match n {
         0 => return AtOnce::Done,
         n if n < 0 => return AtOnce::Continue(Start::default()),
@@ -420,7 +413,14 @@ fn answer_at_once(stream: &TcpStream, addr: SocketAddr, tracker: &Tracker) -> At
     };
     let reply = reply_to(tracker, target, addr.ip(), keep_alive);
     // SAFETY: a non-blocking send of a buffer we own, of its length, on the stream's socket.
-    let sent = unsafe { sys::send(fd, reply.as_ptr(), reply.len(), MSG_DONTWAIT | MSG_NOSIGNAL) };
+    let sent = unsafe {
+        libc::send(
+            fd,
+            reply.as_ptr().cast(),
+            reply.len(),
+            MSG_DONTWAIT | MSG_NOSIGNAL,
+        )
+    };
     let sent = sent.max(0) as usize;
     if sent == reply.len() && !keep_alive {
         return AtOnce::Done;

@@ -1,8 +1,8 @@
 //! Batched datagram I/O for the UDP tracker (Linux `recvmmsg`/`sendmmsg`, as aquatic does): one
 //! system call takes up to [`BATCH`] datagrams and one sends up to as many answers, instead of
-//! two calls a datagram. The structures are glibc's on 64-bit Linux, declared here since the
-//! project takes no `libc` crate.
+//! two calls a datagram. The structures and calls are `libc`'s.
 
+use libc::{AF_INET, AF_INET6, EINTR, MSG_WAITFORONE, iovec, mmsghdr, msghdr, recvmmsg, sendmmsg};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
@@ -11,81 +11,52 @@ pub const BATCH: usize = 32;
 /// The largest datagram read; BEP 15 requests are at most a few hundred bytes.
 pub const DATAGRAM: usize = 2048;
 
-const MSG_WAITFORONE: i32 = 0x10000;
-const AF_INET: u16 = 2;
-const AF_INET6: u16 = 10;
-const EINTR: i32 = 4;
-
-#[repr(C)]
-struct IoVec {
-    base: *mut u8,
-    len: usize,
-}
-
-#[repr(C)]
-struct MsgHdr {
-    name: *mut u8,
-    namelen: u32,
-    iov: *mut IoVec,
-    iovlen: usize,
-    control: *mut u8,
-    controllen: usize,
-    flags: i32,
-}
-
-#[repr(C)]
-struct MMsgHdr {
-    hdr: MsgHdr,
-    len: u32,
-}
-
-impl MMsgHdr {
-    /// One datagram of `iov`, from or to `name` (of `namelen` bytes), no control data.
-    fn new(name: &mut SockAddr, namelen: u32, iov: &mut IoVec) -> MMsgHdr {
-        MMsgHdr {
-            hdr: MsgHdr {
-                name: name.0.as_mut_ptr(),
-                namelen,
-                iov,
-                iovlen: 1,
-                control: std::ptr::null_mut(),
-                controllen: 0,
-                flags: 0,
-            },
-            len: 0,
-        }
+/// One datagram of `iov`, from or to `name` (of `namelen` bytes), no control data.
+fn header(name: &mut SockAddr, namelen: u32, iov: &mut iovec) -> mmsghdr {
+    // SAFETY: msghdr is plain data; all-zero is a valid value (null pointers, zero lengths),
+    // and the fields that matter are set below.
+    let mut hdr: msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_name = (&mut name.0 as *mut libc::sockaddr_storage).cast();
+    hdr.msg_namelen = namelen;
+    hdr.msg_iov = iov;
+    hdr.msg_iovlen = 1;
+    mmsghdr {
+        msg_hdr: hdr,
+        msg_len: 0,
     }
 }
 
-/// `struct sockaddr_storage`: 128 bytes, aligned for any address.
-#[repr(C, align(8))]
+/// An address a datagram came from or goes to (`struct sockaddr_storage`).
 #[derive(Clone, Copy)]
-pub struct SockAddr([u8; 128]);
-
-unsafe extern "C" {
-    fn recvmmsg(fd: i32, msgs: *mut MMsgHdr, vlen: u32, flags: i32, timeout: *mut u8) -> i32;
-    fn sendmmsg(fd: i32, msgs: *mut MMsgHdr, vlen: u32, flags: i32) -> i32;
-}
+pub struct SockAddr(libc::sockaddr_storage);
 
 impl SockAddr {
+    fn empty() -> SockAddr {
+        // SAFETY: sockaddr_storage is plain data; all-zero is a valid (unspecified) value.
+        SockAddr(unsafe { std::mem::zeroed() })
+    }
+
     /// The address a datagram came from; `None` for a family we do not speak.
     pub fn get(&self) -> Option<SocketAddr> {
-        let b = &self.0;
-        let family = u16::from_ne_bytes([b[0], b[1]]);
-        let port = u16::from_be_bytes([b[2], b[3]]);
-        match family {
-            AF_INET => Some(SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::new(b[4], b[5], b[6], b[7]),
-                port,
-            ))),
+        let storage: *const libc::sockaddr_storage = &self.0;
+        match self.0.ss_family as i32 {
+            AF_INET => {
+                // SAFETY: the kernel filled a sockaddr_in, which sockaddr_storage is sized and
+                // aligned to hold.
+                let v4 = unsafe { &*storage.cast::<libc::sockaddr_in>() };
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
+                    u16::from_be(v4.sin_port),
+                )))
+            }
             AF_INET6 => {
-                let ip: [u8; 16] = b[8..24].try_into().expect("16 bytes");
-                let scope = u32::from_ne_bytes(b[24..28].try_into().expect("4 bytes"));
+                // SAFETY: as above, a sockaddr_in6.
+                let v6 = unsafe { &*storage.cast::<libc::sockaddr_in6>() };
                 Some(SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(ip),
-                    port,
+                    Ipv6Addr::from(v6.sin6_addr.s6_addr),
+                    u16::from_be(v6.sin6_port),
                     0,
-                    scope,
+                    v6.sin6_scope_id,
                 )))
             }
             _ => None,
@@ -93,9 +64,9 @@ impl SockAddr {
     }
 
     fn len(&self) -> u32 {
-        match u16::from_ne_bytes([self.0[0], self.0[1]]) {
-            AF_INET6 => 28,
-            _ => 16,
+        match self.0.ss_family as i32 {
+            AF_INET6 => std::mem::size_of::<libc::sockaddr_in6>() as u32,
+            _ => std::mem::size_of::<libc::sockaddr_in>() as u32,
         }
     }
 }
@@ -111,7 +82,7 @@ impl Default for Batch {
     fn default() -> Self {
         Batch {
             bufs: vec![[0; DATAGRAM]; BATCH],
-            names: vec![SockAddr([0; 128]); BATCH],
+            names: vec![SockAddr::empty(); BATCH],
             lens: vec![0; BATCH],
         }
     }
@@ -120,18 +91,19 @@ impl Default for Batch {
 impl Batch {
     /// Waits for one datagram or more and takes up to [`BATCH`] of those waiting.
     pub fn receive(&mut self, fd: RawFd) -> std::io::Result<usize> {
-        let mut iovs: Vec<IoVec> = self
+        let mut iovs: Vec<iovec> = self
             .bufs
             .iter_mut()
-            .map(|b| IoVec {
-                base: b.as_mut_ptr(),
-                len: DATAGRAM,
+            .map(|b| iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: DATAGRAM,
             })
             .collect();
-        let mut msgs: Vec<MMsgHdr> = iovs
+        let storage = std::mem::size_of::<libc::sockaddr_storage>() as u32;
+        let mut msgs: Vec<mmsghdr> = iovs
             .iter_mut()
             .zip(self.names.iter_mut())
-            .map(|(iov, name)| MMsgHdr::new(name, 128, iov))
+            .map(|(iov, name)| header(name, storage, iov))
             .collect();
         loop {
             // SAFETY: every pointer in `msgs` points into `iovs`, `self.bufs` and `self.names`,
@@ -141,13 +113,13 @@ impl Batch {
                     fd,
                     msgs.as_mut_ptr(),
                     BATCH as u32,
-                    MSG_WAITFORONE,
+                    MSG_WAITFORONE as _,
                     std::ptr::null_mut(),
                 )
             };
             if n >= 0 {
                 for (i, m) in msgs.iter().take(n as usize).enumerate() {
-                    self.lens[i] = (m.len as usize).min(DATAGRAM);
+                    self.lens[i] = (m.msg_len as usize).min(DATAGRAM);
                 }
                 return Ok(n as usize);
             }
@@ -167,19 +139,19 @@ impl Batch {
 /// Sends each answer to its address, as few calls as the kernel allows; what it refuses is
 /// dropped (UDP: the client asks again).
 pub fn send_all(fd: RawFd, answers: &mut [(Vec<u8>, SockAddr)]) {
-    let mut iovs: Vec<IoVec> = answers
+    let mut iovs: Vec<iovec> = answers
         .iter_mut()
-        .map(|(a, _)| IoVec {
-            base: a.as_mut_ptr(),
-            len: a.len(),
+        .map(|(a, _)| iovec {
+            iov_base: a.as_mut_ptr().cast(),
+            iov_len: a.len(),
         })
         .collect();
-    let mut msgs: Vec<MMsgHdr> = iovs
+    let mut msgs: Vec<mmsghdr> = iovs
         .iter_mut()
         .zip(answers.iter_mut())
         .map(|(iov, (_, to))| {
             let len = to.len();
-            MMsgHdr::new(to, len, iov)
+            header(to, len, iov)
         })
         .collect();
     let mut sent = 0;
@@ -206,9 +178,8 @@ mod tests {
     #[test]
     fn datagrams_in_and_answers_out_in_batches_v4_and_v6() {
         for (server_at, client_at) in [("127.0.0.1:0", "127.0.0.1:0"), ("[::1]:0", "[::1]:0")] {
-            let Ok(server) = std::net::UdpSocket::bind(server_at) else {
-                continue; // no IPv6 here
-            };
+            let server = std::net::UdpSocket::bind(server_at)
+                .unwrap_or_else(|e| panic!("binding {server_at}: {e} (this test needs IPv6 too)"));
             let client = std::net::UdpSocket::bind(client_at).unwrap();
             client
                 .set_read_timeout(Some(std::time::Duration::from_secs(5)))
