@@ -8,8 +8,10 @@
 mod cache;
 mod direct;
 mod extents;
+mod files;
 
 use cache::write_cached;
+use files::{ensure_real_dir, is_loop, make_executable, open_no_follow, symlink_error};
 
 use crate::bitfield::Bitfield;
 use crate::hash::{Digest, sha1};
@@ -572,66 +574,6 @@ impl PieceStore {
         );
         span.first().map(|s| self.path(s.file))
     }
-}
-
-/// Opens a file of a download for reading and writing, never through a symbolic link
-/// (`O_NOFOLLOW`: opening one fails with `ELOOP` instead).
-fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
-
-/// BEP 47 `x`: execute permission for whoever may read the file (the umask already applied).
-fn make_executable(file: &File) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut permissions = file.metadata()?.permissions();
-    let mode = permissions.mode();
-    permissions.set_mode(mode | (mode & 0o444) >> 2);
-    file.set_permissions(permissions)
-}
-
-fn is_loop(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ELOOP)
-}
-
-fn symlink_error(path: &Path) -> Error {
-    Error::Input {
-        path: path.to_owned(),
-        reason: "is a symbolic link: fetch writes only inside its output directory (remove the \
-                 link or choose another --out)"
-            .into(),
-    }
-}
-
-/// Makes `path` a directory unless it is one; a symbolic link or a file there is an error.
-fn ensure_real_dir(path: &Path) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::create_dir(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(io(e)),
-            _ => std::fs::symlink_metadata(path).map_err(io)?,
-        },
-        other => other.map_err(io)?,
-    };
-    if meta.file_type().is_symlink() {
-        return Err(symlink_error(path));
-    }
-    if !meta.is_dir() {
-        return Err(Error::Input {
-            path: path.to_owned(),
-            reason: "is in the way of a directory of the torrent and is not a directory".into(),
-        });
-    }
-    Ok(())
 }
 
 /// SHA-1 of the given pieces on every core. `read(piece, buf)` fills `buf` (sized to the piece)

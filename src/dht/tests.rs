@@ -669,25 +669,3 @@ fn dht_scale() {
         started.elapsed().as_secs_f64()
     );
 }
-
-#[test]
-fn random_event_sequences_keep_the_node_within_its_bounds() {
-    // The `dht_node` fuzz target's checks, on inputs drawn here: each a mix of queries from 40
-    // addresses, answers to what the node asked, garbage, lookups and time passing.
-    let mut rng = Rng::seeded(0x24);
-    for round in 0..200 {
-        let len = 64 + rng.below(2048);
-        let data: Vec<u8> = (0..len)
-            .map(|i| {
-                let b = rng.below(256) as u8;
-                // Every fourth byte an event: often answers, so lookups go deep.
-                if i % 4 == 0 && round % 2 == 0 {
-                    [0, 1, 1, 3, 5][b as usize % 5]
-                } else {
-                    b
-                }
-            })
-            .collect();
-        crate::fuzzing::dht_node(&data);
-    }
-}
