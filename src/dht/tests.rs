@@ -76,6 +76,15 @@ impl Attacker {
     }
 }
 
+/// A query from node `id`, as a datagram.
+fn query(id: Id, query: Query) -> Vec<u8> {
+    Msg {
+        t: b"q".to_vec(),
+        body: Body::Query { id, query },
+    }
+    .encode()
+}
+
 fn response(t: Vec<u8>, id: Id, nodes: Vec<NodeInfo>) -> Vec<u8> {
     Msg {
         t,
@@ -292,15 +301,8 @@ fn one_host_answering_with_ever_closer_nodes_neither_holds_nor_eclipses_a_lookup
     // The attacker makes itself known to the victim with an id near the hash.
     let near = hash.random_at(40);
     net.attacker.as_mut().unwrap().ids.insert(9000, near);
-    let hello = Msg {
-        t: b"hi".to_vec(),
-        body: Body::Query {
-            id: near,
-            query: Query::Ping,
-        },
-    };
     let now = net.now();
-    net.nodes[victim].receive(SocketAddr::from((ip, 9000)), &hello.encode(), now);
+    net.nodes[victim].receive(SocketAddr::from((ip, 9000)), &query(near, Query::Ping), now);
     net.flush(victim);
     assert!(net.nodes[victim].contains(&SocketAddrV4::new(ip, 9000)));
     let started = net.clock;
@@ -338,15 +340,12 @@ fn a_lookup_ends_within_its_query_and_time_bounds_whatever_it_hears() {
     // Its first node makes itself known, so the lookup starts from it.
     let first = hash.random_at(20);
     attacker.ids.insert(9000, first);
-    let hello = Msg {
-        t: b"hi".to_vec(),
-        body: Body::Query {
-            id: first,
-            query: Query::Ping,
-        },
-    };
     let now = net.now();
-    net.nodes[0].receive("10.1.1.1:9000".parse().unwrap(), &hello.encode(), now);
+    net.nodes[0].receive(
+        "10.1.1.1:9000".parse().unwrap(),
+        &query(first, Query::Ping),
+        now,
+    );
     net.nodes[0].take_outbox();
     assert!(net.nodes[0].get_peers(hash, Some(1), now).is_some());
     let mut rng = Rng::new();
@@ -391,13 +390,6 @@ fn a_lookup_ends_within_its_query_and_time_bounds_whatever_it_hears() {
 fn a_claimed_id_or_a_flood_from_one_ip_changes_nothing_find_node_returns() {
     let now = Instant::now();
     let mut node = Node::new(Id([1; 20]), now);
-    let query = |id: Id, query: Query| {
-        Msg {
-            t: b"q".to_vec(),
-            body: Body::Query { id, query },
-        }
-        .encode()
-    };
     // 20 honest nodes, each at an IP of its own, make themselves known.
     for i in 0..20 {
         node.receive(addr(i), &query(Id::random(), Query::Ping), now);
