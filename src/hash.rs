@@ -1,8 +1,11 @@
-//! SHA-1, the one hash BitTorrent v1 uses. Every SHA-1 in p2p goes through [`Sha1`] or [`sha1`],
-//! so the implementation can be swapped in one place.
+//! SHA-1, the one hash BitTorrent v1 uses, and SHA-256 for v2 ([`sha256`]). Every SHA-1 in p2p
+//! goes through [`Sha1`] or [`sha1`], so the implementation can be swapped in one place.
 //!
 //! On x86-64 processors with the SHA extensions (SHA-NI) the compression function runs on those
 //! instructions, about twice as fast as the portable `sha1_smol` that serves everywhere else.
+
+mod sha256;
+pub use sha256::{Digest256, Sha256, sha256};
 
 /// A SHA-1 digest: a piece hash or an info-hash.
 pub type Digest = [u8; 20];
