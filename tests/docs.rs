@@ -56,6 +56,57 @@ fn man_page_documents_every_subcommand_and_flag() {
 }
 
 #[test]
+fn readme_usage_block_shows_every_flag() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("## Usage").expect("a Usage section in README");
+    let block = &readme[start..];
+    let block = block.split("```").nth(1).expect("a code block under Usage");
+    for sub in subcommands() {
+        // The subcommand's line and its continuations (and the line seed and fetch share).
+        let mut section = String::new();
+        let mut inside = false;
+        for line in block.lines() {
+            if line.starts_with("p2p ") {
+                inside = line.split_whitespace().nth(1) == Some(sub.as_str());
+            }
+            if inside || (line.contains("(seed and fetch:") && (sub == "seed" || sub == "fetch")) {
+                section.push_str(line);
+                section.push('\n');
+            }
+        }
+        assert!(
+            !section.is_empty(),
+            "README's Usage block has no `p2p {sub}` line"
+        );
+        // The options --help lists (argh puts each at the start of a line indented two spaces),
+        // not the flags descriptions mention on their deeper-indented lines.
+        let help = stdout(&p2p(&[&sub, "--help"]));
+        for line in help
+            .lines()
+            .filter_map(|l| l.strip_prefix("  "))
+            .filter(|l| l.starts_with("--"))
+        {
+            let Some(flag) = line
+                .split_whitespace()
+                .next()
+                .filter(|w| w.starts_with("--"))
+            else {
+                continue;
+            };
+            let flag = flag.trim_end_matches(',');
+            if flag == "--help" {
+                continue;
+            }
+            assert!(
+                section.contains(&format!("{flag} ")) || section.contains(&format!("{flag}]")),
+                "README's Usage line for `{sub}` lacks `{flag}`"
+            );
+        }
+    }
+}
+
+#[test]
 fn man_page_is_lint_clean() {
     let mandoc = require("mandoc", "mandoc");
     let o = Command::new(mandoc)
