@@ -7,6 +7,60 @@
 mod sha256;
 pub use sha256::{Digest256, Sha256, sha256};
 
+/// The framing SHA-1 and SHA-256 share (Merkle–Damgård over 64-byte blocks, the message's
+/// bit length big-endian at the end): input gathered into whole blocks for a compression
+/// function, and the final padding.
+#[derive(Clone)]
+struct Blocks {
+    buffer: [u8; 64],
+    buffered: usize,
+    length: u64,
+}
+
+impl Blocks {
+    const fn new() -> Blocks {
+        Blocks {
+            buffer: [0; 64],
+            buffered: 0,
+            length: 0,
+        }
+    }
+
+    /// Hands `compress` every whole block `data` completes, keeping the rest.
+    fn update(&mut self, mut data: &[u8], mut compress: impl FnMut(&[u8])) {
+        self.length = self.length.wrapping_add(data.len() as u64);
+        if self.buffered > 0 {
+            let take = (64 - self.buffered).min(data.len());
+            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
+            self.buffered += take;
+            data = &data[take..];
+            if self.buffered < 64 {
+                return;
+            }
+            compress(&self.buffer);
+            self.buffered = 0;
+        }
+        let whole = data.len() / 64 * 64;
+        if whole > 0 {
+            compress(&data[..whole]);
+        }
+        let rest = &data[whole..];
+        self.buffer[..rest.len()].copy_from_slice(rest);
+        self.buffered = rest.len();
+    }
+
+    /// Hands `compress` the last block or two: what is left, `0x80`, zeros, the bit length.
+    fn finish(self, compress: impl FnOnce(&[u8])) {
+        let bits = self.length.wrapping_mul(8);
+        let mut tail = [0u8; 128];
+        tail[..self.buffered].copy_from_slice(&self.buffer[..self.buffered]);
+        tail[self.buffered] = 0x80;
+        let total = if self.buffered < 56 { 64 } else { 128 };
+        tail[total - 8..total].copy_from_slice(&bits.to_be_bytes());
+        compress(&tail[..total]);
+    }
+}
+
 /// A SHA-1 digest: a piece hash or an info-hash.
 pub type Digest = [u8; 20];
 
@@ -89,9 +143,7 @@ mod native {
     #[derive(Clone)]
     pub struct State {
         h: [u32; 5],
-        buffer: [u8; 64],
-        buffered: usize,
-        length: u64,
+        blocks: super::Blocks,
     }
 
     impl State {
@@ -104,56 +156,31 @@ mod native {
                     0x1032_5476,
                     0xC3D2_E1F0,
                 ],
-                buffer: [0; 64],
-                buffered: 0,
-                length: 0,
+                blocks: super::Blocks::new(),
             }
         }
 
-        pub fn update(&mut self, mut data: &[u8]) {
-            self.length = self.length.wrapping_add(data.len() as u64);
-            if self.buffered > 0 {
-                let take = (64 - self.buffered).min(data.len());
-                self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
-                self.buffered += take;
-                data = &data[take..];
-                if self.buffered < 64 {
-                    return;
-                }
-                let block = self.buffer;
-                self.compress(&block);
-                self.buffered = 0;
-            }
-            let whole = data.len() / 64 * 64;
-            if whole > 0 {
-                self.compress(&data[..whole]);
-            }
-            let rest = &data[whole..];
-            self.buffer[..rest.len()].copy_from_slice(rest);
-            self.buffered = rest.len();
+        pub fn update(&mut self, data: &[u8]) {
+            let h = &mut self.h;
+            self.blocks.update(data, |b| compress(h, b));
         }
 
         pub fn finish(mut self) -> [u8; 20] {
-            let bits = self.length.wrapping_mul(8);
-            let mut tail = [0u8; 128];
-            tail[..self.buffered].copy_from_slice(&self.buffer[..self.buffered]);
-            tail[self.buffered] = 0x80;
-            let total = if self.buffered < 56 { 64 } else { 128 };
-            tail[total - 8..total].copy_from_slice(&bits.to_be_bytes());
-            self.compress(&tail[..total]);
+            let h = &mut self.h;
+            self.blocks.finish(|b| compress(h, b));
             let mut out = [0u8; 20];
             for (chunk, word) in out.chunks_exact_mut(4).zip(self.h) {
                 chunk.copy_from_slice(&word.to_be_bytes());
             }
             out
         }
+    }
 
-        fn compress(&mut self, blocks: &[u8]) {
-            debug_assert!(blocks.len().is_multiple_of(64));
-            // SAFETY: `available()` was true when this state was made, so the CPU has the
-            // features `compress_blocks` is compiled for.
-            unsafe { compress_blocks(&mut self.h, blocks) }
-        }
+    fn compress(h: &mut [u32; 5], blocks: &[u8]) {
+        debug_assert!(blocks.len().is_multiple_of(64));
+        // SAFETY: a `State` is made only when `available()` was true, so the CPU has the
+        // features `compress_blocks` is compiled for.
+        unsafe { compress_blocks(h, blocks) }
     }
 
     /// The SHA-1 compression function over whole 64-byte blocks, on the SHA extensions; the

@@ -97,9 +97,7 @@ const K: [u32; 64] = [
 #[derive(Clone)]
 pub struct Sha256 {
     h: [u32; 8],
-    buffer: [u8; 64],
-    buffered: usize,
-    length: u64,
+    blocks: super::Blocks,
     native: bool,
 }
 
@@ -126,62 +124,39 @@ impl Sha256 {
     pub fn portable() -> Self {
         Sha256 {
             h: INITIAL,
-            buffer: [0; 64],
-            buffered: 0,
-            length: 0,
+            blocks: super::Blocks::new(),
             native: false,
         }
     }
 
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.length = self.length.wrapping_add(data.len() as u64);
-        if self.buffered > 0 {
-            let take = (64 - self.buffered).min(data.len());
-            self.buffer[self.buffered..self.buffered + take].copy_from_slice(&data[..take]);
-            self.buffered += take;
-            data = &data[take..];
-            if self.buffered < 64 {
-                return;
-            }
-            let block = self.buffer;
-            self.compress(&block);
-            self.buffered = 0;
-        }
-        let whole = data.len() / 64 * 64;
-        if whole > 0 {
-            self.compress(&data[..whole]);
-        }
-        let rest = &data[whole..];
-        self.buffer[..rest.len()].copy_from_slice(rest);
-        self.buffered = rest.len();
+    pub fn update(&mut self, data: &[u8]) {
+        let (h, native) = (&mut self.h, self.native);
+        self.blocks.update(data, |b| compress(h, b, native));
     }
 
     pub fn finish(mut self) -> Digest256 {
-        let bits = self.length.wrapping_mul(8);
-        let mut tail = [0u8; 128];
-        tail[..self.buffered].copy_from_slice(&self.buffer[..self.buffered]);
-        tail[self.buffered] = 0x80;
-        let total = if self.buffered < 56 { 64 } else { 128 };
-        tail[total - 8..total].copy_from_slice(&bits.to_be_bytes());
-        self.compress(&tail[..total]);
+        let (h, native) = (&mut self.h, self.native);
+        self.blocks.finish(|b| compress(h, b, native));
         let mut out = [0u8; 32];
         for (chunk, word) in out.chunks_exact_mut(4).zip(self.h) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
         out
     }
+}
 
-    /// Whole 64-byte blocks.
-    fn compress(&mut self, blocks: &[u8]) {
-        debug_assert!(blocks.len().is_multiple_of(64));
-        #[cfg(target_arch = "x86_64")]
-        if self.native {
-            // SAFETY: `native` is set only when `native::available()` said the CPU has the
-            // features `compress_blocks` is compiled for.
-            return unsafe { native::compress_blocks(&mut self.h, blocks) };
-        }
-        compress_portable(&mut self.h, blocks);
+/// Whole 64-byte blocks, on the SHA extensions when `native`.
+fn compress(h: &mut [u32; 8], blocks: &[u8], native: bool) {
+    debug_assert!(blocks.len().is_multiple_of(64));
+    #[cfg(target_arch = "x86_64")]
+    if native {
+        // SAFETY: `native` is set only when `native::available()` said the CPU has the
+        // features `compress_blocks` is compiled for.
+        return unsafe { native::compress_blocks(h, blocks) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = native;
+    compress_portable(h, blocks);
 }
 
 fn compress_portable(h: &mut [u32; 8], blocks: &[u8]) {
