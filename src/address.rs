@@ -59,13 +59,22 @@ pub fn is_unreachable(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `addr` could be a peer other than us, whoever named it: not port 0, not an address
+/// no host can have, not this machine's loopback or unspecified address with our listening
+/// port `own_port`.
+pub fn dialable(addr: SocketAddr, own_port: Option<u16>) -> bool {
+    let ip = addr.ip().to_canonical();
+    let own = Some(addr.port()) == own_port && (ip.is_loopback() || ip.is_unspecified());
+    addr.port() != 0 && !is_unreachable(ip) && !own
+}
+
 /// Whether to dial `addr`, heard of from `source` (the tracker's, peer's or node's address;
 /// `None` for what the user gave, which is taken as it is). A source may name addresses as far
 /// out as itself or farther: a loopback source anything, a private one private or public ones,
 /// a public one public ones only.
 pub fn admissible(addr: SocketAddr, source: Option<IpAddr>) -> bool {
     let ip = addr.ip();
-    if addr.port() == 0 || is_unreachable(ip) {
+    if !dialable(addr, None) {
         return false;
     }
     match source {

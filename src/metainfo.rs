@@ -87,6 +87,7 @@ pub struct FileEntry {
 
 impl FileEntry {
     /// Files laid end to end with no padding, as `(path, length)`.
+    #[cfg(test)]
     pub fn end_to_end(files: impl IntoIterator<Item = (Vec<String>, u64)>) -> Vec<FileEntry> {
         let mut offset = 0;
         files

@@ -248,9 +248,7 @@ impl Candidates {
     /// have already dropped what their source may not name).
     fn heard(&mut self, addrs: &[SocketAddr]) {
         for a in addrs {
-            let ip = a.ip().to_canonical();
-            let own = a.port() == self.own_port && (ip.is_loopback() || ip.is_unspecified());
-            if a.port() == 0 || crate::address::is_unreachable(ip) || own {
+            if !crate::address::dialable(*a, Some(self.own_port)) {
                 continue;
             }
             if !self.known.contains(a) && self.known.len() < 2000 {

@@ -60,9 +60,7 @@ impl Dialer {
     /// named them; whether a remote source may name loopback or private ones is decided where
     /// its addresses come in ([`crate::address::admissible`]).
     pub fn add(&mut self, addr: SocketAddr, from_user: bool, now: Instant) {
-        let ip = addr.ip().to_canonical();
-        let own = Some(addr.port()) == self.own_port && (ip.is_loopback() || ip.is_unspecified());
-        if addr.port() == 0 || crate::address::is_unreachable(ip) || own {
+        if !crate::address::dialable(addr, self.own_port) {
             return;
         }
         if !from_user && self.known.len() >= MAX_KNOWN {
