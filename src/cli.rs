@@ -262,22 +262,6 @@ pub struct Verify {
     pub json: bool,
 }
 
-/// `16384`, `16K`, `4M`, `1G` (binary: 1K = 1024) → bytes.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let (digits, shift) = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
-        Some(b'K') => (&t[..t.len() - 1], 10),
-        Some(b'M') => (&t[..t.len() - 1], 20),
-        Some(b'G') => (&t[..t.len() - 1], 30),
-        _ => (t, 0),
-    };
-    let n: u64 = digits.parse().map_err(|_| {
-        "expected a whole number of bytes with an optional K, M or G suffix".to_string()
-    })?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| "too large".to_string())
-}
-
 /// `--encryption prefer|require|off`; absent means prefer.
 pub fn parse_encryption(arg: Option<&str>) -> crate::Result<crate::peer::encryption::Encryption> {
     let Some(text) = arg else {
@@ -288,19 +272,4 @@ pub fn parse_encryption(arg: Option<&str>) -> crate::Result<crate::peer::encrypt
         value: text.to_string(),
         reason: "must be prefer, require or off".into(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn parses_suffixes() {
-        assert_eq!(super::parse_bytes("16384"), Ok(16384));
-        assert_eq!(super::parse_bytes("16K"), Ok(16384));
-        assert_eq!(super::parse_bytes("4m"), Ok(4 << 20));
-        assert_eq!(super::parse_bytes("1G"), Ok(1 << 30));
-        assert!(super::parse_bytes("").is_err());
-        assert!(super::parse_bytes("1.5M").is_err());
-        assert!(super::parse_bytes("-1").is_err());
-        assert!(super::parse_bytes("99999999999G").is_err());
-    }
 }

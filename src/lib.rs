@@ -5,10 +5,15 @@
 //! Dependencies point down this list; no module imports one that imports it back.
 //! ```text
 //! main.rs, cli.rs        arguments → cli::Args → run()
-//! cmd/                   one run(args) a subcommand: fetch, seed, demo over a Session;
-//!                        tracker over tracker::start; make_torrent, info over metainfo
+//! cmd/                   one run(args) a subcommand, thin: fetch, seed, demo add torrents to an
+//!                        engine and print its reports; tracker over tracker::start;
+//!                        make_torrent, info over metainfo
+//! lifecycle/             a torrent's life, shared by the commands and the daemon: an Engine
+//!                        (owner task + handle) runs many torrents on one session; machine.rs
+//!                        (sans-IO states: metadata → checking → downloading → seeding →
+//!                        paused/finished/error), disk.rs (.part names, resume data, checks)
 //! session                the node: one port and peer id, accept (permit first), route inbound
-//!                        handshakes by info-hash, add torrents, wait for their ends (futures);
+//!                        handshakes by info-hash, start torrent tasks, report their ends;
 //!                        session/metadata.rs fetches a magnet link's info dictionary
 //! torrent/               the per-torrent owner task (the old leecher): picker, peer table,
 //!                        dialer (peers.rs), choking (choke.rs), bans (ban.rs), announce
@@ -25,7 +30,9 @@
 //! magnet                 magnet links: parse and write
 //! wire, layout, bencode  sans-IO codecs and arithmetic: bytes in, values out
 //! metainfo, hash         .torrent reading/writing; the one SHA-1
-//! runtime, signal, rate  the async runtime's calls; SIGINT/SIGTERM as a future; token buckets
+//! runtime, signal, rate  the async runtime's calls and stop tokens (Cancel); SIGINT/SIGTERM as a
+//!                        future; token buckets
+//! progress               sizes, rates and durations: formatted and parsed
 //! ```
 //!
 //! # Which way messages flow
@@ -76,6 +83,7 @@ pub mod glob;
 pub mod hash;
 pub mod json;
 pub mod layout;
+pub mod lifecycle;
 pub mod magnet;
 pub mod metainfo;
 pub mod peer;

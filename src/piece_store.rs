@@ -58,9 +58,9 @@ pub struct PieceStore {
 pub struct HashProgress {
     pub pieces_done: AtomicUsize,
     pub bytes_done: AtomicU64,
-    /// Give up when SIGINT or SIGTERM came ([`crate::signal`]): a fetch checking what is on disk
-    /// stops at Ctrl-C instead of hashing on to the end.
-    pub stop_on_signal: bool,
+    /// Give up once cancelled: a torrent paused or removed while its data is checked, or a
+    /// fetch stopped by Ctrl-C, stops hashing instead of going on to the end.
+    pub cancel: crate::runtime::Cancel,
 }
 
 /// Files shorter than this many pieces are read whole in a check, never asked for holes.
@@ -106,18 +106,17 @@ impl PieceStore {
         selection: Selection,
         parts: Option<PathBuf>,
     ) -> Result<PieceStore> {
-        static NEVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        PieceStore::create_until(dir, info, selection, parts, &NEVER)
+        PieceStore::create_until(dir, info, selection, parts, &crate::runtime::Cancel::new())
     }
 
-    /// [`PieceStore::create_selected`], given up with [`Error::Stopped`] once `stop` is set
-    /// (creating a million files takes a while; a fetch passes its signal flag).
+    /// [`PieceStore::create_selected`], given up with [`Error::Stopped`] once `stop` is
+    /// cancelled (creating a million files takes a while).
     pub fn create_until(
         dir: &Path,
         info: &Info,
         selection: Selection,
         parts: Option<PathBuf>,
-        stop: &std::sync::atomic::AtomicBool,
+        stop: &crate::runtime::Cancel,
     ) -> Result<PieceStore> {
         let mut store = PieceStore::new(dir, info, true);
         store.wanted = selection.wanted(&store.layout);
@@ -141,7 +140,7 @@ impl PieceStore {
             if !store.selection.is_selected(i) {
                 continue;
             }
-            if i % 256 == 0 && stop.load(Ordering::Relaxed) {
+            if i % 256 == 0 && stop.is_cancelled() {
                 return Err(Error::Stopped(
                     "interrupted while creating the download's files".into(),
                 ));
@@ -605,7 +604,7 @@ fn hash_parallel<T: Send>(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&piece) = pieces.get(i) else { break };
-                        if progress.stop_on_signal && crate::signal::stop_requested() {
+                        if progress.cancel.is_cancelled() {
                             return Err(Error::Stopped(
                                 "interrupted while checking what is on disk; nothing was changed"
                                     .into(),

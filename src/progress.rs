@@ -51,7 +51,6 @@ impl Drop for ProgressLine {
     }
 }
 
-/// `1536` → `1.5 KiB`.
 /// `90s`, `30m`, `2h`, `1d`, or plain seconds.
 pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     let t = text.trim();
@@ -70,11 +69,28 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs(secs))
 }
 
+/// `16384`, `16K`, `4M`, `1G` (binary: 1K = 1024) → bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&t[..t.len() - 1], 10),
+        Some(b'M') => (&t[..t.len() - 1], 20),
+        Some(b'G') => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        "expected a whole number of bytes with an optional K, M or G suffix".to_string()
+    })?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_string())
+}
+
 /// `1 peer`, `3 peers`.
 pub fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
+/// `1536` → `1.5 KiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = n as f64;
@@ -134,5 +150,16 @@ mod tests {
         assert_eq!(super::parse_duration("x"), None);
         assert_eq!(super::parse_duration("5w"), None);
         assert_eq!(super::parse_duration(""), None);
+    }
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(super::parse_bytes("16384"), Ok(16384));
+        assert_eq!(super::parse_bytes("16K"), Ok(16384));
+        assert_eq!(super::parse_bytes("4m"), Ok(4 << 20));
+        assert_eq!(super::parse_bytes("1G"), Ok(1 << 30));
+        assert!(super::parse_bytes("").is_err());
+        assert!(super::parse_bytes("1.5M").is_err());
+        assert!(super::parse_bytes("-1").is_err());
+        assert!(super::parse_bytes("99999999999G").is_err());
     }
 }

@@ -61,7 +61,7 @@ pub fn from_arg(
     text: Option<&str>,
 ) -> crate::Result<Option<std::sync::Arc<RateLimit>>> {
     let Some(text) = text else { return Ok(None) };
-    let n = crate::cli::parse_bytes(text).map_err(|reason| crate::Error::BadArgument {
+    let n = crate::progress::parse_bytes(text).map_err(|reason| crate::Error::BadArgument {
         what,
         value: text.to_owned(),
         reason,

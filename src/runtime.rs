@@ -112,6 +112,48 @@ impl Drop for Permit {
     }
 }
 
+/// A stop token for work that may take long (hashing what is on disk, creating a million
+/// files, fetching a magnet link's metadata): the owner of the work cancels it; the work checks
+/// [`Cancel::is_cancelled`] between steps, or awaits [`Cancel::cancelled`]. Clones share one
+/// state. Nothing is global: each piece of work is given its own.
+#[derive(Clone, Debug)]
+pub struct Cancel {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Closed when cancelled, which wakes every waiter at once.
+    wake: (Sender<()>, Receiver<()>),
+}
+
+impl Default for Cancel {
+    fn default() -> Cancel {
+        Cancel {
+            flag: Default::default(),
+            wake: async_std::channel::bounded(1),
+        }
+    }
+}
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    pub fn cancel(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.0.close();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Resolves once [`Cancel::cancel`] was called (at once if it already was).
+    pub async fn cancelled(&self) {
+        if !self.is_cancelled() {
+            let _ = self.wake.1.recv().await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +189,25 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
         assert_eq!(e.to_string(), "reading the handshake timed out after 0s");
+    }
+
+    #[test]
+    fn a_cancel_wakes_its_waiters_and_stays_cancelled() {
+        block_on(async {
+            let cancel = Cancel::new();
+            let waiter = cancel.clone();
+            let waiting = spawn(async move { waiter.cancelled().await });
+            assert!(!cancel.is_cancelled());
+            cancel.cancel();
+            assert!(within(Duration::from_secs(5), waiting).await.is_some());
+            assert!(cancel.is_cancelled());
+            // A later wait returns at once; an unrelated token is untouched.
+            assert!(
+                within(Duration::from_millis(50), cancel.cancelled())
+                    .await
+                    .is_some()
+            );
+            assert!(!Cancel::new().is_cancelled());
+        });
     }
 }

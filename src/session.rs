@@ -1,8 +1,8 @@
 //! The node: one listening port and one peer id for every torrent it runs. It binds, accepts
 //! (a permit taken before each accept bounds the handshakes in progress), reads each inbound
 //! handshake (10 s at most) and hands the connection, by info-hash, to its torrent's task;
-//! connections for unknown torrents are closed. Commands add torrents and wait on
-//! [`Session::next_end`], a future, for one to end.
+//! connections for unknown torrents (or paused ones: see [`Session::remove`]) are closed. The
+//! engine (the lifecycle module) adds torrents and waits on [`Session::next_end`] for one to end.
 
 pub mod metadata;
 
@@ -54,43 +54,21 @@ impl TorrentRef {
 /// A torrent's end: which one and its outcome.
 pub type Ended = (usize, Result<()>);
 
-/// What ended a [`Session::wait`].
-pub enum Wake {
-    Ended(usize, Result<()>),
-    /// SIGINT or SIGTERM.
-    Stop,
-    Tick,
-}
-
 pub struct Session {
     local: SocketAddr,
     peer_id: [u8; 20],
     routes: Routes,
-    torrents: Vec<TorrentRef>,
+    /// The id the next torrent task gets.
+    next_id: usize,
     ended: (Sender<Ended>, Receiver<Ended>),
     policy: Encryption,
     dht: Option<DhtHandle>,
 }
 
 impl Session {
-    /// Binds `addr` (port 0 picks one) and starts accepting.
     /// Binds `addr` (port 0 picks one) and starts accepting, plaintext and encrypted
     /// connections as `policy` allows.
     pub async fn bind(addr: SocketAddr, policy: Encryption) -> Result<Session> {
-        Session::bind_reporting(addr, policy, async_std::channel::unbounded()).await
-    }
-
-    /// Another node (its own port and peer id) whose torrents' ends come through this one's
-    /// [`Session::next_end`]: for running a whole swarm in one process.
-    pub async fn sibling(&self, addr: SocketAddr) -> Result<Session> {
-        Session::bind_reporting(addr, self.policy, self.ended.clone()).await
-    }
-
-    async fn bind_reporting(
-        addr: SocketAddr,
-        policy: Encryption,
-        ended: (Sender<Ended>, Receiver<Ended>),
-    ) -> Result<Session> {
         let listener = match TcpListener::bind(addr).await {
             // `[::]` is both stacks (Linux's default, bindv6only=0); a machine without IPv6
             // gets IPv4 alone.
@@ -112,8 +90,8 @@ impl Session {
             local,
             peer_id: new_peer_id(),
             routes,
-            torrents: Vec::new(),
-            ended,
+            next_id: 0,
+            ended: async_std::channel::unbounded(),
             policy,
             dht: None,
         })
@@ -184,11 +162,11 @@ impl Session {
         let handle = torrent::spawn(meta, store, have, config);
         lock(&self.routes).insert(info_hash, handle.events.clone());
         let torrent = TorrentRef {
-            id: self.torrents.len(),
+            id: self.next_id,
             stats: handle.stats,
             events: handle.events,
         };
-        self.torrents.push(torrent.clone());
+        self.next_id += 1;
         let (ended, id, task) = (self.ended.0.clone(), torrent.id, handle.task);
         runtime::spawn(async move {
             let _ = ended.send((id, task.await)).await;
@@ -196,8 +174,10 @@ impl Session {
         torrent
     }
 
-    pub fn torrents(&self) -> &[TorrentRef] {
-        &self.torrents
+    /// Stops routing inbound connections to the torrent with `info_hash` (paused or removed):
+    /// they are closed at the handshake, as for a torrent this node does not have.
+    pub fn remove(&mut self, info_hash: &InfoHash) {
+        lock(&self.routes).remove(info_hash);
     }
 
     /// The next torrent to end, with its outcome: a fetch that completed (without `--seed`),
@@ -208,39 +188,6 @@ impl Session {
             // Cannot happen while `self` holds a sender; wait forever rather than invent an end.
             Err(_) => std::future::pending().await,
         }
-    }
-
-    /// Waits for a torrent to end, a stop signal, or `tick` to pass, whichever comes first.
-    pub async fn wait(&self, tick: std::time::Duration) -> Wake {
-        let ended = async {
-            let (id, outcome) = self.next_end().await;
-            Wake::Ended(id, outcome)
-        };
-        let stop = async {
-            crate::signal::stopped().await;
-            Wake::Stop
-        };
-        let tick = async {
-            runtime::sleep(tick).await;
-            Wake::Tick
-        };
-        runtime::race(ended, runtime::race(stop, tick)).await
-    }
-
-    /// Stops every torrent and waits for them all; the first error, if any.
-    pub async fn stop_all(&self) -> Result<()> {
-        let mut outcome = Ok(());
-        for t in &self.torrents {
-            t.stop().await;
-        }
-        for _ in &self.torrents {
-            if let (_, Err(e)) = self.next_end().await
-                && outcome.is_ok()
-            {
-                outcome = Err(e);
-            }
-        }
-        outcome
     }
 }
 

@@ -1,25 +1,20 @@
 //! `p2p demo`: the whole system in one process over real TCP on 127.0.0.1 — a tracker, a seed of
 //! a generated file and N fetchers — with progress, verification and a summary.
 
+use super::Wake;
 use crate::cli::Demo;
-use crate::metainfo::Torrent;
-use crate::metainfo::build::{self, HashProgress, Options};
-use crate::piece_store::PieceStore;
+use crate::lifecycle::{AddOptions, Engine, EngineConfig, Mode, NO_PEER_TIMEOUT, Notice, Source};
+use crate::metainfo::build::{self, Options};
 use crate::progress::{self, ProgressLine};
-use crate::session::{Session, Wake};
-use crate::torrent;
 use crate::{Error, Result, runtime, signal};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const MAX_PEERS: u32 = 32;
 
 pub fn run(args: Demo) -> Result<()> {
-    let size = crate::cli::parse_bytes(&args.size).map_err(|reason| Error::BadArgument {
+    let size = crate::progress::parse_bytes(&args.size).map_err(|reason| Error::BadArgument {
         what: "--size",
         value: args.size.clone(),
         reason,
@@ -93,21 +88,13 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
                 .await?;
         crate::outln!("tracker   demo@{tracker_addr}");
 
-        let (name, files, multi) = build::collect_files(&content, &build::Skip::default())?;
         let piece_length = build::choose_piece_length(size).max(64 << 10);
-        let layout = build::lay_out(&files, piece_length, false);
-        let pieces = build::hash_pieces(&files, layout.clone(), &HashProgress::default())?;
         let options = Options {
             trackers: vec![build::tracker_url(&format!("demo@{tracker_addr}"))?],
+            piece_length: Some(piece_length),
             ..Options::default()
         };
-        let bytes = build::encode_torrent(&name, &files, multi, &layout, &pieces, &options);
-        let meta = Arc::new(
-            Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
-                path: content.clone(),
-                source,
-            })?,
-        );
+        let meta = build::torrent_of(&content, &options)?;
         crate::outln!(
             "torrent   {} ({} pieces of {}), info-hash {}",
             meta.info.name,
@@ -116,11 +103,26 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
             meta.info_hash
         );
 
-        let seed_store = Arc::new(PieceStore::open_existing(&seed_dir, &meta.info)?);
-        let have = seed_store.check_all(&HashProgress::default())?;
-        let local: SocketAddr = "127.0.0.1:0".parse().expect("literal");
-        let mut seed = Session::bind(local, Default::default()).await?;
-        let seed_torrent = seed.add(meta.clone(), seed_store, have, peer_options(true));
+        // Every node is an engine of its own (its own port and peer id); all report here.
+        let (tx, notices) = async_std::channel::unbounded();
+        let node = |tx| {
+            let config = EngineConfig {
+                listen: "127.0.0.1:0".parse().expect("literal"),
+                encryption: Default::default(),
+                dht: None,
+            };
+            Engine::start(config, tx)
+        };
+        // The seed reports apart: its content is whole from the start, which is no fetcher's
+        // completion.
+        let (seed_tx, _seed_notices) = async_std::channel::unbounded();
+        let seed = node(seed_tx).await?;
+        let seed_id = seed
+            .add(
+                Source::Torrent(Box::new(meta.clone())),
+                peer_options(&seed_dir, None),
+            )
+            .await?;
         crate::outln!("seed      {}", seed.local_addr());
         // Fetchers that announce before the seed would wait a whole interval to hear of it.
         for _ in 0..50 {
@@ -134,52 +136,47 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         let mut fetchers = Vec::new();
         for i in 0..peers {
             let dir = work.join(format!("fetch-{}", i + 1));
-            let store = Arc::new(PieceStore::create(&dir, &meta.info)?);
-            let have = crate::bitfield::Bitfield::new(meta.info.piece_count());
-            // A sibling: its torrent's end comes through the seed session's `wait`.
-            let mut node = seed.sibling(local).await?;
-            let torrent = node.add(meta.clone(), store, have, peer_options(false));
-            crate::outln!("fetcher {} {}", i + 1, node.local_addr());
-            fetchers.push((node, torrent));
+            let fetcher = node(tx.clone()).await?;
+            let id = fetcher
+                .add(
+                    Source::Torrent(Box::new(meta.clone())),
+                    peer_options(&dir, Some(NO_PEER_TIMEOUT)),
+                )
+                .await?;
+            crate::outln!("fetcher {} {}", i + 1, fetcher.local_addr());
+            fetchers.push((fetcher, id));
         }
 
         let mut line = ProgressLine::new();
         let mut last_log = Instant::now();
-        let mut first_error = None;
-        let mut interrupted = false;
-        loop {
-            match seed.wait(Duration::from_millis(250)).await {
-                // Every peer keeps seeding, so an end is a failure.
-                Wake::Ended(_, outcome) => {
-                    first_error = Some(outcome.err().unwrap_or_else(|| {
-                        Error::Failed("a fetcher stopped before completing".into())
-                    }));
+        let mut completed = 0;
+        let mut outcome = Ok(());
+        while completed < peers {
+            match super::next(&notices, Duration::from_millis(250)).await {
+                Wake::Notice(Notice::Completed { .. }) => completed += 1,
+                // Every node keeps seeding, so a stop is a failure.
+                Wake::Notice(Notice::Stopped { outcome: o, .. }) => {
+                    outcome = o.and(Err(Error::Failed(
+                        "a fetcher stopped before completing".into(),
+                    )));
                     break;
                 }
                 Wake::Stop => {
-                    interrupted = true;
+                    outcome = Err(Error::Failed("interrupted".into()));
                     break;
                 }
-                Wake::Tick => {}
+                Wake::Notice(_) | Wake::Tick => {}
             }
-            if fetchers
-                .iter()
-                .all(|(_, t)| t.stats.complete.load(Ordering::Relaxed))
-            {
-                break;
+            let mut text = Vec::new();
+            for (i, (f, id)) in fetchers.iter().enumerate() {
+                let have = f.snapshot(*id).await.map_or(0, |s| s.have_bytes);
+                text.push(format!(
+                    "#{} {:>3.0}%",
+                    i + 1,
+                    have as f64 * 100.0 / size as f64
+                ));
             }
-            let text = fetchers
-                .iter()
-                .enumerate()
-                .map(|(i, (_, t))| {
-                    format!(
-                        "#{} {:>3.0}%",
-                        i + 1,
-                        t.stats.have_bytes.load(Ordering::Relaxed) as f64 * 100.0 / size as f64
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("  ");
+            let text = text.join("  ");
             if line.is_tty() {
                 line.draw(&format!("fetching: {text}"));
             } else if last_log.elapsed() >= Duration::from_secs(2) {
@@ -189,32 +186,13 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
         }
         line.finish();
         let elapsed = started.elapsed();
-        let all_done = fetchers
-            .iter()
-            .all(|(_, t)| t.stats.complete.load(Ordering::Relaxed));
-        let seed_up = seed_torrent.stats.uploaded.load(Ordering::Relaxed);
-        let fetch_up: u64 = fetchers
-            .iter()
-            .map(|(_, t)| t.stats.uploaded.load(Ordering::Relaxed))
-            .sum();
-        // Every torrent's end comes through the seed session; one may have been collected.
-        let running = 1 + fetchers.len() - first_error.is_some() as usize;
-        seed_torrent.stop().await;
-        for (_, t) in &fetchers {
-            t.stop().await;
+        let seed_up = seed.snapshot(seed_id).await.map_or(0, |s| s.uploaded);
+        let mut fetch_up = 0;
+        for (f, _) in &fetchers {
+            fetch_up += f.shutdown().await.iter().map(|s| s.uploaded).sum::<u64>();
         }
-        for _ in 0..running {
-            if let (_, Err(e)) = seed.next_end().await {
-                first_error.get_or_insert(e);
-            }
-        }
-        if interrupted && !all_done {
-            return Err(Error::Failed("interrupted".into()));
-        }
-        if !all_done {
-            return Err(first_error
-                .unwrap_or_else(|| Error::Failed("a fetcher stopped before completing".into())));
-        }
+        seed.shutdown().await;
+        outcome?;
         // Every fetcher's copy must equal the seed's, byte for byte.
         let original = std::fs::read(&content).map_err(|source| Error::Io {
             path: content.clone(),
@@ -250,11 +228,18 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
     })
 }
 
-/// The seed, or a fetcher that stays to serve the others until every one is done.
-fn peer_options(seed: bool) -> torrent::Options {
-    torrent::Options {
+/// The seed (the content in `dir`), or a fetcher into `dir` that stays to serve the others
+/// until every one is done.
+fn peer_options(dir: &Path, no_peer_timeout: Option<Duration>) -> AddOptions {
+    AddOptions {
+        dir: dir.to_owned(),
+        mode: if no_peer_timeout.is_none() {
+            Mode::Seed
+        } else {
+            Mode::Fetch
+        },
         keep_seeding: true,
-        no_peer_timeout: (!seed).then_some(crate::cmd::fetch::NO_PEER_TIMEOUT),
-        ..torrent::Options::default()
+        no_peer_timeout,
+        ..AddOptions::default()
     }
 }

@@ -27,7 +27,7 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         .piece_length
         .as_deref()
         .map(|text| {
-            let n = crate::cli::parse_bytes(text).map_err(|reason| Error::BadArgument {
+            let n = crate::progress::parse_bytes(text).map_err(|reason| Error::BadArgument {
                 what: "--piece-length",
                 value: text.to_owned(),
                 reason,

@@ -5,12 +5,71 @@ pub mod dht;
 pub mod fetch;
 pub mod info;
 pub mod make_torrent;
+mod report;
 pub mod seed;
 pub mod tracker;
 pub mod verify;
 
+use crate::lifecycle::Notice;
 use crate::{Error, Result};
+use async_std::channel::Receiver;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// What woke a command waiting on its engine.
+pub enum Wake {
+    Notice(Notice),
+    /// SIGINT or SIGTERM.
+    Stop,
+    Tick,
+}
+
+/// The next of: a notice from the engine, a stop signal, `tick` passing.
+pub async fn next(notices: &Receiver<Notice>, tick: Duration) -> Wake {
+    let notice = async {
+        match notices.recv().await {
+            Ok(n) => Wake::Notice(n),
+            // The engine is gone: only a signal or the tick can end the wait.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let stop = async {
+        crate::signal::stopped().await;
+        Wake::Stop
+    };
+    let tick = async {
+        crate::runtime::sleep(tick).await;
+        Wake::Tick
+    };
+    crate::runtime::race(notice, crate::runtime::race(stop, tick)).await
+}
+
+/// `--seed-ratio R`: a number of 0 or more.
+pub fn parse_ratio(what: &'static str, text: Option<&str>) -> Result<Option<f64>> {
+    text.map(|r| {
+        r.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| Error::BadArgument {
+                what,
+                value: r.into(),
+                reason: "expected a number of 0 or more, such as 1.5".into(),
+            })
+    })
+    .transpose()
+}
+
+/// A DURATION argument: `90s`, `30m`, `2h`.
+pub fn parse_duration(what: &'static str, text: Option<&str>) -> Result<Option<Duration>> {
+    text.map(|t| {
+        crate::progress::parse_duration(t).ok_or_else(|| Error::BadArgument {
+            what,
+            value: t.into(),
+            reason: "expected a duration such as 90s, 30m or 2h".into(),
+        })
+    })
+    .transpose()
+}
 
 /// A `HOST:PORT` argument resolved to one address.
 pub fn parse_addr(what: &'static str, text: &str) -> Result<SocketAddr> {

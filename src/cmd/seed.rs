@@ -1,15 +1,12 @@
 //! `p2p seed`: verify the content of every given torrent, then serve them all on one port,
 //! announcing to their trackers, until SIGINT or SIGTERM.
 
+use super::Wake;
 use crate::cli::Seed;
 use crate::json::Json;
+use crate::lifecycle::{AddOptions, Engine, EngineConfig, Mode, Notice, Source};
 use crate::metainfo::Torrent;
-use crate::piece_store::{HashProgress, PieceStore};
-use crate::session::{Session, Wake};
-use crate::torrent::Options;
 use crate::{Error, Result, progress, rate, runtime, signal};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How often a seed logs what it uploaded.
@@ -26,10 +23,10 @@ pub fn run(args: Seed) -> Result<()> {
             reason: "give at least one .torrent to seed".into(),
         });
     }
-    let mut loaded: Vec<(Arc<Torrent>, Arc<PieceStore>, crate::bitfield::Bitfield)> = Vec::new();
+    let mut loaded: Vec<Torrent> = Vec::new();
     for path in &args.torrents {
         let meta = Torrent::load(path)?;
-        if loaded.iter().any(|(m, _, _)| m.info_hash == meta.info_hash) {
+        if loaded.iter().any(|m| m.info_hash == meta.info_hash) {
             log::warn!(
                 "{}: torrent {} is given twice; seeded once",
                 path.display(),
@@ -37,123 +34,78 @@ pub fn run(args: Seed) -> Result<()> {
             );
             continue;
         }
-        let store = PieceStore::open_existing(&args.dir, &meta.info)?;
-        let have = store.check_all(&HashProgress::default())?;
-        if have.count() == 0 {
-            let file = store
-                .first_bad_file(&have)
-                .map(|p| p.to_owned())
-                .unwrap_or_default();
-            return Err(Error::Input {
-                path: file,
-                reason: format!(
-                    "does not match torrent `{}`: none of its {} pieces pass their hash check",
-                    path.display(),
-                    have.len()
-                ),
-            });
-        }
-        if !have.is_full() {
-            let file = store
-                .first_bad_file(&have)
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            log::warn!(
-                "{file}: {} of {} pieces fail their hash check; serving the {} that pass (p2p verify names the files)",
-                have.len() - have.count(),
-                have.len(),
-                have.count()
-            );
-        }
-        loaded.push((Arc::new(meta), Arc::new(store), have));
+        loaded.push(meta);
     }
+    // Only public torrents use the DHT; with none, no node is started.
+    let public_nodes: Vec<String> = loaded
+        .iter()
+        .filter(|m| !m.info.private)
+        .flat_map(|m| m.nodes.clone())
+        .collect();
+    let any_public = loaded.iter().any(|m| !m.info.private);
+    let dht = super::dht_config(
+        args.no_dht || !any_public,
+        &args.dht_bootstrap,
+        args.state_dir.as_deref(),
+        public_nodes,
+    );
     signal::install();
     runtime::block_on(async {
-        let mut session = Session::bind(listen, encryption).await?;
-        // Only public torrents use the DHT; with none, no node is started.
-        let public_nodes: Vec<String> = loaded
-            .iter()
-            .filter(|(m, _, _)| !m.info.private)
-            .flat_map(|(m, _, _)| m.nodes.clone())
-            .collect();
-        let any_public = loaded.iter().any(|(m, _, _)| !m.info.private);
-        if let Some(config) = super::dht_config(
-            args.no_dht || !any_public,
-            &args.dht_bootstrap,
-            args.state_dir.as_deref(),
-            public_nodes,
-        ) {
-            session.start_dht(config).await;
-        }
-        let mut seeded: Vec<String> = Vec::new();
-        for (meta, store, have) in loaded {
-            let options = Options {
+        let (tx, notices) = async_std::channel::unbounded();
+        let engine = Engine::start(
+            EngineConfig {
+                listen,
+                encryption,
+                dht,
+            },
+            tx,
+        )
+        .await?;
+        for meta in loaded {
+            let options = AddOptions {
+                dir: args.dir.clone(),
+                mode: Mode::Seed,
                 upload_limit: upload_limit.clone(),
-                keep_seeding: true,
-                // The content is the user's: a seed serves it and never writes to it.
-                upload_only: true,
-                ..Options::default()
+                ..AddOptions::default()
             };
-            let (name, info_hash, size, link) = (
-                meta.info.name.clone(),
-                meta.info_hash,
-                meta.info.total_length(),
-                crate::magnet::Magnet::of(&meta).to_uri(),
-            );
-            session.add(meta, store, have, options);
-            seeded.push(name.clone());
-            // Logged once the torrent is routed: a peer told of this port is served at once.
-            log::info!(
-                "seeding {name} ({info_hash}, {}) listening on {}",
-                progress::bytes(size),
-                session.local_addr()
-            );
-            log::info!("magnet link: {link}");
+            engine.add(Source::Torrent(Box::new(meta)), options).await?;
         }
-        let names: Vec<String> = seeded
-            .iter()
-            .map(|n| crate::escape::untrusted(n, 80))
-            .collect();
-        // A torrent ends early only on an error: stop the others and report it.
+        // A torrent stops early only on an error (its content does not match): stop the
+        // others and report it.
         let mut failed = Ok(());
         loop {
-            match session.wait(REPORT_EVERY).await {
+            match super::next(&notices, REPORT_EVERY).await {
                 Wake::Tick => {
-                    for (t, name) in session.torrents().iter().zip(&names) {
+                    for t in engine.list().await {
+                        let name = crate::escape::untrusted(&t.name, 80);
                         if args.json {
                             let line = Json::Obj(vec![
                                 ("event", Json::str("stats")),
                                 ("name", Json::str(name)),
-                                (
-                                    "uploaded",
-                                    Json::uint(t.stats.uploaded.load(Ordering::Relaxed)),
-                                ),
-                                ("peers", Json::uint(t.stats.peers.load(Ordering::Relaxed))),
+                                ("uploaded", Json::uint(t.uploaded)),
+                                ("peers", Json::uint(t.peers)),
                             ]);
                             crate::outln!("{}", line.to_line());
                             continue;
                         }
                         log::info!(
                             "{name}: uploaded {} so far, {} connected",
-                            progress::bytes(t.stats.uploaded.load(Ordering::Relaxed)),
-                            progress::count(t.stats.peers.load(Ordering::Relaxed), "peer")
+                            progress::bytes(t.uploaded),
+                            progress::count(t.peers, "peer")
                         );
                     }
                 }
-                Wake::Ended(_, outcome) => {
+                Wake::Notice(Notice::Stopped { outcome, .. }) => {
                     failed = outcome;
                     break;
                 }
+                Wake::Notice(_) => {}
                 Wake::Stop => break,
             }
         }
         log::info!("stopping: telling the trackers");
-        let stopped = session.stop_all().await;
-        let uploaded: u64 = session
-            .torrents()
-            .iter()
-            .map(|t| t.stats.uploaded.load(Ordering::Relaxed))
-            .sum();
+        let last = engine.shutdown().await;
+        let uploaded: u64 = last.iter().map(|t| t.uploaded).sum();
         log::info!(
             "uploaded {uploaded} bytes ({}) in all",
             progress::bytes(uploaded)
@@ -162,11 +114,10 @@ pub fn run(args: Seed) -> Result<()> {
             let line = Json::Obj(vec![
                 ("event", Json::str("stopped")),
                 ("uploaded", Json::uint(uploaded)),
-                ("torrents", Json::uint(session.torrents().len())),
+                ("torrents", Json::uint(last.len())),
             ]);
             crate::outln!("{}", line.to_line());
         }
-        session.close().await;
-        failed.and(stopped)
+        failed
     })
 }

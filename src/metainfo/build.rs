@@ -330,6 +330,27 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
     meta.permissions().mode() & 0o111 != 0
 }
 
+/// The torrent of `root` (a file or a directory, nothing skipped) with `options`, hashed
+/// without progress: for the demo and for tests. `options.piece_length` or the default for
+/// the size.
+pub fn torrent_of(root: &Path, options: &Options) -> Result<super::Torrent> {
+    let (name, mut files, multi) = collect_files(root, &Skip::default())?;
+    if options.pad {
+        sort_canonical(&mut files);
+    }
+    let total = files.iter().map(|f| f.length).sum();
+    let piece_length = options
+        .piece_length
+        .unwrap_or_else(|| choose_piece_length(total));
+    let layout = lay_out(&files, piece_length, options.pad);
+    let pieces = hash_pieces(&files, layout.clone(), &HashProgress::default())?;
+    let bytes = encode_torrent(&name, &files, multi, &layout, &pieces, options);
+    super::Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
+        path: root.to_owned(),
+        source,
+    })
+}
+
 /// SHA-1 of every piece of the files laid out as `layout` says (padding hashed as zeros), on
 /// every core, with positional reads.
 pub fn hash_pieces(

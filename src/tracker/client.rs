@@ -85,10 +85,11 @@ impl Announcer {
 
 /// One announce to one tracker URL.
 pub async fn announce(url: &str, params: &AnnounceRequest) -> Result<AnnounceResult, TrackerError> {
+    // Boxed: each is a large future (buffers held across awaits), kept out of its callers'.
     if url.starts_with("http://") {
-        http_announce(url, params).await
+        Box::pin(http_announce(url, params)).await
     } else if url.starts_with("udp://") {
-        udp_announce(url, params).await
+        Box::pin(udp_announce(url, params)).await
     } else {
         Err(TrackerError::Bad {
             url: url.into(),

@@ -1,0 +1,306 @@
+//! Where a torrent's data lives and what is verified of it: `.part` naming, the part file of a
+//! selective fetch, the resume file, the check, the rename at completion, deletion. Blocking:
+//! the engine calls these on a blocking thread.
+//!
+//! A fetch into `DIR` writes `DIR/NAME.part` until every piece is verified, then renames it to
+//! `DIR/NAME`; content already at `DIR/NAME` is used where it is. A seed reads `DIR/NAME` and
+//! never writes.
+
+use crate::bitfield::Bitfield;
+use crate::metainfo::Torrent;
+use crate::piece_store::{HashProgress, PieceStore};
+use crate::runtime::Cancel;
+use crate::selection::Selection;
+use crate::{Error, Result, resume};
+use std::path::{Path, PathBuf};
+
+/// Which files a fetch takes.
+#[derive(Clone, Debug, Default)]
+pub enum Files {
+    /// As the last run chose (its resume file), else all.
+    #[default]
+    AsBefore,
+    /// Globs over the files' paths, as `--only` and `--skip`.
+    Patterns {
+        only: Vec<String>,
+        skip: Vec<String>,
+    },
+    /// One flag a file, in torrent order.
+    Flags(Vec<bool>),
+}
+
+/// A torrent's places on disk.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    pub dir: PathBuf,
+    /// `DIR/NAME`: where the content is once complete.
+    pub target: PathBuf,
+    /// `DIR/NAME.part`: where a new download is written.
+    pub part: PathBuf,
+    /// `DIR/.NAME.p2p-parts`: pieces a selective fetch shares with files it skips.
+    pub parts: PathBuf,
+    pub resume_file: PathBuf,
+}
+
+impl Placement {
+    pub fn new(dir: &Path, name: &str) -> Placement {
+        Placement {
+            dir: dir.to_owned(),
+            target: dir.join(name),
+            part: dir.join(format!("{name}.part")),
+            parts: dir.join(format!(".{name}.p2p-parts")),
+            resume_file: resume::path_for(dir, name),
+        }
+    }
+
+    /// Where the content is now: the final name once it exists, else the `.part` name.
+    pub fn current(&self) -> PathBuf {
+        if std::fs::symlink_metadata(&self.target).is_ok() {
+            self.target.clone()
+        } else {
+            self.part.clone()
+        }
+    }
+}
+
+/// A store ready to run, and what of it is verified.
+pub struct Opened {
+    pub store: PieceStore,
+    pub have: Bitfield,
+    /// Taken from the resume file, not hashed.
+    pub resumed: bool,
+    /// The store reads and writes `DIR/NAME` itself, not `NAME.part`.
+    pub in_place: bool,
+}
+
+/// For a fetch: opens (creating what is missing) the files `files` chooses and learns what
+/// is verified, from the resume file unless `rehash`, else by hashing. Gives up with
+/// [`Error::Stopped`] once `cancel` is cancelled.
+pub fn open_for_fetch(
+    meta: &Torrent,
+    place: &Placement,
+    files: &Files,
+    direct_io: bool,
+    rehash: bool,
+    cancel: &Cancel,
+) -> Result<Opened> {
+    std::fs::create_dir_all(&place.dir).map_err(|source| Error::Io {
+        path: place.dir.clone(),
+        source,
+    })?;
+    let selection = choose(meta, files, &place.resume_file)?;
+    let mut info = meta.info.clone();
+    let in_place = std::fs::symlink_metadata(&place.target).is_ok();
+    if !in_place {
+        info.name = format!("{}.part", meta.info.name);
+    }
+    let mut store = PieceStore::create_until(
+        &place.dir,
+        &info,
+        selection,
+        Some(place.parts.clone()),
+        cancel,
+    )?;
+    if direct_io {
+        store = store.write_direct();
+    }
+    let pieces = store.layout().piece_count();
+    if !rehash
+        && let Some(have) = resume::load(
+            &place.resume_file,
+            meta.info_hash,
+            pieces,
+            &store.resume_paths(),
+        )
+    {
+        return Ok(Opened {
+            store,
+            have,
+            resumed: true,
+            in_place,
+        });
+    }
+    let progress = HashProgress {
+        cancel: cancel.clone(),
+        ..HashProgress::default()
+    };
+    let have = store.check_all(&progress)?;
+    Ok(Opened {
+        store,
+        have,
+        resumed: false,
+        in_place,
+    })
+}
+
+/// For a seed: the content must be at `DIR/NAME`, whole in size; every piece is hashed, and
+/// none passing is an error naming the first file at fault.
+pub fn open_for_seed(meta: &Torrent, dir: &Path, cancel: &Cancel) -> Result<Opened> {
+    let store = PieceStore::open_existing(dir, &meta.info)?;
+    let progress = HashProgress {
+        cancel: cancel.clone(),
+        ..HashProgress::default()
+    };
+    let have = store.check_all(&progress)?;
+    let bad_file = || {
+        store
+            .first_bad_file(&have)
+            .map(|p| p.to_owned())
+            .unwrap_or_default()
+    };
+    if have.count() == 0 {
+        return Err(Error::Input {
+            path: bad_file(),
+            reason: format!(
+                "does not match torrent {} ({}): none of its {} pieces pass their hash check",
+                crate::escape::untrusted(&meta.info.name, 80),
+                meta.info_hash,
+                have.len()
+            ),
+        });
+    }
+    if !have.is_full() {
+        log::warn!(
+            "{}: {} of {} pieces fail their hash check; serving the {} that pass (p2p verify names the files)",
+            bad_file().display(),
+            have.len() - have.count(),
+            have.len(),
+            have.count()
+        );
+    }
+    Ok(Opened {
+        store,
+        have,
+        resumed: false,
+        in_place: true,
+    })
+}
+
+/// The files to fetch: as `files` says, else as the last run of this download chose (its
+/// resume file), else all. Selecting none is a usage error.
+fn choose(meta: &Torrent, files: &Files, resume_file: &Path) -> Result<Selection> {
+    let count = meta.info.files.len();
+    let selection = match files {
+        Files::AsBefore => match resume::saved_selection(resume_file, meta.info_hash, count) {
+            Some(flags) => {
+                let s = Selection::from_flags(flags);
+                log::info!(
+                    "going on with the {} of {count} files the last run chose (--only '**' takes all)",
+                    s.count()
+                );
+                s
+            }
+            None => Selection::all(count),
+        },
+        Files::Patterns { only, skip } => Selection::new(&meta.info, only, skip),
+        Files::Flags(flags) if flags.len() == count => Selection::from_flags(flags.clone()),
+        Files::Flags(flags) => {
+            return Err(Error::BadArgument {
+                what: "files",
+                value: flags.len().to_string(),
+                reason: format!("the torrent has {count} files"),
+            });
+        }
+    };
+    if selection.count() == 0 {
+        return Err(Error::BadArgument {
+            what: "--only/--skip",
+            value: String::new(),
+            reason: format!(
+                "they leave none of the torrent's {count} files (`p2p info` lists them)"
+            ),
+        });
+    }
+    if !selection.is_all() {
+        log::info!("fetching {} of {count} files", selection.count());
+    }
+    Ok(selection)
+}
+
+/// The download is whole: drops the resume file and the part file (when every file is taken),
+/// and gives the content its name (`in_place`: it already has it). Returns where the content
+/// now is.
+pub fn finish(store: &PieceStore, place: &Placement, in_place: bool) -> PathBuf {
+    resume::remove(&place.resume_file);
+    match store.parts_path() {
+        Some(parts) if store.selection().is_all() => {
+            let _ = std::fs::remove_file(parts);
+        }
+        Some(parts) => log::info!(
+            "{} keeps the pieces the chosen files share with the others",
+            parts.display()
+        ),
+        None => {}
+    }
+    if in_place {
+        return place.target.clone();
+    }
+    match store.move_root(&place.part, &place.target) {
+        Ok(()) => place.target.clone(),
+        Err(e) => {
+            log::warn!("{e}");
+            place.part.clone()
+        }
+    }
+}
+
+/// Records what is verified, so that the next start need not hash it again.
+pub fn save_resume(store: &PieceStore, place: &Placement, meta: &Torrent, have: &Bitfield) {
+    if let Err(e) = resume::save(
+        &place.resume_file,
+        meta.info_hash,
+        have,
+        &store.resume_paths(),
+        store.selection().flags(),
+    ) {
+        log::warn!("could not write {}: {e}", place.resume_file.display());
+    }
+}
+
+/// Removes what this torrent wrote under its directory: the content (under either name), the
+/// part file and the resume file. Nothing outside `place.dir` is touched, and a link is
+/// removed as a link, never followed.
+pub fn delete_data(place: &Placement) {
+    for path in [&place.target, &place.part] {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            continue;
+        };
+        let removed = if meta.is_dir() {
+            std::fs::remove_dir_all(path)
+        } else {
+            std::fs::remove_file(path)
+        };
+        if let Err(e) = removed {
+            log::warn!("could not remove {}: {e}", path.display());
+        }
+    }
+    let _ = std::fs::remove_file(&place.parts);
+    resume::remove(&place.resume_file);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delete_data_removes_both_names_and_the_side_files_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let place = Placement::new(dir.path(), "movie");
+        std::fs::create_dir(&place.part).unwrap();
+        std::fs::write(place.part.join("a"), b"x").unwrap();
+        std::fs::write(&place.resume_file, b"r").unwrap();
+        std::fs::write(&place.parts, b"p").unwrap();
+        std::fs::write(dir.path().join("other"), b"keep").unwrap();
+        // A link at the final name is removed, not followed.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious"), b"!").unwrap();
+        std::os::unix::fs::symlink(outside.path(), &place.target).unwrap();
+        delete_data(&place);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["other"]);
+        assert!(outside.path().join("precious").exists());
+    }
+}

@@ -1,0 +1,635 @@
+//! The engine's owner task: every torrent's [`Machine`], and the work its actions start
+//! (metadata fetches, checks on blocking threads, torrent tasks on the session). Requests,
+//! work reports, torrent ends and a 1 s tick are its only inputs; it alone changes torrents.
+
+use super::disk::{self, Opened, Placement};
+use super::entry::{Counters, Entry};
+use super::hooks::{on_done, save_torrent, seed_goal};
+use super::machine::{Action, Input, Machine, State};
+use super::{
+    AddOptions, Command, EngineConfig, Id, Mode, NO_PEER_TIMEOUT, Notice, Request, Snapshot, Source,
+};
+use crate::bitfield::Bitfield;
+use crate::magnet::Magnet;
+use crate::runtime::{self, Cancel, JoinHandle};
+use crate::session::{Session, metadata};
+use crate::torrent;
+use crate::{Error, Result, escape, progress};
+use async_std::channel::{Receiver, Sender, unbounded};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+const TICK: Duration = Duration::from_secs(1);
+
+pub async fn start(
+    config: EngineConfig,
+    notices: Sender<Notice>,
+) -> Result<(Sender<Command>, SocketAddr)> {
+    let mut session = Session::bind(config.listen, config.encryption).await?;
+    if let Some(dht) = config.dht {
+        session.start_dht(dht).await;
+    }
+    let local = session.local_addr();
+    let (commands, requests) = unbounded();
+    let (done, reports) = unbounded();
+    let owner = Owner {
+        session,
+        entries: BTreeMap::new(),
+        next_id: 1,
+        notices,
+        done,
+        tasks: HashMap::new(),
+        hooks: Vec::new(),
+        closing: None,
+    };
+    runtime::spawn(owner.run(requests, reports));
+    Ok((commands, local))
+}
+
+/// What the engine's work reports.
+enum Done {
+    /// `None`: cancelled.
+    Metadata(Id, Option<Result<metadata::Found>>),
+    Opened(Id, Result<Opened>),
+}
+
+struct Owner {
+    session: Session,
+    entries: BTreeMap<Id, Entry>,
+    next_id: Id,
+    notices: Sender<Notice>,
+    done: Sender<Done>,
+    /// The session's torrent ids of running tasks, and whose they are.
+    tasks: HashMap<usize, Id>,
+    /// Running `on_done` commands: waited for before the engine ends.
+    hooks: Vec<JoinHandle<()>>,
+    /// Shutting down: who to answer once every torrent is idle.
+    closing: Option<Sender<Vec<Snapshot>>>,
+}
+
+enum Wake {
+    Command(Command),
+    Done(Box<Done>),
+    Ended(usize, Result<()>),
+    Tick,
+    /// Every handle is dropped.
+    Orphaned,
+}
+
+impl Owner {
+    async fn run(mut self, requests: Receiver<Command>, reports: Receiver<Done>) {
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let wake = {
+                let command = async {
+                    match requests.recv().await {
+                        Ok(c) => Wake::Command(c),
+                        Err(_) => Wake::Orphaned,
+                    }
+                };
+                let done = async {
+                    match reports.recv().await {
+                        Ok(d) => Wake::Done(Box::new(d)),
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                let ended = async {
+                    let (task, outcome) = self.session.next_end().await;
+                    Wake::Ended(task, outcome)
+                };
+                let tick = async {
+                    runtime::sleep(next_tick.saturating_duration_since(Instant::now())).await;
+                    Wake::Tick
+                };
+                runtime::race(runtime::race(done, ended), runtime::race(command, tick)).await
+            };
+            match wake {
+                Wake::Command(c) => self.command(c).await,
+                Wake::Done(d) => self.done(*d).await,
+                Wake::Ended(task, outcome) => self.ended(task, outcome).await,
+                Wake::Tick => {
+                    next_tick = Instant::now() + TICK;
+                    self.tick().await;
+                }
+                Wake::Orphaned if self.closing.is_none() => {
+                    let (tx, _) = async_std::channel::bounded(1);
+                    self.begin_shutdown(tx).await;
+                }
+                Wake::Orphaned => {}
+            }
+            if self.closing.is_some() && self.entries.values().all(|e| e.machine.is_idle()) {
+                break;
+            }
+        }
+        for hook in std::mem::take(&mut self.hooks) {
+            hook.await;
+        }
+        self.session.close().await;
+        let all = self.snapshots(None);
+        if let Some(reply) = self.closing.take() {
+            let _ = reply.send(all).await;
+        }
+    }
+
+    fn snapshots(&self, id: Option<Id>) -> Vec<Snapshot> {
+        self.entries
+            .iter()
+            .filter(|(i, _)| id.is_none_or(|id| id == **i))
+            .map(|(i, e)| e.snapshot(*i))
+            .collect()
+    }
+
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Add(source, options, reply) => {
+                let added = self.add(source, *options).await;
+                let _ = reply.send(added).await;
+            }
+            Command::Act(id, request, reply) => {
+                let outcome = self.act(id, request).await;
+                let _ = reply.send(outcome).await;
+            }
+            Command::Snapshot(id, reply) => {
+                let _ = reply.send(self.snapshots(id)).await;
+            }
+            Command::Shutdown(reply) => self.begin_shutdown(reply).await,
+        }
+    }
+
+    async fn begin_shutdown(&mut self, reply: Sender<Vec<Snapshot>>) {
+        self.closing = Some(reply);
+        let ids: Vec<Id> = self.entries.keys().copied().collect();
+        for id in ids {
+            self.input(id, Input::Pause).await;
+        }
+    }
+
+    async fn add(&mut self, source: Source, options: AddOptions) -> Result<Id> {
+        if self.closing.is_some() {
+            return Err(Error::Failed("the engine is shutting down".into()));
+        }
+        let (meta, magnet) = match source {
+            Source::Torrent(t) => (Some(*t), None),
+            // A magnet link fetched into this directory before left its .torrent there.
+            Source::Magnet(m) => (metadata::saved_torrent(&options.dir, m.info_hash), Some(m)),
+        };
+        let magnet = match (&meta, magnet) {
+            (Some(t), m) => Magnet {
+                peers: m.map(|m| m.peers).unwrap_or_default(),
+                ..Magnet::of(t)
+            },
+            (None, Some(m)) => m,
+            (None, None) => unreachable!("a source is a torrent or a magnet link"),
+        };
+        if let Some((id, e)) = self
+            .entries
+            .iter()
+            .find(|(_, e)| e.info_hash == magnet.info_hash)
+        {
+            return Err(Error::Failed(format!(
+                "torrent {} is already added (as number {id}, {})",
+                magnet.info_hash,
+                escape::untrusted(&e.name, 80)
+            )));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let name = match &meta {
+            Some(t) => t.info.name.clone(),
+            None => magnet
+                .name
+                .clone()
+                .unwrap_or_else(|| magnet.info_hash.hex()),
+        };
+        let keep_seeding =
+            options.mode == Mode::Seed || options.keep_seeding || self.has_goal(&options);
+        let (machine, actions) = Machine::new(meta.is_some(), keep_seeding, options.paused);
+        let place = meta
+            .as_ref()
+            .map(|t| Placement::new(&options.dir, &t.info.name));
+        self.entries.insert(
+            id,
+            Entry {
+                machine,
+                info_hash: magnet.info_hash,
+                name,
+                magnet,
+                meta: meta.map(Arc::new),
+                place,
+                known_peers: Vec::new(),
+                store: None,
+                in_place: false,
+                have: None,
+                task: None,
+                cancel: Cancel::new(),
+                failure: None,
+                ended: Counters::default(),
+                last: (Instant::now(), 0, 0),
+                rates: (0.0, 0.0),
+                added: SystemTime::now(),
+                completed: None,
+                path: None,
+                // Added paused is what was asked, not news.
+                told_stopped: options.paused,
+                options,
+            },
+        );
+        self.apply(id, actions).await;
+        Ok(id)
+    }
+
+    fn has_goal(&self, options: &AddOptions) -> bool {
+        options.seed_ratio.is_some() || options.seed_time.is_some()
+    }
+
+    async fn act(&mut self, id: Id, request: Request) -> Result<()> {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Err(Error::BadArgument {
+                what: "torrent",
+                value: id.to_string(),
+                reason: "no such torrent".into(),
+            });
+        };
+        let input = match request {
+            Request::Pause => Input::Pause,
+            Request::Resume => Input::Resume,
+            Request::Remove { delete_data } => Input::Remove { delete_data },
+            Request::Verify => Input::Verify,
+            Request::SetFiles(files) => {
+                if entry.options.mode == Mode::Seed {
+                    return Err(Error::Failed(
+                        "a seed serves every file it has; its files cannot be chosen".into(),
+                    ));
+                }
+                entry.options.files = files;
+                Input::Verify
+            }
+        };
+        self.input(id, input).await;
+        Ok(())
+    }
+
+    async fn input(&mut self, id: Id, input: Input) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let actions = entry.machine.on(input);
+        self.apply(id, actions).await;
+    }
+
+    async fn apply(&mut self, id: Id, actions: Vec<Action>) {
+        for action in actions {
+            let Some(entry) = self.entries.get_mut(&id) else {
+                return;
+            };
+            match action {
+                Action::FetchMetadata => self.fetch_metadata(id),
+                Action::Check { rehash } => self.check(id, rehash),
+                Action::Cancel => entry.cancel.cancel(),
+                Action::StartTask => self.start_task(id),
+                Action::StopTask => {
+                    if let Some(t) = &entry.task {
+                        t.stop().await;
+                    }
+                }
+                Action::Finish => self.finish(id).await,
+                Action::SaveResume => {
+                    if let (Mode::Fetch, Some(store), Some(place), Some(meta), Some(have)) = (
+                        entry.options.mode,
+                        &entry.store,
+                        &entry.place,
+                        &entry.meta,
+                        &entry.have,
+                    ) {
+                        disk::save_resume(store, place, meta, have);
+                    }
+                }
+                Action::DeleteData => {
+                    if let Some(place) = entry.place.clone() {
+                        entry.store = None;
+                        let _ = runtime::spawn_blocking(move || disk::delete_data(&place)).await;
+                    }
+                }
+                Action::Forget => {
+                    if let Some(e) = self.entries.remove(&id) {
+                        self.session.remove(&e.info_hash);
+                        log::info!("{}: removed", escape::untrusted(&e.name, 80));
+                    }
+                    let _ = self.notices.send(Notice::Removed { id }).await;
+                    return;
+                }
+            }
+        }
+        self.tell_if_stopped(id).await;
+    }
+
+    /// Sends [`Notice::Stopped`] once each time a torrent comes to rest.
+    async fn tell_if_stopped(&mut self, id: Id) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let at_rest = entry.machine.is_idle()
+            && matches!(
+                entry.machine.state(),
+                State::Paused | State::Finished | State::Error(_)
+            );
+        if !at_rest {
+            entry.told_stopped = false;
+            return;
+        }
+        if entry.told_stopped {
+            return;
+        }
+        entry.told_stopped = true;
+        let state = entry.machine.state().clone();
+        let outcome = match (&state, entry.failure.take()) {
+            (State::Error(_), Some(e)) => Err(e),
+            (State::Error(reason), None) => Err(Error::Failed(reason.clone())),
+            _ => Ok(()),
+        };
+        let _ = self
+            .notices
+            .send(Notice::Stopped { id, state, outcome })
+            .await;
+    }
+
+    fn fetch_metadata(&mut self, id: Id) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.cancel = Cancel::new();
+        log::info!(
+            "fetching the metadata of {} ({}) listening on {}",
+            escape::untrusted(entry.magnet.name.as_deref().unwrap_or("a magnet link"), 200),
+            entry.info_hash,
+            self.session.local_addr()
+        );
+        let (magnet, peers, asker) = (
+            entry.magnet.clone(),
+            entry.options.peers.clone(),
+            self.session.asker(),
+        );
+        let (cancel, done) = (entry.cancel.clone(), self.done.clone());
+        runtime::spawn(async move {
+            let fetch =
+                async { Some(metadata::fetch(&magnet, &peers, asker, NO_PEER_TIMEOUT).await) };
+            let cancelled = async {
+                cancel.cancelled().await;
+                None
+            };
+            let found = runtime::race(fetch, cancelled).await;
+            let _ = done.send(Done::Metadata(id, found)).await;
+        });
+    }
+
+    fn check(&mut self, id: Id, rehash: bool) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let (Some(meta), Some(place)) = (entry.meta.clone(), entry.place.clone()) else {
+            return;
+        };
+        entry.cancel = Cancel::new();
+        // The check's store replaces the last one; any file it had open is closed first.
+        entry.store = None;
+        let (cancel, done) = (entry.cancel.clone(), self.done.clone());
+        let (mode, files, direct_io) = (
+            entry.options.mode,
+            entry.options.files.clone(),
+            entry.options.direct_io,
+        );
+        runtime::spawn(async move {
+            let opened = runtime::spawn_blocking(move || match mode {
+                Mode::Fetch => {
+                    disk::open_for_fetch(&meta, &place, &files, direct_io, rehash, &cancel)
+                }
+                Mode::Seed => disk::open_for_seed(&meta, &place.dir, &cancel),
+            })
+            .await;
+            let _ = done.send(Done::Opened(id, opened)).await;
+        });
+    }
+
+    async fn done(&mut self, done: Done) {
+        match done {
+            Done::Metadata(id, None) => self.input(id, Input::Cancelled).await,
+            Done::Metadata(id, Some(Err(e))) => self.fail(id, e).await,
+            Done::Metadata(id, Some(Ok(found))) => {
+                let Some(entry) = self.entries.get_mut(&id) else {
+                    return;
+                };
+                save_torrent(&entry.options.dir, &found.torrent);
+                entry.name = found.torrent.info.name.clone();
+                entry.place = Some(Placement::new(&entry.options.dir, &entry.name));
+                entry.meta = Some(Arc::new(found.torrent));
+                entry.known_peers = found.peers;
+                self.input(id, Input::MetadataFound).await;
+            }
+            Done::Opened(id, Err(e)) => {
+                let cancelled = self
+                    .entries
+                    .get(&id)
+                    .is_some_and(|e| e.cancel.is_cancelled());
+                match e {
+                    Error::Stopped(_) if cancelled => self.input(id, Input::Cancelled).await,
+                    e => self.fail(id, e).await,
+                }
+            }
+            Done::Opened(id, Ok(opened)) => {
+                let Some(entry) = self.entries.get_mut(&id) else {
+                    return;
+                };
+                let (have, store) = (opened.have, opened.store);
+                if have.count() > 0 && entry.options.mode == Mode::Fetch {
+                    log::info!(
+                        "resuming: {} of {} pieces already verified{}",
+                        have.count(),
+                        have.len(),
+                        if opened.resumed {
+                            " (from the resume file, not hashed again)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                // A seed serves what passes and never downloads: it is as complete as it gets.
+                let complete =
+                    entry.options.mode == Mode::Seed || store.wanted().ones().all(|p| have.get(p));
+                entry.in_place = opened.in_place;
+                entry.store = Some(Arc::new(store));
+                entry.have = Some(have);
+                self.input(id, Input::Checked { complete }).await;
+            }
+        }
+    }
+
+    async fn fail(&mut self, id: Id, e: Error) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        log::warn!("{}: {e}", escape::untrusted(&entry.name, 80));
+        let reason = e.to_string();
+        entry.failure = Some(e);
+        self.input(id, Input::Failed(reason)).await;
+    }
+
+    fn start_task(&mut self, id: Id) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let (Some(meta), Some(store)) = (entry.meta.clone(), entry.store.clone()) else {
+            return;
+        };
+        let have = entry
+            .have
+            .take()
+            .unwrap_or_else(|| Bitfield::new(meta.info.piece_count()));
+        let seed = entry.options.mode == Mode::Seed;
+        let options = torrent::Options {
+            upload_limit: entry.options.upload_limit.clone(),
+            download_limit: entry.options.download_limit.clone(),
+            keep_seeding: entry.machine.keep_seeding(),
+            peers: entry.options.peers.clone(),
+            known_peers: std::mem::take(&mut entry.known_peers),
+            no_peer_timeout: entry.options.no_peer_timeout,
+            sequential: entry.options.sequential,
+            // The content is the user's: a seed serves it and never writes to it.
+            upload_only: seed,
+            ..torrent::Options::default()
+        };
+        let task = self.session.add(meta.clone(), store, have, options);
+        self.tasks.insert(task.id, id);
+        let counters = Counters::of(&task.stats);
+        entry.last = (Instant::now(), counters.downloaded, counters.uploaded);
+        entry.task = Some(task);
+        // Logged once the torrent is routed: a peer told of this port is served at once.
+        if seed {
+            log::info!(
+                "seeding {} ({}, {}) listening on {}",
+                meta.info.name,
+                meta.info_hash,
+                progress::bytes(meta.info.total_length()),
+                self.session.local_addr()
+            );
+            log::info!("magnet link: {}", Magnet::of(&meta).to_uri());
+        } else {
+            log::info!(
+                "fetching {} ({}) listening on {}",
+                meta.info.name,
+                meta.info_hash,
+                self.session.local_addr()
+            );
+        }
+    }
+
+    async fn finish(&mut self, id: Id) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let (Some(store), Some(place), Some(meta)) = (&entry.store, &entry.place, &entry.meta)
+        else {
+            return;
+        };
+        let path = match entry.options.mode {
+            Mode::Fetch => disk::finish(store, place, entry.in_place),
+            Mode::Seed => place.target.clone(),
+        };
+        entry.completed = Some((SystemTime::now(), Instant::now()));
+        entry.path = Some(path.clone());
+        let already = entry.task.is_none();
+        if entry.options.mode == Mode::Fetch {
+            // For a download that completes, not for content found whole at the start.
+            if let Some(cmd) = entry.options.on_done.as_deref().filter(|_| !already) {
+                self.hooks.push(on_done(cmd, &path, meta));
+            }
+            if entry.machine.keep_seeding() {
+                log::info!("seeding until {}", seed_goal(&entry.options));
+            }
+        }
+        let _ = self
+            .notices
+            .send(Notice::Completed { id, path, already })
+            .await;
+    }
+
+    /// A torrent's task ended (asked to, on completion without seeding, or failing).
+    async fn ended(&mut self, task: usize, outcome: Result<()>) {
+        let Some(id) = self.tasks.remove(&task) else {
+            return;
+        };
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let stats = entry.task.as_ref().map(|t| t.stats.clone());
+        if let Some(stats) = &stats
+            && stats.complete.load(Ordering::Relaxed)
+            && !entry.machine.is_complete()
+        {
+            // A fetch without seeding ends as it completes: finish before the end is handled.
+            self.input(id, Input::Completed).await;
+        }
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.task = None;
+        self.session.remove(&entry.info_hash);
+        if let Some(stats) = stats {
+            entry.ended = entry.ended.plus(Counters::of(&stats));
+            entry.have = stats
+                .final_have
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+        }
+        entry.rates = (0.0, 0.0);
+        match outcome {
+            Ok(()) => self.input(id, Input::TaskEnded).await,
+            Err(e) => self.fail(id, e).await,
+        }
+    }
+
+    async fn tick(&mut self) {
+        let mut inputs = Vec::new();
+        for (id, entry) in &mut self.entries {
+            let Some(task) = &entry.task else {
+                continue;
+            };
+            let now = Counters::of(&task.stats);
+            let secs = entry.last.0.elapsed().as_secs_f64().max(1e-3);
+            entry.rates = (
+                now.downloaded.saturating_sub(entry.last.1) as f64 / secs,
+                now.uploaded.saturating_sub(entry.last.2) as f64 / secs,
+            );
+            entry.last = (Instant::now(), now.downloaded, now.uploaded);
+            if task.stats.complete.load(Ordering::Relaxed) && !entry.machine.is_complete() {
+                inputs.push((*id, Input::Completed));
+            } else if entry.machine.state() == &State::Seeding
+                && entry.options.mode == Mode::Fetch
+                && let Some((_, at)) = entry.completed
+            {
+                let uploaded = entry.counters().uploaded;
+                let total = entry.wanted_bytes();
+                let ratio_met = entry
+                    .options
+                    .seed_ratio
+                    .is_some_and(|r| uploaded as f64 >= r * total as f64);
+                let time_met = entry.options.seed_time.is_some_and(|t| at.elapsed() >= t);
+                if ratio_met || time_met {
+                    log::info!(
+                        "seeded {} ({:.2} times the size) for {}: done",
+                        progress::bytes(uploaded),
+                        uploaded as f64 / total.max(1) as f64,
+                        progress::duration(at.elapsed().as_secs())
+                    );
+                    inputs.push((*id, Input::GoalMet));
+                }
+            }
+        }
+        for (id, input) in inputs {
+            self.input(id, input).await;
+        }
+    }
+}

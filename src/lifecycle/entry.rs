@@ -1,0 +1,178 @@
+//! One torrent as the engine keeps it: its state machine, what it was added with, its store
+//! and task when it has them, and its counters across task restarts; and the snapshot a
+//! client reads of it.
+
+use super::disk::Placement;
+use super::machine::Machine;
+use super::{AddOptions, FileInfo, Id, Snapshot};
+use crate::Error;
+use crate::bitfield::Bitfield;
+use crate::magnet::Magnet;
+use crate::metainfo::{InfoHash, Torrent};
+use crate::piece_store::PieceStore;
+use crate::runtime::Cancel;
+use crate::session::TorrentRef;
+use crate::torrent::Stats;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+/// Counters of tasks that have ended, added to the running one's.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Counters {
+    pub(super) downloaded: u64,
+    pub(super) uploaded: u64,
+    pub(super) wasted: u64,
+    pub(super) web_seed_bytes: u64,
+    pub(super) connections: usize,
+    pub(super) encrypted_connections: usize,
+}
+
+impl Counters {
+    pub(super) fn of(s: &Stats) -> Counters {
+        Counters {
+            downloaded: s.downloaded.load(Ordering::Relaxed),
+            uploaded: s.uploaded.load(Ordering::Relaxed),
+            wasted: s.wasted.load(Ordering::Relaxed),
+            web_seed_bytes: s.web_seed_bytes.load(Ordering::Relaxed),
+            connections: s.connections.load(Ordering::Relaxed),
+            encrypted_connections: s.encrypted_connections.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(super) fn plus(self, o: Counters) -> Counters {
+        Counters {
+            downloaded: self.downloaded + o.downloaded,
+            uploaded: self.uploaded + o.uploaded,
+            wasted: self.wasted + o.wasted,
+            web_seed_bytes: self.web_seed_bytes + o.web_seed_bytes,
+            connections: self.connections + o.connections,
+            encrypted_connections: self.encrypted_connections + o.encrypted_connections,
+        }
+    }
+}
+
+pub(super) struct Entry {
+    pub(super) machine: Machine,
+    pub(super) options: AddOptions,
+    pub(super) info_hash: InfoHash,
+    pub(super) name: String,
+    pub(super) magnet: Magnet,
+    pub(super) meta: Option<Arc<Torrent>>,
+    pub(super) place: Option<Placement>,
+    /// Peers heard of while fetching the metadata.
+    pub(super) known_peers: Vec<SocketAddr>,
+    pub(super) store: Option<Arc<PieceStore>>,
+    pub(super) in_place: bool,
+    /// What is verified while no task runs (the task owns it while it does).
+    pub(super) have: Option<Bitfield>,
+    pub(super) task: Option<TorrentRef>,
+    pub(super) cancel: Cancel,
+    /// The failure that put it in the error state, for the [`Notice::Stopped`] that tells it.
+    pub(super) failure: Option<Error>,
+    pub(super) ended: Counters,
+    /// Counters at the last tick, and the rates over it.
+    pub(super) last: (Instant, u64, u64),
+    pub(super) rates: (f64, f64),
+    pub(super) added: SystemTime,
+    pub(super) completed: Option<(SystemTime, Instant)>,
+    pub(super) path: Option<PathBuf>,
+    /// A [`Notice::Stopped`] went out since the last work started.
+    pub(super) told_stopped: bool,
+}
+
+impl Entry {
+    pub(super) fn counters(&self) -> Counters {
+        match &self.task {
+            Some(t) => self.ended.plus(Counters::of(&t.stats)),
+            None => self.ended,
+        }
+    }
+
+    pub(super) fn wanted_bytes(&self) -> u64 {
+        self.store.as_ref().map_or(0, |s| {
+            s.wanted().ones().map(|p| s.layout().piece_size(p)).sum()
+        })
+    }
+
+    pub(super) fn snapshot(&self, id: Id) -> Snapshot {
+        let meta = self.meta.as_deref();
+        let c = self.counters();
+        let (mut have_bytes, mut have_pieces, mut prefix, mut peers) = (0, 0, 0, 0);
+        if let Some(t) = &self.task {
+            have_bytes = t.stats.have_bytes.load(Ordering::Relaxed);
+            have_pieces = t.stats.have_pieces.load(Ordering::Relaxed);
+            prefix = t.stats.prefix_bytes.load(Ordering::Relaxed);
+            peers = t.stats.peers.load(Ordering::Relaxed);
+        } else if let (Some(have), Some(store)) = (&self.have, &self.store) {
+            let layout = store.layout();
+            have_pieces = have.count();
+            have_bytes = have
+                .ones()
+                .filter(|&p| store.wanted().get(p))
+                .map(|p| layout.piece_size(p))
+                .sum();
+            prefix = (0..layout.piece_count())
+                .find(|&p| !have.get(p))
+                .map_or(layout.total(), |p| layout.piece_offset(p));
+        }
+        let wanted = |i: usize| {
+            self.store
+                .as_ref()
+                .is_none_or(|s| s.selection().is_selected(i))
+        };
+        Snapshot {
+            id,
+            name: self.name.clone(),
+            info_hash: self.info_hash,
+            state: self.machine.state().clone(),
+            dir: self.options.dir.clone(),
+            path: self
+                .path
+                .clone()
+                .or_else(|| self.place.as_ref().map(Placement::current)),
+            has_metadata: meta.is_some(),
+            size: meta.map_or(0, |m| m.info.total_length()),
+            wanted_bytes: self.wanted_bytes(),
+            have_bytes,
+            pieces: meta.map_or(0, |m| m.info.piece_count()),
+            have_pieces,
+            prefix_bytes: prefix,
+            files: meta.map_or_else(Vec::new, |m| {
+                m.info
+                    .files
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| FileInfo {
+                        path: std::iter::once(m.info.name.as_str())
+                            .chain(f.path.iter().map(String::as_str))
+                            .collect::<Vec<_>>()
+                            .join("/"),
+                        length: f.length,
+                        wanted: wanted(i),
+                    })
+                    .collect()
+            }),
+            complete: self.machine.is_complete(),
+            downloaded: c.downloaded,
+            uploaded: c.uploaded,
+            wasted: c.wasted,
+            web_seed_bytes: c.web_seed_bytes,
+            connections: c.connections,
+            encrypted_connections: c.encrypted_connections,
+            peers,
+            download_rate: self.rates.0,
+            upload_rate: self.rates.1,
+            added: self.added,
+            completed: self.completed.map(|(at, _)| at),
+            private: meta.is_some_and(|m| m.info.private),
+            trackers: match meta {
+                Some(m) => m.tracker_tiers().into_iter().flatten().collect(),
+                None => self.magnet.trackers.clone(),
+            },
+            magnet: self.magnet.to_uri(),
+        }
+    }
+}

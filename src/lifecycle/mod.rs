@@ -1,0 +1,254 @@
+//! The torrent lifecycle that the commands and the daemon share: an [`Engine`] runs many
+//! torrents on one [`Session`](crate::session::Session) (one port, one peer id, one DHT) and
+//! takes requests while it runs: add a torrent file or a magnet link, pause, resume, remove
+//! (optionally with its data), verify, change the file choice, read a snapshot. Each torrent
+//! goes through the states of [`machine`]: metadata (a magnet link) → checking (resume data,
+//! else hashing) → downloading → seeding → paused / finished / error. Resume data, `.part`
+//! naming and part files are [`disk`]'s.
+//!
+//! The engine is an owner task; an [`Engine`] is a cheap handle to it (clone one per client).
+//! What happens to torrents on their own (completed, stopped, failed) comes as [`Notice`]s
+//! on the channel given at start.
+
+mod disk;
+mod engine;
+mod entry;
+mod hooks;
+pub mod machine;
+
+pub use disk::{Files, Placement};
+pub use machine::State;
+
+use crate::dht::DhtConfig;
+use crate::magnet::Magnet;
+use crate::metainfo::{InfoHash, Torrent};
+use crate::peer::encryption::Encryption;
+use crate::rate::RateLimit;
+use crate::{Error, Result};
+use async_std::channel::{Sender, bounded};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// A fetch (or a magnet link's metadata fetch) with no peer connected for this long gives up.
+pub const NO_PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A torrent's number in its engine, from 1, never reused while the engine runs.
+pub type Id = u64;
+
+/// The node an engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub listen: SocketAddr,
+    pub encryption: Encryption,
+    /// `None`: no DHT (trackers and PEX only).
+    pub dht: Option<DhtConfig>,
+}
+
+/// What is added.
+pub enum Source {
+    Torrent(Box<Torrent>),
+    /// Its metadata is fetched from peers, unless an earlier run saved it in the directory.
+    Magnet(Magnet),
+}
+
+/// How a torrent uses its directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Download into `DIR/NAME.part`, renamed `DIR/NAME` when whole (content already at
+    /// `DIR/NAME` is used where it is), with resume data beside it.
+    #[default]
+    Fetch,
+    /// Serve the content at `DIR/NAME` as it is: every piece hashed at start, nothing written.
+    Seed,
+}
+
+/// What the adder chose for one torrent.
+#[derive(Clone, Default)]
+pub struct AddOptions {
+    pub dir: PathBuf,
+    pub mode: Mode,
+    pub files: Files,
+    /// Peers to dial besides the trackers', DHT's and PEX's (`--peer`).
+    pub peers: Vec<SocketAddr>,
+    pub upload_limit: Option<Arc<RateLimit>>,
+    pub download_limit: Option<Arc<RateLimit>>,
+    /// Stay and serve once complete; until the ratio or the time, whichever first, if given.
+    pub keep_seeding: bool,
+    pub seed_ratio: Option<f64>,
+    pub seed_time: Option<Duration>,
+    pub sequential: bool,
+    pub direct_io: bool,
+    /// Fail when no peer is connected for this long while incomplete.
+    pub no_peer_timeout: Option<Duration>,
+    /// Added without starting.
+    pub paused: bool,
+    /// Run through `sh -c` when the download completes, with `P2P_PATH`, `P2P_NAME` and
+    /// `P2P_INFO_HASH` in its environment.
+    pub on_done: Option<String>,
+}
+
+/// What happens to a torrent on its own.
+#[derive(Debug)]
+pub enum Notice {
+    /// Every wanted piece is verified and the content has its final name. `already`: it was
+    /// complete when checked, nothing was downloaded.
+    Completed {
+        id: Id,
+        path: PathBuf,
+        already: bool,
+    },
+    /// The torrent stopped: paused, finished, or failed (`Err`, with the error).
+    Stopped {
+        id: Id,
+        state: State,
+        outcome: Result<()>,
+    },
+    Removed {
+        id: Id,
+    },
+}
+
+/// A torrent as it is now.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub id: Id,
+    pub name: String,
+    pub info_hash: InfoHash,
+    pub state: State,
+    pub dir: PathBuf,
+    /// Where the content is (`None` before the metadata is known).
+    pub path: Option<PathBuf>,
+    pub has_metadata: bool,
+    /// The torrent's size, and what of it the chosen files take.
+    pub size: u64,
+    pub wanted_bytes: u64,
+    pub have_bytes: u64,
+    pub pieces: usize,
+    pub have_pieces: usize,
+    /// Verified bytes from the start without a gap.
+    pub prefix_bytes: u64,
+    pub files: Vec<FileInfo>,
+    pub complete: bool,
+    /// Bytes received, all of them: `wasted` and `web_seed_bytes` are parts of it.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub wasted: u64,
+    pub web_seed_bytes: u64,
+    pub connections: usize,
+    pub encrypted_connections: usize,
+    pub peers: usize,
+    /// Bytes a second over the engine's last second.
+    pub download_rate: f64,
+    pub upload_rate: f64,
+    pub added: SystemTime,
+    pub completed: Option<SystemTime>,
+    pub private: bool,
+    pub trackers: Vec<String>,
+    pub magnet: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct FileInfo {
+    pub path: String,
+    pub length: u64,
+    pub wanted: bool,
+}
+
+enum Command {
+    Add(Source, Box<AddOptions>, Sender<Result<Id>>),
+    Act(Id, Request, Sender<Result<()>>),
+    Snapshot(Option<Id>, Sender<Vec<Snapshot>>),
+    Shutdown(Sender<Vec<Snapshot>>),
+}
+
+enum Request {
+    Pause,
+    Resume,
+    Remove { delete_data: bool },
+    Verify,
+    SetFiles(Files),
+}
+
+/// A handle to a running engine.
+#[derive(Clone)]
+pub struct Engine {
+    commands: Sender<Command>,
+    local: SocketAddr,
+}
+
+impl Engine {
+    /// Binds the node (and its DHT, when configured) and starts the owner task.
+    pub async fn start(config: EngineConfig, notices: Sender<Notice>) -> Result<Engine> {
+        let (commands, local) = engine::start(config, notices).await?;
+        Ok(Engine { commands, local })
+    }
+
+    /// The peer port's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub async fn add(&self, source: Source, options: AddOptions) -> Result<Id> {
+        self.ask(|tx| Command::Add(source, Box::new(options), tx))
+            .await?
+    }
+
+    /// Stops the torrent's work (announcing `stopped`), keeping what is verified.
+    pub async fn pause(&self, id: Id) -> Result<()> {
+        self.act(id, Request::Pause).await
+    }
+
+    pub async fn resume(&self, id: Id) -> Result<()> {
+        self.act(id, Request::Resume).await
+    }
+
+    /// Stops the torrent and forgets it; `delete_data` also removes what it wrote.
+    pub async fn remove(&self, id: Id, delete_data: bool) -> Result<()> {
+        self.act(id, Request::Remove { delete_data }).await
+    }
+
+    /// Hashes the data again, ignoring the resume data.
+    pub async fn verify(&self, id: Id) -> Result<()> {
+        self.act(id, Request::Verify).await
+    }
+
+    /// Changes which files are fetched; the data is checked again for the new choice.
+    pub async fn set_files(&self, id: Id, files: Files) -> Result<()> {
+        self.act(id, Request::SetFiles(files)).await
+    }
+
+    pub async fn snapshot(&self, id: Id) -> Option<Snapshot> {
+        self.ask(|tx| Command::Snapshot(Some(id), tx))
+            .await
+            .ok()?
+            .pop()
+    }
+
+    pub async fn list(&self) -> Vec<Snapshot> {
+        self.ask(|tx| Command::Snapshot(None, tx))
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Pauses every torrent (saving resume data), waits for done hooks, stops the DHT (saving
+    /// its state) and ends the engine. Returns every torrent as it was last.
+    pub async fn shutdown(&self) -> Vec<Snapshot> {
+        self.ask(Command::Shutdown).await.unwrap_or_default()
+    }
+
+    async fn act(&self, id: Id, request: Request) -> Result<()> {
+        self.ask(|tx| Command::Act(id, request, tx)).await?
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(Sender<T>) -> Command) -> Result<T> {
+        let gone = || Error::Failed("the engine has stopped".into());
+        let (tx, rx) = bounded(1);
+        self.commands.send(command(tx)).await.map_err(|_| gone())?;
+        rx.recv().await.map_err(|_| gone())
+    }
+}
+
+#[cfg(test)]
+mod tests;
