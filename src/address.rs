@@ -97,6 +97,47 @@ pub fn is_clean_url(url: &str, schemes: &[&str]) -> bool {
     }) && !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// Appends the peers of one address family in compact form (BEP 23: 4-byte IPv4 or 16-byte
+/// IPv6 address, then the port, big-endian); peers of the other family are skipped.
+pub fn encode_compact<'a>(
+    peers: impl IntoIterator<Item = &'a SocketAddr>,
+    v6: bool,
+    out: &mut Vec<u8>,
+) {
+    for addr in peers {
+        match addr.ip() {
+            IpAddr::V4(ip) if !v6 => out.extend_from_slice(&ip.octets()),
+            IpAddr::V6(ip) if v6 => out.extend_from_slice(&ip.octets()),
+            _ => continue,
+        }
+        out.extend_from_slice(&addr.port().to_be_bytes());
+    }
+}
+
+/// Reads a compact peer list; `None` when its length is not a whole number of entries. Peers
+/// with port 0 are dropped.
+pub fn decode_compact(bytes: &[u8], v6: bool) -> Option<Vec<SocketAddr>> {
+    let size = if v6 { 18 } else { 6 };
+    if !bytes.len().is_multiple_of(size) {
+        return None;
+    }
+    let peers = bytes
+        .chunks_exact(size)
+        .map(|c| {
+            let ip = if v6 {
+                IpAddr::V6(Ipv6Addr::from(
+                    <[u8; 16]>::try_from(&c[..16]).expect("16 bytes"),
+                ))
+            } else {
+                IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+            };
+            SocketAddr::new(ip, u16::from_be_bytes([c[size - 2], c[size - 1]]))
+        })
+        .filter(|a| a.port() != 0)
+        .collect();
+    Some(peers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,37 +2,39 @@
 //! a fetcher. Each module's first line says what it owns; this page is the map.
 //!
 //! # Layers
-//! Dependencies point down this list; no module imports one that imports it back.
+//! Dependencies point down this list: a module imports its own layer and those below, and no
+//! two modules import each other around a loop. `tests/layers.rs` checks both, from the
+//! `crate::` paths in src/.
 //! ```text
-//! main.rs, cli.rs        arguments → cli::Args → run()
-//! cmd/                   one run(args) a subcommand, thin: fetch, seed, demo add torrents to an
-//!                        engine and print its reports; tracker over tracker::start;
-//!                        make_torrent, info over metainfo
-//! lifecycle/             a torrent's life, shared by the commands and the daemon: an Engine
-//!                        (owner task + handle) runs many torrents on one session; machine.rs
-//!                        (sans-IO states: metadata → checking → downloading → seeding →
-//!                        paused/finished/error), disk.rs (.part names, resume data, checks)
-//! session                the node: one port and peer id, accept (permit first), route inbound
-//!                        handshakes by info-hash, start torrent tasks, report their ends;
-//!                        session/metadata.rs fetches a magnet link's info dictionary
-//! torrent/               the per-torrent owner task (the old leecher): picker, peer table,
-//!                        dialer (peers.rs), choking (choke.rs), bans (ban.rs), announce
-//!                        schedule (announce.rs), metadata served and PEX (extended.rs);
-//!                        Task::handle is synchronous and unit-tested
-//! peer                   one connection: reader + writer tasks reporting PeerEvents on a channel
-//!                        they are given; knows its key, never its torrent
-//! picker, piece_store    which block next (rarest first, endgame); the content on disk
-//! tracker/               server (swarm store, HTTP, UDP) and client (announce)
-//! dht/                   the Mainline DHT: krpc, table, store, lookup, node (sans-IO), the
-//!                        UDP driver and state file in mod.rs/state.rs; a session owns one
-//! extensions/            BEP 10 registry and extended handshake; ut_metadata and ut_pex
-//!                        messages (sans-IO)
-//! magnet                 magnet links: parse and write
-//! wire, layout, bencode  sans-IO codecs and arithmetic: bytes in, values out
-//! metainfo, hash         .torrent reading/writing; the one SHA-1
-//! runtime, signal, rate  the async runtime's calls and stop tokens (Cancel); SIGINT/SIGTERM as a
-//!                        future; token buckets
-//! progress               sizes, rates and durations: formatted and parsed
+//! commands     main.rs, cli.rs: arguments → cli::Args → run(); cmd/: one run(args) a
+//!              subcommand, thin (fetch, seed, demo add torrents to an engine and print its
+//!              reports); error
+//! lifecycle/   a torrent's life, shared by the commands and the daemon: an Engine (owner task
+//!              + handle) runs many torrents on one session; machine.rs (sans-IO states:
+//!              metadata → checking → downloading → seeding → paused/finished/error), disk.rs
+//!              (.part names, resume data, the check, deletion)
+//! session      the node: one port and peer id, accept (permit first), route inbound handshakes
+//!              by info-hash, start torrent tasks, report their ends; session/metadata.rs
+//!              fetches a magnet link's info dictionary
+//! torrent/     the per-torrent owner task (the old leecher): picker, peer table, dialer
+//!              (peers.rs), choking (choke.rs), bans (ban.rs), announce schedule (announce.rs),
+//!              metadata served and PEX (extended.rs); Task::handle is synchronous and
+//!              unit-tested
+//! peer, webseed, create_torrent
+//!              one connection: reader + writer tasks reporting PeerEvents on a channel they
+//!              are given, knowing their key, never their torrent; a web seed (BEP 19) as one;
+//!              making a .torrent (hashing through the piece store)
+//! piece_store, picker, extensions/, tracker/, dht/
+//!              the content on disk; which block next (rarest first, endgame); BEP 10 registry,
+//!              ut_metadata and ut_pex messages (sans-IO); tracker server (swarm store, HTTP,
+//!              UDP) and client; the Mainline DHT (krpc, table, store, lookup, node sans-IO; UDP
+//!              driver and state file)
+//! metainfo, magnet, selection, resume
+//!              .torrent reading; magnet links; which files a fetch takes; resume files
+//! wire, layout, bencode, hash, url, address, bitfield, rate, runtime, signal, progress, …
+//!              sans-IO codecs and arithmetic (bytes in, values out; InfoHash, SHA-1/SHA-256,
+//!              percent-encoding, compact peers); token buckets; the async runtime's calls and
+//!              stop tokens (Cancel); SIGINT/SIGTERM as a future; sizes and durations
 //! ```
 //!
 //! # Which way messages flow
@@ -59,7 +61,7 @@
 //! (announce-list): `tracker::client`; BEP 15 (UDP tracker): `tracker::udp` and
 //! `tracker::client`; BEP 20 (peer id): `session`; BEP 23 (compact peers): `tracker`;
 //! BEP 47 (padding files, `attr`): `metainfo` (read as gaps between files), `layout` (spans
-//! skip them), `piece_store` (zeros, never on disk), `metainfo::build` (`--pad`);
+//! skip them), `piece_store` (zeros, never on disk), `create_torrent` (`--pad`);
 //! BEP 48 (scrape): `tracker::http`.
 
 #[cfg(not(target_os = "linux"))]
@@ -72,6 +74,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod cli;
 pub mod cmd;
+pub mod create_torrent;
 pub mod dht;
 pub mod error;
 pub mod escape;
@@ -100,6 +103,7 @@ pub mod signal;
 pub mod state_file;
 pub mod torrent;
 pub mod tracker;
+pub mod url;
 pub mod webseed;
 pub mod wire;
 

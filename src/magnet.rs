@@ -177,7 +177,7 @@ fn parse_hash(text: &str) -> Result<InfoHash, MagnetError> {
 /// `%XX` and `+` (a space, as forms write it) decoded, as the tracker decodes a query;
 /// `None` for a bad escape or non-UTF-8.
 fn percent_decode(text: &str) -> Option<String> {
-    String::from_utf8(crate::tracker::proto::percent_decode(text.as_bytes())?.into_owned()).ok()
+    String::from_utf8(crate::url::percent_decode(text.as_bytes())?.into_owned()).ok()
 }
 
 /// Everything but RFC 3986's unreserved characters and a few harmless in a query value.

@@ -1,11 +1,9 @@
 //! Torrent files (BEP 3 metainfo, BEP 12 announce-list): reading with validation, and the types
-//! the rest of p2p works with. Creation lives in [`build`].
-
-pub mod build;
+//! the rest of p2p works with. Creation lives in the `create_torrent` module (it hashes through
+//! the piece store, a layer above this one).
 
 use crate::bencode::{self, Bencode, DecodeError, Value};
 use crate::hash::{Digest, sha1};
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,27 +14,7 @@ pub const MAX_NAME: usize = 255;
 /// Pieces larger than this are refused: a piece is held in memory while it is verified.
 pub const MAX_PIECE_LENGTH: u64 = 128 << 20;
 
-/// The SHA-1 of the bencoded `info` dictionary: a torrent's identity on the wire.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InfoHash(pub [u8; 20]);
-
-impl InfoHash {
-    pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-}
-
-impl fmt::Display for InfoHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex())
-    }
-}
-
-impl fmt::Debug for InfoHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "InfoHash({})", self.hex())
-    }
-}
+pub use crate::hash::InfoHash;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Torrent {

@@ -6,8 +6,8 @@
 pub mod mse;
 
 use crate::bitfield::Bitfield;
+use crate::hash::InfoHash;
 use crate::layout::{BLOCK_SIZE, BlockRef, Layout};
-use crate::metainfo::InfoHash;
 
 pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 pub const HANDSHAKE_LEN: usize = 68;

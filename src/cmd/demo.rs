@@ -3,8 +3,8 @@
 
 use super::Wake;
 use crate::cli::Demo;
+use crate::create_torrent::{self as build, Options};
 use crate::lifecycle::{AddOptions, Engine, EngineConfig, Mode, NO_PEER_TIMEOUT, Notice, Source};
-use crate::metainfo::build::{self, Options};
 use crate::progress::{self, ProgressLine};
 use crate::{Error, Result, runtime, signal};
 use std::io::Write;

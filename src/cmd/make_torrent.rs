@@ -1,10 +1,10 @@
 //! `p2p make-torrent`: walk the input, hash it on every core, write the .torrent.
 
 use crate::cli::MakeTorrent;
+use crate::create_torrent::{self as build, HashProgress, Options};
 use crate::glob::Glob;
 use crate::json::Json;
 use crate::metainfo::Torrent;
-use crate::metainfo::build::{self, HashProgress, Options};
 use crate::progress::{self, ProgressLine};
 use crate::{Error, Result};
 use std::io::Write;

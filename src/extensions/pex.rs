@@ -1,8 +1,8 @@
 //! `ut_pex` (BEP 11), sans-IO: peers added (with flags) and dropped since the last message,
 //! IPv4 and IPv6, compact form.
 
+use crate::address::{decode_compact, encode_compact};
 use crate::bencode::{self, Bencode};
-use crate::tracker::proto::{decode_compact, encode_compact};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 

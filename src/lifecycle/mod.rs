@@ -10,7 +10,7 @@
 //! What happens to torrents on their own (completed, stopped, failed) comes as [`Notice`]s
 //! on the channel given at start.
 
-mod disk;
+pub mod disk;
 mod engine;
 mod entry;
 mod hooks;

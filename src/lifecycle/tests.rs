@@ -2,7 +2,7 @@
 //! directories, a seed and a fetcher as two engines on 127.0.0.1.
 
 use super::*;
-use crate::metainfo::build;
+use crate::create_torrent as build;
 use crate::runtime::{self, block_on, within};
 use async_std::channel::{Receiver, unbounded};
 use std::path::Path;

@@ -5,6 +5,7 @@ use super::AnnounceRequest;
 use super::proto::{UdpRequest, UdpResponse, decode_compact};
 use crate::bencode;
 use crate::escape;
+pub use crate::url::split_url;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpStream, UdpSocket};
 use std::net::{IpAddr, SocketAddr};
@@ -96,32 +97,6 @@ pub async fn announce(url: &str, params: &AnnounceRequest) -> Result<AnnounceRes
             reason: "only http:// and udp:// trackers can be announced to".into(),
         })
     }
-}
-
-/// (host, port, path-and-query) of an `http://` or `udp://` URL.
-pub fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> {
-    let rest = url.split_once("://")?.1;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        (host, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse().ok()?,
-        None => default_port,
-    };
-    if host.is_empty() {
-        return None;
-    }
-    Some((host.to_string(), port, path.to_string()))
 }
 
 async fn resolve(url: &str, host: &str, port: u16) -> Result<SocketAddr, TrackerError> {

@@ -3,8 +3,10 @@
 //! written once, compact peer lists (BEP 23) once. The servers and the client use these and no
 //! other encoding; round-trip tests check that what one end writes the other reads back.
 
+pub use crate::address::{decode_compact, encode_compact};
 use crate::metainfo::InfoHash;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+pub use crate::url::{percent_decode, percent_encode};
+use std::net::SocketAddr;
 
 /// How many peers an announce returns when it does not say, and the most it may ask for.
 pub const DEFAULT_NUMWANT: u32 = 50;
@@ -72,49 +74,6 @@ pub fn clamp_numwant(n: i64) -> u32 {
     } else {
         n.min(MAX_NUMWANT as i64) as u32
     }
-}
-
-/// Decodes `%XX` escapes and `+` in a query component into raw bytes; `None` on a bad escape.
-pub fn percent_decode(input: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
-    // Most values (numbers, `started`) have nothing to decode: no copy for them.
-    if !input.iter().any(|&b| b == b'%' || b == b'+') {
-        return Some(std::borrow::Cow::Borrowed(input));
-    }
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'%' => {
-                let hex = input.get(i + 1..i + 3)?;
-                let hi = (hex[0] as char).to_digit(16)?;
-                let lo = (hex[1] as char).to_digit(16)?;
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Some(std::borrow::Cow::Owned(out))
-}
-
-/// Percent-encodes raw bytes for a query string (unreserved characters stay as they are).
-pub fn percent_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The `key=value` pairs of a query string, values still encoded.
@@ -236,47 +195,6 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
         compact,
         no_peer_id,
     })
-}
-
-/// Appends the peers of one address family in compact form (BEP 23: 4-byte IPv4 or 16-byte
-/// IPv6 address, then the port, big-endian); peers of the other family are skipped.
-pub fn encode_compact<'a>(
-    peers: impl IntoIterator<Item = &'a SocketAddr>,
-    v6: bool,
-    out: &mut Vec<u8>,
-) {
-    for addr in peers {
-        match addr.ip() {
-            IpAddr::V4(ip) if !v6 => out.extend_from_slice(&ip.octets()),
-            IpAddr::V6(ip) if v6 => out.extend_from_slice(&ip.octets()),
-            _ => continue,
-        }
-        out.extend_from_slice(&addr.port().to_be_bytes());
-    }
-}
-
-/// Reads a compact peer list; `None` when its length is not a whole number of entries. Peers
-/// with port 0 are dropped.
-pub fn decode_compact(bytes: &[u8], v6: bool) -> Option<Vec<SocketAddr>> {
-    let size = if v6 { 18 } else { 6 };
-    if !bytes.len().is_multiple_of(size) {
-        return None;
-    }
-    let peers = bytes
-        .chunks_exact(size)
-        .map(|c| {
-            let ip = if v6 {
-                IpAddr::V6(Ipv6Addr::from(
-                    <[u8; 16]>::try_from(&c[..16]).expect("16 bytes"),
-                ))
-            } else {
-                IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
-            };
-            SocketAddr::new(ip, u16::from_be_bytes([c[size - 2], c[size - 1]]))
-        })
-        .filter(|a| a.port() != 0)
-        .collect();
-    Some(peers)
 }
 
 /// The UDP tracker's magic connection id for `connect` (BEP 15).

@@ -2,7 +2,7 @@
 //! connection where the server allows it. Bounded like the tracker client: a response head of
 //! at most [`MAX_HEAD`] bytes, a body of exactly the bytes asked for, every read timed out.
 
-use crate::tracker::client::split_url;
+use crate::url::split_url;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
 use std::net::SocketAddr;

@@ -18,7 +18,7 @@ use crate::layout::{BlockRef, Layout, PeerKey};
 use crate::metainfo::{Info, Torrent};
 use crate::peer::{PeerError, PeerEvent, PeerHandle};
 use crate::rate::RateLimit;
-use crate::tracker::proto::percent_encode;
+use crate::url::percent_encode;
 use crate::wire::Message;
 use async_std::channel::{Receiver, Sender};
 use http::{Conn, RangeError};

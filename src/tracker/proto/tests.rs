@@ -101,6 +101,7 @@ fn bad_announces_get_a_reason() {
 mod round_trip {
     use super::super::*;
     use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
     fn event() -> impl Strategy<Value = AnnounceEvent> {
         (0u32..4).prop_map(|c| AnnounceEvent::from_udp_code(c).expect("0..4"))

@@ -92,7 +92,7 @@ pub fn choose_piece_length(total: u64) -> u64 {
 pub fn check_piece_length(piece_length: u64) -> Result<u64> {
     if piece_length < MIN_PIECE_LENGTH
         || !piece_length.is_power_of_two()
-        || piece_length > super::MAX_PIECE_LENGTH
+        || piece_length > crate::metainfo::MAX_PIECE_LENGTH
     {
         return Err(Error::BadPieceLength(piece_length));
     }
@@ -333,7 +333,7 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
 /// The torrent of `root` (a file or a directory, nothing skipped) with `options`, hashed
 /// without progress: for the demo and for tests. `options.piece_length` or the default for
 /// the size.
-pub fn torrent_of(root: &Path, options: &Options) -> Result<super::Torrent> {
+pub fn torrent_of(root: &Path, options: &Options) -> Result<crate::metainfo::Torrent> {
     let (name, mut files, multi) = collect_files(root, &Skip::default())?;
     if options.pad {
         sort_canonical(&mut files);
@@ -345,7 +345,7 @@ pub fn torrent_of(root: &Path, options: &Options) -> Result<super::Torrent> {
     let layout = lay_out(&files, piece_length, options.pad);
     let pieces = hash_pieces(&files, layout.clone(), &HashProgress::default())?;
     let bytes = encode_torrent(&name, &files, multi, &layout, &pieces, options);
-    super::Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
+    crate::metainfo::Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
         path: root.to_owned(),
         source,
     })
