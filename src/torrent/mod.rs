@@ -81,7 +81,7 @@ pub enum Event {
     Peer(PeerKey, PeerEvent),
     Verified {
         piece: usize,
-        result: Result<bool>,
+        verdict: Verdict,
         data: Vec<u8>,
         senders: Vec<PeerKey>,
     },
@@ -92,6 +92,24 @@ pub enum Event {
     ),
     Tick,
     Stop,
+}
+
+/// What checking and writing a whole piece came to.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Its SHA-1 matched and it is on disk.
+    Passed,
+    /// Its SHA-1 did not match: the senders are suspects, the piece is asked for again.
+    HashFailed,
+    /// It matched but could not be written: the torrent cannot go on.
+    WriteFailed(Error),
+}
+
+/// Whether the torrent's task goes on after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    End,
 }
 
 impl From<(PeerKey, PeerEvent)> for Event {
@@ -297,8 +315,8 @@ impl Task {
                 break Ok(());
             };
             match self.handle(event) {
-                Ok(true) => continue,
-                Ok(false) => break Ok(()),
+                Ok(Flow::Continue) => continue,
+                Ok(Flow::End) => break Ok(()),
                 Err(e) => break Err(e),
             }
         };
@@ -311,8 +329,8 @@ impl Task {
         outcome
     }
 
-    /// Handles one event; `Ok(false)` ends the torrent.
-    fn handle(&mut self, event: Event) -> Result<bool> {
+    /// Handles one event; [`Flow::End`] ends the torrent, an error fails it.
+    fn handle(&mut self, event: Event) -> Result<Flow> {
         match event {
             Event::Inbound(stream, hs, crypto) => self.inbound(stream, hs, *crypto),
             Event::Connected {
@@ -335,10 +353,17 @@ impl Task {
             }
             Event::Verified {
                 piece,
-                result,
+                verdict,
                 data,
                 senders,
-            } => return self.verified(piece, result?, data, senders),
+            } => {
+                let passed = match verdict {
+                    Verdict::Passed => true,
+                    Verdict::HashFailed => false,
+                    Verdict::WriteFailed(e) => return Err(e),
+                };
+                return Ok(self.verified(piece, passed, data, senders));
+            }
             Event::Announced(announcer, event, result) => self.announced(announcer, event, result),
             Event::DhtPeers(addrs) => {
                 let now = Instant::now();
@@ -348,9 +373,9 @@ impl Task {
                 self.connect_more();
             }
             Event::Tick => return self.tick(),
-            Event::Stop => return Ok(false),
+            Event::Stop => return Ok(Flow::End),
         }
-        Ok(true)
+        Ok(Flow::Continue)
     }
 
     fn cancel(&mut self, block: BlockRef, peers: &[PeerKey]) {
@@ -375,21 +400,24 @@ impl Task {
         let (store, events) = (self.store.clone(), self.ctrl.clone());
         // The data comes back: compared with a bad copy waiting, then the buffer of a new piece.
         crate::runtime::spawn(async move {
-            let (result, data) = crate::runtime::spawn_blocking(move || {
+            let (verdict, data) = crate::runtime::spawn_blocking(move || {
                 let t0 = Instant::now();
                 if !store.verify(piece, &data) {
-                    return (Ok(false), data);
+                    return (Verdict::HashFailed, data);
                 }
                 let t1 = Instant::now();
-                let written = store.write_piece(piece, &data).map(|_| true);
+                let verdict = match store.write_piece(piece, &data) {
+                    Ok(()) => Verdict::Passed,
+                    Err(e) => Verdict::WriteFailed(e),
+                };
                 log::trace!("piece {piece}: hash {:?} write {:?}", t1 - t0, t1.elapsed());
-                (written, data)
+                (verdict, data)
             })
             .await;
             let _ = events
                 .send(Event::Verified {
                     piece,
-                    result,
+                    verdict,
                     data,
                     senders,
                 })
@@ -397,13 +425,7 @@ impl Task {
         });
     }
 
-    fn verified(
-        &mut self,
-        piece: usize,
-        ok: bool,
-        data: Vec<u8>,
-        senders: Vec<PeerKey>,
-    ) -> Result<bool> {
+    fn verified(&mut self, piece: usize, ok: bool, data: Vec<u8>, senders: Vec<PeerKey>) -> Flow {
         self.picker.verified(piece, ok);
         if ok {
             for (key, why) in self.bans.passed(piece, &data) {
@@ -422,7 +444,7 @@ impl Task {
             }
             self.update_stats();
             if self.picker.is_complete() {
-                return Ok(self.on_complete());
+                return self.on_complete();
             }
         } else {
             let names: Vec<String> = ban::distinct(&senders)
@@ -442,11 +464,11 @@ impl Task {
         }
         // The piece's memory is free again: peers that were held back can be asked for more.
         self.request_everywhere();
-        Ok(true)
+        Flow::Continue
     }
 
-    /// Returns whether the torrent goes on.
-    fn on_complete(&mut self) -> bool {
+    /// A fetch that does not stay to seed ends here.
+    fn on_complete(&mut self) -> Flow {
         log::debug!("{}: download complete and verified", self.meta.info.name);
         self.stats.complete.store(true, Ordering::Relaxed);
         self.schedule.completed(Instant::now());
@@ -466,7 +488,11 @@ impl Task {
                 p.send(Message::NotInterested);
             }
         }
-        self.config.options.keep_seeding
+        if self.config.options.keep_seeding {
+            Flow::Continue
+        } else {
+            Flow::End
+        }
     }
 
     fn update_interest(&mut self, key: PeerKey) {
@@ -605,7 +631,7 @@ impl Task {
         }
     }
 
-    fn tick(&mut self) -> Result<bool> {
+    fn tick(&mut self) -> Result<Flow> {
         self.ticks += 1;
         let now = Instant::now();
         if log::log_enabled!(log::Level::Trace) {
@@ -651,7 +677,7 @@ impl Task {
                 last_problem,
             });
         }
-        Ok(true)
+        Ok(Flow::Continue)
     }
 
     /// Every 10 minutes (every 15 s while no peer is connected and pieces are missing), looks

@@ -141,7 +141,7 @@ impl Harness {
     }
 
     fn event(&mut self, e: Event) -> bool {
-        self.task.handle(e).expect("the torrent goes on")
+        self.task.handle(e).expect("the torrent goes on") == Flow::Continue
     }
 
     fn say(&mut self, n: u8, m: Message) {
