@@ -72,16 +72,12 @@ pub fn run(args: Fetch) -> Result<()> {
     let keep_seeding = args.seed || seed_ratio.is_some() || seed_time.is_some();
     signal::install();
     runtime::block_on(async {
-        let (tx, notices) = async_std::channel::unbounded();
-        let engine = Engine::start(
-            EngineConfig {
-                listen,
-                encryption,
-                dht,
-            },
-            tx,
-        )
-        .await?;
+        let config = EngineConfig {
+            listen,
+            encryption,
+            dht,
+        };
+        let (engine, notices) = Engine::start_alone(config).await?;
         let id = engine.add(source, options).await?;
         let started = Instant::now();
         let mut line = ProgressLine::new();

@@ -51,16 +51,12 @@ pub fn run(args: Seed) -> Result<()> {
     );
     signal::install();
     runtime::block_on(async {
-        let (tx, notices) = async_std::channel::unbounded();
-        let engine = Engine::start(
-            EngineConfig {
-                listen,
-                encryption,
-                dht,
-            },
-            tx,
-        )
-        .await?;
+        let config = EngineConfig {
+            listen,
+            encryption,
+            dht,
+        };
+        let (engine, notices) = Engine::start_alone(config).await?;
         for meta in loaded {
             let options = AddOptions {
                 dir: args.dir.clone(),

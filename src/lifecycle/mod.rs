@@ -25,7 +25,7 @@ use crate::metainfo::{InfoHash, Torrent};
 use crate::peer::encryption::Encryption;
 use crate::rate::RateLimit;
 use crate::{Error, Result};
-use async_std::channel::{Sender, bounded};
+use async_std::channel::{Receiver, Sender, bounded};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -183,6 +183,12 @@ impl Engine {
     pub async fn start(config: EngineConfig, notices: Sender<Notice>) -> Result<Engine> {
         let (commands, local) = engine::start(config, notices).await?;
         Ok(Engine { commands, local })
+    }
+
+    /// [`Engine::start`] with a channel of its own for the notices, returned beside it.
+    pub async fn start_alone(config: EngineConfig) -> Result<(Engine, Receiver<Notice>)> {
+        let (tx, notices) = async_std::channel::unbounded();
+        Ok((Engine::start(config, tx).await?, notices))
     }
 
     /// The peer port's address.

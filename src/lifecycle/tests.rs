@@ -4,7 +4,7 @@
 use super::*;
 use crate::create_torrent as build;
 use crate::runtime::{self, block_on, within};
-use async_std::channel::{Receiver, unbounded};
+use async_std::channel::Receiver;
 use std::path::Path;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -22,13 +22,12 @@ fn content(dir: &Path, name: &str, size: usize) -> Torrent {
 }
 
 async fn engine() -> (Engine, Receiver<Notice>) {
-    let (tx, rx) = unbounded();
     let config = EngineConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         encryption: Encryption::Prefer,
         dht: None,
     };
-    (Engine::start(config, tx).await.unwrap(), rx)
+    Engine::start_alone(config).await.unwrap()
 }
 
 /// The next notice `pick` takes, within [`WAIT`].
