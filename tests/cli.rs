@@ -553,17 +553,26 @@ fn seed_and_tracker_print_json_when_they_stop() {
         ],
         &["tracker", "--listen", "127.0.0.1:0", "--json"],
     ];
+    let logs: Vec<_> = (0..commands.len())
+        .map(|i| dir.path().join(format!("stderr-{i}")))
+        .collect();
     let mut procs: Vec<Proc> = commands
         .iter()
-        .map(|args| {
+        .zip(&logs)
+        .map(|(args, log)| {
             let mut cmd = p2p_command();
             cmd.args(*args)
                 .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null());
+                .stderr(std::fs::File::create(log).unwrap());
             Proc::spawn(args[0], &mut cmd)
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Both up (their signal handlers installed before they listen).
+    for log in &logs {
+        assert!(wait_until(std::time::Duration::from_secs(20), || {
+            std::fs::read_to_string(log).is_ok_and(|t| t.contains("listening on"))
+        }));
+    }
     let mut outs = Vec::new();
     for p in &mut procs {
         p.signal("TERM");

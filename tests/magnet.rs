@@ -88,7 +88,9 @@ fn p2p_fetches_a_magnet_link_from_p2p_seed_saves_the_torrent_and_resumes() {
         ),
     );
     first.wait_line("saved the torrent as", Duration::from_secs(20));
-    std::thread::sleep(Duration::from_secs(2));
+    assert!(wait_until(Duration::from_secs(20), || has_verified_data(
+        &out.join("album.part")
+    )));
     first.proc.signal("INT");
     let mut first = first;
     assert!(!first.proc.wait_for(Duration::from_secs(20)).success());

@@ -81,7 +81,9 @@ fn only_the_chosen_files_appear_and_the_choice_survives_an_interrupted_run() {
             .contains("fetching 1 of 4 files")
             && fs::read_dir(out.join("album.part")).is_ok_and(|d| d.count() == 1)
     }));
-    std::thread::sleep(Duration::from_secs(2));
+    assert!(wait_until(Duration::from_secs(20), || has_verified_data(
+        &out.join("album.part")
+    )));
     first.proc.signal("INT");
     let status = first.proc.wait_for(Duration::from_secs(20));
     assert_eq!(status.code(), Some(130));

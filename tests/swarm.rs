@@ -169,7 +169,9 @@ fn ctrl_c_stops_a_fetch_cleanly_and_the_next_run_finishes() {
         &out,
         &["--peer", &peer, "--download-limit", "1M"],
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    assert!(wait_until(Duration::from_secs(20), || has_verified_data(
+        &out.join("f.bin.part")
+    )));
     first.proc.signal("INT");
     let status = first.proc.wait_for(Duration::from_secs(10));
     assert_eq!(
@@ -240,7 +242,9 @@ fn the_fetch_completes_when_one_of_two_seeds_dies() {
             "2M",
         ],
     );
-    std::thread::sleep(Duration::from_millis(1200));
+    assert!(wait_until(Duration::from_secs(20), || has_verified_data(
+        &out.join("f.bin.part")
+    )));
     a.proc.signal("KILL");
     let (ok, _, _) = fetch.finish(Duration::from_secs(60));
     assert!(ok);
@@ -658,7 +662,9 @@ fn a_fetch_reconnects_to_a_seed_that_restarts() {
     let mut first = seed("seed-1");
     let out = dir.path().join("out");
     let mut fetch = start_fetch("fetch", &torrent, &out, &["--peer", &listen]);
-    std::thread::sleep(Duration::from_millis(1500));
+    assert!(wait_until(Duration::from_secs(20), || has_verified_data(
+        &out.join("r.bin.part")
+    )));
     first.proc.signal("KILL");
     first.proc.wait_for(Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(1000));

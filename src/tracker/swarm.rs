@@ -145,6 +145,9 @@ struct Clock {
     tick_secs: u64,
     /// The peer timeout in ticks.
     timeout: u8,
+    /// Seconds the tests have moved the clock on.
+    #[cfg(test)]
+    skew: std::sync::atomic::AtomicU64,
 }
 
 impl Clock {
@@ -155,11 +158,16 @@ impl Clock {
             epoch: Instant::now(),
             tick_secs,
             timeout: secs.div_ceil(tick_secs) as u8,
+            #[cfg(test)]
+            skew: Default::default(),
         }
     }
 
     fn now(&self) -> u8 {
-        (self.epoch.elapsed().as_secs() / self.tick_secs) as u8 & TICKS
+        let secs = self.epoch.elapsed().as_secs();
+        #[cfg(test)]
+        let secs = secs + self.skew.load(std::sync::atomic::Ordering::Relaxed);
+        (secs / self.tick_secs) as u8 & TICKS
     }
 
     fn expired(&self, stamp: u8, now: u8) -> bool {
@@ -397,6 +405,14 @@ impl SwarmStore {
                 }
             }
         }
+    }
+
+    /// Moves the store's clock on by `by`, as if that much time had passed.
+    #[cfg(test)]
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock
+            .skew
+            .fetch_add(by.as_secs(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Drops peers silent for longer than the timeout and torrents left empty; returns how many

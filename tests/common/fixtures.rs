@@ -55,3 +55,21 @@ pub fn make_content(
     make_torrent_file(&content, &torrent, tracker, piece_length);
     (content, torrent)
 }
+
+/// Whether a verified piece has reached `path` (a file, or a directory of them): p2p creates a
+/// download's files sparse and writes a piece only after its hash check, so allocated blocks
+/// mean verified data. What a test waits for before it interrupts a download part way.
+pub fn has_verified_data(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if meta.is_dir() {
+        return std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| has_verified_data(&e.path()));
+    }
+    meta.is_file() && meta.blocks() > 0
+}
