@@ -129,7 +129,7 @@ pub fn tracker_url(spec: &str) -> Result<String> {
     if name.is_empty() {
         return Err(bad("the tracker name before `@` is empty"));
     }
-    let (host, port) = split_host_port(host_port).map_err(|r| bad(&r))?;
+    let (host, port) = split_host_port(host_port).map_err(bad)?;
     let port = match port {
         None => 6969,
         Some(p) => p
@@ -145,7 +145,8 @@ pub fn tracker_url(spec: &str) -> Result<String> {
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`; IPv6 hosts keep their brackets.
-fn split_host_port(s: &str) -> std::result::Result<(&str, Option<&str>), String> {
+/// The error is the reason, for [`tracker_url`] to name with the spec.
+fn split_host_port(s: &str) -> std::result::Result<(&str, Option<&str>), &'static str> {
     if s.starts_with('[') {
         let close = s.find(']').ok_or("unclosed `[` in the host")?;
         let (host, rest) = s.split_at(close + 1);
@@ -154,7 +155,7 @@ fn split_host_port(s: &str) -> std::result::Result<(&str, Option<&str>), String>
             _ => rest
                 .strip_prefix(':')
                 .map(|p| (host, Some(p)))
-                .ok_or_else(|| "unexpected text after `]`".to_string()),
+                .ok_or("unexpected text after `]`"),
         };
     }
     Ok(match s.rsplit_once(':') {

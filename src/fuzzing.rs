@@ -77,7 +77,20 @@ pub fn wire_target(data: &[u8]) {
     }
 }
 
+/// The one HTTP/1 module ([`crate::http1`]) both ways, and the tracker's server on top of it.
 pub fn http_request(data: &[u8]) {
+    let limits = crate::http1::Limits {
+        line: 2048,
+        head: 8192,
+    };
+    if let Ok(Some(r)) = crate::http1::parse_request(data, limits) {
+        assert!(r.head_len <= data.len());
+    }
+    for closed in [false, true] {
+        if let Ok(Some((r, body))) = crate::http1::whole_response(data, limits, 1 << 16, closed) {
+            assert!(r.head_len <= data.len() && body.len() <= 1 << 16);
+        }
+    }
     if let Parsed::Request { target, used, .. } = parse_request(data) {
         assert!(used <= data.len());
         let tracker = Tracker::new(60, "fuzz".into());

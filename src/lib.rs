@@ -84,6 +84,7 @@ pub mod fairness;
 pub mod fuzzing;
 pub mod glob;
 pub mod hash;
+pub mod http1;
 pub mod json;
 pub mod layout;
 pub mod lifecycle;

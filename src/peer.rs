@@ -53,9 +53,10 @@ pub enum PeerError {
     Protocol(#[from] WireError),
     #[error("closed by the peer")]
     Closed,
-    /// Silent for too long, or a write that did not go through in time.
+    /// Silent for too long, or a write that did not go through in time (the error names
+    /// which and how long).
     #[error("{0}")]
-    Timeout(String),
+    Timeout(std::io::Error),
     #[error("dropped: it does not read what we send ({MAX_UNSENT} messages unsent)")]
     NotReading,
     #[error("{0}")]
@@ -304,7 +305,7 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
                 filled += n;
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                break PeerError::Timeout(e.to_string());
+                break PeerError::Timeout(e);
             }
             Err(e) => break PeerError::Io(e),
         }

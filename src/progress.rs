@@ -69,8 +69,17 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs(secs))
 }
 
+/// Why a size argument was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("expected a whole number of bytes with an optional K, M or G suffix")]
+    NotASize,
+    #[error("too large")]
+    TooLarge,
+}
+
 /// `16384`, `16K`, `4M`, `1G` (binary: 1K = 1024) → bytes.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, SizeError> {
     let t = text.trim();
     let (digits, shift) = match t.as_bytes().last().map(u8::to_ascii_uppercase) {
         Some(b'K') => (&t[..t.len() - 1], 10),
@@ -78,11 +87,8 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         Some(b'G') => (&t[..t.len() - 1], 30),
         _ => (t, 0),
     };
-    let n: u64 = digits.parse().map_err(|_| {
-        "expected a whole number of bytes with an optional K, M or G suffix".to_string()
-    })?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| "too large".to_string())
+    let n: u64 = digits.parse().map_err(|_| SizeError::NotASize)?;
+    n.checked_mul(1 << shift).ok_or(SizeError::TooLarge)
 }
 
 /// `1 peer`, `3 peers`.

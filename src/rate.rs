@@ -64,7 +64,7 @@ pub fn from_arg(
     let n = crate::progress::parse_bytes(text).map_err(|reason| crate::Error::BadArgument {
         what,
         value: text.to_owned(),
-        reason,
+        reason: reason.to_string(),
     })?;
     Ok((n > 0).then(|| std::sync::Arc::new(RateLimit::new(n))))
 }

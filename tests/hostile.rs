@@ -227,7 +227,7 @@ fn a_chunk_size_that_overflows_is_an_announce_error_not_a_panic() {
     let text = rest.join("\n");
     assert!(!text.contains("panicked"), "{text}");
     assert!(
-        text.contains("last problem") && text.contains("chunked body is cut short"),
+        text.contains("last problem") && text.contains("a body over 2097152 bytes"),
         "{text}"
     );
     assert!(announces.load(Ordering::SeqCst) >= 1);

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "fairness",
             "glob",
             "hash",
+            "http1",
             "json",
             "layout",
             "progress",

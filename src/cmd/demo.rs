@@ -17,7 +17,7 @@ pub fn run(args: Demo) -> Result<()> {
     let size = crate::progress::parse_bytes(&args.size).map_err(|reason| Error::BadArgument {
         what: "--size",
         value: args.size.clone(),
-        reason,
+        reason: reason.to_string(),
     })?;
     if size == 0 || size > 64 << 30 {
         return Err(Error::BadArgument {

@@ -30,7 +30,7 @@ pub fn run(args: MakeTorrent) -> Result<()> {
             let n = crate::progress::parse_bytes(text).map_err(|reason| Error::BadArgument {
                 what: "--piece-length",
                 value: text.to_owned(),
-                reason,
+                reason: reason.to_string(),
             })?;
             build::check_piece_length(n)
         })

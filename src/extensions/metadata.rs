@@ -2,6 +2,7 @@
 //! pieces, and [`Assembly`], which collects one peer's pieces and trusts nothing until the
 //! whole dictionary's SHA-1 is the info-hash.
 
+use super::ExtensionError;
 use crate::bencode::{self, Bencode};
 use crate::hash::sha1;
 use crate::metainfo::InfoHash;
@@ -45,25 +46,35 @@ impl MetadataMsg {
     }
 
     /// Reads a message; an unknown `msg_type` is `Ok(None)` (ignored, as BEP 9 says).
-    pub fn parse(payload: &[u8]) -> Result<Option<MetadataMsg>, String> {
+    pub fn parse(payload: &[u8]) -> Result<Option<MetadataMsg>, ExtensionError> {
         let (dict, used) =
-            bencode::decode_prefix(payload).map_err(|e| format!("ut_metadata message: {e}"))?;
+            bencode::decode_prefix(payload).map_err(|source| ExtensionError::Bencode {
+                message: "ut_metadata message",
+                source,
+            })?;
         let int = |key| dict.get(key).and_then(|v| v.as_int());
-        let piece = int("piece")
-            .and_then(|p| u32::try_from(p).ok())
-            .ok_or("ut_metadata message without a valid `piece`")?;
+        let piece =
+            int("piece")
+                .and_then(|p| u32::try_from(p).ok())
+                .ok_or(ExtensionError::Field {
+                    message: "ut_metadata message",
+                    field: "piece",
+                })?;
         let msg = match int("msg_type") {
             Some(0) => MetadataMsg::Request(piece),
             Some(1) => {
                 let data = &payload[used..];
                 if data.len() > PIECE {
-                    return Err(format!("ut_metadata piece of {} bytes", data.len()));
+                    return Err(ExtensionError::MetadataPieceTooLong(data.len()));
                 }
                 MetadataMsg::Data {
                     piece,
                     total_size: int("total_size")
                         .and_then(|t| u32::try_from(t).ok())
-                        .ok_or("ut_metadata data without a valid `total_size`")?,
+                        .ok_or(ExtensionError::Field {
+                            message: "ut_metadata data",
+                            field: "total_size",
+                        })?,
                     data: data.to_vec(),
                 }
             }
@@ -95,12 +106,13 @@ pub struct Assembly {
 
 impl Assembly {
     /// For a peer that says the dictionary is `size` bytes; refused past [`MAX_METADATA`].
-    pub fn new(size: u32, expected: InfoHash) -> Result<Assembly, String> {
+    pub fn new(size: u32, expected: InfoHash) -> Result<Assembly, ExtensionError> {
         let size = size as usize;
         if size == 0 || size > MAX_METADATA {
-            return Err(format!(
-                "metadata_size {size} is outside 1..={MAX_METADATA}"
-            ));
+            return Err(ExtensionError::MetadataSize {
+                size,
+                max: MAX_METADATA,
+            });
         }
         Ok(Assembly {
             expected,
@@ -122,21 +134,27 @@ impl Assembly {
     }
 
     /// Stores a piece; a size or length that does not fit what the peer announced is an error.
-    pub fn store(&mut self, piece: u32, total_size: u32, data: &[u8]) -> Result<(), String> {
+    pub fn store(
+        &mut self,
+        piece: u32,
+        total_size: u32,
+        data: &[u8],
+    ) -> Result<(), ExtensionError> {
         if total_size as usize != self.buf.len() {
-            return Err(format!(
-                "total_size {total_size} differs from the metadata_size {} it announced",
-                self.buf.len()
-            ));
+            return Err(ExtensionError::TotalSize {
+                said: total_size,
+                announced: self.buf.len(),
+            });
         }
         let Some(expected) = piece_of(&self.buf, piece).map(<[u8]>::len) else {
-            return Err(format!("metadata piece {piece} does not exist"));
+            return Err(ExtensionError::NoSuchPiece(piece));
         };
         if data.len() != expected {
-            return Err(format!(
-                "metadata piece {piece} is {} bytes, not {expected}",
-                data.len()
-            ));
+            return Err(ExtensionError::PieceLength {
+                piece,
+                len: data.len(),
+                expected,
+            });
         }
         let start = piece as usize * PIECE;
         self.buf[start..start + expected].copy_from_slice(data);
@@ -149,11 +167,11 @@ impl Assembly {
     }
 
     /// The verified dictionary, or an error when its SHA-1 is not the info-hash.
-    pub fn finish(self) -> Result<Vec<u8>, String> {
+    pub fn finish(self) -> Result<Vec<u8>, ExtensionError> {
         if InfoHash(sha1(&self.buf)) == self.expected {
             Ok(self.buf)
         } else {
-            Err("metadata fails its SHA-1 check against the info-hash".into())
+            Err(ExtensionError::HashMismatch)
         }
     }
 }

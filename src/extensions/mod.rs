@@ -5,9 +5,43 @@
 pub mod metadata;
 pub mod pex;
 
-use crate::bencode::{self, Kind, encode::Bencode};
+use crate::bencode::{self, DecodeError, Kind, encode::Bencode};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+
+/// Why an extension message (BEP 9, 10, 11) could not be used. Each names the message and the
+/// field at fault; all of them end that peer's connection (or, for metadata, its copy).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtensionError {
+    #[error("{message}: {source}")]
+    Bencode {
+        message: &'static str,
+        source: DecodeError,
+    },
+    #[error("{0} is not a dictionary")]
+    NotADictionary(&'static str),
+    #[error("{message} without a valid `{field}`")]
+    Field {
+        message: &'static str,
+        field: &'static str,
+    },
+    #[error("ut_metadata piece of {0} bytes")]
+    MetadataPieceTooLong(usize),
+    #[error("metadata_size {size} is outside 1..={max}")]
+    MetadataSize { size: usize, max: usize },
+    #[error("total_size {said} differs from the metadata_size {announced} it announced")]
+    TotalSize { said: u32, announced: usize },
+    #[error("metadata piece {0} does not exist")]
+    NoSuchPiece(u32),
+    #[error("metadata piece {piece} is {len} bytes, not {expected}")]
+    PieceLength {
+        piece: u32,
+        len: usize,
+        expected: usize,
+    },
+    #[error("metadata fails its SHA-1 check against the info-hash")]
+    HashMismatch,
+}
 
 /// The extended handshake's message id.
 pub const HANDSHAKE: u8 = 0;
@@ -100,10 +134,13 @@ impl ExtendedHandshake {
 
     /// Reads a peer's handshake. Not a dictionary, or an `m` that is not one, is an error (the
     /// connection closes); fields of the wrong type or out of range are left out.
-    pub fn parse(payload: &[u8]) -> Result<ExtendedHandshake, String> {
-        let v = bencode::decode(payload).map_err(|e| format!("extended handshake: {e}"))?;
+    pub fn parse(payload: &[u8]) -> Result<ExtendedHandshake, ExtensionError> {
+        let v = bencode::decode(payload).map_err(|source| ExtensionError::Bencode {
+            message: "extended handshake",
+            source,
+        })?;
         if !v.is_dict() {
-            return Err("extended handshake is not a dictionary".into());
+            return Err(ExtensionError::NotADictionary("extended handshake"));
         }
         let mut m = BTreeMap::new();
         match v.get("m").map(|m| &m.kind) {
@@ -116,7 +153,7 @@ impl ExtendedHandshake {
                     }
                 }
             }
-            Some(_) => return Err("extended handshake `m` is not a dictionary".into()),
+            Some(_) => return Err(ExtensionError::NotADictionary("extended handshake `m`")),
         }
         let int = |key| v.get(key).and_then(|x| x.as_int());
         let yourip = v

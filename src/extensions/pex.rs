@@ -1,6 +1,7 @@
 //! `ut_pex` (BEP 11), sans-IO: peers added (with flags) and dropped since the last message,
 //! IPv4 and IPv6, compact form.
 
+use super::ExtensionError;
 use crate::address::{decode_compact, encode_compact};
 use crate::bencode::{self, Bencode};
 use std::collections::BTreeMap;
@@ -52,10 +53,13 @@ impl PexMessage {
     /// Reads a message leniently: a missing or malformed list counts as empty, flags that do
     /// not line up are taken as 0, and at most [`MAX_ADDED`] added peers are kept. Only a
     /// payload that is not a dictionary is an error.
-    pub fn parse(payload: &[u8]) -> Result<PexMessage, String> {
-        let v = bencode::decode(payload).map_err(|e| format!("ut_pex message: {e}"))?;
+    pub fn parse(payload: &[u8]) -> Result<PexMessage, ExtensionError> {
+        let v = bencode::decode(payload).map_err(|source| ExtensionError::Bencode {
+            message: "ut_pex message",
+            source,
+        })?;
         if !v.is_dict() {
-            return Err("ut_pex message is not a dictionary".into());
+            return Err(ExtensionError::NotADictionary("ut_pex message"));
         }
         let list = |key: &str, v6: bool| -> Vec<SocketAddr> {
             let size = if v6 { 18 } else { 6 };

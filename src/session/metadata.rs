@@ -6,12 +6,12 @@
 //! is dropped and another is asked.
 
 use crate::extensions::metadata::{Assembly, MetadataMsg};
-use crate::extensions::{self, ExtendedHandshake, UT_METADATA};
+use crate::extensions::{self, ExtendedHandshake, ExtensionError, UT_METADATA};
 use crate::magnet::Magnet;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::peer::{self, encryption::Crypto, encryption::Encryption};
 use crate::runtime;
-use crate::tracker::client::Announcer;
+use crate::tracker::client::{Announcer, TrackerError};
 use crate::tracker::{AnnounceEvent, AnnounceRequest};
 use crate::wire::{self, Handshake, Message, RESERVED_EXTENSION, RESERVED_FAST};
 use crate::{Error, Result};
@@ -53,33 +53,48 @@ pub struct Found {
 enum Report {
     /// An announce's outcome, with the announcer back (it keeps the tracker that answered
     /// first, BEP 12).
-    Announced(Announcer, std::result::Result<Vec<SocketAddr>, String>),
+    Announced(
+        Announcer,
+        std::result::Result<Vec<SocketAddr>, TrackerError>,
+    ),
     /// Peers the DHT found.
     Peers(Vec<SocketAddr>),
     Copy(SocketAddr, std::result::Result<Vec<u8>, Failure>),
 }
 
-/// Why a peer gave no copy: `lied` (bad sizes, a copy failing its SHA-1) means never again;
-/// anything else (unreachable, closed, rejected, slow) may be retried after [`RETRY`].
-struct Failure {
-    why: String,
-    lied: bool,
+/// Why a peer gave no copy. A lie (a message that breaks BEP 9 or 10: bad sizes, a copy
+/// failing its SHA-1) means that peer is never asked again; anything else (unreachable,
+/// closed, rejected, slow) may be retried after [`RETRY`].
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Lie(#[from] ExtensionError),
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("closed by the peer")]
+    Closed,
+    #[error("does not speak the extension protocol (BEP 10)")]
+    NoExtensions,
+    #[error("does not offer ut_metadata")]
+    NoMetadataExtension,
+    #[error("offers no metadata_size")]
+    NoMetadataSize,
+    #[error("sent metadata before its extended handshake")]
+    DataBeforeHandshake,
+    #[error("rejected our request for metadata piece {0}")]
+    Rejected(u32),
+    #[error("a message of {0} bytes")]
+    MessageTooLong(usize),
+    #[error("an empty extension message")]
+    EmptyExtensionMessage,
+    #[error("no whole copy within {}s", .0.as_secs())]
+    TooSlow(Duration),
 }
 
-impl From<String> for Failure {
-    fn from(why: String) -> Failure {
-        Failure { why, lied: false }
+impl Failure {
+    fn is_lie(&self) -> bool {
+        matches!(self, Failure::Lie(_))
     }
-}
-
-impl From<&str> for Failure {
-    fn from(why: &str) -> Failure {
-        why.to_string().into()
-    }
-}
-
-fn lie(why: String) -> Failure {
-    Failure { why, lied: true }
 }
 
 /// A peer that failed without lying is asked again after this long.
@@ -131,9 +146,7 @@ pub async fn fetch(
             runtime::spawn(async move {
                 let copy = runtime::within(PEER_DEADLINE, ask(addr, hs, port, policy))
                     .await
-                    .unwrap_or_else(|| {
-                        Err(format!("no whole copy within {}s", PEER_DEADLINE.as_secs()).into())
-                    });
+                    .unwrap_or(Err(Failure::TooSlow(PEER_DEADLINE)));
                 let _ = tx.send(Report::Copy(addr, copy)).await;
             });
         }
@@ -161,7 +174,7 @@ pub async fn fetch(
             let tx: Sender<Report> = tx.clone();
             runtime::spawn(async move {
                 let outcome = a.announce(&params).await;
-                let outcome = outcome.map(|r| r.peers).map_err(|e| e.to_string());
+                let outcome = outcome.map(|r| r.peers);
                 let _ = tx.send(Report::Announced(a, outcome)).await;
             });
         }
@@ -202,12 +215,12 @@ pub async fn fetch(
             Report::Announced(a, Err(e)) => {
                 log::warn!("announce failed: {e}");
                 announcer = Some(a);
-                last_problem = e;
+                last_problem = e.to_string();
             }
-            Report::Copy(addr, Err(Failure { why, lied })) => {
+            Report::Copy(addr, Err(why)) => {
                 asking -= 1;
                 log::warn!("{addr}: no metadata: {why}");
-                if lied {
+                if why.is_lie() {
                     liars.insert(addr);
                 } else {
                     retry.push((Instant::now() + RETRY, addr));
@@ -268,9 +281,9 @@ async fn ask(
 ) -> std::result::Result<Vec<u8>, Failure> {
     let (mut stream, theirs, mut crypto) = peer::connect(addr, ours, policy, false)
         .await
-        .map_err(|e| Failure::from(e.to_string()))?;
+        .map_err(Failure::Io)?;
     if !theirs.supports(RESERVED_EXTENSION) {
-        return Err("does not speak the extension protocol (BEP 10)".into());
+        return Err(Failure::NoExtensions);
     }
     // BEP 6: with the fast extension on both ends the first message must say what we have.
     if theirs.supports(RESERVED_FAST) {
@@ -292,10 +305,10 @@ async fn ask(
     loop {
         let (id, payload) = next_extended(&mut stream, &mut crypto).await?;
         if id == extensions::HANDSHAKE {
-            let h = ExtendedHandshake::parse(&payload).map_err(lie)?;
-            let their_id = h.id_of(UT_METADATA.0).ok_or("does not offer ut_metadata")?;
-            let size = h.metadata_size.ok_or("offers no metadata_size")?;
-            let assembly = Assembly::new(size, ours.info_hash).map_err(lie)?;
+            let h = ExtendedHandshake::parse(&payload).map_err(Failure::Lie)?;
+            let their_id = h.id_of(UT_METADATA.0).ok_or(Failure::NoMetadataExtension)?;
+            let size = h.metadata_size.ok_or(Failure::NoMetadataSize)?;
+            let assembly = Assembly::new(size, ours.info_hash).map_err(Failure::Lie)?;
             for piece in assembly.missing() {
                 send(
                     &mut stream,
@@ -314,22 +327,24 @@ async fn ask(
             continue;
         }
         let Some((assembly, _)) = copy.as_mut() else {
-            return Err("sent metadata before its extended handshake".into());
+            return Err(Failure::DataBeforeHandshake);
         };
-        match MetadataMsg::parse(&payload).map_err(lie)? {
+        match MetadataMsg::parse(&payload).map_err(Failure::Lie)? {
             Some(MetadataMsg::Data {
                 piece,
                 total_size,
                 data,
             }) => {
-                assembly.store(piece, total_size, &data).map_err(lie)?;
+                assembly
+                    .store(piece, total_size, &data)
+                    .map_err(Failure::Lie)?;
                 if assembly.is_complete() {
                     let (assembly, _) = copy.take().expect("checked above");
-                    return assembly.finish().map_err(lie);
+                    return assembly.finish().map_err(Failure::Lie);
                 }
             }
             Some(MetadataMsg::Reject(piece)) => {
-                return Err(format!("rejected our request for metadata piece {piece}").into());
+                return Err(Failure::Rejected(piece));
             }
             Some(MetadataMsg::Request(_)) | None => {}
         }
@@ -340,31 +355,31 @@ async fn send(
     stream: &mut TcpStream,
     crypto: &mut Crypto,
     m: Message,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), Failure> {
     let mut bytes = m.encode();
     crypto.seal(&mut bytes);
     runtime::timeout("sending", peer::WRITE_TIMEOUT, stream.write_all(&bytes))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(Failure::Io)
 }
 
 /// The next extension message (id, payload); other messages are read and skipped.
 async fn next_extended(
     stream: &mut TcpStream,
     crypto: &mut Crypto,
-) -> std::result::Result<(u8, Vec<u8>), String> {
+) -> std::result::Result<(u8, Vec<u8>), Failure> {
     loop {
         let mut len = [0u8; 4];
         read(stream, crypto, &mut len).await?;
         let len = u32::from_be_bytes(len) as usize;
         if len > MAX_MESSAGE {
-            return Err(format!("a message of {len} bytes"));
+            return Err(Failure::MessageTooLong(len));
         }
         let mut body = vec![0u8; len];
         read(stream, crypto, &mut body).await?;
         if body.first() == Some(&wire::id::EXTENDED) {
             if body.len() < 2 {
-                return Err("an empty extension message".into());
+                return Err(Failure::EmptyExtensionMessage);
             }
             return Ok((body[1], body[2..].to_vec()));
         }
@@ -375,7 +390,7 @@ async fn read(
     stream: &mut TcpStream,
     crypto: &mut Crypto,
     buf: &mut [u8],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), Failure> {
     runtime::timeout(
         "waiting for metadata",
         READ_TIMEOUT,
@@ -383,8 +398,8 @@ async fn read(
     )
     .await
     .map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => "closed by the peer".into(),
-        _ => e.to_string(),
+        std::io::ErrorKind::UnexpectedEof => Failure::Closed,
+        _ => Failure::Io(e),
     })
 }
 

@@ -186,7 +186,7 @@ impl Task {
                         attach.run((stream, crypto), key, addr, theirs).await
                     }
                     Err(e) => {
-                        let _ = ctrl.send(Event::ConnectFailed(addr, e.to_string())).await;
+                        let _ = ctrl.send(Event::ConnectFailed(addr, e)).await;
                     }
                 }
             });

@@ -74,7 +74,7 @@ pub enum Event {
         encrypted: bool,
         handle: PeerHandle,
     },
-    ConnectFailed(SocketAddr, String),
+    ConnectFailed(SocketAddr, std::io::Error),
     /// Peers a DHT lookup found.
     DhtPeers(Vec<SocketAddr>),
     /// What a connection reports.

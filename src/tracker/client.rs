@@ -5,6 +5,7 @@ use super::AnnounceRequest;
 use super::proto::{UdpRequest, UdpResponse, decode_compact};
 use crate::bencode;
 use crate::escape;
+use crate::http1;
 pub use crate::url::split_url;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpStream, UdpSocket};
@@ -155,7 +156,10 @@ async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult,
             if response.len() > MAX_RESPONSE {
                 return Err(bad(format!("response larger than {MAX_RESPONSE} bytes")));
             }
-            if complete_http_response(&response) {
+            // Whole (by its length or chunks) before the tracker closes: no need to wait.
+            if let Ok(Some(_)) =
+                http1::whole_response(&response, RESPONSE_HEAD, MAX_RESPONSE, false)
+            {
                 break;
             }
         }
@@ -164,7 +168,7 @@ async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult,
     let response = crate::runtime::within(HTTP_TIMEOUT, exchange)
         .await
         .ok_or_else(|| bad(format!("no answer within {}s", HTTP_TIMEOUT.as_secs())))??;
-    let body = http_body(&response).map_err(bad)?;
+    let body = http_body(&response).map_err(|e| bad(e.to_string()))?;
     let mut result = parse_announce_response(&body).map_err(|e| match e {
         ResponseError::Failure(reason) => TrackerError::Failure {
             url: url.into(),
@@ -189,77 +193,34 @@ fn keep_admissible(peers: &mut Vec<SocketAddr>, tracker: SocketAddr) {
     }
 }
 
-/// True once the head and a Content-Length body are both in.
-fn complete_http_response(buf: &[u8]) -> bool {
-    let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    head.lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .is_some_and(|len| buf.len() >= head_end + len)
+/// A tracker's response head may be this long.
+const RESPONSE_HEAD: http1::Limits = http1::Limits {
+    line: 8192,
+    head: 16384,
+};
+
+/// Why a tracker's HTTP response gave no body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    #[error(transparent)]
+    Http(#[from] http1::HttpError),
+    #[error("HTTP status `{0}`")]
+    Status(String),
 }
 
-/// The body of a whole HTTP response, checking the status and undoing chunked encoding.
-pub fn http_body(response: &[u8]) -> Result<Vec<u8>, String> {
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .ok_or("the response has no complete HTTP head")?;
-    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
-    let status_line = head.lines().next().unwrap_or_default();
-    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(format!(
-            "HTTP status `{}`",
-            escape::untrusted(status_line.trim(), MAX_REASON)
-        ));
+/// The body of a whole HTTP response (the connection has closed or the body is complete),
+/// checking the status; chunked encoding undone ([`crate::http1`]).
+pub fn http_body(response: &[u8]) -> Result<Vec<u8>, ReplyError> {
+    let (head, body) = http1::whole_response(response, RESPONSE_HEAD, MAX_RESPONSE, true)?
+        .ok_or(http1::HttpError::CutShort)?;
+    if head.status != 200 {
+        let line = String::from_utf8_lossy(head.status_line);
+        return Err(ReplyError::Status(escape::untrusted(
+            line.trim(),
+            MAX_REASON,
+        )));
     }
-    let lower = head.to_ascii_lowercase();
-    let body = &response[head_end..];
-    if lower
-        .lines()
-        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"))
-    {
-        return dechunk(body);
-    }
-    match lower
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        Some(len) if body.len() < len => Err("the response body is cut short".into()),
-        Some(len) => Ok(body[..len].to_vec()),
-        None => Ok(body.to_vec()),
-    }
-}
-
-fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunked body")?;
-        let size_text = String::from_utf8_lossy(&body[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| "bad chunk size")?;
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        // `size` comes off the network: compare without adding to it, so no size can wrap.
-        if body.len().saturating_sub(2) < size {
-            return Err("the chunked body is cut short".into());
-        }
-        if &body[size..size + 2] != b"\r\n" {
-            return Err("bad chunked body".into());
-        }
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
+    Ok(body)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -408,7 +369,7 @@ async fn udp_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, 
             continue;
         };
         match (
-            UdpResponse::parse(&reply, addr.is_ipv6()).map_err(bad)?,
+            UdpResponse::parse(&reply, addr.is_ipv6()).map_err(|e| bad(e.to_string()))?,
             &request,
         ) {
             (UdpResponse::Error { message, .. }, _) => {
@@ -540,6 +501,7 @@ mod tests {
         assert!(
             http_body(b"HTTP/1.1 404 Not Found\r\n\r\n")
                 .unwrap_err()
+                .to_string()
                 .contains("404")
         );
         assert!(http_body(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nde").is_err());

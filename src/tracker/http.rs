@@ -14,6 +14,7 @@ use super::stats::{self, Counters};
 use super::swarm::AnnounceReply;
 use crate::bencode::encode::{put_bytes, put_decimal};
 use crate::fairness::{PerHost, pressured};
+use crate::http1;
 use crate::metainfo::InfoHash;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
@@ -46,81 +47,34 @@ pub enum Parsed<'a> {
     Reject(u16),
 }
 
-/// Looks for one whole request head at the start of `buf`.
+/// Looks for one whole request head at the start of `buf` ([`crate::http1`] reads it).
 pub fn parse_request(buf: &[u8]) -> Parsed<'_> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    match line_end {
-        None if buf.len() > MAX_REQUEST_LINE => return Parsed::Reject(414),
-        Some(i) if i > MAX_REQUEST_LINE => return Parsed::Reject(414),
-        _ => {}
-    }
-    let head_end = find_head_end(buf);
-    let Some(head_end) = head_end else {
-        return if buf.len() > MAX_HEAD {
-            Parsed::Reject(431)
-        } else {
-            Parsed::Incomplete
-        };
+    let limits = http1::Limits {
+        line: MAX_REQUEST_LINE,
+        head: MAX_HEAD,
     };
-    if head_end > MAX_HEAD {
-        return Parsed::Reject(431);
-    }
-    let head = &buf[..head_end];
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Parsed::Reject(400);
+    let request = match http1::parse_request(buf, limits) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Parsed::Incomplete,
+        Err(e) => return Parsed::Reject(e.status()),
     };
-    if method != b"GET" {
+    if request.method != b"GET" {
         return Parsed::Reject(405);
     }
-    let mut keep_alive = match version {
-        b"HTTP/1.1" => true,
-        b"HTTP/1.0" => false,
-        _ => return Parsed::Reject(505),
-    };
-    for line in lines {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let name = &line[..colon];
-        let value = line[colon + 1..].trim_ascii();
-        if name.eq_ignore_ascii_case(b"connection") {
-            if value.eq_ignore_ascii_case(b"close") {
-                keep_alive = false;
-            } else if value.eq_ignore_ascii_case(b"keep-alive") {
-                keep_alive = true;
-            }
-        } else if (name.eq_ignore_ascii_case(b"content-length") && value != b"0")
-            || name.eq_ignore_ascii_case(b"transfer-encoding")
-        {
-            // A GET with a body: we do not read bodies, so we cannot find the next request.
-            return Parsed::Reject(400);
-        }
+    // A GET with a body: we do not read bodies, so we cannot find the next request.
+    let body = request
+        .headers
+        .get("content-length")
+        .is_some_and(|v| v != b"0")
+        || request.headers.get("transfer-encoding").is_some();
+    if body {
+        return Parsed::Reject(400);
     }
     Parsed::Request {
-        target,
-        keep_alive,
-        used: head_end,
+        target: request.target,
+        keep_alive: request.keep_alive(),
+        used: request.head_len,
     }
-}
-
-/// Index just past the blank line ending the head (`\r\n\r\n` or `\n\n`).
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    (0..buf.len()).find_map(|i| {
-        if buf[i..].starts_with(b"\r\n\r\n") {
-            Some(i + 4)
-        } else if buf[i..].starts_with(b"\n\n") {
-            Some(i + 2)
-        } else {
-            None
-        }
-    })
 }
 
 /// Status and bencoded body for a request target, from a client at `ip`.
@@ -156,7 +110,7 @@ fn put_int(out: &mut Vec<u8>, key: &[u8], value: u64) {
 fn announce(tracker: &Tracker, query: &[u8], ip: IpAddr) -> Vec<u8> {
     let a = match AnnounceRequest::parse_query(query) {
         Ok(a) => a,
-        Err(reason) => return failure(&reason),
+        Err(reason) => return failure(&reason.to_string()),
     };
     Counters::bump(&tracker.counters.http_announces);
     let reply = match tracker.store.announce(&a, ip) {

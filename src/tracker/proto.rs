@@ -111,13 +111,41 @@ impl AnnounceRequest {
         q
     }
 
-    /// Parses a BEP 3 announce query. The error is the `failure reason` to send back.
-    pub fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
+    /// Parses a BEP 3 announce query. The error, as text, is the `failure reason` to send back.
+    pub fn parse_query(query: &[u8]) -> Result<AnnounceRequest, QueryError> {
         parse_query(query)
     }
 }
 
-fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
+/// Why an announce query was refused; its text is the `failure reason` sent back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("bad percent-encoding in `{0}`")]
+    Encoding(String),
+    #[error("`{0}` is not a non-negative integer")]
+    NotANumber(&'static str),
+    #[error("`{field}` is {len} bytes, not 20")]
+    Length { field: &'static str, len: usize },
+    #[error("`port` {0} is not from 1 to 65535")]
+    Port(u64),
+    #[error("`numwant` is not an integer")]
+    Numwant,
+    #[error("`event` is not started, completed or stopped")]
+    Event,
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+}
+
+/// Why a UDP tracker's reply could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UdpReplyError {
+    #[error("{what} reply shorter than {need} bytes")]
+    Short { what: &'static str, need: usize },
+    #[error("unknown action {0}")]
+    Action(u32),
+}
+
+fn parse_query(query: &[u8]) -> Result<AnnounceRequest, QueryError> {
     let mut info_hash = None;
     let mut peer_id = None;
     let mut port = None;
@@ -129,32 +157,32 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
     let mut no_peer_id = false;
     for (key, raw) in query_pairs(query) {
         let value = percent_decode(raw)
-            .ok_or_else(|| format!("bad percent-encoding in `{}`", String::from_utf8_lossy(key)))?;
-        let number = |name: &str| -> Result<u64, String> {
+            .ok_or_else(|| QueryError::Encoding(String::from_utf8_lossy(key).into_owned()))?;
+        let number = |name: &'static str| -> Result<u64, QueryError> {
             std::str::from_utf8(&value)
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| format!("`{name}` is not a non-negative integer"))
+                .ok_or(QueryError::NotANumber(name))
         };
         match key {
             b"info_hash" => {
-                let hash: [u8; 20] = value
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| format!("`info_hash` is {} bytes, not 20", value.len()))?;
+                let hash: [u8; 20] = value.as_ref().try_into().map_err(|_| QueryError::Length {
+                    field: "info_hash",
+                    len: value.len(),
+                })?;
                 info_hash = Some(InfoHash(hash));
             }
             b"peer_id" => {
-                let id: [u8; 20] = value
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| format!("`peer_id` is {} bytes, not 20", value.len()))?;
+                let id: [u8; 20] = value.as_ref().try_into().map_err(|_| QueryError::Length {
+                    field: "peer_id",
+                    len: value.len(),
+                })?;
                 peer_id = Some(id);
             }
             b"port" => {
                 let p = number("port")?;
                 if p == 0 || p > 65535 {
-                    return Err(format!("`port` {p} is not from 1 to 65535"));
+                    return Err(QueryError::Port(p));
                 }
                 port = Some(p as u16);
             }
@@ -167,7 +195,7 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
                     .ok()
                     .and_then(|s| s.parse::<i64>().ok())
                     .map(clamp_numwant)
-                    .ok_or("`numwant` is not an integer")?;
+                    .ok_or(QueryError::Numwant)?;
             }
             b"compact" => compact = *value != *b"0",
             b"no_peer_id" => no_peer_id = *value == *b"1",
@@ -177,19 +205,19 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, String> {
                     b"completed" => AnnounceEvent::Completed,
                     b"stopped" => AnnounceEvent::Stopped,
                     b"" | b"empty" | b"paused" => AnnounceEvent::None,
-                    _ => return Err("`event` is not started, completed or stopped".into()),
+                    _ => return Err(QueryError::Event),
                 }
             }
             _ => {}
         }
     }
     Ok(AnnounceRequest {
-        info_hash: info_hash.ok_or("missing `info_hash`")?,
-        peer_id: peer_id.ok_or("missing `peer_id`")?,
-        port: port.ok_or("missing `port`")?,
+        info_hash: info_hash.ok_or(QueryError::Missing("info_hash"))?,
+        peer_id: peer_id.ok_or(QueryError::Missing("peer_id"))?,
+        port: port.ok_or(QueryError::Missing("port"))?,
         uploaded: uploaded.unwrap_or(0),
         downloaded: downloaded.unwrap_or(0),
-        left: left.ok_or("missing `left`")?,
+        left: left.ok_or(QueryError::Missing("left"))?,
         event,
         numwant,
         compact,
@@ -452,9 +480,10 @@ impl UdpResponse {
     }
 
     /// Reads a response; `v6` says which family an announce's peers are (the tracker's).
-    pub fn parse(r: &[u8], v6: bool) -> Result<UdpResponse, String> {
+    pub fn parse(r: &[u8], v6: bool) -> Result<UdpResponse, UdpReplyError> {
+        let short = |what, need| UdpReplyError::Short { what, need };
         if r.len() < 8 {
-            return Err("reply shorter than 8 bytes".into());
+            return Err(short("a", 8));
         }
         let (action, transaction) = (be_u32(r, 0), be_u32(r, 4));
         match action {
@@ -462,7 +491,7 @@ impl UdpResponse {
                 transaction,
                 connection_id: be_u64(r, 8),
             }),
-            ACTION_CONNECT => Err("connect reply shorter than 16 bytes".into()),
+            ACTION_CONNECT => Err(short("connect", 16)),
             ACTION_ANNOUNCE if r.len() >= 20 => {
                 // A trailing partial entry is ignored, as clients do.
                 let size = if v6 { 18 } else { 6 };
@@ -475,7 +504,7 @@ impl UdpResponse {
                     peers: decode_compact(&r[20..whole], v6).unwrap_or_default(),
                 })
             }
-            ACTION_ANNOUNCE => Err("announce reply shorter than 20 bytes".into()),
+            ACTION_ANNOUNCE => Err(short("announce", 20)),
             ACTION_SCRAPE => Ok(UdpResponse::Scrape {
                 transaction,
                 counts: r[8..]
@@ -491,7 +520,7 @@ impl UdpResponse {
                 transaction,
                 message: String::from_utf8_lossy(&r[8..]).into_owned(),
             }),
-            other => Err(format!("unknown action {other}")),
+            other => Err(UdpReplyError::Action(other)),
         }
     }
 

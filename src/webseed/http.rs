@@ -2,6 +2,7 @@
 //! connection where the server allows it. Bounded like the tracker client: a response head of
 //! at most [`MAX_HEAD`] bytes, a body of exactly the bytes asked for, every read timed out.
 
+use crate::http1::{self, HttpError};
 use crate::url::split_url;
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::TcpStream;
@@ -49,52 +50,24 @@ pub struct Head {
     pub chunked: bool,
 }
 
-/// Parses a response head (through its blank line).
-pub fn parse_head(head: &[u8]) -> Result<Head, String> {
-    let text = std::str::from_utf8(head).map_err(|_| "a response head that is not text")?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.split_whitespace();
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!(
-            "not an HTTP/1 response: `{}`",
-            crate::escape::untrusted(status_line, 80)
-        ));
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or("a response without a status")?;
-    let mut h = Head {
-        status,
-        close: version == "HTTP/1.0",
-        ..Head::default()
+/// Parses a response head (through its blank line), as [`crate::http1`] reads it.
+pub fn parse_head(head: &[u8]) -> Result<Head, HttpError> {
+    let limits = http1::Limits {
+        line: MAX_HEAD,
+        head: MAX_HEAD,
     };
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => {
-                h.content_length = Some(value.parse().map_err(|_| "a bad Content-Length")?)
-            }
-            "content-range" => h.content_range = parse_content_range(value),
-            "location" => h.location = Some(value.to_string()),
-            "connection" => {
-                let v = value.to_ascii_lowercase();
-                if v.contains("close") {
-                    h.close = true;
-                } else if v.contains("keep-alive") {
-                    h.close = false;
-                }
-            }
-            "transfer-encoding" => h.chunked = value.to_ascii_lowercase().contains("chunked"),
-            _ => {}
-        }
-    }
-    Ok(h)
+    let r = http1::parse_response(head, limits)?.ok_or(HttpError::CutShort)?;
+    Ok(Head {
+        status: r.status,
+        content_length: r.headers.content_length()?,
+        content_range: r
+            .headers
+            .get_str("content-range")
+            .and_then(parse_content_range),
+        location: r.headers.get_str("location").map(str::to_string),
+        close: !r.keep_alive(),
+        chunked: r.headers.chunked(),
+    })
 }
 
 fn parse_content_range(value: &str) -> Option<(u64, u64)> {
@@ -254,8 +227,8 @@ async fn get_once(
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
     let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
+        if let Some(end) = http1::head_end(&buf) {
+            break end;
         }
         if buf.len() > MAX_HEAD {
             return Err(failed(format!("a response head over {MAX_HEAD} bytes")));
@@ -263,7 +236,7 @@ async fn get_once(
         let n = read_some(&mut c.stream, &mut chunk).await?;
         buf.extend_from_slice(&chunk[..n]);
     };
-    let head = parse_head(&buf[..head_end]).map_err(failed)?;
+    let head = parse_head(&buf[..head_end]).map_err(|e| failed(e.to_string()))?;
     let status = head.status;
     match status {
         206 => {
