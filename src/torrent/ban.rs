@@ -1,10 +1,22 @@
-//! Banning peers that send data failing its hash check. A piece sent by one peer alone pins the
-//! blame on it; a piece from several is kept (bounded) until a good copy of it arrives, and the
-//! blocks that differ name the liars ("smart ban", as libtorrent does). Peers that took part in
-//! too many failures without being caught get banned on strikes. Pure: no sockets, no clock.
+//! Banning peers that send data failing its hash check, and everything a ban needs kept: the
+//! one ban list of a torrent. A piece sent by one peer alone pins the blame on it; a piece from
+//! several is kept (bounded) until a good copy of it arrives, and the blocks that differ name
+//! the liars ("smart ban", as libtorrent does). Peers that took part in too many failures
+//! without being caught get banned on strikes. A banned peer's id is refused for the run and
+//! its address (loopback aside: every local process shares it) for [`IP_BAN`]; the last peers
+//! to leave are remembered, so that a piece they sent that fails after they left still names
+//! them. Pure: no sockets, and the clock is passed in.
 
 use crate::layout::{BLOCK_SIZE, PeerKey};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// How long a banned peer's address stays banned, and how many addresses are kept.
+pub const IP_BAN: Duration = Duration::from_secs(30 * 60);
+pub const MAX_BANNED_IPS: usize = 4096;
+/// Peers remembered after they leave, for bans that come after (a piece still verifying).
+pub const DEPARTED_KEPT: usize = 64;
 
 /// Failed hash checks a peer may take part in before it is banned, when no single failure could
 /// be pinned on it.
@@ -22,9 +34,55 @@ pub struct Bans {
     /// Pieces that failed with several senders: their data and the sender of each block.
     failed: HashMap<usize, (Vec<u8>, Vec<PeerKey>)>,
     strikes: HashMap<PeerKey, u32>,
+    /// Peer ids banned for the run.
+    ids: HashSet<[u8; 20]>,
+    /// Addresses banned with them, until the time given.
+    ips: HashMap<IpAddr, Instant>,
+    /// The last peers to leave: key, address, id.
+    departed: VecDeque<(PeerKey, SocketAddr, [u8; 20])>,
 }
 
 impl Bans {
+    pub fn is_banned(&self, id: &[u8; 20]) -> bool {
+        self.ids.contains(id)
+    }
+
+    pub fn is_banned_ip(&self, ip: IpAddr, now: Instant) -> bool {
+        self.ips.get(&ip).is_some_and(|&until| now < until)
+    }
+
+    /// Bans `id`, and `addr`'s IP for [`IP_BAN`] unless it is loopback; `false` when the id was
+    /// banned already (pieces in flight fail one by one: one ban, one log line).
+    pub fn ban(&mut self, id: [u8; 20], addr: SocketAddr, now: Instant) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        if !addr.ip().is_loopback() {
+            self.ips.retain(|_, until| *until > now);
+            if self.ips.len() < MAX_BANNED_IPS {
+                self.ips.insert(addr.ip(), now + IP_BAN);
+            }
+        }
+        true
+    }
+
+    /// A peer left: its strikes go with it, and it is remembered among the last to leave.
+    pub fn departed(&mut self, key: PeerKey, addr: SocketAddr, id: [u8; 20]) {
+        self.strikes.remove(&key);
+        if self.departed.len() >= DEPARTED_KEPT {
+            self.departed.pop_front();
+        }
+        self.departed.push_back((key, addr, id));
+    }
+
+    /// Where and who one of the last peers to leave was.
+    pub fn find_departed(&self, key: PeerKey) -> Option<(SocketAddr, [u8; 20])> {
+        self.departed
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, a, id)| (*a, *id))
+    }
+
     /// Whether a bad copy of `piece` waits for a good one to be compared with.
     #[cfg(test)]
     pub fn wants_good_copy(&self, piece: usize) -> bool {
@@ -76,11 +134,6 @@ impl Bans {
             .into_iter()
             .map(|k| (k, "it sent corrupt data"))
             .collect()
-    }
-
-    /// A peer is gone: its strikes go with it (a banned peer cannot come back under its id).
-    pub fn forget(&mut self, key: PeerKey) {
-        self.strikes.remove(&key);
     }
 }
 
@@ -144,7 +197,56 @@ mod tests {
             big.failed(piece, vec![0; 20 << 20], vec![5, 6]);
         }
         assert_eq!(big.failed.len(), 1);
-        bans.forget(3);
+        bans.departed(3, "10.0.0.3:1".parse().unwrap(), [3; 20]);
         assert!(!bans.strikes.contains_key(&3));
+    }
+
+    #[test]
+    fn a_ban_holds_the_id_for_the_run_and_the_address_for_a_while_loopback_aside() {
+        let mut bans = Bans::default();
+        let t0 = Instant::now();
+        let remote: SocketAddr = "10.0.0.1:6881".parse().unwrap();
+        assert!(bans.ban([1; 20], remote, t0));
+        assert!(!bans.ban([1; 20], remote, t0), "a second ban is no news");
+        assert!(bans.is_banned(&[1; 20]) && !bans.is_banned(&[2; 20]));
+        assert!(bans.is_banned_ip(remote.ip(), t0 + IP_BAN / 2));
+        assert!(!bans.is_banned_ip(remote.ip(), t0 + IP_BAN));
+        let local: SocketAddr = "127.0.0.1:6881".parse().unwrap();
+        assert!(bans.ban([2; 20], local, t0));
+        assert!(
+            !bans.is_banned_ip(local.ip(), t0),
+            "every local process shares it"
+        );
+        // Addresses are bounded; expired ones make room.
+        for i in 0..MAX_BANNED_IPS as u32 + 10 {
+            let mut id = [0xee; 20];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            let ip = std::net::Ipv4Addr::from(0x0b00_0000 + i);
+            bans.ban(id, SocketAddr::from((ip, 1)), t0);
+        }
+        assert_eq!(bans.ips.len(), MAX_BANNED_IPS);
+        bans.ban([9; 20], remote, t0 + IP_BAN * 2);
+        assert_eq!(bans.ips.len(), 1);
+    }
+
+    #[test]
+    fn the_last_peers_to_leave_are_remembered_and_bounded() {
+        let mut bans = Bans::default();
+        for key in 0..DEPARTED_KEPT as u64 + 5 {
+            bans.departed(
+                key,
+                SocketAddr::from(([10, 0, 0, 1], key as u16)),
+                [key as u8; 20],
+            );
+        }
+        assert_eq!(bans.find_departed(2), None, "the oldest gave way");
+        let last = DEPARTED_KEPT as u64 + 4;
+        assert_eq!(
+            bans.find_departed(last),
+            Some((
+                SocketAddr::from(([10, 0, 0, 1], last as u16)),
+                [last as u8; 20]
+            ))
+        );
     }
 }

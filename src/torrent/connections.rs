@@ -21,11 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// How long a banned peer's address stays banned, and how many addresses are kept.
-const IP_BAN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
-const MAX_BANNED_IPS: usize = 4096;
-/// Peers remembered after they leave, for bans that come after (a piece still verifying).
-const DEPARTED_KEPT: usize = 64;
 /// Connections from one address at most (loopback aside).
 pub(super) const MAX_PEERS_PER_IP: usize = 8;
 /// A peer of no use this long gives its slot to a newcomer when the table is full.
@@ -234,7 +229,7 @@ impl Task {
     /// Ourselves, a banned peer, or one already connected.
     pub(super) fn refuse(&self, id: &[u8; 20]) -> bool {
         *id == self.config.peer_id
-            || self.banned.contains(id)
+            || self.bans.is_banned(id)
             || self.peers.values().any(|p| p.id == *id)
     }
 
@@ -258,12 +253,7 @@ impl Task {
             self.plaintext_peers.insert(addr);
         }
         // Dropping `conn` on a refusal closes the connection.
-        if !dialed
-            && self
-                .banned_ips
-                .get(&addr.ip())
-                .is_some_and(|&until| Instant::now() < until)
-        {
+        if !dialed && self.bans.is_banned_ip(addr.ip(), Instant::now()) {
             log::debug!("{addr}: refused: its address is banned");
             return;
         }
@@ -276,7 +266,7 @@ impl Task {
             .find(|(_, p)| p.id == id)
             .map(|(k, p)| (*k, p.dialed));
         if let Some((old, old_dialed)) = duplicate
-            && !self.banned.contains(&id)
+            && !self.bans.is_banned(&id)
             && old_dialed != dialed
             && dialed == (self.config.peer_id < id)
         {
@@ -429,37 +419,23 @@ impl Task {
 
     /// Where a connected peer, or one of the last to leave, is.
     pub(super) fn peer_addr(&self, key: PeerKey) -> Option<SocketAddr> {
-        self.peers.get(&key).map(|p| p.addr).or_else(|| {
-            self.departed
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, a, _)| *a)
-        })
+        self.peers
+            .get(&key)
+            .map(|p| p.addr)
+            .or_else(|| self.bans.find_departed(key).map(|(a, _)| a))
     }
 
     pub(super) fn ban(&mut self, key: PeerKey, why: &str) {
         let found = match self.peers.get(&key) {
             Some(p) => Some((p.addr, p.id)),
-            None => self
-                .departed
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map(|(_, a, id)| (*a, *id)),
+            None => self.bans.find_departed(key),
         };
         if let Some((addr, id)) = found {
             // Pieces it sent that were in flight fail one by one: one ban, one line.
-            if self.banned.contains(&id) {
+            if !self.bans.ban(id, addr, Instant::now()) {
                 return self.drop_peer(key, why);
             }
             log::warn!("banning {addr}: {why}");
-            self.banned.insert(id);
-            if !addr.ip().is_loopback() {
-                let now = Instant::now();
-                self.banned_ips.retain(|_, until| *until > now);
-                if self.banned_ips.len() < MAX_BANNED_IPS {
-                    self.banned_ips.insert(addr.ip(), now + IP_BAN);
-                }
-            }
             self.drop_peer(key, why);
             self.dialer.ban(addr);
         }
@@ -468,16 +444,12 @@ impl Task {
     pub(super) fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(p) = self.peers.remove(&key) {
             log::debug!("{}: disconnected: {reason}", p.addr);
-            if self.departed.len() >= DEPARTED_KEPT {
-                self.departed.pop_front();
-            }
-            self.departed.push_back((key, p.addr, p.id));
+            self.bans.departed(key, p.addr, p.id);
             // A peer we dialled may come back (a restarted seed): try it again later.
             self.dialer.disconnected(p.addr, Instant::now());
             if let Some(listen) = p.listen_addr.filter(|l| *l != p.addr) {
                 self.dialer.disconnected(listen, Instant::now());
             }
-            self.bans.forget(key);
             self.picker.peer_gone(key, &p.has);
             if self.optimistic == Some(key) {
                 self.optimistic = None;

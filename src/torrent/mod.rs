@@ -232,14 +232,7 @@ struct Task {
     dialer: Dialer,
     /// Peers that failed an encrypted handshake and took a plaintext one (`Prefer`).
     plaintext_peers: HashSet<SocketAddr>,
-    /// Peer ids banned for sending corrupt data.
-    banned: HashSet<[u8; 20]>,
-    /// Addresses banned with them, until the time given: a banned peer that comes back under
-    /// a new id is refused too (loopback never: every local process shares it).
-    banned_ips: HashMap<std::net::IpAddr, Instant>,
-    /// The last peers to leave (key, address, id): a piece they sent that fails its check
-    /// after they left still gets them banned.
-    departed: std::collections::VecDeque<(PeerKey, SocketAddr, [u8; 20])>,
+    /// The one ban list: banned ids and addresses, strikes, the last peers to leave.
     bans: Bans,
     /// `None` while an announce is under way (the announcer travels with it).
     announcer: Option<Announcer>,
@@ -288,9 +281,6 @@ impl Task {
             next_key: 1,
             dialer,
             plaintext_peers: HashSet::new(),
-            banned: HashSet::new(),
-            banned_ips: HashMap::new(),
-            departed: Default::default(),
             bans: Bans::default(),
             announcer,
             schedule: Schedule::new(now),
