@@ -1,7 +1,10 @@
-//! Choking (BEP 3): which interested peers get our upload slots. Pure: the torrent task feeds it
-//! rates and applies the answer.
+//! Choking (BEP 3): which interested peers get our upload slots. The decisions are pure
+//! functions ([`choose`], [`free_slots_to`]) fed with rates; the `impl Task` below applies them
+//! to the peer table every round and as slots free up.
 
+use super::Task;
 use crate::layout::PeerKey;
+use crate::wire::Message;
 use std::collections::HashSet;
 
 /// Upload slots by rate, plus one optimistic unchoke.
@@ -37,6 +40,90 @@ pub fn choose(
 /// Whether a newly interested peer may be unchoked at once, between rounds.
 pub fn has_free_slot(unchoked: usize) -> bool {
     unchoked < UPLOAD_SLOTS + 1
+}
+
+/// Between rounds, with `unchoked` slots in use: which of the choked interested peers
+/// `waiting` (with their rates) get the free slots, best rate first (the lower key on a tie).
+pub fn free_slots_to(waiting: &[(PeerKey, u64)], unchoked: usize) -> Vec<PeerKey> {
+    let mut ranked = waiting.to_vec();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let free = (UPLOAD_SLOTS + 1).saturating_sub(unchoked);
+    ranked.into_iter().take(free).map(|(k, _)| k).collect()
+}
+
+impl Task {
+    /// Upload slots in use: unchoked peers that want something from us. One that lost interest
+    /// (it completed) holds none, so the peers waiting get its slot without waiting for the
+    /// next round.
+    pub(super) fn unchoked(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| !p.am_choking && p.peer_interested)
+            .count()
+    }
+
+    pub(super) fn unchoke_if_free(&mut self, key: PeerKey) {
+        if has_free_slot(self.unchoked())
+            && let Some(p) = self.peers.get_mut(&key)
+            && p.am_choking
+        {
+            p.am_choking = false;
+            p.send(Message::Unchoke);
+        }
+    }
+
+    /// Gives the slots freed between rounds (a peer gone or no longer interested) to the
+    /// interested peers still choked, those that gave (or, seeding, took) most first. Without
+    /// it, a seed with 8 fetchers left its cores half idle: the 5 unchoked ones completed and
+    /// the other 3 waited up to 10 s for the next round.
+    pub(super) fn fill_free_slots(&mut self) {
+        let seeding = self.picker.is_complete();
+        let waiting: Vec<(PeerKey, u64)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.am_choking && p.peer_interested)
+            .map(|(k, p)| (*k, if seeding { p.window_up } else { p.window_down }))
+            .collect();
+        for key in free_slots_to(&waiting, self.unchoked()) {
+            self.unchoke_if_free(key);
+        }
+    }
+
+    /// Every 10 s: the interested peers that give us most (or, seeding, take most) get the
+    /// slots; every 30 s another interested peer gets the optimistic slot.
+    pub(super) fn choke_round(&mut self) {
+        let seeding = self.picker.is_complete();
+        let interested: Vec<(PeerKey, u64)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.peer_interested)
+            .map(|(k, p)| (*k, if seeding { p.window_up } else { p.window_down }))
+            .collect();
+        let rotate = self.ticks.is_multiple_of(30);
+        let rng = &mut self.rng;
+        let chosen = choose(&interested, self.optimistic, rotate, |n| rng.below(n));
+        self.optimistic = chosen.optimistic;
+        let mut now_choked = Vec::new();
+        for (key, p) in &mut self.peers {
+            let unchoke = chosen.peers.contains(key);
+            if unchoke == p.am_choking {
+                p.am_choking = !unchoke;
+                p.send(if unchoke {
+                    Message::Unchoke
+                } else {
+                    Message::Choke
+                });
+                if !unchoke {
+                    now_choked.push(*key);
+                }
+            }
+            p.window_down = 0;
+            p.window_up = 0;
+        }
+        for key in now_choked {
+            self.choked(key);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +181,13 @@ mod tests {
         assert_eq!(u.optimistic, None);
         assert_eq!(choose(&[], None, true, |_| 0).peers.len(), 0);
         assert!(has_free_slot(4) && !has_free_slot(5));
+    }
+
+    #[test]
+    fn free_slots_go_to_the_best_waiting_peers() {
+        let waiting = [(1, 5), (2, 50), (3, 50), (4, 0)];
+        assert_eq!(free_slots_to(&waiting, 3), vec![2, 3]);
+        assert_eq!(free_slots_to(&waiting, 0), vec![2, 3, 1, 4]);
+        assert!(free_slots_to(&waiting, UPLOAD_SLOTS + 1).is_empty());
     }
 }
