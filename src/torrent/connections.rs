@@ -3,7 +3,7 @@
 //! is [`super::peers`]'s decision; this is where it meets sockets.
 
 use super::uploads::{ALLOWED_FAST_SET, allowed_fast_set};
-use super::{Event, MAX_PEERS, Task};
+use super::{Event, Kind, MAX_PEERS, Task};
 use crate::bitfield::Bitfield;
 use crate::extensions::{self, DEFAULT_REQQ, ExtendedHandshake};
 use crate::layout::{BlockRef, PeerKey};
@@ -29,6 +29,7 @@ pub(super) const IDLE_EVICTION: std::time::Duration = std::time::Duration::from_
 const MAX_PLAINTEXT_REMEMBERED: usize = 4096;
 
 pub(super) struct Peer {
+    pub(super) kind: Kind,
     pub(super) addr: SocketAddr,
     pub(super) id: [u8; 20],
     pub(super) conn: PeerHandle,
@@ -147,6 +148,7 @@ impl Attach {
                 theirs,
                 encrypted,
                 handle,
+                kind: Kind::Peer,
             })
             .await
             .is_ok()
@@ -238,7 +240,7 @@ impl Task {
         key: PeerKey,
         addr: SocketAddr,
         theirs: Handshake,
-        encrypted: bool,
+        (encrypted, kind): (bool, Kind),
         conn: PeerHandle,
     ) {
         let id = theirs.peer_id;
@@ -304,6 +306,7 @@ impl Task {
         self.dialer.connected(addr);
         log::debug!("connected to {addr}");
         let mut peer = Peer {
+            kind,
             addr,
             id,
             conn,

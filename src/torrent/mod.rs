@@ -73,6 +73,7 @@ pub enum Event {
         theirs: Handshake,
         encrypted: bool,
         handle: PeerHandle,
+        kind: Kind,
     },
     ConnectFailed(SocketAddr, std::io::Error),
     /// Peers a DHT lookup found.
@@ -110,6 +111,16 @@ pub enum Verdict {
 pub enum Flow {
     Continue,
     End,
+}
+
+/// What is at the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A BitTorrent peer over TCP.
+    Peer,
+    /// A web seed (BEP 19) speaking HTTP, as a peer that has everything it serves and never
+    /// asks: its blocks are asked for in order, so that its range requests run long.
+    WebSeed,
 }
 
 impl From<(PeerKey, PeerEvent)> for Event {
@@ -329,7 +340,8 @@ impl Task {
                 theirs,
                 encrypted,
                 handle,
-            } => self.connected(key, addr, theirs, encrypted, handle),
+                kind,
+            } => self.connected(key, addr, theirs, (encrypted, kind), handle),
             Event::ConnectFailed(addr, reason) => {
                 log::debug!("{addr}: {reason}");
                 self.dialer.failed(addr, Instant::now());
@@ -523,7 +535,7 @@ impl Task {
         } else {
             &p.has
         };
-        let in_order = crate::webseed::is_web_seed(key);
+        let in_order = p.kind == Kind::WebSeed;
         let blocks = self
             .picker
             .pick_for(key, has, want, Instant::now(), in_order);

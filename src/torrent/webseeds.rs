@@ -1,6 +1,6 @@
 //! Starting the torrent's web seeds.
 
-use super::{Event, Stats};
+use super::{Event, Kind, Stats};
 use crate::metainfo::Torrent;
 use crate::piece_store::PieceStore;
 use crate::rate::RateLimit;
@@ -33,6 +33,7 @@ pub(super) fn start(
                 theirs,
                 encrypted: false,
                 handle,
+                kind: Kind::WebSeed,
             }
         };
         log::info!("web seed {url}");

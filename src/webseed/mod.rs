@@ -29,12 +29,10 @@ use std::time::Duration;
 
 /// The most bytes one run of requests asks of the server at once.
 pub const MAX_RUN: u64 = 4 << 20;
-/// Keys of web seed connections: far above those the torrent gives its peers.
+/// Where the keys web seeds give their connections start: far above those the torrent gives
+/// its peers, so that the two never meet. (What a connection is, the torrent learns from its
+/// `Connected` event, not from its key.)
 pub const KEY_BASE: PeerKey = 1 << 48;
-/// Whether a connection key is a web seed's.
-pub fn is_web_seed(key: PeerKey) -> bool {
-    key >= KEY_BASE
-}
 
 const FIRST_PAUSE: Duration = Duration::from_secs(5);
 const LONGEST_PAUSE: Duration = Duration::from_secs(300);

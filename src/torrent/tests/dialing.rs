@@ -17,6 +17,7 @@ fn dial(h: &mut Harness, listen: SocketAddr, id: u8) -> Receiver<Outgoing> {
         },
         encrypted: false,
         handle,
+        kind: crate::torrent::Kind::Peer,
     });
     rx
 }

@@ -105,6 +105,16 @@ impl Harness {
     }
 
     fn connect_from(&mut self, n: u8, reserved: [u8; 8], addr: SocketAddr) -> Receiver<Outgoing> {
+        self.connect_kind(n, reserved, addr, crate::torrent::Kind::Peer)
+    }
+
+    fn connect_kind(
+        &mut self,
+        n: u8,
+        reserved: [u8; 8],
+        addr: SocketAddr,
+        kind: crate::torrent::Kind,
+    ) -> Receiver<Outgoing> {
         let (handle, rx) = PeerHandle::detached(addr);
         let theirs = Handshake {
             reserved,
@@ -117,6 +127,7 @@ impl Harness {
             theirs,
             encrypted: false,
             handle,
+            kind,
         });
         rx
     }
@@ -321,6 +332,33 @@ fn unchoke_fills_the_pipeline_choke_empties_it_and_pieces_end_in_have() {
         assert!(m.contains(&Message::Have(b.piece)), "{m:?}");
     }
     assert_eq!(h.task.stats.have_pieces.load(Ordering::Relaxed), 8);
+}
+
+#[test]
+fn a_web_seed_is_asked_for_blocks_in_order_whatever_its_key() {
+    let fast = Handshake::new(InfoHash([7; 20]), [0; 20]).reserved;
+    let addr = SocketAddr::from(([127, 0, 0, 1], 80));
+    let in_order = |kind| {
+        let mut h = harness(64, B, false);
+        // Two peers have the first half only, so rarest first would start in the second.
+        for n in [2, 3] {
+            h.connect(n);
+            h.say(
+                n,
+                Message::Bitfield(vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+            );
+        }
+        let rx = h.connect_kind(1, fast, addr, kind);
+        h.say(1, Message::HaveAll);
+        h.say(1, Message::Unchoke);
+        let pieces: Vec<u32> = requests(&sent(&rx).0).iter().map(|b| b.piece).collect();
+        pieces.windows(2).all(|w| w[0] < w[1]) && pieces[0] == 0
+    };
+    assert!(in_order(crate::torrent::Kind::WebSeed));
+    assert!(
+        !in_order(crate::torrent::Kind::Peer),
+        "a peer is asked rarest first"
+    );
 }
 
 #[test]
