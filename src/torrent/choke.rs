@@ -4,7 +4,6 @@
 
 use super::Task;
 use crate::layout::PeerKey;
-use crate::wire::Message;
 use std::collections::HashSet;
 
 /// Upload slots by rate, plus one optimistic unchoke.
@@ -56,19 +55,14 @@ impl Task {
     /// (it completed) holds none, so the peers waiting get its slot without waiting for the
     /// next round.
     pub(super) fn unchoked(&self) -> usize {
-        self.peers
-            .values()
-            .filter(|p| !p.am_choking && p.peer_interested)
-            .count()
+        self.peers.values().filter(|p| p.holds_slot()).count()
     }
 
     pub(super) fn unchoke_if_free(&mut self, key: PeerKey) {
         if has_free_slot(self.unchoked())
             && let Some(p) = self.peers.get_mut(&key)
-            && p.am_choking
         {
-            p.am_choking = false;
-            p.send(Message::Unchoke);
+            p.set_choking(false);
         }
     }
 
@@ -81,8 +75,8 @@ impl Task {
         let waiting: Vec<(PeerKey, u64)> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.am_choking && p.peer_interested)
-            .map(|(k, p)| (*k, if seeding { p.window_up } else { p.window_down }))
+            .filter(|(_, p)| p.am_choking() && p.peer_interested())
+            .map(|(k, p)| (*k, p.round_bytes(seeding)))
             .collect();
         for key in free_slots_to(&waiting, self.unchoked()) {
             self.unchoke_if_free(key);
@@ -96,8 +90,8 @@ impl Task {
         let interested: Vec<(PeerKey, u64)> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.peer_interested)
-            .map(|(k, p)| (*k, if seeding { p.window_up } else { p.window_down }))
+            .filter(|(_, p)| p.peer_interested())
+            .map(|(k, p)| (*k, p.round_bytes(seeding)))
             .collect();
         let rotate = self.ticks.is_multiple_of(30);
         let rng = &mut self.rng;
@@ -106,19 +100,10 @@ impl Task {
         let mut now_choked = Vec::new();
         for (key, p) in &mut self.peers {
             let unchoke = chosen.peers.contains(key);
-            if unchoke == p.am_choking {
-                p.am_choking = !unchoke;
-                p.send(if unchoke {
-                    Message::Unchoke
-                } else {
-                    Message::Choke
-                });
-                if !unchoke {
-                    now_choked.push(*key);
-                }
+            if p.set_choking(!unchoke) && !unchoke {
+                now_choked.push(*key);
             }
-            p.window_down = 0;
-            p.window_up = 0;
+            p.end_round();
         }
         for key in now_choked {
             self.choked(key);

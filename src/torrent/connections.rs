@@ -2,11 +2,11 @@
 //! refused (ourselves, banned, duplicates, no room), dropped and banned. What to dial and when
 //! is [`super::peers`]'s decision; this is where it meets sockets.
 
+use super::peer_state::{Negotiated, Peer};
 use super::uploads::{ALLOWED_FAST_SET, allowed_fast_set};
 use super::{Event, Kind, MAX_PEERS, Task};
-use crate::bitfield::Bitfield;
-use crate::extensions::{self, DEFAULT_REQQ, ExtendedHandshake};
-use crate::layout::{BlockRef, PeerKey};
+use crate::extensions::{self, ExtendedHandshake};
+use crate::layout::PeerKey;
 use crate::peer::encryption::{Crypto, Encryption};
 use crate::peer::{self, PeerHandle};
 use crate::piece_store::PieceStore;
@@ -15,7 +15,6 @@ use crate::wire::{Handshake, Message};
 use crate::wire::{RESERVED_DHT, RESERVED_EXTENSION, RESERVED_FAST};
 use async_std::channel::Sender;
 use async_std::net::TcpStream;
-use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,89 +26,6 @@ pub(super) const MAX_PEERS_PER_IP: usize = 8;
 pub(super) const IDLE_EVICTION: std::time::Duration = std::time::Duration::from_secs(60);
 /// Addresses remembered as plaintext-only, at most.
 const MAX_PLAINTEXT_REMEMBERED: usize = 4096;
-
-pub(super) struct Peer {
-    pub(super) kind: Kind,
-    pub(super) addr: SocketAddr,
-    pub(super) id: [u8; 20],
-    pub(super) conn: PeerHandle,
-    pub(super) has: Bitfield,
-    pub(super) am_choking: bool,
-    pub(super) am_interested: bool,
-    pub(super) peer_choking: bool,
-    pub(super) peer_interested: bool,
-    pub(super) inflight: HashSet<BlockRef>,
-    /// Payload bytes this choke round, for ranking.
-    pub(super) window_down: u64,
-    pub(super) window_up: u64,
-    /// Bytes a second from this peer, smoothed, for the request pipeline depth.
-    pub(super) rate_down: f64,
-    pub(super) last_second_down: u64,
-    /// Requests of this peer waiting to go to its writer (see `uploads.rs`).
-    pub(super) upload_queue: VecDeque<BlockRef>,
-    /// Blocks with the writer, not yet reported sent.
-    pub(super) writer_blocks: usize,
-    /// Pieces this peer has that we still want: we are interested while it is above zero.
-    pub(super) wanted: usize,
-    /// Both ends set the fast extension bit (BEP 6).
-    pub(super) fast: bool,
-    /// Both ends set the extension protocol bit (BEP 10).
-    pub(super) extended: bool,
-    /// Requests the peer lets us keep in flight (its `reqq`).
-    pub(super) reqq: usize,
-    /// A bitfield, have all or have none came already.
-    pub(super) bitfield_seen: bool,
-    /// Pieces the peer lets us request while it chokes us (BEP 6).
-    pub(super) allowed_fast_in: HashSet<u32>,
-    /// Pieces we let the peer request while we choke it.
-    pub(super) allowed_fast_out: HashSet<u32>,
-    /// Requests no longer in flight (cancelled, or dropped by a choke) whose piece or reject a
-    /// fast peer still owes us.
-    pub(super) awaiting: HashSet<BlockRef>,
-    /// We dialed it (so `addr` is where it listens).
-    pub(super) dialed: bool,
-    /// Where it accepts connections: `addr` when dialed, else its address with the port its
-    /// extended handshake gave (`p`).
-    pub(super) listen_addr: Option<SocketAddr>,
-    /// What its extended handshake offered (BEP 9, BEP 11), ids to send them under.
-    pub(super) ut_metadata: Option<u8>,
-    pub(super) ut_pex: Option<u8>,
-    /// Metadata pieces served on this connection.
-    pub(super) metadata_served: usize,
-    /// Peer exchange: the peers we told it of, when we next may, when it last told us.
-    pub(super) pex_told: HashSet<SocketAddr>,
-    pub(super) pex_due: Option<Instant>,
-    pub(super) pex_heard: Option<Instant>,
-    /// It told us its DHT port (BEP 5 `port`): only the first is acted on.
-    pub(super) dht_port_heard: bool,
-    /// When it last sent or took a block, or was interested either way.
-    pub(super) last_useful: Instant,
-}
-
-impl Peer {
-    pub(super) fn send(&self, m: Message) {
-        self.conn.send_message(m);
-    }
-
-    /// Requests to keep in flight: about a second of this peer's rate, 32 to 256 blocks, and
-    /// never more than the peer's `reqq`.
-    pub(super) fn pipeline(&self) -> usize {
-        ((self.rate_down / crate::layout::BLOCK_SIZE as f64) as usize)
-            .clamp(32, 256)
-            .min(self.reqq.max(1))
-    }
-
-    /// What the peer has that it lets us request while it chokes us.
-    pub(super) fn allowed_fast_view(&self) -> Bitfield {
-        let mut view = Bitfield::new(self.has.len());
-        for &piece in &self.allowed_fast_in {
-            if self.has.get(piece as usize) {
-                view.set(piece as usize);
-            }
-        }
-        view
-    }
-}
 
 /// What a handshaken connection needs to become a peer of this torrent.
 pub(super) struct Attach {
@@ -232,7 +148,7 @@ impl Task {
     pub(super) fn refuse(&self, id: &[u8; 20]) -> bool {
         *id == self.config.peer_id
             || self.bans.is_banned(id)
-            || self.peers.values().any(|p| p.id == *id)
+            || self.peers.values().any(|p| p.id() == *id)
     }
 
     pub(super) fn connected(
@@ -265,8 +181,8 @@ impl Task {
         let duplicate = self
             .peers
             .iter()
-            .find(|(_, p)| p.id == id)
-            .map(|(k, p)| (*k, p.dialed));
+            .find(|(_, p)| p.id() == id)
+            .map(|(k, p)| (*k, p.dialed()));
         if let Some((old, old_dialed)) = duplicate
             && !self.bans.is_banned(&id)
             && old_dialed != dialed
@@ -282,11 +198,8 @@ impl Task {
             // address is dialed again (both ends may each keep a different one of a
             // simultaneous pair and close the other).
             self.dialer.connected(addr);
-            if dialed
-                && let Some(kept) = self.peers.values_mut().find(|p| p.id == id)
-                && kept.listen_addr.is_none_or(|l| l == kept.addr)
-            {
-                kept.listen_addr = Some(addr);
+            if dialed && let Some(kept) = self.peers.values_mut().find(|p| p.id() == id) {
+                kept.learned_listen_addr(addr);
             }
             return;
         }
@@ -298,54 +211,31 @@ impl Task {
         // most, so one host cannot fill the table.
         let ip = addr.ip();
         if !ip.is_loopback()
-            && self.peers.values().filter(|p| p.addr.ip() == ip).count() >= MAX_PEERS_PER_IP
+            && self.peers.values().filter(|p| p.addr().ip() == ip).count() >= MAX_PEERS_PER_IP
         {
             log::debug!("{addr}: refused: {MAX_PEERS_PER_IP} connections from {ip} already");
             return;
         }
         self.dialer.connected(addr);
         log::debug!("connected to {addr}");
-        let mut peer = Peer {
-            kind,
-            addr,
-            id,
+        let mut peer = Peer::new(
+            Negotiated {
+                kind,
+                addr,
+                id,
+                fast: theirs.supports(RESERVED_FAST),
+                extended: theirs.supports(RESERVED_EXTENSION),
+                dialed,
+            },
             conn,
-            has: Bitfield::new(self.store.layout().piece_count()),
-            am_choking: true,
-            am_interested: false,
-            peer_choking: true,
-            peer_interested: false,
-            inflight: HashSet::new(),
-            window_down: 0,
-            window_up: 0,
-            rate_down: 0.0,
-            last_second_down: 0,
-            upload_queue: VecDeque::new(),
-            writer_blocks: 0,
-            wanted: 0,
-            fast: theirs.supports(RESERVED_FAST),
-            extended: theirs.supports(RESERVED_EXTENSION),
-            reqq: DEFAULT_REQQ,
-            bitfield_seen: false,
-            allowed_fast_in: HashSet::new(),
-            allowed_fast_out: HashSet::new(),
-            awaiting: HashSet::new(),
-            dialed,
-            listen_addr: dialed.then_some(addr),
-            ut_metadata: None,
-            ut_pex: None,
-            metadata_served: 0,
-            pex_told: HashSet::new(),
-            pex_due: None,
-            pex_heard: None,
-            dht_port_heard: false,
-            last_useful: Instant::now(),
-        };
+            self.store.layout().piece_count(),
+            Instant::now(),
+        );
         log::debug!(
             "{addr}: {}; offers {}{}",
             if encrypted { "RC4" } else { "plaintext" },
-            if peer.fast { "fast extension, " } else { "" },
-            if peer.extended {
+            if peer.fast() { "fast extension, " } else { "" },
+            if peer.extended() {
                 "extension protocol"
             } else {
                 "no extension protocol"
@@ -353,14 +243,14 @@ impl Task {
         );
         let have = self.picker.have();
         // BEP 3: the bitfield comes first; a fast peer gets have all / have none instead.
-        if peer.fast && have.is_full() {
+        if peer.fast() && have.is_full() {
             peer.send(Message::HaveAll);
-        } else if peer.fast && have.count() == 0 {
+        } else if peer.fast() && have.count() == 0 {
             peer.send(Message::HaveNone);
         } else if have.count() > 0 {
             peer.send(Message::Bitfield(have.as_bytes().to_vec()));
         }
-        if peer.extended {
+        if peer.extended() {
             let ours = ExtendedHandshake::ours(
                 self.config.listen_port,
                 addr.ip(),
@@ -378,7 +268,7 @@ impl Task {
         {
             peer.send(Message::Port(dht.local.port()));
         }
-        if peer.fast {
+        if peer.fast() {
             let set = allowed_fast_set(
                 addr.ip(),
                 &self.meta.info_hash,
@@ -386,8 +276,7 @@ impl Task {
                 ALLOWED_FAST_SET,
             );
             for piece in set.into_iter().filter(|&p| have.get(p as usize)) {
-                peer.allowed_fast_out.insert(piece);
-                peer.send(Message::AllowedFast(piece));
+                peer.allow_fast_out(piece);
             }
         }
         self.peers.insert(key, peer);
@@ -407,9 +296,9 @@ impl Task {
         let victim = self
             .peers
             .iter()
-            .filter(|(_, p)| !p.peer_interested && !p.am_interested)
-            .filter(|(_, p)| now.duration_since(p.last_useful) >= IDLE_EVICTION)
-            .min_by_key(|(_, p)| p.last_useful)
+            .filter(|(_, p)| !p.peer_interested() && !p.am_interested())
+            .filter(|(_, p)| now.duration_since(p.last_useful()) >= IDLE_EVICTION)
+            .min_by_key(|(_, p)| p.last_useful())
             .map(|(k, _)| *k);
         match victim {
             Some(key) => {
@@ -424,13 +313,13 @@ impl Task {
     pub(super) fn peer_addr(&self, key: PeerKey) -> Option<SocketAddr> {
         self.peers
             .get(&key)
-            .map(|p| p.addr)
+            .map(|p| p.addr())
             .or_else(|| self.bans.find_departed(key).map(|(a, _)| a))
     }
 
     pub(super) fn ban(&mut self, key: PeerKey, why: &str) {
         let found = match self.peers.get(&key) {
-            Some(p) => Some((p.addr, p.id)),
+            Some(p) => Some((p.addr(), p.id())),
             None => self.bans.find_departed(key),
         };
         if let Some((addr, id)) = found {
@@ -446,14 +335,14 @@ impl Task {
 
     pub(super) fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(p) = self.peers.remove(&key) {
-            log::debug!("{}: disconnected: {reason}", p.addr);
-            self.bans.departed(key, p.addr, p.id);
+            log::debug!("{}: disconnected: {reason}", p.addr());
+            self.bans.departed(key, p.addr(), p.id());
             // A peer we dialled may come back (a restarted seed): try it again later.
-            self.dialer.disconnected(p.addr, Instant::now());
-            if let Some(listen) = p.listen_addr.filter(|l| *l != p.addr) {
+            self.dialer.disconnected(p.addr(), Instant::now());
+            if let Some(listen) = p.listen_addr().filter(|l| *l != p.addr()) {
                 self.dialer.disconnected(listen, Instant::now());
             }
-            self.picker.peer_gone(key, &p.has);
+            self.picker.peer_gone(key, p.has());
             if self.optimistic == Some(key) {
                 self.optimistic = None;
             }
@@ -462,7 +351,7 @@ impl Task {
             }
             self.update_stats();
             self.request_everywhere();
-            if !p.am_choking && p.peer_interested {
+            if p.holds_slot() {
                 self.fill_free_slots();
             }
         }
@@ -471,7 +360,7 @@ impl Task {
     /// Two complete peers have nothing to trade: part, and do not dial this one again.
     pub(super) fn drop_seed(&mut self, key: PeerKey) {
         if let Some(p) = self.peers.get(&key) {
-            let addr = p.addr;
+            let addr = p.addr();
             self.drop_peer(key, "both complete");
             self.dialer.forget(addr);
         }

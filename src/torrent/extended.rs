@@ -43,24 +43,19 @@ impl Task {
         };
         log::debug!(
             "{}: extended handshake from {} (reqq {:?}, extensions {:?})",
-            peer.addr,
+            peer.addr(),
             h.v.as_deref().unwrap_or("an unnamed client"),
             h.reqq,
             h.m.keys().collect::<Vec<_>>()
         );
-        if let Some(reqq) = h.reqq {
-            peer.reqq = reqq as usize;
-        }
-        peer.ut_metadata = h.id_of(UT_METADATA.0);
-        peer.ut_pex = h.id_of(UT_PEX.0);
-        if !peer.dialed
-            && let Some(port) = h.p
-        {
-            peer.listen_addr = Some(SocketAddr::new(peer.addr.ip(), port));
-        }
-        if peer.ut_pex.is_some() && !self.meta.info.private {
-            peer.pex_due = Some(Instant::now() + PEX_FIRST);
-        }
+        let pex_from = (!self.meta.info.private).then(|| Instant::now() + PEX_FIRST);
+        peer.extended_handshake(
+            h.reqq.map(|r| r as usize),
+            h.id_of(UT_METADATA.0),
+            h.id_of(UT_PEX.0),
+            h.p,
+            pex_from,
+        );
     }
 
     /// A request is answered with the piece or a reject; data and rejects are for a node still
@@ -74,20 +69,17 @@ impl Task {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let (MetadataMsg::Request(piece), Some(their_id)) = (msg, peer.ut_metadata) else {
+        let (MetadataMsg::Request(piece), Some(their_id)) = (msg, peer.ut_metadata()) else {
             return;
         };
         let info = &self.meta.info_bytes;
         let allowance = metadata::piece_count(info.len()) + METADATA_SPARE;
         let answer = match metadata::piece_of(info, piece) {
-            Some(data) if peer.metadata_served < allowance => {
-                peer.metadata_served += 1;
-                MetadataMsg::Data {
-                    piece,
-                    total_size: info.len() as u32,
-                    data: data.to_vec(),
-                }
-            }
+            Some(data) if peer.serve_metadata(allowance) => MetadataMsg::Data {
+                piece,
+                total_size: info.len() as u32,
+                data: data.to_vec(),
+            },
             _ => MetadataMsg::Reject(piece),
         };
         peer.send(Message::Extended {
@@ -106,15 +98,11 @@ impl Task {
             return;
         };
         let now = Instant::now();
-        if peer
-            .pex_heard
-            .is_some_and(|t| now.duration_since(t) < PEX_MIN_GAP)
-        {
-            log::debug!("{}: peer exchange too often; ignored", peer.addr);
+        if !peer.pex_heard(now, PEX_MIN_GAP) {
+            log::debug!("{}: peer exchange too often; ignored", peer.addr());
             return;
         }
-        peer.pex_heard = Some(now);
-        let from = peer.addr;
+        let from = peer.addr();
         let complete = self.picker.is_complete();
         let mut learned = 0;
         for (addr, flags) in msg.added {
@@ -146,28 +134,24 @@ impl Task {
             .peers
             .values()
             .filter_map(|p| {
-                let flags = pex::CONNECTABLE | if p.has.is_full() { pex::SEED } else { 0 };
-                p.listen_addr.map(|a| (a, flags))
+                let flags = pex::CONNECTABLE | if p.has().is_full() { pex::SEED } else { 0 };
+                p.listen_addr().map(|a| (a, flags))
             })
             .collect();
         let addrs: HashSet<SocketAddr> = current.iter().map(|(a, _)| *a).collect();
         for p in self.peers.values_mut() {
-            let (Some(id), Some(due)) = (p.ut_pex, p.pex_due) else {
+            let own = p.listen_addr();
+            let Some((id, told)) = p.pex_due(now, PEX_INTERVAL) else {
                 continue;
             };
-            if due > now {
-                continue;
-            }
-            p.pex_due = Some(now + PEX_INTERVAL);
             let msg = PexMessage {
                 added: current
                     .iter()
-                    .filter(|(a, _)| Some(*a) != p.listen_addr && !p.pex_told.contains(a))
+                    .filter(|(a, _)| Some(*a) != own && !told.contains(a))
                     .take(pex::MAX_ADDED)
                     .copied()
                     .collect(),
-                dropped: p
-                    .pex_told
+                dropped: told
                     .iter()
                     .filter(|a| !addrs.contains(a))
                     .take(pex::MAX_ADDED)
@@ -178,9 +162,9 @@ impl Task {
                 continue;
             }
             for a in &msg.dropped {
-                p.pex_told.remove(a);
+                told.remove(a);
             }
-            p.pex_told.extend(msg.added.iter().map(|(a, _)| *a));
+            told.extend(msg.added.iter().map(|(a, _)| *a));
             p.send(Message::Extended {
                 id,
                 payload: msg.encode(),

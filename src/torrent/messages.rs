@@ -3,6 +3,7 @@
 //! the protocol ends that peer's connection, never the torrent.
 
 use super::Task;
+use super::peer_state::Rejected;
 use crate::bitfield::Bitfield;
 use crate::layout::{BlockRef, PeerKey};
 use crate::picker::Received;
@@ -28,25 +29,20 @@ impl Task {
                 | Message::Reject { .. }
                 | Message::AllowedFast(_)
         );
-        if fast_only && !peer.fast {
+        if fast_only && !peer.fast() {
             return self.drop_peer(
                 key,
                 "protocol error: a fast-extension message, not negotiated",
             );
         }
-        if matches!(msg, Message::Extended { .. }) && !peer.extended {
+        if matches!(msg, Message::Extended { .. }) && !peer.extended() {
             return self.drop_peer(key, "protocol error: an extension message, not negotiated");
         }
         let named = msg.block();
         match msg {
             Message::Choke => {
-                peer.peer_choking = true;
                 // BEP 6: a fast peer still answers what was asked (piece or reject).
-                if peer.fast {
-                    peer.awaiting.extend(peer.inflight.iter().copied());
-                }
-                peer.inflight.clear();
-                let flooding = peer.awaiting.len() > MAX_AWAITING;
+                let flooding = peer.choked_us() > MAX_AWAITING;
                 self.picker.release_peer(key);
                 if flooding {
                     return self.drop_peer(key, "too many requests left unanswered");
@@ -54,25 +50,23 @@ impl Task {
                 self.request_everywhere();
             }
             Message::Unchoke => {
-                peer.peer_choking = false;
+                peer.unchoked_us();
                 self.request_more(key);
             }
             Message::Interested => {
-                peer.peer_interested = true;
-                peer.last_useful = std::time::Instant::now();
+                peer.set_peer_interested(true, std::time::Instant::now());
                 self.unchoke_if_free(key);
             }
             Message::NotInterested => {
-                let held_a_slot = peer.peer_interested && !peer.am_choking;
-                peer.peer_interested = false;
+                let held_a_slot = peer.set_peer_interested(false, std::time::Instant::now());
                 if held_a_slot {
                     self.fill_free_slots();
                 }
             }
             Message::Have(piece) => {
-                if peer.has.set(piece as usize) {
+                let wanted = self.picker.wants_piece(piece as usize);
+                if peer.has_piece(piece as usize, wanted) {
                     self.picker.peer_has_piece(piece as usize);
-                    peer.wanted += self.picker.wants_piece(piece as usize) as usize;
                 }
                 self.update_interest(key);
                 self.request_more(key);
@@ -85,7 +79,7 @@ impl Task {
                 self.peer_has(key, bits);
             }
             Message::HaveAll | Message::HaveNone => {
-                if peer.bitfield_seen {
+                if peer.bitfield_seen() {
                     return self.drop_peer(key, "protocol error: have all/none after a bitfield");
                 }
                 let mut bits = Bitfield::new(self.store.layout().piece_count());
@@ -100,17 +94,19 @@ impl Task {
             Message::Cancel { .. } => self.cancelled(key, named.expect("a cancel names a block")),
             Message::Reject { .. } => {
                 let block = named.expect("a reject names a block");
-                if peer.inflight.remove(&block) {
-                    self.picker.release_block(key, block);
-                    self.request_everywhere();
-                } else if !peer.awaiting.remove(&block) {
-                    self.drop_peer(key, "protocol error: a reject for a block never requested");
+                match peer.rejected(block) {
+                    Rejected::InFlight => {
+                        self.picker.release_block(key, block);
+                        self.request_everywhere();
+                    }
+                    Rejected::Awaited => {}
+                    Rejected::Unasked => {
+                        self.drop_peer(key, "protocol error: a reject for a block never requested")
+                    }
                 }
             }
             Message::AllowedFast(piece) => {
-                if peer.allowed_fast_in.len() < MAX_ALLOWED_FAST_IN {
-                    peer.allowed_fast_in.insert(piece);
-                }
+                peer.allow_fast_in(piece, MAX_ALLOWED_FAST_IN);
                 self.request_more(key);
             }
             Message::Extended { id, payload } => self.extended(key, id, &payload),
@@ -120,12 +116,7 @@ impl Task {
                     begin,
                     length: data.len() as u32,
                 };
-                if !peer.inflight.remove(&block) {
-                    peer.awaiting.remove(&block);
-                }
-                peer.window_down += data.len() as u64;
-                peer.last_useful = std::time::Instant::now();
-                peer.last_second_down += data.len() as u64;
+                peer.received(block, std::time::Instant::now());
                 self.stats
                     .downloaded
                     .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -155,9 +146,9 @@ impl Task {
             Message::Port(port) => {
                 if let Some(dht) = &self.config.dht
                     && port != 0
-                    && !std::mem::replace(&mut peer.dht_port_heard, true)
+                    && peer.first_dht_port()
                 {
-                    dht.add_node(std::net::SocketAddr::new(peer.addr.ip(), port));
+                    dht.add_node(std::net::SocketAddr::new(peer.addr().ip(), port));
                 }
             }
             Message::Suggest(_) | Message::KeepAlive | Message::Unknown(_) => {}
@@ -169,11 +160,10 @@ impl Task {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        peer.bitfield_seen = true;
-        self.picker.forget_availability(&peer.has);
+        let wanted = bits.ones().filter(|&p| self.picker.wants_piece(p)).count();
         self.picker.peer_has_all(&bits);
-        peer.wanted = bits.ones().filter(|&p| self.picker.wants_piece(p)).count();
-        peer.has = bits;
+        let old = peer.replace_has(bits, wanted);
+        self.picker.forget_availability(&old);
         self.update_interest(key);
         self.request_more(key);
     }

@@ -22,6 +22,7 @@ pub mod choke;
 mod connections;
 mod extended;
 mod messages;
+mod peer_state;
 pub mod peers;
 #[cfg(test)]
 mod tests;
@@ -45,7 +46,7 @@ use announce::Schedule;
 use async_std::channel::{Receiver, Sender};
 use async_std::net::TcpStream;
 use ban::Bans;
-use connections::Peer;
+use peer_state::Peer;
 use peers::Dialer;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -382,18 +383,9 @@ impl Task {
 
     fn cancel(&mut self, block: BlockRef, peers: &[PeerKey]) {
         for key in peers {
-            if let Some(p) = self.peers.get_mut(key)
-                && p.inflight.remove(&block)
-            {
-                p.send(Message::Cancel {
-                    index: block.piece,
-                    begin: block.begin,
-                    length: block.length,
-                });
-                // BEP 6: the piece or a reject still comes.
-                if p.fast {
-                    p.awaiting.insert(block);
-                }
+            // BEP 6: a fast peer still sends the piece or a reject.
+            if let Some(p) = self.peers.get_mut(key) {
+                p.cancel(block);
             }
         }
     }
@@ -436,9 +428,7 @@ impl Task {
             self.picker.recycle(data);
             for p in self.peers.values_mut() {
                 p.send(Message::Have(piece as u32));
-                if p.has.get(piece) {
-                    p.wanted = p.wanted.saturating_sub(1);
-                }
+                p.we_got(piece);
             }
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
             for key in keys {
@@ -478,17 +468,14 @@ impl Task {
         let seeds: Vec<PeerKey> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.has.is_full())
+            .filter(|(_, p)| p.has().is_full())
             .map(|(k, _)| *k)
             .collect();
         for key in seeds {
             self.drop_seed(key);
         }
         for p in self.peers.values_mut() {
-            if p.am_interested {
-                p.am_interested = false;
-                p.send(Message::NotInterested);
-            }
+            p.set_interested(false);
         }
         if self.config.options.keep_seeding {
             Flow::Continue
@@ -501,16 +488,9 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        let wants = p.wanted > 0 && !self.config.options.upload_only;
-        if wants != p.am_interested {
-            p.am_interested = wants;
-            p.send(if wants {
-                Message::Interested
-            } else {
-                Message::NotInterested
-            });
-        }
-        if self.picker.is_complete() && p.has.is_full() {
+        let wants = p.wanted() > 0 && !self.config.options.upload_only;
+        p.set_interested(wants);
+        if self.picker.is_complete() && p.has().is_full() {
             self.drop_seed(key);
         }
     }
@@ -519,33 +499,28 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        if !p.am_interested || (p.peer_choking && p.allowed_fast_in.is_empty()) {
+        if !p.may_ask() {
             return;
         }
         let depth = p.pipeline();
-        if p.inflight.len() + 8 > depth && !p.inflight.is_empty() {
+        if p.inflight() + 8 > depth && p.inflight() > 0 {
             return;
         }
-        let want = depth - p.inflight.len().min(depth);
+        let want = depth - p.inflight().min(depth);
         // Choked, a fast peer's allowed-fast pieces may still be asked for (BEP 6).
         let choked_view;
-        let has = if p.peer_choking {
+        let has = if p.peer_choking() {
             choked_view = p.allowed_fast_view();
             &choked_view
         } else {
-            &p.has
+            p.has()
         };
-        let in_order = p.kind == Kind::WebSeed;
+        let in_order = p.kind() == Kind::WebSeed;
         let blocks = self
             .picker
             .pick_for(key, has, want, Instant::now(), in_order);
         for b in blocks {
-            p.inflight.insert(b);
-            p.send(Message::Request {
-                index: b.piece,
-                begin: b.begin,
-                length: b.length,
-            });
+            p.request(b);
         }
     }
 
@@ -560,7 +535,7 @@ impl Task {
         self.ticks += 1;
         let now = Instant::now();
         if log::log_enabled!(log::Level::Trace) {
-            let inflight: usize = self.peers.values().map(|p| p.inflight.len()).sum();
+            let inflight: usize = self.peers.values().map(|p| p.inflight()).sum();
             log::trace!(
                 "tick: {} peers, {inflight} requests in flight, {}",
                 self.peers.len(),
@@ -568,16 +543,12 @@ impl Task {
             );
         }
         for p in self.peers.values_mut() {
-            p.rate_down = p.rate_down * 0.7 + p.last_second_down as f64 * 0.3;
-            p.last_second_down = 0;
+            p.tick();
         }
         for (key, block) in self.picker.overdue(now, REQUEST_TIMEOUT) {
             self.picker.release_block(key, block);
-            if let Some(p) = self.peers.get_mut(&key)
-                && p.inflight.remove(&block)
-                && p.fast
-            {
-                p.awaiting.insert(block);
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.timed_out(block);
             }
         }
         if self.ticks.is_multiple_of(10) {

@@ -9,7 +9,6 @@ use crate::extensions::OUR_REQQ;
 use crate::hash::sha1;
 use crate::layout::{BlockRef, PeerKey};
 use crate::metainfo::InfoHash;
-use crate::peer::Outgoing;
 use crate::wire::Message;
 use std::net::IpAddr;
 
@@ -33,25 +32,25 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        let allowed = !p.am_choking || p.allowed_fast_out.contains(&block.piece);
+        let allowed = p.may_take(block.piece);
         if !have {
             return self.drop_peer(key, "protocol error: a request for a piece we do not have");
         }
         if !allowed {
             // Choked: BEP 3 voids the request; BEP 6 wants it answered.
-            if p.fast {
+            if p.fast() {
                 p.send(reject(block));
             }
             return;
         }
-        if p.upload_queue.len() + p.writer_blocks >= OUR_REQQ {
-            if p.fast {
+        if p.upload_backlog() >= OUR_REQQ {
+            if p.fast() {
                 p.send(reject(block));
                 return;
             }
             return self.drop_peer(key, "it queued more than 2000 requests");
         }
-        p.upload_queue.push_back(block);
+        p.queue_upload(block);
         self.feed_writer(key);
     }
 
@@ -60,21 +59,13 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        while p.writer_blocks < WRITER_WINDOW {
-            let Some(block) = p.upload_queue.pop_front() else {
-                break;
-            };
-            p.writer_blocks += 1;
-            p.conn.send(Outgoing::Block(block));
-        }
+        p.feed_writer(WRITER_WINDOW);
     }
 
     /// The writer sent `blocks` blocks (`bytes` of payload).
     pub(super) fn uploaded(&mut self, key: PeerKey, bytes: u64, blocks: usize) {
         if let Some(p) = self.peers.get_mut(&key) {
-            p.window_up += bytes;
-            p.last_useful = std::time::Instant::now();
-            p.writer_blocks = p.writer_blocks.saturating_sub(blocks);
+            p.uploaded(bytes, blocks, std::time::Instant::now());
         }
         self.feed_writer(key);
     }
@@ -85,11 +76,8 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        if let Some(at) = p.upload_queue.iter().position(|b| *b == block) {
-            p.upload_queue.remove(at);
-            if p.fast {
-                p.send(reject(block));
-            }
+        if p.unqueue(block) && p.fast() {
+            p.send(reject(block));
         }
     }
 
@@ -99,11 +87,8 @@ impl Task {
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
-        let queue = std::mem::take(&mut p.upload_queue);
-        for block in queue {
-            if p.allowed_fast_out.contains(&block.piece) {
-                p.upload_queue.push_back(block);
-            } else if p.fast {
+        for block in p.void_queued() {
+            if p.fast() {
                 p.send(reject(block));
             }
         }

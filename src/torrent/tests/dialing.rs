@@ -60,7 +60,7 @@ fn of_two_simultaneous_connections_both_ends_keep_the_one_the_lower_id_dialed() 
     );
     assert!(!sent(&dialed).2, "ours is kept");
     assert_eq!(h.task.peers.len(), 1);
-    assert_eq!(h.task.peers[&2].addr, listen);
+    assert_eq!(h.task.peers[&2].addr(), listen);
     // Arriving the other way round (our dial first, then theirs) gives the same answer.
     let mut h = harness(4, B, true);
     let dialed = dial(&mut h, listen, 0xff);

@@ -691,8 +691,11 @@ fn a_full_table_makes_room_by_dropping_a_long_idle_peer_and_one_address_holds_ei
     assert!(sent(&late).2, "refused while every peer is fresh");
     // One peer has been of no use for over a minute: it makes room.
     let idle_key = 7;
-    h.task.peers.get_mut(&idle_key).unwrap().last_useful =
-        Instant::now() - connections::IDLE_EVICTION - Duration::from_secs(1);
+    h.task
+        .peers
+        .get_mut(&idle_key)
+        .unwrap()
+        .set_last_useful(Instant::now() - connections::IDLE_EVICTION - Duration::from_secs(1));
     let newcomer = h.connect_from(201, [0; 8], SocketAddr::from(([10, 0, 2, 2], 6881)));
     assert!(!sent(&newcomer).2, "taken in place of the idle one");
     assert!(
