@@ -53,17 +53,28 @@ pub struct Limits {
     pub head: usize,
 }
 
-/// A head's fields, as found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Headers<'a>(Vec<(&'a [u8], &'a [u8])>);
+/// A head's fields, as found: the lines between the first line and the blank line, read on
+/// demand (no allocation: the tracker parses a request head per announce).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Headers<'a>(&'a [u8]);
 
 impl<'a> Headers<'a> {
+    /// Each field as (name, value), both trimmed; lines without a colon are skipped.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
+        self.0
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter_map(|line| {
+                let colon = line.iter().position(|&b| b == b':')?;
+                Some((line[..colon].trim_ascii(), line[colon + 1..].trim_ascii()))
+            })
+    }
+
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.0
-            .iter()
+        self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v)
     }
 
     pub fn get_str(&self, name: &str) -> Option<&'a str> {
@@ -72,8 +83,7 @@ impl<'a> Headers<'a> {
 
     /// Whether `name` lists `token` (`Connection: keep-alive, Upgrade`), without regard to case.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.0
-            .iter()
+        self.iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .flat_map(|(_, v)| v.split(|&b| b == b','))
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
@@ -177,17 +187,12 @@ fn split_head(buf: &[u8], limits: Limits) -> Result<Option<Split<'_>>, HttpError
     if end > limits.head {
         return Err(HttpError::HeadTooLarge(limits.head));
     }
-    let mut lines = buf[..end]
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let first = lines.next().unwrap_or_default();
-    let headers = lines
-        .filter_map(|line| {
-            let colon = line.iter().position(|&b| b == b':')?;
-            Some((line[..colon].trim_ascii(), line[colon + 1..].trim_ascii()))
-        })
-        .collect();
-    Ok(Some((first, Headers(headers), end)))
+    let head = &buf[..end];
+    let first_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let first = &head[..first_end];
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    let fields = head.get(first_end + 1..).unwrap_or_default();
+    Ok(Some((first, Headers(fields), end)))
 }
 
 fn version(text: &[u8]) -> Result<Version, HttpError> {
@@ -233,7 +238,7 @@ pub fn parse_response(buf: &[u8], limits: Limits) -> Result<Option<Response<'_>>
         .and_then(|s| s.parse::<u16>().ok())
         .filter(|s| (100..1000).contains(s))
         .ok_or(HttpError::NoStatus)?;
-    if headers.0.iter().any(|(n, v)| {
+    if headers.iter().any(|(n, v)| {
         std::str::from_utf8(n).is_err() || (!v.is_empty() && std::str::from_utf8(v).is_err())
     }) {
         return Err(HttpError::NotText);
