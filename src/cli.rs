@@ -53,6 +53,14 @@ pub struct Seed {
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub upload_limit: Option<String>,
+    /// seed each torrent until its uploaded bytes reach R times its size, then stop it; exit 0
+    /// once every torrent is done
+    #[argh(option)]
+    pub seed_ratio: Option<String>,
+    /// seed each torrent this long (90s, 30m, 2h), then stop it; with --seed-ratio, whichever
+    /// comes first; exit 0 once every torrent is done
+    #[argh(option)]
+    pub seed_time: Option<String>,
     /// message stream encryption: prefer (default: dial encrypted, fall back to plaintext; take both), require (RC4 only) or off (plaintext only)
     #[argh(option)]
     pub encryption: Option<String>,
@@ -116,6 +124,10 @@ pub struct Fetch {
     /// whichever comes first
     #[argh(option)]
     pub seed_time: Option<String>,
+    /// give up, with an error, when no peer has been connected for this long (30s, 10m); by
+    /// default a fetch waits for peers until interrupted
+    #[argh(option)]
+    pub timeout: Option<String>,
     /// run this shell command once the download is verified, with P2P_PATH, P2P_NAME and
     /// P2P_INFO_HASH set; its failure is reported, not fatal
     #[argh(option)]

@@ -62,9 +62,32 @@ fn parse_args() -> p2p::cli::Args {
                 std::process::exit(0);
             }
             Err(()) => {
-                eprintln!("{}", exit.output);
+                let sub = rest.iter().find(|a| !a.starts_with('-'));
+                eprintln!("p2p: error: {}", usage_error(&exit.output, sub.copied()));
                 std::process::exit(2);
             }
         },
+    }
+}
+
+/// argh's usage error (a few lines: "Unrecognized argument: --foo", "Required positional
+/// arguments not provided:\n    torrent") as one line, with where to look.
+fn usage_error(output: &str, subcommand: Option<&str>) -> String {
+    let parts: Vec<&str> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut text = parts.join(" ");
+    if let Some(first) = text.get(..1) {
+        text.replace_range(..1, &first.to_lowercase());
+    }
+    let text = text.trim_end_matches('.');
+    match subcommand {
+        // "unrecognized argument: frobnicate": the command itself is unknown.
+        Some(sub) if !text.ends_with(&format!(": {sub}")) => {
+            format!("{text} (`p2p {sub} --help` lists its options)")
+        }
+        _ => format!("{text} (`p2p --help` lists the commands)"),
     }
 }

@@ -71,6 +71,26 @@ fn a_closed_standard_output_is_no_panic() {
 }
 
 #[test]
+fn argument_errors_are_one_error_line_with_where_to_look_and_exit_2() {
+    assert_usage_error(
+        &p2p(&["fetch", "x.torrent", "--foo"]),
+        "unrecognized argument: --foo (`p2p fetch --help` lists its options)",
+    );
+    assert_usage_error(
+        &p2p(&["fetch"]),
+        "required positional arguments not provided: torrent",
+    );
+    assert_usage_error(
+        &p2p(&["seed", "x.torrent", "--listen"]),
+        "no value provided for option '--listen'",
+    );
+    assert_usage_error(
+        &p2p(&["frobnicate"]),
+        "unrecognized argument: frobnicate (`p2p --help` lists the commands)",
+    );
+}
+
+#[test]
 fn seed_without_a_torrent_is_a_usage_error_and_a_duplicate_is_seeded_once() {
     let o = p2p(&["seed"]);
     assert_usage_error(&o, "TORRENT: give at least one .torrent to seed");
@@ -168,6 +188,11 @@ fn verify_names_each_file_complete_missing_or_with_bad_pieces() {
         line("album/c.bin").starts_with("wrong size: 10 bytes, the torrent says 50000"),
         "{out}"
     );
+    // A directory that is not there is named as such, not as three missing files.
+    let nowhere = dir.path().join("nowhere");
+    let missing = p2p(&["verify", t, "--dir", nowhere.to_str().unwrap()]);
+    assert_error(&missing, "nowhere` is not a directory");
+    assert!(stdout(&missing).is_empty(), "{}", stdout(&missing));
 }
 
 /// Parses each line of `text` as JSON with Python's json module and prints, for each, the
@@ -273,6 +298,21 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
     assert_eq!(
         events.last().unwrap(),
         "connections,downloaded,encrypted_connections,event,path,seconds,total_bytes,uploaded,wasted,web_seed_bytes \"complete\" 200000"
+    );
+    // A run that ends incomplete ends its JSON with a `stopped` record saying why.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let (ok, text, _) = start_fetch(
+        "dead",
+        &torrent,
+        &dir.path().join("dead"),
+        &["--peer", &dead, "--json", "--no-dht", "--timeout", "2s"],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(!ok);
+    let last = json_lines(&text, &["event", "reason"]).pop().unwrap();
+    assert!(
+        last.starts_with("downloaded,event,have_bytes,pieces_verified,reason,total_bytes,uploaded \"stopped\" \"no peer could be reached within 2s"),
+        "{last}"
     );
 }
 
@@ -593,5 +633,65 @@ fn seed_and_tracker_print_json_when_they_stop() {
     assert_eq!(
         json_lines(&outs[1], &["event", "torrents"]),
         ["event,peers,torrents \"stopped\" 0"]
+    );
+}
+
+#[test]
+fn a_seed_stops_each_torrent_at_its_goal_and_exits_once_all_are_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 200_000, "t@127.0.0.1:9", "16K");
+    // --seed-time: nobody comes; after 1 s the seed is done and exits 0.
+    let mut timed = spawn_logged(
+        "timed",
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-dht",
+            "--seed-time",
+            "1s",
+        ],
+    );
+    timed.wait_line("seeding until 1s", std::time::Duration::from_secs(20));
+    assert!(
+        timed
+            .proc
+            .wait_for(std::time::Duration::from_secs(20))
+            .success()
+    );
+    // --seed-ratio 1: it stays until a fetcher has taken the whole torrent from it.
+    let (ratio, port) = start_seed(
+        "ratio",
+        &torrent,
+        dir.path(),
+        &["--no-dht", "--seed-ratio", "1"],
+    );
+    // (Its "seeding until ratio 1" line came before the port it listens on.)
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &["--peer", &format!("127.0.0.1:{port}"), "--no-dht"],
+    )
+    .finish(std::time::Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(out.join("f.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+    ratio.wait_line(
+        "every torrent reached its seeding goal",
+        std::time::Duration::from_secs(20),
+    );
+    let mut ratio = ratio;
+    assert!(
+        ratio
+            .proc
+            .wait_for(std::time::Duration::from_secs(20))
+            .success()
     );
 }

@@ -209,7 +209,10 @@ fn fetch_announcing_to(dir: &Path, tport: u16) -> Logged {
         &format!("http://127.0.0.1:{tport}/announce"),
         "16K",
     );
-    spawn_logged("fetch", &fetch_args(&torrent, &dir.join("out"), &[]))
+    spawn_logged(
+        "fetch",
+        &fetch_args(&torrent, &dir.join("out"), &["--timeout", "5s"]),
+    )
 }
 
 /// A tracker whose every reply declares a chunk of 2^64 - 1 bytes.

@@ -330,15 +330,49 @@ fn fetch_gives_up_clearly_when_no_peer_answers() {
         "fetch",
         &torrent,
         &dir.path().join("out"),
-        &["--peer", &dead],
+        &["--peer", &dead, "--timeout", "3s"],
     )
     .finish(Duration::from_secs(60));
     assert!(!ok);
     assert!(
-        stderr.contains("p2p: error: no peer could be reached within 30s"),
+        stderr.contains("p2p: error: no peer could be reached within 3s"),
         "{stderr}"
     );
-    assert!(started.elapsed() < Duration::from_secs(45));
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn without_a_timeout_a_fetch_waits_for_a_seed_that_comes_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let port = free_port();
+    let peer = format!("127.0.0.1:{port}");
+    let out = dir.path().join("out");
+    let fetch = spawn_logged(
+        "fetch",
+        &fetch_args(&torrent, &out, &["--peer", &peer, "--no-dht"]),
+    );
+    // Past the old 30 s limit it is still there, saying what it waits for.
+    let line = fetch.wait_line("still asking trackers", Duration::from_secs(60));
+    let waited: u64 = line
+        .split("no peer connected for ")
+        .nth(1)
+        .and_then(|r| r.split('s').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the seconds waited");
+    assert!(waited >= 30 && line.contains("--peer"), "{line}");
+    let seed_args = [
+        "seed",
+        torrent.to_str().unwrap(),
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ];
+    let mut seed_args = seed_args.to_vec();
+    seed_args.extend(["--listen", &peer, "--no-dht"]);
+    let _seed = spawn_logged("seed", &seed_args);
+    let mut fetch = fetch;
+    assert!(fetch.proc.wait_for(Duration::from_secs(60)).success());
+    assert_same_file(&out.join("f.bin"), &content);
 }
 
 #[test]

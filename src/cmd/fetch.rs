@@ -5,7 +5,7 @@
 
 use super::{Wake, report};
 use crate::cli::Fetch;
-use crate::lifecycle::{AddOptions, Engine, EngineConfig, Files, NO_PEER_TIMEOUT, Notice, Source};
+use crate::lifecycle::{AddOptions, Engine, EngineConfig, Files, Notice, Source};
 use crate::magnet::Magnet;
 use crate::metainfo::Torrent;
 use crate::progress::ProgressLine;
@@ -20,6 +20,7 @@ pub fn run(args: Fetch) -> Result<()> {
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
     let seed_ratio = super::parse_ratio("--seed-ratio", args.seed_ratio.as_deref())?;
     let seed_time = super::parse_duration("--seed-time", args.seed_time.as_deref())?;
+    let timeout = super::parse_duration("--timeout", args.timeout.as_deref())?;
     let peers = args
         .peer
         .iter()
@@ -65,7 +66,7 @@ pub fn run(args: Fetch) -> Result<()> {
         seed_time,
         sequential: args.sequential,
         direct_io: args.direct_io,
-        no_peer_timeout: Some(NO_PEER_TIMEOUT),
+        no_peer_timeout: timeout,
         on_done: args.on_done.clone(),
         ..AddOptions::default()
     };
@@ -122,6 +123,16 @@ pub fn run(args: Fetch) -> Result<()> {
         };
         line.finish();
         let last = engine.shutdown().await.into_iter().find(|s| s.id == id);
+        // A run that ends incomplete (interrupted, or failed) ends its JSON with what it had.
+        if args.json
+            && let Some(s) = last.as_ref().filter(|s| !s.complete)
+        {
+            let reason = match &outcome {
+                Err(e) => e.to_string(),
+                Ok(()) => "interrupted".to_string(),
+            };
+            crate::outln!("{}", report::stopped_json(s, &reason).to_line());
+        }
         outcome?;
         match last {
             Some(s) if !s.complete && !s.has_metadata => Err(Error::Stopped(

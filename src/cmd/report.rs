@@ -38,6 +38,19 @@ pub fn progress_json(s: &Snapshot) -> Json {
     ])
 }
 
+/// The last `fetch --json` line of a run that ends incomplete.
+pub fn stopped_json(s: &Snapshot, reason: &str) -> Json {
+    Json::Obj(vec![
+        ("event", Json::str("stopped")),
+        ("reason", Json::str(reason)),
+        ("have_bytes", Json::uint(s.have_bytes)),
+        ("total_bytes", Json::uint(s.wanted_bytes)),
+        ("pieces_verified", Json::uint(s.have_pieces)),
+        ("downloaded", Json::uint(s.downloaded)),
+        ("uploaded", Json::uint(s.uploaded)),
+    ])
+}
+
 pub fn summary(target: &std::path::Path, s: &Snapshot, started: Instant, json: bool) {
     let secs = started.elapsed().as_secs_f64();
     let (total, wasted, web) = (s.wanted_bytes, s.wasted, s.web_seed_bytes);

@@ -4,7 +4,7 @@
 use super::Wake;
 use crate::cli::Seed;
 use crate::json::Json;
-use crate::lifecycle::{AddOptions, Engine, EngineConfig, Mode, Notice, Source};
+use crate::lifecycle::{AddOptions, Engine, EngineConfig, Mode, Notice, Source, State};
 use crate::metainfo::Torrent;
 use crate::{Error, Result, progress, rate, runtime, signal};
 use std::time::Duration;
@@ -16,6 +16,8 @@ pub fn run(args: Seed) -> Result<()> {
     let listen = super::parse_addr("--listen", &args.listen)?;
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
+    let seed_ratio = super::parse_ratio("--seed-ratio", args.seed_ratio.as_deref())?;
+    let seed_time = super::parse_duration("--seed-time", args.seed_time.as_deref())?;
     if args.torrents.is_empty() {
         return Err(Error::BadArgument {
             what: "TORRENT",
@@ -57,17 +59,21 @@ pub fn run(args: Seed) -> Result<()> {
             dht,
         };
         let (engine, notices) = Engine::start_alone(config).await?;
+        let mut seeding = loaded.len();
         for meta in loaded {
             let options = AddOptions {
                 dir: args.dir.clone(),
                 mode: Mode::Seed,
                 upload_limit: upload_limit.clone(),
+                seed_ratio,
+                seed_time,
                 ..AddOptions::default()
             };
             engine.add(Source::Torrent(Box::new(meta)), options).await?;
         }
-        // A torrent stops early only on an error (its content does not match): stop the
-        // others and report it.
+        // A torrent stops on its own when it reached its seeding goal (the seed exits once all
+        // have), or on an error (its content does not match): then the others are stopped and
+        // the error reported.
         let mut failed = Ok(());
         loop {
             match super::next(&notices, REPORT_EVERY).await {
@@ -89,6 +95,17 @@ pub fn run(args: Seed) -> Result<()> {
                             progress::bytes(t.uploaded),
                             progress::count(t.peers, "peer")
                         );
+                    }
+                }
+                Wake::Notice(Notice::Stopped {
+                    outcome: Ok(()),
+                    state: State::Finished,
+                    ..
+                }) => {
+                    seeding -= 1;
+                    if seeding == 0 {
+                        log::info!("every torrent reached its seeding goal");
+                        break;
                     }
                 }
                 Wake::Notice(Notice::Stopped { outcome, .. }) => {

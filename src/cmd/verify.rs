@@ -11,6 +11,13 @@ use std::time::Instant;
 pub fn run(args: Verify) -> Result<()> {
     let t = Torrent::load(&args.torrent)?;
     let info = &t.info;
+    // A directory that is not there is the user's mistake, not a list of missing files.
+    if !args.dir.is_dir() {
+        return Err(Error::Input {
+            path: args.dir.clone(),
+            reason: "is not a directory (--dir names the directory holding the content)".into(),
+        });
+    }
     let store = PieceStore::inspect(&args.dir, info);
     let layout = store.layout().clone();
     // A file that is missing or of the wrong size: its pieces cannot be good.

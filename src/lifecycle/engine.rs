@@ -6,9 +6,7 @@ use super::disk::{self, Opened, Placement};
 use super::entry::{Counters, Entry};
 use super::hooks::{on_done, save_torrent, seed_goal};
 use super::machine::{Action, Input, Machine, State};
-use super::{
-    AddOptions, Command, EngineConfig, Id, Mode, NO_PEER_TIMEOUT, Notice, Request, Snapshot, Source,
-};
+use super::{AddOptions, Command, EngineConfig, Id, Mode, Notice, Request, Snapshot, Source};
 use crate::bitfield::Bitfield;
 use crate::magnet::Magnet;
 use crate::runtime::{self, Cancel, JoinHandle};
@@ -372,10 +370,11 @@ impl Owner {
             entry.options.peers.clone(),
             self.session.asker(),
         );
+        // Without a timeout, it waits (and asks again) until it is stopped.
+        let give_up = entry.options.no_peer_timeout.unwrap_or(Duration::MAX);
         let (cancel, done) = (entry.cancel.clone(), self.done.clone());
         runtime::spawn(async move {
-            let fetch =
-                async { Some(metadata::fetch(&magnet, &peers, asker, NO_PEER_TIMEOUT).await) };
+            let fetch = async { Some(metadata::fetch(&magnet, &peers, asker, give_up).await) };
             let cancelled = async {
                 cancel.cancelled().await;
                 None
@@ -545,9 +544,10 @@ impl Owner {
             if let Some(cmd) = entry.options.on_done.as_deref().filter(|_| !already) {
                 self.hooks.push(on_done(cmd, &path, meta));
             }
-            if entry.machine.keep_seeding() {
-                log::info!("seeding until {}", seed_goal(&entry.options));
-            }
+        }
+        let goal = entry.options.seed_ratio.is_some() || entry.options.seed_time.is_some();
+        if entry.machine.keep_seeding() && (goal || entry.options.mode == Mode::Fetch) {
+            log::info!("seeding until {}", seed_goal(&entry.options));
         }
         let _ = self
             .notices
@@ -607,7 +607,6 @@ impl Owner {
             if task.stats.complete.load(Ordering::Relaxed) && !entry.machine.is_complete() {
                 inputs.push((*id, Input::Completed));
             } else if entry.machine.state() == &State::Seeding
-                && entry.options.mode == Mode::Fetch
                 && let Some((_, at)) = entry.completed
             {
                 let uploaded = entry.counters().uploaded;

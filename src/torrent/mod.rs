@@ -60,6 +60,8 @@ pub const MAX_PEERS: usize = 50;
 /// fetch as fast as 16 MiB did (benches/transfer.sh: 3.68 s against 3.61 s) at half the peak
 /// RSS (18 MiB against 35).
 const PARTIAL_BUDGET: u64 = 4 << 20;
+/// Ticks (seconds) between "still waiting for peers" lines.
+const WAITING_REPORT_TICKS: u64 = 30;
 /// A request unanswered this long is asked of another peer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -572,6 +574,29 @@ impl Task {
                 waited: limit,
                 last_problem,
             });
+        }
+        // Waiting without a timeout: say, now and then, what for.
+        if !self.picker.is_complete()
+            && self.peers.is_empty()
+            && !self.config.options.upload_only
+            && self.ticks.is_multiple_of(WAITING_REPORT_TICKS)
+        {
+            log::info!(
+                "{}: no peer connected for {}s; still asking trackers{}{} (last problem: {})",
+                self.meta.info.name,
+                now.duration_since(self.last_peer_at).as_secs(),
+                if self.config.dht.is_some() {
+                    ", the DHT"
+                } else {
+                    ""
+                },
+                if self.config.options.peers.is_empty() {
+                    ""
+                } else {
+                    " and --peer"
+                },
+                self.last_error.as_deref().unwrap_or("none yet")
+            );
         }
         Ok(Flow::Continue)
     }
