@@ -88,7 +88,11 @@ fn a_peer_flooding_unchoke_and_choke_without_reading_is_dropped_and_memory_stays
 
 fn fetch_into(torrent: &Path, out: &Path) -> std::process::Output {
     let dead_peer = format!("127.0.0.1:{}", free_port());
-    p2p(&fetch_args(torrent, out, &["--peer", &dead_peer]))
+    p2p(&fetch_args(
+        torrent,
+        out,
+        &["--peer", &dead_peer, "--timeout", "10s"],
+    ))
 }
 
 #[test]

@@ -169,7 +169,9 @@ fn libtorrent_with_encryption_forced_both_ways() {
                 "--peer",
                 &format!("127.0.0.1:{port}"),
                 "--encryption",
-                "off"
+                "off",
+                "--timeout",
+                "10s"
             ],
             Duration::from_secs(45)
         ),
@@ -178,12 +180,19 @@ fn libtorrent_with_encryption_forced_both_ways() {
 
     let (_lt, lt_port) = libtorrent_seed(py, &torrent, dir.path(), 60, &["--require-encryption"]);
     let out = dir.path().join("p2p");
-    // The fetch gives up by itself after 30 s without a peer, so this cannot hang.
+    // With --timeout the fetch gives up by itself without a peer, so this cannot hang.
     let peer = format!("127.0.0.1:{lt_port}");
     let o = p2p(&fetch_args(
         &torrent,
         &out,
-        &["--peer", &peer, "--encryption", "require"],
+        &[
+            "--peer",
+            &peer,
+            "--encryption",
+            "require",
+            "--timeout",
+            "30s",
+        ],
     ));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
