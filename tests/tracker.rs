@@ -229,7 +229,7 @@ fn what_follows_a_request_answered_at_accept_is_answered_too() {
 
 #[test]
 fn bad_requests_get_failures_and_limits_hold() {
-    let (_t, port) = start_tracker(60);
+    let (t, port) = start_tracker(60);
     let hash = [0x33; 20];
     let cases = [
         (
@@ -261,10 +261,6 @@ fn bad_requests_get_failures_and_limits_hold() {
             "`port` is not",
         ),
         (
-            announce_target(&hash, &[1; 20], 1, "").replace("left=100", "left=lots"),
-            "`left` is not",
-        ),
-        (
             announce_target(&hash, &[1; 20], 1, "").replace("uploaded=0", "uploaded=-1"),
             "`uploaded` is not",
         ),
@@ -284,6 +280,21 @@ fn bad_requests_get_failures_and_limits_hold() {
         let reason = failure_reason(&body);
         assert!(reason.contains(needle), "{target}: {reason}");
     }
+    // The operator sees refusals: a log line (one every 10 s at most) and a count by reason.
+    let line = t.wait_line(
+        "refused an announce from 127.0.0.1",
+        Duration::from_secs(10),
+    );
+    assert!(line.contains("missing `info_hash`"), "{line}");
+    let (_, stats) = get(port, "/stats");
+    let stats = String::from_utf8(stats).unwrap();
+    assert!(stats.contains("\"refused_malformed\":7,"), "{stats}");
+    let (_, metrics) = get(port, "/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("p2p_tracker_refused_total{reason=\"malformed\"} 7\n"),
+        "{metrics}"
+    );
     let (status, body) = get(port, "/index.html");
     assert_eq!(status, 404);
     assert!(!failure_reason(&body).is_empty());
@@ -661,6 +672,36 @@ fn udp_connect_announce_and_forged_ids() {
     ] {
         assert!(metrics.contains(want), "{want} in {metrics}");
     }
+}
+
+/// webtorrent announces `left=NaN` before it has a magnet link's metadata; opentracker takes it
+/// as a leecher, and so do we (a missing `left` too).
+#[test]
+fn an_unreadable_or_missing_left_is_a_leechers() {
+    let (_t, port) = start_tracker(60);
+    let hash = [0x44; 20];
+    let webtorrent = format!(
+        "/announce?info_hash={}&peer_id={}&port=6881&uploaded=0&downloaded=0&left=NaN&event=started&compact=1&numwant=50",
+        enc(&hash),
+        enc(b"-WW0105-abcdefghijkl")
+    );
+    let (status, body) = get(port, &webtorrent);
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8_lossy(&body).contains("8:intervali"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let missing = announce_target(&hash, &[2; 20], 6882, "").replace("&left=100", "");
+    assert!(!missing.contains("left="));
+    let (_, body) = get(port, &missing);
+    assert!(String::from_utf8_lossy(&body).contains("8:intervali"));
+    let (_, stats) = get(port, "/stats");
+    let stats = String::from_utf8(stats).unwrap();
+    assert!(
+        stats.contains("\"peers\":2,") && stats.contains("\"seeds\":0,"),
+        "{stats}"
+    );
 }
 
 #[test]

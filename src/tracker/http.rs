@@ -110,13 +110,16 @@ fn put_int(out: &mut Vec<u8>, key: &[u8], value: u64) {
 fn announce(tracker: &Tracker, query: &[u8], ip: IpAddr) -> Vec<u8> {
     let a = match AnnounceRequest::parse_query(query) {
         Ok(a) => a,
-        Err(reason) => return failure(&reason.to_string()),
+        Err(reason) => {
+            tracker.counters.refuse(false, ip, &reason);
+            return failure(&reason.to_string());
+        }
     };
     Counters::bump(&tracker.counters.http_announces);
     let reply = match tracker.store.announce(&a, ip) {
         Ok(r) => r,
         Err(full) => {
-            Counters::bump(&tracker.counters.refused);
+            tracker.counters.refuse(true, ip, &full);
             return failure(&full.to_string());
         }
     };

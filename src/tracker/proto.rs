@@ -117,6 +117,9 @@ impl AnnounceRequest {
     }
 }
 
+/// The `left` of an announce that gave none or an unreadable one: a leecher's.
+pub const LEFT_UNKNOWN: u64 = u64::MAX;
+
 /// Why an announce query was refused; its text is the `failure reason` sent back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryError {
@@ -188,7 +191,9 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, QueryError> {
             }
             b"uploaded" => uploaded = Some(number("uploaded")?),
             b"downloaded" => downloaded = Some(number("downloaded")?),
-            b"left" => left = Some(number("left")?),
+            // Lenient, as opentracker is: webtorrent sends `left=NaN` before it has the
+            // metadata. What cannot be read counts as a leecher's.
+            b"left" => left = Some(number("left").unwrap_or(LEFT_UNKNOWN)),
             b"numwant" => {
                 // Some clients send -1 for "the default".
                 numwant = std::str::from_utf8(&value)
@@ -217,7 +222,7 @@ fn parse_query(query: &[u8]) -> Result<AnnounceRequest, QueryError> {
         port: port.ok_or(QueryError::Missing("port"))?,
         uploaded: uploaded.unwrap_or(0),
         downloaded: downloaded.unwrap_or(0),
-        left: left.ok_or(QueryError::Missing("left"))?,
+        left: left.unwrap_or(LEFT_UNKNOWN),
         event,
         numwant,
         compact,

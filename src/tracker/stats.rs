@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// Refused announces are logged at most this often.
+pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Counters since the start.
 #[derive(Debug)]
@@ -18,6 +20,10 @@ pub struct Counters {
     pub scrapes: AtomicU64,
     /// Announces answered "tracker is full".
     pub refused: AtomicU64,
+    /// Requests refused as malformed (a bad announce query, a bad UDP request).
+    pub refused_bad: AtomicU64,
+    /// When a refusal was last logged (seconds since `started`, plus one; 0: never).
+    last_refusal_log: AtomicU64,
     /// Announces a second over the last sampling period.
     rate: AtomicU64,
     last_total: AtomicU64,
@@ -31,6 +37,8 @@ impl Default for Counters {
             udp_announces: AtomicU64::new(0),
             scrapes: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            refused_bad: AtomicU64::new(0),
+            last_refusal_log: AtomicU64::new(0),
             rate: AtomicU64::new(0),
             last_total: AtomicU64::new(0),
         }
@@ -40,6 +48,33 @@ impl Default for Counters {
 impl Counters {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a refusal (`full`: the store is full; else a malformed request) and logs it at
+    /// info level, at most one line every [`REFUSAL_LOG_EVERY`] (a flood of bad requests must
+    /// not become a flood of log lines, nor cost the hot path a lock).
+    pub fn refuse(&self, full: bool, from: std::net::IpAddr, why: &dyn std::fmt::Display) {
+        Counters::bump(if full {
+            &self.refused
+        } else {
+            &self.refused_bad
+        });
+        let now = self.started.elapsed().as_secs() + 1;
+        let last = self.last_refusal_log.load(Ordering::Relaxed);
+        if (last == 0 || now >= last + REFUSAL_LOG_EVERY.as_secs())
+            && self
+                .last_refusal_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            log::info!(
+                "refused an announce from {from}: {} ({} full and {} malformed so far; one line every {}s)",
+                crate::escape::untrusted(&why.to_string(), 200),
+                load(&self.refused),
+                load(&self.refused_bad),
+                REFUSAL_LOG_EVERY.as_secs()
+            );
+        }
     }
 
     fn announces(&self) -> u64 {
@@ -90,6 +125,7 @@ pub fn json(tracker: &Tracker) -> String {
         ("announces_per_sec", Json::uint(load(&c.rate))),
         ("scrapes", Json::uint(load(&c.scrapes))),
         ("refused_full", Json::uint(load(&c.refused))),
+        ("refused_malformed", Json::uint(load(&c.refused_bad))),
         ("interval", Json::uint(tracker.interval)),
     ];
     if let Some(rss) = resident_bytes() {
@@ -142,8 +178,11 @@ pub fn prometheus(tracker: &Tracker) -> String {
     metric(
         "p2p_tracker_refused_total",
         "counter",
-        "Announces refused because the tracker was full.",
-        &[("", load(&c.refused))],
+        "Announces refused, by reason: the tracker was full, or the request was malformed.",
+        &[
+            ("{reason=\"full\"}", load(&c.refused)),
+            ("{reason=\"malformed\"}", load(&c.refused_bad)),
+        ],
     );
     metric(
         "p2p_tracker_uptime_seconds",

@@ -87,7 +87,10 @@ pub fn handle_packet(
     }
     let response = match UdpRequest::parse(packet) {
         Err(UdpRequestError::Unsendable) => return None,
-        Err(UdpRequestError::Sendable { message, .. }) => return error(&message),
+        Err(UdpRequestError::Sendable { message, .. }) => {
+            tracker.counters.refuse(false, from.ip(), &message);
+            return error(&message);
+        }
         Ok(UdpRequest::Connect { transaction }) => UdpResponse::Connect {
             transaction,
             connection_id: ids.issue(&from, now_secs),
@@ -101,7 +104,7 @@ pub fn handle_packet(
             let reply = match tracker.store.announce(&request, from.ip()) {
                 Ok(r) => r,
                 Err(full) => {
-                    Counters::bump(&tracker.counters.refused);
+                    tracker.counters.refuse(true, from.ip(), &full);
                     return error(&full.to_string());
                 }
             };
