@@ -153,6 +153,10 @@ impl Owner {
             Command::Snapshot(id, reply) => {
                 let _ = reply.send(self.snapshots(id)).await;
             }
+            Command::Files(id, reply) => {
+                let files = self.entries.get(&id).map(Entry::files).unwrap_or_default();
+                let _ = reply.send(files).await;
+            }
             Command::Shutdown(reply) => self.begin_shutdown(reply).await,
         }
     }
@@ -219,6 +223,7 @@ impl Owner {
                 place,
                 known_peers: Vec::new(),
                 store: None,
+                wanted_bytes: 0,
                 in_place: false,
                 have: None,
                 task: None,
@@ -307,7 +312,7 @@ impl Owner {
                 }
                 Action::DeleteData => {
                     if let Some(place) = entry.place.clone() {
-                        entry.store = None;
+                        entry.set_store(None);
                         let _ = runtime::spawn_blocking(move || disk::delete_data(&place)).await;
                     }
                 }
@@ -393,7 +398,7 @@ impl Owner {
         };
         entry.cancel = Cancel::new();
         // The check's store replaces the last one; any file it had open is closed first.
-        entry.store = None;
+        entry.set_store(None);
         let (cancel, done) = (entry.cancel.clone(), self.done.clone());
         let (mode, files, direct_io) = (
             entry.options.mode,
@@ -458,7 +463,7 @@ impl Owner {
                 let complete =
                     entry.options.mode == Mode::Seed || store.wanted().ones().all(|p| have.get(p));
                 entry.in_place = opened.in_place;
-                entry.store = Some(Arc::new(store));
+                entry.set_store(Some(Arc::new(store)));
                 entry.have = Some(have);
                 self.input(id, Input::Checked { complete }).await;
             }

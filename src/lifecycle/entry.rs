@@ -64,7 +64,10 @@ pub(super) struct Entry {
     pub(super) place: Option<Placement>,
     /// Peers heard of while fetching the metadata.
     pub(super) known_peers: Vec<SocketAddr>,
+    /// Set through [`Entry::set_store`], which keeps `wanted_bytes` with it.
     pub(super) store: Option<Arc<PieceStore>>,
+    /// What of the torrent the store's file choice takes (0 without a store).
+    pub(super) wanted_bytes: u64,
     pub(super) in_place: bool,
     /// What is verified while no task runs (the task owns it while it does).
     pub(super) have: Option<Bitfield>,
@@ -91,10 +94,41 @@ impl Entry {
         }
     }
 
-    pub(super) fn wanted_bytes(&self) -> u64 {
-        self.store.as_ref().map_or(0, |s| {
+    /// Sets (or drops) the store, and what of the torrent its file choice takes.
+    pub(super) fn set_store(&mut self, store: Option<Arc<PieceStore>>) {
+        self.wanted_bytes = store.as_ref().map_or(0, |s| {
             s.wanted().ones().map(|p| s.layout().piece_size(p)).sum()
-        })
+        });
+        self.store = store;
+    }
+
+    pub(super) fn wanted_bytes(&self) -> u64 {
+        self.wanted_bytes
+    }
+
+    /// The torrent's files (none before its metadata), and which are chosen.
+    pub(super) fn files(&self) -> Vec<FileInfo> {
+        let Some(m) = self.meta.as_deref() else {
+            return Vec::new();
+        };
+        let chosen = |i: usize| {
+            self.store
+                .as_ref()
+                .is_none_or(|s| s.selection().is_selected(i))
+        };
+        m.info
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FileInfo {
+                path: std::iter::once(m.info.name.as_str())
+                    .chain(f.path.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                length: f.length,
+                wanted: chosen(i),
+            })
+            .collect()
     }
 
     pub(super) fn snapshot(&self, id: Id) -> Snapshot {
@@ -118,11 +152,6 @@ impl Entry {
                 .find(|&p| !have.get(p))
                 .map_or(layout.total(), |p| layout.piece_offset(p));
         }
-        let wanted = |i: usize| {
-            self.store
-                .as_ref()
-                .is_none_or(|s| s.selection().is_selected(i))
-        };
         Snapshot {
             id,
             name: self.name.clone(),
@@ -140,21 +169,6 @@ impl Entry {
             pieces: meta.map_or(0, |m| m.info.piece_count()),
             have_pieces,
             prefix_bytes: prefix,
-            files: meta.map_or_else(Vec::new, |m| {
-                m.info
-                    .files
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| FileInfo {
-                        path: std::iter::once(m.info.name.as_str())
-                            .chain(f.path.iter().map(String::as_str))
-                            .collect::<Vec<_>>()
-                            .join("/"),
-                        length: f.length,
-                        wanted: wanted(i),
-                    })
-                    .collect()
-            }),
             complete: self.machine.is_complete(),
             downloaded: c.downloaded,
             uploaded: c.uploaded,

@@ -129,7 +129,6 @@ pub struct Snapshot {
     pub have_pieces: usize,
     /// Verified bytes from the start without a gap.
     pub prefix_bytes: u64,
-    pub files: Vec<FileInfo>,
     pub complete: bool,
     /// Bytes received, all of them: `wasted` and `web_seed_bytes` are parts of it.
     pub downloaded: u64,
@@ -160,6 +159,7 @@ enum Command {
     Add(Source, Box<AddOptions>, Sender<Result<Id>>),
     Act(Id, Request, Sender<Result<()>>),
     Snapshot(Option<Id>, Sender<Vec<Snapshot>>),
+    Files(Id, Sender<Vec<FileInfo>>),
     Shutdown(Sender<Vec<Snapshot>>),
 }
 
@@ -230,6 +230,14 @@ impl Engine {
             .await
             .ok()?
             .pop()
+    }
+
+    /// The torrent's files and which are chosen (none before its metadata, or for an unknown
+    /// id); apart from [`Engine::snapshot`], which a progress line reads every second.
+    pub async fn files(&self, id: Id) -> Vec<FileInfo> {
+        self.ask(|tx| Command::Files(id, tx))
+            .await
+            .unwrap_or_default()
     }
 
     pub async fn list(&self) -> Vec<Snapshot> {

@@ -203,6 +203,14 @@ fn verify_on_demand_finds_a_piece_damaged_on_disk() {
         e.verify(id).await.unwrap();
         let s = until(&e, id, |s| s.state == State::Downloading).await;
         assert_eq!((s.have_pieces, s.pieces), (6, 7));
+        let files = e.files(id).await;
+        assert_eq!(files.len(), 1);
+        assert_eq!(
+            (files[0].path.as_str(), files[0].length),
+            ("f.bin", 100_000)
+        );
+        assert!(files[0].wanted && s.wanted_bytes == 100_000);
+        assert!(e.files(99).await.is_empty());
         assert!(!s.complete);
         assert_eq!(
             e.add(Source::Torrent(Box::new(meta)), AddOptions::default())
