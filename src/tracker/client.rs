@@ -149,26 +149,20 @@ async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult,
                 .read(&mut chunk)
                 .await
                 .map_err(io("reading the response"))?;
-            if n == 0 {
-                break;
-            }
             response.extend_from_slice(&chunk[..n]);
             if response.len() > MAX_RESPONSE {
                 return Err(bad(format!("response larger than {MAX_RESPONSE} bytes")));
             }
-            // Whole (by its length or chunks) before the tracker closes: no need to wait.
-            if let Ok(Some(_)) =
-                http1::whole_response(&response, RESPONSE_HEAD, MAX_RESPONSE, false)
-            {
-                break;
+            // Whole (by its length or chunks) before the tracker closes: no need to wait;
+            // at the end of the stream, whole or an error.
+            if let Some(body) = reply_body(&response, n == 0).map_err(|e| bad(e.to_string()))? {
+                break Ok(body);
             }
         }
-        Ok(response)
     };
-    let response = crate::runtime::within(HTTP_TIMEOUT, exchange)
+    let body = crate::runtime::within(HTTP_TIMEOUT, exchange)
         .await
         .ok_or_else(|| bad(format!("no answer within {}s", HTTP_TIMEOUT.as_secs())))??;
-    let body = http_body(&response).map_err(|e| bad(e.to_string()))?;
     let mut result = parse_announce_response(&body).map_err(|e| match e {
         ResponseError::Failure(reason) => TrackerError::Failure {
             url: url.into(),
@@ -211,8 +205,15 @@ pub enum ReplyError {
 /// The body of a whole HTTP response (the connection has closed or the body is complete),
 /// checking the status; chunked encoding undone ([`crate::http1`]).
 pub fn http_body(response: &[u8]) -> Result<Vec<u8>, ReplyError> {
-    let (head, body) = http1::whole_response(response, RESPONSE_HEAD, MAX_RESPONSE, true)?
-        .ok_or(http1::HttpError::CutShort)?;
+    reply_body(response, true)?.ok_or(ReplyError::Http(http1::HttpError::CutShort))
+}
+
+/// [`http_body`] of what has come so far; `None` while more is to come (never once `closed`).
+fn reply_body(response: &[u8], closed: bool) -> Result<Option<Vec<u8>>, ReplyError> {
+    let Some((head, body)) = http1::whole_response(response, RESPONSE_HEAD, MAX_RESPONSE, closed)?
+    else {
+        return Ok(None);
+    };
     if head.status != 200 {
         let line = String::from_utf8_lossy(head.status_line);
         return Err(ReplyError::Status(escape::untrusted(
@@ -220,7 +221,7 @@ pub fn http_body(response: &[u8]) -> Result<Vec<u8>, ReplyError> {
             MAX_REASON,
         )));
     }
-    Ok(body)
+    Ok(Some(body))
 }
 
 #[derive(Debug, PartialEq, Eq)]
