@@ -71,11 +71,6 @@ pub fn install() {
     }
 }
 
-/// The flag a stop sets, for code that is handed it instead of asking this module.
-pub fn flag() -> &'static AtomicBool {
-    &STOP
-}
-
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }

@@ -4,7 +4,7 @@
 use super::Wake;
 use crate::cli::Demo;
 use crate::create_torrent::{self as build, Options};
-use crate::lifecycle::{AddOptions, Engine, EngineConfig, Mode, NO_PEER_TIMEOUT, Notice, Source};
+use crate::lifecycle::{AddOptions, Engine, EngineConfig, Mode, Notice, Source};
 use crate::progress::{self, ProgressLine};
 use crate::{Error, Result, runtime, signal};
 use std::io::Write;
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const MAX_PEERS: u32 = 32;
+/// A demo fetcher with no peer connected for this long gives up (the demo then fails).
+const NO_PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(args: Demo) -> Result<()> {
     let size = crate::progress::parse_bytes(&args.size).map_err(|reason| Error::BadArgument {

@@ -31,9 +31,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// A fetch (or a magnet link's metadata fetch) with no peer connected for this long gives up.
-pub const NO_PEER_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A torrent's number in its engine, from 1, never reused while the engine runs.
 pub type Id = u64;
 
