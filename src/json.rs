@@ -1,5 +1,10 @@
-//! Just enough JSON for `--json` output: values built in code, written on one line with
-//! strings escaped as RFC 8259 says. Field names are documented in the man page and kept stable.
+//! Just enough JSON: for `--json` output and the daemon's RPC answers, values built in code,
+//! written on one line with strings escaped as RFC 8259 says (field names are documented in
+//! the man page and kept stable); for RPC requests, [`parse`], bounded.
+
+mod parse;
+
+pub use parse::{MAX_DEPTH, ParseError, Value, parse};
 
 use std::fmt::Write;
 

@@ -70,6 +70,7 @@ compile_error!(
 );
 
 pub mod address;
+pub mod base64;
 pub mod bencode;
 pub mod bitfield;
 pub mod cli;

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "codecs and leaves",
         &[
             "address",
+            "base64",
             "bencode",
             "bitfield",
             "escape",
