@@ -40,6 +40,8 @@ pub struct Placement {
     /// `DIR/.NAME.p2p-parts`: pieces a selective fetch shares with files it skips.
     pub parts: PathBuf,
     pub resume_file: PathBuf,
+    /// The resume file outlives the download: rewritten, not dropped, once it is whole.
+    pub keep_resume: bool,
 }
 
 impl Placement {
@@ -50,7 +52,20 @@ impl Placement {
             part: dir.join(format!("{name}.part")),
             parts: dir.join(format!(".{name}.p2p-parts")),
             resume_file: resume::path_for(dir, name),
+            keep_resume: false,
         }
+    }
+
+    /// [`Placement::new`] with the resume data at `resume_file` (when given) instead, kept
+    /// once the download is whole: a daemon's, which serves the content after a restart
+    /// without hashing it again.
+    pub fn with_resume(dir: &Path, name: &str, resume_file: Option<&Path>) -> Placement {
+        let mut place = Placement::new(dir, name);
+        if let Some(file) = resume_file {
+            place.resume_file = file.to_owned();
+            place.keep_resume = true;
+        }
+        place
     }
 
     /// Where the content is now: the final name once it exists, else the `.part` name.
@@ -217,11 +232,20 @@ fn choose(meta: &Torrent, files: &Files, resume_file: &Path) -> Result<Selection
     Ok(selection)
 }
 
-/// The download is whole: drops the resume file and the part file (when every file is taken),
-/// and gives the content its name (`in_place`: it already has it). Returns where the content
-/// now is.
-pub fn finish(store: &PieceStore, place: &Placement, in_place: bool) -> PathBuf {
-    resume::remove(&place.resume_file);
+/// The download is whole: drops the part file (when every file is taken) and gives the
+/// content its name (`in_place`: it already has it); drops the resume file, or rewrites it for
+/// the content under its name when the placement keeps it. Returns where the content now is.
+pub fn finish(store: &PieceStore, place: &Placement, meta: &Torrent, in_place: bool) -> PathBuf {
+    let path = finish_names(store, place, in_place);
+    if place.keep_resume {
+        save_resume(store, place, meta, store.wanted());
+    } else {
+        resume::remove(&place.resume_file);
+    }
+    path
+}
+
+fn finish_names(store: &PieceStore, place: &Placement, in_place: bool) -> PathBuf {
     match store.parts_path() {
         Some(parts) if store.selection().is_all() => {
             let _ = std::fs::remove_file(parts);

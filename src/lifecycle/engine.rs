@@ -209,9 +209,9 @@ impl Owner {
         let keep_seeding =
             options.mode == Mode::Seed || options.keep_seeding || self.has_goal(&options);
         let (machine, actions) = Machine::new(meta.is_some(), keep_seeding, options.paused);
-        let place = meta
-            .as_ref()
-            .map(|t| Placement::new(&options.dir, &t.info.name));
+        let place = meta.as_ref().map(|t| {
+            Placement::with_resume(&options.dir, &t.info.name, options.resume_file.as_deref())
+        });
         self.entries.insert(
             id,
             Entry {
@@ -427,7 +427,11 @@ impl Owner {
                 };
                 save_torrent(&entry.options.dir, &found.torrent);
                 entry.name = found.torrent.info.name.clone();
-                entry.place = Some(Placement::new(&entry.options.dir, &entry.name));
+                entry.place = Some(Placement::with_resume(
+                    &entry.options.dir,
+                    &entry.name,
+                    entry.options.resume_file.as_deref(),
+                ));
                 entry.meta = Some(Arc::new(found.torrent));
                 entry.known_peers = found.peers;
                 self.input(id, Input::MetadataFound).await;
@@ -538,7 +542,7 @@ impl Owner {
             return;
         };
         let path = match entry.options.mode {
-            Mode::Fetch => disk::finish(store, place, entry.in_place),
+            Mode::Fetch => disk::finish(store, place, meta, entry.in_place),
             Mode::Seed => place.target.clone(),
         };
         entry.completed = Some((SystemTime::now(), Instant::now()));

@@ -81,6 +81,10 @@ pub struct AddOptions {
     pub no_peer_timeout: Option<Duration>,
     /// Added without starting.
     pub paused: bool,
+    /// Where the resume data lives. `None`: beside the content (`DIR/.NAME.p2p-resume`),
+    /// dropped once the download is whole. Given (a daemon's state directory): kept and
+    /// rewritten then, so that a restart serves the content without hashing it again.
+    pub resume_file: Option<PathBuf>,
     /// Run through `sh -c` when the download completes, with `P2P_PATH`, `P2P_NAME` and
     /// `P2P_INFO_HASH` in its environment.
     pub on_done: Option<String>,
