@@ -6,36 +6,69 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct RateLimit {
+    state: Mutex<Bucket>,
+}
+
+struct Bucket {
+    /// Bytes a second; 0: no limit (a daemon's, until one is set).
     rate: f64,
     burst: f64,
-    state: Mutex<(f64, Instant)>,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(bytes_per_second: u64) -> Bucket {
+        let rate = bytes_per_second as f64;
+        let burst = (rate / 4.0).max(16384.0);
+        Bucket {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
 }
 
 impl RateLimit {
     /// `bytes_per_second` > 0.
     pub fn new(bytes_per_second: u64) -> RateLimit {
-        let rate = bytes_per_second.max(1) as f64;
-        let burst = (rate / 4.0).max(16384.0);
         RateLimit {
-            rate,
-            burst,
-            state: Mutex::new((burst, Instant::now())),
+            state: Mutex::new(Bucket::new(bytes_per_second.max(1))),
         }
+    }
+
+    /// No limit until [`RateLimit::set`] gives one.
+    pub fn unlimited() -> RateLimit {
+        RateLimit {
+            state: Mutex::new(Bucket::new(0)),
+        }
+    }
+
+    /// Changes the rate for everyone sharing this limit; 0 lifts it.
+    pub fn set(&self, bytes_per_second: u64) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Bucket::new(bytes_per_second);
+    }
+
+    /// Bytes a second, 0 without a limit.
+    pub fn rate(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).rate as u64
     }
 
     /// Takes `n` tokens, returning how long the caller must wait first (zero when within rate).
     pub fn reserve(&self, n: usize) -> Duration {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut b = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if b.rate == 0.0 {
+            return Duration::ZERO;
+        }
         let now = Instant::now();
-        let (tokens, last) = *state;
-        let refilled =
-            (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst);
+        let refilled = (b.tokens + now.duration_since(b.last).as_secs_f64() * b.rate).min(b.burst);
         let left = refilled - n as f64;
-        *state = (left, now);
+        (b.tokens, b.last) = (left, now);
         if left >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-left / self.rate)
+            Duration::from_secs_f64(-left / b.rate)
         }
     }
 
@@ -84,5 +117,17 @@ mod tests {
         );
         let w2 = r.reserve(50_000);
         assert!(w2 > Duration::from_millis(950), "{w2:?}");
+    }
+
+    #[test]
+    fn a_shared_limit_can_be_set_and_lifted_while_in_use() {
+        let r = RateLimit::unlimited();
+        assert_eq!(r.reserve(10 << 20), Duration::ZERO);
+        r.set(100_000);
+        assert_eq!(r.rate(), 100_000);
+        r.reserve(25_000);
+        assert!(r.reserve(50_000) > Duration::from_millis(450));
+        r.set(0);
+        assert_eq!(r.reserve(10 << 20), Duration::ZERO);
     }
 }
