@@ -135,7 +135,10 @@ impl Entry {
         let meta = self.meta.as_deref();
         let c = self.counters();
         let (mut have_bytes, mut have_pieces, mut prefix, mut peers) = (0, 0, 0, 0);
+        let (mut sending, mut getting) = (0, 0);
         if let Some(t) = &self.task {
+            sending = t.stats.sending_to_us.load(Ordering::Relaxed);
+            getting = t.stats.getting_from_us.load(Ordering::Relaxed);
             have_bytes = t.stats.have_bytes.load(Ordering::Relaxed);
             have_pieces = t.stats.have_pieces.load(Ordering::Relaxed);
             prefix = t.stats.prefix_bytes.load(Ordering::Relaxed);
@@ -177,6 +180,8 @@ impl Entry {
             connections: c.connections,
             encrypted_connections: c.encrypted_connections,
             peers,
+            peers_sending_to_us: sending,
+            peers_getting_from_us: getting,
             download_rate: self.rates.0,
             upload_rate: self.rates.1,
             added: self.added,

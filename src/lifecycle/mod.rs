@@ -139,6 +139,9 @@ pub struct Snapshot {
     pub connections: usize,
     pub encrypted_connections: usize,
     pub peers: usize,
+    /// Of `peers`: those sending to us (unchoking us, we interested), those getting from us.
+    pub peers_sending_to_us: usize,
+    pub peers_getting_from_us: usize,
     /// Bytes a second over the engine's last second.
     pub download_rate: f64,
     pub upload_rate: f64,

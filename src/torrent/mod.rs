@@ -172,6 +172,10 @@ pub struct Stats {
     pub have_bytes: AtomicU64,
     pub have_pieces: AtomicUsize,
     pub peers: AtomicUsize,
+    /// Of `peers`: those unchoking us while we are interested, and those we unchoke that are
+    /// interested (what a client lists as sending to us and getting from us).
+    pub sending_to_us: AtomicUsize,
+    pub getting_from_us: AtomicUsize,
     pub complete: AtomicBool,
     /// Connections made over the run, and how many of them carried RC4 (MSE/PE).
     pub connections: AtomicUsize,
@@ -544,9 +548,14 @@ impl Task {
                 self.picker.describe()
             );
         }
+        let (mut sending, mut getting) = (0, 0);
         for p in self.peers.values_mut() {
+            sending += usize::from(!p.peer_choking() && p.am_interested());
+            getting += usize::from(!p.am_choking() && p.peer_interested());
             p.tick();
         }
+        self.stats.sending_to_us.store(sending, Ordering::Relaxed);
+        self.stats.getting_from_us.store(getting, Ordering::Relaxed);
         for (key, block) in self.picker.overdue(now, REQUEST_TIMEOUT) {
             self.picker.release_block(key, block);
             if let Some(p) = self.peers.get_mut(&key) {

@@ -214,6 +214,10 @@ fn a_seed_unchokes_five_interested_peers_then_ranks_them_by_what_they_take() {
         .map(|r| sent(r).0 == vec![Message::Unchoke])
         .collect();
     assert_eq!(unchoked, [true, true, true, true, true, false, false]);
+    h.event(Event::Tick);
+    let getting = h.task.stats.getting_from_us.load(Ordering::Relaxed);
+    assert_eq!(getting, 5, "what a client shows as peers getting from us");
+    assert_eq!(h.task.stats.sending_to_us.load(Ordering::Relaxed), 0);
     // Peers 6 and 7 take the most this round: the next choke round gives them slots.
     for n in [6u64, 7] {
         h.event(Event::Peer(
