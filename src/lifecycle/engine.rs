@@ -52,6 +52,8 @@ enum Done {
     /// `None`: cancelled.
     Metadata(Id, Option<Result<metadata::Found>>),
     Opened(Id, Result<Opened>),
+    /// A task has every wanted piece verified.
+    Completed(Id),
 }
 
 struct Owner {
@@ -419,6 +421,17 @@ impl Owner {
 
     async fn done(&mut self, done: Done) {
         match done {
+            Done::Completed(id) => {
+                let complete = self.entries.get(&id).is_some_and(|e| {
+                    !e.machine.is_complete()
+                        && e.task
+                            .as_ref()
+                            .is_some_and(|t| t.stats.complete.load(Ordering::Relaxed))
+                });
+                if complete {
+                    self.input(id, Input::Completed).await;
+                }
+            }
             Done::Metadata(id, None) => self.input(id, Input::Cancelled).await,
             Done::Metadata(id, Some(Err(e))) => self.fail(id, e).await,
             Done::Metadata(id, Some(Ok(found))) => {
@@ -453,7 +466,8 @@ impl Owner {
                 let (have, store) = (opened.have, opened.store);
                 if have.count() > 0 && entry.options.mode == Mode::Fetch {
                     log::info!(
-                        "resuming: {} of {} pieces already verified{}",
+                        "{}: resuming: {} of {} pieces already verified{}",
+                        escape::untrusted(&entry.name, 80),
                         have.count(),
                         have.len(),
                         if opened.resumed {
@@ -496,7 +510,15 @@ impl Owner {
             .take()
             .unwrap_or_else(|| Bitfield::new(meta.info.piece_count()));
         let seed = entry.options.mode == Mode::Seed;
+        let (completed, told) = async_std::channel::bounded(1);
+        let done = self.done.clone();
+        runtime::spawn(async move {
+            if told.recv().await.is_ok() {
+                let _ = done.send(Done::Completed(id)).await;
+            }
+        });
         let options = torrent::Options {
+            completed: Some(completed),
             upload_limit: entry.options.upload_limit.clone(),
             download_limit: entry.options.download_limit.clone(),
             keep_seeding: entry.machine.keep_seeding(),
@@ -556,7 +578,11 @@ impl Owner {
         }
         let goal = entry.options.seed_ratio.is_some() || entry.options.seed_time.is_some();
         if entry.machine.keep_seeding() && (goal || entry.options.mode == Mode::Fetch) {
-            log::info!("seeding until {}", seed_goal(&entry.options));
+            log::info!(
+                "{}: seeding until {}",
+                escape::untrusted(&entry.name, 80),
+                seed_goal(&entry.options)
+            );
         }
         let _ = self
             .notices

@@ -162,6 +162,9 @@ pub struct Options {
     /// Serve what we have and never ask for more (a seed whose content is partly bad: its
     /// store is read-only).
     pub upload_only: bool,
+    /// Told (once) the moment every wanted piece is verified, so that the owner finishes the
+    /// download at once rather than at its next look at [`Stats::complete`].
+    pub completed: Option<async_std::channel::Sender<()>>,
 }
 
 /// Counters the command reads for progress lines and summaries.
@@ -469,6 +472,9 @@ impl Task {
     fn on_complete(&mut self) -> Flow {
         log::debug!("{}: download complete and verified", self.meta.info.name);
         self.stats.complete.store(true, Ordering::Relaxed);
+        if let Some(tell) = self.config.options.completed.take() {
+            let _ = tell.try_send(());
+        }
         self.schedule.completed(Instant::now());
         self.maybe_announce();
         let seeds: Vec<PeerKey> = self
