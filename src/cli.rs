@@ -22,6 +22,13 @@ pub enum Command {
     Info(Info),
     Verify(Verify),
     Demo(Demo),
+    Daemon(Daemon),
+    Add(Add),
+    List(List),
+    Pause(Pause),
+    Resume(Resume),
+    Remove(Remove),
+    Status(Status),
 }
 
 /// Run a tracker, a seed and N fetchers in one process over 127.0.0.1, and report.
@@ -260,10 +267,11 @@ pub struct Info {
 }
 
 /// Check the content in DIR/NAME against a torrent: per file complete, missing or bad pieces.
+/// Given a torrent number, info-hash or `all` instead, the running daemon hashes those again.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "verify")]
 pub struct Verify {
-    /// the .torrent file
+    /// the .torrent file; or a torrent of the daemon (number, info-hash or all)
     #[argh(positional)]
     pub torrent: PathBuf,
     /// the directory holding the content, as DIR/NAME (default .)
@@ -272,6 +280,12 @@ pub struct Verify {
     /// print one JSON object instead of text (fields in the man page)
     #[argh(switch)]
     pub json: bool,
+    /// the daemon's RPC address (default $P2P_RPC, else 127.0.0.1:9091)
+    #[argh(option)]
+    pub rpc: Option<String>,
+    /// USER:PASSWORD for the daemon (default $P2P_RPC_AUTH)
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
 }
 
 /// `--encryption prefer|require|off`; absent means prefer.
@@ -284,4 +298,166 @@ pub fn parse_encryption(arg: Option<&str>) -> crate::Result<crate::peer::encrypt
         value: text.to_string(),
         reason: "must be prefer, require or off".into(),
     })
+}
+
+/// Run the node that stays up: many torrents on one peer port, kept across restarts, driven
+/// over the Transmission RPC (transmission-remote, its web client, scripts), a web page and a
+/// watch folder.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "daemon")]
+pub struct Daemon {
+    /// where the torrents, their resume data and the DHT state are kept (default
+    /// $XDG_STATE_HOME/p2p, else ~/.local/state/p2p)
+    #[argh(option)]
+    pub state_dir: Option<PathBuf>,
+    /// where added torrents download to unless told otherwise (default ~/Downloads)
+    #[argh(option)]
+    pub download_dir: Option<PathBuf>,
+    /// address of the RPC and the web page (default 127.0.0.1:9091); an address other than
+    /// loopback needs --rpc-auth or --rpc-no-auth
+    #[argh(option, default = "String::from(\"127.0.0.1:9091\")")]
+    pub rpc: String,
+    /// USER:PASSWORD the RPC and the web page ask for (HTTP basic auth), or @FILE to read them
+    /// from the file's first line
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
+    /// serve the RPC on an address other than loopback without a password
+    #[argh(switch)]
+    pub rpc_no_auth: bool,
+    /// a host name the RPC answers to besides IP addresses and localhost (the Host header is
+    /// checked against DNS rebinding); repeatable
+    #[argh(option)]
+    pub rpc_host: Vec<String>,
+    /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:6881)
+    #[argh(option, default = "String::from(\"[::]:6881\")")]
+    pub listen: String,
+    /// add every .torrent (and every .magnet file holding a magnet link) dropped in DIR
+    #[argh(option)]
+    pub watch: Option<PathBuf>,
+    /// serve another web client's files (such as Transmission's) under /transmission/web/
+    #[argh(option)]
+    pub web_home: Option<PathBuf>,
+    /// upload rate limit for all torrents together, bytes a second with optional K/M/G suffix
+    #[argh(option)]
+    pub upload_limit: Option<String>,
+    /// download rate limit for all torrents together
+    #[argh(option)]
+    pub download_limit: Option<String>,
+    /// stop seeding a torrent once it uploaded R times its size (default: seed until removed)
+    #[argh(option)]
+    pub seed_ratio: Option<String>,
+    /// message stream encryption: prefer (default), require or off
+    #[argh(option)]
+    pub encryption: Option<String>,
+    /// take no part in the DHT
+    #[argh(switch)]
+    pub no_dht: bool,
+    /// a DHT node to join through, HOST:PORT; repeatable
+    #[argh(option)]
+    pub dht_bootstrap: Vec<String>,
+}
+
+/// Add a torrent file or magnet link to the running daemon.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "add")]
+pub struct Add {
+    /// the .torrent file (sent to the daemon) or a magnet link
+    #[argh(positional)]
+    pub torrent: String,
+    /// the directory to download into (default: the daemon's --download-dir)
+    #[argh(option)]
+    pub out: Option<PathBuf>,
+    /// add it without starting it
+    #[argh(switch)]
+    pub paused: bool,
+    /// fetch only the files whose path matches GLOB; repeatable
+    #[argh(option)]
+    pub only: Vec<String>,
+    /// do not fetch the files whose path matches GLOB; repeatable
+    #[argh(option)]
+    pub skip: Vec<String>,
+    /// the daemon's RPC address (default $P2P_RPC, else 127.0.0.1:9091)
+    #[argh(option)]
+    pub rpc: Option<String>,
+    /// USER:PASSWORD for the daemon (default $P2P_RPC_AUTH)
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
+}
+
+/// List the running daemon's torrents.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "list")]
+pub struct List {
+    /// one JSON object a torrent, a line each
+    #[argh(switch)]
+    pub json: bool,
+    /// the daemon's RPC address (default $P2P_RPC, else 127.0.0.1:9091)
+    #[argh(option)]
+    pub rpc: Option<String>,
+    /// USER:PASSWORD for the daemon (default $P2P_RPC_AUTH)
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
+}
+
+/// Pause torrents of the running daemon (they announce stopped and keep what they have).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "pause")]
+pub struct Pause {
+    /// the torrents: a number from `p2p list`, an info-hash, or all
+    #[argh(positional)]
+    pub which: String,
+    /// the daemon's RPC address (default $P2P_RPC, else 127.0.0.1:9091)
+    #[argh(option)]
+    pub rpc: Option<String>,
+    /// USER:PASSWORD for the daemon (default $P2P_RPC_AUTH)
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
+}
+
+/// Start paused torrents of the running daemon again.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "resume")]
+pub struct Resume {
+    /// the torrents: a number from `p2p list`, an info-hash, or all
+    #[argh(positional)]
+    pub which: String,
+    /// the daemon's RPC address (default $P2P_RPC, else 127.0.0.1:9091)
+    #[argh(option)]
+    pub rpc: Option<String>,
+    /// USER:PASSWORD for the daemon (default $P2P_RPC_AUTH)
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
+}
+
+/// Remove torrents from the running daemon.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "remove")]
+pub struct Remove {
+    /// the torrents: a number from `p2p list`, an info-hash, or all
+    #[argh(positional)]
+    pub which: String,
+    /// delete their downloaded data too
+    #[argh(switch)]
+    pub delete: bool,
+    /// the daemon's RPC address (default $P2P_RPC, else 127.0.0.1:9091)
+    #[argh(option)]
+    pub rpc: Option<String>,
+    /// USER:PASSWORD for the daemon (default $P2P_RPC_AUTH)
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
+}
+
+/// Show one torrent of the running daemon: its state, files, peers and trackers.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct Status {
+    /// the torrent: its number in `p2p list` or its info-hash
+    #[argh(positional)]
+    pub which: String,
+    /// the daemon's RPC address (default $P2P_RPC, else 127.0.0.1:9091)
+    #[argh(option)]
+    pub rpc: Option<String>,
+    /// USER:PASSWORD for the daemon (default $P2P_RPC_AUTH)
+    #[argh(option)]
+    pub rpc_auth: Option<String>,
 }

@@ -8,7 +8,10 @@
 //! ```text
 //! commands     main.rs, cli.rs: arguments → cli::Args → run(); cmd/: one run(args) a
 //!              subcommand, thin (fetch, seed, demo add torrents to an engine and print its
-//!              reports); error
+//!              reports; add, list, pause, … are RPC clients of a daemon); error
+//! daemon/      the node that stays up: an engine whose torrents live in a state directory
+//!              (saved.rs), the Transmission RPC (http.rs, rpc.rs, fields.rs), the web page
+//!              (web.html), the watch folder, and the RPC client the verbs use
 //! lifecycle/   a torrent's life, shared by the commands and the daemon: an Engine (owner task
 //!              + handle) runs many torrents on one session; machine.rs (sans-IO states:
 //!              metadata → checking → downloading → seeding → paused/finished/error), disk.rs
@@ -76,6 +79,7 @@ pub mod bitfield;
 pub mod cli;
 pub mod cmd;
 pub mod create_torrent;
+pub mod daemon;
 pub mod dht;
 pub mod error;
 pub mod escape;
@@ -150,5 +154,21 @@ pub fn run(args: cli::Args) -> Result<()> {
         cli::Command::Info(a) => cmd::info::run(a),
         cli::Command::Verify(a) => cmd::verify::run(a),
         cli::Command::Demo(a) => cmd::demo::run(a),
+        cli::Command::Daemon(a) => cmd::daemon::run(a),
+        cli::Command::Add(a) => cmd::remote::add(a),
+        cli::Command::List(a) => cmd::remote::list(a),
+        cli::Command::Status(a) => cmd::remote::status(a),
+        cli::Command::Pause(a) => {
+            let (rpc, auth) = (a.rpc.as_deref(), a.rpc_auth.as_deref());
+            cmd::remote::act("torrent-stop", &a.which, false, rpc, auth)
+        }
+        cli::Command::Resume(a) => {
+            let (rpc, auth) = (a.rpc.as_deref(), a.rpc_auth.as_deref());
+            cmd::remote::act("torrent-start", &a.which, false, rpc, auth)
+        }
+        cli::Command::Remove(a) => {
+            let (rpc, auth) = (a.rpc.as_deref(), a.rpc_auth.as_deref());
+            cmd::remote::act("torrent-remove", &a.which, a.delete, rpc, auth)
+        }
     }
 }

@@ -70,7 +70,11 @@ fn readme_usage_block_shows_every_flag() {
             if line.starts_with("p2p ") {
                 inside = line.split_whitespace().nth(1) == Some(sub.as_str());
             }
-            if inside || (line.contains("(seed and fetch:") && (sub == "seed" || sub == "fetch")) {
+            let shared = (line.contains("(seed and fetch:") && (sub == "seed" || sub == "fetch"))
+                || (line.contains("(the daemon's clients, and verify ID:")
+                    && ["add", "list", "pause", "resume", "remove", "status", "verify"]
+                        .contains(&sub.as_str()));
+            if inside || shared {
                 section.push_str(line);
                 section.push('\n');
             }

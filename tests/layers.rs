@@ -46,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("the torrent owner", &["torrent"]),
     ("the node", &["session"]),
     ("the lifecycle", &["lifecycle"]),
+    ("the daemon", &["daemon"]),
     ("commands", &["cmd", "cli", "error", "fuzzing"]),
 ];
 

@@ -1,48 +1,22 @@
 //! One `run(args)` per subcommand, and the argument checks they share.
 
+pub mod daemon;
 pub mod demo;
 pub mod dht;
 pub mod fetch;
 pub mod info;
 pub mod make_torrent;
+pub mod remote;
 mod report;
 pub mod seed;
 pub mod tracker;
 pub mod verify;
 
-use crate::lifecycle::Notice;
 use crate::{Error, Result};
-use async_std::channel::Receiver;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-/// What woke a command waiting on its engine.
-pub enum Wake {
-    Notice(Notice),
-    /// SIGINT or SIGTERM.
-    Stop,
-    Tick,
-}
-
-/// The next of: a notice from the engine, a stop signal, `tick` passing.
-pub async fn next(notices: &Receiver<Notice>, tick: Duration) -> Wake {
-    let notice = async {
-        match notices.recv().await {
-            Ok(n) => Wake::Notice(n),
-            // The engine is gone: only a signal or the tick can end the wait.
-            Err(_) => std::future::pending().await,
-        }
-    };
-    let stop = async {
-        crate::signal::stopped().await;
-        Wake::Stop
-    };
-    let tick = async {
-        crate::runtime::sleep(tick).await;
-        Wake::Tick
-    };
-    crate::runtime::race(notice, crate::runtime::race(stop, tick)).await
-}
+pub use crate::lifecycle::{Wake, next};
 
 /// `--seed-ratio R`: a number of 0 or more.
 pub fn parse_ratio(what: &'static str, text: Option<&str>) -> Result<Option<f64>> {

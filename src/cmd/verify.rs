@@ -9,6 +9,15 @@ use crate::{Error, Result, escape, progress};
 use std::time::Instant;
 
 pub fn run(args: Verify) -> Result<()> {
+    // `p2p verify 3|HASH|all`: the daemon's torrents, unless a file has that name.
+    let which = args.torrent.to_string_lossy();
+    let names_daemon_torrents = which == "all"
+        || which.parse::<u64>().is_ok()
+        || (which.len() == 40 && which.bytes().all(|b| b.is_ascii_hexdigit()));
+    if args.rpc.is_some() || (names_daemon_torrents && !args.torrent.exists()) {
+        let (rpc, auth) = (args.rpc.as_deref(), args.rpc_auth.as_deref());
+        return super::remote::act("torrent-verify", &which, false, rpc, auth);
+    }
     let t = Torrent::load(&args.torrent)?;
     let info = &t.info;
     // A directory that is not there is the user's mistake, not a list of missing files.

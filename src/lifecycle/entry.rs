@@ -170,6 +170,7 @@ impl Entry {
             wanted_bytes: self.wanted_bytes(),
             have_bytes,
             pieces: meta.map_or(0, |m| m.info.piece_count()),
+            piece_length: meta.map_or(0, |m| m.info.piece_length),
             have_pieces,
             prefix_bytes: prefix,
             complete: self.machine.is_complete(),

@@ -127,6 +127,7 @@ pub struct Snapshot {
     pub wanted_bytes: u64,
     pub have_bytes: u64,
     pub pieces: usize,
+    pub piece_length: u64,
     pub have_pieces: usize,
     /// Verified bytes from the start without a gap.
     pub prefix_bytes: u64,
@@ -266,6 +267,34 @@ impl Engine {
         self.commands.send(command(tx)).await.map_err(|_| gone())?;
         rx.recv().await.map_err(|_| gone())
     }
+}
+
+/// What woke a command (or the daemon) waiting on its engine.
+pub enum Wake {
+    Notice(Notice),
+    /// SIGINT or SIGTERM.
+    Stop,
+    Tick,
+}
+
+/// The next of: a notice from the engine, a stop signal, `tick` passing.
+pub async fn next(notices: &Receiver<Notice>, tick: Duration) -> Wake {
+    let notice = async {
+        match notices.recv().await {
+            Ok(n) => Wake::Notice(n),
+            // The engine is gone: only a signal or the tick can end the wait.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let stop = async {
+        crate::signal::stopped().await;
+        Wake::Stop
+    };
+    let tick = async {
+        crate::runtime::sleep(tick).await;
+        Wake::Tick
+    };
+    crate::runtime::race(notice, crate::runtime::race(stop, tick)).await
 }
 
 #[cfg(test)]

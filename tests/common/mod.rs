@@ -4,12 +4,14 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod clients;
+pub mod daemon;
 pub mod fixtures;
 pub mod netns;
 pub mod process;
 pub mod tracker;
 
 pub use clients::*;
+pub use daemon::*;
 pub use fixtures::*;
 pub use netns::*;
 pub use process::*;

@@ -1,0 +1,262 @@
+//! `torrent-get`'s fields: a torrent as the Transmission RPC names its parts (rpc-spec.md,
+//! section 3.3), computed from the engine's snapshot and the daemon's record. A field p2p does
+//! not know is left out of the answer (as Transmission leaves out names it does not know),
+//! never filled with a made-up value.
+
+use super::saved::Record;
+use crate::json::Json;
+use crate::lifecycle::{FileInfo, Snapshot, State};
+
+/// Transmission's status numbers.
+pub mod status {
+    pub const STOPPED: i64 = 0;
+    pub const CHECKING: i64 = 2;
+    pub const DOWNLOADING: i64 = 4;
+    pub const SEEDING: i64 = 6;
+}
+
+/// The fields that need the torrent's file list (asked of the engine only for them).
+pub const FILE_FIELDS: &[&str] = &["files", "fileStats", "wanted", "priorities"];
+
+/// `eta` when there is none (TR_ETA_NOT_AVAIL) and `uploadRatio` when there is none
+/// (TR_RATIO_NA).
+const NOT_AVAILABLE: i64 = -1;
+
+/// One torrent as a `torrent-get` sees it.
+pub struct View<'a> {
+    pub s: &'a Snapshot,
+    pub r: &'a Record,
+    /// The file list, when a field of [`FILE_FIELDS`] was asked for.
+    pub files: &'a [FileInfo],
+    /// The daemon's seeding ratio goal.
+    pub session_ratio: Option<f64>,
+}
+
+impl View<'_> {
+    pub fn status(&self) -> i64 {
+        match self.s.state {
+            State::Checking => status::CHECKING,
+            State::Metadata | State::Downloading => status::DOWNLOADING,
+            State::Seeding => status::SEEDING,
+            State::Paused | State::Finished | State::Error(_) => status::STOPPED,
+        }
+    }
+
+    /// What the chosen files take; the whole torrent before its check has said.
+    pub fn size_when_done(&self) -> u64 {
+        if self.s.wanted_bytes > 0 {
+            self.s.wanted_bytes
+        } else {
+            self.s.size
+        }
+    }
+
+    /// 0 only once the download is finished (its files under their final names), which
+    /// is what a client polling for 100 % (Sonarr, a script) acts on: between the last
+    /// piece's check and the rename, one byte is still "left".
+    pub fn left_until_done(&self) -> u64 {
+        if self.s.complete {
+            0
+        } else {
+            self.size_when_done()
+                .saturating_sub(self.s.have_bytes)
+                .max(1)
+        }
+    }
+
+    pub fn downloaded_ever(&self) -> u64 {
+        self.r.downloaded + self.s.downloaded
+    }
+
+    pub fn uploaded_ever(&self) -> u64 {
+        self.r.uploaded + self.s.uploaded
+    }
+
+    pub fn percent_done(&self) -> f64 {
+        let size = self.size_when_done();
+        if self.s.complete {
+            1.0
+        } else if size == 0 {
+            0.0
+        } else {
+            // Not 1.0 (nor a figure the JSON would round to it) before the finish.
+            ((size - self.left_until_done()) as f64 / size as f64).min(0.999)
+        }
+    }
+
+    /// Seconds to completion at the current rate; -1 when not downloading or not moving.
+    pub fn eta(&self) -> i64 {
+        let left = self.left_until_done();
+        if self.s.state != State::Downloading || self.s.download_rate < 1.0 || left == 0 {
+            return NOT_AVAILABLE;
+        }
+        (left as f64 / self.s.download_rate) as i64
+    }
+
+    /// Uploaded over downloaded (over what is verified, for a torrent that downloaded nothing:
+    /// a seed of its own content); -1 when both are 0.
+    pub fn ratio(&self) -> f64 {
+        let base = match self.downloaded_ever() {
+            0 => self.s.have_bytes,
+            d => d,
+        };
+        if base == 0 {
+            NOT_AVAILABLE as f64
+        } else {
+            self.uploaded_ever() as f64 / base as f64
+        }
+    }
+
+    fn error(&self) -> (i64, String) {
+        match &self.s.state {
+            // TR_STAT_LOCAL_ERROR: the torrent stopped on a failure of its own.
+            State::Error(reason) => (3, reason.clone()),
+            _ => (0, String::new()),
+        }
+    }
+
+    /// A file's verified bytes: exact when the torrent is complete; otherwise the torrent's
+    /// verified share of it (the engine counts verified bytes per torrent, not per file).
+    fn file_done(&self, f: &FileInfo) -> u64 {
+        if self.s.complete {
+            return if f.wanted { f.length } else { 0 };
+        }
+        (f.length as f64 * self.percent_done()) as u64
+    }
+
+    fn ratio_mode(&self) -> (i64, f64) {
+        match (self.r.seed_ratio, self.session_ratio) {
+            (Some(r), _) => (1, r),
+            (None, Some(r)) => (0, r),
+            (None, None) => (2, 0.0),
+        }
+    }
+}
+
+/// The field `name` of a torrent, under the name it is asked by; `None` for a name p2p does
+/// not answer.
+pub fn get(name: &str, v: &View) -> Option<(&'static str, Json)> {
+    let s = v.s;
+    let int = |n: u64| Json::uint(n);
+    let count = |n: usize| Json::uint(n);
+    let value = match name {
+        "id" => ("id", int(s.id)),
+        "name" => ("name", Json::str(&s.name)),
+        "hashString" => ("hashString", Json::str(s.info_hash.hex())),
+        "status" => ("status", Json::Int(v.status())),
+        "error" => ("error", Json::Int(v.error().0)),
+        "errorString" => ("errorString", Json::str(v.error().1)),
+        "percentDone" => ("percentDone", Json::Num(v.percent_done())),
+        "percentComplete" => ("percentComplete", Json::Num(v.percent_done())),
+        "metadataPercentComplete" => (
+            "metadataPercentComplete",
+            Json::Num(if s.has_metadata { 1.0 } else { 0.0 }),
+        ),
+        "recheckProgress" => ("recheckProgress", Json::Num(0.0)),
+        "rateDownload" => ("rateDownload", int(s.download_rate as u64)),
+        "rateUpload" => ("rateUpload", int(s.upload_rate as u64)),
+        "eta" => ("eta", Json::Int(v.eta())),
+        "etaIdle" => ("etaIdle", Json::Int(NOT_AVAILABLE)),
+        "sizeWhenDone" => ("sizeWhenDone", int(v.size_when_done())),
+        "leftUntilDone" => ("leftUntilDone", int(v.left_until_done())),
+        "totalSize" => ("totalSize", int(s.size)),
+        "haveValid" => ("haveValid", int(s.have_bytes)),
+        "haveUnchecked" => ("haveUnchecked", Json::Int(0)),
+        "downloadDir" => ("downloadDir", Json::str(s.dir.display().to_string())),
+        "downloadedEver" => ("downloadedEver", int(v.downloaded_ever())),
+        "uploadedEver" => ("uploadedEver", int(v.uploaded_ever())),
+        "corruptEver" => ("corruptEver", Json::Int(0)),
+        "uploadRatio" => ("uploadRatio", Json::Num(v.ratio())),
+        "addedDate" => ("addedDate", int(v.r.added)),
+        "doneDate" => ("doneDate", int(v.r.done)),
+        "isFinished" => ("isFinished", Json::Bool(s.state == State::Finished)),
+        "isStalled" => ("isStalled", Json::Bool(false)),
+        "isPrivate" => ("isPrivate", Json::Bool(s.private)),
+        "magnetLink" => ("magnetLink", Json::str(&s.magnet)),
+        "peersConnected" => ("peersConnected", count(s.peers)),
+        "peersGettingFromUs" => ("peersGettingFromUs", count(s.peers_getting_from_us)),
+        "peersSendingToUs" => ("peersSendingToUs", count(s.peers_sending_to_us)),
+        "webseedsSendingToUs" => ("webseedsSendingToUs", Json::Int(0)),
+        "pieceCount" => ("pieceCount", count(s.pieces)),
+        "pieceSize" => ("pieceSize", int(s.piece_length)),
+        "queuePosition" => ("queuePosition", int(s.id)),
+        "bandwidthPriority" => ("bandwidthPriority", Json::Int(0)),
+        "honorsSessionLimits" => ("honorsSessionLimits", Json::Bool(true)),
+        "downloadLimited" => ("downloadLimited", Json::Bool(false)),
+        "uploadLimited" => ("uploadLimited", Json::Bool(false)),
+        "seedRatioMode" => ("seedRatioMode", Json::Int(v.ratio_mode().0)),
+        "seedRatioLimit" => ("seedRatioLimit", Json::Num(v.ratio_mode().1)),
+        "sequentialDownload" => ("sequentialDownload", Json::Bool(false)),
+        "labels" => ("labels", Json::List(Vec::new())),
+        "trackers" => ("trackers", trackers(s, false)),
+        "trackerStats" => ("trackerStats", trackers(s, true)),
+        "files" => (
+            "files",
+            Json::List(
+                v.files
+                    .iter()
+                    .map(|f| {
+                        Json::Obj(vec![
+                            ("name", Json::str(&f.path)),
+                            ("length", int(f.length)),
+                            ("bytesCompleted", int(v.file_done(f))),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+        "fileStats" => (
+            "fileStats",
+            Json::List(
+                v.files
+                    .iter()
+                    .map(|f| {
+                        Json::Obj(vec![
+                            ("bytesCompleted", int(v.file_done(f))),
+                            ("wanted", Json::Bool(f.wanted)),
+                            ("priority", Json::Int(0)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+        "wanted" => (
+            "wanted",
+            Json::List(v.files.iter().map(|f| Json::Int(f.wanted.into())).collect()),
+        ),
+        "priorities" => (
+            "priorities",
+            Json::List(v.files.iter().map(|_| Json::Int(0)).collect()),
+        ),
+        _ => return None,
+    };
+    Some(value)
+}
+
+/// `trackers` (or, with `stats`, `trackerStats`: what p2p knows of them is their place, not
+/// their last answers, so only those fields are given).
+fn trackers(s: &Snapshot, stats: bool) -> Json {
+    Json::List(
+        s.trackers
+            .iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let mut fields = vec![
+                    ("id", Json::uint(i)),
+                    ("announce", Json::str(url)),
+                    ("tier", Json::uint(i)),
+                ];
+                if stats {
+                    let host = crate::url::split_url(url, 80)
+                        .map(|(host, _, _)| host)
+                        .unwrap_or_default();
+                    fields.push(("host", Json::str(host)));
+                    fields.push(("isBackup", Json::Bool(false)));
+                } else {
+                    fields.push(("scrape", Json::str("")));
+                }
+                Json::Obj(fields)
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,456 @@
+//! `p2p daemon`, the node that stays up and takes requests: one [`Engine`] (one peer port,
+//! many torrents), the torrents it was given kept in a state directory across restarts
+//! ([`saved`]), the Transmission RPC and a web page over HTTP ([`http`], [`rpc`],
+//! [`fields`]), and a watch folder. The `p2p add|list|…` verbs are clients of it
+//! ([`client`]).
+
+pub mod client;
+pub mod fields;
+pub mod http;
+pub mod rpc;
+pub mod saved;
+mod watch;
+
+use crate::lifecycle::{
+    AddOptions, Engine, EngineConfig, Files, Id, Mode, Notice, Source, State, Wake,
+};
+use crate::magnet::Magnet;
+use crate::metainfo::{InfoHash, Torrent};
+use crate::rate::RateLimit;
+use crate::{Error, Result, escape, runtime};
+use saved::{Record, StateDir};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the torrents' counters are written to the state directory (a kill -9 loses at
+/// most this much of them).
+const SAVE_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Config {
+    pub state_dir: PathBuf,
+    pub download_dir: PathBuf,
+    pub engine: EngineConfig,
+    pub http: http::Config,
+    pub watch: Option<PathBuf>,
+    /// Bytes a second, 0 for none.
+    pub upload_limit: u64,
+    pub download_limit: u64,
+    pub seed_ratio: Option<f64>,
+}
+
+/// What `session-set` changes.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub download_dir: PathBuf,
+    /// `start-added-torrents`: added torrents start unless the request says paused.
+    pub start_added: bool,
+    pub seed_ratio: Option<f64>,
+}
+
+/// The daemon's shared state: what the RPC, the watch folder and the notice loop act on.
+pub struct Node {
+    pub engine: Engine,
+    pub state: StateDir,
+    records: Mutex<BTreeMap<Id, Record>>,
+    /// The next record's [`Record::order`].
+    next_order: std::sync::atomic::AtomicU64,
+    pub settings: Mutex<Settings>,
+    pub upload_limit: Arc<RateLimit>,
+    pub download_limit: Arc<RateLimit>,
+    pub started: Instant,
+    pub dht: bool,
+    pub encryption: crate::peer::encryption::Encryption,
+}
+
+/// What a client adds.
+pub enum Adding {
+    /// A .torrent's bytes (RPC `metainfo`).
+    Metainfo(Vec<u8>),
+    /// A magnet link, or a path to a .torrent on the daemon's host (RPC `filename`).
+    Name(String),
+}
+
+/// How an add went: a new torrent, or one already there (Transmission's `torrent-duplicate`).
+pub struct Added {
+    pub id: Id,
+    pub name: String,
+    pub info_hash: InfoHash,
+    pub duplicate: bool,
+}
+
+/// Runs the daemon until SIGINT or SIGTERM: then every torrent announces `stopped` and the
+/// state is saved.
+pub async fn run(config: Config) -> Result<()> {
+    let state = StateDir::open(&config.state_dir).map_err(|source| Error::Io {
+        path: config.state_dir.clone(),
+        source,
+    })?;
+    let _lock = lock(state.root())?;
+    check_dir(&config.download_dir)?;
+    let (notices_tx, notices) = async_std::channel::unbounded();
+    let dht = config.engine.dht.is_some();
+    let encryption = config.engine.encryption;
+    let engine = Engine::start(config.engine, notices_tx).await?;
+    let limit = |rate: u64| {
+        let l = RateLimit::unlimited();
+        l.set(rate);
+        Arc::new(l)
+    };
+    let node = Arc::new(Node {
+        engine,
+        state,
+        records: Mutex::new(BTreeMap::new()),
+        next_order: std::sync::atomic::AtomicU64::new(1),
+        settings: Mutex::new(Settings {
+            download_dir: config.download_dir.clone(),
+            start_added: true,
+            seed_ratio: config.seed_ratio,
+        }),
+        upload_limit: limit(config.upload_limit),
+        download_limit: limit(config.download_limit),
+        started: Instant::now(),
+        dht,
+        encryption,
+    });
+    node.restore().await;
+    let server = http::bind(config.http, node.clone()).await?;
+    log::info!(
+        "daemon: peers on {}, RPC and web page on http://{}/ (state in {})",
+        node.engine.local_addr(),
+        server,
+        node.state.root().display()
+    );
+    if let Some(dir) = config.watch {
+        runtime::spawn(watch::run(dir, node.clone()));
+    }
+    loop {
+        match crate::lifecycle::next(&notices, SAVE_EVERY).await {
+            Wake::Notice(n) => node.on_notice(n),
+            Wake::Tick => node.save_all(&node.engine.list().await),
+            Wake::Stop => break,
+        }
+    }
+    log::info!("daemon: stopping every torrent and saving the state");
+    let last = node.engine.shutdown().await;
+    node.save_all(&last);
+    Ok(())
+}
+
+/// Holds the state directory's lock: a second daemon on it would overwrite the first's records.
+struct Lock {
+    _file: std::fs::File,
+}
+
+fn lock(dir: &Path) -> Result<Lock> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("daemon.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    // SAFETY: flock(2) on a descriptor this function owns; released when the file closes.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(Error::Input {
+            path: dir.to_owned(),
+            reason: "is in use by another p2p daemon (choose another with --state-dir)".into(),
+        });
+    }
+    Ok(Lock { _file: file })
+}
+
+/// A download directory must be a directory we can write (created when missing).
+pub fn check_dir(dir: &Path) -> Result<()> {
+    let bad = |reason: &str| Error::Input {
+        path: dir.to_owned(),
+        reason: reason.into(),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(bad("is not a directory")),
+        Ok(_) => {}
+        Err(_) => std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?,
+    }
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
+        .map_err(|_| bad("holds a NUL byte"))?;
+    // SAFETY: access(2) reads the NUL-terminated path it is given.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(bad("is not writable"));
+    }
+    Ok(())
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Node {
+    /// The record of a torrent, as it is now.
+    pub fn record(&self, id: Id) -> Option<Record> {
+        self.records().get(&id).cloned()
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Record>> {
+        self.records.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The engine ids of the torrents, and their hashes.
+    pub fn ids(&self) -> Vec<(Id, InfoHash)> {
+        self.records()
+            .iter()
+            .map(|(id, r)| (*id, r.info_hash))
+            .collect()
+    }
+
+    fn options(&self, r: &Record) -> AddOptions {
+        AddOptions {
+            dir: r.dir.clone(),
+            mode: Mode::Fetch,
+            files: if r.wanted.is_empty() {
+                Files::AsBefore
+            } else {
+                Files::Flags(r.wanted.clone())
+            },
+            upload_limit: Some(self.upload_limit.clone()),
+            download_limit: Some(self.download_limit.clone()),
+            keep_seeding: true,
+            seed_ratio: r.seed_ratio.or(self.settings().seed_ratio),
+            paused: r.paused,
+            resume_file: Some(self.state.resume_file(r.info_hash)),
+            ..AddOptions::default()
+        }
+    }
+
+    /// Starts again every torrent the state directory holds, oldest first.
+    async fn restore(&self) {
+        let found = self.state.load();
+        let count = found.len();
+        for f in found {
+            let r = f.record;
+            self.next_order
+                .fetch_max(r.order + 1, std::sync::atomic::Ordering::Relaxed);
+            let source = match (&f.torrent, &r.magnet) {
+                (Some(bytes), _) => Torrent::from_bytes(bytes)
+                    .map(|t| Source::Torrent(Box::new(t)))
+                    .map_err(|e| e.to_string()),
+                (None, Some(uri)) => Magnet::parse(uri)
+                    .map(Source::Magnet)
+                    .map_err(|e| e.to_string()),
+                (None, None) => Err("its .torrent is missing".into()),
+            };
+            let source = match source {
+                Ok(s) => s,
+                Err(e) => {
+                    log::warn!("state: torrent {}: {e}; skipped", r.info_hash);
+                    continue;
+                }
+            };
+            match self.engine.add(source, self.options(&r)).await {
+                Ok(id) => {
+                    self.records().insert(id, r);
+                }
+                Err(e) => log::warn!("state: torrent {}: {e}; skipped", r.info_hash),
+            }
+        }
+        if count > 0 {
+            log::info!("restored {} of {count} torrents", self.records().len());
+        }
+    }
+
+    /// Adds a torrent: parsed, recorded in the state directory, then given to the engine.
+    pub async fn add(
+        &self,
+        what: Adding,
+        dir: Option<PathBuf>,
+        paused: Option<bool>,
+        wanted: Option<Vec<bool>>,
+    ) -> Result<Added> {
+        let settings = self.settings();
+        let (source, bytes, magnet) = match what {
+            Adding::Metainfo(bytes) => {
+                let t = Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
+                    path: PathBuf::from("metainfo"),
+                    source,
+                })?;
+                (Source::Torrent(Box::new(t)), Some(bytes), None)
+            }
+            Adding::Name(name) if Magnet::is_magnet(&name) => {
+                let m = Magnet::parse(&name)?;
+                (Source::Magnet(m), None, Some(name))
+            }
+            Adding::Name(name) if name.starts_with("http://") || name.starts_with("https://") => {
+                return Err(Error::BadArgument {
+                    what: "filename",
+                    value: name,
+                    reason: "p2p does not download .torrent files over HTTP; give the file's \
+                             bytes (metainfo) or a magnet link"
+                        .into(),
+                });
+            }
+            Adding::Name(name) => {
+                let path = PathBuf::from(&name);
+                let bytes = crate::state_file::read(
+                    &path,
+                    crate::metainfo::MAX_TORRENT_FILE,
+                    crate::state_file::Links::Follow,
+                )
+                .map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                let t = Torrent::from_bytes(&bytes)
+                    .map_err(|source| Error::Torrent { path, source })?;
+                (Source::Torrent(Box::new(t)), Some(bytes), None)
+            }
+        };
+        let (hash, name) = match &source {
+            Source::Torrent(t) => (t.info_hash, t.info.name.clone()),
+            Source::Magnet(m) => (
+                m.info_hash,
+                m.name.clone().unwrap_or_else(|| m.info_hash.hex()),
+            ),
+        };
+        if let Some((id, _)) = self.records().iter().find(|(_, r)| r.info_hash == hash) {
+            return Ok(Added {
+                id: *id,
+                name,
+                info_hash: hash,
+                duplicate: true,
+            });
+        }
+        let dir = dir.unwrap_or(settings.download_dir);
+        check_dir(&dir)?;
+        let record = Record {
+            info_hash: hash,
+            magnet,
+            dir,
+            paused: paused.unwrap_or(!settings.start_added),
+            added: unix_now(),
+            order: self
+                .next_order
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            done: 0,
+            downloaded: 0,
+            uploaded: 0,
+            wanted: wanted.unwrap_or_default(),
+            seed_ratio: None,
+        };
+        let io = |source| Error::Io {
+            path: self.state.root().to_owned(),
+            source,
+        };
+        if let Some(bytes) = &bytes {
+            self.state.save_torrent(hash, bytes).map_err(io)?;
+        }
+        self.state.save(&record).map_err(io)?;
+        match self.engine.add(source, self.options(&record)).await {
+            Ok(id) => {
+                log::info!("{}: added as {id} ({hash})", escape::untrusted(&name, 80));
+                self.records().insert(id, record);
+                Ok(Added {
+                    id,
+                    name,
+                    info_hash: hash,
+                    duplicate: false,
+                })
+            }
+            Err(e) => {
+                self.state.remove(hash);
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn pause(&self, id: Id) -> Result<()> {
+        self.engine.pause(id).await?;
+        self.change(id, |r| r.paused = true);
+        Ok(())
+    }
+
+    pub async fn resume(&self, id: Id) -> Result<()> {
+        self.engine.resume(id).await?;
+        self.change(id, |r| r.paused = false);
+        Ok(())
+    }
+
+    pub async fn remove(&self, id: Id, delete_data: bool) -> Result<()> {
+        self.engine.remove(id, delete_data).await?;
+        if let Some(r) = self.records().remove(&id) {
+            self.state.remove(r.info_hash);
+        }
+        Ok(())
+    }
+
+    /// A new file choice: `flags` one a file, as the engine's file list orders them.
+    pub async fn set_wanted(&self, id: Id, flags: Vec<bool>) -> Result<()> {
+        self.engine
+            .set_files(id, Files::Flags(flags.clone()))
+            .await?;
+        self.change(id, |r| r.wanted = flags);
+        Ok(())
+    }
+
+    pub fn set_seed_ratio(&self, id: Id, ratio: Option<f64>) {
+        self.change(id, |r| r.seed_ratio = ratio);
+    }
+
+    /// Changes a record and saves it.
+    fn change(&self, id: Id, f: impl FnOnce(&mut Record)) {
+        let mut records = self.records();
+        if let Some(r) = records.get_mut(&id) {
+            f(r);
+            if let Err(e) = self.state.save(r) {
+                log::warn!("state: could not save torrent {}: {e}", r.info_hash);
+            }
+        }
+    }
+
+    fn on_notice(&self, notice: Notice) {
+        match notice {
+            Notice::Completed { id, .. } => self.change(id, |r| {
+                if r.done == 0 {
+                    r.done = unix_now();
+                }
+            }),
+            // Its seeding goal is met: it stays stopped after a restart, as Transmission's.
+            Notice::Stopped {
+                id,
+                state: State::Finished,
+                ..
+            } => self.change(id, |r| r.paused = true),
+            Notice::Stopped { .. } | Notice::Removed { .. } => {}
+        }
+    }
+
+    /// Writes each torrent's record with its counters to date.
+    fn save_all(&self, snapshots: &[crate::lifecycle::Snapshot]) {
+        let records = self.records();
+        for s in snapshots {
+            if let Some(r) = records.get(&s.id) {
+                let mut now = r.clone();
+                now.downloaded += s.downloaded;
+                now.uploaded += s.uploaded;
+                if let Err(e) = self.state.save(&now) {
+                    log::warn!("state: could not save torrent {}: {e}", r.info_hash);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! A `p2p daemon` under test: its state and download directories, its RPC port, and RPC calls
+//! made the way clients make them (through the library's own client, or transmission-remote).
+
+use super::process::{Logged, spawn_logged};
+use p2p::daemon::client::Client;
+use p2p::json::{Json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub struct Daemon {
+    pub logged: Logged,
+    pub rpc: String,
+    pub state: PathBuf,
+    pub downloads: PathBuf,
+}
+
+/// `p2p daemon --rpc 127.0.0.1:0 --listen 127.0.0.1:0 --no-dht` with `state` and `downloads`
+/// under `root` (kept across restarts: start it again on the same root), and `extra` flags.
+pub fn start_daemon(name: &str, root: &Path, extra: &[&str]) -> Daemon {
+    let (state, downloads) = (root.join("state"), root.join("downloads"));
+    let mut args = vec![
+        "daemon",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--download-dir",
+        downloads.to_str().unwrap(),
+        "--rpc",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--no-dht",
+    ];
+    args.extend_from_slice(extra);
+    let logged = spawn_logged(name, &args);
+    let line = logged.wait_line("RPC and web page on http://", Duration::from_secs(20));
+    let rpc = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("the RPC address")
+        .to_string();
+    Daemon {
+        logged,
+        rpc,
+        state,
+        downloads,
+    }
+}
+
+impl Daemon {
+    pub fn port(&self) -> u16 {
+        self.rpc.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// An RPC call that must succeed; its `arguments`.
+    pub fn call(&self, method: &str, args: Json) -> Value {
+        Client::new(&self.rpc, None)
+            .call(method, args)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Every torrent with `fields`.
+    pub fn torrents(&self, fields: &[&str]) -> Vec<Value> {
+        let fields = Json::List(fields.iter().map(|f| Json::str(*f)).collect());
+        let answer = self.call("torrent-get", Json::Obj(vec![("fields", fields)]));
+        answer.get("torrents").unwrap().as_list().unwrap().to_vec()
+    }
+
+    /// `transmission-remote 127.0.0.1:PORT ARGS...`, which must succeed; its stdout.
+    pub fn remote(&self, args: &[&str]) -> String {
+        let program = super::clients::require("transmission-remote", "transmission-cli");
+        let o = std::process::Command::new(program)
+            .arg(&self.rpc)
+            .args(args)
+            .output()
+            .unwrap();
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(
+            o.status.success(),
+            "transmission-remote {args:?}: {out}{err}"
+        );
+        out
+    }
+}
+
+/// A field of a torrent as a number (0 when absent).
+pub fn num(t: &Value, field: &str) -> f64 {
+    t.get(field).and_then(Value::as_f64).unwrap_or(0.0)
+}
