@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("krpc", krpc),
     ("dht_node", dht_node),
     ("mse", mse),
+    ("rpc_request", rpc_request),
 ];
 
 pub fn bencode_target(data: &[u8]) {
@@ -74,6 +75,19 @@ pub fn wire_target(data: &[u8]) {
     if data.len() >= wire::HANDSHAKE_LEN {
         let hs: &[u8; wire::HANDSHAKE_LEN] = data[..wire::HANDSHAKE_LEN].try_into().expect("len");
         let _ = wire::Handshake::decode(hs);
+    }
+}
+
+/// The daemon's RPC request path: JSON parsing (bounded depth) and the typed request read
+/// from it, whose answer, when refused, is JSON again.
+pub fn rpc_request(data: &[u8]) {
+    use crate::daemon::request::{Decoded, decode};
+    match decode(data) {
+        Decoded::Call(_) => {}
+        Decoded::Refused(answer) | Decoded::Malformed(answer) => {
+            let line = answer.to_line();
+            assert!(crate::json::parse(line.as_bytes()).is_ok(), "{line}");
+        }
     }
 }
 

@@ -245,7 +245,7 @@ fn after_kill_9_the_daemon_restores_every_torrent_and_state_and_downloads_only_w
     // The paused one stays paused; the complete one serves at once, from its resume data.
     assert_eq!(num(&list[1], "status"), 0.0);
     wait_torrent(&d, &hashes[0], "seeding again", |t| num(t, "status") == 6.0);
-    d.logged.wait_line(
+    d.wait_line(
         "seeding.bin: resuming: 32 of 32 pieces already verified (from the resume file",
         LIMIT,
     );

@@ -72,8 +72,10 @@ fn readme_usage_block_shows_every_flag() {
             }
             let shared = (line.contains("(seed and fetch:") && (sub == "seed" || sub == "fetch"))
                 || (line.contains("(the daemon's clients, and verify ID:")
-                    && ["add", "list", "pause", "resume", "remove", "status", "verify"]
-                        .contains(&sub.as_str()));
+                    && [
+                        "add", "list", "pause", "resume", "remove", "status", "verify",
+                    ]
+                    .contains(&sub.as_str()));
             if inside || shared {
                 section.push_str(line);
                 section.push('\n');

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod fields;
 pub mod http;
+pub mod request;
 pub mod rpc;
 pub mod saved;
 mod watch;
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// How often the torrents' counters are written to the state directory (a kill -9 loses at
 /// most this much of them).
 const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// How long a removed torrent is told of as removed (Transmission's "recently active").
+const RECENT: Duration = Duration::from_secs(60);
 
 pub struct Config {
     pub state_dir: PathBuf,
@@ -54,6 +57,8 @@ pub struct Node {
     pub engine: Engine,
     pub state: StateDir,
     records: Mutex<BTreeMap<Id, Record>>,
+    /// Torrents removed, and when: `torrent-get` of the recently active tells them.
+    removed: Mutex<Vec<(Id, Instant)>>,
     /// The next record's [`Record::order`].
     next_order: std::sync::atomic::AtomicU64,
     pub settings: Mutex<Settings>,
@@ -65,6 +70,7 @@ pub struct Node {
 }
 
 /// What a client adds.
+#[derive(Debug)]
 pub enum Adding {
     /// A .torrent's bytes (RPC `metainfo`).
     Metainfo(Vec<u8>),
@@ -102,6 +108,7 @@ pub async fn run(config: Config) -> Result<()> {
         engine,
         state,
         records: Mutex::new(BTreeMap::new()),
+        removed: Mutex::new(Vec::new()),
         next_order: std::sync::atomic::AtomicU64::new(1),
         settings: Mutex::new(Settings {
             download_dir: config.download_dir.clone(),
@@ -395,7 +402,20 @@ impl Node {
         if let Some(r) = self.records().remove(&id) {
             self.state.remove(r.info_hash);
         }
+        let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        removed.retain(|(_, at)| at.elapsed() < RECENT);
+        removed.push((id, Instant::now()));
         Ok(())
+    }
+
+    /// The torrents removed within the last minute.
+    pub fn recently_removed(&self) -> Vec<Id> {
+        let removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
+        removed
+            .iter()
+            .filter(|(_, at)| at.elapsed() < RECENT)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// A new file choice: `flags` one a file, as the engine's file list orders them.

@@ -3,11 +3,12 @@
 //! `result` being `"success"` or what went wrong. A method or argument p2p does not carry out
 //! is an error result naming it, never a success that did nothing.
 
+use super::Node;
 use super::fields::{self, View};
-use super::{Adding, Node};
-use crate::json::{Json, Value};
+use super::request::{self, Act, Decoded, IdRef, Ids, RatioChange, Request, SessionChanges};
+use crate::json::Json;
 use crate::lifecycle::{Id, Snapshot};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The RPC version p2p answers as: Transmission 3.00's (16), whose tools and web client it is
 /// tested with.
@@ -18,142 +19,81 @@ type Answer = Result<Json, String>;
 /// Answers one request body. `Err`: the body is not a request at all (HTTP 400, with the JSON
 /// that says why).
 pub async fn handle(node: &Node, body: &[u8]) -> Result<Json, Json> {
-    let request = crate::json::parse(body).map_err(|e| reply(Err(e.to_string()), None))?;
-    let tag = request.get("tag").cloned();
-    let Some(method) = request.get("method").and_then(Value::as_str) else {
-        return Err(reply(Err("no method given".into()), tag.as_ref()));
+    let call = match request::decode(body) {
+        Decoded::Call(c) => c,
+        Decoded::Refused(answer) => return Ok(answer),
+        Decoded::Malformed(answer) => return Err(answer),
     };
-    let empty = Value::Obj(Vec::new());
-    let args = match request.get("arguments") {
-        None => &empty,
-        Some(a @ Value::Obj(_)) => a,
-        Some(_) => {
-            return Err(reply(
-                Err("arguments is not an object".into()),
-                tag.as_ref(),
-            ));
-        }
+    let answer = match call.request {
+        Request::SessionGet => Ok(session_get(node)),
+        Request::SessionSet(changes) => session_set(node, changes),
+        Request::SessionStats => Ok(session_stats(node).await),
+        Request::TorrentGet { fields, ids } => torrent_get(node, &fields, &ids).await,
+        Request::TorrentAdd {
+            what,
+            dir,
+            paused,
+            wanted,
+            unwanted,
+        } => torrent_add(node, what, dir, paused, wanted, unwanted).await,
+        Request::Act(act, ids) => each(node, &ids, act).await,
+        Request::TorrentSet {
+            ids,
+            wanted,
+            unwanted,
+            ratio,
+        } => torrent_set(node, &ids, wanted, unwanted, ratio).await,
+        Request::FreeSpace(path) => free_space(&path),
     };
-    let answer = match method {
-        "session-get" => Ok(session_get(node, args)),
-        "session-set" => session_set(node, args),
-        "session-stats" => Ok(session_stats(node).await),
-        "torrent-get" => torrent_get(node, args).await,
-        "torrent-add" => torrent_add(node, args).await,
-        "torrent-start" | "torrent-start-now" => each(node, args, Act::Start).await,
-        "torrent-stop" => each(node, args, Act::Stop).await,
-        "torrent-verify" => each(node, args, Act::Verify).await,
-        "torrent-remove" => match flag(args, "delete-local-data") {
-            Ok(delete) => each(node, args, Act::Remove(delete.unwrap_or(false))).await,
-            Err(e) => Err(e),
-        },
-        "torrent-set" => torrent_set(node, args).await,
-        "free-space" => free_space(args),
-        "port-test" => Err(
-            "p2p cannot test its peer port from outside: it asks no outside \
-                            service (try from another host: nc -vz HOST PORT)"
-                .into(),
-        ),
-        other => Err(format!(
-            "method {:?} is not supported by p2p",
-            crate::escape::untrusted(other, 60)
-        )),
-    };
-    Ok(reply(answer, tag.as_ref()))
+    Ok(request::reply(answer, call.tag))
 }
 
-fn reply(answer: Answer, tag: Option<&Value>) -> Json {
-    let (result, arguments) = match answer {
-        Ok(args) => ("success".to_string(), args),
-        Err(e) => (e, Json::Obj(Vec::new())),
-    };
-    let mut fields = vec![("result", Json::Str(result)), ("arguments", arguments)];
-    if let Some(tag) = tag.and_then(Value::as_u64) {
-        fields.push(("tag", Json::uint(tag)));
-    }
-    Json::Obj(fields)
-}
-
-/// An optional boolean argument.
-fn flag(args: &Value, name: &str) -> Result<Option<bool>, String> {
-    args.get(name)
-        .map(|v| v.as_bool().ok_or(format!("{name} is not a boolean")))
-        .transpose()
-}
-
-/// The torrents `ids` names: all without it; a number, a hash string or a list of them;
-/// `"recently-active"` (every torrent: p2p sends all, which a client takes as changed).
-fn select(node: &Node, args: &Value) -> Result<Vec<Id>, String> {
+/// The engine ids of the torrents `ids` names (unknown ones are left out, as Transmission
+/// does).
+fn select(node: &Node, ids: &Ids) -> Vec<Id> {
     let all = node.ids();
-    let one = |v: &Value| -> Result<Vec<Id>, String> {
-        if let Some(n) = v.as_u64() {
-            return Ok(all
-                .iter()
-                .filter(|(id, _)| *id == n)
-                .map(|(id, _)| *id)
-                .collect());
-        }
-        if let Some(s) = v.as_str() {
-            let s = s.to_ascii_lowercase();
-            return Ok(all
-                .iter()
-                .filter(|(_, h)| h.hex() == s)
-                .map(|(id, _)| *id)
-                .collect());
-        }
-        Err("ids holds something that is neither a number nor a hash".into())
-    };
-    match args.get("ids") {
-        None => Ok(all.iter().map(|(id, _)| *id).collect()),
-        Some(Value::Str(s)) if s == "recently-active" => {
-            Ok(all.iter().map(|(id, _)| *id).collect())
-        }
-        Some(Value::List(items)) => {
-            let mut ids = Vec::new();
-            for item in items.iter().take(100_000) {
-                ids.extend(one(item)?);
-            }
-            Ok(ids)
-        }
-        Some(v) => one(v),
+    match ids {
+        Ids::All | Ids::RecentlyActive => all.iter().map(|(id, _)| *id).collect(),
+        Ids::Some(refs) => refs
+            .iter()
+            .flat_map(|r| {
+                all.iter()
+                    .filter(move |(id, hash)| match r {
+                        IdRef::Number(n) => id == n,
+                        IdRef::Hash(h) => hash.hex() == *h,
+                    })
+                    .map(|(id, _)| *id)
+            })
+            .collect(),
     }
 }
 
-enum Act {
-    Start,
-    Stop,
-    Verify,
-    Remove(bool),
-}
-
-async fn each(node: &Node, args: &Value, act: Act) -> Answer {
-    for id in select(node, args)? {
+async fn each(node: &Node, ids: &Ids, act: Act) -> Answer {
+    for id in select(node, ids) {
         let done = match act {
             Act::Start => node.resume(id).await,
             Act::Stop => node.pause(id).await,
             Act::Verify => node.engine.verify(id).await,
-            Act::Remove(delete) => node.remove(id, delete).await,
+            Act::Remove { delete_data } => node.remove(id, delete_data).await,
         };
         done.map_err(|e| e.to_string())?;
     }
     Ok(Json::Obj(Vec::new()))
 }
 
-async fn torrent_get(node: &Node, args: &Value) -> Answer {
-    let Some(fields) = args.get("fields").and_then(Value::as_list) else {
-        return Err("torrent-get needs fields".into());
-    };
-    let names: Vec<&str> = fields.iter().filter_map(Value::as_str).take(200).collect();
-    let wants_files = names.iter().any(|n| fields::FILE_FIELDS.contains(n));
-    let ids = select(node, args)?;
-    let snapshots: Vec<Snapshot> = if args.get("ids").is_none() {
-        node.engine.list().await
-    } else {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in &ids {
-            out.extend(node.engine.snapshot(*id).await);
+async fn torrent_get(node: &Node, names: &[String], ids: &Ids) -> Answer {
+    let wants_files = names
+        .iter()
+        .any(|n| fields::FILE_FIELDS.contains(&n.as_str()));
+    let snapshots: Vec<Snapshot> = match ids {
+        Ids::All | Ids::RecentlyActive => node.engine.list().await,
+        ids => {
+            let mut out = Vec::new();
+            for id in select(node, ids) {
+                out.extend(node.engine.snapshot(id).await);
+            }
+            out
         }
-        out
     };
     let session_ratio = node.settings().seed_ratio;
     let mut torrents = Vec::with_capacity(snapshots.len());
@@ -174,49 +114,33 @@ async fn torrent_get(node: &Node, args: &Value) -> Answer {
             names.iter().filter_map(|n| fields::get(n, &view)).collect(),
         ));
     }
-    Ok(Json::Obj(vec![("torrents", Json::List(torrents))]))
+    let mut answer = vec![("torrents", Json::List(torrents))];
+    if *ids == Ids::RecentlyActive {
+        let removed = node
+            .recently_removed()
+            .into_iter()
+            .map(Json::uint)
+            .collect();
+        answer.push(("removed", Json::List(removed)));
+    }
+    Ok(Json::Obj(answer))
 }
 
-async fn torrent_add(node: &Node, args: &Value) -> Answer {
-    let what = match (args.get("metainfo"), args.get("filename")) {
-        (Some(m), _) => {
-            let text = m.as_str().ok_or("metainfo is not a string")?;
-            let bytes = crate::base64::decode(text.as_bytes()).ok_or("metainfo is not base64")?;
-            Adding::Metainfo(bytes)
-        }
-        (None, Some(f)) => Adding::Name(f.as_str().ok_or("filename is not a string")?.into()),
-        (None, None) => return Err("torrent-add needs filename or metainfo".into()),
-    };
-    let dir = match args.get("download-dir") {
-        Some(d) => Some(PathBuf::from(
-            d.as_str().ok_or("download-dir is not a string")?,
-        )),
-        None => None,
-    };
-    let paused = flag(args, "paused")?;
-    let indices = |name: &str| -> Result<Option<Vec<usize>>, String> {
-        args.get(name)
-            .map(|v| {
-                v.as_list()
-                    .ok_or(format!("{name} is not a list"))?
-                    .iter()
-                    .map(|i| {
-                        i.as_u64()
-                            .map(|n| n as usize)
-                            .ok_or(format!("{name} holds something that is not a file number"))
-                    })
-                    .collect()
-            })
-            .transpose()
-    };
-    let (wanted, unwanted) = (indices("files-wanted")?, indices("files-unwanted")?);
-    // The file count is known once the torrent is parsed: the choice is applied after the add.
+async fn torrent_add(
+    node: &Node,
+    what: super::Adding,
+    dir: Option<PathBuf>,
+    paused: Option<bool>,
+    wanted: Vec<usize>,
+    unwanted: Vec<usize>,
+) -> Answer {
     let added = node
         .add(what, dir, paused, None)
         .await
         .map_err(|e| e.to_string())?;
-    if !added.duplicate && (wanted.is_some() || unwanted.is_some()) {
-        choose_files(node, added.id, wanted, unwanted).await?;
+    // The file count is known once the torrent is parsed: the choice is applied after the add.
+    if !added.duplicate && (!wanted.is_empty() || !unwanted.is_empty()) {
+        choose_files(node, added.id, &wanted, &unwanted).await?;
     }
     let key = if added.duplicate {
         "torrent-duplicate"
@@ -237,8 +161,8 @@ async fn torrent_add(node: &Node, args: &Value) -> Answer {
 async fn choose_files(
     node: &Node,
     id: Id,
-    wanted: Option<Vec<usize>>,
-    unwanted: Option<Vec<usize>>,
+    wanted: &[usize],
+    unwanted: &[usize],
 ) -> Result<(), String> {
     let files = node.engine.files(id).await;
     if files.is_empty() {
@@ -248,7 +172,7 @@ async fn choose_files(
     }
     let mut flags: Vec<bool> = files.iter().map(|f| f.wanted).collect();
     for (list, want) in [(wanted, true), (unwanted, false)] {
-        for i in list.unwrap_or_default() {
+        for &i in list {
             *flags.get_mut(i).ok_or(format!(
                 "file {i} is not in the torrent ({} files)",
                 files.len()
@@ -261,61 +185,27 @@ async fn choose_files(
     node.set_wanted(id, flags).await.map_err(|e| e.to_string())
 }
 
-async fn torrent_set(node: &Node, args: &Value) -> Answer {
-    let ids = select(node, args)?;
-    let Value::Obj(members) = args else {
-        return Err("arguments is not an object".into());
-    };
-    for (name, _) in members {
-        match name.as_str() {
-            "ids" | "files-wanted" | "files-unwanted" | "seedRatioLimit" | "seedRatioMode" => {}
-            other => {
-                return Err(format!(
-                    "torrent-set: {:?} is not supported by p2p",
-                    crate::escape::untrusted(other, 60)
-                ));
-            }
+async fn torrent_set(
+    node: &Node,
+    ids: &Ids,
+    wanted: Vec<usize>,
+    unwanted: Vec<usize>,
+    ratio: Option<RatioChange>,
+) -> Answer {
+    for id in select(node, ids) {
+        if !wanted.is_empty() || !unwanted.is_empty() {
+            choose_files(node, id, &wanted, &unwanted).await?;
         }
-    }
-    let list = |name: &str| -> Result<Option<Vec<usize>>, String> {
-        args.get(name)
-            .map(|v| {
-                v.as_list()
-                    .ok_or(format!("{name} is not a list"))?
-                    .iter()
-                    .map(|i| {
-                        i.as_u64()
-                            .map(|n| n as usize)
-                            .ok_or(format!("{name}: not a file number"))
-                    })
-                    .collect()
-            })
-            .transpose()
-    };
-    let (wanted, unwanted) = (list("files-wanted")?, list("files-unwanted")?);
-    let mode = args.get("seedRatioMode").map(|m| m.as_u64());
-    let limit = args.get("seedRatioLimit").map(|l| l.as_f64());
-    for id in ids {
-        if wanted.is_some() || unwanted.is_some() {
-            choose_files(node, id, wanted.clone(), unwanted.clone()).await?;
-        }
-        match (mode, limit) {
-            (None, None) => {}
-            // 1: its own limit; 0: the session's; 2: none (seed forever).
-            (Some(Some(1)) | None, Some(Some(r))) if r >= 0.0 => node.set_seed_ratio(id, Some(r)),
-            (Some(Some(0)), _) => node.set_seed_ratio(id, None),
-            _ => {
-                return Err(
-                    "seedRatioMode 2 (no limit) and malformed ratios are not supported by p2p"
-                        .into(),
-                );
-            }
+        match ratio {
+            Some(RatioChange::Own(r)) => node.set_seed_ratio(id, Some(r)),
+            Some(RatioChange::Session) => node.set_seed_ratio(id, None),
+            None => {}
         }
     }
     Ok(Json::Obj(Vec::new()))
 }
 
-fn session_get(node: &Node, _args: &Value) -> Json {
+fn session_get(node: &Node) -> Json {
     let settings = node.settings();
     let dir = settings.download_dir.display().to_string();
     let (up, down) = (node.upload_limit.rate(), node.download_limit.rate());
@@ -369,6 +259,15 @@ fn session_get(node: &Node, _args: &Value) -> Json {
         ("download-queue-enabled", Json::Bool(false)),
         ("seed-queue-enabled", Json::Bool(false)),
         ("blocklist-enabled", Json::Bool(false)),
+        ("blocklist-size", Json::Int(0)),
+        ("blocklist-url", Json::str("")),
+        ("alt-speed-down", Json::Int(0)),
+        ("alt-speed-up", Json::Int(0)),
+        ("alt-speed-time-enabled", Json::Bool(false)),
+        (
+            "peer-limit-per-torrent",
+            Json::uint(crate::torrent::MAX_PEERS),
+        ),
         ("units", units()),
     ])
 }
@@ -386,78 +285,33 @@ fn units() -> Json {
     ])
 }
 
-fn session_set(node: &Node, args: &Value) -> Answer {
-    let Value::Obj(members) = args else {
-        return Err("arguments is not an object".into());
-    };
-    // Checked whole before anything changes.
-    for (name, value) in members {
-        let ok = match name.as_str() {
-            "download-dir" => value.as_str().is_some(),
-            "start-added-torrents"
-            | "speed-limit-down-enabled"
-            | "speed-limit-up-enabled"
-            | "seedRatioLimited" => value.as_bool().is_some(),
-            "speed-limit-down" | "speed-limit-up" => value.as_u64().is_some(),
-            "seedRatioLimit" => value.as_f64().is_some_and(|r| r >= 0.0),
-            other => {
-                return Err(format!(
-                    "session-set: {:?} is not supported by p2p",
-                    crate::escape::untrusted(other, 60)
-                ));
-            }
-        };
-        if !ok {
-            return Err(format!("session-set: {name} has a value of the wrong kind"));
-        }
-    }
-    if let Some(dir) = args.get("download-dir").and_then(Value::as_str) {
-        super::check_dir(std::path::Path::new(dir)).map_err(|e| e.to_string())?;
+fn session_set(node: &Node, c: SessionChanges) -> Answer {
+    if let Some(dir) = &c.download_dir {
+        super::check_dir(dir).map_err(|e| e.to_string())?;
     }
     let mut settings = node.settings.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(dir) = args.get("download-dir").and_then(Value::as_str) {
-        settings.download_dir = PathBuf::from(dir);
+    if let Some(dir) = c.download_dir {
+        settings.download_dir = dir;
     }
-    if let Some(start) = args.get("start-added-torrents").and_then(Value::as_bool) {
+    if let Some(start) = c.start_added {
         settings.start_added = start;
     }
-    for (limit, rate, enabled) in [
-        (
-            &node.download_limit,
-            "speed-limit-down",
-            "speed-limit-down-enabled",
-        ),
-        (
-            &node.upload_limit,
-            "speed-limit-up",
-            "speed-limit-up-enabled",
-        ),
-    ] {
+    // Limits in KiB/s, as Transmission's units say; on, off, or a new figure for one that is on.
+    for (limit, (kib, enabled)) in [(&node.download_limit, c.down), (&node.upload_limit, c.up)] {
         let current = limit.rate() / 1024;
-        let kib = args.get(rate).and_then(Value::as_u64).unwrap_or(current);
-        match args.get(enabled).and_then(Value::as_bool) {
+        let kib = kib.unwrap_or(current).max(1);
+        match enabled {
             Some(false) => limit.set(0),
-            Some(true) => limit.set(kib.max(1) * 1024),
-            None if args.get(rate).is_some() && current > 0 => limit.set(kib.max(1) * 1024),
+            Some(true) => limit.set(kib * 1024),
+            None if current > 0 => limit.set(kib * 1024),
             None => {}
         }
     }
-    match args.get("seedRatioLimited").and_then(Value::as_bool) {
+    match c.ratio_limited {
         Some(false) => settings.seed_ratio = None,
-        Some(true) => {
-            settings.seed_ratio = args
-                .get("seedRatioLimit")
-                .and_then(Value::as_f64)
-                .or(settings.seed_ratio)
-                .or(Some(2.0))
-        }
-        None => {
-            if let Some(r) = args.get("seedRatioLimit").and_then(Value::as_f64)
-                && settings.seed_ratio.is_some()
-            {
-                settings.seed_ratio = Some(r);
-            }
-        }
+        Some(true) => settings.seed_ratio = c.ratio.or(settings.seed_ratio).or(Some(2.0)),
+        None if settings.seed_ratio.is_some() && c.ratio.is_some() => settings.seed_ratio = c.ratio,
+        None => {}
     }
     Ok(Json::Obj(Vec::new()))
 }
@@ -504,23 +358,19 @@ async fn session_stats(node: &Node) -> Json {
     ])
 }
 
-fn free_space(args: &Value) -> Answer {
-    let path = args
-        .get("path")
-        .and_then(Value::as_str)
-        .ok_or("free-space needs a path")?;
-    let size = free_bytes(std::path::Path::new(path));
+fn free_space(path: &Path) -> Answer {
+    let size = free_bytes(path);
     if size == Json::Null {
-        return Err(format!("free-space: cannot read {path:?}"));
+        return Err(format!("free-space: cannot read {}", path.display()));
     }
     Ok(Json::Obj(vec![
-        ("path", Json::str(path)),
+        ("path", Json::str(path.display().to_string())),
         ("size-bytes", size),
     ]))
 }
 
 /// Bytes free to an unprivileged user under `path`, `Null` when it cannot be read.
-fn free_bytes(path: &std::path::Path) -> Json {
+fn free_bytes(path: &Path) -> Json {
     let Ok(c) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
     else {
         return Json::Null;

@@ -204,7 +204,9 @@ mod tests {
     fn record(n: u8) -> Record {
         Record {
             info_hash: InfoHash([n; 20]),
-            magnet: n.is_multiple_of(2).then(|| format!("magnet:?xt=urn:btih:{}", "ab".repeat(20))),
+            magnet: n
+                .is_multiple_of(2)
+                .then(|| format!("magnet:?xt=urn:btih:{}", "ab".repeat(20))),
             dir: PathBuf::from(format!("/srv/dl {n}")),
             paused: n.is_multiple_of(3),
             added: 1_700_000_000,

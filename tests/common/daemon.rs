@@ -12,6 +12,8 @@ pub struct Daemon {
     pub rpc: String,
     pub state: PathBuf,
     pub downloads: PathBuf,
+    /// The log lines read before the RPC's address was.
+    pub early: Vec<String>,
 }
 
 /// `p2p daemon --rpc 127.0.0.1:0 --listen 127.0.0.1:0 --no-dht` with `state` and `downloads`
@@ -32,7 +34,17 @@ pub fn start_daemon(name: &str, root: &Path, extra: &[&str]) -> Daemon {
     ];
     args.extend_from_slice(extra);
     let logged = spawn_logged(name, &args);
-    let line = logged.wait_line("RPC and web page on http://", Duration::from_secs(20));
+    let mut early = Vec::new();
+    let line = loop {
+        let line = logged
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{name}: no RPC address logged within 20 s"));
+        if line.contains("RPC and web page on http://") {
+            break line;
+        }
+        early.push(line);
+    };
     let rpc = line
         .split("http://")
         .nth(1)
@@ -44,10 +56,20 @@ pub fn start_daemon(name: &str, root: &Path, extra: &[&str]) -> Daemon {
         rpc,
         state,
         downloads,
+        early,
     }
 }
 
 impl Daemon {
+    /// A log line containing `needle`, whether logged before the RPC's address or within
+    /// `limit` after.
+    pub fn wait_line(&self, needle: &str, limit: Duration) -> String {
+        match self.early.iter().find(|l| l.contains(needle)) {
+            Some(line) => line.clone(),
+            None => self.logged.wait_line(needle, limit),
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.rpc.rsplit(':').next().unwrap().parse().unwrap()
     }
