@@ -537,3 +537,58 @@ fn a_torrent_dropped_in_the_watch_folder_is_added_and_marked() {
     );
     assert_eq!(hashes.len(), 2);
 }
+
+/// `tests/support/transmission_rpc_client.py ARGS` with Debian's python3 and the PyPI package.
+fn transmission_rpc(args: &[&str]) -> String {
+    let ok = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import transmission_rpc"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "Python's transmission-rpc missing: /usr/bin/python3 -m pip install --break-system-packages transmission-rpc==7.0.12"
+    );
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/transmission_rpc_client.py");
+    let o = std::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{args:?}: {out}{}", stderr(&o));
+    out
+}
+
+#[test]
+fn pythons_transmission_rpc_adds_gets_stops_starts_and_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, tport) = start_tracker(1);
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let tracker = format!("t@127.0.0.1:{tport}");
+    let (content, torrent) = make_content(&src, "episode.mkv", 2 << 20, &tracker, "65536");
+    let hash = info_hash(&torrent);
+    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let d = start_daemon("daemon", dir.path(), &[]);
+    let port = d.port().to_string();
+    let out = transmission_rpc(&[&port, "add", torrent.to_str().unwrap()]);
+    assert!(out.contains(&format!("added 1 {hash}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "complete episode.mkv seeding {}",
+            d.downloads.display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("listed {hash}")), "{out}");
+    let got = d.downloads.join("episode.mkv");
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+    let out = transmission_rpc(&[&port, "cycle", &hash]);
+    assert!(out.contains("stopped stopped"), "{out}");
+    assert!(out.contains("left 0"), "{out}");
+    assert!(wait_until(Duration::from_secs(10), || !got.exists()));
+}

@@ -260,3 +260,122 @@ fn trackers(s: &Snapshot, stats: bool) -> Json {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metainfo::InfoHash;
+    use std::path::PathBuf;
+    use std::time::SystemTime;
+
+    fn snapshot(state: State, have: u64, complete: bool) -> Snapshot {
+        Snapshot {
+            id: 3,
+            name: "n".into(),
+            info_hash: InfoHash([7; 20]),
+            state,
+            dir: PathBuf::from("/dl"),
+            path: None,
+            has_metadata: true,
+            size: 1000,
+            wanted_bytes: 800,
+            have_bytes: have,
+            pieces: 10,
+            piece_length: 100,
+            have_pieces: 0,
+            prefix_bytes: 0,
+            complete,
+            downloaded: 400,
+            uploaded: 200,
+            wasted: 0,
+            web_seed_bytes: 0,
+            connections: 0,
+            encrypted_connections: 0,
+            peers: 2,
+            peers_sending_to_us: 1,
+            peers_getting_from_us: 0,
+            download_rate: 100.0,
+            upload_rate: 0.0,
+            added: SystemTime::UNIX_EPOCH,
+            completed: None,
+            private: false,
+            trackers: vec!["http://t.example:6969/announce".into()],
+            magnet: String::new(),
+        }
+    }
+
+    fn record() -> Record {
+        Record {
+            info_hash: InfoHash([7; 20]),
+            magnet: None,
+            dir: PathBuf::from("/dl"),
+            paused: false,
+            added: 5,
+            order: 1,
+            done: 0,
+            downloaded: 600,
+            uploaded: 1000,
+            wanted: Vec::new(),
+            seed_ratio: None,
+        }
+    }
+
+    fn field(s: &Snapshot, name: &str) -> Json {
+        let r = record();
+        let view = View {
+            s,
+            r: &r,
+            files: &[],
+            session_ratio: Some(2.0),
+        };
+        get(name, &view).expect(name).1
+    }
+
+    #[test]
+    fn a_download_counts_what_its_chosen_files_take_and_earlier_runs() {
+        let s = snapshot(State::Downloading, 300, false);
+        assert_eq!(field(&s, "status"), Json::Int(status::DOWNLOADING));
+        assert_eq!(field(&s, "sizeWhenDone"), Json::Int(800));
+        assert_eq!(field(&s, "leftUntilDone"), Json::Int(500));
+        assert_eq!(field(&s, "eta"), Json::Int(5));
+        assert_eq!(field(&s, "downloadedEver"), Json::Int(1000));
+        assert_eq!(field(&s, "uploadRatio"), Json::Num(1.2));
+        assert_eq!(field(&s, "seedRatioMode"), Json::Int(0));
+        assert_eq!(field(&s, "peersSendingToUs"), Json::Int(1));
+        assert!(
+            get(
+                "noSuchField",
+                &View {
+                    s: &s,
+                    r: &record(),
+                    files: &[],
+                    session_ratio: None
+                }
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn every_piece_verified_is_not_100_percent_until_the_download_is_finished() {
+        let s = snapshot(State::Downloading, 800, false);
+        assert_eq!(field(&s, "leftUntilDone"), Json::Int(1));
+        let Json::Num(p) = field(&s, "percentDone") else {
+            panic!()
+        };
+        assert!(p < 1.0 && format!("{:.3}", p) != "1.000", "{p}");
+        let done = snapshot(State::Seeding, 800, true);
+        assert_eq!(field(&done, "leftUntilDone"), Json::Int(0));
+        assert_eq!(field(&done, "percentDone"), Json::Num(1.0));
+        assert_eq!(field(&done, "status"), Json::Int(status::SEEDING));
+    }
+
+    #[test]
+    fn a_failed_torrent_is_stopped_with_its_reason() {
+        let s = snapshot(State::Error("disk full".into()), 0, false);
+        assert_eq!(field(&s, "status"), Json::Int(status::STOPPED));
+        assert_eq!(field(&s, "error"), Json::Int(3));
+        assert_eq!(field(&s, "errorString"), Json::str("disk full"));
+        assert_eq!(field(&s, "eta"), Json::Int(-1));
+    }
+}

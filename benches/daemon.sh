@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The daemon at scale, against transmission-daemon 3.00 on the same work: N torrents of 1 MiB
+# each (hard links to one file, so the data is in the page cache) added over the RPC with their
+# data present, on loopback, no DHT/LPD/uTP/port mapping, no tracker. For each daemon, in turn
+# (p2p first, then Transmission, RUNS times; medians):
+#   check     seconds from the first torrent-add to every torrent seeding (hashing included)
+#   rss       resident memory after that, MiB
+#   idle      CPU seconds used over IDLE seconds of doing nothing, scaled to a minute
+#   get       milliseconds of one torrent-get of every torrent's list fields (median of 5)
+#   restart   seconds from a start on the saved state (after SIGTERM) to every torrent seeding
+# Usage: benches/daemon.sh [N=1000] [RUNS=1] [IDLE=30]
+#   (needs: apt-get install -y transmission-daemon; python3)
+set -euo pipefail
+n=${1:-1000}
+runs=${2:-1}
+idle=${3:-30}
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+command -v transmission-daemon >/dev/null || {
+  echo "transmission-daemon missing: apt-get install -y transmission-daemon" >&2
+  exit 1
+}
+cargo build --release --quiet
+bin=$PWD/target/release/p2p
+rpc=$PWD/benches/daemon_rpc.py
+work=$(mktemp -d)
+hz=$(getconf CLK_TCK)
+python3 "$rpc" make "$n" "$work"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $n torrents of 1 MiB; idle ${idle} s; $runs run(s)"
+
+# start NAME STATE -> sets pid and url
+start() {
+  local port peer
+  port=$(free_port)
+  peer=$(free_port)
+  if [ "$1" = p2p ]; then
+    "$bin" daemon --state-dir "$2" --download-dir "$work/content" --rpc "127.0.0.1:$port" \
+      --listen "127.0.0.1:$peer" --no-dht 2>"$2.log" &
+  else
+    transmission-daemon -f -g "$2" -p "$port" -P "$peer" -T -O -Y --no-utp -M \
+      -w "$work/content" --log-error 2>"$2.log" &
+  fi
+  pid=$!
+  pids+=("$pid")
+  wait_port "$port"
+  url="http://127.0.0.1:$port/transmission/rpc"
+}
+
+stop() {
+  kill -TERM "$pid"
+  for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  echo "daemon $pid did not stop within 60 s" >&2
+  return 1
+}
+
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/$1/status; }
+
+declare -A results
+one() { # NAME RUN
+  local state=$work/state-$1-$2 t0 t1 c0 c1
+  mkdir -p "$state"
+  start "$1" "$state"
+  t0=$(date +%s.%N)
+  python3 "$rpc" add "$url" "$work" "$n"
+  python3 "$rpc" seeding "$url" "$n" 1800 >/dev/null
+  t1=$(date +%s.%N)
+  local check
+  check=$(echo "$t1 - $t0" | bc -l)
+  sleep 2
+  c0=$(ticks "$pid")
+  sleep "$idle"
+  c1=$(ticks "$pid")
+  local rss idle_cpu get restart
+  rss=$(rss_mib "$pid")
+  idle_cpu=$(echo "($c1 - $c0) / $hz * 60 / $idle" | bc -l)
+  get=$(python3 "$rpc" get "$url" | cut -d' ' -f1)
+  stop
+  start "$1" "$state"
+  restart=$(python3 "$rpc" seeding "$url" "$n" 1800)
+  stop
+  results[$1,check]+="$check "
+  results[$1,rss]+="$rss "
+  results[$1,idle]+="$idle_cpu "
+  results[$1,get]+="$get "
+  results[$1,restart]+="$restart "
+  printf '%-13s run %d: check %6.1f s  rss %7.1f MiB  idle %6.2f CPU s/min  get %8.1f ms  restart %6.1f s\n' \
+    "$1" "$2" "$check" "$rss" "$idle_cpu" "$get" "$restart"
+  rm -rf "$state"
+}
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+for r in $(seq "$runs"); do
+  one p2p "$r"
+  one transmission "$r"
+done
+echo "medians ($n torrents):"
+for m in check rss idle get restart; do
+  p=$(echo "${results[p2p,$m]}" | median)
+  t=$(echo "${results[transmission,$m]}" | median)
+  printf '  %-8s p2p %9.2f   transmission-daemon %9.2f   ratio %.2f\n' "$m" "$p" "$t" \
+    "$(echo "$p / ($t + 0.000001)" | bc -l)"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,117 @@
+"""The parts of benches/daemon.sh that speak the Transmission RPC (the same calls to p2p daemon
+and transmission-daemon), standard library only.
+
+    daemon_rpc.py make N DIR            N torrents of 1 MiB each: DIR/content/tNNNNN.bin (hard
+                                        links to one file) and DIR/torrents/tNNNNN.torrent
+    daemon_rpc.py add URL DIR N         torrent-add of the N torrents, data in DIR/content
+    daemon_rpc.py seeding URL N LIMIT   seconds until N torrents are seeding (status 6)
+    daemon_rpc.py get URL               median milliseconds of 5 torrent-get calls for every
+                                        torrent's list fields (what transmission-remote -l asks)
+"""
+
+import base64
+import hashlib
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+LIST_FIELDS = ["addedDate", "error", "errorString", "eta", "id", "isFinished", "leftUntilDone",
+               "name", "peersGettingFromUs", "peersSendingToUs", "rateDownload", "rateUpload",
+               "sizeWhenDone", "status", "uploadRatio"]
+session = {"id": ""}
+
+
+def rpc(url, method, arguments=None):
+    body = json.dumps({"method": method, "arguments": arguments or {}}).encode()
+    for _ in range(3):
+        req = urllib.request.Request(url, data=body, headers={
+            "X-Transmission-Session-Id": session["id"], "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                answer = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            if e.code == 409:
+                session["id"] = e.headers["X-Transmission-Session-Id"]
+                continue
+            raise
+        if answer.get("result") != "success":
+            raise SystemExit("%s: %s" % (method, answer.get("result")))
+        return answer["arguments"]
+    raise SystemExit("no session id")
+
+
+def bencode(v):
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, dict):
+        return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
+    raise TypeError(v)
+
+
+def make(n, root):
+    content, torrents = os.path.join(root, "content"), os.path.join(root, "torrents")
+    os.makedirs(content, exist_ok=True)
+    os.makedirs(torrents, exist_ok=True)
+    base = os.path.join(root, "base.bin")
+    data = os.urandom(1 << 20)
+    with open(base, "wb") as f:
+        f.write(data)
+    piece = 1 << 18
+    pieces = b"".join(hashlib.sha1(data[i:i + piece]).digest() for i in range(0, len(data), piece))
+    for i in range(n):
+        name = "t%05d.bin" % i
+        os.link(base, os.path.join(content, name))
+        info = {"length": len(data), "name": name, "piece length": piece, "pieces": pieces}
+        with open(os.path.join(torrents, name + ".torrent"), "wb") as f:
+            f.write(bencode({"info": info}))
+
+
+def add(url, root, n):
+    content, torrents = os.path.join(root, "content"), os.path.join(root, "torrents")
+    for i in range(n):
+        with open(os.path.join(torrents, "t%05d.bin.torrent" % i), "rb") as f:
+            meta = base64.b64encode(f.read()).decode()
+        rpc(url, "torrent-add", {"metainfo": meta, "download-dir": content})
+
+
+def seeding(url, n, limit):
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        try:
+            got = rpc(url, "torrent-get", {"fields": ["status"]})["torrents"]
+            if len(got) >= n and all(t["status"] == 6 for t in got):
+                print("%.1f" % (time.monotonic() - start))
+                return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit("not all %d seeding within %d s" % (n, limit))
+
+
+def get(url):
+    times = []
+    for _ in range(5):
+        start = time.monotonic()
+        got = rpc(url, "torrent-get", {"fields": LIST_FIELDS})["torrents"]
+        times.append((time.monotonic() - start) * 1000)
+    times.sort()
+    print("%.1f %d" % (times[2], len(got)))
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "make":
+        make(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "add":
+        add(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif cmd == "seeding":
+        seeding(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "get":
+        get(sys.argv[2])
