@@ -87,7 +87,7 @@ def seeding(url, n, limit):
         try:
             got = rpc(url, "torrent-get", {"fields": ["status"]})["torrents"]
             if len(got) >= n and all(t["status"] == 6 for t in got):
-                print("%.1f" % (time.monotonic() - start))
+                print("%.2f" % (time.monotonic() - start))
                 return
         except (urllib.error.URLError, ConnectionError, OSError):
             pass

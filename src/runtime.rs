@@ -30,6 +30,21 @@ pub async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<
 }
 
 /// The first of two futures to finish; the other is dropped. When both are ready, `a` wins.
+/// Sleeps until the next multiple of `period` counted from a process-wide start, so that every
+/// ticker of one period fires at the same instants: a daemon's thousand torrents wake the
+/// runtime once a second, not a thousand times spread over it.
+pub async fn sleep_to_next(period: Duration) {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    let period_ns = period.as_nanos().max(1);
+    let since = start.elapsed().as_nanos();
+    let next = (since / period_ns + 1) * period_ns;
+    let wait = u64::try_from(next - since).unwrap_or(u64::MAX);
+    sleep(Duration::from_nanos(wait)).await;
+}
+
 pub async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
     use async_std::prelude::FutureExt;
     a.race(b).await

@@ -223,7 +223,7 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
     let ticker = tx.clone();
     crate::runtime::spawn(async move {
         loop {
-            crate::runtime::sleep(Duration::from_secs(1)).await;
+            crate::runtime::sleep_to_next(Duration::from_secs(1)).await;
             if ticker.send(Event::Tick).await.is_err() {
                 break;
             }
