@@ -95,6 +95,15 @@ fn transmission_remote_adds_lists_stops_starts_verifies_and_removes_a_real_downl
         num(t, "status") == 6.0 && done(t)
     });
 
+    // A seeding ratio of its own, met at once (nothing uploaded is 0 times its size): it stops
+    // as finished.
+    d.remote(&["-t", "1", "-sr", "0"]);
+    wait_torrent(&d, &hash, "finished by its ratio", |t| {
+        num(t, "status") == 0.0
+    });
+    let finished = d.torrents(&["isFinished"]);
+    assert_eq!(finished[0].get("isFinished"), Some(&Value::Bool(true)));
+
     // Removed: forgotten, its data kept. Added again, it is found whole and removed with it.
     d.remote(&["-t", "1", "-r"]);
     assert!(d.torrents(&["id"]).is_empty());

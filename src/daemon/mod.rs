@@ -57,6 +57,9 @@ pub struct Node {
     pub engine: Engine,
     pub state: StateDir,
     records: Mutex<BTreeMap<Id, Record>>,
+    /// Held through an add, so that two adds of one torrent (the RPC and the watch folder)
+    /// cannot both pass the duplicate check and then undo each other's state files.
+    adding: async_std::sync::Mutex<()>,
     /// Torrents removed, and when: `torrent-get` of the recently active tells them.
     removed: Mutex<Vec<(Id, Instant)>>,
     /// The next record's [`Record::order`].
@@ -108,6 +111,7 @@ pub async fn run(config: Config) -> Result<()> {
         engine,
         state,
         records: Mutex::new(BTreeMap::new()),
+        adding: async_std::sync::Mutex::new(()),
         removed: Mutex::new(Vec::new()),
         next_order: std::sync::atomic::AtomicU64::new(1),
         settings: Mutex::new(Settings {
@@ -334,6 +338,7 @@ impl Node {
                 m.name.clone().unwrap_or_else(|| m.info_hash.hex()),
             ),
         };
+        let _one_at_a_time = self.adding.lock().await;
         if let Some((id, _)) = self.records().iter().find(|(_, r)| r.info_hash == hash) {
             return Ok(Added {
                 id: *id,
@@ -427,8 +432,26 @@ impl Node {
         Ok(())
     }
 
-    pub fn set_seed_ratio(&self, id: Id, ratio: Option<f64>) {
+    /// A torrent's own seeding ratio goal (`None`: the daemon's), in force at once.
+    pub async fn set_seed_ratio(&self, id: Id, ratio: Option<f64>) -> Result<()> {
+        let goal = ratio.or(self.settings().seed_ratio);
+        self.engine.set_seed_ratio(id, goal).await?;
         self.change(id, |r| r.seed_ratio = ratio);
+        Ok(())
+    }
+
+    /// The daemon's seeding ratio goal changed: the torrents without one of their own take it.
+    pub async fn session_ratio_changed(&self) {
+        let goal = self.settings().seed_ratio;
+        let following: Vec<Id> = self
+            .records()
+            .iter()
+            .filter(|(_, r)| r.seed_ratio.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in following {
+            let _ = self.engine.set_seed_ratio(id, goal).await;
+        }
     }
 
     /// Changes a record and saves it.

@@ -26,7 +26,14 @@ pub async fn handle(node: &Node, body: &[u8]) -> Result<Json, Json> {
     };
     let answer = match call.request {
         Request::SessionGet => Ok(session_get(node)),
-        Request::SessionSet(changes) => session_set(node, changes),
+        Request::SessionSet(changes) => {
+            let ratio = changes.ratio.is_some() || changes.ratio_limited.is_some();
+            let set = session_set(node, changes);
+            if ratio && set.is_ok() {
+                node.session_ratio_changed().await;
+            }
+            set
+        }
         Request::SessionStats => Ok(session_stats(node).await),
         Request::TorrentGet { fields, ids } => torrent_get(node, &fields, &ids).await,
         Request::TorrentAdd {
@@ -196,11 +203,12 @@ async fn torrent_set(
         if !wanted.is_empty() || !unwanted.is_empty() {
             choose_files(node, id, &wanted, &unwanted).await?;
         }
-        match ratio {
-            Some(RatioChange::Own(r)) => node.set_seed_ratio(id, Some(r)),
-            Some(RatioChange::Session) => node.set_seed_ratio(id, None),
-            None => {}
-        }
+        let set = match ratio {
+            Some(RatioChange::Own(r)) => node.set_seed_ratio(id, Some(r)).await,
+            Some(RatioChange::Session) => node.set_seed_ratio(id, None).await,
+            None => Ok(()),
+        };
+        set.map_err(|e| e.to_string())?;
     }
     Ok(Json::Obj(Vec::new()))
 }

@@ -263,6 +263,10 @@ impl Owner {
             Request::Resume => Input::Resume,
             Request::Remove { delete_data } => Input::Remove { delete_data },
             Request::Verify => Input::Verify,
+            Request::SetSeedRatio(ratio) => {
+                entry.options.seed_ratio = ratio;
+                return Ok(());
+            }
             Request::SetFiles(files) => {
                 if entry.options.mode == Mode::Seed {
                     return Err(Error::Failed(

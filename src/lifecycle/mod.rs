@@ -174,6 +174,7 @@ enum Request {
     Remove { delete_data: bool },
     Verify,
     SetFiles(Files),
+    SetSeedRatio(Option<f64>),
 }
 
 /// A handle to a running engine.
@@ -228,6 +229,12 @@ impl Engine {
     /// Changes which files are fetched; the data is checked again for the new choice.
     pub async fn set_files(&self, id: Id, files: Files) -> Result<()> {
         self.act(id, Request::SetFiles(files)).await
+    }
+
+    /// Changes the ratio at which a complete torrent stops seeding (`None`: no ratio goal);
+    /// a torrent seeding past it stops at the next tick.
+    pub async fn set_seed_ratio(&self, id: Id, ratio: Option<f64>) -> Result<()> {
+        self.act(id, Request::SetSeedRatio(ratio)).await
     }
 
     pub async fn snapshot(&self, id: Id) -> Option<Snapshot> {
