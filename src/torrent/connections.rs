@@ -29,7 +29,7 @@ const MAX_PLAINTEXT_REMEMBERED: usize = 4096;
 
 /// What a handshaken connection needs to become a peer of this torrent.
 pub(super) struct Attach {
-    events: Sender<Event>,
+    events: Sender<super::PeerTraffic>,
     ctrl: Sender<Event>,
     store: Arc<PieceStore>,
     upload_limit: Option<Arc<RateLimit>>,

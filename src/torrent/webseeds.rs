@@ -15,7 +15,7 @@ pub(super) fn start(
     meta: &Arc<Torrent>,
     store: &Arc<PieceStore>,
     stats: &Arc<Stats>,
-    (events, ctrl): (Sender<Event>, Sender<Event>),
+    (events, ctrl): (Sender<super::PeerTraffic>, Sender<Event>),
     download_limit: Option<Arc<RateLimit>>,
 ) {
     for (index, url) in meta.url_list.iter().enumerate() {

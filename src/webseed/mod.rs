@@ -100,7 +100,7 @@ pub fn offered(layout: &Layout, missing: &HashSet<usize>) -> Bitfield {
 }
 
 /// What a web seed task needs: where it reports, and how it becomes a connection.
-pub struct Setup<E> {
+pub struct Setup<E, C> {
     pub url: String,
     /// Its number among the torrent's web seeds (for its keys).
     pub index: usize,
@@ -110,8 +110,8 @@ pub struct Setup<E> {
     pub events: Sender<E>,
     /// Where it announces itself (the torrent's control queue), given a key, the server's
     /// address, the handle the torrent sends through and the pieces it offers.
-    pub connect: Box<dyn Fn(PeerKey, SocketAddr, PeerHandle) -> E + Send + Sync>,
-    pub ctrl: Sender<E>,
+    pub connect: Box<dyn Fn(PeerKey, SocketAddr, PeerHandle) -> C + Send + Sync>,
+    pub ctrl: Sender<C>,
     pub download_limit: Option<Arc<RateLimit>>,
     /// Bytes this web seed delivered, for the fetch's summary.
     pub delivered: Arc<std::sync::atomic::AtomicU64>,
@@ -126,7 +126,9 @@ enum End {
 }
 
 /// Runs a web seed until the torrent no longer wants it.
-pub async fn run<E: From<(PeerKey, PeerEvent)> + Send + 'static>(setup: Setup<E>) {
+pub async fn run<E: From<(PeerKey, PeerEvent)> + Send + 'static, C: Send + 'static>(
+    setup: Setup<E, C>,
+) {
     let mut pause = FIRST_PAUSE;
     let mut missing: HashSet<usize> = HashSet::new();
     for attempt in 0u64.. {
@@ -177,8 +179,8 @@ pub async fn run<E: From<(PeerKey, PeerEvent)> + Send + 'static>(setup: Setup<E>
 }
 
 /// One connection: announce, then answer requests until a failure or the torrent lets go.
-async fn connection<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
-    setup: &Setup<E>,
+async fn connection<E: From<(PeerKey, PeerEvent)> + Send + 'static, C: Send + 'static>(
+    setup: &Setup<E, C>,
     key: PeerKey,
     addr: SocketAddr,
     offers: &Bitfield,
@@ -293,8 +295,8 @@ async fn drain(
 
 /// The bytes of one run: a range request for each file it crosses. On a failure, the bytes
 /// before it, the failure and the file it was in.
-async fn fetch_run<E>(
-    setup: &Setup<E>,
+async fn fetch_run<E, C>(
+    setup: &Setup<E, C>,
     conn: &mut Option<Conn>,
     run: &[BlockRef],
 ) -> (Vec<u8>, Option<(RangeError, usize)>) {
