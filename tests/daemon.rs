@@ -601,3 +601,35 @@ fn pythons_transmission_rpc_adds_gets_stops_starts_and_removes() {
     assert!(out.contains("left 0"), "{out}");
     assert!(wait_until(Duration::from_secs(10), || !got.exists()));
 }
+
+#[test]
+fn settings_changed_over_the_rpc_outlive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_daemon("daemon", dir.path(), &[]);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    d.remote(&[
+        "-w",
+        elsewhere.to_str().unwrap(),
+        "-u",
+        "100",
+        "--global-seedratio",
+        "1.5",
+    ]);
+    let check = |d: &Daemon| {
+        let s = d.call("session-get", Json::Obj(vec![]));
+        assert_eq!(
+            s.get("download-dir").and_then(Value::as_str),
+            elsewhere.to_str()
+        );
+        assert_eq!(num(&s, "speed-limit-up"), 100.0);
+        assert_eq!(s.get("speed-limit-up-enabled"), Some(&Value::Bool(true)));
+        assert_eq!(num(&s, "seedRatioLimit"), 1.5);
+    };
+    check(&d);
+    d.logged.proc.signal("TERM");
+    drop(d);
+    // Started again without --download-dir: the one set over the RPC is kept.
+    let again = start_daemon_without_download_dir("daemon again", dir.path());
+    check(&again);
+}

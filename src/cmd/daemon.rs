@@ -29,17 +29,23 @@ pub fn run(args: Daemon) -> Result<()> {
             value: String::new(),
             reason: "neither XDG_STATE_HOME nor HOME is set: give one".into(),
         })?;
+    let home_downloads = std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Downloads"));
+    let default_download_dir = match (&args.download_dir, home_downloads) {
+        (_, Some(d)) => d,
+        (Some(d), None) => d.clone(),
+        (None, None) => {
+            return Err(Error::BadArgument {
+                what: "--download-dir",
+                value: String::new(),
+                reason: "HOME is not set: give one".into(),
+            });
+        }
+    };
     let download_dir = args
         .download_dir
         .clone()
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Downloads")))
-        .ok_or_else(|| Error::BadArgument {
-            what: "--download-dir",
-            value: String::new(),
-            reason: "HOME is not set: give one".into(),
-        })?;
-    let download_dir = std::path::absolute(&download_dir).unwrap_or(download_dir);
-    let limit = |what, text: Option<&str>| -> Result<u64> {
+        .map(|d| std::path::absolute(&d).unwrap_or(d));
+    let limit = |what, text: Option<&str>| -> Result<Option<u64>> {
         text.map(|t| {
             progress::parse_bytes(t).map_err(|reason| Error::BadArgument {
                 what,
@@ -48,11 +54,11 @@ pub fn run(args: Daemon) -> Result<()> {
             })
         })
         .transpose()
-        .map(Option::unwrap_or_default)
     };
     let config = daemon::Config {
         state_dir: state_dir.clone(),
         download_dir,
+        default_download_dir,
         engine: EngineConfig {
             listen,
             encryption: crate::cli::parse_encryption(args.encryption.as_deref())?,

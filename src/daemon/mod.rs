@@ -31,15 +31,18 @@ const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// How long a removed torrent is told of as removed (Transmission's "recently active").
 const RECENT: Duration = Duration::from_secs(60);
 
+/// The daemon's start. The settings a client may change (`session-set`) are kept in the state
+/// directory; here `None` means "as saved, else the default", a value overrides what was saved.
 pub struct Config {
     pub state_dir: PathBuf,
-    pub download_dir: PathBuf,
+    pub download_dir: Option<PathBuf>,
+    pub default_download_dir: PathBuf,
     pub engine: EngineConfig,
     pub http: http::Config,
     pub watch: Option<PathBuf>,
     /// Bytes a second, 0 for none.
-    pub upload_limit: u64,
-    pub download_limit: u64,
+    pub upload_limit: Option<u64>,
+    pub download_limit: Option<u64>,
     pub seed_ratio: Option<f64>,
 }
 
@@ -97,7 +100,12 @@ pub async fn run(config: Config) -> Result<()> {
         source,
     })?;
     let _lock = lock(state.root())?;
-    check_dir(&config.download_dir)?;
+    let saved = state.load_settings();
+    let download_dir = config
+        .download_dir
+        .or(saved.download_dir)
+        .unwrap_or(config.default_download_dir);
+    check_dir(&download_dir)?;
     let (notices_tx, notices) = async_std::channel::unbounded();
     let dht = config.engine.dht.is_some();
     let encryption = config.engine.encryption;
@@ -115,12 +123,12 @@ pub async fn run(config: Config) -> Result<()> {
         removed: Mutex::new(Vec::new()),
         next_order: std::sync::atomic::AtomicU64::new(1),
         settings: Mutex::new(Settings {
-            download_dir: config.download_dir.clone(),
-            start_added: true,
-            seed_ratio: config.seed_ratio,
+            download_dir,
+            start_added: saved.start_added.unwrap_or(true),
+            seed_ratio: config.seed_ratio.or(saved.seed_ratio),
         }),
-        upload_limit: limit(config.upload_limit),
-        download_limit: limit(config.download_limit),
+        upload_limit: limit(config.upload_limit.or(saved.upload_limit).unwrap_or(0)),
+        download_limit: limit(config.download_limit.or(saved.download_limit).unwrap_or(0)),
         started: Instant::now(),
         dht,
         encryption,
@@ -220,6 +228,21 @@ impl Node {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Keeps the settings `session-set` may have changed, for the next start.
+    pub fn save_settings(&self) {
+        let s = self.settings();
+        let saved = saved::SessionSettings {
+            download_dir: Some(s.download_dir),
+            start_added: Some(s.start_added),
+            seed_ratio: s.seed_ratio,
+            upload_limit: Some(self.upload_limit.rate()),
+            download_limit: Some(self.download_limit.rate()),
+        };
+        if let Err(e) = self.state.save_settings(&saved) {
+            log::warn!("state: could not save the settings: {e}");
+        }
     }
 
     /// The engine ids of the torrents, and their hashes.

@@ -29,8 +29,11 @@ pub async fn handle(node: &Node, body: &[u8]) -> Result<Json, Json> {
         Request::SessionSet(changes) => {
             let ratio = changes.ratio.is_some() || changes.ratio_limited.is_some();
             let set = session_set(node, changes);
-            if ratio && set.is_ok() {
-                node.session_ratio_changed().await;
+            if set.is_ok() {
+                node.save_settings();
+                if ratio {
+                    node.session_ratio_changed().await;
+                }
             }
             set
         }

@@ -106,6 +106,67 @@ impl Record {
     }
 }
 
+/// What `session-set` changed, kept across restarts (a flag given at start wins over it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionSettings {
+    pub download_dir: Option<PathBuf>,
+    pub start_added: Option<bool>,
+    pub seed_ratio: Option<f64>,
+    /// Bytes a second, 0 for none.
+    pub upload_limit: Option<u64>,
+    pub download_limit: Option<u64>,
+}
+
+impl SessionSettings {
+    fn encode(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut d = BTreeMap::new();
+        let int = |n: u64| Bencode::Int(n.min(i64::MAX as u64) as i64);
+        if let Some(dir) = &self.download_dir {
+            let bytes = dir.as_os_str().as_bytes().to_vec();
+            d.insert(b"download_dir".to_vec(), Bencode::Bytes(bytes));
+        }
+        if let Some(start) = self.start_added {
+            d.insert(b"start_added".to_vec(), int(start.into()));
+        }
+        if let Some(r) = self.seed_ratio {
+            d.insert(
+                b"seed_ratio_milli".to_vec(),
+                int((r * 1000.0).round() as u64),
+            );
+        }
+        for (key, value) in [
+            (&b"upload_limit"[..], self.upload_limit),
+            (b"download_limit", self.download_limit),
+        ] {
+            if let Some(v) = value {
+                d.insert(key.to_vec(), int(v));
+            }
+        }
+        Bencode::Dict(d).encode()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<SessionSettings> {
+        use std::os::unix::ffi::OsStringExt;
+        let root = bencode::decode(bytes).ok()?;
+        let int = |k: &str| {
+            root.get(k)
+                .and_then(|v| v.as_int())
+                .and_then(|n| u64::try_from(n).ok())
+        };
+        Some(SessionSettings {
+            download_dir: root
+                .get("download_dir")
+                .and_then(|v| v.as_bytes())
+                .map(|b| PathBuf::from(std::ffi::OsString::from_vec(b.to_vec()))),
+            start_added: int("start_added").map(|n| n != 0),
+            seed_ratio: int("seed_ratio_milli").map(|m| m as f64 / 1000.0),
+            upload_limit: int("upload_limit"),
+            download_limit: int("download_limit"),
+        })
+    }
+}
+
 /// A record found at start, and the metainfo saved with it.
 pub struct Found {
     pub record: Record,
@@ -151,6 +212,18 @@ impl StateDir {
 
     pub fn save(&self, record: &Record) -> std::io::Result<()> {
         state_file::replace(&self.file(record.info_hash, "state"), &record.encode())
+    }
+
+    pub fn save_settings(&self, settings: &SessionSettings) -> std::io::Result<()> {
+        state_file::replace(&self.root.join("settings"), &settings.encode())
+    }
+
+    /// The settings saved last; none (defaults) when there are none or they cannot be read.
+    pub fn load_settings(&self) -> SessionSettings {
+        state_file::read(&self.root.join("settings"), MAX_RECORD, Links::Refuse)
+            .ok()
+            .and_then(|b| SessionSettings::decode(&b))
+            .unwrap_or_default()
     }
 
     /// Forgets a torrent: its record, metainfo and resume data.
@@ -217,6 +290,25 @@ mod tests {
             wanted: vec![true, false, true],
             seed_ratio: Some(1.5),
         }
+    }
+
+    #[test]
+    fn session_settings_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::open(dir.path()).unwrap();
+        assert_eq!(state.load_settings(), SessionSettings::default());
+        let settings = SessionSettings {
+            download_dir: Some(PathBuf::from("/srv/new dl")),
+            start_added: Some(false),
+            seed_ratio: Some(0.25),
+            upload_limit: Some(0),
+            download_limit: Some(1 << 20),
+        };
+        state.save_settings(&settings).unwrap();
+        assert_eq!(
+            StateDir::open(dir.path()).unwrap().load_settings(),
+            settings
+        );
     }
 
     #[test]

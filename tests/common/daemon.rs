@@ -19,13 +19,24 @@ pub struct Daemon {
 /// `p2p daemon --rpc 127.0.0.1:0 --listen 127.0.0.1:0 --no-dht` with `state` and `downloads`
 /// under `root` (kept across restarts: start it again on the same root), and `extra` flags.
 pub fn start_daemon(name: &str, root: &Path, extra: &[&str]) -> Daemon {
+    let downloads = root.join("downloads");
+    let mut args = vec!["--download-dir", downloads.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    start_with(name, root, &args)
+}
+
+/// [`start_daemon`] without `--download-dir`: the daemon's saved settings (or the default,
+/// `$HOME/Downloads`) say where.
+pub fn start_daemon_without_download_dir(name: &str, root: &Path) -> Daemon {
+    start_with(name, root, &[])
+}
+
+fn start_with(name: &str, root: &Path, extra: &[&str]) -> Daemon {
     let (state, downloads) = (root.join("state"), root.join("downloads"));
     let mut args = vec![
         "daemon",
         "--state-dir",
         state.to_str().unwrap(),
-        "--download-dir",
-        downloads.to_str().unwrap(),
         "--rpc",
         "127.0.0.1:0",
         "--listen",
