@@ -49,6 +49,11 @@ impl TorrentRef {
     pub async fn stop(&self) {
         let _ = self.events.send(Event::Stop).await;
     }
+
+    /// Asks the torrent to announce to its trackers now.
+    pub async fn reannounce(&self) {
+        let _ = self.events.send(Event::Reannounce).await;
+    }
 }
 
 /// A torrent's end: which one and its outcome.

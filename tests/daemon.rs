@@ -633,3 +633,44 @@ fn settings_changed_over_the_rpc_outlive_a_restart() {
     let again = start_daemon_without_download_dir("daemon again", dir.path());
     check(&again);
 }
+
+/// The tracker's count of announces, from its `/stats`.
+fn announces(tracker_port: u16) -> u64 {
+    let (_, _, body) = raw(
+        tracker_port,
+        b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    let stats = p2p::json::parse(body.trim().as_bytes()).expect("tracker stats");
+    num(&stats, "announces") as u64
+}
+
+#[test]
+fn transmission_remote_reannounce_reaches_the_tracker_before_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    // A tracker that asks for an announce every 30 minutes.
+    let (_tracker, tport) = start_tracker(1800);
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let (_, torrent) = make_content(
+        &src,
+        "r.bin",
+        100_000,
+        &format!("t@127.0.0.1:{tport}"),
+        "16384",
+    );
+    let hash = info_hash(&torrent);
+    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let d = start_daemon("daemon", dir.path(), &[]);
+    d.remote(&["-a", torrent.to_str().unwrap()]);
+    wait_torrent(&d, &hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
+    // Its started and completed announces are in: then nothing until asked.
+    assert!(wait_until(LIMIT, || announces(tport) >= 3));
+    let before = announces(tport);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(announces(tport), before, "no announce of its own this soon");
+    d.remote(&["-t", "1", "--reannounce"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || announces(tport) > before),
+        "the reannounce reached the tracker"
+    );
+}

@@ -34,6 +34,7 @@ pub enum Act {
     Start,
     Stop,
     Verify,
+    Reannounce,
     Remove { delete_data: bool },
 }
 
@@ -177,6 +178,7 @@ fn request_of(method: &str, args: &Value) -> Result<Request, String> {
         "torrent-start" | "torrent-start-now" => Request::Act(Act::Start, ids()?),
         "torrent-stop" => Request::Act(Act::Stop, ids()?),
         "torrent-verify" => Request::Act(Act::Verify, ids()?),
+        "torrent-reannounce" => Request::Act(Act::Reannounce, ids()?),
         "torrent-remove" => Request::Act(
             Act::Remove {
                 delete_data: flag(args, "delete-local-data")?.unwrap_or(false),
@@ -428,9 +430,9 @@ mod tests {
 
     #[test]
     fn what_p2p_does_not_do_is_refused_by_name_with_the_tag() {
-        let r = refused(r#"{"method":"torrent-reannounce","tag":9}"#);
+        let r = refused(r#"{"method":"torrent-set-location","tag":9}"#);
         assert!(
-            r.contains("torrent-reannounce") && r.contains("\"tag\":9"),
+            r.contains("torrent-set-location") && r.contains("\"tag\":9"),
             "{r}"
         );
         assert!(refused(r#"{"method":"port-test"}"#).contains("cannot test"));

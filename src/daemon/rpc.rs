@@ -84,6 +84,7 @@ async fn each(node: &Node, ids: &Ids, act: Act) -> Answer {
             Act::Start => node.resume(id).await,
             Act::Stop => node.pause(id).await,
             Act::Verify => node.engine.verify(id).await,
+            Act::Reannounce => node.engine.reannounce(id).await,
             Act::Remove { delete_data } => node.remove(id, delete_data).await,
         };
         done.map_err(|e| e.to_string())?;

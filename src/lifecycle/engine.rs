@@ -263,6 +263,12 @@ impl Owner {
             Request::Resume => Input::Resume,
             Request::Remove { delete_data } => Input::Remove { delete_data },
             Request::Verify => Input::Verify,
+            Request::Reannounce => {
+                if let Some(task) = &entry.task {
+                    task.reannounce().await;
+                }
+                return Ok(());
+            }
             Request::SetSeedRatio(ratio) => {
                 entry.options.seed_ratio = ratio;
                 return Ok(());

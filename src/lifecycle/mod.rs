@@ -175,6 +175,7 @@ enum Request {
     Verify,
     SetFiles(Files),
     SetSeedRatio(Option<f64>),
+    Reannounce,
 }
 
 /// A handle to a running engine.
@@ -229,6 +230,12 @@ impl Engine {
     /// Changes which files are fetched; the data is checked again for the new choice.
     pub async fn set_files(&self, id: Id, files: Files) -> Result<()> {
         self.act(id, Request::SetFiles(files)).await
+    }
+
+    /// Announces to the torrent's trackers now; a torrent that is not running has nothing to
+    /// announce.
+    pub async fn reannounce(&self, id: Id) -> Result<()> {
+        self.act(id, Request::Reannounce).await
     }
 
     /// Changes the ratio at which a complete torrent stops seeding (`None`: no ratio goal);

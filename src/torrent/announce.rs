@@ -55,6 +55,12 @@ impl Schedule {
         Some(event)
     }
 
+    /// A user asked for an announce now (`torrent-reannounce`): due at once, backoff forgotten.
+    pub fn ask_now(&mut self, now: Instant) {
+        self.next_at = now;
+        self.failures = 0;
+    }
+
     /// The download is verified: `completed` is owed to the tracker, and goes out at once
     /// (after `started`, if that has not got through yet).
     pub fn completed(&mut self, now: Instant) {
@@ -216,5 +222,26 @@ mod tests {
         assert_eq!(s.due(t0), None, "one at a time");
         s.on_result(Started, Ok(1800 * S), false, t0 + S);
         assert_eq!(s.due(t0 + S), Some(Completed));
+    }
+
+    #[test]
+    fn asked_to_announce_now_it_is_due_at_once_even_after_failures() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(t0);
+        assert_eq!(s.due(t0), Some(AnnounceEvent::Started));
+        s.on_result(
+            AnnounceEvent::Started,
+            Ok(Duration::from_secs(1800)),
+            false,
+            t0,
+        );
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(s.due(later), None);
+        s.ask_now(later);
+        assert_eq!(s.due(later), Some(AnnounceEvent::None));
+        s.on_result(AnnounceEvent::None, Err(()), false, later);
+        assert_eq!(s.due(later + Duration::from_secs(1)), None, "backing off");
+        s.ask_now(later + Duration::from_secs(1));
+        assert!(s.due(later + Duration::from_secs(1)).is_some());
     }
 }

@@ -100,6 +100,8 @@ pub enum Event {
         std::result::Result<AnnounceResult, TrackerError>,
     ),
     Tick,
+    /// Announce to the trackers now (a user asked).
+    Reannounce,
     Stop,
 }
 
@@ -391,6 +393,10 @@ impl Task {
                 self.connect_more();
             }
             Event::Tick => return self.tick(),
+            Event::Reannounce => {
+                self.schedule.ask_now(Instant::now());
+                self.maybe_announce();
+            }
             Event::Stop => return Ok(Flow::End),
         }
         Ok(Flow::Continue)
