@@ -28,6 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// How often the torrents' counters are written to the state directory (a kill -9 loses at
 /// most this much of them).
 const SAVE_EVERY: Duration = Duration::from_secs(60);
+/// Between the first announces of the torrents a start restores: 10,000 torrents reach their
+/// trackers over 100 s, not in one burst.
+const ANNOUNCE_SPREAD: Duration = Duration::from_millis(10);
 /// How long a removed torrent is told of as removed (Transmission's "recently active").
 const RECENT: Duration = Duration::from_secs(60);
 
@@ -276,7 +279,7 @@ impl Node {
     async fn restore(&self) {
         let found = self.state.load();
         let count = found.len();
-        for f in found {
+        for (i, f) in found.into_iter().enumerate() {
             let r = f.record;
             self.next_order
                 .fetch_max(r.order + 1, std::sync::atomic::Ordering::Relaxed);
@@ -296,7 +299,11 @@ impl Node {
                     continue;
                 }
             };
-            match self.engine.add(source, self.options(&r)).await {
+            let options = AddOptions {
+                announce_after: ANNOUNCE_SPREAD * u32::try_from(i).unwrap_or(u32::MAX),
+                ..self.options(&r)
+            };
+            match self.engine.add(source, options).await {
                 Ok(id) => {
                     self.records().insert(id, r);
                 }

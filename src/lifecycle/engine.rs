@@ -536,6 +536,8 @@ impl Owner {
             known_peers: std::mem::take(&mut entry.known_peers),
             no_peer_timeout: entry.options.no_peer_timeout,
             sequential: entry.options.sequential,
+            // The first start only: a torrent resumed later announces at once.
+            announce_after: std::mem::take(&mut entry.options.announce_after),
             // The content is the user's: a seed serves it and never writes to it.
             upload_only: seed,
             ..torrent::Options::default()

@@ -244,4 +244,15 @@ mod tests {
         s.ask_now(later + Duration::from_secs(1));
         assert!(s.due(later + Duration::from_secs(1)).is_some());
     }
+
+    #[test]
+    fn a_first_announce_put_off_waits_its_turn() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(t0 + Duration::from_millis(30));
+        assert_eq!(s.due(t0), None);
+        assert_eq!(
+            s.due(t0 + Duration::from_millis(30)),
+            Some(AnnounceEvent::Started)
+        );
+    }
 }

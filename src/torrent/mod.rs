@@ -169,6 +169,9 @@ pub struct Options {
     /// Serve what we have and never ask for more (a seed whose content is partly bad: its
     /// store is read-only).
     pub upload_only: bool,
+    /// The first announce waits this long (a daemon restoring thousands of torrents spreads
+    /// their announces instead of sending them all at once).
+    pub announce_after: Duration,
     /// Told (once) the moment every wanted piece is verified, so that the owner finishes the
     /// download at once rather than at its next look at [`Stats::complete`].
     pub completed: Option<async_std::channel::Sender<()>>,
@@ -311,7 +314,7 @@ impl Task {
             plaintext_peers: HashSet::new(),
             bans: Bans::default(),
             announcer,
-            schedule: Schedule::new(now),
+            schedule: Schedule::new(now + config.options.announce_after),
             ticks: 0,
             optimistic: None,
             last_peer_at: now,
