@@ -30,10 +30,10 @@ pub async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<
 }
 
 /// The first of two futures to finish; the other is dropped. When both are ready, `a` wins.
-/// Sleeps until the next multiple of `period` counted from a process-wide start, so that every
-/// ticker of one period fires at the same instants: a daemon's thousand torrents wake the
-/// runtime once a second, not a thousand times spread over it.
-pub async fn sleep_to_next(period: Duration) {
+/// The next multiple of `period` counted from a process-wide start: every ticker of one
+/// period that waits for these instants fires at the same moments, so that a daemon's
+/// thousand torrents wake the runtime once a second, not a thousand times spread over it.
+pub fn next_boundary(period: Duration) -> std::time::Instant {
     use std::sync::OnceLock;
     use std::time::Instant;
     static START: OnceLock<Instant> = OnceLock::new();
@@ -41,8 +41,13 @@ pub async fn sleep_to_next(period: Duration) {
     let period_ns = period.as_nanos().max(1);
     let since = start.elapsed().as_nanos();
     let next = (since / period_ns + 1) * period_ns;
-    let wait = u64::try_from(next - since).unwrap_or(u64::MAX);
-    sleep(Duration::from_nanos(wait)).await;
+    start + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
+}
+
+/// Sleeps until [`next_boundary`].
+pub async fn sleep_to_next(period: Duration) {
+    let at = next_boundary(period);
+    sleep(at.saturating_duration_since(std::time::Instant::now())).await;
 }
 
 pub async fn race<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {

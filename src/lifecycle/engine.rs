@@ -81,7 +81,8 @@ enum Wake {
 
 impl Owner {
     async fn run(mut self, requests: Receiver<Command>, reports: Receiver<Done>) {
-        let mut next_tick = Instant::now() + TICK;
+        // At the instants the torrents tick: one wake-up of the runtime for all.
+        let mut next_tick = runtime::next_boundary(TICK);
         loop {
             let wake = {
                 let command = async {
@@ -111,7 +112,7 @@ impl Owner {
                 Wake::Done(d) => self.done(*d).await,
                 Wake::Ended(task, outcome) => self.ended(task, outcome).await,
                 Wake::Tick => {
-                    next_tick = Instant::now() + TICK;
+                    next_tick = runtime::next_boundary(TICK);
                     self.tick().await;
                 }
                 Wake::Orphaned if self.closing.is_none() => {
@@ -536,6 +537,7 @@ impl Owner {
             known_peers: std::mem::take(&mut entry.known_peers),
             no_peer_timeout: entry.options.no_peer_timeout,
             sequential: entry.options.sequential,
+            idle_tick: entry.options.idle_tick,
             // The first start only: a torrent resumed later announces at once.
             announce_after: std::mem::take(&mut entry.options.announce_after),
             // The content is the user's: a seed serves it and never writes to it.
@@ -640,20 +642,24 @@ impl Owner {
 
     async fn tick(&mut self) {
         let mut inputs = Vec::new();
+        // One clock read for all: a daemon ticks thousands of torrents a second.
+        let now = Instant::now();
         for (id, entry) in &mut self.entries {
             let Some(task) = &entry.task else {
                 continue;
             };
-            let now = Counters::of(&task.stats);
-            let secs = entry.last.0.elapsed().as_secs_f64().max(1e-3);
+            let downloaded = task.stats.downloaded.load(Ordering::Relaxed);
+            let uploaded = task.stats.uploaded.load(Ordering::Relaxed);
+            let secs = now.duration_since(entry.last.0).as_secs_f64().max(1e-3);
             entry.rates = (
-                now.downloaded.saturating_sub(entry.last.1) as f64 / secs,
-                now.uploaded.saturating_sub(entry.last.2) as f64 / secs,
+                downloaded.saturating_sub(entry.last.1) as f64 / secs,
+                uploaded.saturating_sub(entry.last.2) as f64 / secs,
             );
-            entry.last = (Instant::now(), now.downloaded, now.uploaded);
+            entry.last = (now, downloaded, uploaded);
             if task.stats.complete.load(Ordering::Relaxed) && !entry.machine.is_complete() {
                 inputs.push((*id, Input::Completed));
-            } else if entry.machine.state() == &State::Seeding
+            } else if (entry.options.seed_ratio.is_some() || entry.options.seed_time.is_some())
+                && entry.machine.state() == &State::Seeding
                 && let Some((_, at)) = entry.completed
             {
                 let uploaded = entry.counters().uploaded;
@@ -662,13 +668,17 @@ impl Owner {
                     .options
                     .seed_ratio
                     .is_some_and(|r| uploaded as f64 >= r * total as f64);
-                let time_met = entry.options.seed_time.is_some_and(|t| at.elapsed() >= t);
+                let time_met = entry
+                    .options
+                    .seed_time
+                    .is_some_and(|t| now.duration_since(at) >= t);
                 if ratio_met || time_met {
                     log::info!(
-                        "seeded {} ({:.2} times the size) for {}: done",
+                        "{}: seeded {} ({:.2} times the size) for {}: done",
+                        escape::untrusted(&entry.name, 80),
                         progress::bytes(uploaded),
                         uploaded as f64 / total.max(1) as f64,
-                        progress::duration(at.elapsed().as_secs())
+                        progress::duration(now.duration_since(at).as_secs())
                     );
                     inputs.push((*id, Input::GoalMet));
                 }

@@ -169,6 +169,9 @@ pub struct Options {
     /// Serve what we have and never ask for more (a seed whose content is partly bad: its
     /// store is read-only).
     pub upload_only: bool,
+    /// Tick this seldom while idle (complete, no peer): a daemon's thousands of idle seeds
+    /// wake a few times a minute, not every second. `None`: every second.
+    pub idle_tick: Option<Duration>,
     /// The first announce waits this long (a daemon restoring thousands of torrents spreads
     /// their announces instead of sending them all at once).
     pub announce_after: Duration,
@@ -190,6 +193,8 @@ pub struct Stats {
     pub sending_to_us: AtomicUsize,
     pub getting_from_us: AtomicUsize,
     pub complete: AtomicBool,
+    /// Complete with no peer: nothing to do until one comes (see [`Options::idle_tick`]).
+    pub idle: AtomicBool,
     /// Connections made over the run, and how many of them carried RC4 (MSE/PE).
     pub connections: AtomicUsize,
     pub encrypted_connections: AtomicUsize,
@@ -217,6 +222,7 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
     let (peer_tx, peer_rx) = async_std::channel::bounded::<PeerTraffic>(256);
     let (tx, ctrl_rx) = async_std::channel::unbounded();
     let web_seeds = !config.options.upload_only && !meta.url_list.is_empty();
+    let config_idle_tick = config.options.idle_tick;
     let limit = config.options.download_limit.clone();
     let task = Task::new(
         meta.clone(),
@@ -231,9 +237,14 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
         webseeds::start(&meta, &store, &stats, (peer_tx, tx.clone()), limit);
     }
     let ticker = tx.clone();
+    let (idle_tick, ticker_stats) = (config_idle_tick, stats.clone());
     crate::runtime::spawn(async move {
         loop {
-            crate::runtime::sleep_to_next(Duration::from_secs(1)).await;
+            let period = match idle_tick {
+                Some(idle) if ticker_stats.idle.load(Ordering::Relaxed) => idle,
+                _ => Duration::from_secs(1),
+            };
+            crate::runtime::sleep_to_next(period).await;
             if ticker.send(Event::Tick).await.is_err() {
                 break;
             }
@@ -661,6 +672,8 @@ impl Task {
             .have_bytes
             .store(self.picker.bytes_have(), Ordering::Relaxed);
         self.stats.peers.store(self.peers.len(), Ordering::Relaxed);
+        let idle = self.peers.is_empty() && self.picker.is_complete();
+        self.stats.idle.store(idle, Ordering::Relaxed);
         self.stats
             .prefix_bytes
             .store(self.picker.prefix_bytes(), Ordering::Relaxed);
