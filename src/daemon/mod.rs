@@ -324,7 +324,6 @@ impl Node {
         what: Adding,
         dir: Option<PathBuf>,
         paused: Option<bool>,
-        wanted: Option<Vec<bool>>,
     ) -> Result<Added> {
         let settings = self.settings();
         let (source, bytes, magnet) = match what {
@@ -394,7 +393,7 @@ impl Node {
             done: 0,
             downloaded: 0,
             uploaded: 0,
-            wanted: wanted.unwrap_or_default(),
+            wanted: Vec::new(),
             seed_ratio: None,
         };
         let io = |source| Error::Io {

@@ -146,7 +146,7 @@ async fn torrent_add(
     unwanted: Vec<usize>,
 ) -> Answer {
     let added = node
-        .add(what, dir, paused, None)
+        .add(what, dir, paused)
         .await
         .map_err(|e| e.to_string())?;
     // The file count is known once the torrent is parsed: the choice is applied after the add.

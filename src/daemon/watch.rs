@@ -62,7 +62,7 @@ async fn take(node: &Node, path: &Path) {
     } else {
         Adding::Name(path.display().to_string())
     };
-    match node.add(what, None, None, None).await {
+    match node.add(what, None, None).await {
         Ok(added) => {
             log::info!(
                 "{}: added from the watch folder as {}{}",
