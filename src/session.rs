@@ -50,6 +50,13 @@ impl TorrentRef {
         let _ = self.events.send(Event::Stop).await;
     }
 
+    /// Asks the torrent for its peers; the answer comes on the receiver (none if it ended).
+    pub fn ask_peers(&self) -> async_std::channel::Receiver<Vec<crate::torrent::PeerInfo>> {
+        let (tx, rx) = async_std::channel::bounded(1);
+        let _ = self.events.try_send(Event::Peers(tx));
+        rx
+    }
+
     /// Asks the torrent to announce to its trackers now.
     pub async fn reannounce(&self) {
         let _ = self.events.send(Event::Reannounce).await;

@@ -236,6 +236,22 @@ fn after_kill_9_the_daemon_restores_every_torrent_and_state_and_downloads_only_w
     let before = wait_torrent(&d, &hashes[2], "the third one a quarter done", |t| {
         num(t, "percentDone") >= 0.25
     });
+    // Mid-way, its peer is listed as transmission-remote shows peers: the slow seed, sending.
+    let peers = d.remote(&["-t", "3", "-pi"]);
+    let seed_row = peers
+        .lines()
+        .find(|l| l.starts_with("127.0.0.1"))
+        .unwrap_or_else(|| panic!("no peer row: {peers}"));
+    assert!(
+        seed_row.contains("p2p") && seed_row.contains('D'),
+        "{seed_row}"
+    );
+    let status = p2p(&["status", "3", "--rpc", &d.rpc]);
+    assert!(
+        stdout(&status).contains("peer:        127.0.0.1:"),
+        "{}",
+        stdout(&status)
+    );
     let have_before = (4u64 << 20) - num(&before, "leftUntilDone") as u64;
     assert!(have_before < 4 << 20, "{before:?}");
     d.logged.proc.signal("KILL");

@@ -294,6 +294,7 @@ pub fn status(a: crate::cli::Status) -> Result<()> {
         "files",
         "wanted",
         "trackers",
+        "peers",
         "peersSendingToUs",
         "peersGettingFromUs",
         "downloadedEver",
@@ -340,6 +341,18 @@ pub fn status(a: crate::cli::Status) -> Result<()> {
         num(t, "peersSendingToUs") as u64,
         num(t, "peersGettingFromUs") as u64
     );
+    for p in t.get("peers").and_then(Value::as_list).unwrap_or_default() {
+        outln!(
+            "peer:        {}:{}  {:>5.1}%  ↓ {}  ↑ {}  {:<4}  {}",
+            text(p, "address"),
+            num(p, "port") as u64,
+            num(p, "progress") * 100.0,
+            progress::rate(num(p, "rateToClient")),
+            progress::rate(num(p, "rateToPeer")),
+            text(p, "flagStr"),
+            escape::untrusted(text(p, "clientName"), 60)
+        );
+    }
     let trackers = t
         .get("trackers")
         .and_then(Value::as_list)

@@ -5,7 +5,7 @@
 
 use super::saved::Record;
 use crate::json::Json;
-use crate::lifecycle::{FileInfo, Snapshot, State};
+use crate::lifecycle::{FileInfo, PeerInfo, Snapshot, State};
 
 /// Transmission's status numbers.
 pub mod status {
@@ -28,6 +28,8 @@ pub struct View<'a> {
     pub r: &'a Record,
     /// The file list, when a field of [`FILE_FIELDS`] was asked for.
     pub files: &'a [FileInfo],
+    /// The peers, when `peers` was asked for.
+    pub peers: &'a [PeerInfo],
     /// The daemon's seeding ratio goal.
     pub session_ratio: Option<f64>,
 }
@@ -189,6 +191,7 @@ pub fn get(name: &str, v: &View) -> Option<(&'static str, Json)> {
         "sequentialDownload" => ("sequentialDownload", Json::Bool(false)),
         "labels" => ("labels", Json::List(Vec::new())),
         "trackers" => ("trackers", trackers(s, false)),
+        "peers" => ("peers", Json::List(v.peers.iter().map(peer).collect())),
         "trackerStats" => ("trackerStats", trackers(s, true)),
         "files" => (
             "files",
@@ -231,6 +234,55 @@ pub fn get(name: &str, v: &View) -> Option<(&'static str, Json)> {
         _ => return None,
     };
     Some(value)
+}
+
+/// One of `peers`, as Transmission describes a peer (`flagStr` in its letters: D/d we download
+/// from it / would, U/u we upload to it / it would like us to, K it unchokes us unasked, ? we
+/// unchoke it unasked, E encrypted, I incoming).
+fn peer(p: &PeerInfo) -> Json {
+    let mut flags = String::new();
+    let downloading = !p.peer_choking && p.am_interested;
+    let uploading = !p.am_choking && p.peer_interested;
+    if downloading {
+        flags.push('D');
+    } else if p.am_interested {
+        flags.push('d');
+    }
+    if uploading {
+        flags.push('U');
+    } else if p.peer_interested {
+        flags.push('u');
+    }
+    if !p.peer_choking && !p.am_interested {
+        flags.push('K');
+    }
+    if !p.am_choking && !p.peer_interested {
+        flags.push('?');
+    }
+    if p.encrypted {
+        flags.push('E');
+    }
+    if p.incoming {
+        flags.push('I');
+    }
+    Json::Obj(vec![
+        ("address", Json::str(p.addr.ip().to_string())),
+        ("port", Json::uint(p.addr.port())),
+        ("clientName", Json::str(&p.client)),
+        ("progress", Json::Num(p.progress)),
+        ("rateToClient", Json::uint(p.download_rate as u64)),
+        ("rateToPeer", Json::uint(p.upload_rate as u64)),
+        ("isEncrypted", Json::Bool(p.encrypted)),
+        ("isIncoming", Json::Bool(p.incoming)),
+        ("isUTP", Json::Bool(false)),
+        ("isDownloadingFrom", Json::Bool(downloading)),
+        ("isUploadingTo", Json::Bool(uploading)),
+        ("clientIsChoked", Json::Bool(p.peer_choking)),
+        ("clientIsInterested", Json::Bool(p.am_interested)),
+        ("peerIsChoked", Json::Bool(p.am_choking)),
+        ("peerIsInterested", Json::Bool(p.peer_interested)),
+        ("flagStr", Json::Str(flags)),
+    ])
 }
 
 /// `trackers` (or, with `stats`, `trackerStats`: what p2p knows of them is their place, not
@@ -326,6 +378,7 @@ mod tests {
             s,
             r: &r,
             files: &[],
+            peers: &[],
             session_ratio: Some(2.0),
         };
         get(name, &view).expect(name).1
@@ -342,18 +395,14 @@ mod tests {
         assert_eq!(field(&s, "uploadRatio"), Json::Num(1.2));
         assert_eq!(field(&s, "seedRatioMode"), Json::Int(0));
         assert_eq!(field(&s, "peersSendingToUs"), Json::Int(1));
-        assert!(
-            get(
-                "noSuchField",
-                &View {
-                    s: &s,
-                    r: &record(),
-                    files: &[],
-                    session_ratio: None
-                }
-            )
-            .is_none()
-        );
+        let view = View {
+            s: &s,
+            r: &record(),
+            files: &[],
+            peers: &[],
+            session_ratio: None,
+        };
+        assert!(get("noSuchField", &view).is_none());
     }
 
     #[test]

@@ -96,6 +96,7 @@ async fn torrent_get(node: &Node, names: &[String], ids: &Ids) -> Answer {
     let wants_files = names
         .iter()
         .any(|n| fields::FILE_FIELDS.contains(&n.as_str()));
+    let wants_peers = names.iter().any(|n| n == "peers");
     let snapshots: Vec<Snapshot> = match ids {
         Ids::All | Ids::RecentlyActive => node.engine.list().await,
         ids => {
@@ -115,10 +116,16 @@ async fn torrent_get(node: &Node, names: &[String], ids: &Ids) -> Answer {
         } else {
             Vec::new()
         };
+        let peers = if wants_peers {
+            node.engine.peers(s.id).await
+        } else {
+            Vec::new()
+        };
         let view = View {
             s,
             r: &r,
             files: &files,
+            peers: &peers,
             session_ratio,
         };
         torrents.push(Json::Obj(

@@ -160,6 +160,14 @@ impl Owner {
                 let files = self.entries.get(&id).map(Entry::files).unwrap_or_default();
                 let _ = reply.send(files).await;
             }
+            Command::Peers(id, reply) => {
+                let asked = self
+                    .entries
+                    .get(&id)
+                    .and_then(|e| e.task.as_ref())
+                    .map(|t| t.ask_peers());
+                let _ = reply.send(asked).await;
+            }
             Command::Shutdown(reply) => self.begin_shutdown(reply).await,
         }
     }

@@ -24,6 +24,7 @@ use crate::magnet::Magnet;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::peer::encryption::Encryption;
 use crate::rate::RateLimit;
+pub use crate::torrent::PeerInfo;
 use crate::{Error, Result};
 use async_std::channel::{Receiver, Sender, bounded};
 use std::net::SocketAddr;
@@ -169,6 +170,7 @@ enum Command {
     Act(Id, Request, Sender<Result<()>>),
     Snapshot(Option<Id>, Sender<Vec<Snapshot>>),
     Files(Id, Sender<Vec<FileInfo>>),
+    Peers(Id, Sender<Option<Receiver<Vec<PeerInfo>>>>),
     Shutdown(Sender<Vec<Snapshot>>),
 }
 
@@ -260,6 +262,17 @@ impl Engine {
     pub async fn files(&self, id: Id) -> Vec<FileInfo> {
         self.ask(|tx| Command::Files(id, tx))
             .await
+            .unwrap_or_default()
+    }
+
+    /// The torrent's peers now (none when it is not running, or unknown).
+    pub async fn peers(&self, id: Id) -> Vec<PeerInfo> {
+        let Ok(Some(answer)) = self.ask(|tx| Command::Peers(id, tx)).await else {
+            return Vec::new();
+        };
+        crate::runtime::within(Duration::from_secs(10), answer.recv())
+            .await
+            .and_then(|r| r.ok())
             .unwrap_or_default()
     }
 

@@ -226,6 +226,7 @@ impl Task {
                 fast: theirs.supports(RESERVED_FAST),
                 extended: theirs.supports(RESERVED_EXTENSION),
                 dialed,
+                encrypted,
             },
             conn,
             self.store.layout().piece_count(),

@@ -22,6 +22,7 @@ pub mod choke;
 mod connections;
 mod extended;
 mod messages;
+mod peer_info;
 mod peer_state;
 pub mod peers;
 #[cfg(test)]
@@ -46,6 +47,7 @@ use announce::Schedule;
 use async_std::channel::{Receiver, Sender};
 use async_std::net::TcpStream;
 use ban::Bans;
+pub use peer_info::{PeerInfo, client_name};
 use peer_state::Peer;
 use peers::Dialer;
 use std::collections::{HashMap, HashSet};
@@ -102,6 +104,8 @@ pub enum Event {
     Tick,
     /// Announce to the trackers now (a user asked).
     Reannounce,
+    /// Tell the peers as they are now.
+    Peers(Sender<Vec<PeerInfo>>),
     Stop,
 }
 
@@ -407,6 +411,9 @@ impl Task {
                 self.connect_more();
             }
             Event::Tick => return self.tick(),
+            Event::Peers(reply) => {
+                let _ = reply.try_send(self.peer_list());
+            }
             Event::Reannounce => {
                 self.schedule.ask_now(Instant::now());
                 self.maybe_announce();

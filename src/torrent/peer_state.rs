@@ -35,6 +35,11 @@ pub(super) struct Peer {
     /// Bytes a second from this peer, smoothed, for the request pipeline depth.
     rate_down: f64,
     last_second_down: u64,
+    /// What it took from us, smoothed each second like `rate_down`.
+    rate_up: f64,
+    last_second_up: u64,
+    /// The connection runs RC4 (MSE/PE).
+    encrypted: bool,
     /// Requests of this peer waiting to go to its writer (see `uploads.rs`).
     upload_queue: VecDeque<BlockRef>,
     /// Blocks with the writer, not yet reported sent.
@@ -95,6 +100,7 @@ pub(super) struct Negotiated {
     pub fast: bool,
     pub extended: bool,
     pub dialed: bool,
+    pub encrypted: bool,
 }
 
 impl Peer {
@@ -114,6 +120,9 @@ impl Peer {
             window_up: 0,
             rate_down: 0.0,
             last_second_down: 0,
+            rate_up: 0.0,
+            last_second_up: 0,
+            encrypted: who.encrypted,
             upload_queue: VecDeque::new(),
             writer_blocks: 0,
             wanted: 0,
@@ -400,6 +409,17 @@ impl Peer {
     pub(super) fn tick(&mut self) {
         self.rate_down = self.rate_down * 0.7 + self.last_second_down as f64 * 0.3;
         self.last_second_down = 0;
+        self.rate_up = self.rate_up * 0.7 + self.last_second_up as f64 * 0.3;
+        self.last_second_up = 0;
+    }
+
+    /// Bytes a second it sent us and took from us, smoothed.
+    pub(super) fn rates(&self) -> (f64, f64) {
+        (self.rate_down, self.rate_up)
+    }
+
+    pub(super) fn encrypted(&self) -> bool {
+        self.encrypted
     }
 
     pub(super) fn last_useful(&self) -> Instant {
@@ -441,6 +461,7 @@ impl Peer {
     /// The writer sent `blocks` blocks, `bytes` of payload.
     pub(super) fn uploaded(&mut self, bytes: u64, blocks: usize, now: Instant) {
         self.window_up += bytes;
+        self.last_second_up += bytes;
         self.last_useful = now;
         self.writer_blocks = self.writer_blocks.saturating_sub(blocks);
     }
@@ -565,6 +586,7 @@ mod tests {
             fast,
             extended: true,
             dialed: true,
+            encrypted: false,
         };
         (Peer::new(who, conn, 8, Instant::now()), rx)
     }
