@@ -690,3 +690,67 @@ fn transmission_remote_reannounce_reaches_the_tracker_before_its_interval() {
         "the reannounce reached the tracker"
     );
 }
+
+#[test]
+fn transmission_remote_moves_a_torrents_data_and_finds_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, tport) = start_tracker(1);
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let (content, torrent) = make_content(
+        &src,
+        "m.bin",
+        500_000,
+        &format!("t@127.0.0.1:{tport}"),
+        "16384",
+    );
+    let hash = info_hash(&torrent);
+    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let d = start_daemon("daemon", dir.path(), &[]);
+    d.remote(&["-a", torrent.to_str().unwrap()]);
+    wait_torrent(&d, &hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
+    let elsewhere = dir.path().join("elsewhere");
+    d.remote(&["-t", "1", "--move", elsewhere.to_str().unwrap()]);
+    wait_torrent(&d, &hash, "seeding from its new place", |t| {
+        done(t) && num(t, "status") == 6.0
+    });
+    assert_eq!(
+        std::fs::read(elsewhere.join("m.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+    assert!(!d.downloads.join("m.bin").exists(), "moved, not copied");
+    let listed = d.torrents(&["downloadDir"]);
+    assert_eq!(
+        listed[0].get("downloadDir").and_then(Value::as_str),
+        elsewhere.to_str()
+    );
+    // Moved by hand, then found where it went: checked there, and seeding again.
+    let by_hand = dir.path().join("by hand");
+    std::fs::create_dir_all(&by_hand).unwrap();
+    std::fs::rename(elsewhere.join("m.bin"), by_hand.join("m.bin")).unwrap();
+    d.remote(&["-t", "1", "--find", by_hand.to_str().unwrap()]);
+    wait_torrent(&d, &hash, "found and seeding", |t| {
+        done(t) && num(t, "status") == 6.0
+    });
+    // A move onto a name that is taken is refused and moves nothing.
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("m.bin"), b"someone else's").unwrap();
+    let remote = require("transmission-remote", "transmission-cli");
+    let o = std::process::Command::new(remote)
+        .args([&d.rpc, "-t", "1", "--move", elsewhere.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("already exists"), "{said}");
+    let t = d.torrents(&["downloadDir", "status", "error"]);
+    assert_eq!(
+        t[0].get("downloadDir").and_then(Value::as_str),
+        by_hand.to_str()
+    );
+    assert_eq!((num(&t[0], "status"), num(&t[0], "error")), (6.0, 0.0));
+    assert_eq!(
+        std::fs::read(elsewhere.join("m.bin")).unwrap(),
+        b"someone else's"
+    );
+    assert!(by_hand.join("m.bin").exists());
+}

@@ -455,6 +455,16 @@ impl Node {
             .collect()
     }
 
+    /// Another directory for a torrent: its data moved there first (`move_data`), or looked
+    /// for there.
+    pub async fn relocate(&self, id: Id, dir: PathBuf, move_data: bool) -> Result<()> {
+        check_dir(&dir)?;
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        self.engine.relocate(id, dir.clone(), move_data).await?;
+        self.change(id, |r| r.dir = dir);
+        Ok(())
+    }
+
     /// A new file choice: `flags` one a file, as the engine's file list orders them.
     pub async fn set_wanted(&self, id: Id, flags: Vec<bool>) -> Result<()> {
         self.engine

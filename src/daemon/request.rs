@@ -81,6 +81,11 @@ pub enum Request {
         ratio: Option<RatioChange>,
     },
     FreeSpace(PathBuf),
+    SetLocation {
+        ids: Ids,
+        location: PathBuf,
+        move_data: bool,
+    },
 }
 
 pub struct Call {
@@ -186,6 +191,11 @@ fn request_of(method: &str, args: &Value) -> Result<Request, String> {
             ids()?,
         ),
         "torrent-set" => torrent_set(args)?,
+        "torrent-set-location" => Request::SetLocation {
+            ids: ids()?,
+            location: path(args, "location")?.ok_or("torrent-set-location needs a location")?,
+            move_data: flag(args, "move")?.unwrap_or(false),
+        },
         "free-space" => Request::FreeSpace(path(args, "path")?.ok_or("free-space needs a path")?),
         "port-test" => {
             return Err(
@@ -430,10 +440,14 @@ mod tests {
 
     #[test]
     fn what_p2p_does_not_do_is_refused_by_name_with_the_tag() {
-        let r = refused(r#"{"method":"torrent-set-location","tag":9}"#);
+        let r = refused(r#"{"method":"queue-move-top","tag":9}"#);
         assert!(
-            r.contains("torrent-set-location") && r.contains("\"tag\":9"),
+            r.contains("queue-move-top") && r.contains("\"tag\":9"),
             "{r}"
+        );
+        assert!(
+            refused(r#"{"method":"torrent-set-location","arguments":{"ids":1}}"#)
+                .contains("needs a location")
         );
         assert!(refused(r#"{"method":"port-test"}"#).contains("cannot test"));
         assert!(

@@ -54,6 +54,20 @@ pub async fn handle(node: &Node, body: &[u8]) -> Result<Json, Json> {
             ratio,
         } => torrent_set(node, &ids, wanted, unwanted, ratio).await,
         Request::FreeSpace(path) => free_space(&path),
+        Request::SetLocation {
+            ids,
+            location,
+            move_data,
+        } => {
+            let mut moved = Ok(Json::Obj(Vec::new()));
+            for id in select(node, &ids) {
+                if let Err(e) = node.relocate(id, location.clone(), move_data).await {
+                    moved = Err(e.to_string());
+                    break;
+                }
+            }
+            moved
+        }
     };
     Ok(request::reply(answer, call.tag))
 }

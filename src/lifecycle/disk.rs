@@ -281,6 +281,84 @@ pub fn save_resume(store: &PieceStore, place: &Placement, meta: &Torrent, have: 
     }
 }
 
+/// Moves what this torrent has under `from` (the content under either name, the part file,
+/// and the resume file when it lives beside them) to the same names under `to`, renaming, or
+/// copying then removing across file systems. A name already taken at `to` is an error, and
+/// nothing is moved then.
+pub fn move_data(from: &Placement, to: &Placement) -> Result<()> {
+    let present = movable(from, to)?;
+    std::fs::create_dir_all(&to.dir).map_err(|source| Error::Io {
+        path: to.dir.clone(),
+        source,
+    })?;
+    for (a, b) in present {
+        let io = |source| Error::Io {
+            path: b.to_path_buf(),
+            source,
+        };
+        match std::fs::rename(a, b) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                copy_tree(a, b).map_err(io)?;
+                remove_tree(a).map_err(io)?;
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(())
+}
+
+/// What of `from` is there to move to `to`, (from, to) by name; an error naming the first name
+/// already taken at `to`. What the engine checks before it agrees to a move.
+pub fn movable<'a>(from: &'a Placement, to: &'a Placement) -> Result<Vec<(&'a Path, &'a Path)>> {
+    let mut pairs = vec![
+        (from.target.as_path(), to.target.as_path()),
+        (&from.part, &to.part),
+        (&from.parts, &to.parts),
+    ];
+    if !from.keep_resume {
+        pairs.push((&from.resume_file, &to.resume_file));
+    }
+    let present: Vec<_> = pairs
+        .into_iter()
+        .filter(|(a, b)| a != b && std::fs::symlink_metadata(a).is_ok())
+        .collect();
+    for (_, b) in &present {
+        if std::fs::symlink_metadata(b).is_ok() {
+            return Err(Error::Input {
+                path: b.to_path_buf(),
+                reason: "already exists: the torrent's data is not moved over it".into(),
+            });
+        }
+    }
+    Ok(present)
+}
+
+/// A copy of `from` (a file, a link, or a directory of them) at `to`.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(from)?;
+    if meta.is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)
+    } else if meta.is_dir() {
+        std::fs::create_dir(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+        }
+        Ok(())
+    } else {
+        std::fs::copy(from, to).map(|_| ())
+    }
+}
+
+fn remove_tree(path: &Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
 /// Removes what this torrent wrote under its directory: the content (under either name), the
 /// part file and the resume file. Nothing outside `place.dir` is touched, and a link is
 /// removed as a link, never followed.
@@ -305,6 +383,30 @@ pub fn delete_data(place: &Placement) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn move_data_takes_the_content_and_its_part_files_and_never_overwrites() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let from = Placement::new(a.path(), "show");
+        let to = Placement::new(&b.path().join("new"), "show");
+        std::fs::create_dir(&from.part).unwrap();
+        std::fs::write(from.part.join("e1"), b"one").unwrap();
+        std::fs::write(&from.resume_file, b"r").unwrap();
+        std::fs::write(a.path().join("other"), b"stays").unwrap();
+        move_data(&from, &to).unwrap();
+        assert_eq!(std::fs::read(to.part.join("e1")).unwrap(), b"one");
+        assert_eq!(std::fs::read(&to.resume_file).unwrap(), b"r");
+        assert!(!from.part.exists() && a.path().join("other").exists());
+        // Back again onto a name that is taken: refused, nothing moved.
+        std::fs::create_dir(&from.part).unwrap();
+        let e = move_data(&to, &from).unwrap_err().to_string();
+        assert!(e.contains("already exists"), "{e}");
+        assert!(to.part.join("e1").exists());
+        // Across file systems the copy stands in for the rename.
+        let copy = a.path().join("copied");
+        copy_tree(&to.part, &copy).unwrap();
+        assert_eq!(std::fs::read(copy.join("e1")).unwrap(), b"one");
+    }
 
     #[test]
     fn delete_data_removes_both_names_and_the_side_files_and_nothing_else() {

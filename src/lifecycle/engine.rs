@@ -232,6 +232,7 @@ impl Owner {
                 magnet,
                 meta: meta.map(Arc::new),
                 place,
+                pending_move: None,
                 known_peers: Vec::new(),
                 store: None,
                 wanted_bytes: 0,
@@ -281,6 +282,27 @@ impl Owner {
             Request::SetSeedRatio(ratio) => {
                 entry.options.seed_ratio = ratio;
                 return Ok(());
+            }
+            Request::Relocate { dir, move_data } => {
+                if entry.options.mode == Mode::Seed {
+                    return Err(Error::Failed(
+                        "a seed serves its content where it is; it cannot be moved".into(),
+                    ));
+                }
+                let resume = entry.options.resume_file.clone();
+                let to = entry
+                    .meta
+                    .as_ref()
+                    .map(|t| Placement::with_resume(&dir, &t.info.name, resume.as_deref()));
+                if move_data && let (Some(from), Some(to)) = (entry.place.clone(), to.clone()) {
+                    // Refused at once, nothing changed, when a name there is taken (checked
+                    // again as the move is made).
+                    disk::movable(&from, &to)?;
+                    entry.pending_move = Some((from, to));
+                }
+                entry.options.dir = dir;
+                entry.place = to;
+                Input::Verify
             }
             Request::SetFiles(files) => {
                 if entry.options.mode == Mode::Seed {
@@ -426,12 +448,18 @@ impl Owner {
             entry.options.files.clone(),
             entry.options.direct_io,
         );
+        let moving = entry.pending_move.take();
         runtime::spawn(async move {
-            let opened = runtime::spawn_blocking(move || match mode {
-                Mode::Fetch => {
-                    disk::open_for_fetch(&meta, &place, &files, direct_io, rehash, &cancel)
+            let opened = runtime::spawn_blocking(move || {
+                if let Some((from, to)) = &moving {
+                    disk::move_data(from, to)?;
                 }
-                Mode::Seed => disk::open_for_seed(&meta, &place.dir, &cancel),
+                match mode {
+                    Mode::Fetch => {
+                        disk::open_for_fetch(&meta, &place, &files, direct_io, rehash, &cancel)
+                    }
+                    Mode::Seed => disk::open_for_seed(&meta, &place.dir, &cancel),
+                }
             })
             .await;
             let _ = done.send(Done::Opened(id, opened)).await;

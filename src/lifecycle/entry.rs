@@ -62,6 +62,8 @@ pub(super) struct Entry {
     pub(super) magnet: Magnet,
     pub(super) meta: Option<Arc<Torrent>>,
     pub(super) place: Option<Placement>,
+    /// Data to move (from, to) before the next check opens the store.
+    pub(super) pending_move: Option<(Placement, Placement)>,
     /// Peers heard of while fetching the metadata.
     pub(super) known_peers: Vec<SocketAddr>,
     /// Set through [`Entry::set_store`], which keeps `wanted_bytes` with it.

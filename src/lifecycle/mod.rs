@@ -182,6 +182,7 @@ enum Request {
     SetFiles(Files),
     SetSeedRatio(Option<f64>),
     Reannounce,
+    Relocate { dir: PathBuf, move_data: bool },
 }
 
 /// A handle to a running engine.
@@ -242,6 +243,12 @@ impl Engine {
     /// announce.
     pub async fn reannounce(&self, id: Id) -> Result<()> {
         self.act(id, Request::Reannounce).await
+    }
+
+    /// Gives the torrent another directory: its data is moved there first (`move_data`), or
+    /// is to be found there already; either way it is checked there, then goes on.
+    pub async fn relocate(&self, id: Id, dir: PathBuf, move_data: bool) -> Result<()> {
+        self.act(id, Request::Relocate { dir, move_data }).await
     }
 
     /// Changes the ratio at which a complete torrent stops seeding (`None`: no ratio goal);
