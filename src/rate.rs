@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 pub struct RateLimit {
     state: Mutex<Bucket>,
+    /// A limit this one shares as well (a daemon's, over each torrent's own).
+    parent: Option<std::sync::Arc<RateLimit>>,
 }
 
 struct Bucket {
@@ -35,6 +37,7 @@ impl RateLimit {
     pub fn new(bytes_per_second: u64) -> RateLimit {
         RateLimit {
             state: Mutex::new(Bucket::new(bytes_per_second.max(1))),
+            parent: None,
         }
     }
 
@@ -42,6 +45,16 @@ impl RateLimit {
     pub fn unlimited() -> RateLimit {
         RateLimit {
             state: Mutex::new(Bucket::new(0)),
+            parent: None,
+        }
+    }
+
+    /// No limit of its own until [`RateLimit::set`] gives one, and `parent`'s as well: what
+    /// is taken counts against both, and the longer wait holds.
+    pub fn under(parent: std::sync::Arc<RateLimit>) -> RateLimit {
+        RateLimit {
+            state: Mutex::new(Bucket::new(0)),
+            parent: Some(parent),
         }
     }
 
@@ -57,6 +70,14 @@ impl RateLimit {
 
     /// Takes `n` tokens, returning how long the caller must wait first (zero when within rate).
     pub fn reserve(&self, n: usize) -> Duration {
+        let parent = self
+            .parent
+            .as_ref()
+            .map_or(Duration::ZERO, |p| p.reserve(n));
+        parent.max(self.reserve_own(n))
+    }
+
+    fn reserve_own(&self, n: usize) -> Duration {
         let mut b = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if b.rate == 0.0 {
             return Duration::ZERO;
@@ -129,5 +150,22 @@ mod tests {
         assert!(r.reserve(50_000) > Duration::from_millis(450));
         r.set(0);
         assert_eq!(r.reserve(10 << 20), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_limit_under_another_waits_for_the_stricter() {
+        let all = std::sync::Arc::new(RateLimit::unlimited());
+        let one = RateLimit::under(all.clone());
+        assert_eq!(one.reserve(10 << 20), Duration::ZERO, "neither limits yet");
+        all.set(100_000);
+        all.reserve(25_000);
+        assert!(
+            one.reserve(50_000) > Duration::from_millis(450),
+            "the shared one"
+        );
+        all.set(0);
+        one.set(100_000);
+        one.reserve(25_000);
+        assert!(one.reserve(50_000) > Duration::from_millis(450), "its own");
     }
 }

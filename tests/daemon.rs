@@ -754,3 +754,38 @@ fn transmission_remote_moves_a_torrents_data_and_finds_it_again() {
     );
     assert!(by_hand.join("m.bin").exists());
 }
+
+#[test]
+fn a_torrents_own_speed_limit_holds_it_back_until_lifted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, tport) = start_tracker(1);
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let (content, torrent) = make_content(
+        &src,
+        "l.bin",
+        2 << 20,
+        &format!("t@127.0.0.1:{tport}"),
+        "16384",
+    );
+    let hash = info_hash(&torrent);
+    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let d = start_daemon("daemon", dir.path(), &[]);
+    d.remote(&["--start-paused", "-a", torrent.to_str().unwrap()]);
+    // 16 KiB/s: 2 MiB would take two minutes.
+    d.remote(&["-t", "1", "-d", "16"]);
+    let info = d.remote(&["-t", "1", "-i"]);
+    assert!(info.contains("Download Limit: 16 kB/s"), "{info}");
+    d.remote(&["-t", "1", "-s"]);
+    wait_torrent(&d, &hash, "some progress", |t| num(t, "percentDone") > 0.0);
+    // A second later, still far from done (unlimited, it takes a fraction of that here).
+    std::thread::sleep(Duration::from_secs(1));
+    let held = d.torrents(&["percentDone"]);
+    assert!(num(&held[0], "percentDone") < 0.5, "{held:?}");
+    d.remote(&["-t", "1", "-D"]);
+    wait_torrent(&d, &hash, "the download, the limit lifted", done);
+    assert_eq!(
+        std::fs::read(d.downloads.join("l.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+}

@@ -184,8 +184,10 @@ pub fn get(name: &str, v: &View) -> Option<(&'static str, Json)> {
         "queuePosition" => ("queuePosition", int(s.id)),
         "bandwidthPriority" => ("bandwidthPriority", Json::Int(0)),
         "honorsSessionLimits" => ("honorsSessionLimits", Json::Bool(true)),
-        "downloadLimited" => ("downloadLimited", Json::Bool(false)),
-        "uploadLimited" => ("uploadLimited", Json::Bool(false)),
+        "downloadLimited" => ("downloadLimited", Json::Bool(v.r.download_limit.1)),
+        "downloadLimit" => ("downloadLimit", int(v.r.download_limit.0)),
+        "uploadLimited" => ("uploadLimited", Json::Bool(v.r.upload_limit.1)),
+        "uploadLimit" => ("uploadLimit", int(v.r.upload_limit.0)),
         "seedRatioMode" => ("seedRatioMode", Json::Int(v.ratio_mode().0)),
         "seedRatioLimit" => ("seedRatioLimit", Json::Num(v.ratio_mode().1)),
         "sequentialDownload" => ("sequentialDownload", Json::Bool(false)),
@@ -369,6 +371,8 @@ mod tests {
             uploaded: 1000,
             wanted: Vec::new(),
             seed_ratio: None,
+            upload_limit: (0, false),
+            download_limit: (0, false),
         }
     }
 

@@ -51,6 +51,9 @@ pub struct Config {
     pub seed_ratio: Option<f64>,
 }
 
+/// A torrent's own upload and download limits.
+type Limits = (Arc<RateLimit>, Arc<RateLimit>);
+
 /// What `session-set` changes.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -68,6 +71,8 @@ pub struct Node {
     /// Held through an add, so that two adds of one torrent (the RPC and the watch folder)
     /// cannot both pass the duplicate check and then undo each other's state files.
     adding: async_std::sync::Mutex<()>,
+    /// Each torrent's own speed limits (up, down), under the daemon's.
+    limits: Mutex<std::collections::HashMap<InfoHash, Limits>>,
     /// Torrents removed, and when: `torrent-get` of the recently active tells them.
     removed: Mutex<Vec<(Id, Instant)>>,
     /// The next record's [`Record::order`].
@@ -125,6 +130,7 @@ pub async fn run(config: Config) -> Result<()> {
         state,
         records: Mutex::new(BTreeMap::new()),
         adding: async_std::sync::Mutex::new(()),
+        limits: Mutex::new(std::collections::HashMap::new()),
         removed: Mutex::new(Vec::new()),
         next_order: std::sync::atomic::AtomicU64::new(1),
         settings: Mutex::new(Settings {
@@ -258,7 +264,46 @@ impl Node {
             .collect()
     }
 
+    /// A torrent's own limits (made when first asked for), set as its record says.
+    fn torrent_limits(&self, r: &Record) -> Limits {
+        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
+        let (up, down) = limits
+            .entry(r.info_hash)
+            .or_insert_with(|| {
+                (
+                    Arc::new(RateLimit::under(self.upload_limit.clone())),
+                    Arc::new(RateLimit::under(self.download_limit.clone())),
+                )
+            })
+            .clone();
+        let rate = |(kib, on): (u64, bool)| if on { kib.max(1) * 1024 } else { 0 };
+        up.set(rate(r.upload_limit));
+        down.set(rate(r.download_limit));
+        (up, down)
+    }
+
+    /// Changes a torrent's own speed limits, KiB a second and on or off, each `None` when
+    /// not given: in force at once.
+    pub fn set_torrent_limits(
+        &self,
+        id: Id,
+        up: (Option<u64>, Option<bool>),
+        down: (Option<u64>, Option<bool>),
+    ) {
+        let merge = |(kib, on): (u64, bool), (new_kib, new_on): (Option<u64>, Option<bool>)| {
+            (new_kib.unwrap_or(kib), new_on.unwrap_or(on))
+        };
+        self.change(id, |r| {
+            r.upload_limit = merge(r.upload_limit, up);
+            r.download_limit = merge(r.download_limit, down);
+        });
+        if let Some(r) = self.record(id) {
+            self.torrent_limits(&r);
+        }
+    }
+
     fn options(&self, r: &Record) -> AddOptions {
+        let (up, down) = self.torrent_limits(r);
         AddOptions {
             dir: r.dir.clone(),
             mode: Mode::Fetch,
@@ -267,8 +312,8 @@ impl Node {
             } else {
                 Files::Flags(r.wanted.clone())
             },
-            upload_limit: Some(self.upload_limit.clone()),
-            download_limit: Some(self.download_limit.clone()),
+            upload_limit: Some(up),
+            download_limit: Some(down),
             keep_seeding: true,
             seed_ratio: r.seed_ratio.or(self.settings().seed_ratio),
             paused: r.paused,
@@ -395,6 +440,8 @@ impl Node {
             uploaded: 0,
             wanted: Vec::new(),
             seed_ratio: None,
+            upload_limit: (0, false),
+            download_limit: (0, false),
         };
         let io = |source| Error::Io {
             path: self.state.root().to_owned(),
@@ -438,6 +485,10 @@ impl Node {
         self.engine.remove(id, delete_data).await?;
         if let Some(r) = self.records().remove(&id) {
             self.state.remove(r.info_hash);
+            self.limits
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&r.info_hash);
         }
         let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
         removed.retain(|(_, at)| at.elapsed() < RECENT);

@@ -79,6 +79,9 @@ pub enum Request {
         wanted: Vec<usize>,
         unwanted: Vec<usize>,
         ratio: Option<RatioChange>,
+        /// Its own limits: KiB a second, and on or off (`uploadLimit`, `uploadLimited`).
+        up: (Option<u64>, Option<bool>),
+        down: (Option<u64>, Option<bool>),
     },
     FreeSpace(PathBuf),
     SetLocation {
@@ -286,7 +289,16 @@ fn torrent_set(args: &Value) -> Result<Request, String> {
     for (name, _) in members {
         if !matches!(
             name.as_str(),
-            "ids" | "files-wanted" | "files-unwanted" | "seedRatioLimit" | "seedRatioMode"
+            "ids"
+                | "files-wanted"
+                | "files-unwanted"
+                | "seedRatioLimit"
+                | "seedRatioMode"
+                | "uploadLimit"
+                | "uploadLimited"
+                | "downloadLimit"
+                | "downloadLimited"
+                | "honorsSessionLimits"
         ) {
             return Err(unsupported("torrent-set", name));
         }
@@ -306,11 +318,22 @@ fn torrent_set(args: &Value) -> Result<Request, String> {
         (Some(Some(0)), _) => Some(RatioChange::Session),
         _ => return Err("torrent-set: seedRatioMode 2 (no limit) is not supported by p2p".into()),
     };
+    // p2p's torrents always honour the daemon's limits as well as their own.
+    if flag(args, "honorsSessionLimits")? == Some(false) {
+        return Err("torrent-set: honorsSessionLimits false is not supported by p2p".into());
+    }
+    let kib = |name: &str| -> Result<Option<u64>, String> {
+        args.get(name)
+            .map(|v| v.as_u64().ok_or(format!("{name} is not a number of KiB/s")))
+            .transpose()
+    };
     Ok(Request::TorrentSet {
         ids: ids(args)?,
         wanted: files(args, "files-wanted")?,
         unwanted: files(args, "files-unwanted")?,
         ratio,
+        up: (kib("uploadLimit")?, flag(args, "uploadLimited")?),
+        down: (kib("downloadLimit")?, flag(args, "downloadLimited")?),
     })
 }
 
@@ -455,8 +478,8 @@ mod tests {
                 .contains("alt-speed-enabled")
         );
         assert!(
-            refused(r#"{"method":"torrent-set","arguments":{"uploadLimit":5}}"#)
-                .contains("uploadLimit")
+            refused(r#"{"method":"torrent-set","arguments":{"bandwidthPriority":1}}"#)
+                .contains("bandwidthPriority")
         );
         assert!(
             refused(r#"{"method":"torrent-add","arguments":{"metainfo":"!!"}}"#).contains("base64")

@@ -52,7 +52,14 @@ pub async fn handle(node: &Node, body: &[u8]) -> Result<Json, Json> {
             wanted,
             unwanted,
             ratio,
-        } => torrent_set(node, &ids, wanted, unwanted, ratio).await,
+            up,
+            down,
+        } => {
+            for id in select(node, &ids) {
+                node.set_torrent_limits(id, up, down);
+            }
+            torrent_set(node, &ids, wanted, unwanted, ratio).await
+        }
         Request::FreeSpace(path) => free_space(&path),
         Request::SetLocation {
             ids,

@@ -38,6 +38,10 @@ pub struct Record {
     pub wanted: Vec<bool>,
     /// Its own seeding ratio goal, overriding the daemon's.
     pub seed_ratio: Option<f64>,
+    /// Its own speed limits, KiB a second, and whether each is on (Transmission keeps the
+    /// figure while the limit is off).
+    pub upload_limit: (u64, bool),
+    pub download_limit: (u64, bool),
 }
 
 impl Record {
@@ -102,8 +106,22 @@ impl Record {
                 .map(|&b| b == b'1')
                 .collect(),
             seed_ratio: int("seed_ratio_milli").map(|m| m as f64 / 1000.0),
+            upload_limit: limit(&root, "upload_limit"),
+            download_limit: limit(&root, "download_limit"),
         })
     }
+}
+
+/// A speed limit as a record keeps it: `[KiB, on]`; (0, off) when absent.
+fn limit(root: &bencode::Value, key: &str) -> (u64, bool) {
+    let item = |i: usize| {
+        root.get(key)
+            .and_then(|v| v.as_list())
+            .and_then(|l| l.get(i))
+            .and_then(|v| v.as_int())
+            .and_then(|n| u64::try_from(n).ok())
+    };
+    (item(0).unwrap_or(0), item(1).unwrap_or(0) != 0)
 }
 
 /// What `session-set` changed, kept across restarts (a flag given at start wins over it).
@@ -289,6 +307,8 @@ mod tests {
             uploaded: u64::from(n) << 40,
             wanted: vec![true, false, true],
             seed_ratio: Some(1.5),
+            upload_limit: (u64::from(n), true),
+            download_limit: (100, false),
         }
     }
 
