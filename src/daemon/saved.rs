@@ -77,6 +77,12 @@ impl Record {
                 int((r * 1000.0).round() as u64),
             );
         }
+        for (key, (kib, on)) in [
+            (&b"upload_limit"[..], self.upload_limit),
+            (b"download_limit", self.download_limit),
+        ] {
+            d.insert(key.to_vec(), Bencode::List(vec![int(kib), int(on.into())]));
+        }
         Bencode::Dict(d).encode()
     }
 
