@@ -200,7 +200,8 @@ fn choose(meta: &Torrent, files: &Files, resume_file: &Path) -> Result<Selection
             Some(flags) => {
                 let s = Selection::from_flags(flags);
                 log::info!(
-                    "going on with the {} of {count} files the last run chose (--only '**' takes all)",
+                    "{}: going on with the {} of {count} files the last run chose (--only '**' takes all)",
+                    crate::escape::untrusted(&meta.info.name, 80),
                     s.count()
                 );
                 s
@@ -227,7 +228,11 @@ fn choose(meta: &Torrent, files: &Files, resume_file: &Path) -> Result<Selection
         });
     }
     if !selection.is_all() {
-        log::info!("fetching {} of {count} files", selection.count());
+        log::info!(
+            "{}: fetching {} of {count} files",
+            crate::escape::untrusted(&meta.info.name, 80),
+            selection.count()
+        );
     }
     Ok(selection)
 }

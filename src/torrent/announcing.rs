@@ -74,7 +74,10 @@ impl Task {
             Err(e) => {
                 self.schedule.on_result(event, Err(()), short_of_peers, now);
                 if self.schedule.first_failure() {
-                    log::warn!("announce failed: {e}");
+                    log::warn!(
+                        "{}: announce failed: {e}",
+                        crate::escape::untrusted(&self.meta.info.name, 80)
+                    );
                 }
                 self.last_error = Some(e.to_string());
             }

@@ -328,7 +328,10 @@ impl Task {
             if !self.bans.ban(id, addr, Instant::now()) {
                 return self.drop_peer(key, why);
             }
-            log::warn!("banning {addr}: {why}");
+            log::warn!(
+                "{}: banning {addr}: {why}",
+                crate::escape::untrusted(&self.meta.info.name, 80)
+            );
             self.drop_peer(key, why);
             self.dialer.ban(addr);
         }

@@ -489,7 +489,8 @@ impl Task {
                 .wasted
                 .fetch_add(self.store.layout().piece_size(piece), Ordering::Relaxed);
             log::warn!(
-                "piece {piece} failed its hash check (sent by {})",
+                "{}: piece {piece} failed its hash check (sent by {})",
+                crate::escape::untrusted(&self.meta.info.name, 80),
                 names.join(", ")
             );
             for (key, why) in self.bans.failed(piece, data, senders) {

@@ -36,7 +36,10 @@ pub(super) fn start(
                 kind: Kind::WebSeed,
             }
         };
-        log::info!("web seed {url}");
+        log::info!(
+            "{}: web seed {url}",
+            crate::escape::untrusted(&meta.info.name, 80)
+        );
         crate::runtime::spawn(crate::webseed::run(crate::webseed::Setup {
             url: url.clone(),
             index,
