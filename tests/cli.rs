@@ -188,6 +188,12 @@ fn verify_names_each_file_complete_missing_or_with_bad_pieces() {
         line("album/c.bin").starts_with("wrong size: 10 bytes, the torrent says 50000"),
         "{out}"
     );
+    // The paths stand in one column.
+    let columns: Vec<usize> = out.lines().filter_map(|l| l.find("album/")).collect();
+    assert!(
+        columns.len() == 3 && columns.iter().all(|&c| c == columns[0]),
+        "{out}"
+    );
     // A directory that is not there is named as such, not as three missing files.
     let nowhere = dir.path().join("nowhere");
     let missing = p2p(&["verify", t, "--dir", nowhere.to_str().unwrap()]);

@@ -91,6 +91,8 @@ fn tracker_seed_and_four_fetchers_of_a_multi_file_torrent() {
         run.proc.signal("INT");
         let (ok, stdout, _) = run.finish(Duration::from_secs(15));
         assert!(ok, "a seeding fetch exits 0 on SIGINT");
+        // The summary times the whole fetch: "done in", not "verified in".
+        assert!(stdout.contains(") done in "), "{stdout}");
         assert!(
             downloaded_bytes(&stdout) >= total,
             "every byte was received"

@@ -73,7 +73,7 @@ pub fn summary(target: &std::path::Path, s: &Snapshot, started: Instant, json: b
         return;
     }
     crate::outln!(
-        "complete: {} ({total} bytes) verified in {secs:.1}s; downloaded {down} bytes ({}{}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted",
+        "complete: {} ({total} bytes) done in {secs:.1}s; downloaded {down} bytes ({}{}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted",
         target.display(),
         progress::rate(down as f64 / secs.max(1e-3)),
         if web > 0 {

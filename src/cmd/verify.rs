@@ -54,6 +54,7 @@ pub fn run(args: Verify) -> Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let mut bad_files = 0;
     let mut listed = Vec::new();
+    let mut lines = Vec::new();
     for (i, file) in info.files.iter().enumerate() {
         let pieces = layout.pieces_of_file(i);
         let count = pieces.len();
@@ -76,11 +77,20 @@ pub fn run(args: Verify) -> Result<()> {
             ("bad_pieces", Json::uint(bad)),
             ("pieces", Json::uint(count)),
         ]));
-        if !args.json {
-            crate::outln!(
-                "{status:<12} {}",
-                escape::untrusted(&info.file_path(file).to_string_lossy(), 4096)
-            );
+        lines.push((
+            status,
+            escape::untrusted(&info.file_path(file).to_string_lossy(), 4096),
+        ));
+    }
+    if !args.json {
+        // The paths in one column, however long the longest status.
+        let width = lines
+            .iter()
+            .map(|(s, _)| s.chars().count())
+            .max()
+            .unwrap_or(0);
+        for (status, path) in &lines {
+            crate::outln!("{status:<width$}  {path}");
         }
     }
     let total = info.total_length();
