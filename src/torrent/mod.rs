@@ -67,8 +67,8 @@ pub const MAX_PEERS: usize = 50;
 /// fetch as fast as 16 MiB did (benches/transfer.sh: 3.68 s against 3.61 s) at half the peak
 /// RSS (18 MiB against 35).
 const PARTIAL_BUDGET: u64 = 4 << 20;
-/// Ticks (seconds) between "still waiting for peers" lines.
-const WAITING_REPORT_TICKS: u64 = 30;
+/// Time between "still waiting for peers" lines.
+const WAITING_REPORT: Duration = Duration::from_secs(30);
 /// A request unanswered this long is asked of another peer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -286,6 +286,8 @@ struct Task {
     ticks: u64,
     optimistic: Option<PeerKey>,
     last_peer_at: Instant,
+    /// When "no peer connected" was last logged.
+    waiting_reported: Option<Instant>,
     last_error: Option<String>,
     rng: Rng,
     /// When the next DHT lookup (and announce) is due.
@@ -333,6 +335,7 @@ impl Task {
             ticks: 0,
             optimistic: None,
             last_peer_at: now,
+            waiting_reported: None,
             last_error: None,
             rng: Rng::new(),
             config,
@@ -625,11 +628,17 @@ impl Task {
             });
         }
         // Waiting without a timeout: say, now and then, what for.
+        let waited = now.duration_since(self.last_peer_at);
+        let since_report = self
+            .waiting_reported
+            .map_or(waited, |at| now.duration_since(at.max(self.last_peer_at)));
         if !self.picker.is_complete()
             && self.peers.is_empty()
             && !self.config.options.upload_only
-            && self.ticks.is_multiple_of(WAITING_REPORT_TICKS)
+            && waited >= WAITING_REPORT
+            && since_report >= WAITING_REPORT
         {
+            self.waiting_reported = Some(now);
             log::info!(
                 "{}: no peer connected for {}s; still asking trackers{}{} (last problem: {})",
                 self.meta.info.name,
