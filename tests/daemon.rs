@@ -43,22 +43,17 @@ fn done(t: &Value) -> bool {
 #[test]
 fn transmission_remote_adds_lists_stops_starts_verifies_and_removes_a_real_download() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tracker, tport) = start_tracker(1);
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let tracker = format!("t@127.0.0.1:{tport}");
-    let (content, torrent) = make_content(&src, "film.bin", 3 << 20, &tracker, "65536");
-    let hash = info_hash(&torrent);
-    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let other = one_seed(dir.path(), "film.bin", 3 << 20, "65536", 1);
+    let (content, torrent, hash) = (&other.content, &other.torrent, other.hash.as_str());
     let d = start_daemon("daemon", dir.path(), &[]);
 
     let out = d.remote(&["-a", torrent.to_str().unwrap()]);
     assert!(out.contains("success"), "{out}");
-    wait_torrent(&d, &hash, "the download completes", done);
+    wait_torrent(&d, hash, "the download completes", done);
     let got = d.downloads.join("film.bin");
     assert_eq!(
         std::fs::read(&got).unwrap(),
-        std::fs::read(&content).unwrap()
+        std::fs::read(content).unwrap()
     );
 
     let list = d.remote(&["-l"]);
@@ -86,19 +81,19 @@ fn transmission_remote_adds_lists_stops_starts_verifies_and_removes_a_real_downl
     );
 
     d.remote(&["-t", "1", "-S"]);
-    wait_torrent(&d, &hash, "stopped", |t| num(t, "status") == 0.0);
+    wait_torrent(&d, hash, "stopped", |t| num(t, "status") == 0.0);
     assert!(d.remote(&["-l"]).contains("Stopped"));
     d.remote(&["-t", "1", "-s"]);
-    wait_torrent(&d, &hash, "seeding again", |t| num(t, "status") == 6.0);
+    wait_torrent(&d, hash, "seeding again", |t| num(t, "status") == 6.0);
     d.remote(&["-t", "1", "-v"]);
-    wait_torrent(&d, &hash, "seeding after the verify", |t| {
+    wait_torrent(&d, hash, "seeding after the verify", |t| {
         num(t, "status") == 6.0 && done(t)
     });
 
     // A seeding ratio of its own, met at once (nothing uploaded is 0 times its size): it stops
     // as finished.
     d.remote(&["-t", "1", "-sr", "0"]);
-    wait_torrent(&d, &hash, "finished by its ratio", |t| {
+    wait_torrent(&d, hash, "finished by its ratio", |t| {
         num(t, "status") == 0.0
     });
     let finished = d.torrents(&["isFinished"]);
@@ -109,13 +104,13 @@ fn transmission_remote_adds_lists_stops_starts_verifies_and_removes_a_real_downl
     assert!(d.torrents(&["id"]).is_empty());
     assert!(got.exists());
     d.remote(&["-a", torrent.to_str().unwrap()]);
-    wait_torrent(&d, &hash, "found whole", |t| {
+    wait_torrent(&d, hash, "found whole", |t| {
         num(t, "status") == 6.0 && done(t)
     });
     let id = d.torrents(&["id"])[0].get("id").unwrap().as_u64().unwrap();
     d.remote(&["-t", &id.to_string(), "--remove-and-delete"]);
     assert!(wait_until(Duration::from_secs(10), || !got.exists()));
-    assert!(src.join("film.bin").exists(), "only the daemon's copy goes");
+    assert!(content.exists(), "only the daemon's copy goes");
 }
 
 #[test]
@@ -588,13 +583,8 @@ fn transmission_rpc(args: &[&str]) -> String {
 #[test]
 fn pythons_transmission_rpc_adds_gets_stops_starts_and_removes() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tracker, tport) = start_tracker(1);
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let tracker = format!("t@127.0.0.1:{tport}");
-    let (content, torrent) = make_content(&src, "episode.mkv", 2 << 20, &tracker, "65536");
-    let hash = info_hash(&torrent);
-    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let other = one_seed(dir.path(), "episode.mkv", 2 << 20, "65536", 1);
+    let (content, torrent, hash) = (&other.content, &other.torrent, other.hash.as_str());
     let d = start_daemon("daemon", dir.path(), &[]);
     let port = d.port().to_string();
     let out = transmission_rpc(&[&port, "add", torrent.to_str().unwrap()]);
@@ -610,9 +600,9 @@ fn pythons_transmission_rpc_adds_gets_stops_starts_and_removes() {
     let got = d.downloads.join("episode.mkv");
     assert_eq!(
         std::fs::read(&got).unwrap(),
-        std::fs::read(&content).unwrap()
+        std::fs::read(content).unwrap()
     );
-    let out = transmission_rpc(&[&port, "cycle", &hash]);
+    let out = transmission_rpc(&[&port, "cycle", hash]);
     assert!(out.contains("stopped stopped"), "{out}");
     assert!(out.contains("left 0"), "{out}");
     assert!(wait_until(Duration::from_secs(10), || !got.exists()));
@@ -664,29 +654,24 @@ fn announces(tracker_port: u16) -> u64 {
 fn transmission_remote_reannounce_reaches_the_tracker_before_its_interval() {
     let dir = tempfile::tempdir().unwrap();
     // A tracker that asks for an announce every 30 minutes.
-    let (_tracker, tport) = start_tracker(1800);
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let (_, torrent) = make_content(
-        &src,
-        "r.bin",
-        100_000,
-        &format!("t@127.0.0.1:{tport}"),
-        "16384",
-    );
-    let hash = info_hash(&torrent);
-    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let other = one_seed(dir.path(), "r.bin", 100_000, "16384", 1800);
+    let (torrent, hash) = (&other.torrent, other.hash.as_str());
     let d = start_daemon("daemon", dir.path(), &[]);
     d.remote(&["-a", torrent.to_str().unwrap()]);
-    wait_torrent(&d, &hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
+    wait_torrent(&d, hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
     // Its started and completed announces are in: then nothing until asked.
-    assert!(wait_until(LIMIT, || announces(tport) >= 3));
-    let before = announces(tport);
+    assert!(wait_until(LIMIT, || announces(other.tracker_port) >= 3));
+    let before = announces(other.tracker_port);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(announces(tport), before, "no announce of its own this soon");
+    assert_eq!(
+        announces(other.tracker_port),
+        before,
+        "no announce of its own this soon"
+    );
     d.remote(&["-t", "1", "--reannounce"]);
     assert!(
-        wait_until(Duration::from_secs(10), || announces(tport) > before),
+        wait_until(Duration::from_secs(10), || announces(other.tracker_port)
+            > before),
         "the reannounce reached the tracker"
     );
 }
@@ -694,29 +679,19 @@ fn transmission_remote_reannounce_reaches_the_tracker_before_its_interval() {
 #[test]
 fn transmission_remote_moves_a_torrents_data_and_finds_it_again() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tracker, tport) = start_tracker(1);
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let (content, torrent) = make_content(
-        &src,
-        "m.bin",
-        500_000,
-        &format!("t@127.0.0.1:{tport}"),
-        "16384",
-    );
-    let hash = info_hash(&torrent);
-    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let other = one_seed(dir.path(), "m.bin", 500_000, "16384", 1);
+    let (content, torrent, hash) = (&other.content, &other.torrent, other.hash.as_str());
     let d = start_daemon("daemon", dir.path(), &[]);
     d.remote(&["-a", torrent.to_str().unwrap()]);
-    wait_torrent(&d, &hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
+    wait_torrent(&d, hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
     let elsewhere = dir.path().join("elsewhere");
     d.remote(&["-t", "1", "--move", elsewhere.to_str().unwrap()]);
-    wait_torrent(&d, &hash, "seeding from its new place", |t| {
+    wait_torrent(&d, hash, "seeding from its new place", |t| {
         done(t) && num(t, "status") == 6.0
     });
     assert_eq!(
         std::fs::read(elsewhere.join("m.bin")).unwrap(),
-        std::fs::read(&content).unwrap()
+        std::fs::read(content).unwrap()
     );
     assert!(!d.downloads.join("m.bin").exists(), "moved, not copied");
     let listed = d.torrents(&["downloadDir"]);
@@ -729,7 +704,7 @@ fn transmission_remote_moves_a_torrents_data_and_finds_it_again() {
     std::fs::create_dir_all(&by_hand).unwrap();
     std::fs::rename(elsewhere.join("m.bin"), by_hand.join("m.bin")).unwrap();
     d.remote(&["-t", "1", "--find", by_hand.to_str().unwrap()]);
-    wait_torrent(&d, &hash, "found and seeding", |t| {
+    wait_torrent(&d, hash, "found and seeding", |t| {
         done(t) && num(t, "status") == 6.0
     });
     // A move onto a name that is taken is refused and moves nothing.
@@ -758,18 +733,8 @@ fn transmission_remote_moves_a_torrents_data_and_finds_it_again() {
 #[test]
 fn a_torrents_own_speed_limit_holds_it_back_until_lifted() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tracker, tport) = start_tracker(1);
-    let src = dir.path().join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    let (content, torrent) = make_content(
-        &src,
-        "l.bin",
-        2 << 20,
-        &format!("t@127.0.0.1:{tport}"),
-        "16384",
-    );
-    let hash = info_hash(&torrent);
-    let (_seed, _) = start_seed("seed", &torrent, &src, &["--no-dht"]);
+    let other = one_seed(dir.path(), "l.bin", 2 << 20, "16384", 1);
+    let (content, torrent, hash) = (&other.content, &other.torrent, other.hash.as_str());
     let d = start_daemon("daemon", dir.path(), &[]);
     d.remote(&["--start-paused", "-a", torrent.to_str().unwrap()]);
     // 16 KiB/s: 2 MiB would take two minutes.
@@ -777,15 +742,15 @@ fn a_torrents_own_speed_limit_holds_it_back_until_lifted() {
     let info = d.remote(&["-t", "1", "-i"]);
     assert!(info.contains("Download Limit: 16 kB/s"), "{info}");
     d.remote(&["-t", "1", "-s"]);
-    wait_torrent(&d, &hash, "some progress", |t| num(t, "percentDone") > 0.0);
+    wait_torrent(&d, hash, "some progress", |t| num(t, "percentDone") > 0.0);
     // A second later, still far from done (unlimited, it takes a fraction of that here).
     std::thread::sleep(Duration::from_secs(1));
     let held = d.torrents(&["percentDone"]);
     assert!(num(&held[0], "percentDone") < 0.5, "{held:?}");
     d.remote(&["-t", "1", "-D"]);
-    wait_torrent(&d, &hash, "the download, the limit lifted", done);
+    wait_torrent(&d, hash, "the download, the limit lifted", done);
     assert_eq!(
         std::fs::read(d.downloads.join("l.bin")).unwrap(),
-        std::fs::read(&content).unwrap()
+        std::fs::read(content).unwrap()
     );
 }

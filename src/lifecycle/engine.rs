@@ -6,7 +6,7 @@ use super::disk::{self, Opened, Placement};
 use super::entry::{Counters, Entry};
 use super::hooks::{on_done, save_torrent, seed_goal};
 use super::machine::{Action, Input, Machine, State};
-use super::{AddOptions, Command, EngineConfig, Id, Mode, Notice, Request, Snapshot, Source};
+use super::{AddOptions, Command, EngineConfig, Id, Mode, Notice, Snapshot, Source};
 use crate::bitfield::Bitfield;
 use crate::magnet::Magnet;
 use crate::runtime::{self, Cancel, JoinHandle};
@@ -19,6 +19,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
+
+mod requests;
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -258,64 +260,6 @@ impl Owner {
 
     fn has_goal(&self, options: &AddOptions) -> bool {
         options.seed_ratio.is_some() || options.seed_time.is_some()
-    }
-
-    async fn act(&mut self, id: Id, request: Request) -> Result<()> {
-        let Some(entry) = self.entries.get_mut(&id) else {
-            return Err(Error::BadArgument {
-                what: "torrent",
-                value: id.to_string(),
-                reason: "no such torrent".into(),
-            });
-        };
-        let input = match request {
-            Request::Pause => Input::Pause,
-            Request::Resume => Input::Resume,
-            Request::Remove { delete_data } => Input::Remove { delete_data },
-            Request::Verify => Input::Verify,
-            Request::Reannounce => {
-                if let Some(task) = &entry.task {
-                    task.reannounce().await;
-                }
-                return Ok(());
-            }
-            Request::SetSeedRatio(ratio) => {
-                entry.options.seed_ratio = ratio;
-                return Ok(());
-            }
-            Request::Relocate { dir, move_data } => {
-                if entry.options.mode == Mode::Seed {
-                    return Err(Error::Failed(
-                        "a seed serves its content where it is; it cannot be moved".into(),
-                    ));
-                }
-                let resume = entry.options.resume_file.clone();
-                let to = entry
-                    .meta
-                    .as_ref()
-                    .map(|t| Placement::with_resume(&dir, &t.info.name, resume.as_deref()));
-                if move_data && let (Some(from), Some(to)) = (entry.place.clone(), to.clone()) {
-                    // Refused at once, nothing changed, when a name there is taken (checked
-                    // again as the move is made).
-                    disk::movable(&from, &to)?;
-                    entry.pending_move = Some((from, to));
-                }
-                entry.options.dir = dir;
-                entry.place = to;
-                Input::Verify
-            }
-            Request::SetFiles(files) => {
-                if entry.options.mode == Mode::Seed {
-                    return Err(Error::Failed(
-                        "a seed serves every file it has; its files cannot be chosen".into(),
-                    ));
-                }
-                entry.options.files = files;
-                Input::Verify
-            }
-        };
-        self.input(id, input).await;
-        Ok(())
     }
 
     async fn input(&mut self, id: Id, input: Input) {

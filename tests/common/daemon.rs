@@ -123,3 +123,33 @@ impl Daemon {
 pub fn num(t: &Value, field: &str) -> f64 {
     t.get(field).and_then(Value::as_f64).unwrap_or(0.0)
 }
+
+/// The other side of a daemon under test: a tracker, one file of pseudo-random bytes in
+/// `root/src`, its torrent, and `p2p seed` serving it. All stop when dropped.
+pub struct OneSeed {
+    pub tracker_port: u16,
+    pub content: PathBuf,
+    pub torrent: PathBuf,
+    pub hash: String,
+    _tracker: Logged,
+    _seed: Logged,
+}
+
+/// [`OneSeed`] of `name`, `size` bytes in pieces of `piece`, announcing every `interval` s.
+pub fn one_seed(root: &Path, name: &str, size: usize, piece: &str, interval: u32) -> OneSeed {
+    let (tracker, tracker_port) = super::tracker::start_tracker(interval);
+    let src = root.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let announce = format!("t@127.0.0.1:{tracker_port}");
+    let (content, torrent) = super::fixtures::make_content(&src, name, size, &announce, piece);
+    let hash = super::fixtures::info_hash(&torrent);
+    let (seed, _) = super::process::start_seed("seed", &torrent, &src, &["--no-dht"]);
+    OneSeed {
+        tracker_port,
+        content,
+        torrent,
+        hash,
+        _tracker: tracker,
+        _seed: seed,
+    }
+}

@@ -1,0 +1,68 @@
+//! A client's request about one torrent (pause, resume, remove, verify, a new file choice or
+//! directory, a seeding goal, an announce now), turned into what its state machine takes.
+
+use super::Owner;
+use crate::lifecycle::disk::{self, Placement};
+use crate::lifecycle::machine::Input;
+use crate::lifecycle::{Id, Mode, Request};
+use crate::{Error, Result};
+
+impl Owner {
+    pub(super) async fn act(&mut self, id: Id, request: Request) -> Result<()> {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Err(Error::BadArgument {
+                what: "torrent",
+                value: id.to_string(),
+                reason: "no such torrent".into(),
+            });
+        };
+        let input = match request {
+            Request::Pause => Input::Pause,
+            Request::Resume => Input::Resume,
+            Request::Remove { delete_data } => Input::Remove { delete_data },
+            Request::Verify => Input::Verify,
+            Request::Reannounce => {
+                if let Some(task) = &entry.task {
+                    task.reannounce().await;
+                }
+                return Ok(());
+            }
+            Request::SetSeedRatio(ratio) => {
+                entry.options.seed_ratio = ratio;
+                return Ok(());
+            }
+            Request::Relocate { dir, move_data } => {
+                if entry.options.mode == Mode::Seed {
+                    return Err(Error::Failed(
+                        "a seed serves its content where it is; it cannot be moved".into(),
+                    ));
+                }
+                let resume = entry.options.resume_file.clone();
+                let to = entry
+                    .meta
+                    .as_ref()
+                    .map(|t| Placement::with_resume(&dir, &t.info.name, resume.as_deref()));
+                if move_data && let (Some(from), Some(to)) = (entry.place.clone(), to.clone()) {
+                    // Refused at once, nothing changed, when a name there is taken (checked
+                    // again as the move is made).
+                    disk::movable(&from, &to)?;
+                    entry.pending_move = Some((from, to));
+                }
+                entry.options.dir = dir;
+                entry.place = to;
+                Input::Verify
+            }
+            Request::SetFiles(files) => {
+                if entry.options.mode == Mode::Seed {
+                    return Err(Error::Failed(
+                        "a seed serves every file it has; its files cannot be chosen".into(),
+                    ));
+                }
+                entry.options.files = files;
+                Input::Verify
+            }
+        };
+        self.input(id, input).await;
+        Ok(())
+    }
+}
