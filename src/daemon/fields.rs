@@ -35,7 +35,12 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
+    /// A torrent asked to stop is stopped to a client at once (as in Transmission), though its
+    /// task may take a moment to end.
     pub fn status(&self) -> i64 {
+        if self.s.stopping {
+            return status::STOPPED;
+        }
         match self.s.state {
             State::Checking => status::CHECKING,
             State::Metadata | State::Downloading => status::DOWNLOADING,
@@ -174,7 +179,7 @@ pub fn get(name: &str, v: &View) -> Option<(&'static str, Json)> {
         "isFinished" => ("isFinished", Json::Bool(s.state == State::Finished)),
         "isStalled" => ("isStalled", Json::Bool(false)),
         "isPrivate" => ("isPrivate", Json::Bool(s.private)),
-        "magnetLink" => ("magnetLink", Json::str(&s.magnet)),
+        "magnetLink" => ("magnetLink", Json::str(&*s.magnet)),
         "peersConnected" => ("peersConnected", count(s.peers)),
         "peersGettingFromUs" => ("peersGettingFromUs", count(s.peers_getting_from_us)),
         "peersSendingToUs" => ("peersSendingToUs", count(s.peers_sending_to_us)),
@@ -328,6 +333,7 @@ mod tests {
             name: "n".into(),
             info_hash: InfoHash([7; 20]),
             state,
+            stopping: false,
             dir: PathBuf::from("/dl"),
             path: None,
             has_metadata: true,
@@ -353,8 +359,8 @@ mod tests {
             added: SystemTime::UNIX_EPOCH,
             completed: None,
             private: false,
-            trackers: vec!["http://t.example:6969/announce".into()],
-            magnet: String::new(),
+            trackers: vec!["http://t.example:6969/announce".to_string()].into(),
+            magnet: "".into(),
         }
     }
 

@@ -230,6 +230,11 @@ impl Node {
         self.records().get(&id).cloned()
     }
 
+    /// `f` over every record, under one lock (a `torrent-get` of thousands).
+    pub fn with_records<T>(&self, f: impl FnOnce(&BTreeMap<Id, Record>) -> T) -> T {
+        f(&self.records())
+    }
+
     fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Record>> {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }

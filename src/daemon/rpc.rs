@@ -129,9 +129,9 @@ async fn torrent_get(node: &Node, names: &[String], ids: &Ids) -> Answer {
         }
     };
     let session_ratio = node.settings().seed_ratio;
-    let mut torrents = Vec::with_capacity(snapshots.len());
+    // What must be asked of the engine first; then every record is read under one lock.
+    let mut extras = Vec::with_capacity(snapshots.len());
     for s in &snapshots {
-        let Some(r) = node.record(s.id) else { continue };
         let files = if wants_files {
             node.engine.files(s.id).await
         } else {
@@ -142,17 +142,26 @@ async fn torrent_get(node: &Node, names: &[String], ids: &Ids) -> Answer {
         } else {
             Vec::new()
         };
-        let view = View {
-            s,
-            r: &r,
-            files: &files,
-            peers: &peers,
-            session_ratio,
-        };
-        torrents.push(Json::Obj(
-            names.iter().filter_map(|n| fields::get(n, &view)).collect(),
-        ));
+        extras.push((files, peers));
     }
+    let torrents = node.with_records(|records| {
+        snapshots
+            .iter()
+            .zip(&extras)
+            .filter_map(|(s, (files, peers))| {
+                let view = View {
+                    s,
+                    r: records.get(&s.id)?,
+                    files,
+                    peers,
+                    session_ratio,
+                };
+                Some(Json::Obj(
+                    names.iter().filter_map(|n| fields::get(n, &view)).collect(),
+                ))
+            })
+            .collect()
+    });
     let mut answer = vec![("torrents", Json::List(torrents))];
     if *ids == Ids::RecentlyActive {
         let removed = node
@@ -367,14 +376,16 @@ async fn session_stats(node: &Node) -> Json {
         .filter(|s| matches!(s.state, crate::lifecycle::State::Paused))
         .count();
     let (mut down, mut up, mut down_now, mut up_now) = (0u64, 0u64, 0.0, 0.0);
-    for s in &all {
-        if let Some(r) = node.record(s.id) {
-            down += r.downloaded + s.downloaded;
-            up += r.uploaded + s.uploaded;
+    node.with_records(|records| {
+        for s in &all {
+            if let Some(r) = records.get(&s.id) {
+                down += r.downloaded + s.downloaded;
+                up += r.uploaded + s.uploaded;
+            }
+            down_now += s.download_rate;
+            up_now += s.upload_rate;
         }
-        down_now += s.download_rate;
-        up_now += s.upload_rate;
-    }
+    });
     let session_down: u64 = all.iter().map(|s| s.downloaded).sum();
     let session_up: u64 = all.iter().map(|s| s.uploaded).sum();
     let secs = node.started.elapsed().as_secs();

@@ -234,6 +234,7 @@ impl Owner {
                 magnet,
                 meta: meta.map(Arc::new),
                 place,
+                links: (Arc::from(Vec::new()), Arc::from("")),
                 pending_move: None,
                 known_peers: Vec::new(),
                 store: None,
@@ -254,6 +255,9 @@ impl Owner {
                 options,
             },
         );
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.refresh_links();
+        }
         self.apply(id, actions).await;
         Ok(id)
     }
@@ -437,6 +441,7 @@ impl Owner {
                     entry.options.resume_file.as_deref(),
                 ));
                 entry.meta = Some(Arc::new(found.torrent));
+                entry.refresh_links();
                 entry.known_peers = found.peers;
                 self.input(id, Input::MetadataFound).await;
             }

@@ -62,6 +62,8 @@ pub(super) struct Entry {
     pub(super) magnet: Magnet,
     pub(super) meta: Option<Arc<Torrent>>,
     pub(super) place: Option<Placement>,
+    /// What [`Entry::refresh_links`] worked out: trackers, magnet link.
+    pub(super) links: (Arc<[String]>, Arc<str>),
     /// Data to move (from, to) before the next check opens the store.
     pub(super) pending_move: Option<(Placement, Placement)>,
     /// Peers heard of while fetching the metadata.
@@ -162,6 +164,7 @@ impl Entry {
             name: self.name.clone(),
             info_hash: self.info_hash,
             state: self.machine.state().clone(),
+            stopping: self.machine.is_stopping(),
             dir: self.options.dir.clone(),
             path: self
                 .path
@@ -190,11 +193,18 @@ impl Entry {
             added: self.added,
             completed: self.completed.map(|(at, _)| at),
             private: meta.is_some_and(|m| m.info.private),
-            trackers: match meta {
-                Some(m) => m.tracker_tiers().into_iter().flatten().collect(),
-                None => self.magnet.trackers.clone(),
-            },
-            magnet: self.magnet.to_uri(),
+            trackers: self.links.0.clone(),
+            magnet: self.links.1.clone(),
         }
+    }
+
+    /// Works out the trackers and magnet link a snapshot shows, once (a daemon's `torrent-get`
+    /// takes thousands of snapshots): when added, and when a magnet's metadata arrives.
+    pub(super) fn refresh_links(&mut self) {
+        let trackers: Vec<String> = match self.meta.as_deref() {
+            Some(m) => m.tracker_tiers().into_iter().flatten().collect(),
+            None => self.magnet.trackers.clone(),
+        };
+        self.links = (trackers.into(), self.magnet.to_uri().into());
     }
 }

@@ -142,6 +142,11 @@ impl Machine {
         self.work == Work::None
     }
 
+    /// Asked to pause (or be removed), its work still ending: what a client shows as stopped.
+    pub fn is_stopping(&self) -> bool {
+        self.work != Work::None && matches!(self.then, Then::Pause | Then::Remove { .. })
+    }
+
     pub fn is_complete(&self) -> bool {
         self.complete
     }
@@ -410,8 +415,10 @@ mod tests {
         assert_eq!(m.on(Input::Pause), [StopTask]);
         // Still stopping: not yet paused.
         assert_eq!(m.state(), &State::Downloading);
+        assert!(m.is_stopping());
         assert_eq!(m.on(Input::TaskEnded), [SaveResume]);
         assert_eq!(m.state(), &State::Paused);
+        assert!(!m.is_stopping());
         // The pieces the task verified are known: straight back to the task, no hashing.
         assert_eq!(m.on(Input::Resume), [StartTask]);
         assert_eq!(m.state(), &State::Downloading);

@@ -123,6 +123,8 @@ pub struct Snapshot {
     pub name: String,
     pub info_hash: InfoHash,
     pub state: State,
+    /// Asked to pause or be removed, its work still ending.
+    pub stopping: bool,
     pub dir: PathBuf,
     /// Where the content is (`None` before the metadata is known).
     pub path: Option<PathBuf>,
@@ -154,8 +156,8 @@ pub struct Snapshot {
     pub added: SystemTime,
     pub completed: Option<SystemTime>,
     pub private: bool,
-    pub trackers: Vec<String>,
-    pub magnet: String,
+    pub trackers: Arc<[String]>,
+    pub magnet: Arc<str>,
 }
 
 #[derive(Clone, Debug)]
