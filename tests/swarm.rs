@@ -751,3 +751,20 @@ fn a_late_seed_reaches_leechers_that_already_have_peers() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_seed_tells_of_each_peer_that_comes_and_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "told.bin", 300_000, "t@127.0.0.1:9", "16K");
+    let (seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
+    let peer = format!("127.0.0.1:{port}");
+    let out = dir.path().join("out");
+    let (ok, _, _) = start_fetch("fetch", &torrent, &out, &["--peer", &peer, "--no-dht"])
+        .finish(Duration::from_secs(60));
+    assert!(ok);
+    let came = seed.wait_line(" connected (p2p ", Duration::from_secs(10));
+    assert!(came.contains("told.bin: 127.0.0.1:"), "{came}");
+    // (Its "has it all now" may not come: a complete fetch drops its seeds at once.)
+    let left = seed.wait_line(" left (", Duration::from_secs(10));
+    assert!(left.contains("% of it"), "{left}");
+}

@@ -218,6 +218,8 @@ impl Task {
         }
         self.dialer.connected(addr);
         log::debug!("connected to {addr}");
+        let client = super::client_name(&id);
+        self.seed_says(format_args!("{addr} connected ({client})"));
         let mut peer = Peer::new(
             Negotiated {
                 kind,
@@ -340,6 +342,11 @@ impl Task {
     pub(super) fn drop_peer(&mut self, key: PeerKey, reason: &str) {
         if let Some(p) = self.peers.remove(&key) {
             log::debug!("{}: disconnected: {reason}", p.addr());
+            let share = p.has().count() * 100 / p.has().len().max(1);
+            self.seed_says(format_args!(
+                "{} left ({reason}), having {share}% of it",
+                p.addr()
+            ));
             self.bans.departed(key, p.addr(), p.id());
             // A peer we dialled may come back (a restarted seed): try it again later.
             self.dialer.disconnected(p.addr(), Instant::now());

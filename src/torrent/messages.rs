@@ -67,6 +67,9 @@ impl Task {
                 let wanted = self.picker.wants_piece(piece as usize);
                 if peer.has_piece(piece as usize, wanted) {
                     self.picker.peer_has_piece(piece as usize);
+                    if let Some(addr) = peer.has().is_full().then(|| peer.addr()) {
+                        self.seed_says(format_args!("{addr} has it all now"));
+                    }
                 }
                 self.update_interest(key);
                 self.request_more(key);

@@ -25,6 +25,17 @@ pub struct PeerInfo {
 }
 
 impl Task {
+    /// What `p2p seed` tells of its peers as they come, complete and leave (a fetch or a
+    /// daemon keeps that to the debug log: they have thousands).
+    pub(super) fn seed_says(&self, what: std::fmt::Arguments) {
+        if self.config.options.upload_only {
+            log::info!(
+                "{}: {what}",
+                crate::escape::untrusted(&self.meta.info.name, 80)
+            );
+        }
+    }
+
     pub(super) fn peer_list(&self) -> Vec<PeerInfo> {
         let pieces = self.picker.have().len().max(1);
         let mut list: Vec<PeerInfo> = self
