@@ -68,6 +68,8 @@ pub struct Node {
     pub engine: Engine,
     pub state: StateDir,
     records: Mutex<BTreeMap<Id, Record>>,
+    /// This run's counters of each torrent as its record was last written with them.
+    counted: Mutex<std::collections::HashMap<Id, (u64, u64)>>,
     /// Held through an add, so that two adds of one torrent (the RPC and the watch folder)
     /// cannot both pass the duplicate check and then undo each other's state files.
     adding: async_std::sync::Mutex<()>,
@@ -129,6 +131,7 @@ pub async fn run(config: Config) -> Result<()> {
         engine,
         state,
         records: Mutex::new(BTreeMap::new()),
+        counted: Mutex::new(std::collections::HashMap::new()),
         adding: async_std::sync::Mutex::new(()),
         limits: Mutex::new(std::collections::HashMap::new()),
         removed: Mutex::new(Vec::new()),
@@ -488,6 +491,10 @@ impl Node {
 
     pub async fn remove(&self, id: Id, delete_data: bool) -> Result<()> {
         self.engine.remove(id, delete_data).await?;
+        self.counted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         if let Some(r) = self.records().remove(&id) {
             self.state.remove(r.info_hash);
             self.limits
@@ -557,9 +564,25 @@ impl Node {
         let mut records = self.records();
         if let Some(r) = records.get_mut(&id) {
             f(r);
-            if let Err(e) = self.state.save(r) {
-                log::warn!("state: could not save torrent {}: {e}", r.info_hash);
-            }
+            let counted = self.counted(id);
+            self.write(r, counted);
+        }
+    }
+
+    /// This run's counters (downloaded, uploaded) as last written for a torrent.
+    fn counted(&self, id: Id) -> (u64, u64) {
+        let counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        counted.get(&id).copied().unwrap_or_default()
+    }
+
+    /// Writes a record with this run's counters added to those of earlier runs it holds, so
+    /// that a record saved for another reason never takes the counters back.
+    fn write(&self, r: &Record, (downloaded, uploaded): (u64, u64)) {
+        let mut now = r.clone();
+        now.downloaded += downloaded;
+        now.uploaded += uploaded;
+        if let Err(e) = self.state.save(&now) {
+            log::warn!("state: could not save torrent {}: {e}", r.info_hash);
         }
     }
 
@@ -580,17 +603,18 @@ impl Node {
         }
     }
 
-    /// Writes each torrent's record with its counters to date.
+    /// Writes the record of each torrent whose counters moved since it was last written: an
+    /// idle daemon of 10,000 torrents writes nothing.
     fn save_all(&self, snapshots: &[crate::lifecycle::Snapshot]) {
         let records = self.records();
+        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
         for s in snapshots {
-            if let Some(r) = records.get(&s.id) {
-                let mut now = r.clone();
-                now.downloaded += s.downloaded;
-                now.uploaded += s.uploaded;
-                if let Err(e) = self.state.save(&now) {
-                    log::warn!("state: could not save torrent {}: {e}", r.info_hash);
-                }
+            let now = (s.downloaded, s.uploaded);
+            if let Some(r) = records.get(&s.id)
+                && counted.get(&s.id).copied().unwrap_or_default() != now
+            {
+                counted.insert(s.id, now);
+                self.write(r, now);
             }
         }
     }
