@@ -114,13 +114,20 @@ pub fn from_arg(
     what: &'static str,
     text: Option<&str>,
 ) -> crate::Result<Option<std::sync::Arc<RateLimit>>> {
-    let Some(text) = text else { return Ok(None) };
-    let n = crate::progress::parse_bytes(text).map_err(|reason| crate::Error::BadArgument {
-        what,
-        value: text.to_owned(),
-        reason: reason.to_string(),
-    })?;
+    let n = parse_arg(what, text)?.unwrap_or(0);
     Ok((n > 0).then(|| std::sync::Arc::new(RateLimit::new(n))))
+}
+
+/// A RATE argument as bytes a second (0: no limit); `None` when not given.
+pub fn parse_arg(what: &'static str, text: Option<&str>) -> crate::Result<Option<u64>> {
+    text.map(|text| {
+        crate::progress::parse_bytes(text).map_err(|reason| crate::Error::BadArgument {
+            what,
+            value: text.to_owned(),
+            reason: reason.to_string(),
+        })
+    })
+    .transpose()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::cli::Daemon;
 use crate::daemon::{self, http};
 use crate::lifecycle::EngineConfig;
-use crate::{Error, Result, progress, runtime, signal};
+use crate::{Error, Result, rate, runtime, signal};
 use std::path::PathBuf;
 
 pub fn run(args: Daemon) -> Result<()> {
@@ -45,16 +45,6 @@ pub fn run(args: Daemon) -> Result<()> {
         .download_dir
         .clone()
         .map(|d| std::path::absolute(&d).unwrap_or(d));
-    let limit = |what, text: Option<&str>| -> Result<Option<u64>> {
-        text.map(|t| {
-            progress::parse_bytes(t).map_err(|reason| Error::BadArgument {
-                what,
-                value: t.to_owned(),
-                reason: reason.to_string(),
-            })
-        })
-        .transpose()
-    };
     let config = daemon::Config {
         state_dir: state_dir.clone(),
         download_dir,
@@ -76,8 +66,8 @@ pub fn run(args: Daemon) -> Result<()> {
             hosts: args.rpc_host.clone(),
         },
         watch: args.watch.clone(),
-        upload_limit: limit("--upload-limit", args.upload_limit.as_deref())?,
-        download_limit: limit("--download-limit", args.download_limit.as_deref())?,
+        upload_limit: rate::parse_arg("--upload-limit", args.upload_limit.as_deref())?,
+        download_limit: rate::parse_arg("--download-limit", args.download_limit.as_deref())?,
         seed_ratio: super::parse_ratio("--seed-ratio", args.seed_ratio.as_deref())?,
     };
     if let Some(home) = &config.http.web_home

@@ -212,13 +212,17 @@ pub fn check_dir(dir: &Path) -> Result<()> {
             source,
         })?,
     }
-    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
-        .map_err(|_| bad("holds a NUL byte"))?;
+    let c = c_path(dir).ok_or_else(|| bad("holds a NUL byte"))?;
     // SAFETY: access(2) reads the NUL-terminated path it is given.
     if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
         return Err(bad("is not writable"));
     }
     Ok(())
+}
+
+/// A path as the system calls take it; `None` when it holds a NUL byte.
+pub fn c_path(path: &Path) -> Option<std::ffi::CString> {
+    std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).ok()
 }
 
 pub fn unix_now() -> u64 {

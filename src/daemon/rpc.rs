@@ -422,8 +422,7 @@ fn free_space(path: &Path) -> Answer {
 
 /// Bytes free to an unprivileged user under `path`, `Null` when it cannot be read.
 fn free_bytes(path: &Path) -> Json {
-    let Ok(c) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-    else {
+    let Some(c) = super::c_path(path) else {
         return Json::Null;
     };
     // SAFETY: statvfs(2) fills the zeroed struct it is given from a NUL-terminated path.
