@@ -186,9 +186,13 @@ impl Server {
         buf: &mut Vec<u8>,
     ) -> std::io::Result<Result<Option<(Reply, bool)>, HttpError>> {
         let mut chunk = [0u8; 16384];
-        let head_len = loop {
+        // The head read whole: where it ends and how its body is framed.
+        let (head_len, length, chunked) = loop {
             match http1::parse_request(buf, LIMITS) {
-                Ok(Some(r)) => break r.head_len,
+                Ok(Some(r)) => match r.headers.content_length() {
+                    Ok(l) => break (r.head_len, l.unwrap_or(0), r.headers.chunked()),
+                    Err(e) => return Ok(Err(e)),
+                },
                 Ok(None) => {}
                 Err(e) => return Ok(Err(e)),
             }
@@ -201,20 +205,6 @@ impl Server {
                 };
             }
             buf.extend_from_slice(&chunk[..n]);
-        };
-        let (length, chunked) = {
-            let r = http1::parse_request(buf, LIMITS)
-                .ok()
-                .flatten()
-                .ok_or(HttpError::BadRequestLine);
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => return Ok(Err(e)),
-            };
-            match r.headers.content_length() {
-                Ok(l) => (l.unwrap_or(0), r.headers.chunked()),
-                Err(e) => return Ok(Err(e)),
-            }
         };
         if chunked {
             return Ok(Ok(Some((
