@@ -95,6 +95,7 @@ pub mod layout;
 pub mod lifecycle;
 pub mod magnet;
 pub mod metainfo;
+pub mod net;
 pub mod peer;
 pub mod picker;
 pub mod piece_store;

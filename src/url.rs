@@ -44,7 +44,18 @@ pub fn percent_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// (host, port, path-and-query) of an `http://` or `udp://` URL.
+/// The port a URL means when it names none: 443 for `https://`, 80 for `http://`, else 0.
+pub fn default_port(url: &str) -> u16 {
+    if url.starts_with("https://") {
+        443
+    } else if url.starts_with("http://") {
+        80
+    } else {
+        0
+    }
+}
+
+/// (host, port, path-and-query) of an `http://`, `https://` or `udp://` URL.
 pub fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> {
     let rest = url.split_once("://")?.1;
     let (authority, path) = match rest.find(['/', '?']) {
@@ -68,4 +79,19 @@ pub fn split_url(url: &str, default_port: u16) -> Option<(String, u16, String)> 
         return None;
     }
     Some((host.to_string(), port, path.to_string()))
+}
+
+/// A request's `Host` header for `host` and `port`: the port left out where it is the
+/// scheme's own, an IPv6 address in brackets.
+pub fn host_header(host: &str, port: u16, https: bool) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if port == if https { 443 } else { 80 } {
+        host
+    } else {
+        format!("{host}:{port}")
+    }
 }

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "http1",
             "json",
             "layout",
+            "net",
             "progress",
             "random",
             "rate",

@@ -6,9 +6,9 @@ use super::proto::{UdpRequest, UdpResponse, decode_compact};
 use crate::bencode;
 use crate::escape;
 use crate::http1;
-pub use crate::url::split_url;
-use async_std::io::{ReadExt, WriteExt};
-use async_std::net::{TcpStream, UdpSocket};
+use crate::net::Stream;
+pub use crate::url::{default_port, host_header, split_url};
+use async_std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -88,14 +88,14 @@ impl Announcer {
 /// One announce to one tracker URL.
 pub async fn announce(url: &str, params: &AnnounceRequest) -> Result<AnnounceResult, TrackerError> {
     // Boxed: each is a large future (buffers held across awaits), kept out of its callers'.
-    if url.starts_with("http://") {
+    if url.starts_with("http://") || url.starts_with("https://") {
         Box::pin(http_announce(url, params)).await
     } else if url.starts_with("udp://") {
         Box::pin(udp_announce(url, params)).await
     } else {
         Err(TrackerError::Bad {
             url: url.into(),
-            reason: "only http:// and udp:// trackers can be announced to".into(),
+            reason: "only http://, https:// and udp:// trackers can be announced to".into(),
         })
     }
 }
@@ -115,7 +115,8 @@ async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult,
         url: url.into(),
         reason,
     };
-    let (host, port, path) = split_url(url, 80).ok_or_else(|| bad("not a valid URL".into()))?;
+    let (host, port, path) =
+        split_url(url, default_port(url)).ok_or_else(|| bad("not a valid URL".into()))?;
     let mut target = path;
     target.push(if target.contains('?') { '&' } else { '?' });
     target.push_str(&p.to_query());
@@ -128,12 +129,11 @@ async fn http_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult,
         }
     };
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await.map_err(io("connecting"))?;
-        let host_header = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
+        let https = url.starts_with("https://");
+        let mut stream = Stream::open(addr, &host, https)
+            .await
+            .map_err(io("connecting"))?;
+        let host_header = host_header(&host, port, https);
         let request = format!(
             "GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: p2p/{}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
             env!("CARGO_PKG_VERSION")
@@ -446,6 +446,16 @@ mod tests {
         );
         assert_eq!(split_url("http://:7/", 80), None);
         assert_eq!(split_url("http://h:x/", 80), None);
+        let https = "https://tracker.example/announce";
+        assert_eq!(
+            split_url(https, default_port(https)),
+            Some(("tracker.example".into(), 443, "/announce".into()))
+        );
+        assert_eq!(default_port("udp://h:1"), 0);
+        assert_eq!(host_header("h", 443, true), "h");
+        assert_eq!(host_header("h", 80, true), "h:80");
+        assert_eq!(host_header("h", 80, false), "h");
+        assert_eq!(host_header("::1", 6969, false), "[::1]:6969");
     }
 
     #[test]

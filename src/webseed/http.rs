@@ -3,9 +3,8 @@
 //! at most [`MAX_HEAD`] bytes, a body of exactly the bytes asked for, every read timed out.
 
 use crate::http1::{self, HttpError};
-use crate::url::split_url;
-use async_std::io::{ReadExt, WriteExt};
-use async_std::net::TcpStream;
+use crate::net::Stream;
+use crate::url::{default_port, host_header, split_url};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ pub const MAX_SKIP: u64 = 256 << 20;
 /// Why a range could not be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RangeError {
-    /// Not a URL we can fetch (only `http://`): the web seed is not used.
+    /// Not a URL we can fetch (only `http://` and `https://`): the web seed is not used.
     Unsupported(String),
     /// The file is not there (404, 410): the web seed cannot give its pieces.
     Missing(String),
@@ -79,7 +78,8 @@ fn parse_content_range(value: &str) -> Option<(u64, u64)> {
 /// A kept-alive connection and where it goes.
 pub struct Conn {
     addr: SocketAddr,
-    stream: TcpStream,
+    https: bool,
+    stream: Stream,
     /// A whole file being answered (the server ignored Range): its URL, and the file offset
     /// the stream is at. Later ranges at or past it are read on from there.
     open_body: Option<(String, u64)>,
@@ -109,7 +109,7 @@ impl Conn {
 }
 
 /// One read within [`READ_TIMEOUT`]; the end of the stream is an error (a body cut short).
-async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, RangeError> {
+async fn read_some(stream: &mut Stream, buf: &mut [u8]) -> Result<usize, RangeError> {
     let n = crate::runtime::timeout("reading the response", READ_TIMEOUT, stream.read(buf))
         .await
         .map_err(|e| RangeError::Failed(e.to_string()))?;
@@ -121,15 +121,16 @@ async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, Rang
     Ok(n)
 }
 
-/// Resolves the host of an `http://` URL.
+/// Resolves the host of an `http://` or `https://` URL.
 pub async fn address(url: &str) -> Result<SocketAddr, RangeError> {
-    if !url.starts_with("http://") {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
         return Err(RangeError::Unsupported(
-            "only http:// web seeds are supported".into(),
+            "only http:// and https:// web seeds are supported".into(),
         ));
     }
     let failed = RangeError::Failed;
-    let (host, port, _) = split_url(url, 80).ok_or_else(|| failed("not a valid URL".into()))?;
+    let (host, port, _) =
+        split_url(url, default_port(url)).ok_or_else(|| failed("not a valid URL".into()))?;
     crate::runtime::resolve(&host, port)
         .await
         .map_err(|e| failed(format!("resolving {host}: {e}")))
@@ -150,9 +151,11 @@ pub async fn get_range(
             Ok(Answer::Redirect(to)) => {
                 *conn = None;
                 url = if to.starts_with('/') {
-                    let (host, port, _) = split_url(&url, 80)
+                    let https = url.starts_with("https://");
+                    let (host, port, _) = split_url(&url, default_port(&url))
                         .ok_or_else(|| RangeError::Failed("not a valid URL".into()))?;
-                    format!("http://{host}:{port}{to}")
+                    let scheme = if https { "https" } else { "http" };
+                    format!("{scheme}://{}{to}", host_header(&host, port, https))
                 } else {
                     to
                 };
@@ -195,25 +198,29 @@ async fn get_once(
         *conn = None;
     }
     let addr = address(url).await?;
-    let (host, port, path) = split_url(url, 80).ok_or_else(|| failed("bad URL".into()))?;
-    if conn.as_ref().is_none_or(|c| c.addr != addr) {
-        let stream =
-            crate::runtime::timeout("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr))
-                .await
-                .map_err(|e| failed(format!("connecting to {addr}: {e}")))?;
-        let _ = stream.set_nodelay(true);
+    let https = url.starts_with("https://");
+    let (host, port, path) =
+        split_url(url, default_port(url)).ok_or_else(|| failed("bad URL".into()))?;
+    if conn
+        .as_ref()
+        .is_none_or(|c| c.addr != addr || c.https != https)
+    {
+        let stream = crate::runtime::timeout(
+            "connecting",
+            CONNECT_TIMEOUT,
+            Stream::open(addr, &host, https),
+        )
+        .await
+        .map_err(|e| failed(format!("connecting to {addr}: {e}")))?;
         *conn = Some(Conn {
+            https,
             addr,
             stream,
             open_body: None,
         });
     }
     let c = conn.as_mut().expect("set above");
-    let host_header = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let host_header = host_header(&host, port, https);
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nRange: bytes={start}-{}\r\nUser-Agent: p2p/{}\r\nAccept-Encoding: identity\r\nConnection: keep-alive\r\n\r\n",
         start + len - 1,
@@ -271,7 +278,11 @@ async fn get_once(
         }
         301 | 302 | 303 | 307 | 308 => {
             return match head.location {
-                Some(to) if to.starts_with("http://") || to.starts_with('/') => {
+                Some(to)
+                    if to.starts_with("http://")
+                        || to.starts_with("https://")
+                        || to.starts_with('/') =>
+                {
                     Ok(Answer::Redirect(to))
                 }
                 _ => Err(failed(format!("HTTP {status} to a place we cannot follow"))),
@@ -344,8 +355,11 @@ mod tests {
     #[test]
     fn only_http_urls() {
         let address = |url| crate::runtime::block_on(address(url));
-        assert!(address("https://example.org/x").is_err());
         assert!(address("ftp://example.org/x").is_err());
+        assert_eq!(
+            address("https://127.0.0.1/x").unwrap(),
+            "127.0.0.1:443".parse().unwrap()
+        );
         assert_eq!(
             address("http://127.0.0.1:8080/a/b").unwrap(),
             "127.0.0.1:8080".parse().unwrap()

@@ -180,8 +180,14 @@ pub struct Logged {
 }
 
 pub fn spawn_logged(name: &str, args: &[&str]) -> Logged {
+    spawn_logged_env(name, args, &[])
+}
+
+/// [`spawn_logged`] with more environment variables.
+pub fn spawn_logged_env(name: &str, args: &[&str], env: &[(&str, &Path)]) -> Logged {
     let mut cmd = p2p_command();
-    cmd.args(args)
+    cmd.envs(env.iter().copied())
+        .args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -272,11 +278,17 @@ pub fn start_fetch(name: &str, torrent: &Path, out: &Path, extra: &[&str]) -> Fe
 
 /// `p2p ARGS...` as a [`FetchRun`] whose output files sit in `OUT.log/` beside `out`.
 pub fn start_fetch_args(name: &str, args: &[&str], out: &Path) -> FetchRun {
+    start_fetch_env(name, args, out, &[])
+}
+
+/// [`start_fetch_args`] with more environment variables.
+pub fn start_fetch_env(name: &str, args: &[&str], out: &Path, env: &[(&str, &Path)]) -> FetchRun {
     let logs = out.with_extension("log");
     fs::create_dir_all(&logs).unwrap();
     let (o, e) = (logs.join("stdout"), logs.join("stderr"));
     let mut cmd = p2p_command();
-    cmd.args(args)
+    cmd.envs(env.iter().copied())
+        .args(args)
         .env("RUST_LOG", "info")
         .stdout(fs::File::create(&o).unwrap())
         .stderr(fs::File::create(&e).unwrap());
