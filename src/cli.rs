@@ -54,9 +54,15 @@ pub struct Seed {
     #[argh(option, default = "PathBuf::from(\".\")")]
     pub dir: PathBuf,
     /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:6881, both stacks,
-    /// IPv4 alone without IPv6; port 0 picks a free one)
+    /// IPv4 alone without IPv6; port 0 picks a free one); an address that is not a wildcard
+    /// is also where every outgoing connection, datagram and tracker request leaves from
     #[argh(option, default = "String::from(\"[::]:6881\")")]
     pub listen: String,
+    /// send all peer, DHT and tracker traffic through this network interface only
+    /// (SO_BINDTODEVICE, e.g. a VPN's tun0): when it is down, traffic stops rather than leave
+    /// another way
+    #[argh(option)]
+    pub interface: Option<String>,
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub upload_limit: Option<String>,
@@ -99,9 +105,15 @@ pub struct Fetch {
     #[argh(option, default = "PathBuf::from(\".\")")]
     pub out: PathBuf,
     /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:0: both stacks, IPv4
-    /// alone without IPv6, a free port)
+    /// alone without IPv6, a free port); an address that is not a wildcard is also where
+    /// every outgoing connection, datagram and tracker request leaves from
     #[argh(option)]
     pub listen: Option<String>,
+    /// send all peer, DHT and tracker traffic through this network interface only
+    /// (SO_BINDTODEVICE, e.g. a VPN's tun0): when it is down, traffic stops rather than leave
+    /// another way
+    #[argh(option)]
+    pub interface: Option<String>,
     /// a peer to connect to directly, HOST:PORT; repeatable (no tracker needed)
     #[argh(option)]
     pub peer: Vec<String>,
@@ -328,9 +340,16 @@ pub struct Daemon {
     /// checked against DNS rebinding); repeatable
     #[argh(option)]
     pub rpc_host: Vec<String>,
-    /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:6881)
+    /// address to accept peers on, IPv4 or [IPv6]:PORT (default [::]:6881); an address that
+    /// is not a wildcard is also where every outgoing connection, datagram and tracker
+    /// request leaves from
     #[argh(option, default = "String::from(\"[::]:6881\")")]
     pub listen: String,
+    /// send all peer, DHT and tracker traffic through this network interface only
+    /// (SO_BINDTODEVICE, e.g. a VPN's tun0): when it is down, traffic stops rather than leave
+    /// another way
+    #[argh(option)]
+    pub interface: Option<String>,
     /// add every .torrent (and every .magnet file holding a magnet link) dropped in DIR
     #[argh(option)]
     pub watch: Option<PathBuf>,

@@ -92,6 +92,7 @@ impl Session {
             other => other,
         }
         .map_err(|source| Error::Listen { addr, source })?;
+        crate::net::source::confine(&listener).map_err(|source| Error::Listen { addr, source })?;
         let local = listener.local_addr().map_err(|source| Error::Net {
             what: "the listener".into(),
             source,

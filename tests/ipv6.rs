@@ -81,13 +81,27 @@ fn the_default_listener_takes_ipv4_and_ipv6_peers() {
     );
     let bport: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
     b.wait_line("seeding until interrupted", Duration::from_secs(30));
-    for (i, peer) in [format!("127.0.0.1:{bport}"), format!("[::1]:{bport}")]
-        .iter()
-        .enumerate()
+    // Each fetcher listens (and so dials from) the loopback of its peer's family.
+    for (i, (peer, listen)) in [
+        (format!("127.0.0.1:{bport}"), "127.0.0.1:0"),
+        (format!("[::1]:{bport}"), "[::1]:0"),
+    ]
+    .iter()
+    .enumerate()
     {
         let out = dir.path().join(format!("out{i}"));
-        let (ok, _, stderr) = start_fetch(&format!("fetch {i}"), &torrent, &out, &["--peer", peer])
-            .finish(Duration::from_secs(60));
+        let args = [
+            "fetch",
+            torrent.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--listen",
+            listen,
+            "--peer",
+            peer,
+        ];
+        let (ok, _, stderr) =
+            start_fetch_args(&format!("fetch {i}"), &args, &out).finish(Duration::from_secs(60));
         assert!(ok, "from {peer}: {stderr}");
         assert_eq!(
             std::fs::read(out.join("f.bin")).unwrap(),

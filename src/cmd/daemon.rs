@@ -10,6 +10,7 @@ use std::path::PathBuf;
 pub fn run(args: Daemon) -> Result<()> {
     let rpc = super::parse_addr("--rpc", &args.rpc)?;
     let listen = super::parse_addr("--listen", &args.listen)?;
+    super::set_source(listen, args.interface.as_deref())?;
     let auth = args.rpc_auth.as_deref().map(read_auth).transpose()?;
     if !rpc.ip().is_loopback() && auth.is_none() && !args.rpc_no_auth {
         return Err(Error::BadArgument {

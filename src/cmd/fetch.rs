@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub fn run(args: Fetch) -> Result<()> {
     let listen = super::parse_addr("--listen", args.listen.as_deref().unwrap_or("[::]:0"))?;
+    super::set_source(listen, args.interface.as_deref())?;
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let download_limit = rate::from_arg("--download-limit", args.download_limit.as_deref())?;
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;

@@ -46,6 +46,17 @@ pub fn parse_duration(what: &'static str, text: Option<&str>) -> Result<Option<D
 }
 
 /// A `HOST:PORT` argument resolved to one address.
+/// Makes `listen`'s address (unless a wildcard) and `interface` where all of this process's
+/// traffic leaves from ([`crate::net::source`]).
+pub fn set_source(listen: SocketAddr, interface: Option<&str>) -> Result<()> {
+    let source = crate::net::source::Source::new(listen, interface.map(str::to_owned));
+    crate::net::source::set(source).map_err(|e| Error::BadArgument {
+        what: "--interface",
+        value: interface.unwrap_or_default().to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 pub fn parse_addr(what: &'static str, text: &str) -> Result<SocketAddr> {
     let bad = |reason: String| Error::BadArgument {
         what,

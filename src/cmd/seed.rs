@@ -14,6 +14,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(30);
 
 pub fn run(args: Seed) -> Result<()> {
     let listen = super::parse_addr("--listen", &args.listen)?;
+    super::set_source(listen, args.interface.as_deref())?;
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
     let seed_ratio = super::parse_ratio("--seed-ratio", args.seed_ratio.as_deref())?;

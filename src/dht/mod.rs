@@ -132,6 +132,7 @@ impl DhtHandle {
 /// Binds `addr` (UDP) and starts the node.
 pub async fn start(addr: SocketAddr, config: DhtConfig) -> std::io::Result<DhtHandle> {
     let socket = UdpSocket::bind(addr).await?;
+    crate::net::source::confine(&socket)?;
     let local = socket.local_addr()?;
     let now = Instant::now();
     let saved = config

@@ -1,6 +1,8 @@
-//! Outgoing connections of the HTTP kind: a TCP stream, or a TLS session over one for
-//! `https://` ([`tls`]), read and written the same way by the tracker client and web seeds.
+//! Outgoing traffic: where it leaves from ([`source`]: `--listen`'s address, `--interface`),
+//! and connections of the HTTP kind, a TCP stream or a TLS session over one for `https://`
+//! ([`tls`]), read and written the same way by the tracker client and web seeds.
 
+pub mod source;
 pub mod tls;
 
 use async_std::io::{ReadExt, WriteExt};
@@ -18,7 +20,7 @@ impl Stream {
     /// Connects to `addr`; for `https`, makes the TLS handshake with `host` (the URL's host,
     /// which the certificate must name). Not timed: the caller bounds the whole exchange.
     pub async fn open(addr: SocketAddr, host: &str, https: bool) -> io::Result<Stream> {
-        let tcp = TcpStream::connect(addr).await?;
+        let tcp = source::connect(addr).await?;
         let _ = tcp.set_nodelay(true);
         if https {
             Ok(Stream::Tls(Box::new(

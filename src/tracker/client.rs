@@ -8,7 +8,6 @@ use crate::escape;
 use crate::http1;
 use crate::net::Stream;
 pub use crate::url::{default_port, host_header, split_url};
-use async_std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -302,13 +301,6 @@ async fn udp_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, 
         return Err(bad("a udp:// tracker URL needs a port".into()));
     }
     let addr = resolve(url, &host, port).await?;
-    let local: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    }
-    .parse()
-    .expect("literal");
     let io = |op| {
         move |source| TrackerError::Io {
             url: url.into(),
@@ -316,7 +308,7 @@ async fn udp_announce(url: &str, p: &AnnounceRequest) -> Result<AnnounceResult, 
             source,
         }
     };
-    let socket = UdpSocket::bind(local)
+    let socket = crate::net::source::udp_for(addr)
         .await
         .map_err(io("binding a UDP socket"))?;
     socket

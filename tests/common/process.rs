@@ -188,10 +188,15 @@ pub fn spawn_logged_env(name: &str, args: &[&str], env: &[(&str, &Path)]) -> Log
     let mut cmd = p2p_command();
     cmd.envs(env.iter().copied())
         .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut proc = Proc::spawn(name, &mut cmd);
+        .stdout(Stdio::null());
+    spawn_logged_command(name, &mut cmd)
+}
+
+/// A p2p command (or one that runs p2p, as `ip netns exec` does) run with its log lines on a
+/// channel; its standard output goes where the command says.
+pub fn spawn_logged_command(name: &str, cmd: &mut Command) -> Logged {
+    cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
+    let mut proc = Proc::spawn(name, cmd);
     let stderr = proc.child.stderr.take().expect("piped stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     let label = name.to_string();
