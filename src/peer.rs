@@ -171,7 +171,12 @@ async fn connect_once(
     ours: Handshake,
     encrypted: Option<u32>,
 ) -> std::io::Result<(TcpStream, Handshake, Crypto)> {
-    let mut stream = timeout("connecting", CONNECT_TIMEOUT, TcpStream::connect(addr)).await?;
+    let mut stream = timeout(
+        "connecting",
+        CONNECT_TIMEOUT,
+        crate::net::source::connect(addr),
+    )
+    .await?;
     let _ = stream.set_nodelay(true);
     let mut crypto = match encrypted {
         Some(provide) => {
@@ -367,15 +372,36 @@ impl SendBuf {
 }
 
 /// Encrypts (when the connection is) and writes `out`.
+/// Writes `out` whole, each write within [`WRITE_TIMEOUT`]; on failure, how much of it went
+/// out first, with the error.
 async fn send(
     stream: &mut TcpStream,
     out: &mut [u8],
     encrypt: &mut Option<Rc4>,
-) -> std::io::Result<()> {
+) -> Result<(), (usize, std::io::Error)> {
     if let Some(rc4) = encrypt {
         rc4.apply(out);
     }
-    timeout("sending", WRITE_TIMEOUT, stream.write_all(out)).await
+    let mut written = 0;
+    while written < out.len() {
+        match timeout("sending", WRITE_TIMEOUT, stream.write(&out[written..])).await {
+            Ok(0) => return Err((written, std::io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) => return Err((written, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Payload bytes and count of the blocks wholly within the first `upto` bytes of the batch
+/// (`blocks` holds each block and where its data starts).
+fn delivered(blocks: &[(BlockRef, usize)], upto: usize) -> (u64, usize) {
+    blocks
+        .iter()
+        .filter(|(b, at)| at + b.length as usize <= upto)
+        .fold((0, 0), |(bytes, n), (b, _)| {
+            (bytes + b.length as u64, n + 1)
+        })
 }
 
 async fn writer<E: From<(PeerKey, PeerEvent)>>(
@@ -447,45 +473,66 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
                 break;
             }
         }
-        let sent_blocks = blocks.len();
-        let sent_bytes: u64 = blocks.iter().map(|(b, _)| b.length as u64).sum();
+        let payload_total: usize = blocks.iter().map(|(b, _)| b.length as usize).sum();
         // With an upload limit, out 128 KiB at a time, so that it paces the bytes, not the
         // batch (it counts block payload only); else in one write.
         let step = if limit.is_some() { 128 << 10 } else { out.used };
-        let mut payload_left = sent_bytes as usize;
+        let mut payload_left = payload_total;
         let mut at = 0;
-        while at < out.used {
+        // What of this batch the torrent was told went out: blocks are counted as soon as
+        // they are written whole, so that one cut short later (the peer left, or we stop
+        // while the rate limit holds the rest back) is counted all the same.
+        let mut told = (0u64, 0usize);
+        let mut ended = false;
+        while at < out.used && !ended {
             let end = (at + step).min(out.used);
             let payload = (end - at).min(payload_left);
             payload_left -= payload;
             rate::take(&limit, payload).await;
-            if send(&mut stream, &mut out.buf[at..end], &mut encrypt)
-                .await
-                .is_err()
-            {
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
+            match send(&mut stream, &mut out.buf[at..end], &mut encrypt).await {
+                Ok(()) => at = end,
+                Err((written, _)) => {
+                    at += written;
+                    ended = true;
+                }
             }
-            at = end;
+            let (bytes, count) = delivered(&blocks, at);
+            if count > told.1 {
+                let uploaded = PeerEvent::Uploaded {
+                    bytes: bytes - told.0,
+                    blocks: count - told.1,
+                };
+                told = (bytes, count);
+                if events.send((key, uploaded).into()).await.is_err() {
+                    ended = true;
+                }
+            }
         }
         out.used = 0;
-        if sent_blocks > 0
-            && events
-                .send(
-                    (
-                        key,
-                        PeerEvent::Uploaded {
-                            bytes: sent_bytes,
-                            blocks: sent_blocks,
-                        },
-                    )
-                        .into(),
-                )
-                .await
-                .is_err()
-        {
+        if ended {
             break;
         }
     }
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_cut_short_counts_the_blocks_that_went_out_whole() {
+        let block = |begin| BlockRef {
+            piece: 0,
+            begin,
+            length: 16384,
+        };
+        // Two blocks, each after its 13-byte header.
+        let blocks = [(block(0), 13), (block(16384), 13 + 16384 + 13)];
+        let end = 2 * (13 + 16384);
+        assert_eq!(delivered(&blocks, end), (32768, 2));
+        assert_eq!(delivered(&blocks, end - 1), (16384, 1));
+        assert_eq!(delivered(&blocks, 13 + 16384), (16384, 1));
+        assert_eq!(delivered(&blocks, 13 + 16383), (0, 0));
+    }
 }

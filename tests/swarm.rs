@@ -768,3 +768,140 @@ fn a_seed_tells_of_each_peer_that_comes_and_leaves() {
     let left = seed.wait_line(" left (", Duration::from_secs(10));
     assert!(left.contains("% of it"), "{left}");
 }
+
+/// A number field of a `--json` line.
+fn json_field(line: &str, field: &str) -> u64 {
+    let after = line
+        .split(&format!("\"{field}\":"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {field} in {line}"));
+    after
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn last_json_line(path: &Path, event: &str) -> String {
+    let text = fs::read_to_string(path).unwrap();
+    text.lines()
+        .rev()
+        .find(|l| l.contains(&format!("\"event\":\"{event}\"")))
+        .unwrap_or_else(|| panic!("no {event} line in {text}"))
+        .to_string()
+}
+
+#[test]
+fn the_seed_counts_every_block_an_interrupted_then_resumed_fetch_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 4 << 20, "t@127.0.0.1:9", "64K");
+    let seed_json = dir.path().join("seed.json");
+    let seed = spawn_logged_command(
+        "seed",
+        p2p_command()
+            .args([
+                "seed",
+                torrent.to_str().unwrap(),
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--no-dht",
+                "--json",
+                "--upload-limit",
+                "2M",
+            ])
+            .stdout(fs::File::create(&seed_json).unwrap()),
+    );
+    let peer = format!("127.0.0.1:{}", seed.listening_port());
+    let out = dir.path().join("out");
+    // The seed's upload limit paces each batch of blocks it sends (128 KiB at a time), and
+    // the fetcher reads each block as it comes: the interruption cuts a batch in the middle,
+    // after the fetcher has received some of it.
+    let mut first = start_fetch(
+        "first",
+        &torrent,
+        &out,
+        &["--peer", &peer, "--json", "--no-dht"],
+    );
+    assert!(wait_until(Duration::from_secs(20), || has_verified_data(
+        &out.join("f.bin.part")
+    )));
+    first.proc.signal("INT");
+    first.proc.wait_for(Duration::from_secs(10));
+    let received_first = json_field(&last_json_line(&first.out, "stopped"), "downloaded");
+    let mut second = start_fetch(
+        "second",
+        &torrent,
+        &out,
+        &["--peer", &peer, "--json", "--no-dht"],
+    );
+    let (ok, _, _) = second.finish(Duration::from_secs(60));
+    assert!(ok);
+    assert_same_file(&out.join("f.bin"), &content);
+    let complete = last_json_line(&second.out, "complete");
+    let received_second = json_field(&complete, "downloaded") + json_field(&complete, "wasted");
+    let mut seed = seed;
+    seed.proc.signal("TERM");
+    seed.proc.wait_for(Duration::from_secs(20));
+    let uploaded = json_field(&last_json_line(&seed_json, "stopped"), "uploaded");
+    let received = received_first + received_second;
+    assert!(
+        received_first > 0 && uploaded >= received,
+        "the seed counted {uploaded} bytes uploaded; the fetches received {received} \
+         ({received_first} before the interruption, {received_second} after)"
+    );
+}
+
+#[test]
+fn a_seed_counts_the_blocks_a_leecher_read_before_it_reset_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 4 << 20, "t@127.0.0.1:9", "256K");
+    let seed_json = dir.path().join("seed.json");
+    let mut seed = spawn_logged_command(
+        "seed",
+        p2p_command()
+            .args([
+                "seed",
+                torrent.to_str().unwrap(),
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--no-dht",
+                "--json",
+                "--upload-limit",
+                "64K",
+            ])
+            .stdout(fs::File::create(&seed_json).unwrap()),
+    );
+    let port = seed.listening_port();
+    // 32 blocks asked at once: the seed sends them as one batch, 128 KiB at a time under its
+    // upload limit. The leecher reads six, then resets the connection while the seed waits to
+    // send the rest of the batch.
+    let o = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/slow_leecher.py"
+        ))
+        .args([&port.to_string(), &info_hash(&torrent), "262144", "32", "6"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let received: u64 = stdout(&o)
+        .trim()
+        .strip_prefix("received ")
+        .and_then(|n| n.parse().ok())
+        .expect("`received N`");
+    assert_eq!(received, 6 * 16384);
+    seed.wait_line(" left (", Duration::from_secs(10));
+    seed.proc.signal("TERM");
+    seed.proc.wait_for(Duration::from_secs(20));
+    let uploaded = json_field(&last_json_line(&seed_json, "stopped"), "uploaded");
+    assert!(
+        uploaded >= received,
+        "the seed counted {uploaded} bytes uploaded; the leecher read {received}"
+    );
+}
