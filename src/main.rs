@@ -2,12 +2,41 @@
 //! (0 success, 1 error, 2 usage error: an unknown flag, a missing argument, a malformed magnet link).
 
 use argh::FromArgs;
+use std::io::{IsTerminal, Write};
+
+/// Standard error for log records on a terminal: each record first clears the line, so that
+/// it does not land after a half-drawn status line (see `p2p::progress::ProgressLine`).
+struct OverStatusLine;
+
+impl Write for OverStatusLine {
+    fn write(&mut self, record: &[u8]) -> std::io::Result<usize> {
+        let mut err = std::io::stderr().lock();
+        err.write_all(b"\r\x1b[K")?;
+        err.write_all(record)?;
+        Ok(record.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
 
 fn main() {
     let args = parse_args();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    logger.format_timestamp_millis();
+    if std::io::stderr().is_terminal() {
+        // A log line takes the place of a status line being redrawn, which is drawn again
+        // under it at the next tick.
+        logger.target(env_logger::Target::Pipe(Box::new(OverStatusLine)));
+        // Colours as on a terminal, unless NO_COLOR or RUST_LOG_STYLE says otherwise.
+        let asked = |v| std::env::var_os(v).is_some_and(|v| !v.is_empty());
+        if !asked("NO_COLOR") && !asked("RUST_LOG_STYLE") {
+            logger.write_style(env_logger::WriteStyle::Always);
+        }
+    }
+    logger.init();
     if let Err(error) = p2p::run(args) {
         eprintln!("p2p: error: {error}");
         std::process::exit(error.exit_code());

@@ -905,3 +905,75 @@ fn a_seed_counts_the_blocks_a_leecher_read_before_it_reset_the_connection() {
         "the seed counted {uploaded} bytes uploaded; the leecher read {received}"
     );
 }
+
+/// Runs `p2p ARGS` for `secs` seconds with its standard error on a pseudo-terminal (Python's
+/// pty module), then SIGTERM; returns what it wrote there.
+fn on_a_terminal(args: &[&str], secs: f64) -> String {
+    let script = r#"
+import os, pty, select, signal, subprocess, sys, time
+secs = float(sys.argv[1])
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+os.close(slave)
+out = b""
+def drain(until):
+    global out
+    while time.time() < until:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            out += chunk
+drain(time.time() + secs)
+p.send_signal(signal.SIGTERM)
+drain(time.time() + 10)
+p.wait(10)
+sys.stdout.buffer.write(out)
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script, &secs.to_string(), BIN])
+        .args(args)
+        .env("XDG_STATE_HOME", fresh_state_dir())
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+#[test]
+fn a_seed_on_a_terminal_redraws_a_status_line_under_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
+    let shown = on_a_terminal(
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-dht",
+        ],
+        3.5,
+    );
+    let draws = shown
+        .matches("\rseeding f.bin: up 0 B/s, 0 B uploaded, 0 peers\x1b[K")
+        .count();
+    assert!(draws >= 2, "a status line redrawn every second: {shown:?}");
+    // A log line clears the line it lands on (a status line) before it is written.
+    let log = shown
+        .find("stopping: telling the trackers")
+        .expect("the log line");
+    let line_start = shown[..log].rfind('\n').map_or(0, |i| i + 1);
+    assert!(
+        shown[line_start..log].starts_with("\r\x1b[K"),
+        "{:?}",
+        &shown[line_start..log]
+    );
+}
