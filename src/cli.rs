@@ -63,6 +63,14 @@ pub struct Seed {
     /// another way
     #[argh(option)]
     pub interface: Option<String>,
+    /// do not ask the router to forward the peer port (UPnP IGD, NAT-PMP; on by default
+    /// unless listening on loopback)
+    #[argh(switch)]
+    pub no_port_mapping: bool,
+    /// do not look for peers on the local network (BEP 14 local service discovery; on by
+    /// default for public torrents unless listening on loopback)
+    #[argh(switch)]
+    pub no_lsd: bool,
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub upload_limit: Option<String>,
@@ -114,6 +122,14 @@ pub struct Fetch {
     /// another way
     #[argh(option)]
     pub interface: Option<String>,
+    /// do not ask the router to forward the peer port (UPnP IGD, NAT-PMP; on by default
+    /// unless listening on loopback)
+    #[argh(switch)]
+    pub no_port_mapping: bool,
+    /// do not look for peers on the local network (BEP 14 local service discovery; on by
+    /// default for public torrents unless listening on loopback)
+    #[argh(switch)]
+    pub no_lsd: bool,
     /// a peer to connect to directly, HOST:PORT; repeatable (no tracker needed)
     #[argh(option)]
     pub peer: Vec<String>,
@@ -350,6 +366,14 @@ pub struct Daemon {
     /// another way
     #[argh(option)]
     pub interface: Option<String>,
+    /// do not ask the router to forward the peer port (UPnP IGD, NAT-PMP; on by default
+    /// unless listening on loopback)
+    #[argh(switch)]
+    pub no_port_mapping: bool,
+    /// do not look for peers on the local network (BEP 14 local service discovery; on by
+    /// default for public torrents unless listening on loopback)
+    #[argh(switch)]
+    pub no_lsd: bool,
     /// add every .torrent (and every .magnet file holding a magnet link) dropped in DIR
     #[argh(option)]
     pub watch: Option<PathBuf>,

@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dht_node", dht_node),
     ("mse", mse),
     ("rpc_request", rpc_request),
+    ("gateway", gateway),
 ];
 
 pub fn bencode_target(data: &[u8]) {
@@ -88,6 +89,26 @@ pub fn rpc_request(data: &[u8]) {
             let line = answer.to_line();
             assert!(crate::json::parse(line.as_bytes()).is_ok(), "{line}");
         }
+    }
+}
+
+/// What a home router or another host on the LAN sends: SSDP answers, device descriptions and
+/// SOAP answers (UPnP IGD), NAT-PMP responses, local service discovery announces.
+pub fn gateway(data: &[u8]) {
+    use crate::portmap::{natpmp, upnp};
+    let from = std::net::IpAddr::from([192, 168, 1, 1]);
+    if let Some((addr, path)) = upnp::ssdp_location(data, from) {
+        assert_eq!(addr.ip(), from, "a device points only at itself");
+        assert!(path.starts_with('/') || path.starts_with('?'));
+    }
+    let text = String::from_utf8_lossy(data);
+    let _ = upnp::find_service(&text);
+    let _ = upnp::element(&text, "errorCode");
+    for op in [0, 1, 2] {
+        let _ = natpmp::parse(data, op);
+    }
+    if let Some(heard) = crate::lsd::parse(data) {
+        assert!(heard.port != 0 && !heard.hashes.is_empty() && heard.hashes.len() <= 16);
     }
 }
 

@@ -286,6 +286,20 @@ impl InfoHash {
     pub fn hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// From 40 hexadecimal digits, either case.
+    pub fn from_hex(text: &str) -> Option<InfoHash> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 40 {
+            return None;
+        }
+        let mut h = [0u8; 20];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let digit = |c: u8| (c as char).to_digit(16);
+            h[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+        }
+        Some(InfoHash(h))
+    }
 }
 
 impl std::fmt::Display for InfoHash {

@@ -27,17 +27,19 @@
 //!              one connection: reader + writer tasks reporting PeerEvents on a channel they
 //!              are given, knowing their key, never their torrent; a web seed (BEP 19) as one;
 //!              making a .torrent (hashing through the piece store)
-//! piece_store, picker, extensions/, tracker/, dht/
+//! piece_store, picker, extensions/, tracker/, dht/, portmap/, lsd
 //!              the content on disk; which block next (rarest first, endgame); BEP 10 registry,
 //!              ut_metadata and ut_pex messages (sans-IO); tracker server (swarm store, HTTP,
 //!              UDP) and client; the Mainline DHT (krpc, table, store, lookup, node sans-IO; UDP
-//!              driver and state file)
+//!              driver and state file); the router's port mapping (NAT-PMP, UPnP IGD); local
+//!              service discovery (BEP 14)
 //! metainfo, magnet, selection, resume
 //!              .torrent reading; magnet links; which files a fetch takes; resume files
-//! wire, layout, bencode, hash, url, address, bitfield, rate, runtime, signal, progress, …
+//! wire, layout, bencode, hash, url, address, bitfield, rate, runtime, signal, progress, net, …
 //!              sans-IO codecs and arithmetic (bytes in, values out; InfoHash, SHA-1/SHA-256,
 //!              percent-encoding, compact peers); token buckets; the async runtime's calls and
-//!              stop tokens (Cancel); SIGINT/SIGTERM as a future; sizes and durations
+//!              stop tokens (Cancel); SIGINT/SIGTERM as a future; sizes and durations; where
+//!              outgoing traffic leaves from (--listen, --interface) and TLS for https://
 //! ```
 //!
 //! # Which way messages flow
@@ -93,12 +95,14 @@ pub mod http1;
 pub mod json;
 pub mod layout;
 pub mod lifecycle;
+pub mod lsd;
 pub mod magnet;
 pub mod metainfo;
 pub mod net;
 pub mod peer;
 pub mod picker;
 pub mod piece_store;
+pub mod portmap;
 pub mod progress;
 pub mod random;
 pub mod rate;

@@ -75,6 +75,8 @@ pub struct Session {
     ended: (Sender<Ended>, Receiver<Ended>),
     policy: Encryption,
     dht: Option<DhtHandle>,
+    port_mapper: Option<crate::portmap::PortMapper>,
+    lsd: Option<crate::lsd::Lsd>,
 }
 
 impl Session {
@@ -107,6 +109,8 @@ impl Session {
             ended: async_std::channel::unbounded(),
             policy,
             dht: None,
+            port_mapper: None,
+            lsd: None,
         })
     }
 
@@ -134,10 +138,47 @@ impl Session {
         self.dht.as_ref()
     }
 
-    /// Stops the DHT, saving its state.
-    pub async fn close(&self) {
+    /// Asks the router in front of this host to forward the peer port (TCP and UDP), unless
+    /// the listener is one only this host reaches.
+    pub fn start_port_mapping(&mut self) {
+        if crate::portmap::worth_mapping(self.local) {
+            self.port_mapper = Some(crate::portmap::PortMapper::start(self.local.port()));
+        }
+    }
+
+    /// Starts local peer discovery (BEP 14) for the public torrents, unless the listener is
+    /// one only this host reaches.
+    pub fn start_lsd(&mut self) {
+        if self.local.ip().is_loopback() {
+            return;
+        }
+        let routes = self.routes.clone();
+        let found = move |info_hash, addr| {
+            if let Some(torrent) = lock(&routes).get(&info_hash) {
+                let _ = torrent.try_send(Event::PeersFound(vec![addr]));
+            }
+        };
+        match crate::lsd::start(self.local.port(), found) {
+            Ok(lsd) => {
+                log::debug!("local peer discovery on {} (BEP 14)", crate::lsd::GROUP);
+                self.lsd = Some(lsd);
+            }
+            Err(e) => log::warn!("local peer discovery not started: {e}"),
+        }
+    }
+
+    /// Where peers on the Internet reach this node, once the router said.
+    pub fn mapped(&self) -> Option<crate::portmap::Mapped> {
+        self.port_mapper.as_ref().and_then(|m| m.mapped())
+    }
+
+    /// Stops the DHT, saving its state, and removes the port mapping.
+    pub async fn close(&mut self) {
         if let Some(d) = &self.dht {
             d.stop().await;
+        }
+        if let Some(m) = self.port_mapper.take() {
+            m.stop().await;
         }
     }
 
@@ -172,6 +213,9 @@ impl Session {
             // BEP 27: a private torrent's peers come from its tracker only.
             dht: self.dht.clone().filter(|_| !meta.info.private),
         };
+        if let Some(lsd) = self.lsd.as_ref().filter(|_| !meta.info.private) {
+            lsd.add(info_hash);
+        }
         let handle = torrent::spawn(meta, store, have, config);
         lock(&self.routes).insert(info_hash, handle.events.clone());
         let torrent = TorrentRef {
@@ -191,6 +235,9 @@ impl Session {
     /// they are closed at the handshake, as for a torrent this node does not have.
     pub fn remove(&mut self, info_hash: &InfoHash) {
         lock(&self.routes).remove(info_hash);
+        if let Some(lsd) = &self.lsd {
+            lsd.remove(*info_hash);
+        }
     }
 
     /// The next torrent to end, with its outcome: a fetch that completed (without `--seed`),

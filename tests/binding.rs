@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::net::{IpAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// The peers a tracker gives a newcomer for `hash` (compact, IPv4), as (address, port).
@@ -96,30 +95,6 @@ fn a_fetch_bound_to_127_0_0_2_connects_and_announces_from_there() {
 fn a_bad_interface_is_refused_by_name() {
     let o = p2p(&["fetch", "x.torrent", "--interface", "nosuch0"]);
     assert_usage_error(&o, "no network interface named `nosuch0`");
-}
-
-/// A veth pair from `a` (`a_dev`, `a_ip`/24) to `b` (`b_dev`, `b_ip`/24), both up.
-fn link(a: &Namespace, a_dev: &str, a_ip: &str, b: &Namespace, b_dev: &str, b_ip: &str) {
-    let run = |args: &[&str]| {
-        let o = Command::new("ip").args(args).output().unwrap();
-        assert!(o.status.success(), "ip {}: {}", args.join(" "), stderr(&o));
-    };
-    run(&[
-        "-n", &a.name, "link", "add", a_dev, "type", "veth", "peer", "name", b_dev, "netns",
-        &b.name,
-    ]);
-    for (ns, dev, ip) in [(a, a_dev, a_ip), (b, b_dev, b_ip)] {
-        run(&[
-            "-n",
-            &ns.name,
-            "addr",
-            "add",
-            &format!("{ip}/24"),
-            "dev",
-            dev,
-        ]);
-        run(&["-n", &ns.name, "link", "set", dev, "up"]);
-    }
 }
 
 fn fetch_in(ns: &Namespace, torrent: &Path, out: &Path, extra: &[&str]) -> std::process::Output {

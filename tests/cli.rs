@@ -129,9 +129,25 @@ fn seed_without_a_torrent_is_a_usage_error_and_a_duplicate_is_seeded_once() {
         assert!(stderr(&o).contains("with --listen"), "{}", stderr(&o));
     }
     // A missing --dir is named, not the first file inside it.
-    let o = p2p(&["seed", t, "--dir", "/nonexistent/dir", "--no-dht"]);
+    let o = p2p(&[
+        "seed",
+        t,
+        "--dir",
+        "/nonexistent/dir",
+        "--no-dht",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_error(&o, "`/nonexistent/dir` is not a directory (--dir");
-    let o = p2p(&["seed", t, "--dir", "/tmp", "--no-dht"]);
+    let o = p2p(&[
+        "seed",
+        t,
+        "--dir",
+        "/tmp",
+        "--no-dht",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_error(&o, "`/tmp/f.bin` does not exist");
 }
 

@@ -72,6 +72,9 @@ fn the_default_listener_takes_ipv4_and_ipv6_peers() {
         "--seed",
         "--peer",
         &format!("127.0.0.1:{aport}"),
+        // Nothing may leave this machine: no router or LAN is asked.
+        "--no-port-mapping",
+        "--no-lsd",
     ];
     let b = spawn_logged("B", &b_args);
     let line = b.wait_line("listening on ", Duration::from_secs(20));

@@ -38,7 +38,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "parts",
-        &["piece_store", "picker", "extensions", "tracker", "dht"],
+        &[
+            "piece_store",
+            "picker",
+            "extensions",
+            "tracker",
+            "dht",
+            "portmap",
+            "lsd",
+        ],
     ),
     (
         "connections and making torrents",

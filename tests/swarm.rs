@@ -384,7 +384,14 @@ fn bad_fetch_and_seed_input() {
     let file_as_dir = content.join("sub");
     let t = torrent.to_str().unwrap();
     assert_error(
-        &p2p(&["fetch", t, "--out", file_as_dir.to_str().unwrap()]),
+        &p2p(&[
+            "fetch",
+            t,
+            "--out",
+            file_as_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ]),
         "f.bin/sub",
     );
     assert_usage_error(
@@ -401,6 +408,8 @@ fn bad_fetch_and_seed_input() {
             t,
             "--dir",
             dir.path().join("nowhere").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
         ]),
         "nowhere` is not a directory (--dir",
     );
@@ -529,8 +538,7 @@ fn a_full_disk_stops_the_fetch_with_a_clear_error() {
     let small = dir.path().join("small-disk");
     fs::create_dir(&small).unwrap();
     // A private 1 MiB tmpfs in a user and mount namespace: the fetch sees a disk that fills.
-    let script =
-        r#"mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" fetch "$3" --out "$1" --peer "$4""#;
+    let script = r#"mount -t tmpfs -o size=1m tmpfs "$1" && exec "$2" fetch "$3" --out "$1" --peer "$4" --listen 127.0.0.1:0"#;
     let o = Command::new(unshare)
         .args([
             "--user",

@@ -59,6 +59,8 @@ pub fn run(args: Daemon) -> Result<()> {
                 Some(&state_dir),
                 Vec::new(),
             ),
+            port_mapping: !args.no_port_mapping,
+            lsd: !args.no_lsd,
         },
         http: http::Config {
             listen: rpc,

@@ -112,6 +112,8 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
                 listen: "127.0.0.1:0".parse().expect("literal"),
                 encryption: Default::default(),
                 dht: None,
+                port_mapping: false,
+                lsd: false,
             };
             Engine::start(config, tx)
         };

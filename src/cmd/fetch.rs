@@ -78,6 +78,8 @@ pub fn run(args: Fetch) -> Result<()> {
             listen,
             encryption,
             dht,
+            port_mapping: !args.no_port_mapping,
+            lsd: !args.no_lsd,
         };
         let (engine, notices) = Engine::start_alone(config).await?;
         let id = engine.add(source, options).await?;

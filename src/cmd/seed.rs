@@ -58,6 +58,8 @@ pub fn run(args: Seed) -> Result<()> {
             listen,
             encryption,
             dht,
+            port_mapping: !args.no_port_mapping,
+            lsd: !args.no_lsd,
         };
         let (engine, notices) = Engine::start_alone(config).await?;
         let mut seeding = loaded.len();

@@ -84,6 +84,9 @@ pub struct Node {
     pub download_limit: Arc<RateLimit>,
     pub started: Instant,
     pub dht: bool,
+    /// Port mapping and local peer discovery asked for (session-get shows them).
+    pub port_mapping: bool,
+    pub lsd: bool,
     pub encryption: crate::peer::encryption::Encryption,
 }
 
@@ -120,6 +123,7 @@ pub async fn run(config: Config) -> Result<()> {
     check_dir(&download_dir)?;
     let (notices_tx, notices) = async_std::channel::unbounded();
     let dht = config.engine.dht.is_some();
+    let (port_mapping, lsd) = (config.engine.port_mapping, config.engine.lsd);
     let encryption = config.engine.encryption;
     let engine = Engine::start(config.engine, notices_tx).await?;
     let limit = |rate: u64| {
@@ -145,6 +149,8 @@ pub async fn run(config: Config) -> Result<()> {
         download_limit: limit(config.download_limit.or(saved.download_limit).unwrap_or(0)),
         started: Instant::now(),
         dht,
+        port_mapping,
+        lsd,
         encryption,
     });
     node.restore().await;

@@ -32,6 +32,12 @@ pub async fn start(
     if let Some(dht) = config.dht {
         session.start_dht(dht).await;
     }
+    if config.port_mapping {
+        session.start_port_mapping();
+    }
+    if config.lsd {
+        session.start_lsd();
+    }
     let local = session.local_addr();
     let (commands, requests) = unbounded();
     let (done, reports) = unbounded();

@@ -42,6 +42,10 @@ pub struct EngineConfig {
     pub encryption: Encryption,
     /// `None`: no DHT (trackers and PEX only).
     pub dht: Option<DhtConfig>,
+    /// Ask the router to forward the peer port (UPnP IGD, NAT-PMP).
+    pub port_mapping: bool,
+    /// Find peers on the LAN (BEP 14).
+    pub lsd: bool,
 }
 
 /// What is added.

@@ -26,6 +26,8 @@ async fn engine() -> (Engine, Receiver<Notice>) {
         listen: "127.0.0.1:0".parse().unwrap(),
         encryption: Encryption::Prefer,
         dht: None,
+        port_mapping: false,
+        lsd: false,
     };
     Engine::start_alone(config).await.unwrap()
 }

@@ -190,6 +190,80 @@ pub async fn udp_for(to: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
+/// A UDP socket on `group`'s port that other programs on this host may bind too
+/// (`SO_REUSEADDR`), joined to the group on the source's address (or every interface), its
+/// own datagrams looped back so that programs on one host hear each other.
+pub fn multicast_v4(group: std::net::SocketAddrV4) -> io::Result<UdpSocket> {
+    let source = current().cloned().unwrap_or_default();
+    let on = match source.ip {
+        Some(IpAddr::V4(ip)) => ip,
+        Some(ip) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("bound to {ip} (--listen): no IPv4 multicast from there"),
+            ));
+        }
+        None => Ipv4Addr::UNSPECIFIED,
+    };
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: the option value is an int that outlives the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if let Some(dev) = &source.device {
+        bind_to_device(fd, dev)?;
+    }
+    let (raw, len) = sockaddr(SocketAddr::from((Ipv4Addr::UNSPECIFIED, group.port())));
+    // SAFETY: `raw` holds a sockaddr of `len` bytes for the call's duration.
+    if unsafe { libc::bind(fd, (&raw as *const libc::sockaddr_storage).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let udp = std::net::UdpSocket::from(socket);
+    udp.join_multicast_v4(group.ip(), &on)?;
+    udp.set_multicast_loop_v4(true)?;
+    if !on.is_unspecified() {
+        let addr = libc::in_addr {
+            s_addr: u32::from(on).to_be(),
+        };
+        // SAFETY: the option value is an in_addr that outlives the call.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IP,
+                libc::IP_MULTICAST_IF,
+                (&addr as *const libc::in_addr).cast(),
+                std::mem::size_of::<libc::in_addr>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(UdpSocket::from(udp))
+}
+
 /// A `sockaddr_in`/`sockaddr_in6` for `addr` in a `sockaddr_storage`, with its length.
 fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain data; all-zero is a valid value to fill in.

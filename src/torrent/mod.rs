@@ -86,8 +86,8 @@ pub enum Event {
         kind: Kind,
     },
     ConnectFailed(SocketAddr, std::io::Error),
-    /// Peers a DHT lookup found.
-    DhtPeers(Vec<SocketAddr>),
+    /// Peers a DHT lookup or local peer discovery found.
+    PeersFound(Vec<SocketAddr>),
     /// What a connection reports.
     Peer(PeerKey, PeerEvent),
     Verified {
@@ -406,7 +406,7 @@ impl Task {
                 return Ok(self.verified(piece, passed, data, senders));
             }
             Event::Announced(announcer, event, result) => self.announced(announcer, event, result),
-            Event::DhtPeers(addrs) => {
+            Event::PeersFound(addrs) => {
                 let now = Instant::now();
                 for addr in addrs {
                     self.dialer.add(addr, false, now);
@@ -674,7 +674,7 @@ impl Task {
         let ctrl = self.ctrl.clone();
         crate::runtime::spawn(async move {
             while let Ok(peers) = found.recv().await {
-                if ctrl.send(Event::DhtPeers(peers)).await.is_err() {
+                if ctrl.send(Event::PeersFound(peers)).await.is_err() {
                     break;
                 }
             }

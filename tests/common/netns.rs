@@ -62,6 +62,30 @@ impl Namespace {
     }
 }
 
+/// A veth pair from `a` (`a_dev`, `a_ip`/24) to `b` (`b_dev`, `b_ip`/24), both up.
+pub fn link(a: &Namespace, a_dev: &str, a_ip: &str, b: &Namespace, b_dev: &str, b_ip: &str) {
+    let run = |args: &[&str]| {
+        let o = Command::new("ip").args(args).output().unwrap();
+        assert!(o.status.success(), "ip {}: {}", args.join(" "), stderr(&o));
+    };
+    run(&[
+        "-n", &a.name, "link", "add", a_dev, "type", "veth", "peer", "name", b_dev, "netns",
+        &b.name,
+    ]);
+    for (ns, dev, ip) in [(a, a_dev, a_ip), (b, b_dev, b_ip)] {
+        run(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{ip}/24"),
+            "dev",
+            dev,
+        ]);
+        run(&["-n", &ns.name, "link", "set", dev, "up"]);
+    }
+}
+
 impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = Command::new("ip")

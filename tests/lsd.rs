@@ -1,0 +1,234 @@
+//! Local service discovery (BEP 14, issue 23): on a LAN of two network namespaces, with no
+//! tracker and no DHT, p2p and libtorrent (`enable_lsd`) find each other through the
+//! multicast announces alone, each way: libtorrent fetches from a p2p seed and p2p from a
+//! libtorrent seed. Needs root.
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const A: &str = "10.88.0.1";
+const B: &str = "10.88.0.2";
+
+/// Two hosts on one link, multicast routed onto it.
+fn lan(tag: &str) -> (Namespace, Namespace) {
+    let a = Namespace::new(&format!("{tag}a"), &[]);
+    let b = Namespace::new(&format!("{tag}b"), &[]);
+    link(&a, "eth0", A, &b, "eth0", B);
+    for ns in [&a, &b] {
+        let o = Command::new("ip")
+            .args(["-n", &ns.name, "route", "add", "224.0.0.0/4", "dev", "eth0"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    (a, b)
+}
+
+fn libtorrent(ns: &Namespace, torrent: &str, dir: &str, extra: &[&str]) -> Command {
+    let py = require_libtorrent();
+    let mut args = vec![
+        libtorrent_peer_script(),
+        torrent,
+        dir,
+        "7000",
+        "--bind",
+        B,
+        "--lsd",
+    ];
+    args.extend_from_slice(extra);
+    let mut cmd = ns.command(py, &args);
+    cmd.stdout(Stdio::null());
+    cmd
+}
+
+#[test]
+fn libtorrent_fetches_from_a_p2p_seed_it_heard_of_on_the_lan() {
+    let (a, b) = lan("ls");
+    let dir = tempfile::tempdir().unwrap();
+    // A tracker nobody runs: the peers can meet only through local discovery.
+    let (content, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
+    let t = torrent.to_str().unwrap();
+    // libtorrent first, so that it is there to hear the seed's first announce.
+    let out = dir.path().join("libtorrent");
+    let heard = dir.path().join("heard");
+    let mut cmd = libtorrent(
+        &b,
+        t,
+        out.to_str().unwrap(),
+        &["--fetch", "--timeout", "15"],
+    );
+    cmd.stdout(std::fs::File::create(&heard).unwrap());
+    let mut fetch = Proc::spawn("libtorrent fetch", &mut cmd);
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&heard).is_ok_and(|h| h.contains("listening"))
+    }));
+    let seed = spawn_logged_command(
+        "p2p seed",
+        a.p2p(&[
+            "seed",
+            t,
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("{A}:6881"),
+            "--no-dht",
+        ])
+        .stdout(Stdio::null()),
+    );
+    seed.listening_port();
+    assert!(
+        fetch.wait_for(Duration::from_secs(30)).success(),
+        "libtorrent did not complete from the p2p seed within 10 s"
+    );
+    // libtorrent learned of the seed from p2p's announce.
+    let heard = std::fs::read_to_string(&heard).unwrap();
+    assert!(
+        heard
+            .lines()
+            .any(|l| l.starts_with("lsd peer: ") && l.contains(&format!("{A}:6881"))),
+        "{heard}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("f.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+}
+
+#[test]
+fn p2p_fetches_from_a_libtorrent_seed_it_heard_of_on_the_lan() {
+    let (a, b) = lan("lf");
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
+    let t = torrent.to_str().unwrap();
+    let _seed = Proc::spawn(
+        "libtorrent seed",
+        &mut libtorrent(&b, t, dir.path().to_str().unwrap(), &["--timeout", "60"]),
+    );
+    let out = dir.path().join("p2p");
+    let o = a
+        .p2p(&[
+            "fetch",
+            t,
+            "--out",
+            out.to_str().unwrap(),
+            "--listen",
+            &format!("{A}:0"),
+            "--no-dht",
+            "--timeout",
+            "10s",
+        ])
+        .env("RUST_LOG", "info,p2p::lsd=debug")
+        .output()
+        .unwrap();
+    // p2p learned of the seed from libtorrent's announce.
+    assert!(
+        stderr(&o).contains(&format!("lsd: {B}:7000 has ")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        o.status.success(),
+        "p2p did not find the libtorrent seed: {}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(out.join("f.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+}
+
+#[test]
+fn no_lsd_keeps_a_fetch_from_finding_the_seed() {
+    let (a, b) = lan("ln");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
+    let t = torrent.to_str().unwrap();
+    let _seed = Proc::spawn(
+        "libtorrent seed",
+        &mut libtorrent(&b, t, dir.path().to_str().unwrap(), &["--timeout", "30"]),
+    );
+    let out = dir.path().join("p2p");
+    let o = a
+        .p2p(&[
+            "fetch",
+            t,
+            "--out",
+            out.to_str().unwrap(),
+            "--listen",
+            &format!("{A}:0"),
+            "--no-dht",
+            "--no-lsd",
+            "--timeout",
+            "4s",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "without local discovery there is no peer to find"
+    );
+}
+
+#[test]
+fn a_private_torrent_is_never_announced_on_the_lan() {
+    let (a, b) = lan("lp");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, public) = make_content(dir.path(), "pub.bin", 100_000, "t@127.0.0.1:9", "16K");
+    let private_content = dir.path().join("priv.bin");
+    std::fs::write(&private_content, data(100_000, 9)).unwrap();
+    let private = dir.path().join("priv.torrent");
+    let o = p2p(&[
+        "make-torrent",
+        private_content.to_str().unwrap(),
+        "--tracker",
+        "t@127.0.0.1:9",
+        "--private",
+        "--out",
+        private.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // What arrives on the group on the other host, for four seconds.
+    let listen = "import socket,struct,sys,time\n\
+        s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+        s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+        s.bind(('',6771))\n\
+        s.setsockopt(socket.IPPROTO_IP,socket.IP_ADD_MEMBERSHIP,\
+        struct.pack('4s4s',socket.inet_aton('239.192.152.143'),socket.inet_aton('0.0.0.0')))\n\
+        s.settimeout(0.2)\nprint('joined',flush=True)\nend=time.time()+4\n\
+        while time.time()<end:\n  try: print(s.recv(2000).decode('latin-1'),flush=True)\n  \
+        except socket.timeout: pass\n";
+    let heard = dir.path().join("heard");
+    let mut cmd = b.command("python3", &["-c", listen]);
+    cmd.stdout(std::fs::File::create(&heard).unwrap());
+    let mut listener = Proc::spawn("listener", &mut cmd);
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&heard).is_ok_and(|h| h.contains("joined"))
+    }));
+    let seed = spawn_logged_command(
+        "p2p seed",
+        a.p2p(&[
+            "seed",
+            public.to_str().unwrap(),
+            private.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("{A}:6881"),
+            "--no-dht",
+        ])
+        .stdout(Stdio::null()),
+    );
+    seed.listening_port();
+    listener.wait_for(Duration::from_secs(10));
+    let heard = std::fs::read_to_string(&heard).unwrap();
+    assert!(
+        heard.contains(&format!("Infohash: {}", info_hash(&public))),
+        "the public torrent is announced: {heard}"
+    );
+    assert!(
+        !heard.contains(&info_hash(&private)),
+        "the private torrent is not: {heard}"
+    );
+}
