@@ -1,17 +1,24 @@
 //! Local Service Discovery (BEP 14): peers on the same LAN find each other without a tracker
 //! or the DHT. Every public torrent is announced (`BT-SEARCH * HTTP/1.1` with `Port`,
-//! `Infohash` and our `cookie`) to 239.192.152.143:6771 at start and every five minutes, one
-//! message at least 200 ms after the last; announces heard there name peers for the torrents
-//! we have, our own (our cookie) ignored. Never for private torrents (BEP 27). IPv4 only.
+//! `Infohash` and our `cookie`) to 239.192.152.143:6771 and [ff15::efc0:988f]:6771 at start
+//! and every five minutes, one message at least 200 ms after the last on each; announces
+//! heard there name peers for the torrents we have, our own (our cookie) ignored. Never for
+//! private torrents (BEP 27).
 
 use crate::metainfo::InfoHash;
 use async_std::channel::{Receiver, Sender, unbounded};
 use async_std::net::UdpSocket;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 pub const GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 192, 152, 143), 6771);
+pub const GROUP_V6: SocketAddrV6 = SocketAddrV6::new(
+    Ipv6Addr::new(0xff15, 0, 0, 0, 0, 0, 0xefc0, 0x988f),
+    6771,
+    0,
+    0,
+);
 /// How often each torrent is announced.
 pub const INTERVAL: Duration = Duration::from_secs(300);
 /// The least time between two messages sent.
@@ -21,10 +28,10 @@ const MAX_PACKET: usize = 1400;
 /// Info-hashes read from one announce.
 const MAX_HASHES: usize = 16;
 
-/// An announce: `port` and the torrents it is for, from the sender `cookie`.
-pub fn announce(port: u16, info_hash: &InfoHash, cookie: &str) -> Vec<u8> {
+/// An announce to `group`: `port` and the torrent it is for, from the sender `cookie`.
+pub fn announce(group: SocketAddr, port: u16, info_hash: &InfoHash, cookie: &str) -> Vec<u8> {
     format!(
-        "BT-SEARCH * HTTP/1.1\r\nHost: {GROUP}\r\nPort: {port}\r\nInfohash: {}\r\ncookie: {cookie}\r\n\r\n\r\n",
+        "BT-SEARCH * HTTP/1.1\r\nHost: {group}\r\nPort: {port}\r\nInfohash: {}\r\ncookie: {cookie}\r\n\r\n\r\n",
         info_hash.hex()
     )
     .into_bytes()
@@ -77,38 +84,70 @@ enum Command {
     Remove(InfoHash),
 }
 
-/// The running service: torrents come and go through it.
+/// The running service (a task for each address family): torrents come and go through it.
 #[derive(Clone)]
 pub struct Lsd {
-    commands: Sender<Command>,
+    families: Vec<Sender<Command>>,
 }
 
 impl Lsd {
     /// Announces `info_hash` now and every [`INTERVAL`], and takes peers for it.
     pub fn add(&self, info_hash: InfoHash) {
-        let _ = self.commands.try_send(Command::Add(info_hash));
+        for f in &self.families {
+            let _ = f.try_send(Command::Add(info_hash));
+        }
     }
 
     pub fn remove(&self, info_hash: InfoHash) {
-        let _ = self.commands.try_send(Command::Remove(info_hash));
+        for f in &self.families {
+            let _ = f.try_send(Command::Remove(info_hash));
+        }
     }
 }
 
-/// Joins the group on 0.0.0.0:6771 (shared with other programs on this host) and runs until
-/// every [`Lsd`] handle is dropped. `found` is given each peer heard of, with its torrent.
+/// Joins both groups on port 6771 (shared with other programs on this host), each where the
+/// source allows, and runs until every [`Lsd`] handle is dropped. `found` is given each peer
+/// heard of, with its torrent. An error only when neither group could be joined.
 pub fn start(
     port: u16,
-    found: impl Fn(InfoHash, SocketAddr) + Send + 'static,
+    found: impl Fn(InfoHash, SocketAddr) + Clone + Send + 'static,
 ) -> std::io::Result<Lsd> {
-    let socket = crate::net::source::multicast_v4(GROUP)?;
-    let (commands, rx) = unbounded();
     let cookie = format!("p2p{:08x}", crate::random::Rng::new().next_u64() as u32);
-    crate::runtime::spawn(run(socket, port, cookie, rx, found));
-    Ok(Lsd { commands })
+    let sockets = [
+        (
+            SocketAddr::V4(GROUP),
+            crate::net::source::multicast_v4(GROUP),
+        ),
+        (
+            SocketAddr::V6(GROUP_V6),
+            crate::net::source::multicast_v6(GROUP_V6),
+        ),
+    ];
+    let mut families = Vec::new();
+    let mut last_error = None;
+    for (group, socket) in sockets {
+        match socket {
+            Ok(socket) => {
+                let (commands, rx) = unbounded();
+                let found = found.clone();
+                crate::runtime::spawn(run(socket, group, port, cookie.clone(), rx, found));
+                families.push(commands);
+            }
+            Err(e) => {
+                log::debug!("local peer discovery on {group}: {e}");
+                last_error = Some(e);
+            }
+        }
+    }
+    match (families.is_empty(), last_error) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(Lsd { families }),
+    }
 }
 
 async fn run(
     socket: UdpSocket,
+    group: SocketAddr,
     port: u16,
     cookie: String,
     commands: Receiver<Command>,
@@ -154,10 +193,8 @@ async fn run(
                 if heard.cookie.as_deref() == Some(cookie.as_str()) {
                     continue;
                 }
-                let IpAddr::V4(ip) = from.ip() else {
-                    continue;
-                };
-                let peer = SocketAddr::from((ip, heard.port));
+                let mut peer = from;
+                peer.set_port(heard.port);
                 for h in heard.hashes.iter().filter(|h| due.contains_key(h)) {
                     log::debug!("lsd: {peer} has {}", h.hex());
                     found(*h, peer);
@@ -172,7 +209,8 @@ async fn run(
                 if at > Instant::now() || last_sent.elapsed() < GAP {
                     continue;
                 }
-                if let Err(e) = socket.send_to(&announce(port, &h, &cookie), GROUP).await {
+                let message = announce(group, port, &h, &cookie);
+                if let Err(e) = socket.send_to(&message, group).await {
                     log::debug!("lsd: announcing {}: {e}", h.hex());
                 }
                 last_sent = Instant::now();
@@ -192,7 +230,7 @@ mod tests {
 
     #[test]
     fn an_announce_reads_back() {
-        let packet = announce(6881, &hash(0xab), "p2pcafe");
+        let packet = announce(SocketAddr::V4(GROUP), 6881, &hash(0xab), "p2pcafe");
         let text = String::from_utf8(packet.clone()).unwrap();
         assert!(text.starts_with("BT-SEARCH * HTTP/1.1\r\nHost: 239.192.152.143:6771\r\n"));
         assert_eq!(
@@ -202,6 +240,12 @@ mod tests {
                 hashes: vec![hash(0xab)],
                 cookie: Some("p2pcafe".into())
             })
+        );
+        let v6 = announce(SocketAddr::V6(GROUP_V6), 1, &hash(1), "c");
+        assert!(
+            String::from_utf8(v6)
+                .unwrap()
+                .contains("Host: [ff15::efc0:988f]:6771\r\n")
         );
     }
 

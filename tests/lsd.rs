@@ -27,6 +27,10 @@ fn lan(tag: &str) -> (Namespace, Namespace) {
 }
 
 fn libtorrent(ns: &Namespace, torrent: &str, dir: &str, extra: &[&str]) -> Command {
+    libtorrent_on(ns, B, torrent, dir, extra)
+}
+
+fn libtorrent_on(ns: &Namespace, bind: &str, torrent: &str, dir: &str, extra: &[&str]) -> Command {
     let py = require_libtorrent();
     let mut args = vec![
         libtorrent_peer_script(),
@@ -34,7 +38,7 @@ fn libtorrent(ns: &Namespace, torrent: &str, dir: &str, extra: &[&str]) -> Comma
         dir,
         "7000",
         "--bind",
-        B,
+        bind,
         "--lsd",
     ];
     args.extend_from_slice(extra);
@@ -230,5 +234,74 @@ fn a_private_torrent_is_never_announced_on_the_lan() {
     assert!(
         !heard.contains(&info_hash(&private)),
         "the private torrent is not: {heard}"
+    );
+}
+
+#[test]
+fn on_an_ipv6_lan_each_hears_the_other() {
+    let a = Namespace::new("l6a", &[]);
+    let b = Namespace::new("l6b", &[]);
+    let run = |args: &[&str]| {
+        let o = Command::new("ip").args(args).output().unwrap();
+        assert!(o.status.success(), "ip {}: {}", args.join(" "), stderr(&o));
+    };
+    run(&[
+        "-n", &a.name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns",
+        &b.name,
+    ]);
+    for (ns, ip) in [(&a, "fd00:88::1/64"), (&b, "fd00:88::2/64")] {
+        run(&["-n", &ns.name, "addr", "add", ip, "dev", "eth0", "nodad"]);
+        run(&["-n", &ns.name, "link", "set", "eth0", "up"]);
+        // As on a host with IPv6 connectivity: a default route (multicast goes by it).
+        run(&["-n", &ns.name, "-6", "route", "add", "default", "dev", "eth0"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
+    let t = torrent.to_str().unwrap();
+    let out = dir.path().join("libtorrent");
+    let heard = dir.path().join("heard");
+    let mut cmd = libtorrent_on(
+        &b,
+        "fd00:88::2",
+        t,
+        out.to_str().unwrap(),
+        &["--fetch", "--timeout", "15"],
+    );
+    cmd.stdout(std::fs::File::create(&heard).unwrap());
+    let mut fetch = Proc::spawn("libtorrent fetch", &mut cmd);
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&heard).is_ok_and(|h| h.contains("listening"))
+    }));
+    let seed = spawn_logged_command(
+        "p2p seed",
+        a.p2p(&[
+            "seed",
+            t,
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "[fd00:88::1]:6881",
+            "--no-dht",
+        ])
+        .env("RUST_LOG", "info,p2p::lsd=debug")
+        .stdout(Stdio::null()),
+    );
+    // p2p hears libtorrent's announces on ff15::efc0:988f.
+    seed.wait_line("lsd: [fd00:88::2]:7000 has ", Duration::from_secs(10));
+    assert!(
+        fetch.wait_for(Duration::from_secs(30)).success(),
+        "libtorrent did not complete from the p2p seed"
+    );
+    // And libtorrent heard p2p's.
+    let heard = std::fs::read_to_string(&heard).unwrap();
+    assert!(
+        heard
+            .lines()
+            .any(|l| l.starts_with("lsd peer: ") && l.contains("fd00:88::1")),
+        "{heard}"
+    );
+    assert_eq!(
+        std::fs::read(out.join("f.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
     );
 }

@@ -146,6 +146,7 @@ fn forwarded(net: &Network, port: u16) -> bool {
 fn seed_reached_through_the_router(net: &Network, dir: &Path, via: &str, expect_port: u16) {
     let py = require_libtorrent();
     let (content, torrent) = make_content(dir, "f.bin", 2 << 20, "t@127.0.0.1:9", "64K");
+    let json = dir.join("seed.json");
     let mut seed = spawn_logged_command(
         "seed",
         net.lan
@@ -157,8 +158,9 @@ fn seed_reached_through_the_router(net: &Network, dir: &Path, via: &str, expect_
                 "--listen",
                 "0.0.0.0:6881",
                 "--no-dht",
+                "--json",
             ])
-            .stdout(Stdio::null()),
+            .stdout(std::fs::File::create(&json).unwrap()),
     );
     let line = seed.wait_line(
         "port mapping: TCP and UDP port 6881",
@@ -172,6 +174,15 @@ fn seed_reached_through_the_router(net: &Network, dir: &Path, via: &str, expect_
     assert!(
         forwarded(net, expect_port),
         "the router forwards {expect_port}"
+    );
+    // --json tells it too.
+    let record =
+        format!("{{\"event\":\"port_mapped\",\"external\":\"{public}\",\"via\":\"{via}\"}}");
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(&json)
+            .is_ok_and(|j| j.contains(&record))),
+        "{record} in {}",
+        std::fs::read_to_string(&json).unwrap_or_default()
     );
 
     let out = dir.join("libtorrent");

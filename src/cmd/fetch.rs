@@ -86,6 +86,7 @@ pub fn run(args: Fetch) -> Result<()> {
         let started = Instant::now();
         let mut line = ProgressLine::new();
         let mut last_log = Instant::now();
+        let mut mapped = None;
         let outcome = loop {
             match super::next(&notices, Duration::from_secs(1)).await {
                 Wake::Notice(Notice::Completed { path, already, .. }) => {
@@ -107,6 +108,7 @@ pub fn run(args: Fetch) -> Result<()> {
                 Wake::Notice(Notice::Removed { .. }) => break Ok(()),
                 Wake::Stop => break Ok(()),
                 Wake::Tick => {
+                    report::port_mapping(&engine, &mut mapped, args.json).await;
                     let Some(s) = engine.snapshot(id).await else {
                         continue;
                     };

@@ -1,4 +1,5 @@
-//! What `fetch` prints: the progress line, its `--json` form, and the summary.
+//! What `fetch` prints: the progress line, its `--json` form, and the summary; and the port
+//! mapping as `fetch` and `seed` report it in `--json`.
 
 use crate::json::Json;
 use crate::lifecycle::Snapshot;
@@ -22,6 +23,30 @@ pub fn status(s: &Snapshot) -> String {
         progress::rate(up),
         progress::count(s.peers, "peer")
     )
+}
+
+/// With `--json`, a `{"event":"port_mapped","external":"IP:PORT","via":...}` line when the
+/// router has mapped the peer port, or mapped it anew (the log says so without `--json`).
+pub async fn port_mapping(
+    engine: &crate::lifecycle::Engine,
+    last: &mut Option<crate::portmap::Mapped>,
+    json: bool,
+) {
+    if !json {
+        return;
+    }
+    let now = engine.mapped().await;
+    if now != *last {
+        if let Some(m) = &now {
+            let line = Json::Obj(vec![
+                ("event", Json::str("port_mapped")),
+                ("external", Json::str(m.external.to_string())),
+                ("via", Json::str(m.via)),
+            ]);
+            crate::outln!("{}", line.to_line());
+        }
+        *last = now;
+    }
 }
 
 /// A `fetch --json` progress line (field names kept stable; see the man page).

@@ -81,15 +81,23 @@ pub fn run(args: Seed) -> Result<()> {
         // On a terminal, a status line redrawn every second stands for the 30 s log lines.
         let mut line = progress::ProgressLine::new();
         let live = line.is_tty() && !args.json;
-        let period = if live {
+        // With --json, a second's tick tells of the port mapping at once.
+        let period = if live || args.json {
             Duration::from_secs(1)
         } else {
             REPORT_EVERY
         };
+        let mut mapped = None;
+        let mut reported = std::time::Instant::now();
         loop {
             match super::next(&notices, period).await {
                 Wake::Tick if live => line.draw(&status(&engine.list().await)),
                 Wake::Tick => {
+                    super::report::port_mapping(&engine, &mut mapped, args.json).await;
+                    if period < REPORT_EVERY && reported.elapsed() < REPORT_EVERY {
+                        continue;
+                    }
+                    reported = std::time::Instant::now();
                     for t in engine.list().await {
                         let name = crate::escape::untrusted(&t.name, 80);
                         if args.json {

@@ -176,6 +176,9 @@ impl Owner {
                     .map(|t| t.ask_peers());
                 let _ = reply.send(asked).await;
             }
+            Command::Mapped(reply) => {
+                let _ = reply.send(self.session.mapped()).await;
+            }
             Command::Shutdown(reply) => self.begin_shutdown(reply).await,
         }
     }

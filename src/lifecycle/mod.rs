@@ -177,6 +177,7 @@ enum Command {
     Snapshot(Option<Id>, Sender<Vec<Snapshot>>),
     Files(Id, Sender<Vec<FileInfo>>),
     Peers(Id, Sender<Option<Receiver<Vec<PeerInfo>>>>),
+    Mapped(Sender<Option<crate::portmap::Mapped>>),
     Shutdown(Sender<Vec<Snapshot>>),
 }
 
@@ -287,6 +288,11 @@ impl Engine {
             .await
             .and_then(|r| r.ok())
             .unwrap_or_default()
+    }
+
+    /// Where peers on the Internet reach this node, once the router mapped its port.
+    pub async fn mapped(&self) -> Option<crate::portmap::Mapped> {
+        self.ask(Command::Mapped).await.ok().flatten()
     }
 
     pub async fn list(&self) -> Vec<Snapshot> {

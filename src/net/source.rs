@@ -218,20 +218,7 @@ pub fn multicast_v4(group: std::net::SocketAddrV4) -> io::Result<UdpSocket> {
     }
     // SAFETY: `fd` is a new descriptor nothing else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
-    // SAFETY: the option value is an int that outlives the call.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     if let Some(dev) = &source.device {
         bind_to_device(fd, dev)?;
     }
@@ -262,6 +249,96 @@ pub fn multicast_v4(group: std::net::SocketAddrV4) -> io::Result<UdpSocket> {
         }
     }
     Ok(UdpSocket::from(udp))
+}
+
+/// The IPv6 counterpart of [`multicast_v4`]: joined to `group` on every interface that takes
+/// it (the source's device alone when one is set).
+pub fn multicast_v6(group: std::net::SocketAddrV6) -> io::Result<UdpSocket> {
+    let source = current().cloned().unwrap_or_default();
+    if let Some(ip @ IpAddr::V4(_)) = source.ip {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("bound to {ip} (--listen): no IPv6 multicast from there"),
+        ));
+    }
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET6,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if let Some(dev) = &source.device {
+        bind_to_device(fd, dev)?;
+    }
+    let (raw, len) = sockaddr(SocketAddr::from((Ipv6Addr::UNSPECIFIED, group.port())));
+    // SAFETY: `raw` holds a sockaddr of `len` bytes for the call's duration.
+    if unsafe { libc::bind(fd, (&raw as *const libc::sockaddr_storage).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let udp = std::net::UdpSocket::from(socket);
+    let joined = interfaces()
+        .into_iter()
+        .filter(|(_, name)| source.device.as_ref().is_none_or(|d| d == name))
+        .filter(|(index, _)| udp.join_multicast_v6(group.ip(), *index).is_ok())
+        .count();
+    if joined == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("no interface joined {}", group.ip()),
+        ));
+    }
+    udp.set_multicast_loop_v6(true)?;
+    Ok(UdpSocket::from(udp))
+}
+
+/// Sets an integer socket option.
+fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: the option value is an int that outlives the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The network interfaces, as (index, name).
+fn interfaces() -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    // SAFETY: if_nameindex(3) returns an array ended by a zero entry, or null; it is read up
+    // to that entry and freed once.
+    unsafe {
+        let list = libc::if_nameindex();
+        if list.is_null() {
+            return out;
+        }
+        let mut at = list;
+        while (*at).if_index != 0 && out.len() < 1024 {
+            let name = std::ffi::CStr::from_ptr((*at).if_name)
+                .to_string_lossy()
+                .into_owned();
+            out.push(((*at).if_index, name));
+            at = at.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    out
 }
 
 /// A `sockaddr_in`/`sockaddr_in6` for `addr` in a `sockaddr_storage`, with its length.

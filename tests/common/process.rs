@@ -195,7 +195,10 @@ pub fn spawn_logged_env(name: &str, args: &[&str], env: &[(&str, &Path)]) -> Log
 /// A p2p command (or one that runs p2p, as `ip netns exec` does) run with its log lines on a
 /// channel; its standard output goes where the command says.
 pub fn spawn_logged_command(name: &str, cmd: &mut Command) -> Logged {
-    cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
+    if !cmd.get_envs().any(|(name, _)| name == "RUST_LOG") {
+        cmd.env("RUST_LOG", "info");
+    }
+    cmd.stderr(Stdio::piped());
     let mut proc = Proc::spawn(name, cmd);
     let stderr = proc.child.stderr.take().expect("piped stderr");
     let (tx, rx) = std::sync::mpsc::channel();

@@ -33,7 +33,7 @@ ap.add_argument("--lsd", action="store_true", help="local service discovery (BEP
 args = ap.parse_args()
 
 settings = {
-    "listen_interfaces": "%s:%d" % (args.bind, args.port),
+    "listen_interfaces": ("[%s]:%d" if ":" in args.bind else "%s:%d") % (args.bind, args.port),
     "outgoing_interfaces": args.bind,
     "enable_dht": False,
     "enable_lsd": False,
