@@ -22,7 +22,7 @@ wait_port $sport
 fetch() {
   rm -rf "$work/out"
   local t0=$(date +%s.%N)
-  "$bin" fetch "$work/t.torrent" --out "$work/out" --peer 127.0.0.1:$sport --no-dht --encryption require \
+  "$bin" fetch "$work/t.torrent" --out "$work/out" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --no-dht --encryption require \
     >/dev/null 2>&1
   echo "$(date +%s.%N) - $t0" | bc -l
 }

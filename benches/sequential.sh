@@ -21,7 +21,7 @@ for mode in rarest-first sequential; do
   flag=""; [ $mode = sequential ] && flag=--sequential
   rm -rf "$work/out"
   start=$(date +%s.%N)
-  "$bin" fetch "$work/f.torrent" --out "$work/out" --peer 127.0.0.1:$port --no-dht --json $flag 2>/dev/null |
+  "$bin" fetch "$work/f.torrent" --out "$work/out" --peer 127.0.0.1:$port --listen 127.0.0.1:0 --no-dht --json $flag 2>/dev/null |
     python3 -c '
 import json, sys, time
 start = float(sys.argv[1]); mode = sys.argv[2]; marks = {}
