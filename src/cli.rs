@@ -400,11 +400,12 @@ pub struct Daemon {
     pub dht_bootstrap: Vec<String>,
 }
 
-/// Add a torrent file or magnet link to the running daemon.
+/// Add a torrent file, magnet link or URL to the running daemon.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "add")]
 pub struct Add {
-    /// the .torrent file (sent to the daemon) or a magnet link
+    /// the .torrent file (sent to the daemon), a magnet link, or an http(s):// URL of a
+    /// .torrent (fetched by the daemon; a redirect to a magnet link is followed)
     #[argh(positional)]
     pub torrent: String,
     /// the directory to download into (default: the daemon's --download-dir)

@@ -754,3 +754,79 @@ fn a_torrents_own_speed_limit_holds_it_back_until_lifted() {
         std::fs::read(content).unwrap()
     );
 }
+
+/// A web server as an indexer is: `/f.torrent` is the file, `/magnet` redirects to `link`,
+/// anything else is 404.
+fn indexer(torrent: &Path, link: &str) -> (Proc, u16) {
+    let script = "import http.server,sys\n\
+        body=open(sys.argv[1],'rb').read()\n\
+        class H(http.server.BaseHTTPRequestHandler):\n  \
+          def log_message(self,*a): pass\n  \
+          def do_GET(self):\n    \
+            if self.path=='/f.torrent':\n      \
+              self.send_response(200); self.send_header('Content-Length',str(len(body))); self.end_headers(); self.wfile.write(body)\n    \
+            elif self.path=='/magnet':\n      \
+              self.send_response(302); self.send_header('Location',sys.argv[2]); self.send_header('Content-Length','0'); self.end_headers()\n    \
+            else:\n      \
+              self.send_error(404)\n\
+        s=http.server.HTTPServer(('127.0.0.1',0),H)\n\
+        print('listening',s.server_address[1],flush=True)\n\
+        s.serve_forever()\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script])
+        .arg(torrent)
+        .arg(link)
+        .stdout(std::process::Stdio::piped());
+    let mut server = Proc::spawn("indexer", &mut cmd);
+    let port = helper_port(&mut server);
+    (server, port)
+}
+
+#[test]
+fn torrents_added_by_url_download_whether_the_url_gives_the_file_or_a_magnet_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = one_seed(dir.path(), "f.bin", 1 << 20, "32768", 1);
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=f.bin&tr=http://127.0.0.1:{}/announce",
+        s.hash, s.tracker_port
+    );
+    let (_server, port) = indexer(&s.torrent, &link);
+    let d = start_daemon("daemon", dir.path(), &[]);
+
+    // The .torrent by URL.
+    d.remote(&["-a", &format!("http://127.0.0.1:{port}/f.torrent")]);
+    wait_torrent(&d, &s.hash, "the download added by URL", done);
+    assert_eq!(
+        std::fs::read(d.downloads.join("f.bin")).unwrap(),
+        std::fs::read(&s.content).unwrap()
+    );
+    d.remote(&["-t", "1", "--remove-and-delete"]);
+    assert!(wait_until(LIMIT, || d.torrents(&["id"]).is_empty()));
+
+    // A URL that answers with a magnet link, as indexers do.
+    d.remote(&["-a", &format!("http://127.0.0.1:{port}/magnet")]);
+    wait_torrent(
+        &d,
+        &s.hash,
+        "the download added by a redirect to a magnet link",
+        done,
+    );
+    assert_eq!(
+        std::fs::read(d.downloads.join("f.bin")).unwrap(),
+        std::fs::read(&s.content).unwrap()
+    );
+
+    // A URL that fails says why, and adds nothing.
+    let refused = p2p::daemon::client::Client::new(&d.rpc, None)
+        .call(
+            "torrent-add",
+            Json::Obj(vec![(
+                "filename",
+                Json::str(format!("http://127.0.0.1:{port}/missing.torrent")),
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("missing.torrent: HTTP 404"), "{refused}");
+    assert_eq!(d.torrents(&["id"]).len(), 1);
+}

@@ -253,7 +253,9 @@ fn on_an_ipv6_lan_each_hears_the_other() {
         run(&["-n", &ns.name, "addr", "add", ip, "dev", "eth0", "nodad"]);
         run(&["-n", &ns.name, "link", "set", "eth0", "up"]);
         // As on a host with IPv6 connectivity: a default route (multicast goes by it).
-        run(&["-n", &ns.name, "-6", "route", "add", "default", "dev", "eth0"]);
+        run(&[
+            "-n", &ns.name, "-6", "route", "add", "default", "dev", "eth0",
+        ]);
     }
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");

@@ -57,13 +57,15 @@ fn with_ids(which: &str, mut fields: Vec<(&'static str, Json)>) -> Result<Json> 
 pub fn add(a: crate::cli::Add) -> Result<()> {
     let mut client = client(a.rpc.as_deref(), a.rpc_auth.as_deref());
     let mut args = Vec::new();
-    if crate::magnet::Magnet::is_magnet(&a.torrent) {
+    let url = a.torrent.starts_with("http://") || a.torrent.starts_with("https://");
+    if crate::magnet::Magnet::is_magnet(&a.torrent) || url {
         if !a.only.is_empty() || !a.skip.is_empty() {
             return Err(Error::BadArgument {
                 what: "--only/--skip",
                 value: String::new(),
-                reason: "a magnet link's files are unknown until its metadata arrives: add it, \
-                         then choose with the web page or transmission-remote -G"
+                reason: "the files of a magnet link or a URL are unknown until the daemon has \
+                         its metadata: add it, then choose with the web page or \
+                         transmission-remote -G"
                     .into(),
             });
         }

@@ -109,6 +109,9 @@ pub struct Added {
 
 /// Runs the daemon until SIGINT or SIGTERM: then every torrent announces `stopped` and the
 /// state is saved.
+/// How long fetching a .torrent named by URL may take (inside the RPC request's 30 s).
+const URL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 pub async fn run(config: Config) -> Result<()> {
     let state = StateDir::open(&config.state_dir).map_err(|source| Error::Io {
         path: config.state_dir.clone(),
@@ -401,14 +404,34 @@ impl Node {
                 let m = Magnet::parse(&name)?;
                 (Source::Magnet(m), None, Some(name))
             }
-            Adding::Name(name) if name.starts_with("http://") || name.starts_with("https://") => {
-                return Err(Error::BadArgument {
+            Adding::Name(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                let bad = |reason| Error::BadArgument {
                     what: "filename",
-                    value: name,
-                    reason: "p2p does not download .torrent files over HTTP; give the file's \
-                             bytes (metainfo) or a magnet link"
-                        .into(),
-                });
+                    value: url.clone(),
+                    reason,
+                };
+                let max = crate::metainfo::MAX_TORRENT_FILE as usize;
+                // Boxed: a large future (its buffers), kept out of every RPC request's.
+                let got = Box::pin(crate::net::get(&url, max, URL_TIMEOUT)).await;
+                match got.map_err(bad)? {
+                    crate::net::Got::Body(bytes) => {
+                        let t = Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
+                            path: PathBuf::from(&url),
+                            source,
+                        })?;
+                        (Source::Torrent(Box::new(t)), Some(bytes), None)
+                    }
+                    crate::net::Got::Elsewhere(link) if Magnet::is_magnet(&link) => {
+                        let m = Magnet::parse(&link)?;
+                        (Source::Magnet(m), None, Some(link))
+                    }
+                    crate::net::Got::Elsewhere(other) => {
+                        return Err(bad(format!(
+                            "redirected to `{}`, neither a .torrent nor a magnet link",
+                            crate::escape::untrusted(&other, 80)
+                        )));
+                    }
+                }
             }
             Adding::Name(name) => {
                 let path = PathBuf::from(&name);

@@ -45,3 +45,89 @@ impl Stream {
         }
     }
 }
+
+/// What a GET came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Got {
+    Body(Vec<u8>),
+    /// A redirect to a URL of another kind (indexers answer a .torrent link with a
+    /// `magnet:` link this way).
+    Elsewhere(String),
+}
+
+/// Redirects followed by [`get`].
+const MAX_REDIRECTS: usize = 3;
+
+/// The body of a GET of an `http://` or `https://` URL: at most `max` bytes, the whole
+/// exchange (redirects included) within `limit`, certificates checked as for trackers.
+pub async fn get(url: &str, max: usize, limit: std::time::Duration) -> Result<Got, String> {
+    crate::runtime::within(limit, get_following(url, max))
+        .await
+        .unwrap_or_else(|| Err(format!("{url}: no answer within {}s", limit.as_secs())))
+}
+
+async fn get_following(url: &str, max: usize) -> Result<Got, String> {
+    let mut url = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let https = url.starts_with("https://");
+        if !https && !url.starts_with("http://") {
+            return Ok(Got::Elsewhere(url));
+        }
+        let (host, port, path) = crate::url::split_url(&url, crate::url::default_port(&url))
+            .ok_or_else(|| format!("`{url}` is not a valid URL"))?;
+        let addr = crate::runtime::resolve(&host, port)
+            .await
+            .map_err(|e| format!("{url}: resolving {host}: {e}"))?;
+        let mut stream = Stream::open(addr, &host, https)
+            .await
+            .map_err(|e| format!("{url}: connecting: {e}"))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: p2p/{}\r\nAccept-Encoding: identity\r\n\
+             Connection: close\r\n\r\n",
+            crate::url::host_header(&host, port, https),
+            env!("CARGO_PKG_VERSION")
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("{url}: sending the request: {e}"))?;
+        let limits = crate::http1::Limits {
+            line: 8192,
+            head: 16384,
+        };
+        let mut response = Vec::new();
+        let mut chunk = vec![0u8; 16384];
+        let (status, location, body) = loop {
+            let n = stream
+                .read(&mut chunk)
+                .await
+                .map_err(|e| format!("{url}: reading the answer: {e}"))?;
+            response.extend_from_slice(&chunk[..n]);
+            if response.len() > max + limits.head {
+                return Err(format!("{url}: an answer over {max} bytes"));
+            }
+            if let Some((head, body)) = crate::http1::whole_response(&response, limits, max, n == 0)
+                .map_err(|e| format!("{url}: {e}"))?
+            {
+                let location = head.headers.get_str("location").map(str::to_string);
+                break (head.status, location, body);
+            }
+        };
+        match (status, location) {
+            (200, _) => return Ok(Got::Body(body)),
+            (301 | 302 | 303 | 307 | 308, Some(to)) => {
+                url = if to.starts_with('/') {
+                    let scheme = if https { "https" } else { "http" };
+                    format!(
+                        "{scheme}://{}{to}",
+                        crate::url::host_header(&host, port, https)
+                    )
+                } else {
+                    to
+                };
+            }
+            (status, _) => return Err(format!("{url}: HTTP {status}")),
+        }
+    }
+    Err(format!("{url}: more than {MAX_REDIRECTS} redirects"))
+}
