@@ -100,17 +100,6 @@ impl TlsFront {
     }
 }
 
-/// tests/support/range_http.py serving `dir`.
-fn file_server(dir: &Path) -> (Proc, u16) {
-    let mut cmd = Command::new("python3");
-    cmd.arg(format!("{SUPPORT}/range_http.py"))
-        .arg(dir)
-        .stdout(Stdio::piped());
-    let mut server = Proc::spawn("range server", &mut cmd);
-    let port = helper_port(&mut server);
-    (server, port)
-}
-
 fn make(content: &Path, torrent: &Path, extra: &[&str]) {
     let mut args = vec![
         "make-torrent",
@@ -192,7 +181,7 @@ fn an_https_web_seed_serves_a_fetch_alone() {
     let ca = certs.path().join("ca.pem");
     let dir = tempfile::tempdir().unwrap();
     let file = content(dir.path());
-    let (_server, server_port) = file_server(dir.path());
+    let (_server, server_port) = range_http_server(dir.path());
     let front = tls_front(certs.path(), "good", server_port);
     let torrent = dir.path().join("data.torrent");
     let seed = format!("https://127.0.0.1:{}/data.bin", front.port);
@@ -272,7 +261,7 @@ fn a_web_seed_with_an_unknown_authority_is_not_trusted() {
     let certs = certificates();
     let dir = tempfile::tempdir().unwrap();
     let file = content(dir.path());
-    let (_server, server_port) = file_server(dir.path());
+    let (_server, server_port) = range_http_server(dir.path());
     let front = tls_front(certs.path(), "unknown_ca", server_port);
     let torrent = dir.path().join("data.torrent");
     let seed = format!("https://127.0.0.1:{}/data.bin", front.port);

@@ -100,32 +100,44 @@ fn libtorrent_fetches_from_a_p2p_seed_it_heard_of_on_the_lan() {
     );
 }
 
-#[test]
-fn p2p_fetches_from_a_libtorrent_seed_it_heard_of_on_the_lan() {
-    let (a, b) = lan("lf");
-    let dir = tempfile::tempdir().unwrap();
-    let (content, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
+/// A libtorrent seed on host B and `p2p fetch EXTRA...` on host A, with no tracker and no
+/// DHT; the content, where the fetch wrote, and the fetch's output.
+fn p2p_fetch_from_libtorrent(
+    dir: &std::path::Path,
+    tag: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf, std::process::Output) {
+    let (a, b) = lan(tag);
+    let (content, torrent) = make_content(dir, "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
     let t = torrent.to_str().unwrap();
     let _seed = Proc::spawn(
         "libtorrent seed",
-        &mut libtorrent(&b, t, dir.path().to_str().unwrap(), &["--timeout", "60"]),
+        &mut libtorrent(&b, t, dir.to_str().unwrap(), &["--timeout", "60"]),
     );
-    let out = dir.path().join("p2p");
+    let out = dir.join("p2p");
+    let listen = format!("{A}:0");
+    let mut args = vec![
+        "fetch",
+        t,
+        "--out",
+        out.to_str().unwrap(),
+        "--listen",
+        &listen,
+        "--no-dht",
+    ];
+    args.extend_from_slice(extra);
     let o = a
-        .p2p(&[
-            "fetch",
-            t,
-            "--out",
-            out.to_str().unwrap(),
-            "--listen",
-            &format!("{A}:0"),
-            "--no-dht",
-            "--timeout",
-            "10s",
-        ])
+        .p2p(&args)
         .env("RUST_LOG", "info,p2p::lsd=debug")
         .output()
         .unwrap();
+    (content, out, o)
+}
+
+#[test]
+fn p2p_fetches_from_a_libtorrent_seed_it_heard_of_on_the_lan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, out, o) = p2p_fetch_from_libtorrent(dir.path(), "lf", &["--timeout", "10s"]);
     // p2p learned of the seed from libtorrent's announce.
     assert!(
         stderr(&o).contains(&format!("lsd: {B}:7000 has ")),
@@ -145,30 +157,8 @@ fn p2p_fetches_from_a_libtorrent_seed_it_heard_of_on_the_lan() {
 
 #[test]
 fn no_lsd_keeps_a_fetch_from_finding_the_seed() {
-    let (a, b) = lan("ln");
     let dir = tempfile::tempdir().unwrap();
-    let (_, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
-    let t = torrent.to_str().unwrap();
-    let _seed = Proc::spawn(
-        "libtorrent seed",
-        &mut libtorrent(&b, t, dir.path().to_str().unwrap(), &["--timeout", "30"]),
-    );
-    let out = dir.path().join("p2p");
-    let o = a
-        .p2p(&[
-            "fetch",
-            t,
-            "--out",
-            out.to_str().unwrap(),
-            "--listen",
-            &format!("{A}:0"),
-            "--no-dht",
-            "--no-lsd",
-            "--timeout",
-            "4s",
-        ])
-        .output()
-        .unwrap();
+    let (_, _, o) = p2p_fetch_from_libtorrent(dir.path(), "ln", &["--no-lsd", "--timeout", "4s"]);
     assert!(
         !o.status.success(),
         "without local discovery there is no peer to find"

@@ -61,20 +61,6 @@ fn plain_http_server(dir: &Path) -> (Proc, u16) {
     (server, port)
 }
 
-/// tests/support/range_http.py: Range and keep-alive, as nginx or Apache.
-fn range_http_server(dir: &Path) -> (Proc, u16) {
-    let mut cmd = Command::new("python3");
-    cmd.arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/support/range_http.py"
-    ))
-    .arg(dir)
-    .stdout(Stdio::piped());
-    let mut server = Proc::spawn("range server", &mut cmd);
-    let port = helper_port(&mut server);
-    (server, port)
-}
-
 fn make(content: &Path, out: &Path, extra: &[&str]) {
     let mut args = vec![
         "make-torrent",

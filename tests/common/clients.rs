@@ -127,3 +127,17 @@ pub fn helper_port(proc: &mut Proc) -> u16 {
         .parse()
         .expect("a port")
 }
+
+/// tests/support/range_http.py serving `dir`: Range and keep-alive, as nginx or Apache.
+pub fn range_http_server(dir: &Path) -> (Proc, u16) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/range_http.py"
+    ))
+    .arg(dir)
+    .stdout(Stdio::piped());
+    let mut server = Proc::spawn("range server", &mut cmd);
+    let port = helper_port(&mut server);
+    (server, port)
+}
