@@ -13,6 +13,7 @@ impl Write for OverStatusLine {
         let mut err = std::io::stderr().lock();
         err.write_all(b"\r\x1b[K")?;
         err.write_all(record)?;
+        p2p::progress::OVERWRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(record.len())
     }
 

@@ -2,6 +2,11 @@
 //! byte and rate formatting every command shares.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set when something else wrote over the status line (a log record on a terminal clears
+/// it first): the line is gone, and ending it would leave an empty line.
+pub static OVERWRITTEN: AtomicBool = AtomicBool::new(false);
 
 pub struct ProgressLine {
     tty: bool,
@@ -33,15 +38,16 @@ impl ProgressLine {
             let _ = write!(err, "\r{text}\x1b[K");
             let _ = err.flush();
             self.drawn = true;
+            OVERWRITTEN.store(false, Ordering::Relaxed);
         }
     }
 
     /// Ends the line so later output starts clean.
     pub fn finish(&mut self) {
-        if self.drawn {
+        if self.drawn && !OVERWRITTEN.load(Ordering::Relaxed) {
             eprintln!();
-            self.drawn = false;
         }
+        self.drawn = false;
     }
 }
 

@@ -777,6 +777,30 @@ fn a_seed_tells_of_each_peer_that_comes_and_leaves() {
     assert!(left.contains("% of it"), "{left}");
 }
 
+/// `p2p seed --json --upload-limit LIMIT` of `torrent` from `dir`, its JSON lines going to
+/// `dir/seed.json`.
+fn json_seed(dir: &Path, torrent: &Path, limit: &str) -> (Logged, PathBuf) {
+    let json = dir.join("seed.json");
+    let seed = spawn_logged_command(
+        "seed",
+        p2p_command()
+            .args([
+                "seed",
+                torrent.to_str().unwrap(),
+                "--dir",
+                dir.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--no-dht",
+                "--json",
+                "--upload-limit",
+                limit,
+            ])
+            .stdout(fs::File::create(&json).unwrap()),
+    );
+    (seed, json)
+}
+
 /// A number field of a `--json` line.
 fn json_field(line: &str, field: &str) -> u64 {
     let after = line
@@ -805,24 +829,7 @@ fn last_json_line(path: &Path, event: &str) -> String {
 fn the_seed_counts_every_block_an_interrupted_then_resumed_fetch_received() {
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = make_content(dir.path(), "f.bin", 4 << 20, "t@127.0.0.1:9", "64K");
-    let seed_json = dir.path().join("seed.json");
-    let seed = spawn_logged_command(
-        "seed",
-        p2p_command()
-            .args([
-                "seed",
-                torrent.to_str().unwrap(),
-                "--dir",
-                dir.path().to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--no-dht",
-                "--json",
-                "--upload-limit",
-                "2M",
-            ])
-            .stdout(fs::File::create(&seed_json).unwrap()),
-    );
+    let (seed, seed_json) = json_seed(dir.path(), &torrent, "2M");
     let peer = format!("127.0.0.1:{}", seed.listening_port());
     let out = dir.path().join("out");
     // The seed's upload limit paces each batch of blocks it sends (128 KiB at a time), and
@@ -867,24 +874,7 @@ fn the_seed_counts_every_block_an_interrupted_then_resumed_fetch_received() {
 fn a_seed_counts_the_blocks_a_leecher_read_before_it_reset_the_connection() {
     let dir = tempfile::tempdir().unwrap();
     let (_, torrent) = make_content(dir.path(), "f.bin", 4 << 20, "t@127.0.0.1:9", "256K");
-    let seed_json = dir.path().join("seed.json");
-    let mut seed = spawn_logged_command(
-        "seed",
-        p2p_command()
-            .args([
-                "seed",
-                torrent.to_str().unwrap(),
-                "--dir",
-                dir.path().to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--no-dht",
-                "--json",
-                "--upload-limit",
-                "64K",
-            ])
-            .stdout(fs::File::create(&seed_json).unwrap()),
-    );
+    let (mut seed, seed_json) = json_seed(dir.path(), &torrent, "64K");
     let port = seed.listening_port();
     // 32 blocks asked at once: the seed sends them as one batch, 128 KiB at a time under its
     // upload limit. The leecher reads six, then resets the connection while the seed waits to
@@ -974,6 +964,8 @@ fn a_seed_on_a_terminal_redraws_a_status_line_under_its_log() {
         .matches("\rseeding f.bin: up 0 B/s, 0 B uploaded, 0 peers\x1b[K")
         .count();
     assert!(draws >= 2, "a status line redrawn every second: {shown:?}");
+    // The status line a log line replaced is not ended again: no empty line.
+    assert!(!shown.contains("\r\n\r\n"), "{shown:?}");
     // A log line clears the line it lands on (a status line) before it is written.
     let log = shown
         .find("stopping: telling the trackers")

@@ -16,6 +16,8 @@ const SSDP: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 ));
 /// How long answers to an `M-SEARCH` are awaited.
 const SEARCH_WAIT: Duration = Duration::from_secs(2);
+/// How long other devices are awaited once one has answered.
+const FIRST_ANSWER_GRACE: Duration = Duration::from_millis(300);
 const MAX_DEVICES: usize = 8;
 const MAX_SSDP: usize = 2048;
 const MAX_BODY: usize = 64 * 1024;
@@ -187,7 +189,7 @@ pub async fn discover() -> Result<Device, String> {
         .send_to(&msearch(), SSDP)
         .await
         .map_err(|e| format!("SSDP: {e}"))?;
-    let deadline = Instant::now() + SEARCH_WAIT;
+    let mut deadline = Instant::now() + SEARCH_WAIT;
     let mut locations: Vec<(SocketAddr, String)> = Vec::new();
     let mut buf = vec![0u8; MAX_SSDP + 1];
     while locations.len() < MAX_DEVICES {
@@ -200,6 +202,8 @@ pub async fn discover() -> Result<Device, String> {
             && !locations.contains(&found)
         {
             locations.push(found);
+            // A gateway has answered: others on the LAN get a moment more, not the whole wait.
+            deadline = deadline.min(Instant::now() + FIRST_ANSWER_GRACE);
         }
     }
     for (addr, path) in locations {
