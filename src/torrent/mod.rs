@@ -219,11 +219,16 @@ pub struct Handle {
     pub task: crate::runtime::JoinHandle<Result<()>>,
 }
 
+/// Peer events queued for the task before readers wait. The queue's slots (56 bytes and a
+/// stamp each) are allocated when the torrent starts, for every torrent a daemon holds; 64
+/// blocks (1 MiB at 16 KiB) are ample for the task to drain between its turns.
+const PEER_QUEUE: usize = 64;
+
 pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config: Config) -> Handle {
     // Two queues: peer traffic (bounded, so readers cannot run far ahead of the task) and the
     // task's own events (verifications, announces, connections, ticks), which are served first
     // so that a long queue of blocks never delays a verdict the picker is waiting for.
-    let (peer_tx, peer_rx) = async_std::channel::bounded::<PeerTraffic>(256);
+    let (peer_tx, peer_rx) = async_std::channel::bounded::<PeerTraffic>(PEER_QUEUE);
     let (tx, ctrl_rx) = async_std::channel::unbounded();
     let web_seeds = !config.options.upload_only && !meta.url_list.is_empty();
     let config_idle_tick = config.options.idle_tick;
