@@ -100,21 +100,6 @@ impl TlsFront {
     }
 }
 
-fn make(content: &Path, torrent: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "make-torrent",
-        content.to_str().unwrap(),
-        "--out",
-        torrent.to_str().unwrap(),
-        "--piece-length",
-        "16K",
-        "--force",
-    ];
-    args.extend_from_slice(extra);
-    let o = p2p(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-}
-
 fn content(dir: &Path) -> PathBuf {
     let file = dir.join("data.bin");
     fs::write(&file, data(300_000, 7)).unwrap();
@@ -132,7 +117,7 @@ fn an_https_tracker_introduces_seed_and_fetcher() {
     let file = content(dir.path());
     let torrent = dir.path().join("data.torrent");
     let announce = format!("https://127.0.0.1:{}/announce", front.port);
-    make(&file, &torrent, &["--tracker", &announce]);
+    make_16k_torrent(&file, &torrent, &["--tracker", &announce]);
 
     let seed = spawn_logged_env(
         "seed",
@@ -185,7 +170,7 @@ fn an_https_web_seed_serves_a_fetch_alone() {
     let front = tls_front(certs.path(), "good", server_port);
     let torrent = dir.path().join("data.torrent");
     let seed = format!("https://127.0.0.1:{}/data.bin", front.port);
-    make(&file, &torrent, &["--web-seed", &seed]);
+    make_16k_torrent(&file, &torrent, &["--web-seed", &seed]);
     let out = dir.path().join("out");
     let mut fetch = start_fetch_env(
         "fetch",
@@ -216,7 +201,7 @@ fn refused_tracker(certs: &Path, stem: &str, reason: &str) {
     let front = tls_front(certs, stem, tracker_port);
     let torrent = dir.path().join("data.torrent");
     let announce = format!("https://127.0.0.1:{}/announce", front.port);
-    make(&file, &torrent, &["--tracker", &announce]);
+    make_16k_torrent(&file, &torrent, &["--tracker", &announce]);
     let out = dir.path().join("out");
     let ca = certs.join("ca.pem");
     let mut fetch = start_fetch_env(
@@ -265,7 +250,7 @@ fn a_web_seed_with_an_unknown_authority_is_not_trusted() {
     let front = tls_front(certs.path(), "unknown_ca", server_port);
     let torrent = dir.path().join("data.torrent");
     let seed = format!("https://127.0.0.1:{}/data.bin", front.port);
-    make(&file, &torrent, &["--web-seed", &seed]);
+    make_16k_torrent(&file, &torrent, &["--web-seed", &seed]);
     let out = dir.path().join("out");
     let ca = certs.path().join("ca.pem");
     let mut fetch = start_fetch_env(

@@ -61,21 +61,6 @@ fn plain_http_server(dir: &Path) -> (Proc, u16) {
     (server, port)
 }
 
-fn make(content: &Path, out: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "make-torrent",
-        content.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--piece-length",
-        "16K",
-        "--force",
-    ];
-    args.extend_from_slice(extra);
-    let o = p2p(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-}
-
 fn fetch(torrent: &Path, out: &Path, extra: &[&str]) -> (String, String) {
     let mut args = vec!["--no-dht"];
     args.extend_from_slice(extra);
@@ -101,7 +86,7 @@ fn a_web_seed_alone_from_python_http_server_multi_and_single_file() {
     // Multi-file: the URL above the torrent's directory.
     let torrent = dir.path().join("album.torrent");
     let seed = format!("http://127.0.0.1:{port}/");
-    make(&content, &torrent, &["--web-seed", &seed]);
+    make_16k_torrent(&content, &torrent, &["--web-seed", &seed]);
     let info = stdout(&p2p(&["info", torrent.to_str().unwrap()]));
     assert!(info.contains(&format!("web seeds:    {seed}")), "{info}");
     let out = dir.path().join("out");
@@ -112,7 +97,7 @@ fn a_web_seed_alone_from_python_http_server_multi_and_single_file() {
     // Single file: the URL of the file itself.
     let file = content.join("c&d.bin");
     let single = dir.path().join("single.torrent");
-    make(
+    make_16k_torrent(
         &file,
         &single,
         &[
@@ -151,7 +136,7 @@ fn a_web_seed_beside_a_peer_lacking_one_file_and_a_lying_one_banned() {
     }
     let (_server, port) = range_http_server(&served);
     let torrent = dir.path().join("album.torrent");
-    make(
+    make_16k_torrent(
         &content,
         &torrent,
         &["--web-seed", &format!("http://127.0.0.1:{port}")],
@@ -189,7 +174,7 @@ fn aria2c_fetches_from_the_web_seed_of_a_p2p_torrent() {
     let content = album(dir.path());
     let (_server, port) = range_http_server(dir.path());
     let torrent = dir.path().join("album.torrent");
-    make(
+    make_16k_torrent(
         &content,
         &torrent,
         &["--web-seed", &format!("http://127.0.0.1:{port}/")],

@@ -44,6 +44,51 @@ impl Stream {
             Stream::Tls(s) => s.write_all(data).await,
         }
     }
+
+    /// Sends `request` and reads one whole answer: a head within [`ANSWER_HEAD`], a body of at
+    /// most `max_body` bytes, framed by its length or chunks or ended by the server closing.
+    /// Not timed: the caller bounds the exchange.
+    pub async fn exchange(&mut self, request: &[u8], max_body: usize) -> Result<Answer, String> {
+        self.write_all(request)
+            .await
+            .map_err(|e| format!("sending the request: {e}"))?;
+        let mut response = Vec::new();
+        let mut chunk = vec![0u8; 16384];
+        loop {
+            let n = self
+                .read(&mut chunk)
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?;
+            response.extend_from_slice(&chunk[..n]);
+            if response.len() > max_body + ANSWER_HEAD.head {
+                return Err(format!("an answer over {max_body} bytes"));
+            }
+            if let Some((head, body)) =
+                crate::http1::whole_response(&response, ANSWER_HEAD, max_body, n == 0)
+                    .map_err(|e| e.to_string())?
+            {
+                return Ok(Answer {
+                    status: head.status,
+                    location: head.headers.get_str("location").map(str::to_string),
+                    body,
+                });
+            }
+        }
+    }
+}
+
+/// Bounds of the head of an answer [`Stream::exchange`] reads.
+pub const ANSWER_HEAD: crate::http1::Limits = crate::http1::Limits {
+    line: 8192,
+    head: 16384,
+};
+
+/// A whole HTTP answer: its status, where it redirects to, its body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
 }
 
 /// What a GET came to.
@@ -87,34 +132,12 @@ async fn get_following(url: &str, max: usize) -> Result<Got, String> {
             crate::url::host_header(&host, port, https),
             env!("CARGO_PKG_VERSION")
         );
-        stream
-            .write_all(request.as_bytes())
+        let answer = stream
+            .exchange(request.as_bytes(), max)
             .await
-            .map_err(|e| format!("{url}: sending the request: {e}"))?;
-        let limits = crate::http1::Limits {
-            line: 8192,
-            head: 16384,
-        };
-        let mut response = Vec::new();
-        let mut chunk = vec![0u8; 16384];
-        let (status, location, body) = loop {
-            let n = stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("{url}: reading the answer: {e}"))?;
-            response.extend_from_slice(&chunk[..n]);
-            if response.len() > max + limits.head {
-                return Err(format!("{url}: an answer over {max} bytes"));
-            }
-            if let Some((head, body)) = crate::http1::whole_response(&response, limits, max, n == 0)
-                .map_err(|e| format!("{url}: {e}"))?
-            {
-                let location = head.headers.get_str("location").map(str::to_string);
-                break (head.status, location, body);
-            }
-        };
-        match (status, location) {
-            (200, _) => return Ok(Got::Body(body)),
+            .map_err(|e| format!("{url}: {e}"))?;
+        match (answer.status, answer.location) {
+            (200, _) => return Ok(Got::Body(answer.body)),
             (301 | 302 | 303 | 307 | 308, Some(to)) => {
                 url = if to.starts_with('/') {
                     let scheme = if https { "https" } else { "http" };

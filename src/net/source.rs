@@ -127,29 +127,14 @@ pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     } else {
         libc::AF_INET6
     };
-    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new descriptor nothing else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = new_socket(family, libc::SOCK_STREAM)?;
+    let fd = socket.as_raw_fd();
     if let Some(dev) = &source.device {
         bind_to_device(fd, dev)?;
     }
     if let Some(ip) = source.ip {
-        let (raw, len) = sockaddr(SocketAddr::new(ip, 0));
-        // SAFETY: `raw` holds a sockaddr of `len` bytes for the call's duration.
-        if unsafe { libc::bind(fd, (&raw as *const libc::sockaddr_storage).cast(), len) } != 0 {
-            let e = io::Error::last_os_error();
-            return Err(io::Error::new(e.kind(), format!("binding to {ip}: {e}")));
-        }
+        bind(fd, SocketAddr::new(ip, 0))
+            .map_err(|e| io::Error::new(e.kind(), format!("binding to {ip}: {e}")))?;
     }
     let (raw, len) = sockaddr(addr);
     // SAFETY: as above.
@@ -205,28 +190,13 @@ pub fn multicast_v4(group: std::net::SocketAddrV4) -> io::Result<UdpSocket> {
         }
         None => Ipv4Addr::UNSPECIFIED,
     };
-    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new descriptor nothing else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = new_socket(libc::AF_INET, libc::SOCK_DGRAM)?;
+    let fd = socket.as_raw_fd();
     set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     if let Some(dev) = &source.device {
         bind_to_device(fd, dev)?;
     }
-    let (raw, len) = sockaddr(SocketAddr::from((Ipv4Addr::UNSPECIFIED, group.port())));
-    // SAFETY: `raw` holds a sockaddr of `len` bytes for the call's duration.
-    if unsafe { libc::bind(fd, (&raw as *const libc::sockaddr_storage).cast(), len) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    bind(fd, SocketAddr::from((Ipv4Addr::UNSPECIFIED, group.port())))?;
     let udp = std::net::UdpSocket::from(socket);
     udp.join_multicast_v4(group.ip(), &on)?;
     udp.set_multicast_loop_v4(true)?;
@@ -261,29 +231,14 @@ pub fn multicast_v6(group: std::net::SocketAddrV6) -> io::Result<UdpSocket> {
             format!("bound to {ip} (--listen): no IPv6 multicast from there"),
         ));
     }
-    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET6,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a new descriptor nothing else owns.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = new_socket(libc::AF_INET6, libc::SOCK_DGRAM)?;
+    let fd = socket.as_raw_fd();
     set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
     set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     if let Some(dev) = &source.device {
         bind_to_device(fd, dev)?;
     }
-    let (raw, len) = sockaddr(SocketAddr::from((Ipv6Addr::UNSPECIFIED, group.port())));
-    // SAFETY: `raw` holds a sockaddr of `len` bytes for the call's duration.
-    if unsafe { libc::bind(fd, (&raw as *const libc::sockaddr_storage).cast(), len) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    bind(fd, SocketAddr::from((Ipv6Addr::UNSPECIFIED, group.port())))?;
     let udp = std::net::UdpSocket::from(socket);
     let joined = interfaces()
         .into_iter()
@@ -339,6 +294,27 @@ fn interfaces() -> Vec<(u32, String)> {
         libc::if_freenameindex(list);
     }
     out
+}
+
+/// A new non-blocking, close-on-exec socket of `family` and `kind`, owned.
+fn new_socket(family: libc::c_int, kind: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) with constant flags; the descriptor is owned at once.
+    let fd = unsafe { libc::socket(family, kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// bind(2) of `fd` to `addr`.
+fn bind(fd: RawFd, addr: SocketAddr) -> io::Result<()> {
+    let (raw, len) = sockaddr(addr);
+    // SAFETY: `raw` holds a sockaddr of `len` bytes for the call's duration.
+    if unsafe { libc::bind(fd, (&raw as *const libc::sockaddr_storage).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A `sockaddr_in`/`sockaddr_in6` for `addr` in a `sockaddr_storage`, with its length.

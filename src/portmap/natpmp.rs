@@ -101,7 +101,7 @@ pub async fn transact(gateway: Ipv4Addr, request: &[u8]) -> Result<Response, Str
                 Some(Err(e)) => return Err(e.to_string()),
                 Some(Ok(n)) => match parse(&buf[..n], request[1]) {
                     Ok(r) => return Ok(r),
-                    Err(e) if buf[..n].len() >= 4 && buf[1] == request[1] | 0x80 => return Err(e),
+                    Err(e) if n >= 4 && buf[1] == request[1] | 0x80 => return Err(e),
                     Err(_) => continue,
                 },
             }

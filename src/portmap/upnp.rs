@@ -146,28 +146,11 @@ async fn exchange(addr: SocketAddr, request: Vec<u8>) -> Result<(u16, Vec<u8>), 
         let mut stream = Stream::open(addr, &addr.ip().to_string(), false)
             .await
             .map_err(|e| format!("connecting to {addr}: {e}"))?;
-        stream
-            .write_all(&request)
+        let answer = stream
+            .exchange(&request, MAX_BODY)
             .await
-            .map_err(|e| e.to_string())?;
-        let mut response = Vec::new();
-        let mut chunk = [0u8; 8192];
-        loop {
-            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-            response.extend_from_slice(&chunk[..n]);
-            if response.len() > MAX_BODY + 16384 {
-                return Err(format!("an answer from {addr} over {MAX_BODY} bytes"));
-            }
-            let limits = http1::Limits {
-                line: 8192,
-                head: 16384,
-            };
-            if let Some((head, body)) = http1::whole_response(&response, limits, MAX_BODY, n == 0)
-                .map_err(|e| format!("{addr}: {e}"))?
-            {
-                return Ok((head.status, body));
-            }
-        }
+            .map_err(|e| format!("{addr}: {e}"))?;
+        Ok((answer.status, answer.body))
     };
     crate::runtime::within(EXCHANGE_TIMEOUT, run)
         .await

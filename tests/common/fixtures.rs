@@ -73,3 +73,19 @@ pub fn has_verified_data(path: &std::path::Path) -> bool {
     }
     meta.is_file() && meta.blocks() > 0
 }
+
+/// `p2p make-torrent CONTENT --out TORRENT --piece-length 16K --force EXTRA...`, which must work.
+pub fn make_16k_torrent(content: &Path, torrent: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "make-torrent",
+        content.to_str().unwrap(),
+        "--out",
+        torrent.to_str().unwrap(),
+        "--piece-length",
+        "16K",
+        "--force",
+    ];
+    args.extend_from_slice(extra);
+    let o = p2p(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
