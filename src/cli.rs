@@ -274,6 +274,14 @@ pub struct MakeTorrent {
     /// canonical file order (its info-hash for the same content and piece length)
     #[argh(switch)]
     pub pad: bool,
+    /// a BitTorrent v2 torrent (BEP 52: SHA-256 merkle trees per file), which only v2 clients
+    /// (libtorrent 2.0, qBittorrent 4.4+) read; libtorrent's info-hash for the same content
+    #[argh(switch)]
+    pub v2: bool,
+    /// a hybrid v1 + v2 torrent, read by every client (implies --pad); libtorrent 2.0's
+    /// info-hashes for the same content and piece length
+    #[argh(switch)]
+    pub hybrid: bool,
     /// overwrite the output file if it exists
     #[argh(switch)]
     pub force: bool,

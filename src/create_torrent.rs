@@ -13,9 +13,11 @@
 //! executable files marked `attr` `x`.
 
 use crate::bencode::Bencode;
+use crate::bencode::Bencode as B;
 use crate::glob::Glob;
-use crate::hash::Digest;
+use crate::hash::{Digest, Digest256, merkle};
 use crate::layout::Layout;
+pub use crate::metainfo::Version;
 pub use crate::piece_store::HashProgress;
 use crate::piece_store::PieceStore;
 use crate::{Error, Result};
@@ -51,6 +53,16 @@ pub struct Options {
     pub web_seeds: Vec<String>,
     /// BEP 47 padding: each file starts on a piece boundary (see the module's notes).
     pub pad: bool,
+    /// v1 (mktorrent's), v2 or hybrid (libtorrent 2.0's, BEP 52).
+    pub version: Version,
+}
+
+/// The hashes of a torrent's pieces: SHA-1 for v1 (empty for v2-only), the v2 digest of
+/// [`merkle`] for v2 (empty for v1).
+#[derive(Debug, Clone, Default)]
+pub struct Hashed {
+    pub v1: Vec<Digest>,
+    pub v2: Vec<Digest256>,
 }
 
 /// Where each file starts in the torrent's bytes, and how long those bytes are: end to end, or
@@ -336,15 +348,21 @@ fn is_executable(meta: &std::fs::Metadata) -> bool {
 /// the size.
 pub fn torrent_of(root: &Path, options: &Options) -> Result<crate::metainfo::Torrent> {
     let (name, mut files, multi) = collect_files(root, &Skip::default())?;
-    if options.pad {
+    let aligned = options.pad || options.version != Version::V1;
+    if aligned {
         sort_canonical(&mut files);
     }
     let total = files.iter().map(|f| f.length).sum();
     let piece_length = options
         .piece_length
         .unwrap_or_else(|| choose_piece_length(total));
-    let layout = lay_out(&files, piece_length, options.pad);
-    let pieces = hash_pieces(&files, layout.clone(), &HashProgress::default())?;
+    let layout = lay_out(&files, piece_length, aligned);
+    let pieces = hash_pieces(
+        &files,
+        layout.clone(),
+        options.version,
+        &HashProgress::default(),
+    )?;
     let bytes = encode_torrent(&name, &files, multi, &layout, &pieces, options);
     crate::metainfo::Torrent::from_bytes(&bytes).map_err(|source| Error::Torrent {
         path: root.to_owned(),
@@ -352,19 +370,102 @@ pub fn torrent_of(root: &Path, options: &Options) -> Result<crate::metainfo::Tor
     })
 }
 
-/// SHA-1 of every piece of the files laid out as `layout` says (padding hashed as zeros), on
-/// every core, with positional reads.
+/// The hashes of every piece of the files laid out as `layout` says (padding hashed as zeros),
+/// SHA-1 and the v2 digest in one pass for a hybrid, on every core, with positional reads.
 pub fn hash_pieces(
     files: &[SourceFile],
     layout: Layout,
+    version: Version,
     progress: &HashProgress,
-) -> Result<Vec<Digest>> {
+) -> Result<Hashed> {
+    use crate::piece_store::{sha1_of_pieces, v2_digest};
     let store = PieceStore::reader(files.iter().map(|f| f.disk_path.clone()).collect(), layout);
-    let mut digests = vec![[0u8; 20]; store.layout().piece_count()];
-    for (piece, digest) in store.hash_all(progress)? {
-        digests[piece] = digest;
+    let layout = store.layout();
+    let count = layout.piece_count();
+    let sha1 = sha1_of_pieces(layout);
+    let (want_v1, want_v2) = (version != Version::V2, version != Version::V1);
+    let digests = store.hash_all(progress, |p, data, zeros| {
+        let v1 = want_v1.then(|| sha1(p, data, zeros));
+        let v2 = if want_v2 {
+            v2_digest(layout, p, data)
+        } else {
+            None
+        };
+        (v1, v2)
+    })?;
+    let mut hashed = Hashed {
+        v1: vec![[0; 20]; if want_v1 { count } else { 0 }],
+        v2: vec![[0; 32]; if want_v2 { count } else { 0 }],
+    };
+    for (piece, (v1, v2)) in digests {
+        if let Some(d) = v1 {
+            hashed.v1[piece] = d;
+        }
+        if want_v2 {
+            hashed.v2[piece] = v2.ok_or_else(|| Error::Input {
+                path: files[0].disk_path.clone(),
+                reason: format!("piece {piece} is not inside one file: no v2 hash"),
+            })?;
+        }
     }
-    Ok(digests)
+    Ok(hashed)
+}
+
+/// The `pieces root` of each file (`None` for an empty one) from the pieces' v2 digests.
+pub fn file_roots(layout: &Layout, v2: &[Digest256]) -> Vec<Option<Digest256>> {
+    let piece_length = layout.piece_length();
+    (0..layout.file_count())
+        .map(|f| {
+            let length = layout.file_length(f);
+            if length == 0 {
+                return None;
+            }
+            let first = (layout.file_start(f) / piece_length) as usize;
+            let count = length.div_ceil(piece_length) as usize;
+            let layer = &v2[first..first + count];
+            Some(if length <= piece_length {
+                layer[0]
+            } else {
+                merkle::file_root(layer, piece_length)
+            })
+        })
+        .collect()
+}
+
+/// The v2 `file tree` of `files`: nested dictionaries by path component, each file a
+/// dictionary under the empty key holding its length, root and attributes.
+fn file_tree(name: &str, files: &[SourceFile], multi_file: bool, roots: &[Option<Digest256>]) -> B {
+    use std::collections::BTreeMap;
+    let mut tree: BTreeMap<Vec<u8>, B> = BTreeMap::new();
+    for (f, root) in files.iter().zip(roots) {
+        let mut entry: Vec<(&str, B)> = vec![("length", B::Int(f.length as i64))];
+        if let Some(root) = root {
+            entry.push(("pieces root", B::Bytes(root.to_vec())));
+        }
+        if f.executable {
+            entry.push(("attr", B::str("x")));
+        }
+        let leaf: B = [("", entry.into_iter().collect::<B>())]
+            .into_iter()
+            .collect();
+        let path: Vec<&str> = if multi_file {
+            f.path.iter().map(String::as_str).collect()
+        } else {
+            vec![name]
+        };
+        let mut dir = &mut tree;
+        for component in &path[..path.len() - 1] {
+            let node = dir
+                .entry(component.as_bytes().to_vec())
+                .or_insert_with(|| B::Dict(BTreeMap::new()));
+            let B::Dict(inner) = node else {
+                unreachable!("a path component names a directory")
+            };
+            dir = inner;
+        }
+        dir.insert(path[path.len() - 1].as_bytes().to_vec(), leaf);
+    }
+    B::Dict(tree)
 }
 
 /// The bencoded torrent for `files` laid out as `layout` says, with `pieces` already hashed.
@@ -373,16 +474,37 @@ pub fn encode_torrent(
     files: &[SourceFile],
     multi_file: bool,
     layout: &Layout,
-    pieces: &[Digest],
+    pieces: &Hashed,
     options: &Options,
 ) -> Vec<u8> {
     let piece_length = layout.piece_length();
     let mut info: Vec<(&str, Bencode)> = vec![
         ("name", Bencode::str(name)),
         ("piece length", Bencode::Int(piece_length as i64)),
-        ("pieces", Bencode::Bytes(pieces.concat())),
     ];
-    if multi_file {
+    let mut piece_layers = None;
+    if options.version != Version::V1 {
+        let roots = file_roots(layout, &pieces.v2);
+        info.push(("file tree", file_tree(name, files, multi_file, &roots)));
+        info.push(("meta version", Bencode::Int(2)));
+        let mut layers = std::collections::BTreeMap::new();
+        for (f, root) in roots.iter().enumerate() {
+            let length = layout.file_length(f);
+            if let Some(root) = root
+                && length > piece_length
+            {
+                let first = (layout.file_start(f) / piece_length) as usize;
+                let count = length.div_ceil(piece_length) as usize;
+                let layer = pieces.v2[first..first + count].concat();
+                layers.insert(root.to_vec(), Bencode::Bytes(layer));
+            }
+        }
+        piece_layers = Some(Bencode::Dict(layers));
+    }
+    if options.version == Version::V2 {
+        // v2 alone: no `pieces`, `length` or `files`.
+    } else if multi_file {
+        info.push(("pieces", Bencode::Bytes(pieces.v1.concat())));
         let entry = |path: Vec<Bencode>, length: u64, attr: Option<&str>| -> Bencode {
             [
                 ("length", Bencode::Int(length as i64)),
@@ -395,7 +517,8 @@ pub fn encode_torrent(
         let mut list = Vec::with_capacity(files.len() * 2);
         for (i, f) in files.iter().enumerate() {
             let path = f.path.iter().map(|c| Bencode::str(c)).collect();
-            let attr = (options.pad && f.executable).then_some("x");
+            let attr =
+                ((options.pad || options.version != Version::V1) && f.executable).then_some("x");
             list.push(entry(path, f.length, attr));
             // The padding up to the next file's start (or the stream's end).
             let end = layout.file_start(i) + f.length;
@@ -410,6 +533,7 @@ pub fn encode_torrent(
         }
         info.push(("files", Bencode::List(list)));
     } else {
+        info.push(("pieces", Bencode::Bytes(pieces.v1.concat())));
         info.push(("length", Bencode::Int(files[0].length as i64)));
     }
     if options.private {
@@ -418,13 +542,12 @@ pub fn encode_torrent(
     if let Some(source) = &options.source {
         info.push(("source", Bencode::str(source)));
     }
-    let mut root: Vec<(&str, Bencode)> = vec![
-        ("info", info.into_iter().collect()),
-        (
-            "created by",
-            Bencode::str(concat!("p2p ", env!("CARGO_PKG_VERSION"))),
-        ),
-    ];
+    let mut root: Vec<(&str, Bencode)> = vec![("info", info.into_iter().collect())];
+    root.extend(piece_layers.map(|l| ("piece layers", l)));
+    root.extend([(
+        "created by",
+        Bencode::str(concat!("p2p ", env!("CARGO_PKG_VERSION"))),
+    )]);
     if let Some(first) = options.trackers.first() {
         root.push(("announce", Bencode::str(first)));
     }

@@ -4,6 +4,7 @@
 //! On x86-64 processors with the SHA extensions (SHA-NI) the compression function runs on those
 //! instructions, about twice as fast as the portable `sha1_smol` that serves everywhere else.
 
+pub mod merkle;
 mod sha256;
 pub use sha256::{Digest256, Sha256, sha256};
 
@@ -278,13 +279,19 @@ mod native {
     }
 }
 
-/// The SHA-1 of the bencoded `info` dictionary: a torrent's identity on the wire.
+/// Bytes as lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A torrent's identity on the wire: the SHA-1 of the bencoded `info` dictionary, or for a
+/// v2-only torrent the first 20 bytes of its SHA-256.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InfoHash(pub [u8; 20]);
 
 impl InfoHash {
     pub fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.0)
     }
 
     /// From 40 hexadecimal digits, either case.

@@ -1,7 +1,10 @@
 //! Magnet links (BEP 9): `magnet:?xt=urn:btih:<hash>&dn=<name>&tr=<tracker>&x.pe=<peer>`. The
 //! info-hash comes as 40 hex digits or 32 base32 characters; `tr` may repeat (tried like an
 //! announce-list, one tracker a tier); `x.pe` names peers, `HOST:PORT` or `[v6]:PORT`.
+//! A v2 or hybrid torrent's link carries `xt=urn:btmh:1220<64 hex>` (BEP 52: the SHA-256
+//! info-hash as a multihash), alone or beside the `btih`.
 
+use crate::hash::Digest256;
 use crate::metainfo::{InfoHash, Torrent};
 use std::net::SocketAddr;
 
@@ -13,7 +16,10 @@ const MAX_PEERS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Magnet {
+    /// The swarm's 20 bytes: the `btih`, or for a `btmh` alone its first 20 bytes.
     pub info_hash: InfoHash,
+    /// The v2 info-hash (`btmh`), when the link names one.
+    pub v2: Option<Digest256>,
     /// `dn`: the name to show until the metadata says.
     pub name: Option<String>,
     /// `tr`, in order.
@@ -52,15 +58,22 @@ impl Magnet {
             .strip_prefix("magnet:?")
             .or_else(|| uri.strip_prefix("MAGNET:?"))
             .ok_or_else(|| bad("scheme", "does not start with `magnet:?`"))?;
-        let (mut info_hash, mut name) = (None, None);
+        let (mut info_hash, mut name, mut v2) = (None, None, None);
         let (mut trackers, mut peers) = (Vec::new(), Vec::new());
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode(value).ok_or_else(|| bad(key, "bad %-escape"))?;
             match key {
                 "xt" => {
+                    if let Some(multihash) = value.strip_prefix("urn:btmh:") {
+                        if v2.is_some() {
+                            return Err(bad("xt", "names two v2 info-hashes"));
+                        }
+                        v2 = Some(parse_multihash(multihash)?);
+                        continue;
+                    }
                     let Some(hash) = value.strip_prefix("urn:btih:") else {
-                        // Other hash kinds (BEP 52's urn:btmh:) are not ours; a v1 one may follow.
+                        // Other kinds of hash are not BitTorrent's; one of ours may follow.
                         continue;
                     };
                     if info_hash.is_some() {
@@ -97,8 +110,12 @@ impl Magnet {
                 _ => {}
             }
         }
+        let truncated = v2.map(|h: Digest256| InfoHash(h[..20].try_into().expect("32 bytes")));
         Ok(Magnet {
-            info_hash: info_hash.ok_or_else(|| bad("xt", "is missing (no urn:btih: info-hash)"))?,
+            info_hash: info_hash
+                .or(truncated)
+                .ok_or_else(|| bad("xt", "is missing (no urn:btih: or urn:btmh: info-hash)"))?,
+            v2,
             name,
             trackers,
             peers,
@@ -109,6 +126,7 @@ impl Magnet {
     pub fn of(torrent: &Torrent) -> Magnet {
         Magnet {
             info_hash: torrent.info_hash,
+            v2: torrent.info.v2.as_ref().map(|v2| v2.info_hash),
             name: Some(torrent.info.name.clone()),
             trackers: torrent.tracker_tiers().into_iter().flatten().collect(),
             peers: Vec::new(),
@@ -116,7 +134,16 @@ impl Magnet {
     }
 
     pub fn to_uri(&self) -> String {
-        let mut uri = format!("magnet:?xt=urn:btih:{}", self.info_hash.hex());
+        let v2_only = self.v2.is_some_and(|h| h[..20] == self.info_hash.0);
+        let mut uri = String::from("magnet:?");
+        if !v2_only {
+            uri.push_str(&format!("xt=urn:btih:{}", self.info_hash.hex()));
+        }
+        if let Some(v2) = &self.v2 {
+            uri.push_str(if v2_only { "" } else { "&" });
+            uri.push_str("xt=urn:btmh:1220");
+            uri.push_str(&crate::hash::hex(v2));
+        }
         if let Some(name) = &self.name {
             uri.push_str("&dn=");
             uri.push_str(&percent_encode(name));
@@ -131,6 +158,26 @@ impl Magnet {
         }
         uri
     }
+}
+
+/// A BEP 52 multihash: `1220` (SHA-256, 32 bytes) and 64 hex digits.
+fn parse_multihash(text: &str) -> Result<Digest256, MagnetError> {
+    let not = || {
+        bad(
+            "xt",
+            format!("`urn:btmh:{text}` is not 1220 and 64 hex digits (SHA-256)"),
+        )
+    };
+    let hex = text.strip_prefix("1220").ok_or_else(not)?;
+    if hex.len() != 64 {
+        return Err(not());
+    }
+    let mut hash = [0u8; 32];
+    for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
+        let pair = std::str::from_utf8(pair).map_err(|_| not())?;
+        hash[i] = u8::from_str_radix(pair, 16).map_err(|_| not())?;
+    }
+    Ok(hash)
 }
 
 fn parse_hash(text: &str) -> Result<InfoHash, MagnetError> {
@@ -236,13 +283,50 @@ mod tests {
 
     #[test]
     fn round_trips_through_to_uri() {
-        let m = Magnet {
+        let mut m = Magnet {
             info_hash: InfoHash([0xab; 20]),
+            v2: None,
             name: Some("a b&c=d/é".into()),
             trackers: vec!["http://h:1/announce?x=1&y=2".into()],
             peers: vec!["[::1]:5".parse().unwrap(), "1.2.3.4:5".parse().unwrap()],
         };
         assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
+        // A hybrid: both hashes; a v2-only torrent: the btmh alone.
+        m.v2 = Some([0xcd; 32]);
+        assert!(
+            m.to_uri()
+                .contains(&format!("&xt=urn:btmh:1220{}", "cd".repeat(32)))
+        );
+        assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
+        m.info_hash = InfoHash([0xcd; 20]);
+        assert!(
+            m.to_uri()
+                .starts_with(&format!("magnet:?xt=urn:btmh:1220{}&dn=", "cd".repeat(32)))
+        );
+        assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_btmh_link_parses_alone_and_beside_a_btih() {
+        let v2 = "1220".to_string() + &"0f".repeat(32);
+        let alone = Magnet::parse(&format!("magnet:?xt=urn:btmh:{v2}")).unwrap();
+        assert_eq!(alone.v2, Some([0x0f; 32]));
+        assert_eq!(alone.info_hash, InfoHash([0x0f; 20]), "its first 20 bytes");
+        let both = Magnet::parse(&format!(
+            "magnet:?xt=urn:btmh:{v2}&xt=urn:btih:{}",
+            "ab".repeat(20)
+        ))
+        .unwrap();
+        assert_eq!(both.info_hash, InfoHash([0xab; 20]), "the v1 swarm");
+        assert_eq!(both.v2, Some([0x0f; 32]));
+        for bad in [
+            "1114".to_string() + &"0f".repeat(20),
+            "1220".to_string() + &"0f".repeat(31),
+            "1220".to_string() + &"zz".repeat(32),
+        ] {
+            let e = Magnet::parse(&format!("magnet:?xt=urn:btmh:{bad}")).unwrap_err();
+            assert_eq!(e.part, "xt", "{bad}");
+        }
     }
 
     #[test]

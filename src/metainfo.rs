@@ -3,7 +3,7 @@
 //! the piece store, a layer above this one).
 
 use crate::bencode::{self, Bencode, DecodeError, Value};
-use crate::hash::{Digest, sha1};
+use crate::hash::{Digest, merkle, sha1};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,6 +50,29 @@ pub struct Info {
     pub private: bool,
     /// `info.source` (private trackers' cross-seeding tag).
     pub source: Option<String>,
+    /// What a v2 (`pieces` empty) or hybrid torrent adds (BEP 52); `None` for v1.
+    pub v2: Option<Box<V2>>,
+}
+
+/// Which BitTorrent a torrent is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Version {
+    #[default]
+    V1,
+    /// v1 and v2 at once (BEP 52 hybrid): v1 hashes verify, both info-hashes name it.
+    Hybrid,
+    /// v2 alone: SHA-256 merkle trees verify, the truncated v2 hash names it.
+    V2,
+}
+
+impl Version {
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::V1 => "v1",
+            Version::Hybrid => "hybrid",
+            Version::V2 => "v2",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +124,16 @@ impl Info {
     }
 
     pub fn piece_count(&self) -> usize {
-        self.pieces.len()
+        self.stream_length.div_ceil(self.piece_length) as usize
+    }
+
+    /// 1, or 2 for a v2-only torrent (no v1 `pieces`).
+    pub fn version(&self) -> Version {
+        match (&self.v2, self.pieces.is_empty()) {
+            (None, _) => Version::V1,
+            (Some(_), false) => Version::Hybrid,
+            (Some(_), true) => Version::V2,
+        }
     }
 
     /// Where a file lands, relative to the output directory: `name` or `name/a/b`.
@@ -141,8 +173,10 @@ pub enum MetainfoError {
     UnsafePath { path: String, reason: &'static str },
     #[error("file path {0:?} appears twice")]
     DuplicatePath(String),
-    #[error("is a BitTorrent v2 torrent (no v1 `pieces`): v2 is not supported yet")]
-    V2Only,
+    #[error(
+        "is a BitTorrent v2 torrent without `piece layers`: p2p cannot ask peers for them yet (BEP 52 hash requests)"
+    )]
+    NoPieceLayers,
 }
 
 impl Torrent {
@@ -196,14 +230,14 @@ impl Torrent {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Torrent, MetainfoError> {
         // `info.files` is walked one entry at a time, never held as a tree.
-        let root = bencode::decode_unbuilt(bytes, b"files")?;
+        let root = bencode::decode_unbuilt(bytes, &[b"files", b"file tree"])?;
         if !root.is_dict() {
             return Err(MetainfoError::NotDict);
         }
         let info_value = root.get("info").ok_or(MetainfoError::Missing("info"))?;
-        let info = parse_info(info_value)?;
+        let info = parse_info(info_value, root.get("piece layers"))?;
         Ok(Torrent {
-            info_hash: InfoHash(sha1(info_value.raw)),
+            info_hash: swarm_hash(&info, info_value.raw),
             announce: optional_str(&root, "announce")?,
             announce_list: parse_announce_list(&root)?,
             comment: optional_str(&root, "comment")?,
@@ -223,13 +257,16 @@ impl Torrent {
         expected: InfoHash,
         trackers: &[String],
     ) -> Result<Torrent, MetainfoError> {
-        if InfoHash(sha1(info_bytes)) != expected {
+        let value = bencode::decode_unbuilt(info_bytes, &[b"files", b"file tree"])?;
+        let info = parse_info(&value, None)?;
+        // A hybrid found through its v2 hash answers to either.
+        let v2_hash = info.v2.as_ref().map(|v2| InfoHash(v2.truncated()));
+        if swarm_hash(&info, info_bytes) != expected && v2_hash != Some(expected) {
             return Err(MetainfoError::Invalid {
                 field: "info",
-                reason: format!("its SHA-1 is not the info-hash {}", expected.hex()),
+                reason: format!("its hash is not the info-hash {}", expected.hex()),
             });
         }
-        let value = bencode::decode_unbuilt(info_bytes, b"files")?;
         Ok(Torrent {
             info_hash: expected,
             announce: trackers.first().cloned(),
@@ -241,7 +278,7 @@ impl Torrent {
             comment: None,
             created_by: None,
             creation_date: None,
-            info: parse_info(&value)?,
+            info,
             nodes: Vec::new(),
             url_list: Vec::new(),
             info_bytes: info_bytes.into(),
@@ -295,8 +332,30 @@ impl Torrent {
                 .collect();
             Bencode::List(nodes).encode_into(&mut out);
         }
+        if let Some(v2) = &self.info.v2
+            && !v2.pieces.is_empty()
+        {
+            bencode::encode::put_bytes(&mut out, b"piece layers");
+            out.extend(v2::encode_piece_layers(
+                &self.info.files,
+                v2,
+                self.info.piece_length,
+            ));
+        }
         out.push(b'e');
         out
+    }
+
+    /// The info-hashes peers know the torrent by: its own, and for a hybrid (BEP 52) the
+    /// first 20 bytes of its v2 hash too, as the v2 half of its swarm names it.
+    pub fn swarm_hashes(&self) -> Vec<InfoHash> {
+        let mut hashes = vec![self.info_hash];
+        if let Some(v2) = &self.info.v2
+            && InfoHash(v2.truncated()) != self.info_hash
+        {
+            hashes.push(InfoHash(v2.truncated()));
+        }
+        hashes
     }
 
     /// Tracker tiers to use (BEP 12: `announce-list` when present, else `announce`), without
@@ -317,6 +376,15 @@ impl Torrent {
             })
             .filter(|t: &Vec<String>| !t.is_empty())
             .collect()
+    }
+}
+
+/// The 20 bytes a swarm knows the torrent by: the SHA-1 of `info`, or for a v2-only torrent
+/// the first 20 bytes of its SHA-256.
+fn swarm_hash(info: &Info, raw: &[u8]) -> InfoHash {
+    match &info.v2 {
+        Some(v2) if info.pieces.is_empty() => InfoHash(v2.truncated()),
+        _ => InfoHash(sha1(raw)),
     }
 }
 
@@ -409,7 +477,9 @@ fn length_field(v: &Value<'_>, field: &'static str) -> Result<u64, MetainfoError
     })
 }
 
-fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
+/// The `info` dictionary, and the torrent's `piece layers` for a v2 or hybrid one (`None`
+/// when absent, or when only the dictionary is known).
+fn parse_info(info: &Value<'_>, layers: Option<&Value<'_>>) -> Result<Info, MetainfoError> {
     if !info.is_dict() {
         return Err(MetainfoError::WrongType("info"));
     }
@@ -432,69 +502,78 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
         });
     }
 
-    let v2 = info.get("meta version").and_then(Value::as_int) == Some(2);
-    let pieces = match info.get("pieces") {
-        Some(p) => {
-            if v2 {
-                log::info!("a hybrid BitTorrent v1/v2 torrent: used as v1");
-            }
-            p
-        }
-        None if v2 => return Err(MetainfoError::V2Only),
-        None => return Err(MetainfoError::Missing("info.pieces")),
-    }
-    .as_bytes()
-    .ok_or(MetainfoError::WrongType("info.pieces"))?;
-    if !pieces.len().is_multiple_of(20) {
-        return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
-    }
-    let pieces: Vec<Digest> = pieces
-        .chunks_exact(20)
-        .map(|c| c.try_into().expect("chunks of 20"))
-        .collect();
-
-    let private = matches!(info.get("private").and_then(Value::as_int), Some(1));
-
-    let (files, multi_file, stream_length) = match (info.get("length"), info.get("files")) {
-        (Some(length), None) => {
-            let length = length_field(length, "info.length")?;
-            let file = FileEntry {
-                path: Vec::new(),
-                length,
-                offset: 0,
-                executable: attributes(info).executable,
-            };
-            (vec![file], false, length)
-        }
-        (None, Some(files)) => {
-            let (files, stream_length) = parse_files(files)?;
-            (files, true, stream_length)
-        }
-        (Some(_), Some(_)) => {
-            return Err(MetainfoError::Invalid {
-                field: "info",
-                reason: "has both `length` and `files`".into(),
-            });
-        }
-        (None, None) => return Err(MetainfoError::Missing("info.length or info.files")),
+    let version = match info.get("meta version") {
+        None => 1,
+        Some(v) => v
+            .as_int()
+            .ok_or(MetainfoError::WrongType("info.meta version"))?,
     };
+    if !(1..=2).contains(&version) {
+        return Err(MetainfoError::Invalid {
+            field: "info.meta version",
+            reason: format!("{version} is not a version p2p knows (1 or 2)"),
+        });
+    }
+    if version == 2 && (piece_length < merkle::BLOCK || !piece_length.is_power_of_two()) {
+        return Err(MetainfoError::Invalid {
+            field: "info.piece length",
+            reason: format!("{piece_length} is not a power of two of at least 16 KiB (v2)"),
+        });
+    }
+    let tree = match version {
+        2 => Some(v2::parse_file_tree(
+            info.get("file tree")
+                .ok_or(MetainfoError::Missing("info.file tree"))?,
+        )?),
+        _ => None,
+    };
+    let private = matches!(info.get("private").and_then(Value::as_int), Some(1));
+    let source = info
+        .get("source")
+        .and_then(Value::as_bytes)
+        .map(|b| String::from_utf8_lossy(b).into_owned());
 
-    let total = stream_length;
+    let (pieces, files, multi_file, stream_length) = match (info.get("pieces"), &tree) {
+        (Some(pieces), _) => {
+            let pieces = v1_pieces(pieces)?;
+            let (files, multi_file, stream_length) = v1_files(info)?;
+            if let Some(tree) = &tree {
+                v2::check_hybrid(&files, multi_file, tree, piece_length)?;
+            }
+            let expected = stream_length.div_ceil(piece_length);
+            if pieces.len() as u64 != expected {
+                return Err(MetainfoError::PieceCount {
+                    found: pieces.len(),
+                    expected,
+                    total: stream_length,
+                    piece_length,
+                });
+            }
+            (pieces, files, multi_file, stream_length)
+        }
+        (None, Some(tree)) => {
+            let (files, stream_length, multi_file) = v2::lay_out(tree, piece_length)?;
+            (Vec::new(), files, multi_file, stream_length)
+        }
+        (None, None) => return Err(MetainfoError::Missing("info.pieces")),
+    };
     if files.iter().all(|f| f.length == 0) {
         return Err(MetainfoError::Invalid {
             field: "info",
             reason: "the torrent holds no data".into(),
         });
     }
-    let expected = total.div_ceil(piece_length);
-    if pieces.len() as u64 != expected {
-        return Err(MetainfoError::PieceCount {
-            found: pieces.len(),
-            expected,
-            total,
-            piece_length,
-        });
-    }
+    let v2 = match &tree {
+        None => None,
+        Some(tree) => {
+            let roots: Vec<_> = tree.iter().map(|f| f.root).collect();
+            let digests = v2::piece_digests(&files, &roots, piece_length, layers)?;
+            if pieces.is_empty() && digests.is_empty() {
+                return Err(MetainfoError::NoPieceLayers);
+            }
+            Some(Box::new(v2::v2_of(info, tree, digests)))
+        }
+    };
     Ok(Info {
         name,
         piece_length,
@@ -503,127 +582,14 @@ fn parse_info(info: &Value<'_>) -> Result<Info, MetainfoError> {
         stream_length,
         multi_file,
         private,
-        source: info
-            .get("source")
-            .and_then(Value::as_bytes)
-            .map(|b| String::from_utf8_lossy(b).into_owned()),
+        source,
+        v2,
     })
-}
-
-/// BEP 47 `attr`: characters in any order, unknown ones ignored.
-#[derive(Default)]
-struct Attributes {
-    padding: bool,
-    executable: bool,
-}
-
-fn attributes(entry: &Value<'_>) -> Attributes {
-    let attr = entry.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
-    Attributes {
-        padding: attr.contains(&b'p'),
-        executable: attr.contains(&b'x'),
-    }
-}
-
-/// `files`: the list as decoded or left unbuilt ([`bencode::decode_unbuilt`]): its entries are
-/// read from its raw bytes one at a time either way. Padding files (BEP 47) only move the next
-/// file's offset. Returns the files and the length of the stream they and the padding make.
-fn parse_files(files: &Value<'_>) -> Result<(Vec<FileEntry>, u64), MetainfoError> {
-    if files.as_list().is_none() {
-        return Err(MetainfoError::WrongType("info.files"));
-    }
-    let mut out = Vec::new();
-    let mut offset = 0u64;
-    for file in bencode::list_items(files.raw) {
-        let file = file?;
-        let length = length_field(
-            file.get("length")
-                .ok_or(MetainfoError::Missing("info.files.length"))?,
-            "info.files.length",
-        )?;
-        let start = offset;
-        offset = offset.checked_add(length).ok_or(MetainfoError::Invalid {
-            field: "info.files",
-            reason: "total length overflows".into(),
-        })?;
-        let attr = attributes(&file);
-        if attr.padding {
-            // Never on disk, so its path is never used.
-            continue;
-        }
-        let components = file
-            .get("path")
-            .ok_or(MetainfoError::Missing("info.files.path"))?
-            .as_list()
-            .ok_or(MetainfoError::WrongType("info.files.path"))?;
-        if components.is_empty() {
-            return Err(MetainfoError::UnsafePath {
-                path: String::new(),
-                reason: "the path is empty",
-            });
-        }
-        let path = components
-            .iter()
-            .map(|c| {
-                c.as_bytes()
-                    .ok_or(MetainfoError::WrongType("info.files.path"))
-                    .and_then(path_component)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        out.push(FileEntry {
-            path,
-            length,
-            offset: start,
-            executable: attr.executable,
-        });
-    }
-    if out.is_empty() {
-        return Err(MetainfoError::Invalid {
-            field: "info.files",
-            reason: "the list holds no file".into(),
-        });
-    }
-    out.shrink_to_fit();
-    // Two files at one path: found by sorting indices, with no copy of any path.
-    let mut order: Vec<u32> = (0..out.len() as u32).collect();
-    order.sort_unstable_by(|&a, &b| out[a as usize].path.cmp(&out[b as usize].path));
-    if let Some(w) = order
-        .windows(2)
-        .find(|w| out[w[0] as usize].path == out[w[1] as usize].path)
-    {
-        return Err(MetainfoError::DuplicatePath(
-            out[w[0] as usize].path.join("/"),
-        ));
-    }
-    Ok((out, offset))
-}
-
-/// One path component from a torrent, refused unless it names a plain entry inside its folder:
-/// a torrent must never make us write outside the output directory.
-fn path_component(raw: &[u8]) -> Result<String, MetainfoError> {
-    let unsafe_path = |reason| MetainfoError::UnsafePath {
-        path: String::from_utf8_lossy(raw).into_owned(),
-        reason,
-    };
-    let s = std::str::from_utf8(raw).map_err(|_| unsafe_path("not UTF-8"))?;
-    if s.is_empty() {
-        return Err(unsafe_path("empty path component"));
-    }
-    if s == "." || s == ".." {
-        return Err(unsafe_path("`.` or `..` component"));
-    }
-    if s.contains('/') || s.contains('\\') {
-        return Err(unsafe_path("path separator inside a component"));
-    }
-    if s.contains('\0') {
-        return Err(unsafe_path("NUL byte"));
-    }
-    // What file systems hold in one name (ext4, xfs, btrfs: 255 bytes).
-    if s.len() > MAX_NAME {
-        return Err(unsafe_path("a name longer than 255 bytes"));
-    }
-    Ok(s.to_owned())
 }
 
 #[cfg(test)]
 mod tests;
+mod v1;
+mod v2;
+use v1::{path_component, v1_files, v1_pieces};
+pub use v2::V2;

@@ -9,12 +9,15 @@ mod cache;
 mod direct;
 mod extents;
 mod files;
+mod hashing;
 
 use cache::write_cached;
 use files::{ensure_real_dir, is_loop, make_executable, open_no_follow, symlink_error};
+use hashing::hash_parallel;
+pub use hashing::{sha1_of_pieces, v2_digest};
 
 use crate::bitfield::Bitfield;
-use crate::hash::{Digest, sha1};
+use crate::hash::{Digest, Digest256, sha1};
 use crate::layout::Layout;
 use crate::metainfo::Info;
 use crate::selection::Selection;
@@ -23,7 +26,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Open file handles kept at once; torrents with more files reopen as needed.
@@ -33,7 +36,7 @@ pub struct PieceStore {
     layout: Layout,
     /// Behind a lock: [`PieceStore::move_root`] renames the download when it completes.
     paths: RwLock<Vec<PathBuf>>,
-    hashes: Vec<Digest>,
+    hashes: Hashes,
     writable: bool,
     /// Files this run created empty: pieces lying only in them need no re-check.
     fresh: Vec<bool>,
@@ -51,6 +54,14 @@ pub struct PieceStore {
     /// The part file (`DIR/.NAME.p2p-parts`), sparse, piece `p` at `p × piece length`: made
     /// for a selective fetch with straddling pieces, read if an earlier one left it.
     parts: Option<(PathBuf, File)>,
+}
+
+/// What a piece is checked against.
+enum Hashes {
+    /// SHA-1 of every piece (v1 and hybrid torrents).
+    V1(Vec<Digest>),
+    /// The v2 digest of every piece ([`merkle`]), from the piece layers.
+    V2(Vec<Digest256>),
 }
 
 /// Progress of a hashing run, readable from another thread.
@@ -278,15 +289,29 @@ impl PieceStore {
     /// Hashes `pieces` on every core; returns those whose SHA-1 matches the torrent.
     pub fn check(&self, pieces: &[usize], progress: &HashProgress) -> Result<Bitfield> {
         let holes = self.holes();
+        let read = |p, buf: &mut [u8]| self.read(p, 0, buf);
+        let hole = |p| holes.is_hole(self, p);
         // Only the pieces that pass are kept: 8 bytes each, not a digest for every piece.
-        let good = hash_parallel(
-            &self.layout,
-            pieces,
-            |p, buf| self.read(p, 0, buf),
-            |p| holes.is_hole(self, p),
-            |p, digest| (digest == self.hashes[p]).then_some(()),
-            progress,
-        )?;
+        let good = match &self.hashes {
+            Hashes::V1(hashes) => hash_parallel(
+                &self.layout,
+                pieces,
+                read,
+                hole,
+                sha1_of_pieces(&self.layout),
+                |p, digest| (digest == hashes[p]).then_some(()),
+                progress,
+            )?,
+            Hashes::V2(hashes) => hash_parallel(
+                &self.layout,
+                pieces,
+                read,
+                hole,
+                |p, data, _| v2_digest(&self.layout, p, data),
+                |p, digest| (digest.is_some() && digest == hashes.get(p).copied()).then_some(()),
+                progress,
+            )?,
+        };
         let mut have = Bitfield::new(self.layout.piece_count());
         for (piece, ()) in good {
             have.set(piece);
@@ -302,7 +327,10 @@ impl PieceStore {
                 .collect(),
             info.layout(),
         );
-        store.hashes = info.pieces.clone();
+        store.hashes = match &info.v2 {
+            Some(v2) if info.pieces.is_empty() => Hashes::V2(v2.pieces.clone()),
+            _ => Hashes::V1(info.pieces.clone()),
+        };
         store.writable = writable;
         store.selection = Selection::all(info.files.len());
         store.wanted = Bitfield::full(store.layout.piece_count());
@@ -317,7 +345,7 @@ impl PieceStore {
             fresh: vec![false; paths.len()],
             layout,
             paths: RwLock::new(paths),
-            hashes: Vec::new(),
+            hashes: Hashes::V1(Vec::new()),
             writable: false,
             open: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(None),
@@ -353,8 +381,13 @@ impl PieceStore {
         Holes { runs }
     }
 
-    /// Like [`PieceStore::check`] for a reader: the digest of every piece, holes not read.
-    pub fn hash_all(&self, progress: &HashProgress) -> Result<Vec<(usize, Digest)>> {
+    /// Like [`PieceStore::check`] for a reader: `digest(piece, bytes, zeros)` of every piece
+    /// (`zeros`: the piece is known to hold only zeros), holes not read.
+    pub fn hash_all<D: Send>(
+        &self,
+        progress: &HashProgress,
+        digest: impl Fn(usize, &[u8], bool) -> D + Sync,
+    ) -> Result<Vec<(usize, D)>> {
         let holes = self.holes();
         let pieces: Vec<usize> = (0..self.layout.piece_count()).collect();
         hash_parallel(
@@ -362,6 +395,7 @@ impl PieceStore {
             &pieces,
             |p, buf| self.read_at(self.layout.piece_offset(p), buf),
             |p| holes.is_hole(self, p),
+            digest,
             |_, digest| Some(digest),
             progress,
         )
@@ -439,7 +473,13 @@ impl PieceStore {
     }
 
     pub fn verify(&self, piece: usize, data: &[u8]) -> bool {
-        self.hashes.get(piece) == Some(&sha1(data))
+        match &self.hashes {
+            Hashes::V1(hashes) => hashes.get(piece) == Some(&sha1(data)),
+            Hashes::V2(hashes) => {
+                let digest = v2_digest(&self.layout, piece, data);
+                digest.is_some() && digest == hashes.get(piece).copied()
+            }
+        }
     }
 
     /// Writes a whole piece; the caller has verified it.
@@ -573,70 +613,6 @@ impl PieceStore {
         );
         span.first().map(|s| self.path(s.file))
     }
-}
-
-/// SHA-1 of the given pieces on every core. `read(piece, buf)` fills `buf` (sized to the piece)
-/// with the piece's bytes. Each worker holds one piece buffer, so memory stays flat.
-/// `hole`: pieces known to be zeros, hashed without reading. `keep(piece, digest)`: what to
-/// return for a piece, if anything.
-fn hash_parallel<T: Send>(
-    layout: &Layout,
-    pieces: &[usize],
-    read: impl Fn(usize, &mut [u8]) -> Result<()> + Sync,
-    hole: impl Fn(usize) -> bool + Sync,
-    keep: impl Fn(usize, Digest) -> Option<T> + Sync,
-    progress: &HashProgress,
-) -> Result<Vec<(usize, T)>> {
-    let zero_piece = std::sync::OnceLock::new();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(pieces.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results = std::thread::scope(|scope| {
-        let tasks: Vec<_> = (0..workers)
-            .map(|_| {
-                let (read, hole, keep) = (&read, &hole, &keep);
-                let (next, zero_piece) = (&next, &zero_piece);
-                scope.spawn(move || -> Result<Vec<(usize, T)>> {
-                    let mut buffer = vec![0u8; layout.piece_length() as usize];
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&piece) = pieces.get(i) else { break };
-                        if progress.cancel.is_cancelled() {
-                            return Err(Error::Stopped(
-                                "interrupted while checking what is on disk; nothing was changed"
-                                    .into(),
-                            ));
-                        }
-                        let size = layout.piece_size(piece) as usize;
-                        let digest = if !hole(piece) {
-                            read(piece, &mut buffer[..size])?;
-                            sha1(&buffer[..size])
-                        } else if size as u64 == layout.piece_length() {
-                            *zero_piece.get_or_init(|| sha1(&vec![0; size]))
-                        } else {
-                            sha1(&vec![0; size])
-                        };
-                        if let Some(kept) = keep(piece, digest) {
-                            mine.push((piece, kept));
-                        }
-                        progress.pieces_done.fetch_add(1, Ordering::Relaxed);
-                        progress
-                            .bytes_done
-                            .fetch_add(size as u64, Ordering::Relaxed);
-                    }
-                    Ok(mine)
-                })
-            })
-            .collect();
-        tasks
-            .into_iter()
-            .map(|t| t.join().expect("hashing worker panicked"))
-            .collect::<Result<Vec<_>>>()
-    })?;
-    Ok(results.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

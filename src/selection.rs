@@ -157,6 +157,7 @@ mod tests {
             multi_file: true,
             private: false,
             source: None,
+            v2: None,
         }
     }
 

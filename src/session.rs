@@ -70,6 +70,8 @@ pub struct Session {
     local: SocketAddr,
     peer_id: [u8; 20],
     routes: Routes,
+    /// A hybrid torrent's other info-hash (BEP 52), routed to it as well, by its own.
+    aliases: HashMap<InfoHash, InfoHash>,
     /// The id the next torrent task gets.
     next_id: usize,
     ended: (Sender<Ended>, Receiver<Ended>),
@@ -105,6 +107,7 @@ impl Session {
             local,
             peer_id: new_peer_id(),
             routes,
+            aliases: HashMap::new(),
             next_id: 0,
             ended: async_std::channel::unbounded(),
             policy,
@@ -213,11 +216,19 @@ impl Session {
             // BEP 27: a private torrent's peers come from its tracker only.
             dht: self.dht.clone().filter(|_| !meta.info.private),
         };
+        let hashes = meta.swarm_hashes();
         if let Some(lsd) = self.lsd.as_ref().filter(|_| !meta.info.private) {
-            lsd.add(info_hash);
+            hashes.iter().for_each(|&h| lsd.add(h));
         }
         let handle = torrent::spawn(meta, store, have, config);
-        lock(&self.routes).insert(info_hash, handle.events.clone());
+        let mut routes = lock(&self.routes);
+        for &hash in &hashes {
+            routes.insert(hash, handle.events.clone());
+        }
+        drop(routes);
+        if let Some(&alias) = hashes.get(1) {
+            self.aliases.insert(info_hash, alias);
+        }
         let torrent = TorrentRef {
             id: self.next_id,
             stats: handle.stats,
@@ -234,9 +245,16 @@ impl Session {
     /// Stops routing inbound connections to the torrent with `info_hash` (paused or removed):
     /// they are closed at the handshake, as for a torrent this node does not have.
     pub fn remove(&mut self, info_hash: &InfoHash) {
-        lock(&self.routes).remove(info_hash);
+        let mut routes = lock(&self.routes);
+        routes.remove(info_hash);
+        let alias = self.aliases.remove(info_hash);
+        if let Some(alias) = alias {
+            routes.remove(&alias);
+        }
+        drop(routes);
         if let Some(lsd) = &self.lsd {
             lsd.remove(*info_hash);
+            alias.into_iter().for_each(|a| lsd.remove(a));
         }
     }
 

@@ -152,18 +152,29 @@ fn seed_without_a_torrent_is_a_usage_error_and_a_duplicate_is_seeded_once() {
 }
 
 #[test]
-fn a_v2_only_torrent_is_named_as_such() {
+fn a_bad_v2_torrent_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let v2 = dir.path().join("v2.torrent");
-    std::fs::write(
-        &v2,
-        b"d4:infod9:file treede12:meta versioni2e4:name1:x12:piece lengthi16384eee",
-    )
-    .unwrap();
-    assert_error(
-        &p2p(&["info", v2.to_str().unwrap()]),
-        "BitTorrent v2 torrent (no v1 `pieces`): v2 is not supported yet",
-    );
+    for (info, field) in [
+        (
+            &b"d9:file treede12:meta versioni2e4:name1:x12:piece lengthi16384ee"[..],
+            "field `info.file tree` is invalid: holds no file",
+        ),
+        (
+            b"d9:file treed1:ad0:d6:lengthi5eeee12:meta versioni2e4:name1:x12:piece lengthi16384ee",
+            "missing field `info.file tree.pieces root`",
+        ),
+        (
+            b"d9:file treed1:ad0:d6:lengthi5eeee12:meta versioni2e4:name1:x12:piece lengthi1000ee",
+            "`info.piece length`",
+        ),
+    ] {
+        let mut file = b"d4:info".to_vec();
+        file.extend_from_slice(info);
+        file.push(b'e');
+        std::fs::write(&v2, file).unwrap();
+        assert_error(&p2p(&["info", v2.to_str().unwrap()]), field);
+    }
 }
 
 #[test]
@@ -271,7 +282,7 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
     assert_eq!(
         lines,
         [format!(
-            "files,info_hash,magnet,piece_length,pieces,seconds,torrent,total_size \"{hash}\" 1"
+            "files,info_hash,info_hash_v2,magnet,piece_length,pieces,seconds,torrent,total_size,version \"{hash}\" 1"
         )]
     );
     let info = json_lines(
@@ -281,7 +292,7 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
     assert_eq!(
         info,
         [
-            "comment,created_by,creation_date,dht_nodes,files,info_hash,magnet,name,piece_length,pieces,private,source,total_size,trackers,web_seeds \"we\\\"ird\\nname.bin\" 200000"
+            "comment,created_by,creation_date,dht_nodes,files,info_hash,info_hash_v2,magnet,name,piece_length,pieces,private,source,total_size,trackers,version,web_seeds \"we\\\"ird\\nname.bin\" 200000"
         ]
     );
     let verified = json_lines(

@@ -41,21 +41,21 @@ pub fn decode_prefix(input: &[u8]) -> Result<(Value<'_>, usize), DecodeError> {
     let mut decoder = Decoder {
         input,
         pos: 0,
-        unbuilt: None,
+        unbuilt: &[],
     };
     let value = decoder.value(0)?;
     Ok((value, decoder.pos))
 }
 
-/// [`decode`], except that a list under the dictionary key `unbuilt` (a torrent's `files`,
-/// millions of entries in a hostile one) is checked item by item without being kept: it comes
-/// back as an empty list whose `raw` is the whole list, for [`list_items`] to walk. Memory
-/// stays proportional to one item, not to the list.
-pub fn decode_unbuilt<'a>(input: &'a [u8], unbuilt: &[u8]) -> Result<Value<'a>, DecodeError> {
+/// [`decode`], except that a list or dictionary under one of the dictionary keys `unbuilt` (a
+/// torrent's `files` or v2 `file tree`, millions of entries in a hostile one) is checked
+/// without being kept: it comes back empty, its `raw` the whole value, for [`list_items`] or
+/// [`dict_entries`] to walk. Memory stays proportional to one item, not to the whole.
+pub fn decode_unbuilt<'a>(input: &'a [u8], unbuilt: &[&[u8]]) -> Result<Value<'a>, DecodeError> {
     let mut decoder = Decoder {
         input,
         pos: 0,
-        unbuilt: Some(unbuilt),
+        unbuilt,
     };
     let value = decoder.value(0)?;
     if decoder.pos != input.len() {
@@ -70,7 +70,7 @@ pub fn list_items(raw: &[u8]) -> impl Iterator<Item = Result<Value<'_>, DecodeEr
     let mut decoder = Decoder {
         input: raw,
         pos: 1,
-        unbuilt: None,
+        unbuilt: &[],
     };
     let is_list = raw.first() == Some(&b'l');
     std::iter::from_fn(move || {
@@ -81,10 +81,33 @@ pub fn list_items(raw: &[u8]) -> impl Iterator<Item = Result<Value<'_>, DecodeEr
     })
 }
 
+/// The entries of the dictionary `raw` (one whole, well-formed dictionary, as
+/// [`decode_unbuilt`] leaves one) in input order, each value as its raw bytes: nothing below
+/// is built, so a walk of nested dictionaries holds one path's worth at a time.
+pub fn dict_entries(raw: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u8]), DecodeError>> {
+    let mut decoder = Decoder {
+        input: raw,
+        pos: 1,
+        unbuilt: &[],
+    };
+    let is_dict = raw.first() == Some(&b'd');
+    std::iter::from_fn(move || {
+        if !is_dict || decoder.peek().ok()? == b'e' {
+            return None;
+        }
+        Some((|| {
+            let key = decoder.bytes()?;
+            let start = decoder.pos;
+            decoder.skip(1)?;
+            Ok((key, &decoder.input[start..decoder.pos]))
+        })())
+    })
+}
+
 struct Decoder<'a, 'k> {
     input: &'a [u8],
     pos: usize,
-    unbuilt: Option<&'k [u8]>,
+    unbuilt: &'k [&'k [u8]],
 }
 
 impl<'a> Decoder<'a, '_> {
@@ -95,21 +118,54 @@ impl<'a> Decoder<'a, '_> {
             .ok_or(DecodeError::UnexpectedEnd(self.pos))
     }
 
-    /// A list checked item by item and not kept (see [`decode_unbuilt`]).
-    fn list_unbuilt(&mut self, depth: usize) -> Result<Value<'a>, DecodeError> {
+    /// A list or dictionary checked whole and not kept (see [`decode_unbuilt`]).
+    fn unbuilt(&mut self, depth: usize) -> Result<Value<'a>, DecodeError> {
         let start = self.pos;
-        if depth >= MAX_DEPTH {
-            return Err(DecodeError::TooDeep(start));
-        }
-        self.pos += 1;
-        while self.peek()? != b'e' {
-            self.value(depth + 1)?;
-        }
-        self.pos += 1;
+        let kind = match self.peek()? {
+            b'l' => Kind::List(Vec::new()),
+            _ => Kind::Dict(Vec::new()),
+        };
+        self.skip(depth)?;
         Ok(Value {
             raw: &self.input[start..self.pos],
-            kind: Kind::List(Vec::new()),
+            kind,
         })
+    }
+
+    /// Checks one value as [`Decoder::value`] does without building it: lists item by item,
+    /// dictionaries keeping only their keys (to refuse duplicates).
+    fn skip(&mut self, depth: usize) -> Result<(), DecodeError> {
+        let start = self.pos;
+        match self.peek()? {
+            b'l' | b'd' if depth >= MAX_DEPTH => return Err(DecodeError::TooDeep(start)),
+            b'l' => {
+                self.pos += 1;
+                while self.peek()? != b'e' {
+                    self.skip(depth + 1)?;
+                }
+                self.pos += 1;
+            }
+            b'd' => {
+                self.pos += 1;
+                let mut keys = std::collections::BTreeSet::new();
+                while self.peek()? != b'e' {
+                    let key_at = self.pos;
+                    if !self.peek()?.is_ascii_digit() {
+                        return Err(DecodeError::KeyNotString(key_at));
+                    }
+                    let key = self.bytes()?;
+                    if !keys.insert(key) {
+                        return Err(DecodeError::DuplicateKey(key_at));
+                    }
+                    self.skip(depth + 1)?;
+                }
+                self.pos += 1;
+            }
+            _ => {
+                self.value(depth)?;
+            }
+        }
+        Ok(())
     }
 
     fn value(&mut self, depth: usize) -> Result<Value<'a>, DecodeError> {
@@ -161,11 +217,12 @@ impl<'a> Decoder<'a, '_> {
                             return Err(DecodeError::DuplicateKey(key_at));
                         }
                     }
-                    let value = if self.unbuilt == Some(key) && self.peek()? == b'l' {
-                        self.list_unbuilt(depth + 1)?
-                    } else {
-                        self.value(depth + 1)?
-                    };
+                    let value =
+                        if self.unbuilt.contains(&key) && matches!(self.peek()?, b'l' | b'd') {
+                            self.unbuilt(depth + 1)?
+                        } else {
+                            self.value(depth + 1)?
+                        };
                     entries.push((key, value));
                 }
                 self.pos += 1;
@@ -315,7 +372,7 @@ mod tests {
     fn an_unbuilt_list_is_checked_whole_and_walked_item_by_item() {
         let input = b"d5:filesld1:ai1eed1:ai2eee4:name1:xe";
         let full = decode(input).unwrap();
-        let lazy = decode_unbuilt(input, b"files").unwrap();
+        let lazy = decode_unbuilt(input, &[b"files"]).unwrap();
         let files = lazy.get("files").unwrap();
         assert_eq!(files.as_list().map(|l| l.len()), Some(0), "not built");
         assert_eq!(files.raw, full.get("files").unwrap().raw);
@@ -332,20 +389,20 @@ mod tests {
         assert_eq!(lazy.get("name").unwrap().as_bytes(), Some(&b"x"[..]));
         // Errors inside it are found all the same, and so are trailing bytes.
         assert!(matches!(
-            decode_unbuilt(b"d5:filesld1:ai1e1:ai2eeee", b"files"),
+            decode_unbuilt(b"d5:filesld1:ai1e1:ai2eeee", &[b"files"]),
             Err(DecodeError::DuplicateKey(_))
         ));
         assert!(matches!(
-            decode_unbuilt(b"d5:filesli01eee", b"files"),
+            decode_unbuilt(b"d5:filesli01eee", &[b"files"]),
             Err(DecodeError::BadInteger(_))
         ));
         assert!(matches!(
-            decode_unbuilt(b"d5:fileslee!", b"files"),
+            decode_unbuilt(b"d5:fileslee!", &[b"files"]),
             Err(DecodeError::Trailing(11))
         ));
         // Not a list under that key: decoded as usual.
         assert_eq!(
-            decode_unbuilt(b"d5:filesi3ee", b"files")
+            decode_unbuilt(b"d5:filesi3ee", &[b"files"])
                 .unwrap()
                 .get("files")
                 .unwrap()
@@ -353,5 +410,44 @@ mod tests {
             Some(3)
         );
         assert_eq!(list_items(b"i1e").count(), 0, "not a list: no items");
+    }
+
+    #[test]
+    fn an_unbuilt_dictionary_is_checked_whole_and_walked_entry_by_entry() {
+        let input = b"d9:file treed1:ad0:d6:lengthi1eee1:bd1:cd0:d6:lengthi2eeeee1:xi1ee";
+        let lazy = decode_unbuilt(input, &[b"file tree"]).unwrap();
+        let tree = lazy.get("file tree").unwrap();
+        assert!(tree.is_dict());
+        assert_eq!(tree.get("a"), None, "not built");
+        let entries: Vec<_> = dict_entries(tree.raw).map(Result::unwrap).collect();
+        assert_eq!(
+            entries,
+            vec![
+                (&b"a"[..], &b"d0:d6:lengthi1eee"[..]),
+                (&b"b"[..], &b"d1:cd0:d6:lengthi2eeee"[..])
+            ]
+        );
+        let inner: Vec<_> = dict_entries(entries[1].1).map(Result::unwrap).collect();
+        assert_eq!(inner, vec![(&b"c"[..], &b"d0:d6:lengthi2eee"[..])]);
+        assert_eq!(lazy.get("x").unwrap().as_int(), Some(1));
+        // Errors deep inside are found at decode time.
+        for bad in [
+            &b"d9:file treed1:ad0:d6:lengthi01eeeee"[..],
+            b"d9:file treed1:ai1e1:ai2eee",
+            b"d9:file treed1:bi1e1:ai2e1:bi3eee",
+            b"d9:file treedi1ei2eee",
+        ] {
+            assert!(decode_unbuilt(bad, &[b"file tree"]).is_err(), "{bad:?}");
+        }
+        let deep = format!("d9:file tree{}{}e", "d1:a".repeat(70), "e".repeat(70));
+        assert!(matches!(
+            decode_unbuilt(deep.as_bytes(), &[b"file tree"]),
+            Err(DecodeError::TooDeep(_))
+        ));
+        assert_eq!(
+            dict_entries(b"li1ee").count(),
+            0,
+            "not a dictionary: no entries"
+        );
     }
 }

@@ -5,7 +5,7 @@
 mod decode;
 pub mod encode;
 
-pub use decode::{DecodeError, decode, decode_prefix, decode_unbuilt, list_items};
+pub use decode::{DecodeError, decode, decode_prefix, decode_unbuilt, dict_entries, list_items};
 pub use encode::Bencode;
 
 /// A decoded value borrowing from the input. `raw` is the exact input span the value came from.
@@ -56,11 +56,13 @@ impl<'a> Value<'a> {
 
     /// The value under `key` when this is a dictionary holding it.
     pub fn get(&self, key: &str) -> Option<&Value<'a>> {
+        self.get_bytes_key(key.as_bytes())
+    }
+
+    /// [`Value::get`] for a key that is not text (a v2 `piece layers` root).
+    pub fn get_bytes_key(&self, key: &[u8]) -> Option<&Value<'a>> {
         match &self.kind {
-            Kind::Dict(entries) => entries
-                .iter()
-                .find(|(k, _)| *k == key.as_bytes())
-                .map(|(_, v)| v),
+            Kind::Dict(entries) => entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v),
             _ => None,
         }
     }

@@ -22,7 +22,11 @@ pub fn run(args: Info) -> Result<()> {
     let shown = |text: &str| escape::untrusted(text, MAX_SHOWN);
     let mut line = |key: &str, value: String| out.push_str(&format!("{key:<14}{value}\n"));
     line("name:", shown(&info.name));
+    line("version:", version_text(info));
     line("info-hash:", t.info_hash.hex());
+    if let Some(v2) = &info.v2 {
+        line("info-hash v2:", crate::hash::hex(&v2.info_hash));
+    }
     line("magnet:", crate::magnet::Magnet::of(&t).to_uri());
     line(
         "total size:",
@@ -90,13 +94,34 @@ pub fn run(args: Info) -> Result<()> {
     Ok(())
 }
 
+/// The version line: what verifies the pieces and what the info-hash is.
+fn version_text(info: &crate::metainfo::Info) -> String {
+    use crate::metainfo::Version;
+    match info.version() {
+        Version::V1 => "1 (SHA-1 pieces)".into(),
+        Version::Hybrid => {
+            "hybrid v1 + v2 (BEP 52; one swarm under both info-hashes, SHA-1 pieces checked)".into()
+        }
+        Version::V2 => {
+            "2 (BEP 52: SHA-256 merkle trees; the info-hash is the v2 hash's first 20 bytes)".into()
+        }
+    }
+}
+
 /// What `info --json` prints (field names kept stable; see the man page).
 pub fn as_json(t: &Torrent) -> Json {
     let info = &t.info;
     let opt = |s: &Option<String>| s.clone().map(Json::Str).unwrap_or(Json::Null);
     Json::Obj(vec![
         ("name", Json::str(&info.name)),
+        ("version", Json::str(info.version().name())),
         ("info_hash", Json::str(t.info_hash.hex())),
+        (
+            "info_hash_v2",
+            info.v2
+                .as_ref()
+                .map_or(Json::Null, |v2| Json::str(crate::hash::hex(&v2.info_hash))),
+        ),
         ("magnet", Json::str(crate::magnet::Magnet::of(t).to_uri())),
         ("total_size", Json::uint(info.total_length())),
         ("piece_length", Json::uint(info.piece_length)),

@@ -54,6 +54,27 @@ pub fn run(args: MakeTorrent) -> Result<()> {
             }
         })
         .collect::<Result<Vec<_>>>()?;
+    let version = match (args.v2, args.hybrid) {
+        (false, false) => build::Version::V1,
+        (true, false) if args.pad => {
+            return Err(Error::BadArgument {
+                what: "--pad",
+                value: "--v2".into(),
+                reason: "a v2 torrent has no padding files (its files start on pieces anyway)"
+                    .into(),
+            });
+        }
+        (true, false) => build::Version::V2,
+        (false, true) => build::Version::Hybrid,
+        (true, true) => {
+            return Err(Error::BadArgument {
+                what: "--v2",
+                value: "--hybrid".into(),
+                reason: "choose one: --hybrid is v1 and v2 at once".into(),
+            });
+        }
+    };
+    let aligned = args.pad || version != build::Version::V1;
     let name = build::torrent_name(&args.path)?;
     let out = args
         .out
@@ -63,7 +84,7 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         output: Some(out.clone()),
     };
     let (name, mut files, multi_file) = build::collect_files(&args.path, &skip)?;
-    if args.pad {
+    if aligned {
         build::sort_canonical(&mut files);
     }
     if !args.force && out.exists() {
@@ -77,14 +98,14 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         });
     }
     let piece_length = piece_length.unwrap_or_else(|| build::choose_piece_length(total));
-    let layout = build::lay_out(&files, piece_length, args.pad);
+    let layout = build::lay_out(&files, piece_length, aligned);
 
     let started = Instant::now();
     let state = HashProgress::default();
     let pieces = std::thread::scope(|scope| {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let hashing = scope.spawn(|| {
-            let result = build::hash_pieces(&files, layout.clone(), &state);
+            let result = build::hash_pieces(&files, layout.clone(), version, &state);
             drop(done_tx);
             result
         });
@@ -121,7 +142,8 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         source: args.source,
         comment: args.comment,
         web_seeds,
-        pad: args.pad,
+        pad: aligned,
+        version,
         creation_date: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .ok()
@@ -143,14 +165,23 @@ pub fn run(args: MakeTorrent) -> Result<()> {
     if args.json {
         let fields = vec![
             ("torrent", Json::str(out.to_string_lossy())),
+            ("version", Json::str(version.name())),
             ("info_hash", Json::str(torrent.info_hash.hex())),
+            (
+                "info_hash_v2",
+                torrent
+                    .info
+                    .v2
+                    .as_ref()
+                    .map_or(Json::Null, |v2| Json::str(crate::hash::hex(&v2.info_hash))),
+            ),
             (
                 "magnet",
                 Json::str(crate::magnet::Magnet::of(&torrent).to_uri()),
             ),
             ("files", Json::uint(files.len())),
             ("total_size", Json::uint(total)),
-            ("pieces", Json::uint(pieces.len())),
+            ("pieces", Json::uint(layout.piece_count())),
             ("piece_length", Json::uint(piece_length)),
             ("seconds", Json::Num(elapsed.as_secs_f64())),
         ];
@@ -163,10 +194,17 @@ pub fn run(args: MakeTorrent) -> Result<()> {
         files.len(),
         if files.len() == 1 { "" } else { "s" },
         progress::bytes(total),
-        pieces.len(),
+        layout.piece_count(),
         progress::bytes(piece_length),
         torrent.info_hash
     );
+    if let Some(v2) = &torrent.info.v2 {
+        crate::outln!(
+            "{} torrent, v2 info-hash {}",
+            version.name(),
+            crate::hash::hex(&v2.info_hash)
+        );
+    }
     crate::outln!("{}", crate::magnet::Magnet::of(&torrent).to_uri());
     Ok(())
 }

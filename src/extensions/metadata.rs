@@ -166,9 +166,12 @@ impl Assembly {
         self.got.iter().all(|g| *g)
     }
 
-    /// The verified dictionary, or an error when its SHA-1 is not the info-hash.
+    /// The verified dictionary, or an error when neither its SHA-1 nor the first 20 bytes of
+    /// its SHA-256 (a v2 torrent's, BEP 52) is the info-hash.
     pub fn finish(self) -> Result<Vec<u8>, ExtensionError> {
-        if InfoHash(sha1(&self.buf)) == self.expected {
+        if InfoHash(sha1(&self.buf)) == self.expected
+            || crate::hash::sha256(&self.buf)[..20] == self.expected.0
+        {
             Ok(self.buf)
         } else {
             Err(ExtensionError::HashMismatch)

@@ -35,6 +35,7 @@ fn info(lengths: &[u64], piece_length: u64, content: &[u8]) -> Info {
         multi_file: true,
         private: false,
         source: None,
+        v2: None,
     }
 }
 

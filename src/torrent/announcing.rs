@@ -40,8 +40,21 @@ impl Task {
         };
         let params = self.announce_params(event);
         let events = self.ctrl.clone();
+        // A hybrid is announced under its v2 hash too, to the tracker that just answered: one
+        // swarm, whichever half a peer is in (BEP 52).
+        let alias = self.meta.swarm_hashes().get(1).copied();
         crate::runtime::spawn(async move {
-            let result = announcer.announce(&params).await;
+            let mut result = announcer.announce(&params).await;
+            if let (Some(alias), Ok(first)) = (alias, &mut result) {
+                let v2 = AnnounceRequest {
+                    info_hash: alias,
+                    ..params
+                };
+                match announcer.announce(&v2).await {
+                    Ok(more) => first.peers.extend(more.peers),
+                    Err(e) => log::debug!("announce under the v2 info-hash: {e}"),
+                }
+            }
             let _ = events
                 .send(Event::Announced(announcer, event, result))
                 .await;

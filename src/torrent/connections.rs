@@ -126,7 +126,9 @@ impl Task {
         };
         let key = self.next_key;
         self.next_key += 1;
-        let (ours, attach) = (self.handshake(), self.attacher());
+        let (mut ours, attach) = (self.handshake(), self.attacher());
+        // A hybrid torrent answers to the hash the peer asked by (BEP 52: v1 or truncated v2).
+        ours.info_hash = theirs.info_hash;
         crate::runtime::spawn(async move {
             use async_std::io::WriteExt;
             let mut hs = ours.encode();

@@ -675,15 +675,18 @@ impl Task {
         }
         let starving = self.peers.is_empty() && !self.picker.is_complete();
         self.dht_due = now + Duration::from_secs(if starving { 15 } else { 600 });
-        let found = dht.get_peers(self.meta.info_hash, Some(self.config.listen_port));
-        let ctrl = self.ctrl.clone();
-        crate::runtime::spawn(async move {
-            while let Ok(peers) = found.recv().await {
-                if ctrl.send(Event::PeersFound(peers)).await.is_err() {
-                    break;
+        // A hybrid is looked up and announced under both its hashes (BEP 52).
+        for hash in self.meta.swarm_hashes() {
+            let found = dht.get_peers(hash, Some(self.config.listen_port));
+            let ctrl = self.ctrl.clone();
+            crate::runtime::spawn(async move {
+                while let Ok(peers) = found.recv().await {
+                    if ctrl.send(Event::PeersFound(peers)).await.is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
     }
 
     fn update_stats(&self) {

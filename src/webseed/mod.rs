@@ -336,6 +336,7 @@ mod tests {
             multi_file: multi,
             private: false,
             source: None,
+            v2: None,
         }
     }
 

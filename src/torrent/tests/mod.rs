@@ -41,6 +41,7 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
         multi_file: false,
         private: false,
         source: None,
+        v2: None,
     };
     let dir = tempfile::tempdir().unwrap();
     if seeding {
