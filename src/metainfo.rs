@@ -174,7 +174,7 @@ pub enum MetainfoError {
     #[error("file path {0:?} appears twice")]
     DuplicatePath(String),
     #[error(
-        "is a BitTorrent v2 torrent without `piece layers`: p2p cannot ask peers for them yet (BEP 52 hash requests)"
+        "is a BitTorrent v2 torrent without `piece layers` (BEP 52: a .torrent carries them; a magnet link gets them from peers)"
     )]
     NoPieceLayers,
 }
@@ -252,13 +252,17 @@ impl Torrent {
 
     /// A torrent from an `info` dictionary fetched with `ut_metadata` (BEP 9), already checked
     /// against `expected`, and the trackers a magnet link named.
+    /// `layers`: the piece layers of a v2 torrent, as a bencoded `piece layers` dictionary,
+    /// fetched from peers with hash requests ([`layers_wanted`] says which).
     pub fn from_metadata(
         info_bytes: &[u8],
         expected: InfoHash,
         trackers: &[String],
+        layers: Option<&[u8]>,
     ) -> Result<Torrent, MetainfoError> {
         let value = bencode::decode_unbuilt(info_bytes, &[b"files", b"file tree"])?;
-        let info = parse_info(&value, None)?;
+        let layers = layers.map(bencode::decode).transpose()?;
+        let info = parse_info(&value, layers.as_ref())?;
         // A hybrid found through its v2 hash answers to either.
         let v2_hash = info.v2.as_ref().map(|v2| InfoHash(v2.truncated()));
         if swarm_hash(&info, info_bytes) != expected && v2_hash != Some(expected) {
@@ -592,4 +596,4 @@ mod tests;
 mod v1;
 mod v2;
 use v1::{path_component, v1_files, v1_pieces};
-pub use v2::V2;
+pub use v2::{V2, layers_wanted};

@@ -3,6 +3,7 @@
 //! from byte slices. Decoding says `Incomplete` (read more), gives a message and the
 //! bytes it used, or says why the bytes are invalid (close the connection).
 
+pub mod hashes;
 pub mod mse;
 
 use crate::bitfield::Bitfield;
@@ -158,6 +159,12 @@ pub enum Message {
         id: u8,
         payload: Vec<u8>,
     },
+    /// BEP 52: hashes of a file's merkle tree asked for…
+    HashRequest(hashes::HashRequest),
+    /// …sent (the run, then the uncle hashes)…
+    Hashes(hashes::HashRequest, Vec<crate::hash::Digest256>),
+    /// …or declined.
+    HashReject(hashes::HashRequest),
     /// A message id we do not speak: skipped.
     Unknown(u8),
 }
@@ -254,6 +261,12 @@ pub fn decode(buf: &[u8], max_len: u32) -> Decoded {
             got: body.len(),
             expected: 1,
         }),
+        hashes::HASH_REQUEST | hashes::HASHES | hashes::HASH_REJECT => hashes::decode(id, body)
+            .ok_or(WireError::BadLength {
+                name: "hash",
+                got: body.len(),
+                expected: 48,
+            }),
         other => Ok(Message::Unknown(other)),
     };
     match msg {
@@ -327,6 +340,19 @@ impl Message {
                 header(out, 1 + payload.len(), id::EXTENDED);
                 out.push(*ext);
                 out.extend_from_slice(payload);
+            }
+            Message::HashRequest(r) | Message::HashReject(r) => {
+                let id = match self {
+                    Message::HashRequest(_) => hashes::HASH_REQUEST,
+                    _ => hashes::HASH_REJECT,
+                };
+                header(out, 48, id);
+                r.encode_into(out);
+            }
+            Message::Hashes(r, hashes) => {
+                header(out, 48 + 32 * hashes.len(), hashes::HASHES);
+                r.encode_into(out);
+                hashes.iter().for_each(|h| out.extend_from_slice(h));
             }
             Message::Unknown(_) => {}
         }
@@ -538,8 +564,12 @@ mod tests {
             "piece header cut"
         );
         assert_eq!(
-            decode(&[0, 0, 0, 1, 21], max),
-            Decoded::Message(Message::Unknown(21), 5)
+            decode(&[0, 0, 0, 1, 30], max),
+            Decoded::Message(Message::Unknown(30), 5)
+        );
+        assert!(
+            matches!(decode(&[0, 0, 0, 1, 21], max), Decoded::Invalid(_)),
+            "a hash request without its body"
         );
         assert!(
             matches!(decode(&[0, 0, 0, 1, 20], max), Decoded::Invalid(_)),

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 /// A three-file directory `album` of `len` bytes in all, and its torrent announcing to
@@ -178,22 +178,6 @@ fn aria2c_fetches_a_magnet_link_through_p2p_tracker() {
     assert_same_tree(&content, &out.join("album"));
 }
 
-fn liar(mode: &str, torrent: &Path) -> (Proc, u16) {
-    let mut cmd = Command::new("/usr/bin/python3");
-    cmd.args([
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/support/metadata_liar.py"
-        ),
-        mode,
-        torrent.to_str().unwrap(),
-    ])
-    .stdout(Stdio::piped());
-    let mut p = Proc::spawn(mode, &mut cmd);
-    let port = helper_port(&mut p);
-    (p, port)
-}
-
 /// Fetches `torrent`'s magnet link from the `liars` (asked first) and then an honest seed;
 /// returns the fetch's stderr once it has completed.
 fn fetch_past_liars(dir: &Path, torrent: &Path, content: &Path, liars: &[(Proc, u16)]) -> String {
@@ -228,7 +212,7 @@ fn lying_metadata_peers_are_dropped_and_an_honest_one_serves() {
     let (content, torrent) = album(dir.path(), 1 << 20, "t@127.0.0.1:9");
     let liars: Vec<(Proc, u16)> = ["wrong-bytes", "wrong-total", "huge", "silent"]
         .iter()
-        .map(|m| liar(m, &torrent))
+        .map(|m| metadata_liar(m, &torrent))
         .collect();
     let stderr = fetch_past_liars(dir.path(), &torrent, &content, &liars);
     for (why, (_, p)) in [
@@ -251,7 +235,7 @@ fn silent_metadata_peers_time_out_and_another_is_asked() {
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = album(dir.path(), 1 << 20, "t@127.0.0.1:9");
     // As many silent peers as are asked at once: the honest one waits for a timeout.
-    let liars: Vec<(Proc, u16)> = (0..4).map(|_| liar("silent", &torrent)).collect();
+    let liars: Vec<(Proc, u16)> = (0..4).map(|_| metadata_liar("silent", &torrent)).collect();
     let stderr = fetch_past_liars(dir.path(), &torrent, &content, &liars);
     assert!(
         liars

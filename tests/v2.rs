@@ -223,7 +223,7 @@ fn libtorrent_fetches_v2_and_hybrid_torrents_p2p_made_from_a_p2p_seed() {
 }
 
 #[test]
-fn btmh_magnet_links_fetch_from_libtorrent_and_name_what_is_missing() {
+fn btmh_magnet_links_fetch_both_ways_with_piece_layers_from_peers() {
     let py = require_libtorrent();
     let dir = tempfile::tempdir().unwrap();
     let content = uneven_content(dir.path());
@@ -275,13 +275,14 @@ fn btmh_magnet_links_fetch_from_libtorrent_and_name_what_is_missing() {
     assert!(ok, "the hybrid btmh magnet fetch failed");
     same_files(&content, &out.join("pack"));
 
-    // Pieces of 16 KiB: files longer than a piece need piece layers, which only a .torrent
-    // carries (p2p does not ask peers for them yet): refused, saying so.
+    // Pieces of 16 KiB: files longer than a piece need their piece layers, which only a
+    // .torrent carries: p2p asks the peer for them (BEP 52 hash requests), checks them against
+    // the roots, and saves them in the .torrent it writes.
     let small = dir.path().join("small.torrent");
     let v2 = libtorrent_torrent(py, &content, &small, "v2");
     let (_lt3, port3) = libtorrent_seed(py, &small, dir.path(), 90, &[]);
     let magnet = format!("magnet:?xt=urn:btmh:1220{v2}");
-    let out = dir.path().join("refused");
+    let out = dir.path().join("layers");
     let peer3 = format!("127.0.0.1:{port3}");
     let args = [
         "fetch",
@@ -293,13 +294,31 @@ fn btmh_magnet_links_fetch_from_libtorrent_and_name_what_is_missing() {
         "--peer",
         &peer3,
         "--no-dht",
-        "--timeout",
-        "30s",
     ];
-    let (ok, _, err) =
-        start_fetch_args("fetch refused", &args, &out).finish(Duration::from_secs(60));
-    assert!(!ok);
-    assert!(err.contains("without `piece layers`"), "{err}");
+    let (ok, _, _) = start_fetch_args("fetch layers", &args, &out).finish(Duration::from_secs(60));
+    assert!(ok, "the btmh fetch needing piece layers failed");
+    same_files(&content, &out.join("pack"));
+    assert_eq!(
+        p2p_hashes(&out.join("pack.torrent")).2,
+        v2,
+        "the saved .torrent"
+    );
+
+    // And the other way: libtorrent, given only the btmh link, gets the metadata and the piece
+    // layers from a p2p seed.
+    let (_seed, port) = start_seed("seed", &small, dir.path(), &["--no-dht"]);
+    let lt_dir = dir.path().join("lt");
+    fs::create_dir(&lt_dir).unwrap();
+    let status = Proc::spawn(
+        "libtorrent fetch btmh",
+        &mut libtorrent_fetch(py, Path::new(&magnet), &lt_dir, port, 60, &[]),
+    )
+    .wait_for(Duration::from_secs(70));
+    assert!(
+        status.success(),
+        "libtorrent could not fetch the btmh link from p2p"
+    );
+    same_files(&content, &lt_dir.join("pack"));
 }
 
 #[test]
@@ -359,4 +378,49 @@ fn a_lying_peer_in_a_v2_transfer_is_caught_by_the_merkle_hashes_and_banned() {
     );
     assert!(!stderr.contains(&format!("banning 127.0.0.1:{sport}")));
     assert!(fs::read(out.join("f.bin")).unwrap() == fs::read(&content).unwrap());
+}
+
+#[test]
+fn a_peer_sending_piece_layers_that_do_not_hash_to_the_roots_is_not_believed() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = uneven_content(dir.path());
+    let torrent = dir.path().join("v2.torrent");
+    let o = p2p(&[
+        "make-torrent",
+        content.to_str().unwrap(),
+        "--v2",
+        "--piece-length",
+        "16K",
+        "--out",
+        torrent.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, _, v2, _) = p2p_hashes(&torrent);
+    // Four liars, asked first (four peers at a time): the honest seed only once one failed.
+    let liars: Vec<(Proc, u16)> = (0..4)
+        .map(|_| metadata_liar("wrong-layers", &torrent))
+        .collect();
+    let (_seed, port) = start_seed("honest", &torrent, dir.path(), &["--no-dht"]);
+    let magnet = format!("magnet:?xt=urn:btmh:1220{v2}");
+    let out = dir.path().join("out");
+    let honest = format!("127.0.0.1:{port}");
+    let mut args: Vec<String> = ["fetch", &magnet, "--out", out.to_str().unwrap()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (_, p) in &liars {
+        args.extend(["--peer".into(), format!("127.0.0.1:{p}")]);
+    }
+    args.extend(["--peer", &honest, "--no-dht", "--listen", "127.0.0.1:0"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, _, err) = start_fetch_args("fetch", &args, &out).finish(Duration::from_secs(60));
+    assert!(ok, "{err}");
+    let caught = liars.iter().any(|(_, p)| {
+        err.contains(&format!(
+            "127.0.0.1:{p}: no metadata: sent piece layers that do not hash to the files' roots"
+        ))
+    });
+    assert!(caught, "{err}");
+    assert!(err.contains(&format!("metadata from {honest}")), "{err}");
+    same_files(&content, &out.join("pack"));
 }

@@ -77,6 +77,60 @@ pub fn file_root(layer: &[Digest256], piece_length: u64) -> Digest256 {
     )
 }
 
+/// A file's tree from its piece layer up: `layers[0]` the piece layer padded to a power of two
+/// with the root of a subtree of zeros, each next layer half as long, the last one the root.
+pub fn layers_above(piece_layer: &[Digest256], piece_length: u64) -> Vec<Vec<Digest256>> {
+    let mut layer = piece_layer.to_vec();
+    layer.resize(
+        layer.len().max(1).next_power_of_two(),
+        pad_hash((piece_length / BLOCK).trailing_zeros()),
+    );
+    let mut layers = vec![layer];
+    while let Some(last) = layers.last().filter(|l| l.len() > 1) {
+        let next = last.chunks(2).map(|p| parent(&p[0], &p[1])).collect();
+        layers.push(next);
+    }
+    layers
+}
+
+/// What a `hash request` gets (BEP 52, answered as libtorrent answers it): `count` nodes of the
+/// layer `base` above the blocks from `index`, then the uncle hashes of the proof layers above
+/// the subtree the run spans. `layers` is the file's tree from its piece layer up
+/// ([`layers_above`]), `piece_base` the piece layer's height, `blocks` the file's block count.
+/// `None` for a request outside the tree, or below the piece layer (block hashes are not kept).
+pub fn answer(
+    layers: &[Vec<Digest256>],
+    piece_base: u32,
+    blocks: u64,
+    (base, index, count, proof_layers): (u32, u32, u32, u32),
+) -> Option<Vec<Digest256>> {
+    let leaves = blocks.max(1).next_power_of_two();
+    let height = leaves.trailing_zeros();
+    let level = leaves >> base.min(63);
+    let fits = base < height
+        && (1..=8192).contains(&count)
+        && (index as u64) < level
+        && index as u64 + count as u64 <= level
+        && proof_layers < height - base;
+    if !fits || base < piece_base {
+        return None;
+    }
+    let first = (base - piece_base) as usize;
+    let run = layers
+        .get(first)?
+        .get(index as usize..(index + count) as usize)?;
+    let mut out = run.to_vec();
+    let spanned = count.next_power_of_two().trailing_zeros() as i64 - 1;
+    let mut at = index as usize;
+    for i in 0..proof_layers as usize {
+        at /= 2;
+        if i as i64 >= spanned {
+            out.push(*layers.get(first + i + 1)?.get(at ^ 1)?);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +183,52 @@ mod tests {
         assert_eq!(pad_hash(0), [0; 32]);
         assert_eq!(pad_hash(2), root(&[], 4, [0; 32]));
         assert_eq!(root(&[[1; 32]], 1, [0; 32]), [1; 32]);
+    }
+
+    #[test]
+    fn answers_carry_the_run_and_the_uncles_that_prove_it() {
+        // A file of 40 pieces of 4 blocks: 160 blocks, 256 leaves, the piece layer at 2.
+        let piece = 4 * BLOCK;
+        let layer: Vec<Digest256> = (0..40u8).map(|i| sha256(&[i])).collect();
+        let layers = layers_above(&layer, piece);
+        assert_eq!(layers[0].len(), 64);
+        assert_eq!(layers.last().unwrap(), &vec![file_root(&layer, piece)]);
+        // The whole piece layer with no proof: 64 hashes whose root is the file's.
+        let all = answer(&layers, 2, 160, (2, 0, 64, 0)).unwrap();
+        assert_eq!(all.len(), 64);
+        assert_eq!(root(&all, 64, [0; 32]), file_root(&layer, piece));
+        // 8 hashes from 16 with proofs up to the root: the run spans 3 layers, the uncles are
+        // the siblings of its subtree's root and of each ancestor below the root.
+        let req = (2, 16, 8, 5);
+        let got = answer(&layers, 2, 160, req).unwrap();
+        assert_eq!(got.len(), 8 + 3);
+        let mut node = root(&got[..8], 8, [0; 32]);
+        let mut at = 16 / 8;
+        for uncle in &got[8..] {
+            node = if at % 2 == 0 {
+                parent(&node, uncle)
+            } else {
+                parent(uncle, &node)
+            };
+            at /= 2;
+        }
+        assert_eq!(
+            node,
+            file_root(&layer, piece),
+            "the proof leads to the root"
+        );
+        // Out of the tree, too many, below the piece layer, proofs past the root: refused.
+        for bad in [
+            (2, 60, 8, 0),
+            (2, 0, 0, 0),
+            (2, 0, 9000, 0),
+            (1, 0, 2, 0),
+            (2, 0, 8, 6),
+            (8, 0, 1, 0),
+            (40, 0, 1, 0),
+        ] {
+            assert_eq!(answer(&layers, 2, 160, bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -260,6 +260,31 @@ pub(super) fn piece_digests(
     Ok(pieces)
 }
 
+/// What a v2-only `info` dictionary needs from peers before its pieces can be checked: every
+/// file longer than a piece, as (pieces root, piece count), in order, and the piece layer's
+/// height above the blocks. Empty for v1 and hybrid torrents, for v2 ones whose files each fit
+/// in a piece, and for what does not parse (the dictionary's own checks say why).
+pub fn layers_wanted(info_bytes: &[u8]) -> (Vec<(Digest256, u64)>, u32) {
+    let none = (Vec::new(), 0);
+    let Ok(info) = bencode::decode_unbuilt(info_bytes, &[b"files", b"file tree"]) else {
+        return none;
+    };
+    let piece_length = info.get("piece length").and_then(Value::as_int);
+    let (Some(tree), None, Some(piece_length)) =
+        (info.get("file tree"), info.get("pieces"), piece_length)
+    else {
+        return none;
+    };
+    let piece_length = piece_length.max(1) as u64;
+    let wanted = parse_file_tree(tree)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.length > piece_length)
+        .filter_map(|f| Some((f.root?, f.length.div_ceil(piece_length))))
+        .collect();
+    (wanted, (piece_length / merkle::BLOCK).trailing_zeros())
+}
+
 /// The `piece layers` dictionary for `v2`'s files, as a .torrent holds it (keys in order).
 pub fn encode_piece_layers(files: &[FileEntry], v2: &V2, piece_length: u64) -> Vec<u8> {
     let mut layers: Vec<(Digest256, &[Digest256])> = Vec::new();

@@ -7,12 +7,14 @@
 
 use crate::extensions::metadata::{Assembly, MetadataMsg};
 use crate::extensions::{self, ExtendedHandshake, ExtensionError, UT_METADATA};
+use crate::hash::Digest256;
 use crate::magnet::Magnet;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::peer::{self, encryption::Crypto, encryption::Encryption};
 use crate::runtime;
 use crate::tracker::client::{Announcer, TrackerError};
 use crate::tracker::{AnnounceEvent, AnnounceRequest};
+use crate::wire::hashes::{HashRequest, RESERVED_V2};
 use crate::wire::{self, Handshake, Message, RESERVED_EXTENSION, RESERVED_FAST};
 use crate::{Error, Result};
 use async_std::channel::Sender;
@@ -59,7 +61,8 @@ enum Report {
     ),
     /// Peers the DHT found.
     Peers(Vec<SocketAddr>),
-    Copy(SocketAddr, std::result::Result<Vec<u8>, Failure>),
+    /// A verified `info` dictionary, and the piece layers of a v2 one (bencoded) if it needs them.
+    Copy(SocketAddr, std::result::Result<Metadata, Failure>),
 }
 
 /// Why a peer gave no copy. A lie (a message that breaks BEP 9 or 10: bad sizes, a copy
@@ -89,11 +92,30 @@ enum Failure {
     EmptyExtensionMessage,
     #[error("no whole copy within {}s", .0.as_secs())]
     TooSlow(Duration),
+    #[error("does not speak BitTorrent v2, so cannot send the piece layers (BEP 52)")]
+    NoV2,
+    #[error("rejected our request for piece layer hashes")]
+    HashesRejected,
+    #[error("sent piece layers that do not hash to the files' roots")]
+    BadLayers,
+    #[error("the torrent has more than {MAX_LAYER_HASHES} pieces in files longer than a piece")]
+    TooManyPieces,
 }
+
+/// An `info` dictionary whose hash is the info-hash, and the piece layers a v2-only one needs
+/// (a bencoded `piece layers` dictionary, checked against the files' roots).
+type Metadata = (Vec<u8>, Option<Vec<u8>>);
+
+/// Piece layer hashes fetched for one torrent at most (128 MiB of them).
+const MAX_LAYER_HASHES: u64 = 4 << 20;
+/// Piece layer hashes asked for in one hash request, as libtorrent asks.
+const LAYER_CHUNK: u64 = 512;
+/// Hash requests waiting for their answer at once.
+const HASH_REQUESTS_AT_ONCE: usize = 16;
 
 impl Failure {
     fn is_lie(&self) -> bool {
-        matches!(self, Failure::Lie(_))
+        matches!(self, Failure::Lie(_) | Failure::BadLayers)
     }
 }
 
@@ -141,7 +163,11 @@ pub async fn fetch(
             }
             asking += 1;
             let (tx, hash) = (tx.clone(), magnet.info_hash);
-            let hs = Handshake::new(hash, asker.peer_id);
+            let mut hs = Handshake::new(hash, asker.peer_id);
+            if magnet.v2.is_some() {
+                // A v2 torrent's piece layers may have to be asked for (BEP 52).
+                hs.reserved[RESERVED_V2.0] |= RESERVED_V2.1;
+            }
             let (port, policy) = (asker.listen_port, asker.policy);
             runtime::spawn(async move {
                 let copy = runtime::within(PEER_DEADLINE, ask(addr, hs, port, policy))
@@ -227,12 +253,17 @@ pub async fn fetch(
                 }
                 last_problem = format!("{addr}: {why}");
             }
-            Report::Copy(addr, Ok(bytes)) => {
-                let torrent = Torrent::from_metadata(&bytes, magnet.info_hash, &magnet.trackers)
-                    .map_err(|source| Error::Torrent {
-                        path: format!("metadata from {addr}").into(),
-                        source,
-                    })?;
+            Report::Copy(addr, Ok((bytes, layers))) => {
+                let torrent = Torrent::from_metadata(
+                    &bytes,
+                    magnet.info_hash,
+                    &magnet.trackers,
+                    layers.as_deref(),
+                )
+                .map_err(|source| Error::Torrent {
+                    path: format!("metadata from {addr}").into(),
+                    source,
+                })?;
                 log::info!(
                     "metadata from {addr}: {} ({} bytes of info dictionary)",
                     torrent.info.name,
@@ -272,13 +303,14 @@ impl Candidates {
     }
 }
 
-/// Asks one peer for a whole copy; the copy returned has passed its SHA-1 check.
+/// Asks one peer for a whole copy; the copy returned has passed its SHA-1 (or SHA-256) check.
+/// A v2 torrent's piece layers are asked for over the same connection when it needs them.
 async fn ask(
     addr: SocketAddr,
     ours: Handshake,
     listen_port: u16,
     policy: Encryption,
-) -> std::result::Result<Vec<u8>, Failure> {
+) -> std::result::Result<Metadata, Failure> {
     let (mut stream, theirs, mut crypto) = peer::connect(addr, ours, policy, false)
         .await
         .map_err(Failure::Io)?;
@@ -340,7 +372,19 @@ async fn ask(
                     .map_err(Failure::Lie)?;
                 if assembly.is_complete() {
                     let (assembly, _) = copy.take().expect("checked above");
-                    return assembly.finish().map_err(Failure::Lie);
+                    let info = assembly.finish().map_err(Failure::Lie)?;
+                    let (wanted, base) = crate::metainfo::layers_wanted(&info);
+                    if wanted.is_empty() {
+                        return Ok((info, None));
+                    }
+                    // A connection under the v2 hash speaks v2; under the v1 hash of a hybrid,
+                    // the peer says so with the reserved bit (as libtorrent reads them).
+                    let v2_hash = crate::hash::sha256(&info)[..20] == ours.info_hash.0;
+                    if !v2_hash && !theirs.supports(RESERVED_V2) {
+                        return Err(Failure::NoV2);
+                    }
+                    let layers = piece_layers(&mut stream, &mut crypto, &wanted, base).await?;
+                    return Ok((info, Some(layers)));
                 }
             }
             Some(MetadataMsg::Reject(piece)) => {
@@ -349,6 +393,83 @@ async fn ask(
             Some(MetadataMsg::Request(_)) | None => {}
         }
     }
+}
+
+/// The piece layers of `wanted` (each file's root and piece count; `base` the layer's height),
+/// asked for in runs of [`LAYER_CHUNK`] with a few requests in flight, each whole layer checked
+/// against its root. Returns them as a bencoded `piece layers` dictionary.
+async fn piece_layers(
+    stream: &mut TcpStream,
+    crypto: &mut Crypto,
+    wanted: &[(Digest256, u64)],
+    base: u32,
+) -> std::result::Result<Vec<u8>, Failure> {
+    let total: u64 = wanted.iter().map(|(_, n)| n.next_power_of_two()).sum();
+    if total > MAX_LAYER_HASHES {
+        return Err(Failure::TooManyPieces);
+    }
+    let mut requests: VecDeque<HashRequest> = VecDeque::new();
+    let mut layers: Vec<Vec<Digest256>> = Vec::with_capacity(wanted.len());
+    for &(root, pieces) in wanted {
+        let level = pieces.next_power_of_two();
+        layers.push(vec![[0; 32]; level as usize]);
+        for index in (0..level).step_by(LAYER_CHUNK as usize) {
+            requests.push_back(HashRequest {
+                root,
+                base,
+                index: index as u32,
+                count: LAYER_CHUNK.min(level - index) as u32,
+                proof_layers: 0,
+            });
+        }
+    }
+    let mut waiting: Vec<HashRequest> = Vec::new();
+    while !requests.is_empty() || !waiting.is_empty() {
+        while waiting.len() < HASH_REQUESTS_AT_ONCE
+            && let Some(r) = requests.pop_front()
+        {
+            send(stream, crypto, Message::HashRequest(r)).await?;
+            waiting.push(r);
+        }
+        let body = next_message(stream, crypto).await?;
+        let mut framed = (body.len() as u32).to_be_bytes().to_vec();
+        framed.extend_from_slice(&body);
+        let message = match wire::decode(&framed, u32::MAX) {
+            wire::Decoded::Message(m, _) => m,
+            _ => continue,
+        };
+        let (answered, hashes) = match message {
+            Message::Hashes(r, hashes) => (r, hashes),
+            Message::HashReject(r) if waiting.contains(&r) => return Err(Failure::HashesRejected),
+            _ => continue,
+        };
+        let Some(at) = waiting.iter().position(|r| *r == answered) else {
+            continue;
+        };
+        if hashes.len() != answered.count as usize {
+            return Err(Failure::BadLayers);
+        }
+        waiting.swap_remove(at);
+        let file = wanted
+            .iter()
+            .position(|(root, _)| *root == answered.root)
+            .expect("we asked for it");
+        let start = answered.index as usize;
+        layers[file][start..start + hashes.len()].copy_from_slice(&hashes);
+    }
+    let piece_length = crate::hash::merkle::BLOCK << base;
+    let mut out = std::collections::BTreeMap::new();
+    for ((root, pieces), layer) in wanted.iter().zip(layers) {
+        let layer = &layer[..*pieces as usize];
+        if crate::hash::merkle::file_root(layer, piece_length) != *root {
+            return Err(Failure::BadLayers);
+        }
+        out.insert(
+            root.to_vec(),
+            crate::bencode::Bencode::Bytes(layer.concat()),
+        );
+    }
+    Ok(crate::bencode::Bencode::Dict(out).encode())
 }
 
 async fn send(
@@ -363,20 +484,29 @@ async fn send(
         .map_err(Failure::Io)
 }
 
+/// The body of the next message (its id first; empty for a keep-alive).
+async fn next_message(
+    stream: &mut TcpStream,
+    crypto: &mut Crypto,
+) -> std::result::Result<Vec<u8>, Failure> {
+    let mut len = [0u8; 4];
+    read(stream, crypto, &mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE {
+        return Err(Failure::MessageTooLong(len));
+    }
+    let mut body = vec![0u8; len];
+    read(stream, crypto, &mut body).await?;
+    Ok(body)
+}
+
 /// The next extension message (id, payload); other messages are read and skipped.
 async fn next_extended(
     stream: &mut TcpStream,
     crypto: &mut Crypto,
 ) -> std::result::Result<(u8, Vec<u8>), Failure> {
     loop {
-        let mut len = [0u8; 4];
-        read(stream, crypto, &mut len).await?;
-        let len = u32::from_be_bytes(len) as usize;
-        if len > MAX_MESSAGE {
-            return Err(Failure::MessageTooLong(len));
-        }
-        let mut body = vec![0u8; len];
-        read(stream, crypto, &mut body).await?;
+        let body = next_message(stream, crypto).await?;
         if body.first() == Some(&wire::id::EXTENDED) {
             if body.len() < 2 {
                 return Err(Failure::EmptyExtensionMessage);

@@ -80,6 +80,10 @@ impl Task {
         if self.config.dht.is_some() {
             hs.reserved[RESERVED_DHT.0] |= RESERVED_DHT.1;
         }
+        if self.meta.info.v2.is_some() {
+            let (byte, bit) = crate::wire::hashes::RESERVED_V2;
+            hs.reserved[byte] |= bit;
+        }
         hs
     }
 

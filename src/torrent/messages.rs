@@ -154,6 +154,9 @@ impl Task {
                     dht.add_node(std::net::SocketAddr::new(peer.addr().ip(), port));
                 }
             }
+            Message::HashRequest(request) => self.hash_request(key, request),
+            // Answers to requests this task never sends: nothing to do with them.
+            Message::Hashes(..) | Message::HashReject(_) => {}
             Message::Suggest(_) | Message::KeepAlive | Message::Unknown(_) => {}
         }
     }

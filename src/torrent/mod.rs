@@ -21,6 +21,7 @@ pub mod ban;
 pub mod choke;
 mod connections;
 mod extended;
+mod hashes;
 mod messages;
 mod peer_info;
 mod peer_state;
@@ -283,6 +284,8 @@ struct Task {
     dialer: Dialer,
     /// Peers that failed an encrypted handshake and took a plaintext one (`Prefer`).
     plaintext_peers: HashSet<SocketAddr>,
+    /// v2 files' merkle trees above the piece layer, by file, as hash requests ask for them.
+    trees: HashMap<usize, Vec<Vec<crate::hash::Digest256>>>,
     /// The one ban list: banned ids and addresses, strikes, the last peers to leave.
     bans: Bans,
     /// `None` while an announce is under way (the announcer travels with it).
@@ -334,6 +337,7 @@ impl Task {
             next_key: 1,
             dialer,
             plaintext_peers: HashSet::new(),
+            trees: HashMap::new(),
             bans: Bans::default(),
             announcer,
             schedule: Schedule::new(now + config.options.announce_after),

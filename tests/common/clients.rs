@@ -141,3 +141,21 @@ pub fn range_http_server(dir: &Path) -> (Proc, u16) {
     let port = helper_port(&mut server);
     (server, port)
 }
+
+/// `tests/support/metadata_liar.py MODE TORRENT`: a peer lying about the torrent's metadata (or
+/// a v2 torrent's piece layers); returns it and its port.
+pub fn metadata_liar(mode: &str, torrent: &Path) -> (Proc, u16) {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.args([
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/metadata_liar.py"
+        ),
+        mode,
+        torrent.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped());
+    let mut p = Proc::spawn(mode, &mut cmd);
+    let port = helper_port(&mut p);
+    (p, port)
+}

@@ -72,6 +72,12 @@ if args.torrent.startswith("magnet:"):
     handle = ses.add_torrent(params)
 else:
     handle = ses.add_torrent({"ti": lt.torrent_info(args.torrent), "save_path": args.dir})
+# A seed says it listens once it has checked its files: peers that connect while it checks are
+# turned away, and would wait for a retry.
+checking = (lt.torrent_status.states.checking_files, lt.torrent_status.states.checking_resume_data)
+ready_by = time.time() + 30
+while not args.fetch and handle.status().state in checking and time.time() < ready_by:
+    time.sleep(0.05)
 print("listening %d" % ses.listen_port(), flush=True)
 for peer in args.peer:
     host, port = peer.rsplit(":", 1)

@@ -1,7 +1,9 @@
 """A peer that lies about a torrent's metadata (BEP 9), for p2p's tests.
 usage: metadata_liar.py MODE TORRENT   (prints `listening PORT`)
 MODE: wrong-bytes (right size, random bytes), wrong-total (a total_size that differs from its
-metadata_size), huge (metadata_size of 100 MB), silent (handshakes, then says nothing).
+metadata_size), huge (metadata_size of 100 MB), silent (handshakes, then says nothing),
+wrong-layers (a v2 torrent: the right metadata, under the v2 hash, then random hashes for
+every BEP 52 hash request).
 Plaintext only: an encrypted handshake is closed, as by a client without MSE."""
 import os
 import socket
@@ -10,11 +12,26 @@ import sys
 import threading
 
 mode, torrent = sys.argv[1], open(sys.argv[2], "rb").read()
-# p2p writes `info` last: the dictionary runs from after the key to the final `e`.
-info = torrent[torrent.index(b"4:infod") + 6 : -1]
 import hashlib
 
-info_hash = hashlib.sha1(info).digest()
+
+def end_of(data, i):
+    """Where the bencoded value starting at data[i] ends."""
+    c = data[i : i + 1]
+    if c == b"i":
+        return data.index(b"e", i) + 1
+    if c in (b"l", b"d"):
+        i += 1
+        while data[i : i + 1] != b"e":
+            i = end_of(data, i)
+        return i + 1
+    colon = data.index(b":", i)
+    return colon + 1 + int(data[i:colon])
+
+
+start = torrent.index(b"4:infod") + 6
+info = torrent[start : end_of(torrent, start)]
+info_hash = hashlib.sha256(info).digest()[:20] if mode == "wrong-layers" else hashlib.sha1(info).digest()
 size = len(info)
 
 
@@ -51,6 +68,10 @@ def serve(c):
         while True:
             (length,) = struct.unpack(">I", recv_exact(c, 4))
             body = recv_exact(c, length)
+            if body and body[0] == 21 and mode == "wrong-layers":
+                count = struct.unpack(">I", body[41:45])[0]
+                c.sendall(struct.pack(">IB", 49 + 32 * count, 22) + body[1:49] + os.urandom(32 * count))
+                continue
             if not body or body[0] != 20:
                 continue
             if body[1] == 0:

@@ -4,6 +4,7 @@ use super::*;
 
 mod dialing;
 mod extensions;
+mod hashes;
 use crate::extensions::ExtendedHandshake;
 use crate::hash::sha1;
 use crate::layout::BLOCK_SIZE;
