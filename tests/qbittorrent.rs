@@ -1,0 +1,227 @@
+//! BitTorrent v2 and hybrid torrents against qBittorrent (Debian's qbittorrent-nox, libtorrent
+//! 2.0 inside), driven through its WebUI API with curl as its users' scripts drive it: p2p
+//! fetches from it, and it fetches from p2p.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A qbittorrent-nox of its own profile, listening on 127.0.0.1 only, with DHT, LSD, PEX and
+/// UPnP off; killed on drop.
+struct Qbit {
+    _proc: Proc,
+    api: String,
+    port: u16,
+    curl: PathBuf,
+}
+
+impl Qbit {
+    fn start(dir: &Path) -> Qbit {
+        let program = require("qbittorrent-nox", "qbittorrent-nox");
+        let curl = require("curl", "curl");
+        let (webui, port) = (free_port(), free_port());
+        let config = dir.join("profile/qBittorrent/config");
+        fs::create_dir_all(&config).unwrap();
+        fs::write(
+            config.join("qBittorrent.conf"),
+            format!(
+                "[LegalNotice]\nAccepted=true\n\n[BitTorrent]\nSession\\DHTEnabled=false\n\
+                 Session\\LSDEnabled=false\nSession\\PeXEnabled=false\nSession\\Port={port}\n\
+                 Session\\InterfaceAddress=127.0.0.1\nSession\\QueueingSystemEnabled=false\n\n\
+                 [Preferences]\nConnection\\UPnP=false\nWebUI\\Port={webui}\n\
+                 WebUI\\Address=127.0.0.1\nWebUI\\LocalHostAuth=false\nGeneral\\Locale=en\n"
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(program);
+        cmd.arg(format!("--profile={}", dir.join("profile").display()))
+            .stdout(std::process::Stdio::null());
+        let proc = Proc::spawn("qbittorrent-nox", &mut cmd);
+        let q = Qbit {
+            _proc: proc,
+            api: format!("http://127.0.0.1:{webui}/api/v2"),
+            port,
+            curl,
+        };
+        assert!(
+            wait_until(Duration::from_secs(20), || q
+                .curl(&["/app/version"])
+                .status
+                .success()),
+            "qbittorrent-nox's WebUI never answered"
+        );
+        q
+    }
+
+    fn curl(&self, args: &[&str]) -> Output {
+        let (path, rest) = args.split_first().unwrap();
+        Command::new(&self.curl)
+            .args(["-sf", "--max-time", "10"])
+            .args(rest)
+            .arg(format!("{}{path}", self.api))
+            .output()
+            .unwrap()
+    }
+
+    /// Adds a .torrent, its content in (or to go to) `save`; returns qBittorrent's id for it.
+    fn add(&self, torrent: &Path, save: &Path) -> String {
+        let o = self.curl(&[
+            "/torrents/add",
+            "-F",
+            &format!("torrents=@{}", torrent.display()),
+            "-F",
+            &format!("savepath={}", save.display()),
+        ]);
+        assert!(o.status.success(), "torrents/add: {}", stderr(&o));
+        let (v1, v2) = hashes(torrent);
+        let mut id = None;
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                id = self.torrents().into_iter().find_map(|(hash, h1, h2, _)| {
+                    ((!v1.is_empty() && h1 == v1) || (!v2.is_empty() && h2 == v2)).then_some(hash)
+                });
+                id.is_some()
+            }),
+            "qBittorrent did not list {}",
+            torrent.display()
+        );
+        id.unwrap()
+    }
+
+    /// (id, v1 hash, v2 hash, progress) of every torrent.
+    fn torrents(&self) -> Vec<(String, String, String, f64)> {
+        let o = self.curl(&["/torrents/info"]);
+        let text = stdout(&o);
+        // A list of flat objects: split on them and read the four fields.
+        text.split("},{")
+            .filter_map(|t| {
+                let field = |name: &str| {
+                    let key = format!("\"{name}\":");
+                    let rest = &t[t.find(&key)? + key.len()..];
+                    Some(
+                        rest.trim_start_matches('"')
+                            .split(['"', ',', '}'])
+                            .next()?
+                            .to_string(),
+                    )
+                };
+                Some((
+                    field("hash")?,
+                    field("infohash_v1").unwrap_or_default(),
+                    field("infohash_v2").unwrap_or_default(),
+                    field("progress")?.parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    fn progress(&self, id: &str) -> f64 {
+        self.torrents()
+            .into_iter()
+            .find(|t| t.0 == id)
+            .map_or(0.0, |t| t.3)
+    }
+}
+
+/// A torrent's two info-hashes as `p2p info --json` gives them ("" for a missing one).
+fn hashes(torrent: &Path) -> (String, String) {
+    let json = stdout(&p2p(&["info", torrent.to_str().unwrap(), "--json"]));
+    let field = |name: &str| {
+        let key = format!("\"{name}\":\"");
+        json.find(&key)
+            .map(|at| {
+                json[at + key.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let version = field("version");
+    let v1 = if version == "v2" {
+        String::new()
+    } else {
+        field("info_hash")
+    };
+    (v1, field("info_hash_v2"))
+}
+
+fn same_files(original: &Path, copy: &Path) {
+    assert_eq!(
+        tree(original),
+        tree(copy),
+        "what landed in {}",
+        copy.display()
+    );
+    for f in tree(original) {
+        if original.join(&f).is_file() {
+            assert!(
+                fs::read(original.join(&f)).unwrap() == fs::read(copy.join(&f)).unwrap(),
+                "{f} differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn p2p_and_qbittorrent_exchange_v2_and_hybrid_torrents_both_ways() {
+    let py = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let content = uneven_content(dir.path());
+    let qbit = Qbit::start(&dir.path().join("qbit"));
+    for kind in ["v2", "hybrid"] {
+        // qBittorrent seeds a torrent libtorrent made; p2p fetches it.
+        let theirs = dir.path().join(format!("lt-{kind}.torrent"));
+        libtorrent_torrent(py, &content, &theirs, kind);
+        let id = qbit.add(&theirs, dir.path());
+        assert!(
+            wait_until(Duration::from_secs(20), || qbit.progress(&id) >= 1.0),
+            "qBittorrent did not check its {kind} copy"
+        );
+        let out = dir.path().join(format!("from-qbit-{kind}"));
+        let (ok, _, _) = start_fetch(
+            "fetch",
+            &theirs,
+            &out,
+            &["--peer", &format!("127.0.0.1:{}", qbit.port), "--no-dht"],
+        )
+        .finish(Duration::from_secs(60));
+        assert!(
+            ok,
+            "p2p could not fetch the {kind} torrent from qBittorrent"
+        );
+        same_files(&content, &out.join("pack"));
+
+        // p2p seeds a torrent it made; qBittorrent fetches it.
+        let ours = dir.path().join(format!("p2p-{kind}.torrent"));
+        let o = p2p(&[
+            "make-torrent",
+            content.to_str().unwrap(),
+            &format!("--{kind}"),
+            "--piece-length",
+            "32K",
+            "--out",
+            ours.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (_seed, port) = start_seed("seed", &ours, dir.path(), &["--no-dht"]);
+        let into = dir.path().join(format!("qbit-{kind}"));
+        fs::create_dir(&into).unwrap();
+        let id = qbit.add(&ours, &into);
+        let o = qbit.curl(&[
+            "/torrents/addPeers",
+            "-d",
+            &format!("hashes={id}&peers=127.0.0.1:{port}"),
+        ]);
+        assert!(o.status.success(), "addPeers: {}", stderr(&o));
+        assert!(
+            wait_until(Duration::from_secs(60), || qbit.progress(&id) >= 1.0),
+            "qBittorrent did not fetch the {kind} torrent from p2p"
+        );
+        same_files(&content, &into.join("pack"));
+    }
+}
