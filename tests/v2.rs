@@ -424,3 +424,44 @@ fn a_peer_sending_piece_layers_that_do_not_hash_to_the_roots_is_not_believed() {
     assert!(err.contains(&format!("metadata from {honest}")), "{err}");
     same_files(&content, &out.join("pack"));
 }
+
+#[test]
+fn a_hybrid_seed_serves_peers_that_know_it_by_either_hash() {
+    // aria2 1.36 and Transmission 3.00, the v1-only clients at hand, cannot join a hybrid's
+    // swarm at all (aria2c hashes the dictionary to another info-hash, Transmission refuses to
+    // parse it), so the two halves are libtorrent peers that each know one hash only: a btih
+    // link and a btmh link. Each connects under its hash, and p2p answers under that one.
+    let py = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let content = uneven_content(dir.path());
+    let torrent = dir.path().join("hybrid.torrent");
+    let o = p2p(&[
+        "make-torrent",
+        content.to_str().unwrap(),
+        "--hybrid",
+        "--piece-length",
+        "16K",
+        "--out",
+        torrent.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (_, v1, v2, _) = p2p_hashes(&torrent);
+    let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
+    let mut fetches = Vec::new();
+    for (name, link) in [
+        ("btih", format!("magnet:?xt=urn:btih:{v1}")),
+        ("btmh", format!("magnet:?xt=urn:btmh:1220{v2}")),
+    ] {
+        let out = dir.path().join(name);
+        fs::create_dir(&out).unwrap();
+        let mut cmd = libtorrent_fetch(py, Path::new(&link), &out, port, 60, &[]);
+        fetches.push((name, out, Proc::spawn(name, &mut cmd)));
+    }
+    for (name, out, mut fetch) in fetches {
+        assert!(
+            fetch.wait_for(Duration::from_secs(70)).success(),
+            "libtorrent knowing the {name} hash could not fetch from p2p"
+        );
+        same_files(&content, &out.join("pack"));
+    }
+}
