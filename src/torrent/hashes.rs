@@ -9,14 +9,22 @@ use crate::layout::PeerKey;
 use crate::wire::Message;
 use crate::wire::hashes::HashRequest;
 
+/// Hashes a peer may get beyond twice the torrent's piece count.
+const HASHES_SPARE: usize = 8192;
+
 impl Task {
     pub(super) fn hash_request(&mut self, key: PeerKey, request: HashRequest) {
         let answer = self.hashes_for(&request);
-        if let Some(peer) = self.peers.get(&key) {
-            peer.send(match answer {
-                Some(hashes) => Message::Hashes(request, hashes),
-                None => Message::HashReject(request),
-            });
+        // Each piece layer twice over, proofs and all, is what a peer can need of us.
+        let allowance = 2 * self.meta.info.piece_count() + HASHES_SPARE;
+        if let Some(peer) = self.peers.get_mut(&key) {
+            let message = match answer {
+                Some(hashes) if peer.serve_hashes(hashes.len(), allowance) => {
+                    Message::Hashes(request, hashes)
+                }
+                _ => Message::HashReject(request),
+            };
+            peer.send(message);
         }
     }
 

@@ -71,6 +71,9 @@ pub(super) struct Peer {
     ut_pex: Option<u8>,
     /// Metadata pieces served on this connection.
     metadata_served: usize,
+    /// BEP 52 hashes sent it: bounded, as metadata is, so that requests cannot queue unbounded
+    /// answers behind a peer that does not read.
+    hashes_served: usize,
     /// Peer exchange: the peers we told it of, when we next may, when it last told us.
     pex_told: HashSet<SocketAddr>,
     pex_due: Option<Instant>,
@@ -138,6 +141,7 @@ impl Peer {
             ut_metadata: None,
             ut_pex: None,
             metadata_served: 0,
+            hashes_served: 0,
             pex_told: HashSet::new(),
             pex_due: None,
             pex_heard: None,
@@ -529,6 +533,13 @@ impl Peer {
         } else {
             false
         }
+    }
+
+    /// Whether `n` more hashes may be sent within `allowance`; counts them if so.
+    pub(super) fn serve_hashes(&mut self, n: usize, allowance: usize) -> bool {
+        let ok = self.hashes_served + n <= allowance;
+        self.hashes_served += if ok { n } else { 0 };
+        ok
     }
 
     /// A PEX message came: `false` when it came sooner than `min_gap` after the last.

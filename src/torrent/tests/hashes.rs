@@ -91,3 +91,28 @@ fn a_v1_torrent_rejects_every_hash_request() {
     h.say(1, Message::HashRequest(r));
     assert_eq!(sent(&rx).0, vec![Message::HashReject(r)]);
 }
+
+#[test]
+fn a_peer_asking_for_the_same_hashes_over_and_over_is_refused_past_its_allowance() {
+    let (mut h, root, layer) = v2_harness();
+    let rx = h.connect_fast(1);
+    sent(&rx);
+    let whole = HashRequest {
+        root,
+        base: 1,
+        index: 0,
+        count: 8,
+        proof_layers: 0,
+    };
+    // 2 × 8 pieces + 8192 spare: 1026 answers of 8, then rejects.
+    let mut answered = 0;
+    for _ in 0..1100 {
+        h.say(1, Message::HashRequest(whole));
+        match &sent(&rx).0[..] {
+            [Message::Hashes(_, hashes)] if hashes == &layer => answered += 1,
+            [Message::HashReject(r)] if *r == whole => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(answered, (2 * 8 + 8192) / 8);
+}
