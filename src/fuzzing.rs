@@ -521,10 +521,10 @@ mod tests {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/metainfo/");
         let mut rng = crate::random::Rng::seeded(0x52);
         for name in [
-            "v2-multi.torrent",
-            "hybrid-multi.torrent",
-            "v2-libtorrent.torrent",
-            "v2-single-libtorrent.torrent",
+            "v2-multi",
+            "hybrid-multi",
+            "v2-libtorrent",
+            "v2-single-libtorrent",
         ] {
             let seed = std::fs::read(format!("{dir}{name}")).unwrap();
             assert!(Torrent::from_bytes(&seed).is_ok(), "{name} is a valid seed");

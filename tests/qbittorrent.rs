@@ -150,23 +150,6 @@ fn hashes(torrent: &Path) -> (String, String) {
     (v1, field("info_hash_v2"))
 }
 
-fn same_files(original: &Path, copy: &Path) {
-    assert_eq!(
-        tree(original),
-        tree(copy),
-        "what landed in {}",
-        copy.display()
-    );
-    for f in tree(original) {
-        if original.join(&f).is_file() {
-            assert!(
-                fs::read(original.join(&f)).unwrap() == fs::read(copy.join(&f)).unwrap(),
-                "{f} differs"
-            );
-        }
-    }
-}
-
 #[test]
 fn p2p_and_qbittorrent_exchange_v2_and_hybrid_torrents_both_ways() {
     let py = require_libtorrent();
@@ -194,7 +177,7 @@ fn p2p_and_qbittorrent_exchange_v2_and_hybrid_torrents_both_ways() {
             ok,
             "p2p could not fetch the {kind} torrent from qBittorrent"
         );
-        same_files(&content, &out.join("pack"));
+        assert_same_files(&content, &out.join("pack"));
 
         // p2p seeds a torrent it made; qBittorrent fetches it.
         let ours = dir.path().join(format!("p2p-{kind}.torrent"));
@@ -222,6 +205,6 @@ fn p2p_and_qbittorrent_exchange_v2_and_hybrid_torrents_both_ways() {
             wait_until(Duration::from_secs(60), || qbit.progress(&id) >= 1.0),
             "qBittorrent did not fetch the {kind} torrent from p2p"
         );
-        same_files(&content, &into.join("pack"));
+        assert_same_files(&content, &into.join("pack"));
     }
 }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// A multi-file tree whose pieces (64 KiB) cross file boundaries, with an empty file.
@@ -255,21 +255,10 @@ fn the_fetch_completes_when_one_of_two_seeds_dies() {
 
 #[test]
 fn a_lying_peer_is_banned_and_no_corrupt_byte_lands() {
-    let py = "/usr/bin/python3";
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = make_content(dir.path(), "f.bin", 3 << 20, "t@127.0.0.1:9", "64K");
     let hash = info_hash(&torrent);
-    let mut liar_cmd = Command::new(py);
-    liar_cmd
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
-            "corrupt",
-            &hash,
-            "48",
-        ])
-        .stdout(Stdio::piped());
-    let mut liar = Proc::spawn("liar", &mut liar_cmd);
-    let liar_port = helper_port(&mut liar);
+    let (_liar, liar_port) = bad_seed("corrupt", &hash, 48);
     let (_seed, sport) = start_seed("honest", &torrent, dir.path(), &["--upload-limit", "1M"]);
     let out = dir.path().join("out");
     let (ok, stdout, stderr) = start_fetch(
@@ -645,16 +634,7 @@ fn a_silent_peer_does_not_stall_the_fetch() {
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = make_content(dir.path(), "s.bin", 2 << 20, "t@127.0.0.1:9", "64K");
     let hash = info_hash(&torrent);
-    let mut cmd = Command::new("/usr/bin/python3");
-    cmd.args([
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
-        "silent",
-        &hash,
-        "32",
-    ])
-    .stdout(Stdio::piped());
-    let mut silent = Proc::spawn("silent", &mut cmd);
-    let silent_port = helper_port(&mut silent);
+    let (_silent, silent_port) = bad_seed("silent", &hash, 32);
     let (_seed, sport) = start_seed("honest", &torrent, dir.path(), &["--upload-limit", "1M"]);
     let out = dir.path().join("out");
     let started = std::time::Instant::now();

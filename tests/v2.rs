@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// libtorrent's two info-hashes of a torrent file, as hex ("" for the one it lacks).
@@ -64,22 +64,23 @@ fn content_for(dir: &Path, piece_length: u64) -> std::path::PathBuf {
     root
 }
 
-fn same_files(original: &Path, copy: &Path) {
-    for f in tree(original) {
-        let (a, b) = (original.join(&f), copy.join(&f));
-        if a.is_file() {
-            assert!(
-                fs::read(&a).unwrap() == fs::read(&b).unwrap(),
-                "{f} differs"
-            );
-        }
-    }
-    assert_eq!(
-        tree(original),
-        tree(copy),
-        "what landed in {}",
-        copy.display()
-    );
+/// `p2p fetch MAGNET --out OUT --peer 127.0.0.1:PORT`; whether it completed within 60 s.
+fn fetch_magnet(name: &str, magnet: &str, out: &Path, port: u16) -> bool {
+    let peer = format!("127.0.0.1:{port}");
+    let args = [
+        "fetch",
+        magnet,
+        "--out",
+        out.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--peer",
+        &peer,
+        "--no-dht",
+    ];
+    start_fetch_args(name, &args, out)
+        .finish(Duration::from_secs(60))
+        .0
 }
 
 #[test]
@@ -178,7 +179,7 @@ fn p2p_fetches_v2_torrents_libtorrent_made_from_a_libtorrent_seed() {
         )
         .finish(Duration::from_secs(60));
         assert!(ok, "the fetch of a v2 torrent (pieces of {piece}) failed");
-        same_files(&content, &out.join("pack"));
+        assert_same_files(&content, &out.join("pack"));
         let o = p2p(&[
             "verify",
             torrent.to_str().unwrap(),
@@ -218,7 +219,7 @@ fn libtorrent_fetches_v2_and_hybrid_torrents_p2p_made_from_a_p2p_seed() {
             status.success(),
             "libtorrent could not fetch the {kind} torrent"
         );
-        same_files(&content, &lt_dir.join("pack"));
+        assert_same_files(&content, &lt_dir.join("pack"));
     }
 }
 
@@ -233,23 +234,11 @@ fn btmh_magnet_links_fetch_both_ways_with_piece_layers_from_peers() {
     let torrent = dir.path().join("v2.torrent");
     let v2 = libtorrent_torrent_with(py, &content, &torrent, "v2", 4 << 20);
     let (_lt, port) = libtorrent_seed(py, &torrent, dir.path(), 90, &[]);
-    let peer = format!("127.0.0.1:{port}");
     let magnet = format!("magnet:?xt=urn:btmh:1220{v2}&dn=pack");
     let out = dir.path().join("by-btmh");
-    let args = [
-        "fetch",
-        &magnet,
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--peer",
-        &peer,
-        "--no-dht",
-    ];
-    let (ok, _, _) = start_fetch_args("fetch btmh", &args, &out).finish(Duration::from_secs(60));
+    let ok = fetch_magnet("fetch btmh", &magnet, &out, port);
     assert!(ok, "the btmh magnet fetch failed");
-    same_files(&content, &out.join("pack"));
+    assert_same_files(&content, &out.join("pack"));
 
     // A hybrid found by its v2 hash alone: the v1 hashes of its dictionary check the pieces.
     let hybrid = dir.path().join("hybrid.torrent");
@@ -258,22 +247,9 @@ fn btmh_magnet_links_fetch_both_ways_with_piece_layers_from_peers() {
     let (_, _, hybrid_v2, _) = p2p_hashes(&hybrid);
     let magnet = format!("magnet:?xt=urn:btmh:1220{hybrid_v2}");
     let out = dir.path().join("hybrid-by-btmh");
-    let peer2 = format!("127.0.0.1:{port2}");
-    let args = [
-        "fetch",
-        &magnet,
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--peer",
-        &peer2,
-        "--no-dht",
-    ];
-    let (ok, _, _) =
-        start_fetch_args("fetch hybrid btmh", &args, &out).finish(Duration::from_secs(60));
+    let ok = fetch_magnet("fetch hybrid btmh", &magnet, &out, port2);
     assert!(ok, "the hybrid btmh magnet fetch failed");
-    same_files(&content, &out.join("pack"));
+    assert_same_files(&content, &out.join("pack"));
 
     // Pieces of 16 KiB: files longer than a piece need their piece layers, which only a
     // .torrent carries: p2p asks the peer for them (BEP 52 hash requests), checks them against
@@ -283,21 +259,9 @@ fn btmh_magnet_links_fetch_both_ways_with_piece_layers_from_peers() {
     let (_lt3, port3) = libtorrent_seed(py, &small, dir.path(), 90, &[]);
     let magnet = format!("magnet:?xt=urn:btmh:1220{v2}");
     let out = dir.path().join("layers");
-    let peer3 = format!("127.0.0.1:{port3}");
-    let args = [
-        "fetch",
-        &magnet,
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--peer",
-        &peer3,
-        "--no-dht",
-    ];
-    let (ok, _, _) = start_fetch_args("fetch layers", &args, &out).finish(Duration::from_secs(60));
+    let ok = fetch_magnet("fetch layers", &magnet, &out, port3);
     assert!(ok, "the btmh fetch needing piece layers failed");
-    same_files(&content, &out.join("pack"));
+    assert_same_files(&content, &out.join("pack"));
     assert_eq!(
         p2p_hashes(&out.join("pack.torrent")).2,
         v2,
@@ -318,12 +282,11 @@ fn btmh_magnet_links_fetch_both_ways_with_piece_layers_from_peers() {
         status.success(),
         "libtorrent could not fetch the btmh link from p2p"
     );
-    same_files(&content, &lt_dir.join("pack"));
+    assert_same_files(&content, &lt_dir.join("pack"));
 }
 
 #[test]
 fn a_lying_peer_in_a_v2_transfer_is_caught_by_the_merkle_hashes_and_banned() {
-    let py = require_libtorrent();
     let dir = tempfile::tempdir().unwrap();
     let content = dir.path().join("f.bin");
     fs::write(&content, data(3 << 20, 5)).unwrap();
@@ -339,17 +302,7 @@ fn a_lying_peer_in_a_v2_transfer_is_caught_by_the_merkle_hashes_and_banned() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let hash = info_hash(&torrent);
-    let mut liar_cmd = Command::new(py);
-    liar_cmd
-        .args([
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
-            "corrupt",
-            &hash,
-            "48",
-        ])
-        .stdout(Stdio::piped());
-    let mut liar = Proc::spawn("liar", &mut liar_cmd);
-    let liar_port = helper_port(&mut liar);
+    let (_liar, liar_port) = bad_seed("corrupt", &hash, 48);
     let (_seed, sport) = start_seed(
         "honest",
         &torrent,
@@ -422,7 +375,7 @@ fn a_peer_sending_piece_layers_that_do_not_hash_to_the_roots_is_not_believed() {
     });
     assert!(caught, "{err}");
     assert!(err.contains(&format!("metadata from {honest}")), "{err}");
-    same_files(&content, &out.join("pack"));
+    assert_same_files(&content, &out.join("pack"));
 }
 
 #[test]
@@ -462,6 +415,6 @@ fn a_hybrid_seed_serves_peers_that_know_it_by_either_hash() {
             fetch.wait_for(Duration::from_secs(70)).success(),
             "libtorrent knowing the {name} hash could not fetch from p2p"
         );
-        same_files(&content, &out.join("pack"));
+        assert_same_files(&content, &out.join("pack"));
     }
 }

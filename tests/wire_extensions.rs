@@ -277,16 +277,7 @@ fn protocol_violations_end_only_that_peer_and_the_fetch_completes() {
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent) = make_content(dir.path(), "f.bin", 2 << 20, "t@127.0.0.1:9", "32K");
     let hash = info_hash(&torrent);
-    let mut cmd = std::process::Command::new("/usr/bin/python3");
-    cmd.args([
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
-        "protocol",
-        &hash,
-        "64",
-    ])
-    .stdout(std::process::Stdio::piped());
-    let mut bad = Proc::spawn("bad peer", &mut cmd);
-    let bad_port = helper_port(&mut bad);
+    let (_bad, bad_port) = bad_seed("protocol", &hash, 64);
     // The honest seed is slow (about 12 s for the file), so the bad peer is dialed again.
     let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--upload-limit", "170K"]);
     let out = dir.path().join("out");

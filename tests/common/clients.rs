@@ -159,3 +159,19 @@ pub fn metadata_liar(mode: &str, torrent: &Path) -> (Proc, u16) {
     let port = helper_port(&mut p);
     (p, port)
 }
+
+/// `tests/support/bad_seed.py MODE HASH PIECES`: a peer that claims every piece and misbehaves
+/// as MODE says (corrupt, silent, protocol); returns it and its port.
+pub fn bad_seed(mode: &str, hash: &str, pieces: usize) -> (Proc, u16) {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.args([
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
+        mode,
+        hash,
+        &pieces.to_string(),
+    ])
+    .stdout(Stdio::piped());
+    let mut p = Proc::spawn(mode, &mut cmd);
+    let port = helper_port(&mut p);
+    (p, port)
+}

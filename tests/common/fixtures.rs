@@ -185,3 +185,21 @@ pub fn assert_fetched_without_padding(original: &Path, copy: &Path) {
         .mode();
     assert_eq!(mode & 0o111, 0, "a.bin became executable: {mode:o}");
 }
+
+/// Every file below `original` is below `copy` with the same bytes, and nothing else is.
+pub fn assert_same_files(original: &Path, copy: &Path) {
+    assert_eq!(
+        tree(original),
+        tree(copy),
+        "what landed in {}",
+        copy.display()
+    );
+    for f in tree(original) {
+        if original.join(&f).is_file() {
+            assert!(
+                fs::read(original.join(&f)).unwrap() == fs::read(copy.join(&f)).unwrap(),
+                "{f} differs"
+            );
+        }
+    }
+}

@@ -4,6 +4,17 @@ use super::*;
 use crate::hash::{Digest256, merkle};
 use crate::wire::hashes::HashRequest;
 
+/// The request for the whole piece layer of the file whose root is `root`.
+fn whole_layer(root: Digest256) -> HashRequest {
+    HashRequest {
+        root,
+        base: 1,
+        index: 0,
+        count: 8,
+        proof_layers: 0,
+    }
+}
+
 /// A harness whose torrent is also v2: 8 pieces of 32 KiB (2 blocks each) in one file.
 fn v2_harness() -> (Harness, Digest256, Vec<Digest256>) {
     let mut h = harness(8, 2 * B, true);
@@ -30,13 +41,7 @@ fn hash_requests_are_answered_from_the_piece_layer_or_rejected() {
     let rx = h.connect_fast(1);
     sent(&rx);
     // The whole piece layer (height 1 above the blocks).
-    let whole = HashRequest {
-        root,
-        base: 1,
-        index: 0,
-        count: 8,
-        proof_layers: 0,
-    };
+    let whole = whole_layer(root);
     h.say(1, Message::HashRequest(whole));
     let (m, _, closed) = sent(&rx);
     assert!(!closed);
@@ -97,13 +102,7 @@ fn a_peer_asking_for_the_same_hashes_over_and_over_is_refused_past_its_allowance
     let (mut h, root, layer) = v2_harness();
     let rx = h.connect_fast(1);
     sent(&rx);
-    let whole = HashRequest {
-        root,
-        base: 1,
-        index: 0,
-        count: 8,
-        proof_layers: 0,
-    };
+    let whole = whole_layer(root);
     // 2 × 8 pieces + 8192 spare: 1026 answers of 8, then rejects.
     let mut answered = 0;
     for _ in 0..1100 {
