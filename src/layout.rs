@@ -27,6 +27,8 @@ pub struct Layout {
     /// file's end and the next one's start is padding.
     file_starts: Vec<u64>,
     file_lengths: Vec<u64>,
+    /// Whether any byte of the stream lies in no file (BEP 47 padding).
+    padded: bool,
 }
 
 /// A run of bytes inside one file.
@@ -56,6 +58,7 @@ impl Layout {
             total,
             file_starts,
             file_lengths,
+            padded: false,
         }
     }
 
@@ -78,11 +81,13 @@ impl Layout {
             file_starts.push(start);
             file_lengths.push(len);
         }
+        let padded = file_lengths.iter().sum::<u64>() != total;
         (end <= total).then_some(Layout {
             piece_length,
             total,
             file_starts,
             file_lengths,
+            padded,
         })
     }
 
@@ -111,6 +116,18 @@ impl Layout {
     pub fn piece_size(&self, piece: usize) -> u64 {
         let start = self.piece_offset(piece);
         self.total.saturating_sub(start).min(self.piece_length)
+    }
+
+    /// Bytes of `piece` that lie in files: its size less the padding in it. What progress and
+    /// sizes count, so that a padded torrent's padding is never shown as content.
+    pub fn piece_data(&self, piece: usize) -> u64 {
+        if !self.padded {
+            return self.piece_size(piece);
+        }
+        self.spans(self.piece_offset(piece), self.piece_size(piece))
+            .iter()
+            .map(|s| s.len)
+            .sum()
     }
 
     pub fn blocks_in_piece(&self, piece: usize) -> u32 {
@@ -258,6 +275,18 @@ mod tests {
         assert_eq!(l.pieces_of_file(0), 0..2);
         assert_eq!(l.pieces_of_file(1), 0..0);
         assert_eq!(l.pieces_of_file(2), 1..3);
+    }
+
+    #[test]
+    fn piece_data_leaves_the_padding_out() {
+        // 20,000 bytes, padding to 32 KiB, 100 bytes, padding to 48 KiB: pieces of 16 KiB.
+        let l = Layout::with_padding(16384, [(0, 20_000), (32768, 100)], 49152).unwrap();
+        let data: Vec<u64> = (0..3).map(|p| l.piece_data(p)).collect();
+        assert_eq!(data, [16384, 20_000 - 16384, 100]);
+        assert_eq!(data.iter().sum::<u64>(), 20_100);
+        // Without padding, every byte of a piece is data.
+        let plain = Layout::new(16384, [20_000, 100]);
+        assert_eq!(plain.piece_data(1), plain.piece_size(1));
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl Picker {
             .collect();
         let max_partial = ((partial_budget / layout.piece_length()) as usize).max(2);
         let queued = layout.piece_count() - have.count();
-        let bytes_have = have.ones().map(|p| layout.piece_size(p)).sum();
+        let bytes_have = have.ones().map(|p| layout.piece_data(p)).sum();
         Picker {
             availability: vec![0; layout.piece_count()],
             layout,
@@ -464,7 +464,7 @@ impl Picker {
         if ok {
             self.state[piece] = State::Have;
             if self.have.set(piece) {
-                self.bytes_have += self.layout.piece_size(piece);
+                self.bytes_have += self.layout.piece_data(piece);
             }
             self.failed_before.remove(&piece);
         } else {

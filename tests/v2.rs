@@ -171,7 +171,7 @@ fn p2p_fetches_v2_torrents_libtorrent_made_from_a_libtorrent_seed() {
 
         let (_lt, port) = libtorrent_seed(py, &torrent, dir.path(), 90, &[]);
         let out = dir.path().join("out");
-        let (ok, _, _) = start_fetch(
+        let (ok, summary, _) = start_fetch(
             "fetch",
             &torrent,
             &out,
@@ -179,6 +179,14 @@ fn p2p_fetches_v2_torrents_libtorrent_made_from_a_libtorrent_seed() {
         )
         .finish(Duration::from_secs(60));
         assert!(ok, "the fetch of a v2 torrent (pieces of {piece}) failed");
+        // The size reported is the files', not the padding between them.
+        let size: u64 = tree(&content)
+            .iter()
+            .filter_map(|f| fs::metadata(content.join(f)).ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum();
+        assert!(summary.contains(&format!(" ({size} bytes) ")), "{summary}");
         assert_same_files(&content, &out.join("pack"));
         let o = p2p(&[
             "verify",
@@ -384,6 +392,12 @@ fn a_hybrid_seed_serves_peers_that_know_it_by_either_hash() {
     // swarm at all (aria2c hashes the dictionary to another info-hash, Transmission refuses to
     // parse it), so the two halves are libtorrent peers that each know one hash only: a btih
     // link and a btmh link. Each connects under its hash, and p2p answers under that one.
+    // Pieces of 4 MiB: every file fits in one, so neither asks for piece layers. libtorrent
+    // 2.0.8 can take a hybrid's piece layers arriving while a piece's SHA-1 check is still
+    // under way for "v1 and v2 hashes do not describe the same data" (its `add_hashes`
+    // flags a piece whose blocks verify before the piece is marked had): seen once in ten
+    // runs of this test on a loaded machine with 16 KiB pieces. The layers themselves are
+    // checked against the roots before it takes them.
     let py = require_libtorrent();
     let dir = tempfile::tempdir().unwrap();
     let content = uneven_content(dir.path());
@@ -393,7 +407,7 @@ fn a_hybrid_seed_serves_peers_that_know_it_by_either_hash() {
         content.to_str().unwrap(),
         "--hybrid",
         "--piece-length",
-        "16K",
+        "4M",
         "--out",
         torrent.to_str().unwrap(),
     ]);

@@ -101,7 +101,7 @@ impl Entry {
     /// Sets (or drops) the store, and what of the torrent its file choice takes.
     pub(super) fn set_store(&mut self, store: Option<Arc<PieceStore>>) {
         self.wanted_bytes = store.as_ref().map_or(0, |s| {
-            s.wanted().ones().map(|p| s.layout().piece_size(p)).sum()
+            s.wanted().ones().map(|p| s.layout().piece_data(p)).sum()
         });
         self.store = store;
     }
@@ -153,7 +153,7 @@ impl Entry {
             have_bytes = have
                 .ones()
                 .filter(|&p| store.wanted().get(p))
-                .map(|p| layout.piece_size(p))
+                .map(|p| layout.piece_data(p))
                 .sum();
             prefix = (0..layout.piece_count())
                 .find(|&p| !have.get(p))

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 impl Task {
     pub(super) fn announce_params(&self, event: AnnounceEvent) -> AnnounceRequest {
-        let total = self.store.layout().total();
+        // Content bytes, as `bytes_have` counts them: padding is neither left nor had.
+        let total = self.meta.info.total_length();
         AnnounceRequest {
             info_hash: self.meta.info_hash,
             peer_id: self.config.peer_id,
