@@ -87,6 +87,9 @@ pub struct Picker {
     spare: Vec<Vec<u8>>,
 }
 
+/// The sender of a block no peer sent (padding filled in here).
+pub const NOBODY: PeerKey = 0;
+
 /// Pieces ahead of the first missing one a sequential fetch picks among.
 pub const SEQUENTIAL_WINDOW: usize = 16;
 
@@ -266,14 +269,36 @@ impl Picker {
             let blocks = self.layout.blocks_in_piece(piece) as usize;
             self.state[piece] = State::InProgress;
             self.queued -= 1;
-            let buffer = self.buffer(piece);
+            let mut buffer = self.buffer(piece);
+            // Blocks wholly in BEP 47 padding are zeros: filled here, never asked for (a
+            // hybrid torrent of small files would otherwise fetch a piece of zeros a file).
+            let mut padding = self.padding_blocks(piece);
+            if padding.len() == blocks {
+                // A piece of nothing but padding is fetched as any other: one block must come
+                // in for the piece to complete.
+                padding.clear();
+            }
+            for &i in &padding {
+                let at = i * BLOCK_SIZE as usize;
+                let len = self.layout.block_size(piece, i as u32) as usize;
+                buffer[at..at + len].fill(0);
+            }
+            let blocks: Vec<Block> = (0..blocks)
+                .map(|i| {
+                    if padding.contains(&i) {
+                        Block::Received
+                    } else {
+                        Block::Missing
+                    }
+                })
+                .collect();
             self.partial.insert(
                 piece,
                 Partial {
-                    blocks: (0..blocks).map(|_| Block::Missing).collect(),
+                    senders: vec![NOBODY; blocks.len()],
+                    blocks,
                     buffer,
-                    received: 0,
-                    senders: vec![0; blocks],
+                    received: padding.len() as u32,
                     owner: self.failed_before.contains(&piece).then_some(peer),
                 },
             );
@@ -305,6 +330,22 @@ impl Picker {
             }
         }
         out
+    }
+
+    /// The blocks of `piece` that lie wholly in padding (BEP 47).
+    fn padding_blocks(&self, piece: usize) -> Vec<usize> {
+        if self.layout.piece_data(piece) == self.layout.piece_size(piece) {
+            return Vec::new();
+        }
+        let offset = self.layout.piece_offset(piece);
+        (0..self.layout.blocks_in_piece(piece))
+            .filter(|&b| {
+                let at = offset + b as u64 * BLOCK_SIZE as u64;
+                let len = self.layout.block_size(piece, b) as u64;
+                self.layout.spans(at, len).is_empty()
+            })
+            .map(|b| b as usize)
+            .collect()
     }
 
     /// Endgame: no piece is queued and no block of a started piece is missing.

@@ -187,6 +187,22 @@ fn p2p_fetches_v2_torrents_libtorrent_made_from_a_libtorrent_seed() {
             .map(|m| m.len())
             .sum();
         assert!(summary.contains(&format!(" ({size} bytes) ")), "{summary}");
+        // Over the wire came the files' blocks and no block of padding alone: at most each
+        // file rounded up to whole 16 KiB blocks (a 4 MiB piece holding 20,000 bytes costs
+        // 32 KiB, not 4 MiB).
+        let blocks: u64 = tree(&content)
+            .iter()
+            .filter_map(|f| fs::metadata(content.join(f)).ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len().next_multiple_of(16384))
+            .sum();
+        let downloaded: u64 = summary
+            .split("downloaded ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("a downloaded figure");
+        assert!(downloaded <= blocks, "{downloaded} > {blocks}: {summary}");
         assert_same_files(&content, &out.join("pack"));
         let o = p2p(&[
             "verify",

@@ -215,3 +215,43 @@ fn a_verified_pieces_buffer_is_the_next_pieces() {
     assert_ne!(next.piece as usize, piece);
     assert_eq!(p.partial[&(next.piece as usize)].buffer.as_ptr(), at);
 }
+
+#[test]
+fn blocks_of_padding_are_never_asked_for_and_read_as_zeros() {
+    // Pieces of 4 blocks: 20,000 bytes of a file, padding to 64 KiB, then 100 bytes and
+    // padding to 128 KiB. Pieces 0 and 1 hold 2 and 1 blocks of data; the rest is padding.
+    let layout = Layout::with_padding(65536, [(0, 20_000), (65536, 100)], 131072).unwrap();
+    let mut p = Picker::new(layout, Bitfield::new(2), 1 << 30);
+    let all = Bitfield::full(2);
+    let picked = p.pick(7, &all, 100, Instant::now());
+    let asked: Vec<(u32, u32)> = picked.iter().map(|b| (b.piece, b.begin)).collect();
+    let mut sorted = asked.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        [(0, 0), (0, 16384), (1, 0)],
+        "only blocks holding data"
+    );
+    let mut done = Vec::new();
+    for b in &picked {
+        if let Received::PieceDone {
+            piece,
+            data,
+            senders,
+            ..
+        } = p.received(7, b.piece as usize, b.begin, &vec![1; b.length as usize])
+        {
+            done.push((piece, data, senders));
+        }
+    }
+    done.sort_by_key(|d| d.0);
+    let (piece, data, senders) = &done[0];
+    assert_eq!(*piece, 0);
+    assert!(data[..32768].iter().all(|&b| b == 1) && data[32768..].iter().all(|&b| b == 0));
+    assert_eq!(senders, &[7, 7, NOBODY, NOBODY]);
+    assert_eq!(done[1].2, [7, NOBODY, NOBODY, NOBODY]);
+    p.verified(0, true);
+    p.verified(1, true);
+    assert!(p.is_complete());
+    assert_eq!(p.bytes_have(), 20_100, "what is had is the files' bytes");
+}

@@ -137,9 +137,13 @@ impl Bans {
     }
 }
 
-/// The distinct senders, sorted.
+/// The distinct senders, sorted; blocks no peer sent (padding) name no one.
 pub fn distinct(senders: &[PeerKey]) -> Vec<PeerKey> {
-    let mut v = senders.to_vec();
+    let mut v: Vec<PeerKey> = senders
+        .iter()
+        .copied()
+        .filter(|&k| k != crate::picker::NOBODY)
+        .collect();
     v.sort_unstable();
     v.dedup();
     v
