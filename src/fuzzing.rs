@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("mse", mse),
     ("rpc_request", rpc_request),
     ("gateway", gateway),
+    ("hashes", hashes),
 ];
 
 pub fn bencode_target(data: &[u8]) {
@@ -54,6 +55,47 @@ pub fn metainfo(data: &[u8]) {
         let saved = Torrent::from_bytes(&t.to_file_bytes()).expect("a saved torrent loads");
         assert_eq!(saved.info_hash, t.info_hash);
         let _ = Magnet::of(&t).to_uri();
+    }
+}
+
+/// BEP 52 hash messages as a seed meets them: each decoded, and every request in them
+/// answered from a fixed tree (40 pieces of 4 blocks) as `torrent::hashes` answers; an answer
+/// carries exactly the hashes its asker expects (for runs of two or more, the uncle count both
+/// ends compute), and re-encodes.
+pub fn hashes(data: &[u8]) {
+    use crate::hash::{Digest256, merkle, sha256};
+    use crate::wire::Message;
+    static TREE: std::sync::OnceLock<Vec<Vec<Digest256>>> = std::sync::OnceLock::new();
+    let tree = TREE.get_or_init(|| {
+        let layer: Vec<Digest256> = (0..40u8).map(|i| sha256(&[i])).collect();
+        merkle::layers_above(&layer, 4 * merkle::BLOCK)
+    });
+    let mut at = 0;
+    while at < data.len() {
+        let Decoded::Message(m, used) = wire::decode(&data[at..], 1 << 20) else {
+            break;
+        };
+        at += used;
+        let request = match m {
+            Message::HashRequest(r) | Message::HashReject(r) | Message::Hashes(r, _) => r,
+            _ => continue,
+        };
+        let asked = (
+            request.base,
+            request.index,
+            request.count,
+            request.proof_layers,
+        );
+        if let Some(answer) = merkle::answer(tree, 2, 160, asked) {
+            if request.count >= 2 {
+                assert_eq!(answer.len() as u32, request.count + request.uncles());
+            }
+            let bytes = Message::Hashes(request, answer).encode();
+            assert!(matches!(
+                wire::decode(&bytes, u32::MAX),
+                Decoded::Message(Message::Hashes(..), _)
+            ));
+        }
     }
 }
 
@@ -541,5 +583,29 @@ mod tests {
                 metainfo(&data);
             }
         }
+    }
+
+    #[test]
+    fn random_hash_requests_get_answers_of_the_length_their_askers_expect() {
+        // The `hashes` target's checks on requests drawn here, most of them inside the tree.
+        let mut rng = crate::random::Rng::seeded(0x21);
+        let mut data = Vec::new();
+        for _ in 0..20_000 {
+            let pick = |rng: &mut crate::random::Rng, n: usize| rng.below(n) as u32;
+            let (base, index) = (pick(&mut rng, 10), pick(&mut rng, 70));
+            let count = [
+                pick(&mut rng, 9),
+                1 << pick(&mut rng, 7),
+                pick(&mut rng, 10_000),
+            ][rng.below(3)];
+            let proof = pick(&mut rng, 9);
+            data.extend_from_slice(&49u32.to_be_bytes());
+            data.push(21);
+            data.extend_from_slice(&[0; 32]);
+            for n in [base, index, count, proof] {
+                data.extend_from_slice(&n.to_be_bytes());
+            }
+        }
+        hashes(&data);
     }
 }
