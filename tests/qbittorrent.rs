@@ -181,16 +181,7 @@ fn p2p_and_qbittorrent_exchange_v2_and_hybrid_torrents_both_ways() {
 
         // p2p seeds a torrent it made; qBittorrent fetches it.
         let ours = dir.path().join(format!("p2p-{kind}.torrent"));
-        let o = p2p(&[
-            "make-torrent",
-            content.to_str().unwrap(),
-            &format!("--{kind}"),
-            "--piece-length",
-            "32K",
-            "--out",
-            ours.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        make_torrent_with(&content, &format!("--{kind}"), "32K", &ours);
         let (_seed, port) = start_seed("seed", &ours, dir.path(), &["--no-dht"]);
         let into = dir.path().join(format!("qbit-{kind}"));
         fs::create_dir(&into).unwrap();

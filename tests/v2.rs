@@ -136,16 +136,7 @@ fn make_torrent_v2_and_hybrid_are_libtorrents_byte_for_byte() {
         let theirs = dir.path().join(format!("lt-{kind}.torrent"));
         libtorrent_torrent(py, &file, &theirs, kind);
         let ours = dir.path().join(format!("p2p-{kind}.torrent"));
-        let o = p2p(&[
-            "make-torrent",
-            file.to_str().unwrap(),
-            &format!("--{kind}"),
-            "--piece-length",
-            "16K",
-            "--out",
-            ours.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        make_torrent_with(&file, &format!("--{kind}"), "16K", &ours);
         assert_eq!(
             libtorrent_hashes(py, &ours),
             libtorrent_hashes(py, &theirs),
@@ -221,16 +212,7 @@ fn libtorrent_fetches_v2_and_hybrid_torrents_p2p_made_from_a_p2p_seed() {
     let content = uneven_content(dir.path());
     for kind in ["v2", "hybrid"] {
         let torrent = dir.path().join(format!("{kind}.torrent"));
-        let o = p2p(&[
-            "make-torrent",
-            content.to_str().unwrap(),
-            &format!("--{kind}"),
-            "--piece-length",
-            "16K",
-            "--out",
-            torrent.to_str().unwrap(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        make_torrent_with(&content, &format!("--{kind}"), "16K", &torrent);
         let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
         let lt_dir = dir.path().join(format!("lt-{kind}"));
         fs::create_dir(&lt_dir).unwrap();
@@ -315,16 +297,7 @@ fn a_lying_peer_in_a_v2_transfer_is_caught_by_the_merkle_hashes_and_banned() {
     let content = dir.path().join("f.bin");
     fs::write(&content, data(3 << 20, 5)).unwrap();
     let torrent = dir.path().join("f.torrent");
-    let o = p2p(&[
-        "make-torrent",
-        content.to_str().unwrap(),
-        "--v2",
-        "--piece-length",
-        "64K",
-        "--out",
-        torrent.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    make_torrent_with(&content, "--v2", "64K", &torrent);
     let hash = info_hash(&torrent);
     let (_liar, liar_port) = bad_seed("corrupt", &hash, 48);
     let (_seed, sport) = start_seed(
@@ -362,16 +335,7 @@ fn a_peer_sending_piece_layers_that_do_not_hash_to_the_roots_is_not_believed() {
     let dir = tempfile::tempdir().unwrap();
     let content = uneven_content(dir.path());
     let torrent = dir.path().join("v2.torrent");
-    let o = p2p(&[
-        "make-torrent",
-        content.to_str().unwrap(),
-        "--v2",
-        "--piece-length",
-        "16K",
-        "--out",
-        torrent.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    make_torrent_with(&content, "--v2", "16K", &torrent);
     let (_, _, v2, _) = p2p_hashes(&torrent);
     // Four liars, asked first (four peers at a time): the honest seed only once one failed.
     let liars: Vec<(Proc, u16)> = (0..4)
@@ -418,16 +382,7 @@ fn a_hybrid_seed_serves_peers_that_know_it_by_either_hash() {
     let dir = tempfile::tempdir().unwrap();
     let content = uneven_content(dir.path());
     let torrent = dir.path().join("hybrid.torrent");
-    let o = p2p(&[
-        "make-torrent",
-        content.to_str().unwrap(),
-        "--hybrid",
-        "--piece-length",
-        "4M",
-        "--out",
-        torrent.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    make_torrent_with(&content, "--hybrid", "4M", &torrent);
     let (_, v1, v2, _) = p2p_hashes(&torrent);
     let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--no-dht"]);
     let mut fetches = Vec::new();

@@ -1,6 +1,7 @@
 //! Talking to the tracker: runs the announces [`super::announce::Schedule`] asks for (the
 //! announcer travels with each one and comes back with its outcome), hands the peers it names
-//! to the dialer, and says goodbye at shutdown.
+//! to the dialer, and says goodbye at shutdown. Looking the torrent up in the DHT, the other
+//! place peers come from, is here too.
 
 use super::{Event, Task};
 use crate::tracker::AnnounceEvent;
@@ -127,6 +128,31 @@ impl Task {
                 let params = self.announce_params(event);
                 let _ = crate::runtime::within(limit, announcer.announce(&params)).await;
             }
+        }
+    }
+
+    /// Every 10 minutes (every 15 s while no peer is connected and pieces are missing), looks
+    /// the torrent up in the DHT and announces us there; the peers found go to the dialer.
+    pub(super) fn dht_lookup(&mut self, now: Instant) {
+        let Some(dht) = &self.config.dht else {
+            return;
+        };
+        if now < self.dht_due {
+            return;
+        }
+        let starving = self.peers.is_empty() && !self.picker.is_complete();
+        self.dht_due = now + Duration::from_secs(if starving { 15 } else { 600 });
+        // A hybrid is looked up and announced under both its hashes (BEP 52).
+        for hash in self.meta.swarm_hashes() {
+            let found = dht.get_peers(hash, Some(self.config.listen_port));
+            let ctrl = self.ctrl.clone();
+            crate::runtime::spawn(async move {
+                while let Ok(peers) = found.recv().await {
+                    if ctrl.send(Event::PeersFound(peers)).await.is_err() {
+                        break;
+                    }
+                }
+            });
         }
     }
 }

@@ -668,31 +668,6 @@ impl Task {
         Ok(Flow::Continue)
     }
 
-    /// Every 10 minutes (every 15 s while no peer is connected and pieces are missing), looks
-    /// the torrent up in the DHT and announces us there; the peers found go to the dialer.
-    fn dht_lookup(&mut self, now: Instant) {
-        let Some(dht) = &self.config.dht else {
-            return;
-        };
-        if now < self.dht_due {
-            return;
-        }
-        let starving = self.peers.is_empty() && !self.picker.is_complete();
-        self.dht_due = now + Duration::from_secs(if starving { 15 } else { 600 });
-        // A hybrid is looked up and announced under both its hashes (BEP 52).
-        for hash in self.meta.swarm_hashes() {
-            let found = dht.get_peers(hash, Some(self.config.listen_port));
-            let ctrl = self.ctrl.clone();
-            crate::runtime::spawn(async move {
-                while let Ok(peers) = found.recv().await {
-                    if ctrl.send(Event::PeersFound(peers)).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    }
-
     fn update_stats(&self) {
         self.stats
             .have_pieces

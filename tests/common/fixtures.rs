@@ -203,3 +203,18 @@ pub fn assert_same_files(original: &Path, copy: &Path) {
         }
     }
 }
+
+/// `p2p make-torrent CONTENT FLAG --piece-length PIECE --out OUT` (FLAG such as `--v2`,
+/// `--hybrid`), which must work.
+pub fn make_torrent_with(content: &Path, flag: &str, piece_length: &str, out: &Path) {
+    let o = p2p(&[
+        "make-torrent",
+        content.to_str().unwrap(),
+        flag,
+        "--piece-length",
+        piece_length,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "make-torrent {flag}: {}", stderr(&o));
+}
