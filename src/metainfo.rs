@@ -387,7 +387,7 @@ impl Torrent {
 /// the first 20 bytes of its SHA-256.
 fn swarm_hash(info: &Info, raw: &[u8]) -> InfoHash {
     match &info.v2 {
-        Some(v2) if info.pieces.is_empty() => InfoHash(v2.truncated()),
+        Some(v2) if info.version() == Version::V2 => InfoHash(v2.truncated()),
         _ => InfoHash(sha1(raw)),
     }
 }

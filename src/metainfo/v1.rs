@@ -1,5 +1,5 @@
-//! BitTorrent v1's file list (BEP 3 `length` or `files`, BEP 47 padding and attributes) and
-//! `pieces`, and the path checks every version's names go through.
+//! BitTorrent v1's file list (BEP 3 `length` or `files`, BEP 47 padding and attributes, which
+//! v2's `file tree` shares) and `pieces`, and the path checks every version's names go through.
 
 use super::{FileEntry, MAX_NAME, MetainfoError, length_field};
 use crate::bencode::{self, Value};
@@ -46,12 +46,12 @@ pub(super) fn v1_files(info: &Value<'_>) -> Result<(Vec<FileEntry>, bool, u64), 
 
 /// BEP 47 `attr`: characters in any order, unknown ones ignored.
 #[derive(Default)]
-struct Attributes {
-    padding: bool,
-    executable: bool,
+pub(super) struct Attributes {
+    pub padding: bool,
+    pub executable: bool,
 }
 
-fn attributes(entry: &Value<'_>) -> Attributes {
+pub(super) fn attributes(entry: &Value<'_>) -> Attributes {
     let attr = entry.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
     Attributes {
         padding: attr.contains(&b'p'),

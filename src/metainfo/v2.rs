@@ -128,12 +128,11 @@ fn tree_file(path: &[String], raw: &[u8]) -> Result<TreeFile, MetainfoError> {
             Some(root)
         }
     };
-    let attr = file.get("attr").and_then(Value::as_bytes).unwrap_or(b"");
     Ok(TreeFile {
         path: path.to_vec(),
         length,
         root,
-        executable: attr.contains(&b'x'),
+        executable: super::v1::attributes(&file).executable,
     })
 }
 
