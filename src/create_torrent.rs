@@ -487,19 +487,12 @@ pub fn encode_torrent(
         let roots = file_roots(layout, &pieces.v2);
         info.push(("file tree", file_tree(name, files, multi_file, &roots)));
         info.push(("meta version", Bencode::Int(2)));
-        let mut layers = std::collections::BTreeMap::new();
-        for (f, root) in roots.iter().enumerate() {
-            let length = layout.file_length(f);
-            if let Some(root) = root
-                && length > piece_length
-            {
-                let first = (layout.file_start(f) / piece_length) as usize;
-                let count = length.div_ceil(piece_length) as usize;
-                let layer = pieces.v2[first..first + count].concat();
-                layers.insert(root.to_vec(), Bencode::Bytes(layer));
-            }
-        }
-        piece_layers = Some(Bencode::Dict(layers));
+        let files = files.iter().map(|f| f.length).zip(roots.iter().copied());
+        piece_layers = Some(crate::metainfo::piece_layers(
+            files,
+            &pieces.v2,
+            piece_length,
+        ));
     }
     if options.version == Version::V2 {
         // v2 alone: no `pieces`, `length` or `files`.

@@ -340,11 +340,13 @@ impl Torrent {
             && !v2.pieces.is_empty()
         {
             bencode::encode::put_bytes(&mut out, b"piece layers");
-            out.extend(v2::encode_piece_layers(
-                &self.info.files,
-                v2,
+            let files = self.info.files.iter().map(|f| f.length);
+            v2::piece_layers(
+                files.zip(v2.roots.iter().copied()),
+                &v2.pieces,
                 self.info.piece_length,
-            ));
+            )
+            .encode_into(&mut out);
         }
         out.push(b'e');
         out
@@ -596,4 +598,4 @@ mod tests;
 mod v1;
 mod v2;
 use v1::{path_component, v1_files, v1_pieces};
-pub use v2::{V2, layers_wanted};
+pub use v2::{V2, layers_wanted, piece_layers};

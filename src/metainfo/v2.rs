@@ -284,27 +284,28 @@ pub fn layers_wanted(info_bytes: &[u8]) -> (Vec<(Digest256, u64)>, u32) {
     (wanted, (piece_length / merkle::BLOCK).trailing_zeros())
 }
 
-/// The `piece layers` dictionary for `v2`'s files, as a .torrent holds it (keys in order).
-pub fn encode_piece_layers(files: &[FileEntry], v2: &V2, piece_length: u64) -> Vec<u8> {
-    let mut layers: Vec<(Digest256, &[Digest256])> = Vec::new();
+/// The `piece layers` dictionary of a torrent whose files are `files` (length and root, in
+/// order) and whose pieces have the v2 digests `pieces`: a layer for each file longer than a
+/// piece, keyed by its root. What a .torrent holds beside `info`, made or written back.
+pub fn piece_layers(
+    files: impl IntoIterator<Item = (u64, Option<Digest256>)>,
+    pieces: &[Digest256],
+    piece_length: u64,
+) -> bencode::Bencode {
+    let mut layers = std::collections::BTreeMap::new();
     let mut at = 0;
-    for (file, root) in files.iter().zip(&v2.roots) {
-        let Some(root) = root else { continue };
-        let count = file.length.div_ceil(piece_length) as usize;
-        if file.length > piece_length && at + count <= v2.pieces.len() {
-            layers.push((*root, &v2.pieces[at..at + count]));
+    for (length, root) in files {
+        let count = length.div_ceil(piece_length) as usize;
+        if let Some(root) = root
+            && length > piece_length
+            && at + count <= pieces.len()
+        {
+            let layer = pieces[at..at + count].concat();
+            layers.insert(root.to_vec(), bencode::Bencode::Bytes(layer));
         }
         at += count;
     }
-    layers.sort_by_key(|l| l.0);
-    layers.dedup_by(|a, b| a.0 == b.0);
-    let mut out = b"d".to_vec();
-    for (root, layer) in layers {
-        bencode::encode::put_bytes(&mut out, &root);
-        bencode::encode::put_bytes(&mut out, &layer.concat());
-    }
-    out.push(b'e');
-    out
+    bencode::Bencode::Dict(layers)
 }
 
 /// What `info` of a v2 or hybrid torrent adds: the SHA-256 of the dictionary, the roots.
