@@ -47,24 +47,41 @@ fn libtorrent_on(ns: &Namespace, bind: &str, torrent: &str, dir: &str, extra: &[
     cmd
 }
 
-#[test]
-fn libtorrent_fetches_from_a_p2p_seed_it_heard_of_on_the_lan() {
-    let (a, b) = lan("ls");
+/// libtorrent on host B (bound to `lt_bind`) fetching a 1 MiB torrent it can hear of only
+/// through local discovery (a tracker nobody runs, no DHT), and `p2p seed` of it on host A
+/// listening on `seed_listen`, logging as `log` says.
+struct FromP2pSeed {
+    seed: Logged,
+    fetch: Proc,
+    /// What libtorrent printed: its `lsd peer: ` lines.
+    heard: std::path::PathBuf,
+    content: std::path::PathBuf,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn libtorrent_fetching_from_p2p_seed(
+    a: &Namespace,
+    b: &Namespace,
+    lt_bind: &str,
+    seed_listen: &str,
+    log: &str,
+) -> FromP2pSeed {
     let dir = tempfile::tempdir().unwrap();
-    // A tracker nobody runs: the peers can meet only through local discovery.
     let (content, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
     let t = torrent.to_str().unwrap();
     // libtorrent first, so that it is there to hear the seed's first announce.
     let out = dir.path().join("libtorrent");
     let heard = dir.path().join("heard");
-    let mut cmd = libtorrent(
-        &b,
+    let mut cmd = libtorrent_on(
+        b,
+        lt_bind,
         t,
         out.to_str().unwrap(),
         &["--fetch", "--timeout", "15"],
     );
     cmd.stdout(std::fs::File::create(&heard).unwrap());
-    let mut fetch = Proc::spawn("libtorrent fetch", &mut cmd);
+    let fetch = Proc::spawn("libtorrent fetch", &mut cmd);
     assert!(wait_until(Duration::from_secs(10), || {
         std::fs::read_to_string(&heard).is_ok_and(|h| h.contains("listening"))
     }));
@@ -76,28 +93,51 @@ fn libtorrent_fetches_from_a_p2p_seed_it_heard_of_on_the_lan() {
             "--dir",
             dir.path().to_str().unwrap(),
             "--listen",
-            &format!("{A}:6881"),
+            seed_listen,
             "--no-dht",
         ])
+        .env("RUST_LOG", log)
         .stdout(Stdio::null()),
     );
-    seed.listening_port();
-    assert!(
-        fetch.wait_for(Duration::from_secs(30)).success(),
-        "libtorrent did not complete from the p2p seed within 10 s"
-    );
+    FromP2pSeed {
+        seed,
+        fetch,
+        heard,
+        content,
+        out,
+        _dir: dir,
+    }
+}
+
+impl FromP2pSeed {
+    /// libtorrent completed, heard of the seed at an address containing `seed`, and wrote the
+    /// file whole.
+    fn completed_hearing(mut self, seed: &str) {
+        assert!(
+            self.fetch.wait_for(Duration::from_secs(30)).success(),
+            "libtorrent did not complete from the p2p seed"
+        );
+        let heard = std::fs::read_to_string(&self.heard).unwrap();
+        assert!(
+            heard
+                .lines()
+                .any(|l| l.starts_with("lsd peer: ") && l.contains(seed)),
+            "{heard}"
+        );
+        assert_eq!(
+            std::fs::read(self.out.join("f.bin")).unwrap(),
+            std::fs::read(&self.content).unwrap()
+        );
+    }
+}
+
+#[test]
+fn libtorrent_fetches_from_a_p2p_seed_it_heard_of_on_the_lan() {
+    let (a, b) = lan("ls");
+    let lan = libtorrent_fetching_from_p2p_seed(&a, &b, B, &format!("{A}:6881"), "info");
+    lan.seed.listening_port();
     // libtorrent learned of the seed from p2p's announce.
-    let heard = std::fs::read_to_string(&heard).unwrap();
-    assert!(
-        heard
-            .lines()
-            .any(|l| l.starts_with("lsd peer: ") && l.contains(&format!("{A}:6881"))),
-        "{heard}"
-    );
-    assert_eq!(
-        std::fs::read(out.join("f.bin")).unwrap(),
-        std::fs::read(&content).unwrap()
-    );
+    lan.completed_hearing(&format!("{A}:6881"));
 }
 
 /// A libtorrent seed on host B and `p2p fetch EXTRA...` on host A, with no tracker and no
@@ -247,53 +287,16 @@ fn on_an_ipv6_lan_each_hears_the_other() {
             "-n", &ns.name, "-6", "route", "add", "default", "dev", "eth0",
         ]);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (content, torrent) = make_content(dir.path(), "f.bin", 1 << 20, "t@127.0.0.1:9", "64K");
-    let t = torrent.to_str().unwrap();
-    let out = dir.path().join("libtorrent");
-    let heard = dir.path().join("heard");
-    let mut cmd = libtorrent_on(
+    let lan = libtorrent_fetching_from_p2p_seed(
+        &a,
         &b,
         "fd00:88::2",
-        t,
-        out.to_str().unwrap(),
-        &["--fetch", "--timeout", "15"],
-    );
-    cmd.stdout(std::fs::File::create(&heard).unwrap());
-    let mut fetch = Proc::spawn("libtorrent fetch", &mut cmd);
-    assert!(wait_until(Duration::from_secs(10), || {
-        std::fs::read_to_string(&heard).is_ok_and(|h| h.contains("listening"))
-    }));
-    let seed = spawn_logged_command(
-        "p2p seed",
-        a.p2p(&[
-            "seed",
-            t,
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            "[fd00:88::1]:6881",
-            "--no-dht",
-        ])
-        .env("RUST_LOG", "info,p2p::lsd=debug")
-        .stdout(Stdio::null()),
+        "[fd00:88::1]:6881",
+        "info,p2p::lsd=debug",
     );
     // p2p hears libtorrent's announces on ff15::efc0:988f.
-    seed.wait_line("lsd: [fd00:88::2]:7000 has ", Duration::from_secs(10));
-    assert!(
-        fetch.wait_for(Duration::from_secs(30)).success(),
-        "libtorrent did not complete from the p2p seed"
-    );
+    lan.seed
+        .wait_line("lsd: [fd00:88::2]:7000 has ", Duration::from_secs(10));
     // And libtorrent heard p2p's.
-    let heard = std::fs::read_to_string(&heard).unwrap();
-    assert!(
-        heard
-            .lines()
-            .any(|l| l.starts_with("lsd peer: ") && l.contains("fd00:88::1")),
-        "{heard}"
-    );
-    assert_eq!(
-        std::fs::read(out.join("f.bin")).unwrap(),
-        std::fs::read(&content).unwrap()
-    );
+    lan.completed_hearing("fd00:88::1");
 }
