@@ -331,6 +331,95 @@ fn a_lying_peer_in_a_v2_transfer_is_caught_by_the_merkle_hashes_and_banned() {
 }
 
 #[test]
+fn a_bad_block_among_good_ones_is_pinned_on_its_sender_by_block_hashes() {
+    // The liar answers one request a connection with garbage and hangs up, so every piece it
+    // spoils has its other blocks from the honest seed: no piece has a lone sender to blame.
+    // The p2p seed, a v2 peer, is asked for the failed piece's block hashes and serves them
+    // from disk; the block that does not match names the liar.
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("f.bin");
+    fs::write(&content, data(4 << 20, 9)).unwrap();
+    let torrent = dir.path().join("f.torrent");
+    // Pieces of 1 MiB: fetching one again from the seed (capped at 1 MiB/s) takes longer
+    // than its block hashes take to come, so they, not the good copy, judge the piece.
+    make_torrent_with(&content, "--v2", "1M", &torrent);
+    let hash = info_hash(&torrent);
+    let (_liar, liar_port) = bad_seed("one-block", &hash, 4);
+    let (_seed, sport) = start_seed(
+        "honest",
+        &torrent,
+        dir.path(),
+        &["--upload-limit", "1M", "--no-dht"],
+    );
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{liar_port}"),
+            "--peer",
+            &format!("127.0.0.1:{sport}"),
+            "--no-dht",
+        ],
+    )
+    .finish(Duration::from_secs(60));
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "banning 127.0.0.1:{liar_port}: it sent a block that does not match its BEP 52 \
+             block hash"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&format!("banning 127.0.0.1:{sport}")));
+    assert!(fs::read(out.join("f.bin")).unwrap() == fs::read(&content).unwrap());
+}
+
+#[test]
+fn libtorrent_takes_block_hashes_from_a_p2p_seed_after_a_bad_block() {
+    // The other direction: libtorrent fetches from the same liar and a p2p seed. Its piece
+    // fails, it asks the p2p seed (its one v2 peer) for the piece's block hashes with proofs
+    // (`base 0`, 64 blocks, 7 proof layers), and p2p reads them from disk: libtorrent logs
+    // taking them, and a request answered with a reject or hashes it could not prove would
+    // show as `HASH_REJECT` or a disconnect.
+    let py = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let content = dir.path().join("f.bin");
+    fs::write(&content, data(4 << 20, 11)).unwrap();
+    let torrent = dir.path().join("f.torrent");
+    make_torrent_with(&content, "--v2", "1M", &torrent);
+    let (_liar, liar_port) = bad_seed("one-block", &info_hash(&torrent), 4);
+    let (_seed, sport) = start_seed(
+        "seed",
+        &torrent,
+        dir.path(),
+        &["--upload-limit", "1M", "--no-dht"],
+    );
+    let out = dir.path().join("lt");
+    fs::create_dir(&out).unwrap();
+    let log = dir.path().join("lt.log");
+    let liar = format!("127.0.0.1:{liar_port}");
+    let extra = ["--peer", &liar, "--plaintext", "--log-hashes"];
+    let mut cmd = libtorrent_fetch(py, &torrent, &out, sport, 60, &extra);
+    cmd.stdout(fs::File::create(&log).unwrap());
+    let status = Proc::spawn("libtorrent", &mut cmd).wait_for(Duration::from_secs(70));
+    let said = fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "libtorrent did not finish: {said}");
+    assert!(said.contains("requesting block hashes"), "{said}");
+    let seed = format!("127.0.0.1:{sport}");
+    let took = said.lines().any(|l| {
+        l.contains(&seed)
+            && l.contains("<== HASHES [ file: 0 base: 0 idx: ")
+            && l.contains("cnt: 64")
+    });
+    assert!(took, "libtorrent got no block hashes from p2p: {said}");
+    assert!(!said.contains("HASH_REJECT"), "{said}");
+    assert!(fs::read(out.join("f.bin")).unwrap() == fs::read(&content).unwrap());
+}
+
+#[test]
 fn a_peer_sending_piece_layers_that_do_not_hash_to_the_roots_is_not_believed() {
     let dir = tempfile::tempdir().unwrap();
     let content = uneven_content(dir.path());

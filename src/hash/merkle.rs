@@ -93,42 +93,72 @@ pub fn layers_above(piece_layer: &[Digest256], piece_length: u64) -> Vec<Vec<Dig
     layers
 }
 
+/// The layers of a tree from `leaves` up, `up` layers above them: `layers[0]` the leaves,
+/// each next layer half as long. `leaves.len()` is a multiple of `2^up`.
+pub fn layers_up(leaves: Vec<Digest256>, up: u32) -> Vec<Vec<Digest256>> {
+    let mut layers = vec![leaves];
+    for _ in 0..up {
+        let last = layers.last().expect("one layer at least");
+        let next = last.chunks(2).map(|p| parent(&p[0], &p[1])).collect();
+        layers.push(next);
+    }
+    layers
+}
+
+/// Whether a `hash request` (base, index, count, proof layers) lies inside the tree of a file
+/// of `blocks` blocks, asking at most 8192 nodes and no proof past the root.
+pub fn fits(blocks: u64, (base, index, count, proof_layers): (u32, u32, u32, u32)) -> bool {
+    let leaves = blocks.max(1).next_power_of_two();
+    let height = leaves.trailing_zeros();
+    let level = leaves >> base.min(63);
+    base < height
+        && (1..=8192).contains(&count)
+        && (index as u64) < level
+        && index as u64 + count as u64 <= level
+        && proof_layers < height - base
+}
+
 /// What a `hash request` gets (BEP 52, answered as libtorrent answers it): `count` nodes of the
 /// layer `base` above the blocks from `index`, then the uncle hashes of the proof layers above
-/// the subtree the run spans. `layers` is the file's tree from its piece layer up
-/// ([`layers_above`]), `piece_base` the piece layer's height, `blocks` the file's block count.
-/// `None` for a request outside the tree, or below the piece layer (block hashes are not kept).
+/// the subtree the run spans. `node(layer, i)` is the tree's node `i` of `layer` (0: the
+/// blocks), `blocks` the file's block count. `None` for a request outside the tree, or one
+/// needing a node `node` does not have.
+pub fn answer_with(
+    blocks: u64,
+    request: (u32, u32, u32, u32),
+    node: impl Fn(u32, usize) -> Option<Digest256>,
+) -> Option<Vec<Digest256>> {
+    if !fits(blocks, request) {
+        return None;
+    }
+    let (base, index, count, proof_layers) = request;
+    let mut out = (index..index + count)
+        .map(|i| node(base, i as usize))
+        .collect::<Option<Vec<_>>>()?;
+    let spanned = count.next_power_of_two().trailing_zeros() as i64 - 1;
+    let mut at = index as usize;
+    for i in 0..proof_layers {
+        at /= 2;
+        if i as i64 >= spanned {
+            out.push(node(base + i + 1, at ^ 1)?);
+        }
+    }
+    Some(out)
+}
+
+/// [`answer_with`] from a file's tree above its piece layer alone: `layers` as
+/// [`layers_above`] builds them, `piece_base` the piece layer's height. Requests below the
+/// piece layer get `None`.
 pub fn answer(
     layers: &[Vec<Digest256>],
     piece_base: u32,
     blocks: u64,
-    (base, index, count, proof_layers): (u32, u32, u32, u32),
+    request: (u32, u32, u32, u32),
 ) -> Option<Vec<Digest256>> {
-    let leaves = blocks.max(1).next_power_of_two();
-    let height = leaves.trailing_zeros();
-    let level = leaves >> base.min(63);
-    let fits = base < height
-        && (1..=8192).contains(&count)
-        && (index as u64) < level
-        && index as u64 + count as u64 <= level
-        && proof_layers < height - base;
-    if !fits || base < piece_base {
-        return None;
-    }
-    let first = (base - piece_base) as usize;
-    let run = layers
-        .get(first)?
-        .get(index as usize..(index + count) as usize)?;
-    let mut out = run.to_vec();
-    let spanned = count.next_power_of_two().trailing_zeros() as i64 - 1;
-    let mut at = index as usize;
-    for i in 0..proof_layers as usize {
-        at /= 2;
-        if i as i64 >= spanned {
-            out.push(*layers.get(first + i + 1)?.get(at ^ 1)?);
-        }
-    }
-    Some(out)
+    answer_with(blocks, request, |layer, i| {
+        let above = layer.checked_sub(piece_base)? as usize;
+        layers.get(above)?.get(i).copied()
+    })
 }
 
 #[cfg(test)]

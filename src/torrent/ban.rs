@@ -7,6 +7,7 @@
 //! to leave are remembered, so that a piece they sent that fails after they left still names
 //! them. Pure: no sockets, and the clock is passed in.
 
+use crate::hash::{Digest256, sha256};
 use crate::layout::{BLOCK_SIZE, PeerKey};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -84,7 +85,6 @@ impl Bans {
     }
 
     /// Whether a bad copy of `piece` waits for a good one to be compared with.
-    #[cfg(test)]
     pub fn wants_good_copy(&self, piece: usize) -> bool {
         self.failed.contains_key(&piece)
     }
@@ -113,6 +113,40 @@ impl Bans {
             self.failed.insert(piece, (data, senders));
         }
         verdicts
+    }
+
+    /// Whether `key` sent any of the kept bad copy of `piece`.
+    pub fn took_part(&self, piece: usize, key: PeerKey) -> bool {
+        self.failed
+            .get(&piece)
+            .is_some_and(|(_, senders)| senders.contains(&key))
+    }
+
+    /// The block hashes of `piece` (BEP 52), proved against its piece layer, came: each block
+    /// of the kept bad copy (the first `len` bytes are the file's, the rest padding) that does
+    /// not match its hash names its sender.
+    pub fn block_hashes(&mut self, piece: usize, hashes: &[Digest256], len: usize) -> Verdicts {
+        let Some((bad, senders)) = self.failed.remove(&piece) else {
+            return Vec::new();
+        };
+        let mut liars: Vec<PeerKey> = bad[..len.min(bad.len())]
+            .chunks(BLOCK_SIZE as usize)
+            .zip(hashes)
+            .zip(senders)
+            .filter(|((block, hash), _)| sha256(block) != **hash)
+            .map(|(_, sender)| sender)
+            .collect();
+        liars.sort_unstable();
+        liars.dedup();
+        liars
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    "it sent a block that does not match its BEP 52 block hash",
+                )
+            })
+            .collect()
     }
 
     /// `piece` passed with the data `good`.
@@ -179,6 +213,24 @@ mod tests {
         assert_eq!(v.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![2]);
         assert!(!bans.wants_good_copy(0));
         assert!(bans.passed(0, &good).is_empty());
+    }
+
+    #[test]
+    fn block_hashes_name_the_sender_of_each_block_that_does_not_match() {
+        let mut bans = Bans::default();
+        // Three blocks of file data (the last one short), then a block of padding.
+        let len = 2 * B + 100;
+        let good: Vec<u8> = (0..len).map(|i| (i % 7) as u8).collect();
+        let hashes: Vec<Digest256> = good.chunks(B).map(sha256).chain([[0; 32]]).collect();
+        let mut bad = good.clone();
+        bad[2 * B + 3] ^= 1;
+        bad.resize(4 * B, 0);
+        bans.failed(0, bad, vec![1, 2, 3, crate::picker::NOBODY]);
+        assert!(bans.took_part(0, 3) && !bans.took_part(0, 4));
+        let v = bans.block_hashes(0, &hashes, len);
+        assert_eq!(v.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![3]);
+        assert!(!bans.wants_good_copy(0), "judged");
+        assert!(bans.block_hashes(0, &hashes, len).is_empty());
     }
 
     #[test]

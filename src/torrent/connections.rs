@@ -233,6 +233,7 @@ impl Task {
                 id,
                 fast: theirs.supports(RESERVED_FAST),
                 extended: theirs.supports(RESERVED_EXTENSION),
+                v2: theirs.supports(crate::wire::hashes::RESERVED_V2),
                 dialed,
                 encrypted,
             },

@@ -155,8 +155,8 @@ impl Task {
                 }
             }
             Message::HashRequest(request) => self.hash_request(key, request),
-            // Answers to requests this task never sends: nothing to do with them.
-            Message::Hashes(..) | Message::HashReject(_) => {}
+            Message::Hashes(request, hashes) => self.hashes_came(key, request, Some(hashes)),
+            Message::HashReject(request) => self.hashes_came(key, request, None),
             Message::Suggest(_) | Message::KeepAlive | Message::Unknown(_) => {}
         }
     }

@@ -32,6 +32,7 @@ mod uploads;
 mod webseeds;
 
 use crate::bitfield::Bitfield;
+use crate::hash::Digest256;
 use crate::layout::{BlockRef, PeerKey};
 use crate::metainfo::Torrent;
 use crate::peer::encryption::{Crypto, Encryption};
@@ -42,6 +43,7 @@ use crate::random::Rng;
 use crate::rate::RateLimit;
 use crate::tracker::AnnounceEvent;
 use crate::tracker::client::{AnnounceResult, Announcer, TrackerError};
+use crate::wire::hashes::HashRequest;
 use crate::wire::{Handshake, Message};
 use crate::{Error, Result};
 use announce::Schedule;
@@ -107,6 +109,8 @@ pub enum Event {
     Reannounce,
     /// Tell the peers as they are now.
     Peers(Sender<Vec<PeerInfo>>),
+    /// Block hashes a peer asked for, read from disk (`None`: they could not be).
+    HashesRead(PeerKey, HashRequest, Option<Vec<Digest256>>),
     Stop,
 }
 
@@ -284,8 +288,8 @@ struct Task {
     dialer: Dialer,
     /// Peers that failed an encrypted handshake and took a plaintext one (`Prefer`).
     plaintext_peers: HashSet<SocketAddr>,
-    /// v2 files' merkle trees above the piece layer, by file, as hash requests ask for them.
-    trees: HashMap<usize, Vec<Vec<crate::hash::Digest256>>>,
+    /// BEP 52 hash requests answered and asked.
+    v2: hashes::V2Work,
     /// The one ban list: banned ids and addresses, strikes, the last peers to leave.
     bans: Bans,
     /// `None` while an announce is under way (the announcer travels with it).
@@ -337,7 +341,7 @@ impl Task {
             next_key: 1,
             dialer,
             plaintext_peers: HashSet::new(),
-            trees: HashMap::new(),
+            v2: hashes::V2Work::default(),
             bans: Bans::default(),
             announcer,
             schedule: Schedule::new(now + config.options.announce_after),
@@ -430,6 +434,7 @@ impl Task {
                 self.schedule.ask_now(Instant::now());
                 self.maybe_announce();
             }
+            Event::HashesRead(key, request, answer) => self.hashes_read(key, request, answer),
             Event::Stop => return Ok(Flow::End),
         }
         Ok(Flow::Continue)
@@ -508,6 +513,7 @@ impl Task {
             for (key, why) in self.bans.failed(piece, data, senders) {
                 self.ban(key, why);
             }
+            self.ask_block_hashes(piece);
         }
         // The piece's memory is free again: peers that were held back can be asked for more.
         self.request_everywhere();
@@ -619,6 +625,7 @@ impl Task {
         }
         self.request_everywhere();
         self.pex_round(now);
+        self.block_hash_round(now);
         self.dht_lookup(now);
         self.connect_more();
         self.maybe_announce();

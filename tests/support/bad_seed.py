@@ -1,5 +1,7 @@
 """A bad seeder for p2p's tests: claims every piece, unchokes, then answers each request with
-random bytes (MODE corrupt) or never answers at all (MODE silent); MODE protocol breaks the
+random bytes (MODE corrupt), never answers at all (MODE silent), or answers the first request
+of a connection with random bytes and hangs up (MODE one-block, so that the rest of that piece
+comes from other peers); MODE protocol breaks the
 extension and fast protocols instead, one violation a connection, in turn: an extended
 handshake that is not a dictionary, a reject of a block never requested, have all after a
 bitfield, garbage under the ut_metadata id, a message longer than any allowed.
@@ -63,9 +65,11 @@ def serve(c):
             if length == 0:
                 continue
             body = recv_exact(c, length)
-            if body[0] == 6 and mode == "corrupt":
+            if body[0] == 6 and mode in ("corrupt", "one-block"):
                 index, begin, size = struct.unpack(">III", body[1:13])
                 c.sendall(struct.pack(">IBII", 9 + size, 7, index, begin) + os.urandom(size))
+                if mode == "one-block":
+                    return
     except (EOFError, OSError):
         pass
     finally:

@@ -6,7 +6,10 @@ usage: libtorrent_peer.py TORRENT|MAGNET DIR PORT [--peer HOST:PORT]... [--fetch
 Seeds TORRENT from DIR (or, with --fetch, downloads it into DIR), listening on 127.0.0.1:PORT
 over TCP only. Prints `listening PORT`, then `complete` when the download is whole, and exits 0
 then (with --fetch) or after --timeout (seeding). Exits 1 on a timed-out fetch.
---require-encryption forces MSE/PE with RC4 both ways (libtorrent's forced policy).
+--require-encryption forces MSE/PE with RC4 both ways (libtorrent's forced policy);
+--plaintext turns MSE/PE off both ways (for peers that speak no MSE).
+--log-hashes prints `hashes: MESSAGE` for each BEP 52 hash message sent or received, and for
+each piece whose failure makes libtorrent ask for block hashes.
 A magnet link instead of TORRENT fetches the metadata from the peers first (BEP 9).
 --lsd turns local service discovery on (announcing every 2 s) and prints `lsd peer: MESSAGE`
 (naming the peer's IP:PORT) for each peer it learns of that way.
@@ -27,6 +30,8 @@ ap.add_argument("--peer", action="append", default=[])
 ap.add_argument("--fetch", action="store_true")
 ap.add_argument("--timeout", type=float, default=120)
 ap.add_argument("--require-encryption", action="store_true")
+ap.add_argument("--plaintext", action="store_true")
+ap.add_argument("--log-hashes", action="store_true")
 ap.add_argument("--dht-bootstrap")
 ap.add_argument("--bind", default="127.0.0.1", help="the address to listen on and dial from")
 ap.add_argument("--lsd", action="store_true", help="local service discovery (BEP 14) on")
@@ -53,6 +58,12 @@ if args.lsd:
 if args.require_encryption:
     # 0 = forced; allowed_enc_level 2 = RC4 only.
     settings.update({"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2})
+if args.plaintext:
+    # 2 = disabled.
+    settings.update({"out_enc_policy": 2, "in_enc_policy": 2})
+if args.log_hashes:
+    settings["alert_mask"] |= (lt.alert.category_t.peer_log_notification
+                               | lt.alert.category_t.torrent_log_notification)
 if args.dht_bootstrap:
     settings.update({
         "enable_dht": True,
@@ -90,6 +101,8 @@ while time.time() < deadline:
         if alert.what() == "lsd_peer":
             # The bindings give this alert without its fields: its message names the peer.
             print("lsd peer: %s" % alert.message(), flush=True)
+        elif args.log_hashes and ("HASH" in alert.message() or "block hashes" in alert.message()):
+            print("hashes: %s" % alert.message(), flush=True)
         elif alert.category() & lt.alert.category_t.error_notification:
             print("alert: %s" % alert.message(), file=sys.stderr, flush=True)
     s = handle.status()
