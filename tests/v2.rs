@@ -455,12 +455,87 @@ fn a_peer_sending_piece_layers_that_do_not_hash_to_the_roots_is_not_believed() {
     assert_same_files(&content, &out.join("pack"));
 }
 
+/// Writes every padding file of `torrent` (as libtorrent lists them) under `dir` as zeros, as a
+/// v1-only client, which takes them for files, needs them on disk.
+fn write_padding_files(py: &str, torrent: &Path, dir: &Path) {
+    let script = "import libtorrent as lt, sys\n\
+                  fs = lt.torrent_info(sys.argv[1]).files()\n\
+                  for i in range(fs.num_files()):\n\
+                  \x20   if fs.file_flags(i) & lt.file_storage.flag_pad_file:\n\
+                  \x20       print(fs.file_size(i), fs.file_path(i))\n";
+    let o = Command::new(py)
+        .args(["-c", script, torrent.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = String::from_utf8(o.stdout).unwrap();
+    assert!(!listed.is_empty(), "a hybrid has padding files");
+    for line in listed.lines() {
+        let (size, path) = line.split_once(' ').unwrap();
+        let path = dir.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, vec![0; size.parse().unwrap()]).unwrap();
+    }
+}
+
+#[test]
+fn p2p_fetches_a_hybrid_from_a_v1_only_peer_and_a_v2_peer_at_once() {
+    // rtorrent 0.9.8 knows nothing of v2: it hashes the whole info dictionary (file tree and
+    // all) to the v1 info-hash, and takes the padding files for files. It holds a.bin and
+    // sub/b.bin; libtorrent, a v2 peer, holds tool.sh. Their pieces are apart (a hybrid's files
+    // start on piece boundaries), so p2p completes only with pieces from both, and leaves no
+    // padding file behind. (aria2 1.36 hashes a hybrid to another info-hash and Transmission
+    // 3.00 cannot parse one, so neither can be the v1 peer.)
+    let py = require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let content = uneven_content(dir.path());
+    let torrent = dir.path().join("hybrid.torrent");
+    // rtorrent loads no torrent without a tracker; none needs to answer.
+    let made = p2p(&[
+        "make-torrent",
+        content.to_str().unwrap(),
+        "--hybrid",
+        "--piece-length",
+        "16K",
+        "--tracker",
+        "http://127.0.0.1:9/announce",
+        "--out",
+        torrent.to_str().unwrap(),
+    ]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let rt_dir = dir.path().join("rt");
+    fs::create_dir_all(rt_dir.join("pack/sub")).unwrap();
+    for f in ["a.bin", "empty", "sub/b.bin"] {
+        fs::copy(content.join(f), rt_dir.join("pack").join(f)).unwrap();
+    }
+    write_padding_files(py, &torrent, &rt_dir);
+    let (_rtorrent, rt_port) = rtorrent_peer(&torrent, &rt_dir, &dir.path().join("rt-home"));
+    let lt_dir = dir.path().join("lt");
+    fs::create_dir_all(lt_dir.join("pack")).unwrap();
+    fs::copy(content.join("tool.sh"), lt_dir.join("pack/tool.sh")).unwrap();
+    let (_lt, lt_port) = libtorrent_seed(py, &torrent, &lt_dir, 60, &[]);
+    let out = dir.path().join("out");
+    let (ok, _, err) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{rt_port}"),
+            "--peer",
+            &format!("127.0.0.1:{lt_port}"),
+            "--no-dht",
+        ],
+    )
+    .finish(Duration::from_secs(60));
+    assert!(ok, "{err}");
+    assert_fetched_without_padding(&content, &out.join("pack"));
+}
+
 #[test]
 fn a_hybrid_seed_serves_peers_that_know_it_by_either_hash() {
-    // aria2 1.36 and Transmission 3.00, the v1-only clients at hand, cannot join a hybrid's
-    // swarm at all (aria2c hashes the dictionary to another info-hash, Transmission refuses to
-    // parse it), so the two halves are libtorrent peers that each know one hash only: a btih
-    // link and a btmh link. Each connects under its hash, and p2p answers under that one.
+    // The two halves are libtorrent peers that each know one hash only: a btih link and a
+    // btmh link. Each connects under its hash, and p2p answers under that one.
     // Pieces of 4 MiB: every file fits in one, so neither asks for piece layers. libtorrent
     // 2.0.8 can take a hybrid's piece layers arriving while a piece's SHA-1 check is still
     // under way for "v1 and v2 hashes do not describe the same data" (its `add_hashes`

@@ -175,3 +175,45 @@ pub fn bad_seed(mode: &str, hash: &str, pieces: usize) -> (Proc, u16) {
     let port = helper_port(&mut p);
     (p, port)
 }
+
+/// rtorrent 0.9.8 (a v1-only client: it knows nothing of BEP 52) serving `torrent` from `dir`
+/// with its own session in `home`, on 127.0.0.1 with no DHT, PEX or UDP trackers; returns it
+/// and its port once its log says the torrent started (after its hash check). It wants a
+/// tracker in the torrent (none need answer) and every padding file on disk, as any v1 client.
+pub fn rtorrent_peer(torrent: &Path, dir: &Path, home: &Path) -> (Proc, u16) {
+    let rtorrent = require("rtorrent", "rtorrent");
+    let port = free_port();
+    let session = home.join("session");
+    std::fs::create_dir_all(&session).unwrap();
+    let log = home.join("rtorrent.log");
+    let rc = home.join("rtorrent.rc");
+    let settings = [
+        "system.daemon.set = true".to_string(),
+        format!("directory.default.set = {}", dir.display()),
+        format!("session.path.set = {}", session.display()),
+        "network.bind_address.set = 127.0.0.1".into(),
+        format!("network.port_range.set = {port}-{port}"),
+        "network.port_random.set = no".into(),
+        "dht.mode.set = disable".into(),
+        "protocol.pex.set = no".into(),
+        "trackers.use_udp.set = no".into(),
+        "protocol.encryption.set = allow_incoming,try_outgoing,enable_retry".into(),
+        format!("log.open_file = \"log\", {}", log.display()),
+        "log.add_output = \"info\", \"log\"".into(),
+        "log.add_output = \"torrent_info\", \"log\"".into(),
+        format!("load.start_verbose = {}", torrent.display()),
+    ];
+    std::fs::write(&rc, settings.join("\n") + "\n").unwrap();
+    let import = format!("import={}", rc.display());
+    let mut cmd = Command::new(rtorrent);
+    cmd.args(["-n", "-o", &import])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let proc = Proc::spawn("rtorrent", &mut cmd);
+    let started = super::process::wait_until(std::time::Duration::from_secs(30), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Starting torrent"))
+    });
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(started, "rtorrent did not start the torrent: {said}");
+    (proc, port)
+}
