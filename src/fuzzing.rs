@@ -59,16 +59,23 @@ pub fn metainfo(data: &[u8]) {
 }
 
 /// BEP 52 hash messages as a seed meets them: each decoded, and every request in them
-/// answered from a fixed tree (40 pieces of 4 blocks) as `torrent::hashes` answers; an answer
-/// carries exactly the hashes its asker expects (for runs of two or more, the uncle count both
-/// ends compute), and re-encodes.
+/// answered from a fixed tree (40 pieces of 4 blocks) as `torrent::hashes` answers, from the
+/// piece layer up and, block hashes included, from the whole tree; an answer carries exactly
+/// the hashes its asker expects (for runs of two or more, the uncle count both ends compute),
+/// the two agree where both answer, and it re-encodes.
 pub fn hashes(data: &[u8]) {
     use crate::hash::{Digest256, merkle, sha256};
     use crate::wire::Message;
     static TREE: std::sync::OnceLock<Vec<Vec<Digest256>>> = std::sync::OnceLock::new();
+    static WHOLE: std::sync::OnceLock<Vec<Vec<Digest256>>> = std::sync::OnceLock::new();
+    let whole = WHOLE.get_or_init(|| {
+        let mut blocks: Vec<Digest256> = (0..160u8).map(|i| sha256(&[i])).collect();
+        blocks.resize(256, [0; 32]);
+        merkle::layers_up(blocks, 8)
+    });
     let tree = TREE.get_or_init(|| {
-        let layer: Vec<Digest256> = (0..40u8).map(|i| sha256(&[i])).collect();
-        merkle::layers_above(&layer, 4 * merkle::BLOCK)
+        let pieces: Vec<Digest256> = whole[2][..40].to_vec();
+        merkle::layers_above(&pieces, 4 * merkle::BLOCK)
     });
     let mut at = 0;
     while at < data.len() {
@@ -86,7 +93,10 @@ pub fn hashes(data: &[u8]) {
             request.count,
             request.proof_layers,
         );
-        if let Some(answer) = merkle::answer(tree, 2, 160, asked) {
+        let full = merkle::answer_with(160, asked, |l, i| whole.get(l as usize)?.get(i).copied());
+        let above = merkle::answer(tree, 2, 160, asked);
+        assert!(above.is_none() || above == full, "one tree, one answer");
+        if let Some(answer) = full {
             if request.count >= 2 {
                 assert_eq!(answer.len() as u32, request.count + request.uncles());
             }
