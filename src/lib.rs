@@ -115,6 +115,7 @@ pub mod state_file;
 pub mod torrent;
 pub mod tracker;
 pub mod url;
+pub mod utp;
 pub mod webseed;
 pub mod wire;
 

@@ -46,6 +46,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "dht",
             "portmap",
             "lsd",
+            "utp",
         ],
     ),
     (

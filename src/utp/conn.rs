@@ -1,0 +1,605 @@
+//! One uTP connection (BEP 29) as a state machine without sockets or clocks of its own: packets
+//! in ([`Conn::on_packet`]), datagrams out ([`Conn::transmit`]), bytes in and out for the
+//! stream above ([`Conn::write`], [`Conn::read`]), and time passed in ([`Conn::on_tick`]).
+//!
+//! - Sequence and ack numbers are 16 bits and wrap; a packet is in flight until acked, by the
+//!   ack number or a selective ack, and is sent again after three duplicate acks, three later
+//!   packets selectively acked, or a retransmission timeout (RFC 6298's estimator, at least
+//!   500 ms, doubling on each timeout; the connection fails after [`MAX_RETRIES`]).
+//! - Sending is bounded by LEDBAT's window and the peer's advertised one; packets carry at
+//!   most [`PAYLOAD`] bytes (see its note).
+//! - Receiving is bounded by [`RECV_WINDOW`], read and unread, in order and out of order: what
+//!   we advertise is what is left of it, and packets past it are dropped.
+
+use super::ledbat::Ledbat;
+use super::packet::{HEADER_LEN, Header, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, before};
+use std::collections::{HashMap, VecDeque};
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+/// Payload bytes a packet carries at most. A fixed size, not probed: 1400 bytes of payload,
+/// 20 of header, up to 10 of selective ack, 8 of UDP and 40 of IPv6 (or 20 of IPv4) fit a
+/// 1500-byte Ethernet MTU with room for a PPPoE or VPN header, so no packet is fragmented on
+/// the common paths, at a cost of under 4 % against probing up to 1500.
+pub const PAYLOAD: usize = 1400;
+/// Bytes a connection buffers for the reader: unread in-order data and packets that came out
+/// of order, together. What is left of it is the window we advertise.
+pub const RECV_WINDOW: usize = 1 << 20;
+/// Bytes the writer may queue beyond those in flight.
+pub const SEND_BUFFER: usize = 1 << 20;
+/// Retransmission timeouts in a row before the connection is given up.
+pub const MAX_RETRIES: u32 = 6;
+/// A SYN is sent this many times (1 s, then 2 s apart) before the connect fails, so that a
+/// dialer falls back to TCP within a few seconds.
+pub const SYN_TRIES: u32 = 2;
+const MIN_RTO: Duration = Duration::from_millis(500);
+const INITIAL_RTO: Duration = Duration::from_secs(1);
+/// An idle connection sends an ack this often, so that NAT mappings stay open.
+pub const KEEPALIVE: Duration = Duration::from_secs(29);
+/// After our FIN is acked, how long we wait for the peer's.
+const FIN_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    SynSent,
+    Connected,
+    Closed,
+}
+
+#[derive(Debug)]
+struct Sent {
+    seq: u16,
+    kind: u8,
+    payload: Vec<u8>,
+    sent_at: Instant,
+    transmissions: u32,
+    /// Selectively acked: arrived, but not yet covered by the ack number.
+    sacked: bool,
+    /// Deemed lost: to be sent again (and not counted in flight until it is).
+    lost: bool,
+    /// The window was in use when it went out.
+    window_full: bool,
+}
+
+impl Sent {
+    fn size(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+}
+
+#[derive(Debug)]
+pub struct Conn {
+    state: State,
+    error: Option<ErrorKind>,
+    pub recv_id: u16,
+    send_id: u16,
+    /// The sequence number of our next DATA, FIN or SYN.
+    seq_nr: u16,
+    /// The last packet of the peer's we have in order.
+    ack_nr: u16,
+    epoch: Instant,
+    /// Our clock less the timestamp of the peer's last packet (what our packets report back).
+    reply_micro: u32,
+    // Sending.
+    flight: VecDeque<Sent>,
+    unsent: VecDeque<u8>,
+    cc: Ledbat,
+    peer_window: usize,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    rto: Duration,
+    timeouts: u32,
+    dup_acks: u32,
+    last_ack: u16,
+    /// No second halving until the ack passes this (one per window of losses).
+    recovering_until: Option<u16>,
+    closing: bool,
+    fin_acked_at: Option<Instant>,
+    last_sent: Instant,
+    // Receiving.
+    readable: VecDeque<u8>,
+    out_of_order: HashMap<u16, (u8, Vec<u8>)>,
+    out_of_order_bytes: usize,
+    fin_seq: Option<u16>,
+    eof: bool,
+    ack_due: bool,
+    /// Resends sent and packets lost, for tests and reports.
+    pub resent: u64,
+}
+
+impl Conn {
+    fn new(recv_id: u16, send_id: u16, seq_nr: u16, now: Instant) -> Conn {
+        Conn {
+            state: State::SynSent,
+            error: None,
+            recv_id,
+            send_id,
+            seq_nr,
+            ack_nr: 0,
+            epoch: now,
+            reply_micro: 0,
+            flight: VecDeque::new(),
+            unsent: VecDeque::new(),
+            cc: Ledbat::new(PAYLOAD + HEADER_LEN),
+            peer_window: PAYLOAD,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            rto: INITIAL_RTO,
+            timeouts: 0,
+            dup_acks: 0,
+            last_ack: 0,
+            recovering_until: None,
+            closing: false,
+            fin_acked_at: None,
+            last_sent: now,
+            readable: VecDeque::new(),
+            out_of_order: HashMap::new(),
+            out_of_order_bytes: 0,
+            fin_seq: None,
+            eof: false,
+            ack_due: false,
+            resent: 0,
+        }
+    }
+
+    /// Dials: the SYN goes out with the first [`Conn::transmit`]. `recv_id` and `seq_nr` are
+    /// random; the peer answers on `recv_id`, and we send on `recv_id + 1`.
+    pub fn connect(recv_id: u16, seq_nr: u16, now: Instant) -> Conn {
+        let mut c = Conn::new(recv_id, recv_id.wrapping_add(1), seq_nr, now);
+        c.push(ST_SYN, Vec::new(), now);
+        c
+    }
+
+    /// Answers the SYN `syn`: connected at once (the ack goes out with the first
+    /// [`Conn::transmit`]); `seq_nr` is random.
+    pub fn accept(syn: &Header, seq_nr: u16, now: Instant) -> Conn {
+        let mut c = Conn::new(syn.conn_id.wrapping_add(1), syn.conn_id, seq_nr, now);
+        c.state = State::Connected;
+        c.ack_nr = syn.seq_nr;
+        c.last_ack = seq_nr.wrapping_sub(1);
+        c.peer_window = (syn.wnd_size as usize).max(PAYLOAD);
+        c.reply_micro = c.micros(now).wrapping_sub(syn.timestamp);
+        c.ack_due = true;
+        c
+    }
+
+    fn micros(&self, now: Instant) -> u32 {
+        now.duration_since(self.epoch).as_micros() as u32
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    /// Closed for good: nothing more will be sent or read (unread data aside).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Why it closed, if not cleanly.
+    pub fn error(&self) -> Option<ErrorKind> {
+        self.error
+    }
+
+    /// Data to read, the end of the stream, or an error.
+    pub fn readable(&self) -> bool {
+        !self.readable.is_empty() || self.eof || self.state == State::Closed
+    }
+
+    /// Room to write, or an error to report.
+    pub fn writable(&self) -> bool {
+        (self.unsent.len() < SEND_BUFFER && self.state == State::Connected)
+            || self.state == State::Closed
+    }
+
+    /// The peer closed its side and everything before its FIN was read.
+    pub fn at_eof(&self) -> bool {
+        self.eof && self.readable.is_empty()
+    }
+
+    /// Queues what fits of `data` (see [`SEND_BUFFER`]); how much.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        if self.state != State::Connected || self.closing {
+            return 0;
+        }
+        let n = data.len().min(SEND_BUFFER - self.unsent.len());
+        self.unsent.extend(&data[..n]);
+        n
+    }
+
+    /// Takes in-order data into `buf`; how much.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let before = self.window();
+        let n = buf.len().min(self.readable.len());
+        for (slot, byte) in buf.iter_mut().zip(self.readable.drain(..n)) {
+            *slot = byte;
+        }
+        // A window that was too small to send into has opened: say so.
+        if before < PAYLOAD && self.window() >= PAYLOAD {
+            self.ack_due = true;
+        }
+        n
+    }
+
+    /// Sends a FIN once everything queued has gone out.
+    pub fn close(&mut self) {
+        self.closing = true;
+    }
+
+    /// Gives up at once: the peer is sent a RESET.
+    pub fn reset(&mut self, now: Instant) -> Vec<u8> {
+        self.state = State::Closed;
+        self.error.get_or_insert(ErrorKind::ConnectionAborted);
+        self.header(ST_RESET, self.seq_nr, now).encode(&[])
+    }
+
+    /// What is left of the receive buffer: the window we advertise.
+    fn window(&self) -> usize {
+        RECV_WINDOW.saturating_sub(self.readable.len() + self.out_of_order_bytes)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.flight
+            .iter()
+            .filter(|p| !p.sacked && !p.lost)
+            .map(Sent::size)
+            .sum()
+    }
+
+    fn send_window(&self) -> usize {
+        self.cc.window().min(self.peer_window)
+    }
+
+    fn push(&mut self, kind: u8, payload: Vec<u8>, now: Instant) {
+        let seq = self.seq_nr;
+        self.seq_nr = self.seq_nr.wrapping_add(1);
+        self.flight.push_back(Sent {
+            seq,
+            kind,
+            payload,
+            sent_at: now,
+            transmissions: 0,
+            sacked: false,
+            lost: true,
+            window_full: false,
+        });
+    }
+
+    fn header(&self, kind: u8, seq_nr: u16, now: Instant) -> Header {
+        Header {
+            kind,
+            conn_id: if kind == ST_SYN {
+                self.recv_id
+            } else {
+                self.send_id
+            },
+            timestamp: self.micros(now),
+            timestamp_diff: self.reply_micro,
+            wnd_size: self.window() as u32,
+            seq_nr,
+            ack_nr: self.ack_nr,
+            sack: self.sack(),
+        }
+    }
+
+    /// The selective ack of what came out of order past `ack_nr + 1` (up to 64 packets).
+    fn sack(&self) -> Option<Vec<u8>> {
+        if self.out_of_order.is_empty() {
+            return None;
+        }
+        let mut bits = vec![0u8; 8];
+        let mut any = false;
+        for i in 0..64u16 {
+            let seq = self.ack_nr.wrapping_add(2 + i);
+            if self.out_of_order.contains_key(&seq) {
+                bits[i as usize / 8] |= 1 << (i % 8);
+                any = true;
+            }
+        }
+        any.then_some(bits)
+    }
+
+    /// The next datagram to send now, if any: a resend, new data within the window, a FIN, or
+    /// an ack that is due.
+    pub fn transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if self.state == State::Closed {
+            let ack_again = self.ack_due && self.error.is_none();
+            self.ack_due = false;
+            return ack_again.then(|| self.header(ST_STATE, self.seq_nr, now).encode(&[]));
+        }
+        let window = self.send_window();
+        let flight = self.in_flight();
+        // A lost packet goes again first (the oldest always, others as the window allows).
+        if let Some(i) = self.flight.iter().position(|p| p.lost && !p.sacked)
+            && (flight == 0 || flight + self.flight[i].size() <= window)
+        {
+            return Some(self.send_again(i, now, window, flight));
+        }
+        if self.state == State::Connected && self.peer_window > 0 {
+            let size = self.unsent.len().min(PAYLOAD);
+            if size > 0 && (flight == 0 || flight + HEADER_LEN + size <= window) {
+                let payload: Vec<u8> = self.unsent.drain(..size).collect();
+                self.push(ST_DATA, payload, now);
+                let i = self.flight.len() - 1;
+                return Some(self.send_again(i, now, window, flight));
+            }
+            let fin_sent =
+                self.flight.iter().any(|p| p.kind == ST_FIN) || self.fin_acked_at.is_some();
+            if self.closing && self.unsent.is_empty() && !fin_sent {
+                self.push(ST_FIN, Vec::new(), now);
+                let i = self.flight.len() - 1;
+                return Some(self.send_again(i, now, window, flight));
+            }
+        }
+        if self.ack_due && self.state == State::Connected {
+            self.ack_due = false;
+            self.last_sent = now;
+            return Some(self.header(ST_STATE, self.seq_nr, now).encode(&[]));
+        }
+        if self.finished(now) {
+            self.state = State::Closed;
+        }
+        None
+    }
+
+    fn send_again(&mut self, i: usize, now: Instant, window: usize, flight: usize) -> Vec<u8> {
+        let header = {
+            let p = &self.flight[i];
+            self.header(p.kind, p.seq, now)
+        };
+        let p = &mut self.flight[i];
+        if p.transmissions > 0 {
+            self.resent += 1;
+        }
+        p.transmissions += 1;
+        p.sent_at = now;
+        p.lost = false;
+        p.window_full = flight + p.size() + PAYLOAD >= window;
+        let bytes = header.encode(&p.payload);
+        self.ack_due = false;
+        self.last_sent = now;
+        bytes
+    }
+
+    /// A packet for this connection: its header and payload.
+    pub fn on_packet(&mut self, h: &Header, payload: &[u8], now: Instant) {
+        if self.state == State::Closed {
+            // Closed cleanly, the peer may not have heard our last ack of its FIN.
+            if self.error.is_none() && h.kind == ST_FIN {
+                self.ack_due = true;
+            }
+            return;
+        }
+        self.reply_micro = self.micros(now).wrapping_sub(h.timestamp);
+        if h.kind == ST_RESET {
+            self.state = State::Closed;
+            self.error = Some(ErrorKind::ConnectionReset);
+            return;
+        }
+        if self.state == State::SynSent {
+            let syn_acked = self
+                .flight
+                .front()
+                .is_some_and(|p| p.kind == ST_SYN && p.seq == h.ack_nr);
+            // The acceptor's first packet (its ack, or data that carries the ack) connects us.
+            if h.kind == ST_SYN || !syn_acked {
+                return;
+            }
+            self.state = State::Connected;
+            self.ack_nr = h.seq_nr.wrapping_sub(1);
+        }
+        if h.kind == ST_SYN {
+            // The peer did not hear our answer: it goes again.
+            self.ack_due = true;
+            return;
+        }
+        self.peer_window = h.wnd_size as usize;
+        if h.timestamp_diff != 0 {
+            self.cc.delay_sample(h.timestamp_diff, now);
+        }
+        self.on_ack(h, payload.is_empty() && h.kind == ST_STATE, now);
+        if h.kind == ST_DATA || h.kind == ST_FIN {
+            self.on_data(h.kind, h.seq_nr, payload);
+        }
+    }
+
+    /// Both FINs are acked, ours by the peer and the peer's by us (our last ack sent), or the
+    /// peer's never came.
+    fn finished(&self, now: Instant) -> bool {
+        self.fin_acked_at
+            .is_some_and(|at| (self.eof && !self.ack_due) || now.duration_since(at) > FIN_WAIT)
+    }
+
+    fn on_ack(&mut self, h: &Header, pure_ack: bool, now: Instant) {
+        let mut acked_bytes = 0;
+        let mut window_full = false;
+        // Everything up to the ack number.
+        while let Some(p) = self.flight.front() {
+            if before(h.ack_nr, p.seq) {
+                break;
+            }
+            let p = self.flight.pop_front().expect("front exists");
+            if p.transmissions == 1 && !p.sacked {
+                self.rtt_sample(now.duration_since(p.sent_at));
+            }
+            if !p.sacked {
+                acked_bytes += p.size();
+            }
+            window_full |= p.window_full;
+            if p.kind == ST_FIN {
+                self.fin_acked_at = Some(now);
+            }
+        }
+        if acked_bytes > 0 {
+            self.timeouts = 0;
+            self.dup_acks = 0;
+        } else if pure_ack && h.ack_nr == self.last_ack && !self.flight.is_empty() {
+            self.dup_acks += 1;
+        }
+        self.last_ack = h.ack_nr;
+        if let Some(r) = self.recovering_until
+            && !before(h.ack_nr, r)
+        {
+            self.recovering_until = None;
+        }
+        // Selective acks: what arrived past a gap.
+        let mut sacked_past = 0;
+        if let Some(bits) = &h.sack {
+            for p in self.flight.iter_mut() {
+                let i = p.seq.wrapping_sub(h.ack_nr).wrapping_sub(2) as usize;
+                if i < bits.len() * 8 && bits[i / 8] & (1 << (i % 8)) != 0 {
+                    if !p.sacked {
+                        if p.transmissions == 1 {
+                            // A sample, as from an ack.
+                            acked_bytes += p.size();
+                        }
+                        p.sacked = true;
+                        window_full |= p.window_full;
+                    }
+                    sacked_past += 1;
+                }
+            }
+        }
+        if acked_bytes > 0 {
+            self.cc.on_ack(acked_bytes, window_full);
+        }
+        // Three duplicate acks, or three packets past the first one missing: it is lost.
+        if (self.dup_acks >= 3 || sacked_past >= 3)
+            && let Some(first) = self.flight.front_mut()
+            && !first.sacked
+            && !first.lost
+            && first.transmissions > 0
+        {
+            first.lost = true;
+            self.dup_acks = 0;
+            if self.recovering_until.is_none() {
+                self.cc.on_loss();
+                self.recovering_until = Some(self.seq_nr);
+            }
+        }
+    }
+
+    fn rtt_sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let diff = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + diff) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+        let srtt = self.srtt.expect("set above");
+        self.rto = (srtt + self.rttvar * 4).max(MIN_RTO);
+    }
+
+    fn on_data(&mut self, kind: u8, seq: u16, payload: &[u8]) {
+        self.ack_due = true;
+        let next = self.ack_nr.wrapping_add(1);
+        if before(seq, next) || self.fin_seq.is_some_and(|f| before(f, seq)) {
+            return; // a duplicate, or past the end
+        }
+        if seq != next {
+            // Out of order: kept while it fits the window, within 64 packets of the gap.
+            let distance = seq.wrapping_sub(next) as usize;
+            if distance < 64
+                && !self.out_of_order.contains_key(&seq)
+                && payload.len() <= self.window()
+            {
+                self.out_of_order_bytes += payload.len();
+                self.out_of_order.insert(seq, (kind, payload.to_vec()));
+            }
+            return;
+        }
+        if payload.len() > self.window() {
+            return; // past our window: the peer sends it again
+        }
+        self.deliver(kind, seq, payload);
+        loop {
+            let next = self.ack_nr.wrapping_add(1);
+            let Some((kind, data)) = self.out_of_order.remove(&next) else {
+                break;
+            };
+            self.out_of_order_bytes -= data.len();
+            self.deliver(kind, next, &data);
+        }
+    }
+
+    fn deliver(&mut self, kind: u8, seq: u16, payload: &[u8]) {
+        self.ack_nr = seq;
+        self.readable.extend(payload);
+        if kind == ST_FIN {
+            self.fin_seq = Some(seq);
+            self.eof = true;
+            self.out_of_order.clear();
+            self.out_of_order_bytes = 0;
+        }
+    }
+
+    /// Timers: a retransmission timeout, a keep-alive, the wait for the peer's FIN.
+    pub fn on_tick(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.finished(now) {
+            self.state = State::Closed;
+            return;
+        }
+        let oldest = self
+            .flight
+            .iter()
+            .filter(|p| !p.lost && !p.sacked)
+            .map(|p| p.sent_at)
+            .min();
+        if let Some(sent) = oldest
+            && now.duration_since(sent) >= self.rto
+        {
+            self.timeouts += 1;
+            let limit = if self.state == State::SynSent {
+                SYN_TRIES
+            } else {
+                MAX_RETRIES
+            };
+            if self.timeouts >= limit {
+                self.state = State::Closed;
+                self.error = Some(ErrorKind::TimedOut);
+                return;
+            }
+            self.rto = (self.rto * 2).min(Duration::from_secs(60));
+            self.cc.on_timeout();
+            for p in self.flight.iter_mut().filter(|p| !p.sacked) {
+                p.lost = true;
+            }
+        }
+        if self.state == State::Connected && now.duration_since(self.last_sent) >= KEEPALIVE {
+            self.ack_due = true;
+        }
+    }
+
+    /// When [`Conn::on_tick`] next has something to do.
+    pub fn deadline(&self) -> Instant {
+        let rto = self
+            .flight
+            .iter()
+            .filter(|p| !p.lost && !p.sacked)
+            .map(|p| p.sent_at + self.rto)
+            .min();
+        let keepalive = self.last_sent + KEEPALIVE;
+        let fin = self.fin_acked_at.map(|at| at + FIN_WAIT);
+        [rto, Some(keepalive), fin]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("keepalive")
+    }
+
+    /// LEDBAT's window and queueing delay, for logs and tests.
+    pub fn congestion(&self) -> (usize, u32) {
+        (self.cc.window(), self.cc.queueing_delay())
+    }
+}
+
+#[cfg(test)]
+mod tests;
