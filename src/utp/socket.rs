@@ -1,0 +1,712 @@
+//! uTP over one UDP socket, the peer port's: a driver task reads datagrams, hands those that
+//! start with `d` (bencoded KRPC) to the DHT and the rest to the connections, and runs their
+//! timers; [`UtpStream`] is a connection as an async byte stream, so that the peer code runs
+//! over it as over TCP.
+//!
+//! - Sends never wait: a datagram the kernel will not take now is dropped, which uTP treats as
+//!   loss and sends again.
+//! - Incoming connections are bounded: [`MAX_PER_HOST`] from one address, [`MAX_CONNS`] in
+//!   all, and [`ACCEPT_BACKLOG`] accepted but not yet taken; a SYN past those, or a packet for
+//!   no connection, gets one RESET the size of its header (never more than came in).
+//! - The kernel's ICMP "port unreachable" for a peer with no UDP listener (`IP_RECVERR`) fails
+//!   a connect to it at once, so that the dialer falls back to TCP without waiting.
+
+use super::conn::Conn;
+use super::packet::{Header, ST_RESET, ST_SYN};
+use async_io::Async;
+use async_std::channel::{Receiver, Sender};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// Connections from one IP address at most (loopback included: a test's peers share it,
+/// and stay well under).
+pub const MAX_PER_HOST: usize = 32;
+/// Connections in all.
+pub const MAX_CONNS: usize = 2048;
+/// Accepted connections waiting for the session to take them.
+pub const ACCEPT_BACKLOG: usize = 64;
+/// Datagrams read before the connections they touched send (acks and all): one ack answers
+/// many packets.
+const BATCH: usize = 128;
+/// A closed connection is kept this long to answer a late FIN again.
+const LINGER: Duration = Duration::from_secs(5);
+/// Addresses whose uTP failed, remembered for TCP.
+const FAILED_KEPT: usize = 4096;
+
+/// A datagram and where it came from.
+pub type Datagram = (Vec<u8>, SocketAddr);
+
+struct Slot {
+    conn: Conn,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    connector: Option<Waker>,
+    /// Streams holding it; at zero, it closes.
+    handles: usize,
+    closed_at: Option<Instant>,
+}
+
+impl Slot {
+    fn wake(&mut self) {
+        let ready = [
+            self.conn.readable(),
+            self.conn.writable(),
+            self.conn.is_connected() || self.conn.is_closed(),
+        ];
+        for (waker, ready) in [&mut self.reader, &mut self.writer, &mut self.connector]
+            .into_iter()
+            .zip(ready)
+        {
+            if ready && let Some(w) = waker.take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+type Key = (SocketAddr, u16);
+
+struct Table {
+    conns: HashMap<Key, Slot>,
+    rng: crate::random::Rng,
+    accepted: Sender<UtpStream>,
+    dht: Option<Sender<Datagram>>,
+    /// Peers that did not answer uTP: dialed over TCP from then on.
+    failed: HashSet<SocketAddr>,
+}
+
+struct Shared {
+    udp: Async<UdpSocket>,
+    local: SocketAddr,
+    table: Mutex<Table>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send(&self, bytes: &[u8], to: SocketAddr) {
+        // A full send buffer drops the datagram: uTP sends it again.
+        let _ = self.udp.get_ref().send_to(bytes, to);
+    }
+
+    /// Sends what `slot`'s connection has to send now, and wakes its waiters.
+    fn flush(&self, addr: SocketAddr, slot: &mut Slot, now: Instant) {
+        for _ in 0..4096 {
+            match slot.conn.transmit(now) {
+                Some(bytes) => self.send(&bytes, addr),
+                None => break,
+            }
+        }
+        if slot.conn.is_closed() && slot.closed_at.is_none() {
+            slot.closed_at = Some(now);
+        }
+        slot.wake();
+    }
+}
+
+/// The peer port's UDP socket, carrying uTP (and the DHT's datagrams, handed over).
+#[derive(Clone)]
+pub struct UtpSocket {
+    shared: Arc<Shared>,
+}
+
+/// An IPv4 address in the form a dual-stack socket sends to and receives from.
+fn on_socket(addr: SocketAddr, v6_socket: bool) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(v4) if v6_socket => {
+            SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+        }
+        other => other,
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+impl UtpSocket {
+    /// Binds `addr` (UDP) and starts the driver; connections peers open arrive on the
+    /// receiver.
+    pub fn bind(addr: SocketAddr) -> io::Result<(UtpSocket, Receiver<UtpStream>)> {
+        let udp = UdpSocket::bind(addr)?;
+        udp.set_nonblocking(true)?;
+        let local = udp.local_addr()?;
+        recverr(&udp, local.is_ipv6());
+        let udp = Async::new(udp)?;
+        let (accepted, incoming) = async_std::channel::bounded(ACCEPT_BACKLOG);
+        let shared = Arc::new(Shared {
+            udp,
+            local,
+            table: Mutex::new(Table {
+                conns: HashMap::new(),
+                rng: crate::random::Rng::new(),
+                accepted,
+                dht: None,
+                failed: HashSet::new(),
+            }),
+        });
+        crate::runtime::spawn(drive(shared.clone()));
+        Ok((UtpSocket { shared }, incoming))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// The DHT's share of the socket: a handle to send from, and the datagrams that start
+    /// with `d`.
+    pub fn dht(&self) -> io::Result<(async_std::net::UdpSocket, Receiver<Datagram>)> {
+        let send = self.shared.udp.get_ref().try_clone()?;
+        let (tx, rx) = async_std::channel::bounded(256);
+        self.shared.lock().dht = Some(tx);
+        Ok((async_std::net::UdpSocket::from(send), rx))
+    }
+
+    /// Whether uTP to `addr` failed before (so TCP is the way to it).
+    pub fn failed_before(&self, addr: SocketAddr) -> bool {
+        self.shared.lock().failed.contains(&canonical(addr))
+    }
+
+    /// Opens a connection to `addr`: done when the peer answers, failed when it refuses,
+    /// resets, or does not answer our SYNs (about 3 s).
+    pub async fn connect(&self, addr: SocketAddr) -> io::Result<UtpStream> {
+        let to = on_socket(addr, self.shared.local.is_ipv6());
+        let key = {
+            let mut t = self.shared.lock();
+            if t.conns.len() >= MAX_CONNS {
+                return Err(io::Error::other("too many uTP connections"));
+            }
+            let mut recv_id = t.rng.next_u64() as u16;
+            while t.conns.contains_key(&(to, recv_id))
+                || t.conns.contains_key(&(to, recv_id.wrapping_add(1)))
+            {
+                recv_id = recv_id.wrapping_add(2);
+            }
+            let now = Instant::now();
+            let seq = t.rng.next_u64() as u16;
+            let mut slot = Slot {
+                conn: Conn::connect(recv_id, seq, now),
+                reader: None,
+                writer: None,
+                connector: None,
+                handles: 1,
+                closed_at: None,
+            };
+            self.shared.flush(to, &mut slot, now);
+            t.conns.insert((to, recv_id), slot);
+            (to, recv_id)
+        };
+        let stream = UtpStream {
+            shared: self.shared.clone(),
+            key,
+        };
+        std::future::poll_fn(|cx| {
+            let mut t = self.shared.lock();
+            let Some(slot) = t.conns.get_mut(&key) else {
+                return Poll::Ready(Err(ErrorKind::NotConnected.into()));
+            };
+            if slot.conn.is_connected() {
+                return Poll::Ready(Ok(()));
+            }
+            if slot.conn.is_closed() {
+                let kind = slot.conn.error().unwrap_or(ErrorKind::ConnectionRefused);
+                let failed = &mut t.failed;
+                if failed.len() >= FAILED_KEPT {
+                    failed.clear();
+                }
+                failed.insert(canonical(addr));
+                return Poll::Ready(Err(io::Error::new(kind, "uTP connect")));
+            }
+            slot.connector = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await?;
+        Ok(stream)
+    }
+}
+
+/// Asks the kernel to report ICMP errors (port unreachable) for datagrams we send.
+fn recverr(udp: &UdpSocket, v6: bool) {
+    let on: libc::c_int = 1;
+    let set = |level, name| unsafe {
+        // SAFETY: a valid socket and a c_int option of the right size.
+        libc::setsockopt(
+            udp.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    set(libc::IPPROTO_IP, libc::IP_RECVERR);
+    if v6 {
+        set(libc::IPPROTO_IPV6, libc::IPV6_RECVERR);
+    }
+}
+
+/// Takes the queued ICMP errors: the addresses that refused a datagram.
+fn refused(udp: &UdpSocket) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for _ in 0..64 {
+        let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut control = [0u8; 512];
+        let mut data = [0u8; 64];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = control.len();
+        // SAFETY: every pointer in `msg` points at a live buffer of the length given.
+        let n = unsafe {
+            libc::recvmsg(
+                udp.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            break;
+        }
+        if let Some(addr) = sockaddr(&name) {
+            out.push(addr);
+        }
+    }
+    out
+}
+
+fn sockaddr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match name.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says it is a sockaddr_in.
+            let a =
+                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::new(ip.into(), u16::from_be(a.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says it is a sockaddr_in6.
+            let a =
+                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::new(ip.into(), u16::from_be(a.sin6_port)))
+        }
+        _ => None,
+    }
+}
+
+async fn drive(shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        // Until a datagram comes or the next timer is due (a second at most).
+        let next = {
+            let t = shared.lock();
+            t.conns
+                .values()
+                .filter(|s| !s.conn.is_closed())
+                .map(|s| s.conn.deadline())
+                .chain(
+                    t.conns
+                        .values()
+                        .filter_map(|s| s.closed_at.map(|at| at + LINGER)),
+                )
+                .min()
+        };
+        let wait = next
+            .map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1))
+            .max(Duration::from_millis(1));
+        let _ = crate::runtime::within(wait, shared.udp.readable()).await;
+        let mut datagrams: Vec<(usize, SocketAddr)> = Vec::new();
+        let mut touched: HashSet<Key> = HashSet::new();
+        let now = Instant::now();
+        for _ in 0..BATCH {
+            match shared.udp.get_ref().recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    datagrams.push((n, from));
+                    receive(&shared, &buf[..n], from, now, &mut touched);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    // An ICMP error: the peers it names have no uTP.
+                    for addr in refused(shared.udp.get_ref()) {
+                        let mut t = shared.lock();
+                        for (key, slot) in t.conns.iter_mut() {
+                            if key.0 == addr && !slot.conn.is_connected() {
+                                slot.conn.reset(now);
+                                touched.insert(*key);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut t = shared.lock();
+        for (key, slot) in t.conns.iter_mut() {
+            if touched.contains(key) || slot.conn.deadline() <= now {
+                slot.conn.on_tick(now);
+                shared.flush(key.0, slot, now);
+            }
+        }
+        t.conns.retain(|_, s| {
+            let lingering = s
+                .closed_at
+                .is_some_and(|at| now.duration_since(at) < LINGER);
+            !s.conn.is_closed() || s.handles > 0 || lingering
+        });
+    }
+}
+
+/// One datagram that is not the DHT's… or is.
+fn receive(
+    shared: &Arc<Shared>,
+    bytes: &[u8],
+    from: SocketAddr,
+    now: Instant,
+    touched: &mut HashSet<Key>,
+) {
+    let mut t = shared.lock();
+    if bytes.first() == Some(&b'd') {
+        if let Some(dht) = &t.dht {
+            let _ = dht.try_send((bytes.to_vec(), from));
+        }
+        return;
+    }
+    let Some((h, at)) = Header::decode(bytes) else {
+        return;
+    };
+    let key = if h.kind == ST_SYN {
+        (from, h.conn_id.wrapping_add(1))
+    } else {
+        (from, h.conn_id)
+    };
+    if let Some(slot) = t.conns.get_mut(&key) {
+        slot.conn.on_packet(&h, &bytes[at..], now);
+        touched.insert(key);
+        return;
+    }
+    if h.kind == ST_RESET {
+        return;
+    }
+    let host = t.conns.keys().filter(|(a, _)| a.ip() == from.ip()).count();
+    let full = host >= MAX_PER_HOST || t.conns.len() >= MAX_CONNS || t.accepted.is_full();
+    if h.kind != ST_SYN || full {
+        let reset = Header {
+            kind: ST_RESET,
+            conn_id: h.conn_id,
+            timestamp: 0,
+            timestamp_diff: 0,
+            wnd_size: 0,
+            seq_nr: t.rng.next_u64() as u16,
+            ack_nr: h.seq_nr,
+            sack: None,
+        };
+        shared.send(&reset.encode(&[]), from);
+        return;
+    }
+    let seq = t.rng.next_u64() as u16;
+    let slot = Slot {
+        conn: Conn::accept(&h, seq, now),
+        reader: None,
+        writer: None,
+        connector: None,
+        handles: 1,
+        closed_at: None,
+    };
+    t.conns.insert(key, slot);
+    touched.insert(key);
+    let stream = UtpStream {
+        shared: shared.clone(),
+        key,
+    };
+    if let Err(e) = t.accepted.try_send(stream) {
+        // Nobody takes connections any more: this one goes (dropping the stream here would
+        // take the lock we hold).
+        let stream = e.into_inner();
+        std::mem::forget(stream);
+        if let Some(slot) = t.conns.get_mut(&key) {
+            slot.handles = 0;
+            slot.conn.close();
+        }
+    }
+}
+
+/// A uTP connection as a byte stream. Clones share the connection; it closes (FIN) when the
+/// last is dropped or [`UtpStream::shutdown`] is called.
+pub struct UtpStream {
+    shared: Arc<Shared>,
+    key: Key,
+}
+
+impl UtpStream {
+    /// The peer's address (an IPv4 peer as IPv4).
+    pub fn peer_addr(&self) -> SocketAddr {
+        canonical(self.key.0)
+    }
+
+    /// Closes our side (a FIN after what is queued) and wakes whoever waits on the stream.
+    pub fn shutdown(&self) {
+        let mut t = self.shared.lock();
+        if let Some(slot) = t.conns.get_mut(&self.key) {
+            slot.conn.close();
+            self.shared.flush(self.key.0, slot, Instant::now());
+            if let Some(w) = slot.reader.take() {
+                w.wake();
+            }
+            if let Some(w) = slot.writer.take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Shared, &mut Slot) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let mut t = self.shared.lock();
+        match t.conns.get_mut(&self.key) {
+            Some(slot) => f(&self.shared, slot),
+            None => Poll::Ready(Err(ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+fn closed_error(slot: &Slot) -> io::Error {
+    slot.conn.error().unwrap_or(ErrorKind::BrokenPipe).into()
+}
+
+impl Clone for UtpStream {
+    fn clone(&self) -> UtpStream {
+        if let Some(slot) = self.shared.lock().conns.get_mut(&self.key) {
+            slot.handles += 1;
+        }
+        UtpStream {
+            shared: self.shared.clone(),
+            key: self.key,
+        }
+    }
+}
+
+impl Drop for UtpStream {
+    fn drop(&mut self) {
+        let mut t = self.shared.lock();
+        if let Some(slot) = t.conns.get_mut(&self.key) {
+            slot.handles = slot.handles.saturating_sub(1);
+            if slot.handles == 0 {
+                slot.conn.close();
+                self.shared.flush(self.key.0, slot, Instant::now());
+            }
+        }
+    }
+}
+
+impl async_std::io::Read for UtpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.with(|shared, slot| {
+            let n = slot.conn.read(buf);
+            if n > 0 {
+                // Reading may have opened our window: the peer hears of it.
+                shared.flush(self.key.0, slot, Instant::now());
+                return Poll::Ready(Ok(n));
+            }
+            if slot.conn.at_eof() {
+                return Poll::Ready(Ok(0));
+            }
+            if slot.conn.is_closed() {
+                return Poll::Ready(match slot.conn.error() {
+                    None => Ok(0),
+                    Some(kind) => Err(kind.into()),
+                });
+            }
+            slot.reader = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+}
+
+impl async_std::io::Write for UtpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.with(|shared, slot| {
+            if slot.conn.is_closed() {
+                return Poll::Ready(Err(closed_error(slot)));
+            }
+            let n = slot.conn.write(buf);
+            if n > 0 || buf.is_empty() {
+                shared.flush(self.key.0, slot, Instant::now());
+                return Poll::Ready(Ok(n));
+            }
+            slot.writer = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.shutdown();
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_std::io::{ReadExt, WriteExt};
+
+    fn local() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    #[test]
+    fn a_stream_carries_a_megabyte_each_way_and_closes_cleanly() {
+        crate::runtime::block_on(async {
+            let (a, _) = UtpSocket::bind(local()).unwrap();
+            let (b, incoming) = UtpSocket::bind(local()).unwrap();
+            let data: Vec<u8> = (0..1 << 20).map(|i| (i * 7 % 251) as u8).collect();
+            let expected = data.clone();
+            let server = crate::runtime::spawn(async move {
+                let mut s = incoming.recv().await.unwrap();
+                let mut got = vec![0u8; 1 << 20];
+                s.read_exact(&mut got).await.unwrap();
+                s.write_all(&got).await.unwrap();
+                let mut end = [0u8; 1];
+                assert_eq!(s.read(&mut end).await.unwrap(), 0, "the client's FIN");
+                got
+            });
+            let mut c = a.connect(b.local_addr()).await.unwrap();
+            assert_eq!(c.peer_addr(), b.local_addr());
+            c.write_all(&data).await.unwrap();
+            let mut back = vec![0u8; 1 << 20];
+            c.read_exact(&mut back).await.unwrap();
+            c.shutdown();
+            assert!(back == expected);
+            assert!(server.await == expected);
+        });
+    }
+
+    #[test]
+    fn a_port_without_utp_fails_the_connect_at_once_and_is_remembered() {
+        crate::runtime::block_on(async {
+            let (a, _) = UtpSocket::bind(local()).unwrap();
+            // A port nobody listens on (UDP): the kernel answers port unreachable.
+            let gone = std::net::UdpSocket::bind(local()).unwrap();
+            let addr = gone.local_addr().unwrap();
+            drop(gone);
+            let t0 = Instant::now();
+            assert!(a.connect(addr).await.is_err());
+            assert!(
+                t0.elapsed() < Duration::from_millis(900),
+                "{:?}",
+                t0.elapsed()
+            );
+            assert!(a.failed_before(addr));
+        });
+    }
+
+    #[test]
+    fn datagrams_starting_with_d_go_to_the_dht_and_strangers_get_one_reset() {
+        crate::runtime::block_on(async {
+            let (a, _) = UtpSocket::bind(local()).unwrap();
+            let (_send, dht) = a.dht().unwrap();
+            let other = std::net::UdpSocket::bind(local()).unwrap();
+            other
+                .send_to(
+                    b"d1:ad2:id20:xxxxxxxxxxxxxxxxxxxxe1:q4:ping1:t2:aa1:y1:qe",
+                    a.local_addr(),
+                )
+                .unwrap();
+            let (bytes, from) = dht.recv().await.unwrap();
+            assert!(bytes.starts_with(b"d1:a") && from == other.local_addr().unwrap());
+            // A DATA packet for no connection: one RESET, no longer than it.
+            let stray = Header {
+                kind: super::super::packet::ST_DATA,
+                conn_id: 77,
+                timestamp: 1,
+                timestamp_diff: 0,
+                wnd_size: 0,
+                seq_nr: 9,
+                ack_nr: 1,
+                sack: None,
+            }
+            .encode(&[0u8; 1000]);
+            other.send_to(&stray, a.local_addr()).unwrap();
+            other
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            let n = other.recv(&mut buf).unwrap();
+            let (h, _) = Header::decode(&buf[..n]).unwrap();
+            assert_eq!((h.kind, h.conn_id, h.ack_nr, n), (ST_RESET, 77, 9, 20));
+        });
+    }
+
+    #[test]
+    fn a_flood_of_syns_from_one_host_is_capped_and_a_real_peer_still_connects() {
+        crate::runtime::block_on(async {
+            let (a, incoming) = UtpSocket::bind(local()).unwrap();
+            let flood = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+            for i in 0..10_000u32 {
+                let syn = Header {
+                    kind: ST_SYN,
+                    conn_id: (i * 2) as u16,
+                    timestamp: 0,
+                    timestamp_diff: 0,
+                    wnd_size: 1 << 20,
+                    seq_nr: 1,
+                    ack_nr: 0,
+                    sack: None,
+                };
+                let _ = flood.send_to(&syn.encode(&[]), a.local_addr());
+            }
+            // Let the driver read them all.
+            let taken = async_std::task::spawn(async move {
+                let mut n = 0;
+                while crate::runtime::within(Duration::from_millis(500), incoming.recv())
+                    .await
+                    .is_some()
+                {
+                    n += 1;
+                }
+                n
+            });
+            let (b, _) = UtpSocket::bind(local()).unwrap();
+            let mut ok = b.connect(a.local_addr()).await.unwrap();
+            ok.write_all(b"still served").await.unwrap();
+            let accepted = taken.await;
+            assert!(accepted <= MAX_PER_HOST + 1, "{accepted} accepted");
+            let held = a.shared.lock().conns.len();
+            assert!(held <= MAX_PER_HOST + 1, "{held} connections held");
+        });
+    }
+}
