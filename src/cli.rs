@@ -85,6 +85,9 @@ pub struct Seed {
     /// message stream encryption: prefer (default: dial encrypted, fall back to plaintext; take both), require (RC4 only) or off (plaintext only)
     #[argh(option)]
     pub encryption: Option<String>,
+    /// uTP (BEP 29, over UDP on the peer port, yielding to other traffic): on (default: dial uTP first, TCP when the peer does not answer it; take both), off (TCP only) or only (uTP only)
+    #[argh(option)]
+    pub utp: Option<String>,
     /// print each torrent's upload every 30 s, and the total at the end, as JSON lines on
     /// stdout (fields in the man page)
     #[argh(switch)]
@@ -173,6 +176,9 @@ pub struct Fetch {
     /// message stream encryption: prefer (default: dial encrypted, fall back to plaintext; take both), require (RC4 only) or off (plaintext only)
     #[argh(option)]
     pub encryption: Option<String>,
+    /// uTP (BEP 29, over UDP on the peer port, yielding to other traffic): on (default: dial uTP first, TCP when the peer does not answer it; take both), off (TCP only) or only (uTP only)
+    #[argh(option)]
+    pub utp: Option<String>,
     /// download rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub download_limit: Option<String>,
@@ -336,6 +342,18 @@ pub fn parse_encryption(arg: Option<&str>) -> crate::Result<crate::peer::encrypt
     })
 }
 
+/// `--utp on|off|only`; absent means on.
+pub fn parse_utp(arg: Option<&str>) -> crate::Result<crate::utp::Mode> {
+    let Some(text) = arg else {
+        return Ok(Default::default());
+    };
+    crate::utp::Mode::parse(text).ok_or_else(|| crate::Error::BadArgument {
+        what: "--utp",
+        value: text.to_string(),
+        reason: "must be on, off or only".into(),
+    })
+}
+
 /// Run the node that stays up: many torrents on one peer port, kept across restarts, driven
 /// over the Transmission RPC (transmission-remote, its web client, scripts), a web page and a
 /// watch folder.
@@ -400,6 +418,9 @@ pub struct Daemon {
     /// message stream encryption: prefer (default), require or off
     #[argh(option)]
     pub encryption: Option<String>,
+    /// uTP: on (default: uTP first, then TCP), off (TCP only) or only (uTP only)
+    #[argh(option)]
+    pub utp: Option<String>,
     /// take no part in the DHT
     #[argh(switch)]
     pub no_dht: bool,

@@ -6,6 +6,8 @@
 
 use crate::layout::Layout;
 pub mod encryption;
+mod stream;
+pub use stream::{PeerStream, Transports};
 
 use crate::layout::{BlockRef, PeerKey};
 use crate::piece_store::PieceStore;
@@ -15,10 +17,9 @@ use crate::wire::mse::{CRYPTO_PLAINTEXT, CRYPTO_RC4, Rc4};
 use crate::wire::{self, Decoded, HANDSHAKE_LEN, Handshake, Message, WireError};
 use async_std::channel::{Receiver, Sender, TrySendError};
 use async_std::io::{ReadExt, WriteExt};
-use async_std::net::TcpStream;
 use encryption::{Crypto, Encryption};
 use std::future::Future;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -77,7 +78,7 @@ pub enum Outgoing {
 pub struct PeerHandle {
     tx: Sender<Outgoing>,
     /// The socket, to shut it down; `None` for a connection without one (unit tests).
-    stream: Option<TcpStream>,
+    stream: Option<PeerStream>,
     addr: SocketAddr,
     overflowed: Arc<AtomicBool>,
 }
@@ -99,13 +100,18 @@ impl PeerHandle {
         }
     }
 
+    /// The connection runs over uTP.
+    pub fn is_utp(&self) -> bool {
+        self.stream.as_ref().is_some_and(PeerStream::is_utp)
+    }
+
     pub fn send_message(&self, m: Message) -> bool {
         self.send(Outgoing::Message(m))
     }
 
     fn close(&self) {
         if let Some(stream) = &self.stream {
-            let _ = stream.shutdown(Shutdown::Both);
+            stream.shutdown();
         }
     }
 
@@ -143,24 +149,24 @@ pub fn canonical(addr: SocketAddr) -> SocketAddr {
 pub async fn connect(
     addr: SocketAddr,
     ours: Handshake,
-    policy: Encryption,
+    (policy, via): (Encryption, &Transports),
     plaintext_known: bool,
-) -> std::io::Result<(TcpStream, Handshake, Crypto)> {
+) -> std::io::Result<(PeerStream, Handshake, Crypto)> {
     if policy == Encryption::Off || plaintext_known {
-        return connect_once(addr, ours, None).await;
+        return connect_once(addr, ours, None, via).await;
     }
     let provide = if policy == Encryption::Require {
         CRYPTO_RC4
     } else {
         CRYPTO_RC4 | CRYPTO_PLAINTEXT
     };
-    match connect_once(addr, ours, Some(provide)).await {
+    match connect_once(addr, ours, Some(provide), via).await {
         Err(e)
             if policy == Encryption::Prefer
                 && e.kind() != std::io::ErrorKind::ConnectionRefused =>
         {
             log::debug!("{addr}: encrypted handshake failed ({e}); trying plaintext");
-            connect_once(addr, ours, None).await
+            connect_once(addr, ours, None, via).await
         }
         other => other,
     }
@@ -170,14 +176,9 @@ async fn connect_once(
     addr: SocketAddr,
     ours: Handshake,
     encrypted: Option<u32>,
-) -> std::io::Result<(TcpStream, Handshake, Crypto)> {
-    let mut stream = timeout(
-        "connecting",
-        CONNECT_TIMEOUT,
-        crate::net::source::connect(addr),
-    )
-    .await?;
-    let _ = stream.set_nodelay(true);
+    via: &Transports,
+) -> std::io::Result<(PeerStream, Handshake, Crypto)> {
+    let mut stream = PeerStream::open(addr, via).await?;
     let mut crypto = match encrypted {
         Some(provide) => {
             encryption::initiate(&mut stream, &ours.info_hash, &ours.encode(), provide).await?
@@ -213,7 +214,7 @@ async fn connect_once(
 /// Starts the writer and returns its handle and the reader, which the caller spawns once the
 /// torrent knows the connection (so no message can arrive before it).
 pub fn start<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
-    stream: TcpStream,
+    stream: PeerStream,
     crypto: Crypto,
     key: PeerKey,
     events: Sender<E>,
@@ -259,7 +260,7 @@ pub fn start<E: From<(PeerKey, PeerEvent)> + Send + 'static>(
 }
 
 async fn reader<E: From<(PeerKey, PeerEvent)>>(
-    mut stream: TcpStream,
+    mut stream: PeerStream,
     (mut decrypt, leftover): (Option<Rc4>, Vec<u8>),
     key: PeerKey,
     events: Sender<E>,
@@ -320,7 +321,7 @@ async fn reader<E: From<(PeerKey, PeerEvent)>>(
     } else {
         reason
     };
-    let _ = stream.shutdown(Shutdown::Both);
+    stream.shutdown();
     let _ = events.send((key, PeerEvent::Closed(reason)).into()).await;
 }
 
@@ -375,7 +376,7 @@ impl SendBuf {
 /// Writes `out` whole, each write within [`WRITE_TIMEOUT`]; on failure, how much of it went
 /// out first, with the error.
 async fn send(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     out: &mut [u8],
     encrypt: &mut Option<Rc4>,
 ) -> Result<(), (usize, std::io::Error)> {
@@ -405,7 +406,7 @@ fn delivered(blocks: &[(BlockRef, usize)], upto: usize) -> (u64, usize) {
 }
 
 async fn writer<E: From<(PeerKey, PeerEvent)>>(
-    mut stream: TcpStream,
+    mut stream: PeerStream,
     mut encrypt: Option<Rc4>,
     key: PeerKey,
     rx: Receiver<Outgoing>,
@@ -513,7 +514,7 @@ async fn writer<E: From<(PeerKey, PeerEvent)>>(
             break;
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    stream.shutdown();
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use crate::{Error, Result};
 use async_std::channel::{Receiver, Sender};
 use async_std::io::ReadExt;
 use async_std::net::TcpListener;
-use async_std::net::TcpStream;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -79,12 +78,18 @@ pub struct Session {
     dht: Option<DhtHandle>,
     port_mapper: Option<crate::portmap::PortMapper>,
     lsd: Option<crate::lsd::Lsd>,
+    /// How connections are dialed: uTP on the peer port's UDP socket and/or TCP.
+    via: peer::Transports,
 }
 
 impl Session {
-    /// Binds `addr` (port 0 picks one) and starts accepting, plaintext and encrypted
-    /// connections as `policy` allows.
-    pub async fn bind(addr: SocketAddr, policy: Encryption) -> Result<Session> {
+    /// Binds `addr` (port 0 picks one), TCP and, unless `utp` is off, UDP on the same port
+    /// for uTP, and starts accepting plaintext and encrypted connections as `policy` allows.
+    pub async fn bind(
+        addr: SocketAddr,
+        policy: Encryption,
+        utp: crate::utp::Mode,
+    ) -> Result<Session> {
         let listener = match TcpListener::bind(addr).await {
             // `[::]` is both stacks (Linux's default, bindv6only=0); a machine without IPv6
             // gets IPv4 alone.
@@ -102,7 +107,12 @@ impl Session {
             source,
         })?;
         let routes = Arc::new(Mutex::new(HashMap::new()));
-        runtime::spawn(accept_loop(listener, routes.clone(), policy));
+        let inbound = Inbound::new(routes.clone(), policy);
+        let via = peer::Transports {
+            utp: start_utp(local, utp, &inbound)?,
+            tcp: utp != crate::utp::Mode::Only,
+        };
+        runtime::spawn(accept_loop(listener, inbound, via.tcp));
         Ok(Session {
             local,
             peer_id: new_peer_id(),
@@ -114,6 +124,7 @@ impl Session {
             dht: None,
             port_mapper: None,
             lsd: None,
+            via,
         })
     }
 
@@ -121,12 +132,17 @@ impl Session {
     /// when that one is taken. A node without one finds peers through trackers and PEX only.
     pub async fn start_dht(&mut self, config: DhtConfig) {
         let same = self.local;
-        let handle = match dht::start(same, config.clone()).await {
-            Ok(h) => Ok(h),
-            Err(e) => {
-                log::debug!("dht: UDP {same}: {e}; taking a free port");
-                dht::start(SocketAddr::new(same.ip(), 0), config).await
-            }
+        let shared = self.via.utp.as_ref().map(|utp| utp.dht());
+        let handle = match shared {
+            // The uTP socket holds the port: the DHT shares it.
+            Some(Ok((socket, incoming))) => dht::start_shared(socket, incoming, config),
+            _ => match dht::start(same, config.clone()).await {
+                Ok(h) => Ok(h),
+                Err(e) => {
+                    log::debug!("dht: UDP {same}: {e}; taking a free port");
+                    dht::start(SocketAddr::new(same.ip(), 0), config).await
+                }
+            },
         };
         match handle {
             Ok(h) => {
@@ -195,6 +211,7 @@ impl Session {
             peer_id: self.peer_id,
             listen_port: self.local.port(),
             policy: self.policy,
+            via: self.via.clone(),
             dht: self.dht.clone(),
         }
     }
@@ -208,6 +225,7 @@ impl Session {
         mut options: Options,
     ) -> TorrentRef {
         options.encryption = self.policy;
+        options.via = self.via.clone();
         let info_hash = meta.info_hash;
         let config = Config {
             peer_id: self.peer_id,
@@ -269,29 +287,85 @@ impl Session {
     }
 }
 
-async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) {
-    let permits = Permits::new(MAX_PENDING_HANDSHAKES);
-    let per_host = PerHost::new(MAX_PENDING_PER_HOST);
-    let key_exchanges = Arc::new(KeyExchangeRate::new(std::time::Instant::now()));
-    loop {
-        let permit = permits.acquire().await;
-        let (mut stream, from) = runtime::accept(&listener, "peer port").await;
+/// Binds UDP on the listener's address for uTP (unless off) and takes in its connections. A
+/// port whose UDP side is taken leaves uTP off, with a warning, unless uTP is all there is.
+fn start_utp(
+    local: SocketAddr,
+    mode: crate::utp::Mode,
+    inbound: &Inbound,
+) -> Result<Option<crate::utp::UtpSocket>> {
+    if mode == crate::utp::Mode::Off {
+        return Ok(None);
+    }
+    match crate::utp::UtpSocket::bind(local) {
+        Ok((socket, incoming)) => {
+            let inbound = inbound.clone();
+            runtime::spawn(async move {
+                while let Ok(stream) = incoming.recv().await {
+                    let from = stream.peer_addr();
+                    inbound.take(peer::PeerStream::Utp(stream), from).await;
+                }
+            });
+            Ok(Some(socket))
+        }
+        Err(source) if mode == crate::utp::Mode::Only => Err(Error::Listen {
+            addr: local,
+            source,
+        }),
+        Err(e) => {
+            log::warn!("uTP off: UDP {local}: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// What every inbound connection goes through, TCP or uTP: a permit (bounding handshakes in
+/// progress), a place among its host's, the handshake, then its torrent.
+#[derive(Clone)]
+struct Inbound {
+    routes: Routes,
+    policy: Encryption,
+    permits: Arc<Permits>,
+    per_host: Arc<PerHost>,
+    key_exchanges: Arc<KeyExchangeRate>,
+}
+
+impl Inbound {
+    fn new(routes: Routes, policy: Encryption) -> Inbound {
+        Inbound {
+            routes,
+            policy,
+            permits: Arc::new(Permits::new(MAX_PENDING_HANDSHAKES)),
+            per_host: PerHost::new(MAX_PENDING_PER_HOST),
+            key_exchanges: Arc::new(KeyExchangeRate::new(std::time::Instant::now())),
+        }
+    }
+
+    /// Reads `stream`'s handshake (off this task) and hands it to its torrent.
+    async fn take(&self, mut stream: peer::PeerStream, from: SocketAddr) {
+        let permit = self.permits.acquire().await;
         // Handshakes must be quick while many are in progress.
         let limit = pressured(
-            permits.in_use(),
+            self.permits.in_use(),
             MAX_PENDING_HANDSHAKES,
             peer::HANDSHAKE_TIMEOUT,
             PRESSED_HANDSHAKE_TIMEOUT,
         );
         // An IPv4 peer on the dual-stack socket shows as ::ffff:a.b.c.d: one address per peer.
         let from = peer::canonical(from);
-        let Some(slot) = per_host.take(from.ip()) else {
-            continue;
+        let Some(slot) = self.per_host.take(from.ip()) else {
+            return;
         };
-        let (routes, key_exchanges) = (routes.clone(), key_exchanges.clone());
+        let this = self.clone();
         runtime::spawn(async move {
-            let accepted =
-                accept_handshake(&mut stream, &routes, policy, limit, &key_exchanges).await;
+            let accepted = accept_handshake(
+                &mut stream,
+                &this.routes,
+                this.policy,
+                limit,
+                &this.key_exchanges,
+            )
+            .await;
             drop((permit, slot));
             match accepted {
                 Ok((hs, crypto, torrent)) => {
@@ -305,12 +379,22 @@ async fn accept_loop(listener: TcpListener, routes: Routes, policy: Encryption) 
     }
 }
 
+/// Takes in TCP connections (`--utp only` closes them at once).
+async fn accept_loop(listener: TcpListener, inbound: Inbound, tcp: bool) {
+    loop {
+        let (stream, from) = runtime::accept(&listener, "peer port").await;
+        if tcp {
+            inbound.take(stream.into(), from).await;
+        }
+    }
+}
+
 type Routes = Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>;
 
 /// Reads an inbound connection's handshake, plaintext (it starts with the protocol string) or
 /// inside an MSE/PE exchange, as `policy` allows; names the torrent it is for.
 async fn accept_handshake(
-    stream: &mut TcpStream,
+    stream: &mut peer::PeerStream,
     routes: &Routes,
     policy: Encryption,
     limit: std::time::Duration,

@@ -53,6 +53,7 @@ pub fn run(args: Daemon) -> Result<()> {
         engine: EngineConfig {
             listen,
             encryption: crate::cli::parse_encryption(args.encryption.as_deref())?,
+            utp: crate::cli::parse_utp(args.utp.as_deref())?,
             dht: super::dht_config(
                 args.no_dht,
                 &args.dht_bootstrap,

@@ -111,6 +111,7 @@ fn demo(work: &Path, size: u64, peers: usize) -> Result<()> {
             let config = EngineConfig {
                 listen: "127.0.0.1:0".parse().expect("literal"),
                 encryption: Default::default(),
+                utp: Default::default(),
                 dht: None,
                 port_mapping: false,
                 lsd: false,

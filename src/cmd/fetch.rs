@@ -19,6 +19,7 @@ pub fn run(args: Fetch) -> Result<()> {
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let download_limit = rate::from_arg("--download-limit", args.download_limit.as_deref())?;
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
+    let utp = crate::cli::parse_utp(args.utp.as_deref())?;
     let seed_ratio = super::parse_ratio("--seed-ratio", args.seed_ratio.as_deref())?;
     let seed_time = super::parse_duration("--seed-time", args.seed_time.as_deref())?;
     let timeout = super::parse_duration("--timeout", args.timeout.as_deref())?;
@@ -77,6 +78,7 @@ pub fn run(args: Fetch) -> Result<()> {
         let config = EngineConfig {
             listen,
             encryption,
+            utp,
             dht,
             port_mapping: !args.no_port_mapping,
             lsd: !args.no_lsd,

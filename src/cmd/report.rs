@@ -93,12 +93,17 @@ pub fn summary(target: &std::path::Path, s: &Snapshot, started: Instant, json: b
             ("uploaded", Json::uint(s.uploaded)),
             ("connections", Json::uint(s.connections)),
             ("encrypted_connections", Json::uint(s.encrypted_connections)),
+            ("utp_connections", Json::uint(s.utp_connections)),
+            (
+                "tcp_connections",
+                Json::uint(s.connections - s.utp_connections),
+            ),
         ]);
         crate::outln!("{}", line.to_line());
         return;
     }
     crate::outln!(
-        "complete: {} ({total} bytes) done in {secs:.1}s; downloaded {down} bytes ({}{}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted",
+        "complete: {} ({total} bytes) done in {secs:.1}s; downloaded {down} bytes ({}{}) and {wasted} wasted, uploaded {} bytes; {} of {} connections encrypted, {} over uTP",
         target.display(),
         progress::rate(down as f64 / secs.max(1e-3)),
         if web > 0 {
@@ -108,6 +113,7 @@ pub fn summary(target: &std::path::Path, s: &Snapshot, started: Instant, json: b
         },
         s.uploaded,
         s.encrypted_connections,
-        s.connections
+        s.connections,
+        s.utp_connections
     );
 }

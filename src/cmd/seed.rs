@@ -17,6 +17,7 @@ pub fn run(args: Seed) -> Result<()> {
     super::set_source(listen, args.interface.as_deref())?;
     let upload_limit = rate::from_arg("--upload-limit", args.upload_limit.as_deref())?;
     let encryption = crate::cli::parse_encryption(args.encryption.as_deref())?;
+    let utp = crate::cli::parse_utp(args.utp.as_deref())?;
     let seed_ratio = super::parse_ratio("--seed-ratio", args.seed_ratio.as_deref())?;
     let seed_time = super::parse_duration("--seed-time", args.seed_time.as_deref())?;
     if args.torrents.is_empty() {
@@ -57,6 +58,7 @@ pub fn run(args: Seed) -> Result<()> {
         let config = EngineConfig {
             listen,
             encryption,
+            utp,
             dht,
             port_mapping: !args.no_port_mapping,
             lsd: !args.no_lsd,

@@ -129,10 +129,31 @@ impl DhtHandle {
     }
 }
 
+/// Datagrams handed to the node by the socket's owner, with their senders.
+pub type Handed = Receiver<(Vec<u8>, SocketAddr)>;
+
 /// Binds `addr` (UDP) and starts the node.
 pub async fn start(addr: SocketAddr, config: DhtConfig) -> std::io::Result<DhtHandle> {
     let socket = UdpSocket::bind(addr).await?;
     crate::net::source::confine(&socket)?;
+    start_on(socket, None, config)
+}
+
+/// Starts the node on a socket another owner reads (the peer port's, shared with uTP): it
+/// sends from `socket` and hears the datagrams that come on `incoming`.
+pub fn start_shared(
+    socket: UdpSocket,
+    incoming: Handed,
+    config: DhtConfig,
+) -> std::io::Result<DhtHandle> {
+    start_on(socket, Some(incoming), config)
+}
+
+fn start_on(
+    socket: UdpSocket,
+    incoming: Option<Handed>,
+    config: DhtConfig,
+) -> std::io::Result<DhtHandle> {
     let local = socket.local_addr()?;
     let now = Instant::now();
     let saved = config
@@ -174,7 +195,14 @@ pub async fn start(addr: SocketAddr, config: DhtConfig) -> std::io::Result<DhtHa
         let _ = resolved_tx.send(addrs).await;
     });
     let state_dir = lock.as_ref().and(config.state_dir.clone());
-    runtime::spawn(run(socket, node, rx, resolved_rx, state_dir, lock));
+    runtime::spawn(run(
+        (socket, incoming),
+        node,
+        rx,
+        resolved_rx,
+        state_dir,
+        lock,
+    ));
     Ok(DhtHandle { tx, local, id })
 }
 
@@ -190,7 +218,7 @@ fn resolve(hosts: &[String]) -> Vec<SocketAddr> {
 }
 
 async fn run(
-    socket: UdpSocket,
+    (socket, incoming): (UdpSocket, Option<Handed>),
     mut node: Node,
     commands: Receiver<Command>,
     resolved: Receiver<Vec<SocketAddr>>,
@@ -215,9 +243,19 @@ async fn run(
     }
     loop {
         let datagram = async {
-            match socket.recv_from(&mut buf).await {
-                Ok((n, from)) => Wake::Datagram(n, from),
-                Err(_) => Wake::Tick,
+            match &incoming {
+                Some(handed) => match handed.recv().await {
+                    Ok((bytes, from)) => {
+                        let n = bytes.len().min(buf.len());
+                        buf[..n].copy_from_slice(&bytes[..n]);
+                        Wake::Datagram(bytes.len(), from)
+                    }
+                    Err(_) => std::future::pending().await,
+                },
+                None => match socket.recv_from(&mut buf).await {
+                    Ok((n, from)) => Wake::Datagram(n, from),
+                    Err(_) => Wake::Tick,
+                },
             }
         };
         let command = async {

@@ -28,7 +28,7 @@ pub async fn start(
     config: EngineConfig,
     notices: Sender<Notice>,
 ) -> Result<(Sender<Command>, SocketAddr)> {
-    let mut session = Session::bind(config.listen, config.encryption).await?;
+    let mut session = Session::bind(config.listen, config.encryption, config.utp).await?;
     if let Some(dht) = config.dht {
         session.start_dht(dht).await;
     }

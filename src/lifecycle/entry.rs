@@ -28,6 +28,7 @@ pub(super) struct Counters {
     pub(super) web_seed_bytes: u64,
     pub(super) connections: usize,
     pub(super) encrypted_connections: usize,
+    pub(super) utp_connections: usize,
 }
 
 impl Counters {
@@ -39,6 +40,7 @@ impl Counters {
             web_seed_bytes: s.web_seed_bytes.load(Ordering::Relaxed),
             connections: s.connections.load(Ordering::Relaxed),
             encrypted_connections: s.encrypted_connections.load(Ordering::Relaxed),
+            utp_connections: s.utp_connections.load(Ordering::Relaxed),
         }
     }
 
@@ -50,6 +52,7 @@ impl Counters {
             web_seed_bytes: self.web_seed_bytes + o.web_seed_bytes,
             connections: self.connections + o.connections,
             encrypted_connections: self.encrypted_connections + o.encrypted_connections,
+            utp_connections: self.utp_connections + o.utp_connections,
         }
     }
 }
@@ -185,6 +188,7 @@ impl Entry {
             web_seed_bytes: c.web_seed_bytes,
             connections: c.connections,
             encrypted_connections: c.encrypted_connections,
+            utp_connections: c.utp_connections,
             peers,
             peers_sending_to_us: sending,
             peers_getting_from_us: getting,

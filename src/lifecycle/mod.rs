@@ -40,6 +40,8 @@ pub type Id = u64;
 pub struct EngineConfig {
     pub listen: SocketAddr,
     pub encryption: Encryption,
+    /// uTP beside TCP, instead of it, or not at all (`--utp`).
+    pub utp: crate::utp::Mode,
     /// `None`: no DHT (trackers and PEX only).
     pub dht: Option<DhtConfig>,
     /// Ask the router to forward the peer port (UPnP IGD, NAT-PMP).
@@ -150,6 +152,8 @@ pub struct Snapshot {
     pub web_seed_bytes: u64,
     pub connections: usize,
     pub encrypted_connections: usize,
+    /// Of `connections`: those over uTP (the rest over TCP).
+    pub utp_connections: usize,
     pub peers: usize,
     /// Of `peers`: those sending to us (unchoking us, we interested), those getting from us.
     pub peers_sending_to_us: usize,

@@ -25,6 +25,7 @@ async fn engine() -> (Engine, Receiver<Notice>) {
     let config = EngineConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         encryption: Encryption::Prefer,
+        utp: Default::default(),
         dht: None,
         port_mapping: false,
         lsd: false,

@@ -10,6 +10,7 @@ use crate::extensions::{self, ExtendedHandshake, ExtensionError, UT_METADATA};
 use crate::hash::Digest256;
 use crate::magnet::Magnet;
 use crate::metainfo::{InfoHash, Torrent};
+use crate::peer::PeerStream;
 use crate::peer::{self, encryption::Crypto, encryption::Encryption};
 use crate::runtime;
 use crate::tracker::client::{Announcer, TrackerError};
@@ -19,7 +20,6 @@ use crate::wire::{self, Handshake, Message, RESERVED_EXTENSION, RESERVED_FAST};
 use crate::{Error, Result};
 use async_std::channel::Sender;
 use async_std::io::WriteExt;
-use async_std::net::TcpStream;
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -42,6 +42,8 @@ pub struct Asker {
     pub peer_id: [u8; 20],
     pub listen_port: u16,
     pub policy: Encryption,
+    /// uTP and/or TCP.
+    pub via: peer::Transports,
     /// The node's DHT: a link without trackers or peers is found through it.
     pub dht: Option<crate::dht::DhtHandle>,
 }
@@ -168,9 +170,9 @@ pub async fn fetch(
                 // A v2 torrent's piece layers may have to be asked for (BEP 52).
                 hs.reserved[RESERVED_V2.0] |= RESERVED_V2.1;
             }
-            let (port, policy) = (asker.listen_port, asker.policy);
+            let (port, policy, via) = (asker.listen_port, asker.policy, asker.via.clone());
             runtime::spawn(async move {
-                let copy = runtime::within(PEER_DEADLINE, ask(addr, hs, port, policy))
+                let copy = runtime::within(PEER_DEADLINE, ask(addr, hs, port, (policy, &via)))
                     .await
                     .unwrap_or(Err(Failure::TooSlow(PEER_DEADLINE)));
                 let _ = tx.send(Report::Copy(addr, copy)).await;
@@ -309,9 +311,9 @@ async fn ask(
     addr: SocketAddr,
     ours: Handshake,
     listen_port: u16,
-    policy: Encryption,
+    how: (Encryption, &peer::Transports),
 ) -> std::result::Result<Metadata, Failure> {
-    let (mut stream, theirs, mut crypto) = peer::connect(addr, ours, policy, false)
+    let (mut stream, theirs, mut crypto) = peer::connect(addr, ours, how, false)
         .await
         .map_err(Failure::Io)?;
     if !theirs.supports(RESERVED_EXTENSION) {
@@ -399,7 +401,7 @@ async fn ask(
 /// asked for in runs of [`LAYER_CHUNK`] with a few requests in flight, each whole layer checked
 /// against its root. Returns them as a bencoded `piece layers` dictionary.
 async fn piece_layers(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     crypto: &mut Crypto,
     wanted: &[(Digest256, u64)],
     base: u32,
@@ -473,7 +475,7 @@ async fn piece_layers(
 }
 
 async fn send(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     crypto: &mut Crypto,
     m: Message,
 ) -> std::result::Result<(), Failure> {
@@ -486,7 +488,7 @@ async fn send(
 
 /// The body of the next message (its id first; empty for a keep-alive).
 async fn next_message(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     crypto: &mut Crypto,
 ) -> std::result::Result<Vec<u8>, Failure> {
     let mut len = [0u8; 4];
@@ -502,7 +504,7 @@ async fn next_message(
 
 /// The next extension message (id, payload); other messages are read and skipped.
 async fn next_extended(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     crypto: &mut Crypto,
 ) -> std::result::Result<(u8, Vec<u8>), Failure> {
     loop {
@@ -517,7 +519,7 @@ async fn next_extended(
 }
 
 async fn read(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     crypto: &mut Crypto,
     buf: &mut [u8],
 ) -> std::result::Result<(), Failure> {

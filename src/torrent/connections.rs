@@ -14,7 +14,6 @@ use crate::rate::RateLimit;
 use crate::wire::{Handshake, Message};
 use crate::wire::{RESERVED_DHT, RESERVED_EXTENSION, RESERVED_FAST};
 use async_std::channel::Sender;
-use async_std::net::TcpStream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -41,7 +40,7 @@ impl Attach {
     /// connection ends (no message can reach the torrent before `Connected`).
     async fn run(
         self,
-        (stream, crypto): (TcpStream, Crypto),
+        (stream, crypto): (peer::PeerStream, Crypto),
         key: PeerKey,
         addr: SocketAddr,
         theirs: Handshake,
@@ -96,9 +95,10 @@ impl Task {
             self.next_key += 1;
             let (ours, attach, ctrl) = (self.handshake(), self.attacher(), self.ctrl.clone());
             let policy = self.config.options.encryption;
+            let via = self.config.options.via.clone();
             let plaintext_known = self.plaintext_peers.contains(&addr);
             crate::runtime::spawn(async move {
-                match peer::connect(addr, ours, policy, plaintext_known).await {
+                match peer::connect(addr, ours, (policy, &via), plaintext_known).await {
                     Ok((stream, theirs, crypto)) => {
                         attach.run((stream, crypto), key, addr, theirs).await
                     }
@@ -120,7 +120,12 @@ impl Task {
         }
     }
 
-    pub(super) fn inbound(&mut self, mut stream: TcpStream, theirs: Handshake, mut crypto: Crypto) {
+    pub(super) fn inbound(
+        &mut self,
+        mut stream: peer::PeerStream,
+        theirs: Handshake,
+        mut crypto: Crypto,
+    ) {
         if self.refuse(&theirs.peer_id) || (self.peers.len() >= MAX_PEERS && !self.evict_idle()) {
             return;
         }
@@ -144,7 +149,6 @@ impl Task {
             )
             .await;
             if sent.is_ok() {
-                let _ = stream.set_nodelay(true);
                 attach.run((stream, crypto), key, addr, theirs).await;
             }
         });
@@ -288,6 +292,9 @@ impl Task {
             for piece in set.into_iter().filter(|&p| have.get(p as usize)) {
                 peer.allow_fast_out(piece);
             }
+        }
+        if peer.utp() {
+            self.stats.utp_connections.fetch_add(1, Ordering::Relaxed);
         }
         self.peers.insert(key, peer);
         self.stats.connections.fetch_add(1, Ordering::Relaxed);

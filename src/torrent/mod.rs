@@ -48,7 +48,6 @@ use crate::wire::{Handshake, Message};
 use crate::{Error, Result};
 use announce::Schedule;
 use async_std::channel::{Receiver, Sender};
-use async_std::net::TcpStream;
 use ban::Bans;
 pub use peer_info::{PeerInfo, client_name};
 use peer_state::Peer;
@@ -78,7 +77,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum Event {
     /// An inbound connection whose handshake (for this torrent) the session has read, with
     /// its ciphers when it came encrypted.
-    Inbound(TcpStream, Handshake, Box<Crypto>),
+    Inbound(crate::peer::PeerStream, Handshake, Box<Crypto>),
     /// A connection whose handshakes are done; `theirs` says what the peer offers.
     Connected {
         key: PeerKey,
@@ -173,6 +172,8 @@ pub struct Options {
     pub no_peer_timeout: Option<Duration>,
     /// Which connections to make and take (MSE/PE).
     pub encryption: Encryption,
+    /// uTP and/or TCP for the connections we dial.
+    pub via: crate::peer::Transports,
     /// Pieces in order (rarest first within a small window), to read while downloading.
     pub sequential: bool,
     /// Serve what we have and never ask for more (a seed whose content is partly bad: its
@@ -204,9 +205,11 @@ pub struct Stats {
     pub complete: AtomicBool,
     /// Complete with no peer: nothing to do until one comes (see [`Options::idle_tick`]).
     pub idle: AtomicBool,
-    /// Connections made over the run, and how many of them carried RC4 (MSE/PE).
+    /// Connections made over the run, how many of them carried RC4 (MSE/PE), and how many
+    /// ran over uTP.
     pub connections: AtomicUsize,
     pub encrypted_connections: AtomicUsize,
+    pub utp_connections: AtomicUsize,
     /// Of `downloaded`, bytes that were of no use: blocks we already had (endgame duplicates)
     /// and pieces that failed their hash check.
     pub wasted: AtomicU64,

@@ -17,6 +17,8 @@ pub struct PeerInfo {
     pub upload_rate: f64,
     pub incoming: bool,
     pub encrypted: bool,
+    /// The connection runs over uTP.
+    pub utp: bool,
     pub web_seed: bool,
     pub am_choking: bool,
     pub am_interested: bool,
@@ -51,6 +53,7 @@ impl Task {
                     upload_rate,
                     incoming: !p.dialed(),
                     encrypted: p.encrypted(),
+                    utp: p.utp(),
                     web_seed: p.kind() == Kind::WebSeed,
                     am_choking: p.am_choking(),
                     am_interested: p.am_interested(),

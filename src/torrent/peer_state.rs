@@ -176,6 +176,10 @@ impl Peer {
         self.extended
     }
 
+    pub(super) fn utp(&self) -> bool {
+        self.conn.is_utp()
+    }
+
     pub(super) fn v2(&self) -> bool {
         self.v2
     }

@@ -595,6 +595,39 @@ impl Conn {
             .expect("keepalive")
     }
 
+    /// The state in one line, for trace logs.
+    pub fn describe(&self) -> String {
+        let lost = self.flight.iter().filter(|p| p.lost).count();
+        let sacked = self.flight.iter().filter(|p| p.sacked).count();
+        let front = self
+            .flight
+            .front()
+            .map(|p| {
+                format!(
+                    "front {} (sent {}x, lost {}, sacked {}) ",
+                    p.seq, p.transmissions, p.lost, p.sacked
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{front}last ack {} seq_nr {} {:?} cwnd {} queue {}us peer window {} flight {} ({} bytes, {lost} lost, {sacked} sacked) unsent {} rto {:?} timeouts {} resent {} readable {} ooo {}",
+            self.last_ack,
+            self.seq_nr,
+            self.state,
+            self.cc.window(),
+            self.cc.queueing_delay(),
+            self.peer_window,
+            self.flight.len(),
+            self.in_flight(),
+            self.unsent.len(),
+            self.rto,
+            self.timeouts,
+            self.resent,
+            self.readable.len(),
+            self.out_of_order.len()
+        )
+    }
+
     /// LEDBAT's window and queueing delay, for logs and tests.
     pub fn congestion(&self) -> (usize, u32) {
         (self.cc.window(), self.cc.queueing_delay())

@@ -9,3 +9,26 @@ pub mod packet;
 pub mod socket;
 
 pub use socket::{Datagram, UtpSocket, UtpStream};
+
+/// `--utp`: whether connections run over uTP as well as TCP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// uTP first, TCP when the peer does not answer uTP; both taken in.
+    #[default]
+    On,
+    /// TCP alone (no uTP; the DHT keeps the UDP port to itself).
+    Off,
+    /// uTP alone, both ways.
+    Only,
+}
+
+impl Mode {
+    pub fn parse(text: &str) -> Option<Mode> {
+        match text {
+            "on" => Some(Mode::On),
+            "off" => Some(Mode::Off),
+            "only" => Some(Mode::Only),
+            _ => None,
+        }
+    }
+}

@@ -60,10 +60,9 @@ impl Header {
         while next != 0 {
             let len = *datagram.get(at + 1)? as usize;
             let data = datagram.get(at + 2..at + 2 + len)?;
-            if next == EXT_SACK {
-                if len < 4 || !len.is_multiple_of(4) {
-                    return None;
-                }
+            // BEP 29 says a multiple of 4 bytes; libtorrent sends any length (2, 3, 5…
+            // bytes), so any length is read.
+            if next == EXT_SACK && len > 0 {
                 header.sack = Some(data[..len.min(MAX_SACK)].to_vec());
             }
             next = datagram[at];
@@ -147,11 +146,11 @@ mod tests {
         long[1] = 2;
         long.extend_from_slice(&[0, 200, 1, 2]);
         assert!(Header::decode(&long).is_none());
-        // A selective ack of 3 bytes.
+        // A selective ack of 3 bytes, as libtorrent sends them (BEP 29 asks for 4 or more).
         let mut odd = good.clone();
         odd[1] = EXT_SACK;
         odd.extend_from_slice(&[0, 3, 1, 2, 3]);
-        assert!(Header::decode(&odd).is_none());
+        assert_eq!(Header::decode(&odd).unwrap().0.sack, Some(vec![1, 2, 3]));
         // An unknown extension (type 2, 8 bytes) is skipped; the payload follows it.
         let mut other = good.clone();
         other[1] = 2;

@@ -36,6 +36,9 @@ pub const ACCEPT_BACKLOG: usize = 64;
 const BATCH: usize = 128;
 /// A closed connection is kept this long to answer a late FIN again.
 const LINGER: Duration = Duration::from_secs(5);
+/// A connection nobody holds that has not closed (a peer that stopped reading) after this
+/// long is reset.
+const RELEASED_KEPT: Duration = Duration::from_secs(30);
 /// Addresses whose uTP failed, remembered for TCP.
 const FAILED_KEPT: usize = 4096;
 
@@ -49,6 +52,10 @@ struct Slot {
     connector: Option<Waker>,
     /// Streams holding it; at zero, it closes.
     handles: usize,
+    /// Shut down on our side: reads end and writes fail at once, as on a TCP socket.
+    shut: bool,
+    /// When the last stream let go; a connection not closed [`RELEASED_KEPT`] after is reset.
+    released_at: Option<Instant>,
     closed_at: Option<Instant>,
 }
 
@@ -205,6 +212,8 @@ impl UtpSocket {
                 writer: None,
                 connector: None,
                 handles: 1,
+                shut: false,
+                released_at: None,
                 closed_at: None,
             };
             self.shared.flush(to, &mut slot, now);
@@ -230,7 +239,12 @@ impl UtpSocket {
                     failed.clear();
                 }
                 failed.insert(canonical(addr));
-                return Poll::Ready(Err(io::Error::new(kind, "uTP connect")));
+                let why = match kind {
+                    ErrorKind::TimedOut => "no answer over uTP",
+                    ErrorKind::ConnectionReset => "uTP connection reset",
+                    _ => "uTP refused (no UDP listener)",
+                };
+                return Poll::Ready(Err(io::Error::new(kind, why)));
             }
             slot.connector = Some(cx.waker().clone());
             Poll::Pending
@@ -317,7 +331,14 @@ fn sockaddr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
 
 async fn drive(shared: Arc<Shared>) {
     let mut buf = vec![0u8; 65536];
+    let mut described = Instant::now();
     loop {
+        if log::log_enabled!(log::Level::Trace) && described.elapsed() >= Duration::from_secs(1) {
+            described = Instant::now();
+            for (key, slot) in shared.lock().conns.iter() {
+                log::trace!("uTP {} ({}): {}", key.0, key.1, slot.conn.describe());
+            }
+        }
         // Until a datagram comes or the next timer is due (a second at most).
         let next = {
             let t = shared.lock();
@@ -364,6 +385,13 @@ async fn drive(shared: Arc<Shared>) {
         }
         let mut t = shared.lock();
         for (key, slot) in t.conns.iter_mut() {
+            let abandoned = slot
+                .released_at
+                .is_some_and(|at| now.duration_since(at) > RELEASED_KEPT);
+            if abandoned && !slot.conn.is_closed() {
+                let reset = slot.conn.reset(now);
+                shared.send(&reset, key.0);
+            }
             if touched.contains(key) || slot.conn.deadline() <= now {
                 slot.conn.on_tick(now);
                 shared.flush(key.0, slot, now);
@@ -432,6 +460,8 @@ fn receive(
         writer: None,
         connector: None,
         handles: 1,
+        shut: false,
+        released_at: None,
         closed_at: None,
     };
     t.conns.insert(key, slot);
@@ -447,6 +477,7 @@ fn receive(
         std::mem::forget(stream);
         if let Some(slot) = t.conns.get_mut(&key) {
             slot.handles = 0;
+            slot.released_at = Some(now);
             slot.conn.close();
         }
     }
@@ -459,16 +490,30 @@ pub struct UtpStream {
     key: Key,
 }
 
+impl std::fmt::Debug for UtpStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "uTP {} ({})", self.peer_addr(), self.key.1)
+    }
+}
+
+impl std::fmt::Debug for UtpSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "uTP on {}", self.shared.local)
+    }
+}
+
 impl UtpStream {
     /// The peer's address (an IPv4 peer as IPv4).
     pub fn peer_addr(&self) -> SocketAddr {
         canonical(self.key.0)
     }
 
-    /// Closes our side (a FIN after what is queued) and wakes whoever waits on the stream.
+    /// Closes our side (a FIN after what is queued): reads end and writes fail from now on,
+    /// and whoever waits on the stream is woken.
     pub fn shutdown(&self) {
         let mut t = self.shared.lock();
         if let Some(slot) = t.conns.get_mut(&self.key) {
+            slot.shut = true;
             slot.conn.close();
             self.shared.flush(self.key.0, slot, Instant::now());
             if let Some(w) = slot.reader.take() {
@@ -514,6 +559,7 @@ impl Drop for UtpStream {
         if let Some(slot) = t.conns.get_mut(&self.key) {
             slot.handles = slot.handles.saturating_sub(1);
             if slot.handles == 0 {
+                slot.released_at = Some(Instant::now());
                 slot.conn.close();
                 self.shared.flush(self.key.0, slot, Instant::now());
             }
@@ -528,6 +574,9 @@ impl async_std::io::Read for UtpStream {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         self.with(|shared, slot| {
+            if slot.shut {
+                return Poll::Ready(Ok(0));
+            }
             let n = slot.conn.read(buf);
             if n > 0 {
                 // Reading may have opened our window: the peer hears of it.
@@ -556,7 +605,7 @@ impl async_std::io::Write for UtpStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.with(|shared, slot| {
-            if slot.conn.is_closed() {
+            if slot.conn.is_closed() || slot.shut {
                 return Poll::Ready(Err(closed_error(slot)));
             }
             let n = slot.conn.write(buf);

@@ -8,6 +8,8 @@ over TCP only. Prints `listening PORT`, then `complete` when the download is who
 then (with --fetch) or after --timeout (seeding). Exits 1 on a timed-out fetch.
 --require-encryption forces MSE/PE with RC4 both ways (libtorrent's forced policy);
 --plaintext turns MSE/PE off both ways (for peers that speak no MSE).
+--utp-only speaks uTP alone (TCP off both ways) and prints `utp peers: N` when complete, N
+being the most peers libtorrent marked as uTP sockets at once.
 --log-hashes prints `hashes: MESSAGE` for each BEP 52 hash message sent or received, and for
 each piece whose failure makes libtorrent ask for block hashes.
 A magnet link instead of TORRENT fetches the metadata from the peers first (BEP 9).
@@ -31,6 +33,7 @@ ap.add_argument("--fetch", action="store_true")
 ap.add_argument("--timeout", type=float, default=120)
 ap.add_argument("--require-encryption", action="store_true")
 ap.add_argument("--plaintext", action="store_true")
+ap.add_argument("--utp-only", action="store_true")
 ap.add_argument("--log-hashes", action="store_true")
 ap.add_argument("--dht-bootstrap")
 ap.add_argument("--bind", default="127.0.0.1", help="the address to listen on and dial from")
@@ -58,6 +61,13 @@ if args.lsd:
 if args.require_encryption:
     # 0 = forced; allowed_enc_level 2 = RC4 only.
     settings.update({"out_enc_policy": 0, "in_enc_policy": 0, "allowed_enc_level": 2})
+if args.utp_only:
+    settings.update({
+        "enable_outgoing_utp": True,
+        "enable_incoming_utp": True,
+        "enable_outgoing_tcp": False,
+        "enable_incoming_tcp": False,
+    })
 if args.plaintext:
     # 2 = disabled.
     settings.update({"out_enc_policy": 2, "in_enc_policy": 2})
@@ -96,6 +106,7 @@ for peer in args.peer:
 
 deadline = time.time() + args.timeout
 reported = False
+utp_seen = 0
 while time.time() < deadline:
     for alert in ses.pop_alerts():
         if alert.what() == "lsd_peer":
@@ -105,8 +116,13 @@ while time.time() < deadline:
             print("hashes: %s" % alert.message(), flush=True)
         elif alert.category() & lt.alert.category_t.error_notification:
             print("alert: %s" % alert.message(), file=sys.stderr, flush=True)
+    if args.utp_only:
+        utp = [p for p in handle.get_peer_info() if p.flags & lt.peer_info.utp_socket]
+        utp_seen = max(utp_seen, len(utp))
     s = handle.status()
     if s.is_seeding and not reported:
+        if args.utp_only:
+            print("utp peers: %d" % utp_seen, flush=True)
         print("complete", flush=True)
         reported = True
         if args.fetch:
