@@ -330,7 +330,7 @@ fn json_output_of_info_make_torrent_verify_and_fetch() {
     );
     assert_eq!(
         events.last().unwrap(),
-        "connections,downloaded,encrypted_connections,event,path,seconds,total_bytes,uploaded,wasted,web_seed_bytes \"complete\" 200000"
+        "connections,downloaded,encrypted_connections,event,path,seconds,tcp_connections,total_bytes,uploaded,utp_connections,wasted,web_seed_bytes \"complete\" 200000"
     );
     // A run that ends incomplete ends its JSON with a `stopped` record saying why.
     let dead = format!("127.0.0.1:{}", free_port());

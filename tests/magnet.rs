@@ -187,9 +187,13 @@ fn fetch_past_liars(dir: &Path, torrent: &Path, content: &Path, liars: &[(Proc, 
         args.push("--peer".to_string());
         args.push(format!("127.0.0.1:{p}"));
     }
-    // The honest seed comes last: the liars are asked first (four at a time).
+    // The honest seed comes last: the liars are asked first (four at a time). Over TCP
+    // alone: the liars speak no uTP, and uTP's head start before TCP (and the kernel's rate
+    // limit on the port-unreachable answers that cut it short) would let the honest seed,
+    // which answers uTP at once, finish before every liar had been heard.
     args.push("--peer".into());
     args.push(format!("127.0.0.1:{port}"));
+    args.extend(["--utp".into(), "off".into()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = dir.join("out");
     let (ok, _, stderr) = start_fetch("fetch", Path::new(&magnet_of(torrent)), &out, &args)

@@ -3,6 +3,7 @@
 
 use crate::utp::{UtpSocket, UtpStream};
 use async_std::net::TcpStream;
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
@@ -55,34 +56,80 @@ impl PeerStream {
     }
 
     /// Opens a connection to `addr`: over uTP first where it is on and has not failed to this
-    /// address before, then over TCP where that is allowed.
+    /// address before, and over TCP where that is allowed — at once when uTP fails, else after
+    /// [`UTP_HEAD_START`], the first to connect kept. A peer reached over TCP that way is
+    /// dialed over TCP from then on.
     pub async fn open(addr: SocketAddr, via: &Transports) -> io::Result<PeerStream> {
-        if let Some(utp) = via
+        let Some(utp) = via
             .utp
             .as_ref()
             .filter(|u| !via.tcp || !u.failed_before(addr))
-        {
-            match crate::runtime::timeout(
-                "connecting over uTP",
-                super::CONNECT_TIMEOUT,
-                utp.connect(addr),
-            )
-            .await
-            {
-                Ok(s) => return Ok(PeerStream::Utp(s)),
-                Err(e) if !via.tcp => return Err(e),
-                Err(e) => log::debug!("{addr}: uTP: {e}; trying TCP"),
-            }
-        }
-        let stream = crate::runtime::timeout(
-            "connecting",
+        else {
+            return tcp(addr).await;
+        };
+        let mut over_utp = std::pin::pin!(crate::runtime::timeout(
+            "connecting over uTP",
             super::CONNECT_TIMEOUT,
-            crate::net::source::connect(addr),
-        )
+            utp.connect(addr),
+        ));
+        if !via.tcp {
+            return Ok(PeerStream::Utp(over_utp.await?));
+        }
+        match crate::runtime::within(UTP_HEAD_START, over_utp.as_mut()).await {
+            Some(Ok(s)) => return Ok(PeerStream::Utp(s)),
+            Some(Err(e)) => {
+                log::debug!("{addr}: {e}; trying TCP");
+                return tcp(addr).await;
+            }
+            None => {}
+        }
+        let mut over_tcp = std::pin::pin!(tcp(addr));
+        let (mut utp_failed, mut tcp_failed) = (false, None);
+        let won = std::future::poll_fn(|cx| {
+            if !utp_failed && let Poll::Ready(r) = over_utp.as_mut().poll(cx) {
+                match r {
+                    Ok(s) => return Poll::Ready(Ok(PeerStream::Utp(s))),
+                    Err(_) => utp_failed = true,
+                }
+            }
+            if tcp_failed.is_none()
+                && let Poll::Ready(r) = over_tcp.as_mut().poll(cx)
+            {
+                match r {
+                    Ok(s) => return Poll::Ready(Ok(s)),
+                    Err(e) => tcp_failed = Some(e),
+                }
+            }
+            match (utp_failed, tcp_failed.take()) {
+                (true, Some(e)) => Poll::Ready(Err(e)),
+                (_, t) => {
+                    tcp_failed = t;
+                    Poll::Pending
+                }
+            }
+        })
         .await?;
-        let _ = stream.set_nodelay(true);
-        Ok(PeerStream::Tcp(stream))
+        if !won.is_utp() {
+            log::debug!("{addr}: TCP answered before uTP");
+            utp.forget(addr);
+        }
+        Ok(won)
     }
+}
+
+/// How long a dial waits for uTP alone before trying TCP beside it (a peer that answers uTP
+/// does so within a round trip; one that does not costs this much, not uTP's whole timeout).
+pub const UTP_HEAD_START: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn tcp(addr: SocketAddr) -> io::Result<PeerStream> {
+    let stream = crate::runtime::timeout(
+        "connecting",
+        super::CONNECT_TIMEOUT,
+        crate::net::source::connect(addr),
+    )
+    .await?;
+    let _ = stream.set_nodelay(true);
+    Ok(PeerStream::Tcp(stream))
 }
 
 impl From<TcpStream> for PeerStream {

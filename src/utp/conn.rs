@@ -34,8 +34,11 @@ pub const MAX_RETRIES: u32 = 6;
 pub const SYN_TRIES: u32 = 2;
 const MIN_RTO: Duration = Duration::from_millis(500);
 const INITIAL_RTO: Duration = Duration::from_secs(1);
-/// An idle connection sends an ack this often, so that NAT mappings stay open.
-pub const KEEPALIVE: Duration = Duration::from_secs(29);
+/// A connection with nothing sent or received for this long sends an ack: NAT mappings stay
+/// open, and a peer that lost the connection (a process restarted on the same port) answers
+/// it with a RESET, as a restarted host answers TCP — the dead connection ends in seconds,
+/// not when something is next sent.
+pub const KEEPALIVE: Duration = Duration::from_secs(10);
 /// After our FIN is acked, how long we wait for the peer's.
 const FIN_WAIT: Duration = Duration::from_secs(10);
 
@@ -82,6 +85,10 @@ pub struct Conn {
     reply_micro: u32,
     // Sending.
     flight: VecDeque<Sent>,
+    /// Bytes of the packets in flight (sent, neither acked nor deemed lost), and how many
+    /// packets wait to be sent again: kept as they change, not counted per packet sent.
+    flight_bytes: usize,
+    lost_count: usize,
     unsent: VecDeque<u8>,
     cc: Ledbat,
     peer_window: usize,
@@ -96,6 +103,7 @@ pub struct Conn {
     closing: bool,
     fin_acked_at: Option<Instant>,
     last_sent: Instant,
+    last_received: Instant,
     // Receiving.
     readable: VecDeque<u8>,
     out_of_order: HashMap<u16, (u8, Vec<u8>)>,
@@ -119,6 +127,8 @@ impl Conn {
             epoch: now,
             reply_micro: 0,
             flight: VecDeque::new(),
+            flight_bytes: 0,
+            lost_count: 0,
             unsent: VecDeque::new(),
             cc: Ledbat::new(PAYLOAD + HEADER_LEN),
             peer_window: PAYLOAD,
@@ -132,6 +142,7 @@ impl Conn {
             closing: false,
             fin_acked_at: None,
             last_sent: now,
+            last_received: now,
             readable: VecDeque::new(),
             out_of_order: HashMap::new(),
             out_of_order_bytes: 0,
@@ -165,6 +176,11 @@ impl Conn {
 
     fn micros(&self, now: Instant) -> u32 {
         now.duration_since(self.epoch).as_micros() as u32
+    }
+
+    /// The id our packets carry (the peer's receive id).
+    pub fn send_id(&self) -> u16 {
+        self.send_id
     }
 
     pub fn is_connected(&self) -> bool {
@@ -239,11 +255,17 @@ impl Conn {
     }
 
     fn in_flight(&self) -> usize {
-        self.flight
-            .iter()
-            .filter(|p| !p.sacked && !p.lost)
-            .map(Sent::size)
-            .sum()
+        self.flight_bytes
+    }
+
+    /// Deems the packet at `i` lost: out of the flight, to be sent again.
+    fn mark_lost(&mut self, i: usize) {
+        let p = &mut self.flight[i];
+        if !p.lost && !p.sacked {
+            p.lost = true;
+            self.flight_bytes -= p.size();
+            self.lost_count += 1;
+        }
     }
 
     fn send_window(&self) -> usize {
@@ -263,6 +285,7 @@ impl Conn {
             lost: true,
             window_full: false,
         });
+        self.lost_count += 1;
     }
 
     fn header(&self, kind: u8, seq_nr: u16, now: Instant) -> Header {
@@ -310,7 +333,10 @@ impl Conn {
         let window = self.send_window();
         let flight = self.in_flight();
         // A lost packet goes again first (the oldest always, others as the window allows).
-        if let Some(i) = self.flight.iter().position(|p| p.lost && !p.sacked)
+        let lost = (self.lost_count > 0)
+            .then(|| self.flight.iter().position(|p| p.lost))
+            .flatten();
+        if let Some(i) = lost
             && (flight == 0 || flight + self.flight[i].size() <= window)
         {
             return Some(self.send_again(i, now, window, flight));
@@ -353,7 +379,11 @@ impl Conn {
         }
         p.transmissions += 1;
         p.sent_at = now;
-        p.lost = false;
+        if p.lost {
+            p.lost = false;
+            self.lost_count -= 1;
+            self.flight_bytes += p.size();
+        }
         p.window_full = flight + p.size() + PAYLOAD >= window;
         let bytes = header.encode(&p.payload);
         self.ack_due = false;
@@ -371,6 +401,7 @@ impl Conn {
             return;
         }
         self.reply_micro = self.micros(now).wrapping_sub(h.timestamp);
+        self.last_received = now;
         if h.kind == ST_RESET {
             self.state = State::Closed;
             self.error = Some(ErrorKind::ConnectionReset);
@@ -419,6 +450,11 @@ impl Conn {
                 break;
             }
             let p = self.flight.pop_front().expect("front exists");
+            if p.lost {
+                self.lost_count -= 1;
+            } else if !p.sacked {
+                self.flight_bytes -= p.size();
+            }
             if p.transmissions == 1 && !p.sacked {
                 self.rtt_sample(now.duration_since(p.sent_at));
             }
@@ -442,40 +478,66 @@ impl Conn {
         {
             self.recovering_until = None;
         }
-        // Selective acks: what arrived past a gap.
-        let mut sacked_past = 0;
-        if let Some(bits) = &h.sack {
-            for p in self.flight.iter_mut() {
-                let i = p.seq.wrapping_sub(h.ack_nr).wrapping_sub(2) as usize;
-                if i < bits.len() * 8 && bits[i / 8] & (1 << (i % 8)) != 0 {
-                    if !p.sacked {
-                        if p.transmissions == 1 {
-                            // A sample, as from an ack.
-                            acked_bytes += p.size();
-                        }
-                        p.sacked = true;
-                        window_full |= p.window_full;
-                    }
-                    sacked_past += 1;
+        // Selective acks: what arrived past a gap (the flight holds consecutive sequence
+        // numbers from its front, so each bit names one place in it).
+        let mut lost_found = false;
+        if let (Some(bits), Some(front)) = (&h.sack, self.flight.front().map(|p| p.seq)) {
+            for i in 0..bits.len() * 8 {
+                if bits[i / 8] & (1 << (i % 8)) == 0 {
+                    continue;
+                }
+                let seq = h.ack_nr.wrapping_add(2).wrapping_add(i as u16);
+                let at = seq.wrapping_sub(front) as usize;
+                let Some(p) = self
+                    .flight
+                    .get_mut(at)
+                    .filter(|p| p.seq == seq && !p.sacked)
+                else {
+                    continue;
+                };
+                if p.transmissions == 1 {
+                    // A sample, as from an ack.
+                    acked_bytes += p.size();
+                }
+                if p.lost {
+                    p.lost = false;
+                    self.lost_count -= 1;
+                } else {
+                    self.flight_bytes -= p.size();
+                }
+                p.sacked = true;
+                window_full |= p.window_full;
+            }
+            // A packet sent once with three selectively acked after it is lost (each hole,
+            // not only the first: a burst dropped at a full queue is sent again at once).
+            let mut later = 0;
+            for i in (0..self.flight.len()).rev() {
+                let p = &self.flight[i];
+                if p.sacked {
+                    later += 1;
+                } else if later >= 3 && !p.lost && p.transmissions == 1 {
+                    self.mark_lost(i);
+                    lost_found = true;
                 }
             }
         }
         if acked_bytes > 0 {
             self.cc.on_ack(acked_bytes, window_full);
         }
-        // Three duplicate acks, or three packets past the first one missing: it is lost.
-        if (self.dup_acks >= 3 || sacked_past >= 3)
-            && let Some(first) = self.flight.front_mut()
+        // Three duplicate acks: the first packet is lost.
+        if self.dup_acks >= 3
+            && let Some(first) = self.flight.front()
             && !first.sacked
             && !first.lost
             && first.transmissions > 0
         {
-            first.lost = true;
+            self.mark_lost(0);
             self.dup_acks = 0;
-            if self.recovering_until.is_none() {
-                self.cc.on_loss();
-                self.recovering_until = Some(self.seq_nr);
-            }
+            lost_found = true;
+        }
+        if lost_found && self.recovering_until.is_none() {
+            self.cc.on_loss();
+            self.recovering_until = Some(self.seq_nr);
         }
     }
 
@@ -569,13 +631,18 @@ impl Conn {
             }
             self.rto = (self.rto * 2).min(Duration::from_secs(60));
             self.cc.on_timeout();
-            for p in self.flight.iter_mut().filter(|p| !p.sacked) {
-                p.lost = true;
+            for i in 0..self.flight.len() {
+                self.mark_lost(i);
             }
         }
-        if self.state == State::Connected && now.duration_since(self.last_sent) >= KEEPALIVE {
+        if self.state == State::Connected && now >= self.idle_since() + KEEPALIVE {
             self.ack_due = true;
         }
+    }
+
+    /// When the connection last sent or heard anything.
+    fn idle_since(&self) -> Instant {
+        self.last_sent.max(self.last_received)
     }
 
     /// When [`Conn::on_tick`] next has something to do.
@@ -586,7 +653,7 @@ impl Conn {
             .filter(|p| !p.lost && !p.sacked)
             .map(|p| p.sent_at + self.rto)
             .min();
-        let keepalive = self.last_sent + KEEPALIVE;
+        let keepalive = self.idle_since() + KEEPALIVE;
         let fin = self.fin_acked_at.map(|at| at + FIN_WAIT);
         [rto, Some(keepalive), fin]
             .into_iter()

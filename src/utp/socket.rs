@@ -151,9 +151,12 @@ impl UtpSocket {
     /// receiver.
     pub fn bind(addr: SocketAddr) -> io::Result<(UtpSocket, Receiver<UtpStream>)> {
         let udp = UdpSocket::bind(addr)?;
+        // `--interface`: uTP leaves through it alone, as TCP does.
+        crate::net::source::confine(&udp)?;
         udp.set_nonblocking(true)?;
         let local = udp.local_addr()?;
         recverr(&udp, local.is_ipv6());
+        buffers(&udp);
         let udp = Async::new(udp)?;
         let (accepted, incoming) = async_std::channel::bounded(ACCEPT_BACKLOG);
         let shared = Arc::new(Shared {
@@ -187,6 +190,11 @@ impl UtpSocket {
     /// Whether uTP to `addr` failed before (so TCP is the way to it).
     pub fn failed_before(&self, addr: SocketAddr) -> bool {
         self.shared.lock().failed.contains(&canonical(addr))
+    }
+
+    /// Remembers that `addr` is reached over TCP, not uTP.
+    pub fn forget(&self, addr: SocketAddr) {
+        remember_failed(&mut self.shared.lock().failed, addr);
     }
 
     /// Opens a connection to `addr`: done when the peer answers, failed when it refuses,
@@ -234,11 +242,7 @@ impl UtpSocket {
             }
             if slot.conn.is_closed() {
                 let kind = slot.conn.error().unwrap_or(ErrorKind::ConnectionRefused);
-                let failed = &mut t.failed;
-                if failed.len() >= FAILED_KEPT {
-                    failed.clear();
-                }
-                failed.insert(canonical(addr));
+                remember_failed(&mut t.failed, addr);
                 let why = match kind {
                     ErrorKind::TimedOut => "no answer over uTP",
                     ErrorKind::ConnectionReset => "uTP connection reset",
@@ -252,6 +256,13 @@ impl UtpSocket {
         .await?;
         Ok(stream)
     }
+}
+
+fn remember_failed(failed: &mut HashSet<SocketAddr>, addr: SocketAddr) {
+    if failed.len() >= FAILED_KEPT {
+        failed.clear();
+    }
+    failed.insert(canonical(addr));
 }
 
 /// Asks the kernel to report ICMP errors (port unreachable) for datagrams we send.
@@ -270,6 +281,25 @@ fn recverr(udp: &UdpSocket, v6: bool) {
     set(libc::IPPROTO_IP, libc::IP_RECVERR);
     if v6 {
         set(libc::IPPROTO_IPV6, libc::IPV6_RECVERR);
+    }
+}
+
+/// Socket buffers of 4 MiB each way (as far as the system allows: `net.core.rmem_max`), so
+/// that a window of packets arriving at once is not dropped by the kernel before the driver
+/// reads it (the default, about 200 KiB, holds 150 packets).
+fn buffers(udp: &UdpSocket) {
+    let size: libc::c_int = 4 << 20;
+    for name in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        // SAFETY: a valid socket and a c_int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                udp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
     }
 }
 
@@ -435,6 +465,16 @@ fn receive(
         return;
     }
     if h.kind == ST_RESET {
+        // A peer that lost the connection (restarted) answers with the id our packets
+        // carried, not the one we receive on: either neighbour of it.
+        for recv_id in [h.conn_id.wrapping_sub(1), h.conn_id.wrapping_add(1)] {
+            if let Some(slot) = t.conns.get_mut(&(from, recv_id))
+                && slot.conn.send_id() == h.conn_id
+            {
+                slot.conn.on_packet(&h, &bytes[at..], now);
+                touched.insert((from, recv_id));
+            }
+        }
         return;
     }
     let host = t.conns.keys().filter(|(a, _)| a.ip() == from.ip()).count();
@@ -756,6 +796,48 @@ mod tests {
             assert!(accepted <= MAX_PER_HOST + 1, "{accepted} accepted");
             let held = a.shared.lock().conns.len();
             assert!(held <= MAX_PER_HOST + 1, "{held} connections held");
+        });
+    }
+
+    #[test]
+    fn a_reset_from_a_restarted_peer_ends_the_connection_at_once() {
+        crate::runtime::block_on(async {
+            let (a, _) = UtpSocket::bind(local()).unwrap();
+            let peer = std::net::UdpSocket::bind(local()).unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let to = peer.local_addr().unwrap();
+            let dial = crate::runtime::spawn({
+                let a = a.clone();
+                async move { a.connect(to).await }
+            });
+            let mut buf = [0u8; 2048];
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            let (syn, _) = Header::decode(&buf[..n]).unwrap();
+            assert_eq!(syn.kind, ST_SYN);
+            let state = Header {
+                kind: super::super::packet::ST_STATE,
+                conn_id: syn.conn_id,
+                timestamp: 1,
+                timestamp_diff: 0,
+                wnd_size: 1 << 20,
+                seq_nr: 500,
+                ack_nr: syn.seq_nr,
+                sack: None,
+            };
+            peer.send_to(&state.encode(&[]), from).unwrap();
+            let mut stream = dial.await.unwrap();
+            // The peer restarts: it knows the connection no more and answers the id our
+            // packets carry (the SYN's plus one) with a RESET.
+            let reset = Header {
+                kind: ST_RESET,
+                conn_id: syn.conn_id.wrapping_add(1),
+                ..state
+            };
+            peer.send_to(&reset.encode(&[]), from).unwrap();
+            let mut one = [0u8; 1];
+            let got = crate::runtime::within(Duration::from_secs(2), stream.read(&mut one)).await;
+            let err = got.expect("the read ends at once").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionReset);
         });
     }
 }

@@ -117,7 +117,9 @@ while time.time() < deadline:
         elif alert.category() & lt.alert.category_t.error_notification:
             print("alert: %s" % alert.message(), file=sys.stderr, flush=True)
     if args.utp_only:
-        utp = [p for p in handle.get_peer_info() if p.flags & lt.peer_info.utp_socket]
+        # peer_info::utp_socket is bit 17 of the flags (libtorrent 2.0's peer_info.hpp); the
+        # bindings do not name it.
+        utp = [p for p in handle.get_peer_info() if int(p.flags) & (1 << 17)]
         utp_seen = max(utp_seen, len(utp))
     s = handle.status()
     if s.is_seeding and not reported:
