@@ -5,6 +5,8 @@
 # and rqbit. Every run starts alike: the previous output deleted, `sync`, then 3 s of quiet (a
 # VM hands freed memory back to its host within about 2 s; a write into page cache after that
 # costs a host fault a page, so without the pause the order of runs would decide the result).
+# p2p runs with --utp off: this is the TCP path, against libtorrent over TCP (benches/utp.sh
+# measures uTP).
 # Usage: benches/fetch_median.sh [SIZE_MIB=1024] [ROUNDS=5]
 #   needs: apt-get install -y python3-libtorrent time; rqbit (cargo install rqbit --root DIR,
 #   about 3 minutes; RQBIT=DIR/bin/rqbit) is run when found
@@ -25,7 +27,7 @@ cached_random "$work/src/data.bin" "$size_mib"
 "$bin" make-torrent "$work/src/data.bin" --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
 
 sport=$(free_port)
-"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport 2>/dev/null & pids+=($!)
+"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --utp off 2>/dev/null & pids+=($!)
 lport=$(free_port)
 /usr/bin/python3 "$lt" "$work/data.torrent" "$work/src" $lport --timeout 3600 >/dev/null 2>&1 & pids+=($!)
 wait_port $sport; wait_port $lport
@@ -45,8 +47,8 @@ run() {
   rm -rf "$work/out"; sync; sleep 3
   local cmd
   case $1 in
-    p2p) cmd=("$bin" fetch "$work/data.torrent" --out "$work/out" --peer 127.0.0.1:$sport --listen 127.0.0.1:0) ;;
-    p2p-direct-io) cmd=("$bin" fetch "$work/data.torrent" --out "$work/out" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --direct-io) ;;
+    p2p) cmd=("$bin" fetch "$work/data.torrent" --out "$work/out" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --utp off) ;;
+    p2p-direct-io) cmd=("$bin" fetch "$work/data.torrent" --out "$work/out" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --utp off --direct-io) ;;
     libtorrent) cmd=(/usr/bin/python3 "$lt" "$work/data.torrent" "$work/out" "$(free_port)" --fetch --timeout 600 --peer 127.0.0.1:$lport) ;;
     rqbit) cmd=("$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port "$(free_port)" download --disable-http-api -e --initial-peers 127.0.0.1:$rport -o "$work/out" "$work/data.torrent") ;;
   esac

@@ -16,13 +16,13 @@ mkdir -p "$work/src"
 cached_random "$work/src/data.bin" 16
 "$bin" make-torrent "$work/src/data.bin" --piece-length 256K --out "$work/t.torrent" >/dev/null 2>&1
 sport=$(free_port)
-"$bin" seed "$work/t.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --no-dht 2>/dev/null & pids+=($!)
+"$bin" seed "$work/t.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --utp off --no-dht 2>/dev/null & pids+=($!)
 seed=$!
 wait_port $sport
 fetch() {
   rm -rf "$work/out"
   local t0=$(date +%s.%N)
-  "$bin" fetch "$work/t.torrent" --out "$work/out" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --no-dht --encryption require \
+  "$bin" fetch "$work/t.torrent" --out "$work/out" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --utp off --no-dht --encryption require \
     >/dev/null 2>&1
   echo "$(date +%s.%N) - $t0" | bc -l
 }

@@ -20,7 +20,7 @@ cached_random "$work/src/data.bin" "$size_mib"
 "$bin" make-torrent "$work/src/data.bin" --private --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
 sync
 sport=$(free_port)
-"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport 2>/dev/null & pids+=($!); seed_pid=$!
+"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --utp off 2>/dev/null & pids+=($!); seed_pid=$!
 wait_port $sport
 before=$(ticks $seed_pid)
 start=$(date +%s.%N)

@@ -13,7 +13,7 @@ work=$(mktemp -d)
 trap 'kill $seed 2>/dev/null || true; rm -rf "$work"' EXIT
 head -c $((size << 20)) /dev/urandom > "$work/f.bin"
 "$bin" make-torrent "$work/f.bin" --tracker t@127.0.0.1:9 --piece-length 256K --out "$work/f.torrent" >/dev/null 2>&1
-RUST_LOG=info "$bin" seed "$work/f.torrent" --dir "$work" --listen 127.0.0.1:0 --no-dht --upload-limit 4M 2>"$work/seed.log" &
+RUST_LOG=info "$bin" seed "$work/f.torrent" --dir "$work" --listen 127.0.0.1:0 --utp off --no-dht --upload-limit 4M 2>"$work/seed.log" &
 seed=$!
 for _ in $(seq 50); do grep -q "listening on" "$work/seed.log" && break; sleep 0.1; done
 port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/seed.log" | cut -d: -f2)
@@ -21,7 +21,7 @@ for mode in rarest-first sequential; do
   flag=""; [ $mode = sequential ] && flag=--sequential
   rm -rf "$work/out"
   start=$(date +%s.%N)
-  "$bin" fetch "$work/f.torrent" --out "$work/out" --peer 127.0.0.1:$port --listen 127.0.0.1:0 --no-dht --json $flag 2>/dev/null |
+  "$bin" fetch "$work/f.torrent" --out "$work/out" --peer 127.0.0.1:$port --listen 127.0.0.1:0 --utp off --no-dht --json $flag 2>/dev/null |
     python3 -c '
 import json, sys, time
 start = float(sys.argv[1]); mode = sys.argv[2]; marks = {}

@@ -37,18 +37,18 @@ report() {  # name wall user sys rss
 echo "== one seeder, one downloader, ${size_mib} MiB, loopback"
 # p2p -> p2p
 sport=$(free_port)
-"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport 2>/dev/null & pids+=($!); seed_pid=$!
+"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --utp off 2>/dev/null & pids+=($!); seed_pid=$!
 wait_port $sport
-read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport --listen 127.0.0.1:0)
+read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --utp off)
 cmp -s "$work/src/data.bin" "$work/p2p/data.bin" || { echo "p2p copy differs" >&2; exit 1; }
 report "p2p -> p2p" "$w" "$u" "$s" "$m"; p2p_rate=$(echo "$size_mib/$w" | bc -l)
 kill $seed_pid; rm -rf "$work/p2p"; sync
 
 # p2p -> p2p, RC4 on every byte (MSE/PE required on both sides)
 sport=$(free_port)
-"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --encryption require 2>/dev/null & pids+=($!); seed_pid=$!
+"$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --utp off --encryption require 2>/dev/null & pids+=($!); seed_pid=$!
 wait_port $sport
-read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --encryption require)
+read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p" --peer 127.0.0.1:$sport --listen 127.0.0.1:0 --utp off --encryption require)
 cmp -s "$work/src/data.bin" "$work/p2p/data.bin" || { echo "p2p encrypted copy differs" >&2; exit 1; }
 report "p2p -> p2p (RC4)" "$w" "$u" "$s" "$m"
 printf 'encrypted / plaintext time: %.2f\n' "$(echo "$w*$p2p_rate/$size_mib" | bc -l)"
@@ -63,7 +63,7 @@ cmp -s "$work/src/data.bin" "$work/lt/data.bin" || { echo "libtorrent copy diffe
 report "libtorrent -> libtorrent" "$w" "$u" "$s" "$m"; lt_rate=$(echo "$size_mib/$w" | bc -l)
 rm -rf "$work/lt"; sync
 # p2p fetching from the same libtorrent seed: a foreign seed should not slow p2p down.
-read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p-lt" --peer 127.0.0.1:$lport --listen 127.0.0.1:0)
+read -r w u s m < <(measure "$bin" fetch "$work/data.torrent" --out "$work/p2p-lt" --peer 127.0.0.1:$lport --listen 127.0.0.1:0 --utp off)
 cmp -s "$work/src/data.bin" "$work/p2p-lt/data.bin" || { echo "p2p copy from libtorrent differs" >&2; exit 1; }
 report "libtorrent -> p2p" "$w" "$u" "$s" "$m"
 printf 'p2p / libtorrent time from the same libtorrent seed: %.2f\n' "$(echo "$w*$lt_rate/$size_mib" | bc -l)"
@@ -110,12 +110,12 @@ mkdir -p "$work/swarm"
 head -c $((64 << 20)) /dev/urandom > "$work/swarm/s.bin"
 "$bin" make-torrent "$work/swarm/s.bin" --tracker t@127.0.0.1:$tport --out "$work/s.torrent" >/dev/null 2>&1
 sport=$(free_port)
-RUST_LOG=info "$bin" seed "$work/s.torrent" --dir "$work/swarm" --listen 127.0.0.1:$sport --upload-limit 4M 2>"$work/seed.log" & seed_pid=$!; pids+=($seed_pid)
+RUST_LOG=info "$bin" seed "$work/s.torrent" --dir "$work/swarm" --listen 127.0.0.1:$sport --utp off --upload-limit 4M 2>"$work/seed.log" & seed_pid=$!; pids+=($seed_pid)
 wait_port $sport
 start=$(date +%s.%N)
 fetch_pids=()
 for i in $(seq 8); do
-  "$bin" fetch "$work/s.torrent" --out "$work/f$i" --listen 127.0.0.1:0 --seed >"$work/f$i.out" 2>/dev/null & fetch_pids+=($!); pids+=($!)
+  "$bin" fetch "$work/s.torrent" --out "$work/f$i" --listen 127.0.0.1:0 --utp off --seed >"$work/f$i.out" 2>/dev/null & fetch_pids+=($!); pids+=($!)
 done
 for _ in $(seq 1200); do
   done_count=$(cat "$work"/f*.out 2>/dev/null | grep -c '^complete:' || true)
