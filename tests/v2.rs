@@ -291,60 +291,17 @@ fn btmh_magnet_links_fetch_both_ways_with_piece_layers_from_peers() {
     assert_same_files(&content, &lt_dir.join("pack"));
 }
 
-#[test]
-fn a_lying_peer_in_a_v2_transfer_is_caught_by_the_merkle_hashes_and_banned() {
+/// A v2 fetch of `size` bytes in pieces of `piece_length` from a `bad_seed` liar in `mode`
+/// and an honest p2p seed capped at 1 MiB/s, both given with --peer. Returns the fetch's
+/// stderr, the liar's and the seed's ports, once it completed byte-identical.
+fn fetch_past_a_liar(mode: &str, size: usize, piece_length: &str) -> (String, u16, u16) {
     let dir = tempfile::tempdir().unwrap();
     let content = dir.path().join("f.bin");
-    fs::write(&content, data(3 << 20, 5)).unwrap();
+    fs::write(&content, data(size, 5)).unwrap();
     let torrent = dir.path().join("f.torrent");
-    make_torrent_with(&content, "--v2", "64K", &torrent);
-    let hash = info_hash(&torrent);
-    let (_liar, liar_port) = bad_seed("corrupt", &hash, 48);
-    let (_seed, sport) = start_seed(
-        "honest",
-        &torrent,
-        dir.path(),
-        &["--upload-limit", "1M", "--no-dht"],
-    );
-    let out = dir.path().join("out");
-    let (ok, _, stderr) = start_fetch(
-        "fetch",
-        &torrent,
-        &out,
-        &[
-            "--peer",
-            &format!("127.0.0.1:{liar_port}"),
-            "--peer",
-            &format!("127.0.0.1:{sport}"),
-            "--no-dht",
-        ],
-    )
-    .finish(Duration::from_secs(60));
-    assert!(ok);
-    assert!(
-        stderr.contains("failed its hash check")
-            && stderr.contains(&format!("banning 127.0.0.1:{liar_port}")),
-        "{stderr}"
-    );
-    assert!(!stderr.contains(&format!("banning 127.0.0.1:{sport}")));
-    assert!(fs::read(out.join("f.bin")).unwrap() == fs::read(&content).unwrap());
-}
-
-#[test]
-fn a_bad_block_among_good_ones_is_pinned_on_its_sender_by_block_hashes() {
-    // The liar answers one request a connection with garbage and hangs up, so every piece it
-    // spoils has its other blocks from the honest seed: no piece has a lone sender to blame.
-    // The p2p seed, a v2 peer, is asked for the failed piece's block hashes and serves them
-    // from disk; the block that does not match names the liar.
-    let dir = tempfile::tempdir().unwrap();
-    let content = dir.path().join("f.bin");
-    fs::write(&content, data(4 << 20, 9)).unwrap();
-    let torrent = dir.path().join("f.torrent");
-    // Pieces of 1 MiB: fetching one again from the seed (capped at 1 MiB/s) takes longer
-    // than its block hashes take to come, so they, not the good copy, judge the piece.
-    make_torrent_with(&content, "--v2", "1M", &torrent);
-    let hash = info_hash(&torrent);
-    let (_liar, liar_port) = bad_seed("one-block", &hash, 4);
+    make_torrent_with(&content, "--v2", piece_length, &torrent);
+    let pieces = size.div_ceil(parse_size(piece_length));
+    let (_liar, liar_port) = bad_seed(mode, &info_hash(&torrent), pieces);
     let (_seed, sport) = start_seed(
         "honest",
         &torrent,
@@ -366,15 +323,42 @@ fn a_bad_block_among_good_ones_is_pinned_on_its_sender_by_block_hashes() {
     )
     .finish(Duration::from_secs(60));
     assert!(ok, "{stderr}");
+    assert!(!stderr.contains(&format!("banning 127.0.0.1:{sport}")));
+    assert!(fs::read(out.join("f.bin")).unwrap() == fs::read(&content).unwrap());
+    (stderr, liar_port, sport)
+}
+
+fn parse_size(text: &str) -> usize {
+    let (n, unit) = text.split_at(text.len() - 1);
+    n.parse::<usize>().unwrap() << if unit == "M" { 20 } else { 10 }
+}
+
+#[test]
+fn a_lying_peer_in_a_v2_transfer_is_caught_by_the_merkle_hashes_and_banned() {
+    let (stderr, liar, _) = fetch_past_a_liar("corrupt", 3 << 20, "64K");
+    assert!(
+        stderr.contains("failed its hash check")
+            && stderr.contains(&format!("banning 127.0.0.1:{liar}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_block_among_good_ones_is_pinned_on_its_sender_by_block_hashes() {
+    // The liar answers one request a connection with garbage and hangs up, so every piece it
+    // spoils has its other blocks from the honest seed: no piece has a lone sender to blame.
+    // The p2p seed, a v2 peer, is asked for the failed piece's block hashes and serves them
+    // from disk; the block that does not match names the liar. Pieces of 1 MiB: fetching one
+    // again from the seed (capped at 1 MiB/s) takes longer than its block hashes take to
+    // come, so they, not the good copy, judge the piece.
+    let (stderr, liar, _) = fetch_past_a_liar("one-block", 4 << 20, "1M");
     assert!(
         stderr.contains(&format!(
-            "banning 127.0.0.1:{liar_port}: it sent a block that does not match its BEP 52 \
-             block hash"
+            "banning 127.0.0.1:{liar}: it sent a block that does not match its BEP 52 block \
+             hash"
         )),
         "{stderr}"
     );
-    assert!(!stderr.contains(&format!("banning 127.0.0.1:{sport}")));
-    assert!(fs::read(out.join("f.bin")).unwrap() == fs::read(&content).unwrap());
 }
 
 #[test]

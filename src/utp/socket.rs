@@ -60,6 +60,20 @@ struct Slot {
 }
 
 impl Slot {
+    /// A new connection, held by the one stream made for it.
+    fn new(conn: Conn) -> Slot {
+        Slot {
+            conn,
+            reader: None,
+            writer: None,
+            connector: None,
+            handles: 1,
+            shut: false,
+            released_at: None,
+            closed_at: None,
+        }
+    }
+
     fn wake(&mut self) {
         let ready = [
             self.conn.readable(),
@@ -214,16 +228,7 @@ impl UtpSocket {
             }
             let now = Instant::now();
             let seq = t.rng.next_u64() as u16;
-            let mut slot = Slot {
-                conn: Conn::connect(recv_id, seq, now),
-                reader: None,
-                writer: None,
-                connector: None,
-                handles: 1,
-                shut: false,
-                released_at: None,
-                closed_at: None,
-            };
+            let mut slot = Slot::new(Conn::connect(recv_id, seq, now));
             self.shared.flush(to, &mut slot, now);
             t.conns.insert((to, recv_id), slot);
             (to, recv_id)
@@ -494,16 +499,7 @@ fn receive(
         return;
     }
     let seq = t.rng.next_u64() as u16;
-    let slot = Slot {
-        conn: Conn::accept(&h, seq, now),
-        reader: None,
-        writer: None,
-        connector: None,
-        handles: 1,
-        shut: false,
-        released_at: None,
-        closed_at: None,
-    };
+    let slot = Slot::new(Conn::accept(&h, seq, now));
     t.conns.insert(key, slot);
     touched.insert(key);
     let stream = UtpStream {
