@@ -662,6 +662,23 @@ impl Conn {
             .expect("keepalive")
     }
 
+    /// Panics if the counts kept as packets change state disagree with the packets, or the
+    /// receive side holds more than its window (for fuzzing and tests).
+    pub fn check_invariants(&self) {
+        let flight: usize = self
+            .flight
+            .iter()
+            .filter(|p| !p.lost && !p.sacked)
+            .map(Sent::size)
+            .sum();
+        assert_eq!(flight, self.flight_bytes, "bytes in flight");
+        let lost = self.flight.iter().filter(|p| p.lost).count();
+        assert_eq!(lost, self.lost_count, "packets to send again");
+        assert!(self.readable.len() + self.out_of_order_bytes <= RECV_WINDOW);
+        assert!(self.unsent.len() <= SEND_BUFFER);
+        assert!(self.out_of_order.len() <= 64);
+    }
+
     /// The state in one line, for trace logs.
     pub fn describe(&self) -> String {
         let lost = self.flight.iter().filter(|p| p.lost).count();
