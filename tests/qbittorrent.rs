@@ -1,6 +1,7 @@
 //! BitTorrent v2 and hybrid torrents against qBittorrent (Debian's qbittorrent-nox, libtorrent
 //! 2.0 inside), driven through its WebUI API with curl as its users' scripts drive it: p2p
-//! fetches from it, and it fetches from p2p.
+//! fetches from it, and it fetches from p2p; and 64 MiB each way with qBittorrent in µTP-only
+//! mode.
 
 mod common;
 use common::*;
@@ -198,4 +199,89 @@ fn p2p_and_qbittorrent_exchange_v2_and_hybrid_torrents_both_ways() {
         );
         assert_same_files(&content, &into.join("pack"));
     }
+}
+
+#[test]
+fn p2p_and_qbittorrent_in_utp_only_mode_exchange_64_mib_both_ways() {
+    // qBittorrent's "µTP only" (`bittorrent_protocol` 2, set through the WebUI API as its
+    // users set it): every connection it makes or takes is uTP, so a transfer is one.
+    let dir = tempfile::tempdir().unwrap();
+    let qbit = Qbit::start(&dir.path().join("qbit"));
+    let o = qbit.curl(&[
+        "/app/setPreferences",
+        "--data-urlencode",
+        "json={\"bittorrent_protocol\":2}",
+    ]);
+    assert!(o.status.success(), "setPreferences: {}", stderr(&o));
+    let prefs = stdout(&qbit.curl(&["/app/preferences"]));
+    assert!(prefs.contains("\"bittorrent_protocol\":2"), "{prefs}");
+    let content = dir.path().join("big.bin");
+    fs::write(&content, data(64 << 20, 23)).unwrap();
+    let torrent = dir.path().join("big.torrent");
+    make_torrent_with(&content, "--pad", "1M", &torrent);
+
+    // qBittorrent seeds; p2p fetches, over uTP and nothing else.
+    let id = qbit.add(&torrent, dir.path());
+    assert!(
+        wait_until(Duration::from_secs(30), || qbit.progress(&id) >= 1.0),
+        "qBittorrent did not check its copy"
+    );
+    let out = dir.path().join("from-qbit");
+    let (ok, json, err) = start_fetch(
+        "fetch",
+        &torrent,
+        &out,
+        &[
+            "--peer",
+            &format!("127.0.0.1:{}", qbit.port),
+            "--no-dht",
+            "--json",
+        ],
+    )
+    .finish(Duration::from_secs(90));
+    assert!(ok, "p2p could not fetch from qBittorrent over uTP: {err}");
+    assert!(
+        json.contains("\"utp_connections\":1") && json.contains("\"tcp_connections\":0"),
+        "{json}"
+    );
+    assert!(fs::read(out.join("big.bin")).unwrap() == fs::read(&content).unwrap());
+    let o = qbit.curl(&[
+        "/torrents/delete",
+        "-d",
+        &format!("hashes={id}&deleteFiles=false"),
+    ]);
+    assert!(o.status.success());
+
+    // p2p seeds (capped, so that the transfer lasts long enough to be seen in qBittorrent's
+    // peer list); qBittorrent fetches, and its peer list says µTP.
+    let (_seed, port) = start_seed(
+        "seed",
+        &torrent,
+        dir.path(),
+        &["--no-dht", "--upload-limit", "16M"],
+    );
+    let into = dir.path().join("qbit-copy");
+    fs::create_dir(&into).unwrap();
+    let id = qbit.add(&torrent, &into);
+    let o = qbit.curl(&[
+        "/torrents/addPeers",
+        "-d",
+        &format!("hashes={id}&peers=127.0.0.1:{port}"),
+    ]);
+    assert!(o.status.success(), "addPeers: {}", stderr(&o));
+    let mut utp_seen = false;
+    assert!(
+        wait_until(Duration::from_secs(90), || {
+            let peers =
+                stdout(&qbit.curl(&["/sync/torrentPeers", "-G", "-d", &format!("hash={id}")]));
+            utp_seen |= peers.contains("\"connection\":\"\\u00b5TP\"")
+                || peers.contains("\"connection\":\"µTP\"")
+                || peers.contains("\"connection\":\"μTP\"")
+                || peers.contains("\"connection\":\"\\u03bcTP\"");
+            qbit.progress(&id) >= 1.0
+        }),
+        "qBittorrent did not fetch from p2p over uTP"
+    );
+    assert!(utp_seen, "qBittorrent never listed p2p as a µTP peer");
+    assert!(fs::read(into.join("big.bin")).unwrap() == fs::read(&content).unwrap());
 }
