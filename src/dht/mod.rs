@@ -348,12 +348,7 @@ async fn run(
             save(&node, state_dir.as_deref());
         }
         for (to, bytes) in node.take_outbox() {
-            let to = match (to, v6_socket) {
-                (SocketAddr::V4(v4), true) => {
-                    SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-                }
-                (other, _) => other,
-            };
+            let to = crate::net::source::for_socket(to, v6_socket);
             let _ = socket.send_to(&bytes, to).await;
         }
         for event in node.take_events() {

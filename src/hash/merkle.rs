@@ -81,16 +81,9 @@ pub fn file_root(layer: &[Digest256], piece_length: u64) -> Digest256 {
 /// with the root of a subtree of zeros, each next layer half as long, the last one the root.
 pub fn layers_above(piece_layer: &[Digest256], piece_length: u64) -> Vec<Vec<Digest256>> {
     let mut layer = piece_layer.to_vec();
-    layer.resize(
-        layer.len().max(1).next_power_of_two(),
-        pad_hash((piece_length / BLOCK).trailing_zeros()),
-    );
-    let mut layers = vec![layer];
-    while let Some(last) = layers.last().filter(|l| l.len() > 1) {
-        let next = last.chunks(2).map(|p| parent(&p[0], &p[1])).collect();
-        layers.push(next);
-    }
-    layers
+    let width = layer.len().max(1).next_power_of_two();
+    layer.resize(width, pad_hash((piece_length / BLOCK).trailing_zeros()));
+    layers_up(layer, width.trailing_zeros())
 }
 
 /// The layers of a tree from `leaves` up, `up` layers above them: `layers[0]` the leaves,

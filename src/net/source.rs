@@ -255,8 +255,23 @@ pub fn multicast_v6(group: std::net::SocketAddrV6) -> io::Result<UdpSocket> {
     Ok(UdpSocket::from(udp))
 }
 
+/// `to` as a socket bound to IPv6 (dual-stack) sends to it: an IPv4 address mapped.
+pub fn for_socket(to: SocketAddr, v6_socket: bool) -> SocketAddr {
+    match to {
+        SocketAddr::V4(v4) if v6_socket => {
+            SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+        }
+        other => other,
+    }
+}
+
 /// Sets an integer socket option.
-fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+pub fn set_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: the option value is an int that outlives the call.
     let r = unsafe {
         libc::setsockopt(

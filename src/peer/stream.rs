@@ -100,13 +100,11 @@ impl PeerStream {
                     Err(e) => tcp_failed = Some(e),
                 }
             }
-            match (utp_failed, tcp_failed.take()) {
-                (true, Some(e)) => Poll::Ready(Err(e)),
-                (_, t) => {
-                    tcp_failed = t;
-                    Poll::Pending
-                }
+            // Both failed: TCP's error is the one to tell.
+            if utp_failed && let Some(e) = tcp_failed.take() {
+                return Poll::Ready(Err(e));
             }
+            Poll::Pending
         })
         .await?;
         if !won.is_utp() {

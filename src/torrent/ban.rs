@@ -126,48 +126,41 @@ impl Bans {
     /// of the kept bad copy (the first `len` bytes are the file's, the rest padding) that does
     /// not match its hash names its sender.
     pub fn block_hashes(&mut self, piece: usize, hashes: &[Digest256], len: usize) -> Verdicts {
-        let Some((bad, senders)) = self.failed.remove(&piece) else {
-            return Vec::new();
-        };
-        let mut liars: Vec<PeerKey> = bad[..len.min(bad.len())]
-            .chunks(BLOCK_SIZE as usize)
-            .zip(hashes)
-            .zip(senders)
-            .filter(|((block, hash), _)| sha256(block) != **hash)
-            .map(|(_, sender)| sender)
-            .collect();
-        liars.sort_unstable();
-        liars.dedup();
-        liars
-            .into_iter()
-            .map(|k| {
-                (
-                    k,
-                    "it sent a block that does not match its BEP 52 block hash",
-                )
-            })
-            .collect()
+        let why = "it sent a block that does not match its BEP 52 block hash";
+        self.judge(piece, why, |i, block| {
+            let data = &block[..block.len().min(len.saturating_sub(i * BLOCK_SIZE as usize))];
+            !data.is_empty() && hashes.get(i).is_some_and(|hash| sha256(data) != *hash)
+        })
     }
 
     /// `piece` passed with the data `good`.
     pub fn passed(&mut self, piece: usize, good: &[u8]) -> Verdicts {
-        let Some((bad, senders)) = self.failed.remove(&piece) else {
+        self.judge(piece, "it sent corrupt data", |i, block| {
+            good.chunks(BLOCK_SIZE as usize)
+                .nth(i)
+                .is_some_and(|g| g != block)
+        })
+    }
+
+    /// Takes the kept bad copy of `piece`, if any, and names, `why`, the sender of each block
+    /// `bad(index, block)` finds wrong.
+    fn judge(
+        &mut self,
+        piece: usize,
+        why: &'static str,
+        bad: impl Fn(usize, &[u8]) -> bool,
+    ) -> Verdicts {
+        let Some((copy, senders)) = self.failed.remove(&piece) else {
             return Vec::new();
         };
-        let block = BLOCK_SIZE as usize;
-        let liars: HashSet<PeerKey> = bad
-            .chunks(block)
-            .zip(good.chunks(block))
+        let liars: Vec<PeerKey> = copy
+            .chunks(BLOCK_SIZE as usize)
+            .enumerate()
             .zip(senders)
-            .filter(|((bad, good), _)| bad != good)
+            .filter(|((i, block), _)| bad(*i, block))
             .map(|(_, sender)| sender)
             .collect();
-        let mut liars: Vec<PeerKey> = liars.into_iter().collect();
-        liars.sort_unstable();
-        liars
-            .into_iter()
-            .map(|k| (k, "it sent corrupt data"))
-            .collect()
+        distinct(&liars).into_iter().map(|k| (k, why)).collect()
     }
 }
 

@@ -74,7 +74,7 @@ impl Sent {
 pub struct Conn {
     state: State,
     error: Option<ErrorKind>,
-    pub recv_id: u16,
+    recv_id: u16,
     send_id: u16,
     /// The sequence number of our next DATA, FIN or SYN.
     seq_nr: u16,
@@ -111,7 +111,7 @@ pub struct Conn {
     fin_seq: Option<u16>,
     eof: bool,
     ack_due: bool,
-    /// Resends sent and packets lost, for tests and reports.
+    /// Packets sent again, for tests and trace logs.
     pub resent: u64,
 }
 
@@ -254,10 +254,6 @@ impl Conn {
         RECV_WINDOW.saturating_sub(self.readable.len() + self.out_of_order_bytes)
     }
 
-    fn in_flight(&self) -> usize {
-        self.flight_bytes
-    }
-
     /// Deems the packet at `i` lost: out of the flight, to be sent again.
     fn mark_lost(&mut self, i: usize) {
         let p = &mut self.flight[i];
@@ -331,7 +327,7 @@ impl Conn {
             return ack_again.then(|| self.header(ST_STATE, self.seq_nr, now).encode(&[]));
         }
         let window = self.send_window();
-        let flight = self.in_flight();
+        let flight = self.flight_bytes;
         // A lost packet goes again first (the oldest always, others as the window allows).
         let lost = (self.lost_count > 0)
             .then(|| self.flight.iter().position(|p| p.lost))
@@ -609,15 +605,7 @@ impl Conn {
             self.state = State::Closed;
             return;
         }
-        let oldest = self
-            .flight
-            .iter()
-            .filter(|p| !p.lost && !p.sacked)
-            .map(|p| p.sent_at)
-            .min();
-        if let Some(sent) = oldest
-            && now.duration_since(sent) >= self.rto
-        {
+        if self.rto_deadline().is_some_and(|at| now >= at) {
             self.timeouts += 1;
             let limit = if self.state == State::SynSent {
                 SYN_TRIES
@@ -645,14 +633,18 @@ impl Conn {
         self.last_sent.max(self.last_received)
     }
 
-    /// When [`Conn::on_tick`] next has something to do.
-    pub fn deadline(&self) -> Instant {
-        let rto = self
-            .flight
+    /// When the oldest packet in flight times out, if one is.
+    fn rto_deadline(&self) -> Option<Instant> {
+        self.flight
             .iter()
             .filter(|p| !p.lost && !p.sacked)
             .map(|p| p.sent_at + self.rto)
-            .min();
+            .min()
+    }
+
+    /// When [`Conn::on_tick`] next has something to do.
+    pub fn deadline(&self) -> Instant {
+        let rto = self.rto_deadline();
         let keepalive = self.idle_since() + KEEPALIVE;
         let fin = self.fin_acked_at.map(|at| at + FIN_WAIT);
         [rto, Some(keepalive), fin]
@@ -681,7 +673,7 @@ impl Conn {
 
     /// The state in one line, for trace logs.
     pub fn describe(&self) -> String {
-        let lost = self.flight.iter().filter(|p| p.lost).count();
+        let lost = self.lost_count;
         let sacked = self.flight.iter().filter(|p| p.sacked).count();
         let front = self
             .flight
@@ -702,7 +694,7 @@ impl Conn {
             self.cc.queueing_delay(),
             self.peer_window,
             self.flight.len(),
-            self.in_flight(),
+            self.flight_bytes,
             self.unsent.len(),
             self.rto,
             self.timeouts,
@@ -710,11 +702,6 @@ impl Conn {
             self.readable.len(),
             self.out_of_order.len()
         )
-    }
-
-    /// LEDBAT's window and queueing delay, for logs and tests.
-    pub fn congestion(&self) -> (usize, u32) {
-        (self.cc.window(), self.cc.queueing_delay())
     }
 }
 

@@ -139,25 +139,9 @@ pub struct UtpSocket {
     shared: Arc<Shared>,
 }
 
-/// An IPv4 address in the form a dual-stack socket sends to and receives from.
-fn on_socket(addr: SocketAddr, v6_socket: bool) -> SocketAddr {
-    match addr {
-        SocketAddr::V4(v4) if v6_socket => {
-            SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-        }
-        other => other,
-    }
-}
-
 /// An IPv4-mapped IPv6 address as the IPv4 address it is.
 fn canonical(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-            None => addr,
-        },
-        v4 => v4,
-    }
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 impl UtpSocket {
@@ -169,8 +153,7 @@ impl UtpSocket {
         crate::net::source::confine(&udp)?;
         udp.set_nonblocking(true)?;
         let local = udp.local_addr()?;
-        recverr(&udp, local.is_ipv6());
-        buffers(&udp);
+        tune(&udp, local.is_ipv6());
         let udp = Async::new(udp)?;
         let (accepted, incoming) = async_std::channel::bounded(ACCEPT_BACKLOG);
         let shared = Arc::new(Shared {
@@ -214,7 +197,7 @@ impl UtpSocket {
     /// Opens a connection to `addr`: done when the peer answers, failed when it refuses,
     /// resets, or does not answer our SYNs (about 3 s).
     pub async fn connect(&self, addr: SocketAddr) -> io::Result<UtpStream> {
-        let to = on_socket(addr, self.shared.local.is_ipv6());
+        let to = crate::net::source::for_socket(addr, self.shared.local.is_ipv6());
         let key = {
             let mut t = self.shared.lock();
             if t.conns.len() >= MAX_CONNS {
@@ -270,41 +253,20 @@ fn remember_failed(failed: &mut HashSet<SocketAddr>, addr: SocketAddr) {
     failed.insert(canonical(addr));
 }
 
-/// Asks the kernel to report ICMP errors (port unreachable) for datagrams we send.
-fn recverr(udp: &UdpSocket, v6: bool) {
-    let on: libc::c_int = 1;
-    let set = |level, name| unsafe {
-        // SAFETY: a valid socket and a c_int option of the right size.
-        libc::setsockopt(
-            udp.as_raw_fd(),
-            level,
-            name,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    set(libc::IPPROTO_IP, libc::IP_RECVERR);
-    if v6 {
-        set(libc::IPPROTO_IPV6, libc::IPV6_RECVERR);
-    }
-}
-
-/// Socket buffers of 4 MiB each way (as far as the system allows: `net.core.rmem_max`), so
+/// Asks the kernel to report ICMP errors (port unreachable) for datagrams we send, and sets
+/// socket buffers of 4 MiB each way (as far as the system allows: `net.core.rmem_max`), so
 /// that a window of packets arriving at once is not dropped by the kernel before the driver
-/// reads it (the default, about 200 KiB, holds 150 packets).
-fn buffers(udp: &UdpSocket) {
-    let size: libc::c_int = 4 << 20;
+/// reads it (the default, about 200 KiB, holds 150 packets). Best effort: without them uTP
+/// still works, slower to fall back and to fill a fast link.
+fn tune(udp: &UdpSocket, v6: bool) {
+    use crate::net::source::set_int;
+    let fd = udp.as_raw_fd();
+    let _ = set_int(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1);
+    if v6 {
+        let _ = set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, 1);
+    }
     for name in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
-        // SAFETY: a valid socket and a c_int option of the right size.
-        unsafe {
-            libc::setsockopt(
-                udp.as_raw_fd(),
-                libc::SOL_SOCKET,
-                name,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
+        let _ = set_int(fd, libc::SOL_SOCKET, name, 4 << 20);
     }
 }
 
@@ -394,15 +356,11 @@ async fn drive(shared: Arc<Shared>) {
             .min(Duration::from_secs(1))
             .max(Duration::from_millis(1));
         let _ = crate::runtime::within(wait, shared.udp.readable()).await;
-        let mut datagrams: Vec<(usize, SocketAddr)> = Vec::new();
         let mut touched: HashSet<Key> = HashSet::new();
         let now = Instant::now();
         for _ in 0..BATCH {
             match shared.udp.get_ref().recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    datagrams.push((n, from));
-                    receive(&shared, &buf[..n], from, now, &mut touched);
-                }
+                Ok((n, from)) => receive(&shared, &buf[..n], from, now, &mut touched),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(_) => {
                     // An ICMP error: the peers it names have no uTP.

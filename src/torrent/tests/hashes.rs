@@ -214,6 +214,18 @@ fn block_hashes_of_a_piece_we_lack_are_rejected() {
     assert_eq!(sent(&rx).0, vec![Message::HashReject(r)]);
 }
 
+/// What the task asks for `piece`'s two block hashes: the run of them, no proof (the piece's
+/// own digest proves it).
+fn block_ask(root: Digest256, piece: usize) -> HashRequest {
+    HashRequest {
+        root,
+        base: 0,
+        index: 2 * piece as u32,
+        count: 2,
+        proof_layers: 0,
+    }
+}
+
 /// Peer 1 sends one bad block of a piece and leaves; peer 2 (v2) sends the rest of it, and
 /// the piece fails. Returns the piece, the bad block's index in it, and peer 2's channel.
 fn a_piece_spoilt_by_one_block(h: &mut Harness) -> (usize, u32, Receiver<Outgoing>) {
@@ -263,13 +275,7 @@ fn a_bad_block_in_a_piece_from_two_peers_is_pinned_on_its_sender_by_block_hashes
     let (piece, _, honest) = a_piece_spoilt_by_one_block(&mut h);
     assert!(!h.task.bans.is_banned(&[1; 20]), "two senders: no one yet");
     // The v2 peer is asked for the piece's two block hashes.
-    let ask = HashRequest {
-        root,
-        base: 0,
-        index: 2 * piece as u32,
-        count: 2,
-        proof_layers: 0,
-    };
+    let ask = block_ask(root, piece);
     let (m, _, _) = sent(&honest);
     assert!(m.contains(&Message::HashRequest(ask)), "{m:?}");
     let start = piece * 2 * B;
@@ -290,13 +296,7 @@ fn block_hashes_that_do_not_prove_are_a_lie_and_another_peer_is_asked() {
     let other = connect_v2(&mut h, 3);
     h.say(3, Message::HaveAll);
     sent(&other);
-    let ask = HashRequest {
-        root,
-        base: 0,
-        index: 2 * piece as u32,
-        count: 2,
-        proof_layers: 0,
-    };
+    let ask = block_ask(root, piece);
     assert!(sent(&honest).0.contains(&Message::HashRequest(ask)));
     // Peer 2 answers with hashes that do not lead to the piece layer: banned for it, and
     // peer 3 is asked; its reject leaves the piece to be judged by its good copy.
