@@ -227,9 +227,7 @@ impl Conn {
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let before = self.window();
         let n = buf.len().min(self.readable.len());
-        for (slot, byte) in buf.iter_mut().zip(self.readable.drain(..n)) {
-            *slot = byte;
-        }
+        take_front(&mut self.readable, &mut buf[..n]);
         // A window that was too small to send into has opened: say so.
         if before < PAYLOAD && self.window() >= PAYLOAD {
             self.ack_due = true;
@@ -340,7 +338,8 @@ impl Conn {
         if self.state == State::Connected && self.peer_window > 0 {
             let size = self.unsent.len().min(PAYLOAD);
             if size > 0 && (flight == 0 || flight + HEADER_LEN + size <= window) {
-                let payload: Vec<u8> = self.unsent.drain(..size).collect();
+                let mut payload = vec![0; size];
+                take_front(&mut self.unsent, &mut payload);
                 self.push(ST_DATA, payload, now);
                 let i = self.flight.len() - 1;
                 return Some(self.send_again(i, now, window, flight));
@@ -703,6 +702,16 @@ impl Conn {
             self.out_of_order.len()
         )
     }
+}
+
+/// Moves the first `out.len()` bytes of `queue` into `out` (slice by slice, not byte by byte).
+fn take_front(queue: &mut VecDeque<u8>, out: &mut [u8]) {
+    let (a, b) = queue.as_slices();
+    let first = out.len().min(a.len());
+    out[..first].copy_from_slice(&a[..first]);
+    let rest = out.len() - first;
+    out[first..].copy_from_slice(&b[..rest]);
+    queue.drain(..out.len());
 }
 
 #[cfg(test)]
