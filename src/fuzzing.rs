@@ -77,6 +77,7 @@ pub fn utp(data: &[u8]) {
         seq_nr: 1000,
         ack_nr: 0,
         sack: None,
+        max_datagram: None,
     };
     let mut conn = Conn::accept(&syn, 5000, t0);
     let mut now = t0;

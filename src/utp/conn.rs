@@ -7,21 +7,32 @@
 //!   packets selectively acked, or a retransmission timeout (RFC 6298's estimator, at least
 //!   500 ms, doubling on each timeout; the connection fails after [`MAX_RETRIES`]).
 //! - Sending is bounded by LEDBAT's window and the peer's advertised one; packets carry at
-//!   most [`PAYLOAD`] bytes (see its note).
+//!   most [`PAYLOAD`] bytes (see its note), or more where the path and the peer allow it
+//!   ([`Conn::set_path_mtu`]).
 //! - Receiving is bounded by [`RECV_WINDOW`], read and unread, in order and out of order: what
 //!   we advertise is what is left of it, and packets past it are dropped.
 
 use super::ledbat::Ledbat;
-use super::packet::{HEADER_LEN, Header, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, before};
+use super::packet::{
+    EXTENSIONS_ROOM, HEADER_LEN, Header, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, before,
+};
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
 
-/// Payload bytes a packet carries at most. A fixed size, not probed: 1400 bytes of payload,
-/// 20 of header, up to 10 of selective ack, 8 of UDP and 40 of IPv6 (or 20 of IPv4) fit a
-/// 1500-byte Ethernet MTU with room for a PPPoE or VPN header, so no packet is fragmented on
-/// the common paths, at a cost of under 4 % against probing up to 1500.
+/// Payload bytes a packet carries on a path no wider than Ethernet's, or to a peer that did
+/// not say it reads longer datagrams. A fixed size, not probed: 1400 bytes of payload, 20 of
+/// header, up to 14 of extensions, 8 of UDP and 40 of IPv6 (or 20 of IPv4) fit a 1500-byte
+/// Ethernet MTU with room for a PPPoE or VPN header, so no packet is fragmented on the common
+/// paths, at a cost of under 4 % against probing up to 1500. Past Ethernet (loopback, jumbo
+/// frames) packets grow to the MTU the kernel knows for the route, for a peer that reads
+/// them whole (see [`Conn::set_path_mtu`]).
 pub const PAYLOAD: usize = 1400;
+/// The longest datagram we read whole, as we tell peers (the driver's buffer).
+pub const MAX_DATAGRAM: usize = 65535;
+/// Payload bytes a packet carries at least, whatever an ICMP message says of the path.
+const MIN_PAYLOAD: usize = 500;
+const ETHERNET_MTU: usize = 1500;
 /// Bytes a connection buffers for the reader: unread in-order data and packets that came out
 /// of order, together. What is left of it is the window we advertise.
 pub const RECV_WINDOW: usize = 1 << 20;
@@ -113,6 +124,16 @@ pub struct Conn {
     ack_due: bool,
     /// Packets sent again, for tests and trace logs.
     pub resent: u64,
+    // Packet size.
+    /// Payload bytes a new packet carries at most.
+    payload: usize,
+    /// The MTU the kernel knows for the path, and the header bytes of the IP version.
+    path_mtu: Option<(usize, usize)>,
+    /// The longest datagram the peer reads whole, if it said.
+    peer_datagram: Option<usize>,
+    /// For the acceptor, the peer's SYN: our packets carry our datagram size until the peer
+    /// is heard past it.
+    syn_seq: Option<u16>,
 }
 
 impl Conn {
@@ -150,6 +171,10 @@ impl Conn {
             eof: false,
             ack_due: false,
             resent: 0,
+            payload: PAYLOAD,
+            path_mtu: None,
+            peer_datagram: None,
+            syn_seq: None,
         }
     }
 
@@ -171,7 +196,42 @@ impl Conn {
         c.peer_window = (syn.wnd_size as usize).max(PAYLOAD);
         c.reply_micro = c.micros(now).wrapping_sub(syn.timestamp);
         c.ack_due = true;
+        c.syn_seq = Some(syn.seq_nr);
+        c.peer_datagram = syn.max_datagram.map(usize::from);
+        c.resize();
         c
+    }
+
+    /// The MTU the kernel knows for the path to the peer (the route's, or less where ICMP
+    /// said so), and whether it is IPv6. Packets grow past [`PAYLOAD`] only when it is wider
+    /// than Ethernet's and the peer said it reads such datagrams; they shrink below it when
+    /// it is narrower.
+    pub fn set_path_mtu(&mut self, mtu: usize, ipv6: bool) {
+        self.path_mtu = Some((mtu, if ipv6 { 40 } else { 20 }));
+        self.resize();
+    }
+
+    /// Payload bytes a new packet carries at most.
+    pub fn payload_size(&self) -> usize {
+        self.payload
+    }
+
+    fn resize(&mut self) {
+        let overhead = 8 + HEADER_LEN + EXTENSIONS_ROOM;
+        let size = match self.path_mtu {
+            None => PAYLOAD,
+            Some((mtu, ip)) => {
+                let path = mtu.saturating_sub(ip + overhead);
+                match self.peer_datagram {
+                    Some(peer) if mtu > ETHERNET_MTU => {
+                        path.min(peer.saturating_sub(HEADER_LEN + EXTENSIONS_ROOM))
+                    }
+                    _ => path.min(PAYLOAD),
+                }
+            }
+        };
+        self.payload = size.max(MIN_PAYLOAD);
+        self.cc.set_mss(HEADER_LEN + self.payload);
     }
 
     fn micros(&self, now: Instant) -> u32 {
@@ -229,7 +289,7 @@ impl Conn {
         let n = buf.len().min(self.readable.len());
         take_front(&mut self.readable, &mut buf[..n]);
         // A window that was too small to send into has opened: say so.
-        if before < PAYLOAD && self.window() >= PAYLOAD {
+        if before < self.payload && self.window() >= self.payload {
             self.ack_due = true;
         }
         n
@@ -296,6 +356,8 @@ impl Conn {
             seq_nr,
             ack_nr: self.ack_nr,
             sack: self.sack(),
+            max_datagram: (kind == ST_SYN || self.syn_seq == Some(self.ack_nr))
+                .then_some(MAX_DATAGRAM as u16),
         }
     }
 
@@ -336,7 +398,7 @@ impl Conn {
             return Some(self.send_again(i, now, window, flight));
         }
         if self.state == State::Connected && self.peer_window > 0 {
-            let size = self.unsent.len().min(PAYLOAD);
+            let size = self.unsent.len().min(self.payload);
             if size > 0 && (flight == 0 || flight + HEADER_LEN + size <= window) {
                 let mut payload = vec![0; size];
                 take_front(&mut self.unsent, &mut payload);
@@ -379,7 +441,7 @@ impl Conn {
             self.lost_count -= 1;
             self.flight_bytes += p.size();
         }
-        p.window_full = flight + p.size() + PAYLOAD >= window;
+        p.window_full = flight + p.size() + self.payload >= window;
         let bytes = header.encode(&p.payload);
         self.ack_due = false;
         self.last_sent = now;
@@ -397,6 +459,12 @@ impl Conn {
         }
         self.reply_micro = self.micros(now).wrapping_sub(h.timestamp);
         self.last_received = now;
+        if let Some(size) = h.max_datagram
+            && self.peer_datagram.is_none()
+        {
+            self.peer_datagram = Some(size.into());
+            self.resize();
+        }
         if h.kind == ST_RESET {
             self.state = State::Closed;
             self.error = Some(ErrorKind::ConnectionReset);

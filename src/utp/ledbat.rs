@@ -54,6 +54,14 @@ impl Ledbat {
         }
     }
 
+    /// The packet size changed: the window is never below one packet, and a connection
+    /// still in slow start starts from two of the new size.
+    pub fn set_mss(&mut self, mss: usize) {
+        self.mss = mss;
+        let floor = if self.slow_start { 2 * mss } else { mss };
+        self.cwnd = self.cwnd.max(floor as f64).min(MAX_WINDOW as f64);
+    }
+
     /// Bytes that may be in flight.
     pub fn window(&self) -> usize {
         self.cwnd as usize

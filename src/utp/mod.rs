@@ -4,6 +4,7 @@
 //! the peer port's UDP socket (shared with the DHT) as async streams.
 
 pub mod conn;
+mod icmp;
 pub mod ledbat;
 pub mod packet;
 pub mod socket;

@@ -1,6 +1,7 @@
 //! uTP packets (BEP 29): a 20-byte header, then extensions as a chain (each names the next),
-//! then the payload. Only the selective-ack extension (1) is read; others are skipped by their
-//! length. Every length is checked against the datagram before it is used.
+//! then the payload. Two extensions are read: the selective ack (1) and p2p's own
+//! [`EXT_DATAGRAM`]; others are skipped by their length, as BEP 29 asks of every client.
+//! Every length is checked against the datagram before it is used.
 
 /// Packet types.
 pub const ST_DATA: u8 = 0;
@@ -11,6 +12,15 @@ pub const ST_SYN: u8 = 4;
 const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 20;
 const EXT_SACK: u8 = 1;
+/// p2p's extension: the largest datagram its sender reads whole (2 bytes, big-endian). A
+/// receiver that reads datagrams into a smaller buffer (libtorrent's is 1,500 bytes) would
+/// take a longer one cut short, so a sender goes past [`super::conn::PAYLOAD`] only for a
+/// peer that said it can. It rides on the SYN and on the answers to it; clients that do not
+/// know it skip it (as they do libtorrent's close-reason extension, 3).
+const EXT_DATAGRAM: u8 = 0x70;
+/// Bytes the extensions we send may add to a header: a selective ack of 8 bytes and
+/// [`EXT_DATAGRAM`], each with its 2 bytes of chain.
+pub const EXTENSIONS_ROOM: usize = 10 + 4;
 /// The longest selective ack we read (bits for 512 packets past the ack): longer ones are
 /// cut to this, which only makes us resend sooner.
 const MAX_SACK: usize = 64;
@@ -30,6 +40,8 @@ pub struct Header {
     pub ack_nr: u16,
     /// Selective ack: bit `i` (LSB first in each byte) says `ack_nr + 2 + i` arrived.
     pub sack: Option<Vec<u8>>,
+    /// [`EXT_DATAGRAM`]: the largest datagram the sender reads whole.
+    pub max_datagram: Option<u16>,
 }
 
 impl Header {
@@ -54,6 +66,7 @@ impl Header {
             seq_nr: u16_at(16),
             ack_nr: u16_at(18),
             sack: None,
+            max_datagram: None,
         };
         let mut next = datagram[1];
         let mut at = HEADER_LEN;
@@ -65,28 +78,39 @@ impl Header {
             if next == EXT_SACK && len > 0 {
                 header.sack = Some(data[..len.min(MAX_SACK)].to_vec());
             }
+            if next == EXT_DATAGRAM && len == 2 {
+                header.max_datagram = Some(u16::from_be_bytes([data[0], data[1]]));
+            }
             next = datagram[at];
             at += 2 + len;
         }
         Some((header, at))
     }
 
-    /// The header (and its selective ack) followed by `payload`.
+    /// The header (and its extensions) followed by `payload`.
     pub fn encode(&self, payload: &[u8]) -> Vec<u8> {
-        let sack_len = self.sack.as_ref().map_or(0, |s| 2 + s.len());
-        let mut out = Vec::with_capacity(HEADER_LEN + sack_len + payload.len());
+        let datagram = self.max_datagram.map(u16::to_be_bytes);
+        let extensions: Vec<(u8, &[u8])> = [
+            self.sack.as_deref().map(|s| (EXT_SACK, s)),
+            datagram.as_ref().map(|d| (EXT_DATAGRAM, &d[..])),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let room: usize = extensions.iter().map(|(_, d)| 2 + d.len()).sum();
+        let mut out = Vec::with_capacity(HEADER_LEN + room + payload.len());
         out.push((self.kind << 4) | VERSION);
-        out.push(if self.sack.is_some() { EXT_SACK } else { 0 });
+        out.push(extensions.first().map_or(0, |e| e.0));
         out.extend_from_slice(&self.conn_id.to_be_bytes());
         out.extend_from_slice(&self.timestamp.to_be_bytes());
         out.extend_from_slice(&self.timestamp_diff.to_be_bytes());
         out.extend_from_slice(&self.wnd_size.to_be_bytes());
         out.extend_from_slice(&self.seq_nr.to_be_bytes());
         out.extend_from_slice(&self.ack_nr.to_be_bytes());
-        if let Some(sack) = &self.sack {
-            out.push(0);
-            out.push(sack.len() as u8);
-            out.extend_from_slice(sack);
+        for (i, (_, data)) in extensions.iter().enumerate() {
+            out.push(extensions.get(i + 1).map_or(0, |e| e.0));
+            out.push(data.len() as u8);
+            out.extend_from_slice(data);
         }
         out.extend_from_slice(payload);
         out
@@ -112,6 +136,7 @@ mod tests {
             seq_nr: 65535,
             ack_nr: 3,
             sack: None,
+            max_datagram: None,
         }
     }
 
@@ -129,6 +154,22 @@ mod tests {
         };
         let bytes = sacked.encode(b"");
         assert_eq!(Header::decode(&bytes), Some((sacked, HEADER_LEN + 6)));
+        // Both extensions, chained: the selective ack names the datagram size next.
+        let both = Header {
+            sack: Some(vec![1; 8]),
+            max_datagram: Some(65535),
+            ..header(ST_STATE)
+        };
+        let bytes = both.encode(b"xy");
+        assert_eq!(bytes.len(), HEADER_LEN + EXTENSIONS_ROOM + 2);
+        assert_eq!(
+            (bytes[1], bytes[20], bytes[30]),
+            (EXT_SACK, EXT_DATAGRAM, 0)
+        );
+        assert_eq!(
+            Header::decode(&bytes),
+            Some((both, HEADER_LEN + EXTENSIONS_ROOM))
+        );
     }
 
     #[test]

@@ -10,8 +10,11 @@
 //!   no connection, gets one RESET the size of its header (never more than came in).
 //! - The kernel's ICMP "port unreachable" for a peer with no UDP listener (`IP_RECVERR`) fails
 //!   a connect to it at once, so that the dialer falls back to TCP without waiting.
+//! - Each connection learns the path's MTU from the kernel when it starts, and again from an
+//!   ICMP "too big" (see [`Conn::set_path_mtu`]).
 
 use super::conn::Conn;
+use super::icmp::{self, Icmp};
 use super::packet::{Header, ST_RESET, ST_SYN};
 use async_io::Async;
 use async_std::channel::{Receiver, Sender};
@@ -211,7 +214,9 @@ impl UtpSocket {
             }
             let now = Instant::now();
             let seq = t.rng.next_u64() as u16;
-            let mut slot = Slot::new(Conn::connect(recv_id, seq, now));
+            let mut conn = Conn::connect(recv_id, seq, now);
+            learn_path(&mut conn, to);
+            let mut slot = Slot::new(conn);
             self.shared.flush(to, &mut slot, now);
             t.conns.insert((to, recv_id), slot);
             (to, recv_id)
@@ -246,6 +251,15 @@ impl UtpSocket {
     }
 }
 
+/// Tells a new connection the MTU of its path, as far as the kernel knows it (without it, the
+/// connection keeps to the fixed size that fits Ethernet).
+fn learn_path(conn: &mut Conn, to: SocketAddr) {
+    match icmp::path_mtu(to) {
+        Ok(mtu) => conn.set_path_mtu(mtu, canonical(to).is_ipv6()),
+        Err(e) => log::debug!("uTP: no MTU for the path to {to}: {e}"),
+    }
+}
+
 fn remember_failed(failed: &mut HashSet<SocketAddr>, addr: SocketAddr) {
     if failed.len() >= FAILED_KEPT {
         failed.clear();
@@ -267,62 +281,6 @@ fn tune(udp: &UdpSocket, v6: bool) {
     }
     for name in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
         let _ = set_int(fd, libc::SOL_SOCKET, name, 4 << 20);
-    }
-}
-
-/// Takes the queued ICMP errors: the addresses that refused a datagram.
-fn refused(udp: &UdpSocket) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    for _ in 0..64 {
-        let mut name: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut control = [0u8; 512];
-        let mut data = [0u8; 64];
-        let mut iov = libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: data.len(),
-        };
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
-        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control.len();
-        // SAFETY: every pointer in `msg` points at a live buffer of the length given.
-        let n = unsafe {
-            libc::recvmsg(
-                udp.as_raw_fd(),
-                &mut msg,
-                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            break;
-        }
-        if let Some(addr) = sockaddr(&name) {
-            out.push(addr);
-        }
-    }
-    out
-}
-
-fn sockaddr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match name.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says it is a sockaddr_in.
-            let a =
-                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-            Some(SocketAddr::new(ip.into(), u16::from_be(a.sin_port)))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says it is a sockaddr_in6.
-            let a =
-                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-            Some(SocketAddr::new(ip.into(), u16::from_be(a.sin6_port)))
-        }
-        _ => None,
     }
 }
 
@@ -363,13 +321,22 @@ async fn drive(shared: Arc<Shared>) {
                 Ok((n, from)) => receive(&shared, &buf[..n], from, now, &mut touched),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(_) => {
-                    // An ICMP error: the peers it names have no uTP.
-                    for addr in refused(shared.udp.get_ref()) {
+                    // An ICMP error: a peer with no uTP, or a path narrower than we sent.
+                    for (addr, what) in icmp::take_errors(shared.udp.get_ref()) {
                         let mut t = shared.lock();
                         for (key, slot) in t.conns.iter_mut() {
-                            if key.0 == addr && !slot.conn.is_connected() {
-                                slot.conn.reset(now);
-                                touched.insert(*key);
+                            if canonical(key.0) != canonical(addr) {
+                                continue;
+                            }
+                            match what {
+                                Icmp::Refused if !slot.conn.is_connected() => {
+                                    slot.conn.reset(now);
+                                    touched.insert(*key);
+                                }
+                                Icmp::TooBig(mtu) => {
+                                    slot.conn.set_path_mtu(mtu, canonical(addr).is_ipv6());
+                                }
+                                Icmp::Refused => {}
                             }
                         }
                     }
@@ -452,12 +419,15 @@ fn receive(
             seq_nr: t.rng.next_u64() as u16,
             ack_nr: h.seq_nr,
             sack: None,
+            max_datagram: None,
         };
         shared.send(&reset.encode(&[]), from);
         return;
     }
     let seq = t.rng.next_u64() as u16;
-    let slot = Slot::new(Conn::accept(&h, seq, now));
+    let mut conn = Conn::accept(&h, seq, now);
+    learn_path(&mut conn, from);
+    let slot = Slot::new(conn);
     t.conns.insert(key, slot);
     touched.insert(key);
     let stream = UtpStream {

@@ -340,3 +340,75 @@ fn fin_closes_both_sides_after_the_data_and_reset_ends_at_once() {
     a.on_packet(&r, &[], t0);
     assert_eq!(a.error(), Some(ErrorKind::ConnectionReset));
 }
+
+#[test]
+fn packets_grow_to_a_wide_path_only_for_a_peer_that_reads_them_whole() {
+    let t0 = Instant::now();
+    let decode = |p: &[u8]| {
+        let (h, at) = super::super::packet::Header::decode(p).unwrap();
+        (h, p[at..].to_vec())
+    };
+    // Both ends p2p, on loopback (MTU 65536): the SYN and its answer say so.
+    let mut a = Conn::connect(1000, 50, t0);
+    a.set_path_mtu(65536, false);
+    let (syn, _) = decode(&a.transmit(t0).unwrap());
+    assert_eq!(syn.max_datagram, Some(MAX_DATAGRAM as u16));
+    let mut b = Conn::accept(&syn, 9000, t0);
+    b.set_path_mtu(65536, false);
+    let wide = 65536 - 20 - 8 - HEADER_LEN - EXTENSIONS_ROOM;
+    assert_eq!(b.payload_size(), wide);
+    assert_eq!(a.payload_size(), PAYLOAD, "A has not heard B yet");
+    let (answer, _) = decode(&b.transmit(t0).unwrap());
+    a.on_packet(&answer, &[], t0);
+    assert!(a.is_connected());
+    assert_eq!(a.payload_size(), wide);
+    // A sends 200 kB in packets of the path's size; each fits what B reads whole.
+    let sent = data(200_000, 3);
+    assert_eq!(a.write(&sent), sent.len());
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for step in 0..100 {
+        let now = t0 + Duration::from_millis(step);
+        while let Some(p) = a.transmit(now) {
+            assert!(
+                p.len() <= MAX_DATAGRAM && p.len() <= 65536 - 28,
+                "{}",
+                p.len()
+            );
+            let (h, payload) = decode(&p);
+            b.on_packet(&h, &payload, now);
+        }
+        let n = b.read(&mut buf);
+        got.extend_from_slice(&buf[..n]);
+        while let Some(p) = b.transmit(now) {
+            let (h, payload) = decode(&p);
+            a.on_packet(&h, &payload, now);
+        }
+    }
+    assert!(got == sent, "{} of {} bytes", got.len(), sent.len());
+    // B has heard A past the SYN: its packets no longer carry the extension.
+    assert!(
+        b.transmit(t0)
+            .is_none_or(|p| decode(&p).0.max_datagram.is_none())
+    );
+
+    // A peer that did not say (libtorrent reads 1,500 bytes): the fixed size, however wide
+    // the path.
+    let quiet = Header {
+        max_datagram: None,
+        ..syn.clone()
+    };
+    let mut c = Conn::accept(&quiet, 9000, t0);
+    c.set_path_mtu(65536, false);
+    assert_eq!(c.payload_size(), PAYLOAD);
+    // A path narrower than Ethernet (an IPv6 tunnel at 1280; ICMP "too big" says as much):
+    // smaller packets, whoever the peer.
+    b.set_path_mtu(1280, true);
+    assert_eq!(
+        b.payload_size(),
+        1280 - 40 - 8 - HEADER_LEN - EXTENSIONS_ROOM
+    );
+    // An Ethernet path: the fixed size, though the peer reads more.
+    b.set_path_mtu(1500, false);
+    assert_eq!(b.payload_size(), PAYLOAD);
+}

@@ -76,6 +76,7 @@ fn datagrams_starting_with_d_go_to_the_dht_and_strangers_get_one_reset() {
             seq_nr: 9,
             ack_nr: 1,
             sack: None,
+            max_datagram: None,
         }
         .encode(&[0u8; 1000]);
         other.send_to(&stray, a.local_addr()).unwrap();
@@ -104,6 +105,7 @@ fn a_flood_of_syns_from_one_host_is_capped_and_a_real_peer_still_connects() {
                 seq_nr: 1,
                 ack_nr: 0,
                 sack: None,
+                max_datagram: None,
             };
             let _ = flood.send_to(&syn.encode(&[]), a.local_addr());
         }
@@ -152,6 +154,7 @@ fn a_reset_from_a_restarted_peer_ends_the_connection_at_once() {
             seq_nr: 500,
             ack_nr: syn.seq_nr,
             sack: None,
+            max_datagram: None,
         };
         peer.send_to(&state.encode(&[]), from).unwrap();
         let mut stream = dial.await.unwrap();
