@@ -3,8 +3,9 @@
 //! one-way delay of our last packet as the peer saw it (its clock less ours, so offset by the
 //! difference of the clocks); the lowest such value over the last minutes is the path's base
 //! delay, and what lies above it is queueing. Below the target the window grows, above it
-//! shrinks, in proportion to the distance — so a TCP flow sharing the bottleneck, which fills
-//! queues, makes uTP yield to it. Sans-IO: the clock is passed in.
+//! shrinks, in proportion to the distance (and to the window, as LEDBAT++ has it) — so a TCP
+//! flow sharing the bottleneck, which fills queues, makes uTP yield to it. Sans-IO: the clock
+//! is passed in.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -19,6 +20,10 @@ const BASE_HISTORY: usize = 10;
 /// Recent samples whose lowest is the current delay (RFC 6817's `CURRENT_FILTER`): one late
 /// packet is not taken for a queue.
 const CURRENT_FILTER: usize = 4;
+/// What a loss leaves of the window when there was no queue to overflow (below a quarter of
+/// the target): a random loss costs an eighth, not half, so that a lossy link is not left
+/// mostly idle (at 1 % loss, halving holds the window near 20 packets whatever the link).
+pub const NOISE_BACKOFF: f64 = 0.875;
 /// The window never grows past this (a connection's memory is bounded anyway).
 pub const MAX_WINDOW: usize = 4 << 20;
 
@@ -29,6 +34,10 @@ pub struct Ledbat {
     slow_start: bool,
     /// Where slow start after a timeout stops.
     ssthresh: f64,
+    /// The largest window that kept the queue within target since the last loss: after a
+    /// flow that filled the queue leaves (the queue is gone), the window goes back to it in
+    /// slow start's steps rather than BEP 29's few thousand bytes a round trip.
+    good: f64,
     /// The lowest delay of each of the last minutes, newest last, and when the newest began.
     base: VecDeque<u32>,
     minute_began: Option<Instant>,
@@ -48,6 +57,7 @@ impl Ledbat {
             cwnd: 2.0 * mss as f64,
             slow_start: true,
             ssthresh: MAX_WINDOW as f64,
+            good: 0.0,
             base: VecDeque::new(),
             minute_began: None,
             recent: VecDeque::new(),
@@ -118,6 +128,9 @@ impl Ledbat {
     /// sent (a sender with nothing to send does not earn a larger window).
     pub fn on_ack(&mut self, acked: usize, window_full: bool) {
         let queued = self.queueing_delay();
+        if queued <= TARGET_US {
+            self.good = self.good.max(self.cwnd);
+        }
         if self.slow_start {
             if queued > TARGET_US || self.cwnd >= self.ssthresh {
                 self.slow_start = false;
@@ -126,24 +139,49 @@ impl Ledbat {
                 return;
             }
         }
+        if queued < TARGET_US / 4 && self.cwnd < self.good {
+            if window_full {
+                self.cwnd = (self.cwnd + acked as f64).min(self.good);
+            }
+            return;
+        }
         let off_target = (TARGET_US as f64 - queued as f64) / TARGET_US as f64;
         let window_factor = acked as f64 / self.cwnd.max(self.mss as f64);
-        let change = GAIN_BYTES * off_target.max(-1.0) * window_factor;
+        let change = if off_target >= 0.0 {
+            // BEP 29: up to GAIN_BYTES a round trip, in proportion to the room below target.
+            GAIN_BYTES * off_target * window_factor
+        } else {
+            // Above target, LEDBAT++'s multiplicative decrease
+            // (draft-irtf-iccrg-ledbat-plus-plus): the window shrinks a round trip by its
+            // share of the excess over target, at most half, so that a TCP flow filling the
+            // queue gets the link within round trips (BEP 29's linear decrease of at most
+            // GAIN_BYTES a round trip takes minutes from a large window).
+            -(acked as f64) * (-off_target).min(0.5)
+        };
         if change < 0.0 || window_full {
             self.cwnd = (self.cwnd + change).clamp(self.mss as f64, MAX_WINDOW as f64);
         }
     }
 
-    /// A packet was lost (found by duplicate or selective acks): the window halves.
+    /// A packet was lost (found by duplicate or selective acks): the window halves where a
+    /// queue has built (the loss is its overflow), and shrinks by [`NOISE_BACKOFF`] where
+    /// none has (the loss is the link's, as on a radio link, not congestion).
     pub fn on_loss(&mut self) {
         self.slow_start = false;
-        self.cwnd = (self.cwnd / 2.0).max(self.mss as f64);
+        let factor = if self.queueing_delay() < TARGET_US / 4 {
+            NOISE_BACKOFF
+        } else {
+            0.5
+        };
+        self.cwnd = (self.cwnd * factor).max(self.mss as f64);
+        self.good = self.cwnd;
     }
 
     /// Nothing was acknowledged for a whole retransmission timeout: one packet, then slow start
     /// up to half the old window.
     pub fn on_timeout(&mut self) {
         self.ssthresh = (self.cwnd / 2.0).max(2.0 * self.mss as f64);
+        self.good = 0.0;
         self.cwnd = self.mss as f64;
         self.slow_start = true;
     }
@@ -201,11 +239,19 @@ mod tests {
     }
 
     #[test]
-    fn never_below_one_packet_and_loss_halves() {
+    fn never_below_one_packet_and_loss_halves_where_a_queue_built() {
         let now = Instant::now();
         let mut cc = Ledbat::new(MSS);
         cc.delay_sample(1000, now);
         rounds(&mut cc, 0, 4, now);
+        // No queue: a loss costs an eighth.
+        let w = cc.window();
+        cc.on_loss();
+        assert_eq!(cc.window(), (w as f64 * NOISE_BACKOFF) as usize);
+        // A queue of half the target: the loss is its overflow, and halves the window.
+        for _ in 0..CURRENT_FILTER {
+            cc.delay_sample(1000 + TARGET_US / 2, now);
+        }
         let w = cc.window();
         cc.on_loss();
         assert_eq!(cc.window(), w / 2);
@@ -218,6 +264,28 @@ mod tests {
         cc.on_timeout();
         assert_eq!(cc.window(), MSS);
         assert!(cc.in_slow_start());
+    }
+
+    #[test]
+    fn above_target_the_window_yields_within_round_trips_and_comes_back_when_the_queue_goes() {
+        let now = Instant::now();
+        let mut cc = Ledbat::new(MSS);
+        cc.delay_sample(1000, now);
+        rounds(&mut cc, 0, 6, now);
+        rounds(&mut cc, TARGET_US / 2, 3, now);
+        let held = cc.window();
+        assert!(!cc.in_slow_start() || held > 50 * MSS);
+        // A TCP flow fills the queue, four times the target: the window halves each round
+        // trip down to one packet.
+        rounds(&mut cc, 4 * TARGET_US, 1, now);
+        assert!(cc.window() <= held * 6 / 10, "{held} → {}", cc.window());
+        rounds(&mut cc, 4 * TARGET_US, 10, now);
+        assert_eq!(cc.window(), MSS);
+        // It leaves; the queue drains: back to the window that held the target, doubling.
+        rounds(&mut cc, 0, 5, now);
+        assert!(cc.window() < held, "not in one round trip");
+        rounds(&mut cc, 0, 5, now);
+        assert!(cc.window() >= held, "{held} → {}", cc.window());
     }
 
     #[test]
