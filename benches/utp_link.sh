@@ -85,7 +85,8 @@ transfers() {
     for c in p2p libtorrent; do
       rm -rf "$work/out"
       # shellcheck disable=SC2046
-      /usr/bin/time -f '%e' -o "$work/time.txt" $(fetch_cmd $c "$m") >/dev/null 2>&1 || { echo "$c: fetch failed" >&2; exit 1; }
+      timeout 900 /usr/bin/time -f '%e' -o "$work/time.txt" $(fetch_cmd $c "$m") >/dev/null 2>"$work/fetch.err" \
+        || { echo "$c: fetch failed or took over 900 s; its last lines:" >&2; tail -5 "$work/fetch.err" >&2; exit 1; }
       cmp -s "$work/src$m/data.bin" "$work/out/data.bin" || { echo "$c: the copy differs" >&2; exit 1; }
       w=$(cat "$work/time.txt"); echo "$w" >> "$work/$label.$c"
       printf '  round %d %-11s %7.2f s  %6.2f Mbit/s\n' "$r" "$c" "$w" "$(echo "$m * 8.388608 / $w" | bc -l)"
