@@ -1,7 +1,7 @@
 //! Transmission on the wire. It will not talk to 127.0.0.0/8 peers, so these tests make two
 //! test hosts of their own — network namespaces joined by a veth pair, addressed in 198.18.0.0/15
 //! (the range set aside for benchmarking) — and remove them afterwards. Needs root (`ip netns`),
-//! iproute2 and transmission-cli.
+//! iproute2, transmission-cli and (for uTP) transmission-daemon.
 
 mod common;
 use common::*;
@@ -216,4 +216,197 @@ fn scrape_in_ns(ns: &str, port: u16, hash_hex: &str) -> (i64, i64, i64) {
         .unwrap();
     assert!(o.status.success(), "scrape: {}", stderr(&o));
     decode_scrape(&o.stdout)
+}
+
+/// A transmission-daemon in `ns` with uTP on, peer port `port`, its RPC on 127.0.0.1:9091
+/// inside the namespace without authentication; no DHT, LPD or PEX.
+fn transmission_daemon(ns: &str, config: &Path, port: u16) -> Proc {
+    let daemon = require("transmission-daemon", "transmission-daemon");
+    fs::create_dir_all(config).unwrap();
+    fs::write(
+        config.join("settings.json"),
+        format!(
+            r#"{{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
+                "utp-enabled": true, "port-forwarding-enabled": false, "peer-port": {port},
+                "rpc-enabled": true, "rpc-bind-address": "127.0.0.1", "rpc-port": 9091,
+                "rpc-authentication-required": false, "rpc-whitelist-enabled": false,
+                "message-level": 2}}"#
+        ),
+    )
+    .unwrap();
+    let mut cmd = TestHosts::exec(
+        ns,
+        daemon.to_str().unwrap(),
+        &["-f", "-g", config.to_str().unwrap()],
+    );
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    Proc::spawn("transmission-daemon", &mut cmd)
+}
+
+/// `transmission-remote` against the daemon in `ns`; its standard output.
+fn remote(ns: &str, args: &[&str]) -> Option<String> {
+    let remote = require("transmission-remote", "transmission-cli");
+    let mut all = vec!["127.0.0.1:9091"];
+    all.extend_from_slice(args);
+    let o = TestHosts::exec(ns, remote.to_str().unwrap(), &all)
+        .output()
+        .unwrap();
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Whether Transmission in `ns` lists a peer at `addr` whose flags hold `T` (µTP).
+fn utp_peer_listed(ns: &str, addr: &str) -> bool {
+    remote(ns, &["-t", "all", "--info-peers"]).is_some_and(|peers| {
+        peers.lines().any(|line| {
+            let mut fields = line.split_whitespace();
+            fields.next() == Some(addr) && fields.next().is_some_and(|flags| flags.contains('T'))
+        })
+    })
+}
+
+#[test]
+fn transmission_and_p2p_exchange_64_mib_over_utp_both_ways() {
+    let hosts = TestHosts::new("u");
+    let dir = tempfile::tempdir().unwrap();
+    let tport = 7000;
+    let (content, torrent) = make_content(
+        dir.path(),
+        "u.bin",
+        64 << 20,
+        &format!("u@{HOST_A}:{tport}"),
+        "256K",
+    );
+    let original = fs::read(&content).unwrap();
+    let _tracker = p2p_in_ns(
+        "tracker",
+        &hosts.a,
+        &[
+            "tracker",
+            "--listen",
+            &format!("{HOST_A}:{tport}"),
+            "--interval",
+            "5",
+        ],
+    );
+
+    // Transmission (host B) fetches from a p2p seed (host A) that speaks uTP alone: no TCP
+    // listener, so every byte comes over uTP; Transmission's peer list says µTP as well.
+    let seed = p2p_in_ns(
+        "seed",
+        &hosts.a,
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("{HOST_A}:6881"),
+            "--utp",
+            "only",
+            "--no-dht",
+        ],
+    );
+    let tr_out = dir.path().join("transmission");
+    fs::create_dir(&tr_out).unwrap();
+    let tr = transmission_daemon(&hosts.b, &dir.path().join("tr-config-b"), 51413);
+    assert!(
+        wait_until(Duration::from_secs(20), || remote(&hosts.b, &["-l"])
+            .is_some()),
+        "transmission-daemon's RPC never answered"
+    );
+    let added = remote(
+        &hosts.b,
+        &[
+            "-a",
+            torrent.to_str().unwrap(),
+            "-w",
+            tr_out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        added.is_some(),
+        "transmission-remote could not add the torrent"
+    );
+    let mut utp_seen = false;
+    let got = wait_until(Duration::from_secs(120), || {
+        utp_seen |= utp_peer_listed(&hosts.b, HOST_A);
+        fs::read(tr_out.join("u.bin")).is_ok_and(|b| b == original)
+    });
+    assert!(
+        got,
+        "Transmission did not download the file from p2p over uTP"
+    );
+    assert!(
+        utp_seen,
+        "Transmission never listed p2p's seed as a µTP peer"
+    );
+    drop(seed);
+    drop(tr);
+
+    // p2p (host B), uTP alone, fetches from Transmission seeding (host A).
+    let tr_seed_dir = dir.path().join("tr-seed");
+    fs::create_dir(&tr_seed_dir).unwrap();
+    fs::copy(&content, tr_seed_dir.join("u.bin")).unwrap();
+    let _tr_seed = transmission_daemon(&hosts.a, &dir.path().join("tr-config-a"), 51413);
+    assert!(
+        wait_until(Duration::from_secs(20), || remote(&hosts.a, &["-l"])
+            .is_some()),
+        "transmission-daemon's RPC never answered"
+    );
+    let added = remote(
+        &hosts.a,
+        &[
+            "-a",
+            torrent.to_str().unwrap(),
+            "-w",
+            tr_seed_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        added.is_some(),
+        "transmission-remote could not add the torrent"
+    );
+    // Checked and seeding: the list shows it at 100 %.
+    let seeding = wait_until(Duration::from_secs(60), || {
+        remote(&hosts.a, &["-l"]).is_some_and(|l| l.contains("100%"))
+    });
+    assert!(seeding, "Transmission never finished checking its copy");
+    let out = dir.path().join("p2p-out");
+    let mut fetch = TestHosts::exec(
+        &hosts.b,
+        BIN,
+        &[
+            "fetch",
+            torrent.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--listen",
+            &format!("{HOST_B}:0"),
+            "--peer",
+            &format!("{HOST_A}:51413"),
+            "--utp",
+            "only",
+            "--no-dht",
+            "--json",
+        ],
+    );
+    let json_path = dir.path().join("fetch.json");
+    fetch
+        .env("RUST_LOG", "warn")
+        .env("XDG_STATE_HOME", fresh_state_dir())
+        .stdout(fs::File::create(&json_path).unwrap())
+        .stderr(Stdio::null());
+    let status = Proc::spawn("fetch", &mut fetch).wait_for(Duration::from_secs(120));
+    let json = fs::read_to_string(&json_path).unwrap();
+    assert!(
+        status.success(),
+        "p2p fetch from Transmission failed: {json}"
+    );
+    assert!(
+        json.contains("\"utp_connections\":1") && json.contains("\"tcp_connections\":0"),
+        "{json}"
+    );
+    assert!(fs::read(out.join("u.bin")).unwrap() == original);
 }

@@ -12,15 +12,19 @@ pub const ST_SYN: u8 = 4;
 const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 20;
 const EXT_SACK: u8 = 1;
+/// µTorrent's "extension bits" (8 bytes), which libutp reads and µTorrent sends on its SYNs;
+/// we send them, zero, ahead of [`EXT_DATAGRAM`]: libutp (Transmission's) takes a packet whose
+/// first extension is 3 or more for a version-0 packet and drops it.
+const EXT_BITS: u8 = 2;
 /// p2p's extension: the largest datagram its sender reads whole (2 bytes, big-endian). A
 /// receiver that reads datagrams into a smaller buffer (libtorrent's is 1,500 bytes) would
 /// take a longer one cut short, so a sender goes past [`super::conn::PAYLOAD`] only for a
-/// peer that said it can. It rides on the SYN and on the answers to it; clients that do not
-/// know it skip it (as they do libtorrent's close-reason extension, 3).
+/// peer that said it can. It rides on the SYN and on the answers to it, after [`EXT_BITS`];
+/// clients that do not know it skip it, as BEP 29 asks (libtorrent and libutp do).
 const EXT_DATAGRAM: u8 = 0x70;
-/// Bytes the extensions we send may add to a header: a selective ack of 8 bytes and
-/// [`EXT_DATAGRAM`], each with its 2 bytes of chain.
-pub const EXTENSIONS_ROOM: usize = 10 + 4;
+/// Bytes the extensions we send may add to a header: a selective ack of 8 bytes, the
+/// extension bits and [`EXT_DATAGRAM`], each with its 2 bytes of chain.
+pub const EXTENSIONS_ROOM: usize = 10 + 10 + 4;
 /// The longest selective ack we read (bits for 512 packets past the ack): longer ones are
 /// cut to this, which only makes us resend sooner.
 const MAX_SACK: usize = 64;
@@ -92,6 +96,7 @@ impl Header {
         let datagram = self.max_datagram.map(u16::to_be_bytes);
         let extensions: Vec<(u8, &[u8])> = [
             self.sack.as_deref().map(|s| (EXT_SACK, s)),
+            datagram.map(|_| (EXT_BITS, &[0u8; 8][..])),
             datagram.as_ref().map(|d| (EXT_DATAGRAM, &d[..])),
         ]
         .into_iter()
@@ -154,7 +159,7 @@ mod tests {
         };
         let bytes = sacked.encode(b"");
         assert_eq!(Header::decode(&bytes), Some((sacked, HEADER_LEN + 6)));
-        // Both extensions, chained: the selective ack names the datagram size next.
+        // All, chained: the selective ack, the extension bits, the datagram size.
         let both = Header {
             sack: Some(vec![1; 8]),
             max_datagram: Some(65535),
@@ -162,14 +167,22 @@ mod tests {
         };
         let bytes = both.encode(b"xy");
         assert_eq!(bytes.len(), HEADER_LEN + EXTENSIONS_ROOM + 2);
+        let chain = (bytes[1], bytes[20], bytes[30], bytes[40]);
+        assert_eq!(chain, (EXT_SACK, EXT_BITS, EXT_DATAGRAM, 0));
+        let back = Header::decode(&bytes);
+        assert_eq!(back, Some((both, HEADER_LEN + EXTENSIONS_ROOM)));
+        // Without a selective ack (a SYN), the extension bits lead: libutp reads a packet
+        // whose first extension is 3 or more as version 0.
+        let syn = Header {
+            max_datagram: Some(1500),
+            ..header(ST_SYN)
+        };
+        let bytes = syn.encode(b"");
         assert_eq!(
             (bytes[1], bytes[20], bytes[30]),
-            (EXT_SACK, EXT_DATAGRAM, 0)
+            (EXT_BITS, EXT_DATAGRAM, 0)
         );
-        assert_eq!(
-            Header::decode(&bytes),
-            Some((both, HEADER_LEN + EXTENSIONS_ROOM))
-        );
+        assert_eq!(Header::decode(&bytes), Some((syn, HEADER_LEN + 14)));
     }
 
     #[test]
