@@ -13,9 +13,7 @@
 //!   we advertise is what is left of it, and packets past it are dropped.
 
 use super::ledbat::Ledbat;
-use super::packet::{
-    EXTENSIONS_ROOM, HEADER_LEN, Header, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, before,
-};
+use super::packet::{HEADER_LEN, Header, ST_DATA, ST_FIN, ST_RESET, ST_STATE, ST_SYN, before};
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::time::{Duration, Instant};
@@ -30,9 +28,7 @@ use std::time::{Duration, Instant};
 pub const PAYLOAD: usize = 1400;
 /// The longest datagram we read whole, as we tell peers (the driver's buffer).
 pub const MAX_DATAGRAM: usize = 65535;
-/// Payload bytes a packet carries at least, whatever an ICMP message says of the path.
-const MIN_PAYLOAD: usize = 500;
-const ETHERNET_MTU: usize = 1500;
+
 /// Bytes a connection buffers for the reader: unread in-order data and packets that came out
 /// of order, together. What is left of it is the window we advertise.
 pub const RECV_WINDOW: usize = 1 << 20;
@@ -200,38 +196,6 @@ impl Conn {
         c.peer_datagram = syn.max_datagram.map(usize::from);
         c.resize();
         c
-    }
-
-    /// The MTU the kernel knows for the path to the peer (the route's, or less where ICMP
-    /// said so), and whether it is IPv6. Packets grow past [`PAYLOAD`] only when it is wider
-    /// than Ethernet's and the peer said it reads such datagrams; they shrink below it when
-    /// it is narrower.
-    pub fn set_path_mtu(&mut self, mtu: usize, ipv6: bool) {
-        self.path_mtu = Some((mtu, if ipv6 { 40 } else { 20 }));
-        self.resize();
-    }
-
-    /// Payload bytes a new packet carries at most.
-    pub fn payload_size(&self) -> usize {
-        self.payload
-    }
-
-    fn resize(&mut self) {
-        let overhead = 8 + HEADER_LEN + EXTENSIONS_ROOM;
-        let size = match self.path_mtu {
-            None => PAYLOAD,
-            Some((mtu, ip)) => {
-                let path = mtu.saturating_sub(ip + overhead);
-                match self.peer_datagram {
-                    Some(peer) if mtu > ETHERNET_MTU => {
-                        path.min(peer.saturating_sub(HEADER_LEN + EXTENSIONS_ROOM))
-                    }
-                    _ => path.min(PAYLOAD),
-                }
-            }
-        };
-        self.payload = size.max(MIN_PAYLOAD);
-        self.cc.set_mss(HEADER_LEN + self.payload);
     }
 
     fn micros(&self, now: Instant) -> u32 {
@@ -720,56 +684,6 @@ impl Conn {
             .min()
             .expect("keepalive")
     }
-
-    /// Panics if the counts kept as packets change state disagree with the packets, or the
-    /// receive side holds more than its window (for fuzzing and tests).
-    pub fn check_invariants(&self) {
-        let flight: usize = self
-            .flight
-            .iter()
-            .filter(|p| !p.lost && !p.sacked)
-            .map(Sent::size)
-            .sum();
-        assert_eq!(flight, self.flight_bytes, "bytes in flight");
-        let lost = self.flight.iter().filter(|p| p.lost).count();
-        assert_eq!(lost, self.lost_count, "packets to send again");
-        assert!(self.readable.len() + self.out_of_order_bytes <= RECV_WINDOW);
-        assert!(self.unsent.len() <= SEND_BUFFER);
-        assert!(self.out_of_order.len() <= 64);
-    }
-
-    /// The state in one line, for trace logs.
-    pub fn describe(&self) -> String {
-        let lost = self.lost_count;
-        let sacked = self.flight.iter().filter(|p| p.sacked).count();
-        let front = self
-            .flight
-            .front()
-            .map(|p| {
-                format!(
-                    "front {} (sent {}x, lost {}, sacked {}) ",
-                    p.seq, p.transmissions, p.lost, p.sacked
-                )
-            })
-            .unwrap_or_default();
-        format!(
-            "{front}last ack {} seq_nr {} {:?} cwnd {} queue {}us peer window {} flight {} ({} bytes, {lost} lost, {sacked} sacked) unsent {} rto {:?} timeouts {} resent {} readable {} ooo {}",
-            self.last_ack,
-            self.seq_nr,
-            self.state,
-            self.cc.window(),
-            self.cc.queueing_delay(),
-            self.peer_window,
-            self.flight.len(),
-            self.flight_bytes,
-            self.unsent.len(),
-            self.rto,
-            self.timeouts,
-            self.resent,
-            self.readable.len(),
-            self.out_of_order.len()
-        )
-    }
 }
 
 /// Moves the first `out.len()` bytes of `queue` into `out` (slice by slice, not byte by byte).
@@ -782,5 +696,7 @@ fn take_front(queue: &mut VecDeque<u8>, out: &mut [u8]) {
     queue.drain(..out.len());
 }
 
+mod inspect;
+mod path;
 #[cfg(test)]
 mod tests;

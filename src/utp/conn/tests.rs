@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::random::Rng;
+use crate::utp::packet::EXTENSIONS_ROOM;
 
 struct Link {
     delay: Duration,
