@@ -17,3 +17,29 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 # Writes $2 MiB of random bytes to file $1 and reads them back, so they start in the page cache.
 cached_random() { head -c $(($2 << 20)) /dev/urandom > "$1"; cat "$1" > /dev/null; }
+
+# The link emulator (benches/linkem.rs), for scripts that set $work and $A, $B (the namespace
+# names; root needed). linkem_build builds it; `link ARGS...` starts it afresh with ARGS, first
+# ending the one before and what ran on it (PIDs the script added to `side`); unlink_ ends it.
+linkem_build() {
+  cargo bench --bench linkem --no-run --quiet 2>/dev/null
+  linkem=$(ls -t target/release/deps/linkem-* | grep -v '\.d$' | head -1)
+}
+side=()  # what runs on the link: ended with it
+linkem_pid=
+# link ARGS...: a fresh pair of namespaces joined by linkem with ARGS (any before is ended).
+link() {
+  unlink_
+  "$linkem" "$A" "$B" --log "$work/link.log" "$@" > "$work/linkem.out" 2>&1 &
+  linkem_pid=$!; pids+=($linkem_pid)
+  for _ in $(seq 100); do grep -q ready "$work/linkem.out" && return 0; sleep 0.1; done
+  echo "linkem never came up: $(cat "$work/linkem.out")" >&2; exit 1
+}
+unlink_() {
+  for p in "${side[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  side=()
+  [ -n "$linkem_pid" ] || return 0
+  kill "$linkem_pid" 2>/dev/null || true; wait "$linkem_pid" 2>/dev/null || true; linkem_pid=
+}
+# Waits up to 10 s for UDP port $2 to be bound in namespace $1.
+wait_udp() { for _ in $(seq 100); do ip netns exec "$1" ss -Hluan | grep -q ":$2 " && return 0; sleep 0.1; done; echo "nothing on UDP $2 in $1" >&2; exit 1; }

@@ -14,8 +14,12 @@
 //! UDP bytes delivered in those 100 ms, the longest queueing delay a packet met (ms) and the
 //! packets dropped by the queue and by loss.
 //!
+//! `--host ADDR:DELAY_MS` (repeatable) gives namespace A one more address, 10.77.0.0/24's
+//! ADDR, whose packets take DELAY_MS each way instead of DELAY_MS of the link: many hosts,
+//! each behind its own round trip, for swarm benchmarks.
+//!
 //! Usage: cargo bench --bench linkem -- NS_A NS_B [--rate-mbit R] [--queue-ms Q]
-//!        [--delay-ms D] [--loss P] [--reorder P] [--log FILE]
+//!        [--delay-ms D] [--loss P] [--reorder P] [--host ADDR:DELAY_MS]... [--log FILE]
 //!   needs root and iproute2; run programs on the link with `ip netns exec NS_A ...`.
 
 use std::cmp::Reverse;
@@ -47,6 +51,8 @@ struct Options {
     loss: f64,
     reorder: f64,
     log: Option<String>,
+    /// Addresses of A with their own one-way delay.
+    hosts: Vec<([u8; 4], Duration)>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -60,6 +66,7 @@ fn parse() -> Result<Options, String> {
         loss: 0.0,
         reorder: 0.0,
         log: None,
+        hosts: Vec::new(),
     };
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -74,6 +81,18 @@ fn parse() -> Result<Options, String> {
             "--loss" => o.loss = number(value(&a)?, &a)?,
             "--reorder" => o.reorder = number(value(&a)?, &a)?,
             "--log" => o.log = Some(value(&a)?),
+            "--host" => {
+                let v = value(&a)?;
+                let (addr, delay) = v
+                    .split_once(':')
+                    .ok_or(format!("--host: ADDR:DELAY_MS, not {v}"))?;
+                let addr: std::net::Ipv4Addr = addr
+                    .parse()
+                    .map_err(|_| format!("--host: not an address: {addr}"))?;
+                let delay = number(delay.to_string(), &a)?;
+                o.hosts
+                    .push((addr.octets(), Duration::from_secs_f64(delay / 1000.0)));
+            }
             _ if a.starts_with("--") => return Err(format!("unknown option {a}")),
             _ => positional.push(a),
         }
@@ -188,12 +207,25 @@ impl Direction {
             self.queued += packet.len();
             at = leaves;
         }
-        at += self.delay;
+        at += self.delay_of(&packet, &o.hosts);
         if rng.chance(o.reorder) {
             at += Duration::from_millis(1 + (rng.0 % 20));
         }
         self.sequence += 1;
         self.pending.push(Reverse((at, self.sequence, packet)));
+    }
+
+    /// The one-way delay of a packet: its A-side host's (the source going to B, the
+    /// destination coming from it) or the link's.
+    fn delay_of(&self, packet: &[u8], hosts: &[([u8; 4], Duration)]) -> Duration {
+        let at = if self.name == "ab" { 12 } else { 16 };
+        match packet.get(at..at + 4) {
+            Some(addr) if packet[0] >> 4 == 4 => hosts
+                .iter()
+                .find(|(a, _)| a == addr)
+                .map_or(self.delay, |(_, d)| *d),
+            _ => self.delay,
+        }
     }
 
     /// Delivers what is due; the next delivery's time.
@@ -255,6 +287,12 @@ fn setup(o: &Options, made: &mut Vec<String>) -> Result<[RawFd; 2], String> {
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
         ip(&["-n", ns, "link", "set", &dev, "mtu", &MTU.to_string(), "up"])?;
         ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", &dev])?;
+        if i == 0 {
+            for (host, _) in &o.hosts {
+                let host = std::net::Ipv4Addr::from(*host);
+                ip(&["-n", ns, "addr", "add", &format!("{host}/24"), "dev", &dev])?;
+            }
+        }
     }
     Ok(fds)
 }

@@ -22,8 +22,7 @@ cd "$(dirname "$0")/.."
 for c in ip ss bc /usr/bin/time; do command -v $c >/dev/null || { echo "$c missing: apt-get install -y iproute2 bc time" >&2; exit 1; }; done
 /usr/bin/python3 -c 'import libtorrent' || { echo "apt-get install -y python3-libtorrent" >&2; exit 1; }
 cargo build --release --quiet
-cargo bench --bench linkem --no-run --quiet 2>/dev/null
-linkem=$(ls -t target/release/deps/linkem-* | grep -v '\.d$' | head -1)
+linkem_build
 bin=$PWD/target/release/p2p
 lt=$PWD/tests/support/libtorrent_peer.py
 work=$(mktemp -d)
@@ -40,24 +39,6 @@ for m in "$size_mib" "$lossy_mib" 128; do
 done
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-linkem_pid=
-# link ARGS...: a fresh pair of namespaces joined by linkem with ARGS (any before is ended).
-link() {
-  unlink_
-  "$linkem" "$A" "$B" --log "$work/link.log" "$@" > "$work/linkem.out" 2>&1 &
-  linkem_pid=$!; pids+=($linkem_pid)
-  for _ in $(seq 100); do grep -q ready "$work/linkem.out" && return 0; sleep 0.1; done
-  echo "linkem never came up: $(cat "$work/linkem.out")" >&2; exit 1
-}
-side=()  # what runs on the link: ended with it
-unlink_() {
-  for p in "${side[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  side=()
-  [ -n "$linkem_pid" ] || return 0
-  kill "$linkem_pid" 2>/dev/null || true; wait "$linkem_pid" 2>/dev/null || true; linkem_pid=
-}
-# Waits up to 10 s for UDP port $2 to be bound in namespace $1.
-wait_udp() { for _ in $(seq 100); do ip netns exec "$1" ss -Hluan | grep -q ":$2 " && return 0; sleep 0.1; done; echo "nothing on UDP $2 in $1" >&2; exit 1; }
 now_ms() { date +%s%3N; }
 
 # seeds M: a p2p seed (UDP 7001) and a libtorrent one (7002) of the M MiB torrent, in A.

@@ -73,6 +73,8 @@ pub struct Picker {
     availability: Vec<u32>,
     partial: HashMap<usize, Partial>,
     max_partial: usize,
+    /// The budget's own count of pieces, before [`Picker::set_senders`] widens it.
+    budget_partial: usize,
     failed_before: std::collections::HashSet<usize>,
     verifying: usize,
     /// Pieces in state `Queued`.
@@ -92,6 +94,9 @@ pub const NOBODY: PeerKey = 0;
 
 /// Pieces ahead of the first missing one a sequential fetch picks among.
 pub const SEQUENTIAL_WINDOW: usize = 16;
+
+/// Bytes of pieces in progress at most, however many peers send.
+pub const MAX_PARTIAL_BYTES: u64 = 64 << 20;
 
 impl Picker {
     /// `have`: the pieces already verified. In-progress pieces are capped so their buffers stay
@@ -116,6 +121,7 @@ impl Picker {
             have,
             partial: HashMap::new(),
             max_partial,
+            budget_partial: max_partial,
             failed_before: Default::default(),
             verifying: 0,
             queued,
@@ -138,6 +144,18 @@ impl Picker {
             }
             None => vec![0; size],
         }
+    }
+
+    /// `senders` peers are sending to us, with `pipelines` blocks asked of them at most in
+    /// all: the pieces in progress may grow past the budget to hold every pipeline full, and
+    /// one more piece a sender (the one its pipeline runs into), up to [`MAX_PARTIAL_BYTES`].
+    /// With a fixed budget, a swarm of many peers leaves most of them idle while a few slow
+    /// ones hold every piece in progress.
+    pub fn set_demand(&mut self, senders: usize, pipelines: usize) {
+        let cap = ((MAX_PARTIAL_BYTES / self.layout.piece_length()) as usize).max(2);
+        let per_piece = (self.layout.piece_length() / BLOCK_SIZE as u64).max(1) as usize;
+        let wanted = pipelines.div_ceil(per_piece) + senders;
+        self.max_partial = self.budget_partial.max(wanted.min(cap));
     }
 
     /// Takes back the buffer of a verified piece, while fewer than the budget's are kept.

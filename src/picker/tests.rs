@@ -255,3 +255,31 @@ fn blocks_of_padding_are_never_asked_for_and_read_as_zeros() {
     assert!(p.is_complete());
     assert_eq!(p.bytes_have(), 20_100, "what is had is the files' bytes");
 }
+
+#[test]
+fn many_senders_widen_the_budget_to_fill_their_pipelines_up_to_a_cap() {
+    // A budget of two pieces of two blocks; 40 pieces to fetch.
+    let layout = Layout::new(32768, [40 * 32768]);
+    let mut p = Picker::new(layout, Bitfield::new(40), 2 * 32768);
+    let all = Bitfield::full(40);
+    let now = Instant::now();
+    assert_eq!(
+        p.pick(1, &all, 8, now).len(),
+        4,
+        "the budget alone: two pieces"
+    );
+    assert!(p.pick(2, &all, 8, now).is_empty(), "a second peer starves");
+    // Three senders, 24 blocks asked of them at most: 12 pieces for the pipelines, one more
+    // a sender.
+    p.set_demand(3, 24);
+    assert_eq!(p.pick(2, &all, 8, now).len(), 8);
+    assert_eq!(p.pick(3, &all, 8, now).len(), 8);
+    assert_eq!(p.pick(4, &all, 100, now).len(), 2 * (15 - 10));
+    // However many ask, the pieces in progress stay within MAX_PARTIAL_BYTES.
+    let big = Layout::new(16 << 20, [1 << 30]);
+    let mut q = Picker::new(big, Bitfield::new(64), 4 << 20);
+    q.set_demand(50, 50 * 256);
+    assert_eq!(q.max_partial, (MAX_PARTIAL_BYTES / (16 << 20)) as usize);
+    q.set_demand(0, 0);
+    assert_eq!(q.max_partial, 2, "back to the budget when they stop");
+}

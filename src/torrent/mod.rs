@@ -609,13 +609,16 @@ impl Task {
                 self.picker.describe()
             );
         }
-        let (mut sending, mut getting) = (0, 0);
+        let (mut sending, mut getting, mut pipelines) = (0, 0, 0);
         for p in self.peers.values_mut() {
-            sending += usize::from(!p.peer_choking() && p.am_interested());
+            let sends = !p.peer_choking() && p.am_interested();
+            sending += usize::from(sends);
+            pipelines += if sends { p.pipeline() } else { 0 };
             getting += usize::from(!p.am_choking() && p.peer_interested());
             p.tick();
         }
         self.stats.sending_to_us.store(sending, Ordering::Relaxed);
+        self.picker.set_demand(sending, pipelines);
         self.stats.getting_from_us.store(getting, Ordering::Relaxed);
         for (key, block) in self.picker.overdue(now, REQUEST_TIMEOUT) {
             self.picker.release_block(key, block);

@@ -38,6 +38,7 @@ ap.add_argument("--log-hashes", action="store_true")
 ap.add_argument("--dht-bootstrap")
 ap.add_argument("--bind", default="127.0.0.1", help="the address to listen on and dial from")
 ap.add_argument("--lsd", action="store_true", help="local service discovery (BEP 14) on")
+ap.add_argument("--upload-limit", type=int, default=0, help="bytes a second sent at most (0: no limit)")
 args = ap.parse_args()
 
 settings = {
@@ -51,6 +52,9 @@ settings = {
     "enable_incoming_utp": False,
     "allow_multiple_connections_per_ip": True,
     "alert_mask": lt.alert.category_t.error_notification,
+    "upload_rate_limit": args.upload_limit,
+    # Limits hold for peers on private networks too (benchmarks run there).
+    "ignore_limits_on_local_network": False,
 }
 if args.lsd:
     settings.update({
