@@ -18,6 +18,22 @@ ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 # Writes $2 MiB of random bytes to file $1 and reads them back, so they start in the page cache.
 cached_random() { head -c $(($2 << 20)) /dev/urandom > "$1"; cat "$1" > /dev/null; }
 
+# The common start of a run against libtorrent: checks for time, bc and python3-libtorrent,
+# builds p2p, and sets $bin, $lt (tests/support/libtorrent_peer.py) and $work, with $1 MiB of
+# page-cached random bytes in $work/src/data.bin and $work/data.torrent of $2-sized pieces.
+against_libtorrent() {
+  command -v /usr/bin/time >/dev/null || { echo "apt-get install -y time" >&2; exit 1; }
+  command -v bc >/dev/null || { echo "apt-get install -y bc" >&2; exit 1; }
+  /usr/bin/python3 -c 'import libtorrent' || { echo "apt-get install -y python3-libtorrent" >&2; exit 1; }
+  cargo build --release --quiet
+  bin=$PWD/target/release/p2p
+  lt=$PWD/tests/support/libtorrent_peer.py
+  work=$(mktemp -d)
+  mkdir -p "$work/src"
+  cached_random "$work/src/data.bin" "$1"
+  "$bin" make-torrent "$work/src/data.bin" --piece-length "$2" --out "$work/data.torrent" >/dev/null 2>&1
+}
+
 # The link emulator (benches/linkem.rs), for scripts that set $work and $A, $B (the namespace
 # names; root needed). linkem_build builds it; `link ARGS...` starts it afresh with ARGS, first
 # ending the one before and what ran on it (PIDs the script added to `side`); unlink_ ends it.

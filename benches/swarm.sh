@@ -21,16 +21,7 @@ size_mib=${1:-64}; rounds=${2:-3}; fast=${3:-8M}; many_mib=${4:-256}
 parts=${PARTS:-tail many}
 cd "$(dirname "$0")/.."
 . benches/lib.sh
-command -v /usr/bin/time >/dev/null || { echo "apt-get install -y time" >&2; exit 1; }
-command -v bc >/dev/null || { echo "apt-get install -y bc" >&2; exit 1; }
-/usr/bin/python3 -c 'import libtorrent' || { echo "apt-get install -y python3-libtorrent" >&2; exit 1; }
-cargo build --release --quiet
-bin=$PWD/target/release/p2p
-lt=$PWD/tests/support/libtorrent_peer.py
-work=$(mktemp -d)
-mkdir -p "$work/src"
-cached_random "$work/src/data.bin" "$size_mib"
-"$bin" make-torrent "$work/src/data.bin" --piece-length 256K --out "$work/data.torrent" >/dev/null 2>&1
+against_libtorrent "$size_mib" 256K
 seed() {  # PORT LIMIT
   "$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$1 --no-dht --no-lsd \
     --no-port-mapping --upload-limit "$2" 2>/dev/null & pids+=($!)

@@ -10,16 +10,7 @@ set -euo pipefail
 size_mib=${1:-1024}; rounds=${2:-3}
 cd "$(dirname "$0")/.."
 . benches/lib.sh
-command -v /usr/bin/time >/dev/null || { echo "apt-get install -y time" >&2; exit 1; }
-command -v bc >/dev/null || { echo "apt-get install -y bc" >&2; exit 1; }
-/usr/bin/python3 -c 'import libtorrent' || { echo "apt-get install -y python3-libtorrent" >&2; exit 1; }
-cargo build --release --quiet
-bin=$PWD/target/release/p2p
-lt=$PWD/tests/support/libtorrent_peer.py
-work=$(mktemp -d)
-mkdir -p "$work/src"
-cached_random "$work/src/data.bin" "$size_mib"
-"$bin" make-torrent "$work/src/data.bin" --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
+against_libtorrent "$size_mib" 1M
 
 uport=$(free_port)
 "$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$uport --no-dht --utp only 2>/dev/null & pids+=($!)

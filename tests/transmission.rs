@@ -243,6 +243,25 @@ fn transmission_daemon(ns: &str, config: &Path, port: u16) -> Proc {
     Proc::spawn("transmission-daemon", &mut cmd)
 }
 
+/// [`transmission_daemon`] on port 51413, once its RPC answers, with `torrent` added (its data
+/// in `dir`).
+fn daemon_with(ns: &str, config: &Path, torrent: &Path, dir: &Path) -> Proc {
+    let daemon = transmission_daemon(ns, config, 51413);
+    assert!(
+        wait_until(Duration::from_secs(20), || remote(ns, &["-l"]).is_some()),
+        "transmission-daemon's RPC never answered"
+    );
+    let added = remote(
+        ns,
+        &["-a", torrent.to_str().unwrap(), "-w", dir.to_str().unwrap()],
+    );
+    assert!(
+        added.is_some(),
+        "transmission-remote could not add the torrent"
+    );
+    daemon
+}
+
 /// `transmission-remote` against the daemon in `ns`; its standard output.
 fn remote(ns: &str, args: &[&str]) -> Option<String> {
     let remote = require("transmission-remote", "transmission-cli");
@@ -310,25 +329,7 @@ fn transmission_and_p2p_exchange_64_mib_over_utp_both_ways() {
     );
     let tr_out = dir.path().join("transmission");
     fs::create_dir(&tr_out).unwrap();
-    let tr = transmission_daemon(&hosts.b, &dir.path().join("tr-config-b"), 51413);
-    assert!(
-        wait_until(Duration::from_secs(20), || remote(&hosts.b, &["-l"])
-            .is_some()),
-        "transmission-daemon's RPC never answered"
-    );
-    let added = remote(
-        &hosts.b,
-        &[
-            "-a",
-            torrent.to_str().unwrap(),
-            "-w",
-            tr_out.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        added.is_some(),
-        "transmission-remote could not add the torrent"
-    );
+    let tr = daemon_with(&hosts.b, &dir.path().join("tr-config-b"), &torrent, &tr_out);
     let mut utp_seen = false;
     let got = wait_until(Duration::from_secs(120), || {
         utp_seen |= utp_peer_listed(&hosts.b, HOST_A);
@@ -349,24 +350,11 @@ fn transmission_and_p2p_exchange_64_mib_over_utp_both_ways() {
     let tr_seed_dir = dir.path().join("tr-seed");
     fs::create_dir(&tr_seed_dir).unwrap();
     fs::copy(&content, tr_seed_dir.join("u.bin")).unwrap();
-    let _tr_seed = transmission_daemon(&hosts.a, &dir.path().join("tr-config-a"), 51413);
-    assert!(
-        wait_until(Duration::from_secs(20), || remote(&hosts.a, &["-l"])
-            .is_some()),
-        "transmission-daemon's RPC never answered"
-    );
-    let added = remote(
+    let _tr_seed = daemon_with(
         &hosts.a,
-        &[
-            "-a",
-            torrent.to_str().unwrap(),
-            "-w",
-            tr_seed_dir.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        added.is_some(),
-        "transmission-remote could not add the torrent"
+        &dir.path().join("tr-config-a"),
+        &torrent,
+        &tr_seed_dir,
     );
     // Checked and seeding: the list shows it at 100 %.
     let seeding = wait_until(Duration::from_secs(60), || {
