@@ -8,23 +8,14 @@
 # p2p runs with --utp off: this is the TCP path, against libtorrent over TCP (benches/utp.sh
 # measures uTP).
 # Usage: benches/fetch_median.sh [SIZE_MIB=1024] [ROUNDS=5]
-#   needs: apt-get install -y python3-libtorrent time; rqbit (cargo install rqbit --root DIR,
+#   needs: apt-get install -y python3-libtorrent time bc; rqbit (cargo install rqbit --root DIR,
 #   about 3 minutes; RQBIT=DIR/bin/rqbit) is run when found
 set -euo pipefail
 size_mib=${1:-1024}; rounds=${2:-5}
 cd "$(dirname "$0")/.."
 . benches/lib.sh
-command -v /usr/bin/time >/dev/null || { echo "apt-get install -y time" >&2; exit 1; }
-/usr/bin/python3 -c 'import libtorrent' || { echo "apt-get install -y python3-libtorrent" >&2; exit 1; }
 rqbit=${RQBIT:-$(command -v rqbit || true)}
-cargo build --release --quiet
-bin=$PWD/target/release/p2p
-lt=$PWD/tests/support/libtorrent_peer.py
-work=$(mktemp -d)
-
-mkdir -p "$work/src"
-cached_random "$work/src/data.bin" "$size_mib"
-"$bin" make-torrent "$work/src/data.bin" --piece-length 1M --out "$work/data.torrent" >/dev/null 2>&1
+against_libtorrent "$size_mib" 1M
 
 sport=$(free_port)
 "$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$sport --utp off 2>/dev/null & pids+=($!)

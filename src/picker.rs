@@ -73,7 +73,7 @@ pub struct Picker {
     availability: Vec<u32>,
     partial: HashMap<usize, Partial>,
     max_partial: usize,
-    /// The budget's own count of pieces, before [`Picker::set_senders`] widens it.
+    /// The budget's own count of pieces, before [`Picker::set_demand`] widens it.
     budget_partial: usize,
     failed_before: std::collections::HashSet<usize>,
     verifying: usize,

@@ -99,13 +99,33 @@ fn transmission(ns: &str, torrent: &Path, dir: &Path, config: &Path) -> Proc {
     Proc::spawn("transmission-cli", &mut cmd)
 }
 
-fn p2p_in_ns(name: &str, ns: &str, args: &[&str]) -> Proc {
+/// `p2p ARGS...` in `ns`, logging warnings only, with a state directory of its own.
+fn p2p_command_in_ns(ns: &str, args: &[&str]) -> Command {
     let mut cmd = TestHosts::exec(ns, BIN, args);
     cmd.env("RUST_LOG", "warn")
-        .env("XDG_STATE_HOME", fresh_state_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .env("XDG_STATE_HOME", fresh_state_dir());
+    cmd
+}
+
+fn p2p_in_ns(name: &str, ns: &str, args: &[&str]) -> Proc {
+    let mut cmd = p2p_command_in_ns(ns, args);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
     Proc::spawn(name, &mut cmd)
+}
+
+/// `p2p fetch TORRENT --out OUT` on host B, listening there, with `more` arguments.
+fn fetch_on_b(hosts: &TestHosts, torrent: &Path, out: &Path, more: &[&str]) -> Command {
+    let listen = format!("{HOST_B}:0");
+    let mut args = vec![
+        "fetch",
+        torrent.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ];
+    args.extend_from_slice(more);
+    p2p_command_in_ns(&hosts.b, &args)
 }
 
 #[test]
@@ -179,21 +199,7 @@ fn transmission_downloads_from_p2p_and_p2p_from_transmission() {
     });
     assert!(seen, "Transmission never announced itself as a seed");
     let out = dir.path().join("p2p-out");
-    let mut fetch = TestHosts::exec(
-        &hosts.b,
-        BIN,
-        &[
-            "fetch",
-            torrent.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--listen",
-            &format!("{HOST_B}:0"),
-        ],
-    );
-    fetch
-        .env("RUST_LOG", "warn")
-        .env("XDG_STATE_HOME", fresh_state_dir());
+    let mut fetch = fetch_on_b(&hosts, &torrent, &out, &[]);
     let started = Instant::now();
     let status = Proc::spawn("fetch", &mut fetch).wait_for(Duration::from_secs(60));
     assert!(status.success(), "p2p fetch from Transmission failed");
@@ -362,28 +368,11 @@ fn transmission_and_p2p_exchange_64_mib_over_utp_both_ways() {
     });
     assert!(seeding, "Transmission never finished checking its copy");
     let out = dir.path().join("p2p-out");
-    let mut fetch = TestHosts::exec(
-        &hosts.b,
-        BIN,
-        &[
-            "fetch",
-            torrent.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--listen",
-            &format!("{HOST_B}:0"),
-            "--peer",
-            &format!("{HOST_A}:51413"),
-            "--utp",
-            "only",
-            "--no-dht",
-            "--json",
-        ],
-    );
+    let tr_peer = format!("{HOST_A}:51413");
+    let more = ["--peer", &tr_peer, "--utp", "only", "--no-dht", "--json"];
+    let mut fetch = fetch_on_b(&hosts, &torrent, &out, &more);
     let json_path = dir.path().join("fetch.json");
     fetch
-        .env("RUST_LOG", "warn")
-        .env("XDG_STATE_HOME", fresh_state_dir())
         .stdout(fs::File::create(&json_path).unwrap())
         .stderr(Stdio::null());
     let status = Proc::spawn("fetch", &mut fetch).wait_for(Duration::from_secs(120));

@@ -103,9 +103,8 @@ fn sockaddr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
 
 /// The MTU the kernel knows for the path to `to` (the route's interface's, or less where an
 /// ICMP message said so): asked of a UDP socket connected to it for the purpose, which sends
-/// nothing.
+/// nothing. An IPv4 peer is asked for as IPv4 (not IPv4-mapped).
 pub fn path_mtu(to: SocketAddr) -> io::Result<usize> {
-    let to = SocketAddr::new(to.ip().to_canonical(), to.port());
     let any: SocketAddr = if to.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {

@@ -20,8 +20,11 @@ const BASE_HISTORY: usize = 10;
 /// Recent samples whose lowest is the current delay (RFC 6817's `CURRENT_FILTER`): one late
 /// packet is not taken for a queue.
 const CURRENT_FILTER: usize = 4;
-/// What a loss leaves of the window when there was no queue to overflow (below a quarter of
-/// the target): a random loss costs an eighth, not half, so that a lossy link is not left
+/// Queueing delay below which no queue is taken to have built (a quarter of the target): a
+/// loss then is the link's, and a window below [`Ledbat`]'s last good one regrows fast.
+const NO_QUEUE_US: u32 = TARGET_US / 4;
+/// What a loss leaves of the window when there was no queue to overflow (below
+/// [`NO_QUEUE_US`]): a random loss costs an eighth, not half, so that a lossy link is not left
 /// mostly idle (at 1 % loss, halving holds the window near 20 packets whatever the link).
 pub const NOISE_BACKOFF: f64 = 0.875;
 /// The window never grows past this (a connection's memory is bounded anyway).
@@ -139,7 +142,7 @@ impl Ledbat {
                 return;
             }
         }
-        if queued < TARGET_US / 4 && self.cwnd < self.good {
+        if queued < NO_QUEUE_US && self.cwnd < self.good {
             if window_full {
                 self.cwnd = (self.cwnd + acked as f64).min(self.good);
             }
@@ -168,7 +171,7 @@ impl Ledbat {
     /// none has (the loss is the link's, as on a radio link, not congestion).
     pub fn on_loss(&mut self) {
         self.slow_start = false;
-        let factor = if self.queueing_delay() < TARGET_US / 4 {
+        let factor = if self.queueing_delay() < NO_QUEUE_US {
             NOISE_BACKOFF
         } else {
             0.5

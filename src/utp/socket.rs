@@ -254,8 +254,9 @@ impl UtpSocket {
 /// Tells a new connection the MTU of its path, as far as the kernel knows it (without it, the
 /// connection keeps to the fixed size that fits Ethernet).
 fn learn_path(conn: &mut Conn, to: SocketAddr) {
+    let to = canonical(to);
     match icmp::path_mtu(to) {
-        Ok(mtu) => conn.set_path_mtu(mtu, canonical(to).is_ipv6()),
+        Ok(mtu) => conn.set_path_mtu(mtu, to.is_ipv6()),
         Err(e) => log::debug!("uTP: no MTU for the path to {to}: {e}"),
     }
 }
