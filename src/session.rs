@@ -370,7 +370,7 @@ impl Inbound {
             match accepted {
                 Ok((hs, crypto, torrent)) => {
                     let _ = torrent
-                        .send(Event::Inbound(stream, hs, Box::new(crypto)))
+                        .send(Event::Inbound(Box::new((stream, hs, crypto))))
                         .await;
                 }
                 Err(e) => log::debug!("{from}: {e}"),

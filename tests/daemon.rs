@@ -642,12 +642,7 @@ fn settings_changed_over_the_rpc_outlive_a_restart() {
 
 /// The tracker's count of announces, from its `/stats`.
 fn announces(tracker_port: u16) -> u64 {
-    let (_, _, body) = raw(
-        tracker_port,
-        b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-    );
-    let stats = p2p::json::parse(body.trim().as_bytes()).expect("tracker stats");
-    num(&stats, "announces") as u64
+    tracker_count(tracker_port, "announces")
 }
 
 #[test]
@@ -829,4 +824,86 @@ fn torrents_added_by_url_download_whether_the_url_gives_the_file_or_a_magnet_lin
         .to_string();
     assert!(refused.contains("missing.torrent: HTTP 404"), "{refused}");
     assert_eq!(d.torrents(&["id"]).len(), 1);
+}
+
+#[test]
+fn a_seed_the_daemon_parked_wakes_for_a_peer_and_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start_daemon_logging(
+        "daemon",
+        dir.path(),
+        &[],
+        "info,p2p::torrent::parking=debug",
+    );
+    // Content already whole in the download directory, in a trackerless torrent: nothing
+    // brings a peer but the one dialing it, so the seed parks at once and stays parked.
+    std::fs::create_dir_all(&d.downloads).unwrap();
+    let content = d.downloads.join("parked.bin");
+    std::fs::write(&content, data(300_000, 11)).unwrap();
+    let torrent = dir.path().join("parked.torrent");
+    make_torrent_with(&content, "--no-date", "16384", &torrent);
+    let hash = info_hash(&torrent);
+    d.remote(&["-a", torrent.to_str().unwrap()]);
+    wait_torrent(&d, &hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
+    d.wait_line("parked.bin: parked", LIMIT);
+    let out = dir.path().join("out");
+    let mut fetch = start_fetch("fetch", &torrent, &out, &["--peer", &d.peers, "--no-dht"]);
+    let (ok, stdout, stderr) = fetch.finish(LIMIT);
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read(out.join("parked.bin")).unwrap(),
+        std::fs::read(&content).unwrap()
+    );
+    d.wait_line("parked.bin: woken by a peer connecting", LIMIT);
+    // The daemon's count of what it served.
+    let uploaded = || {
+        d.torrents(&["hashString", "uploadedEver"])
+            .iter()
+            .find(|t| t.get("hashString").and_then(Value::as_str) == Some(hash.as_str()))
+            .map_or(0.0, |t| num(t, "uploadedEver"))
+    };
+    assert!(
+        wait_until(LIMIT, || uploaded() >= 300_000.0),
+        "uploaded {}",
+        uploaded()
+    );
+}
+
+/// The tracker's count of `field` (announces, peers, seeds), from its `/stats`.
+fn tracker_count(tracker_port: u16, field: &str) -> u64 {
+    let (_, _, body) = raw(
+        tracker_port,
+        b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    let stats = p2p::json::parse(body.trim().as_bytes()).expect("tracker stats");
+    num(&stats, field) as u64
+}
+
+#[test]
+fn a_parked_seed_still_tells_its_tracker_it_stopped_when_the_daemon_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, tracker_port) = start_tracker(1800);
+    let mut d = start_daemon_logging(
+        "daemon",
+        dir.path(),
+        &[],
+        "info,p2p::torrent::parking=debug",
+    );
+    std::fs::create_dir_all(&d.downloads).unwrap();
+    let announce = format!("t@127.0.0.1:{tracker_port}");
+    let (_, torrent) = make_content(&d.downloads, "told.bin", 100_000, &announce, "16384");
+    let hash = info_hash(&torrent);
+    d.remote(&["-a", torrent.to_str().unwrap()]);
+    wait_torrent(&d, &hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
+    // Woken for its first announce, it parks again once it has been idle for a while.
+    assert!(wait_until(LIMIT, || tracker_count(tracker_port, "seeds") == 1));
+    d.wait_line("told.bin: woken by its next announce", LIMIT);
+    d.wait_line("told.bin: parked", LIMIT);
+    d.logged.proc.signal("TERM");
+    assert!(d.logged.proc.wait_for(LIMIT).success());
+    assert_eq!(
+        tracker_count(tracker_port, "peers"),
+        0,
+        "the tracker heard `stopped`"
+    );
 }

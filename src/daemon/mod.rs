@@ -31,8 +31,9 @@ const SAVE_EVERY: Duration = Duration::from_secs(60);
 /// Between the first announces of the torrents a start restores: 10,000 torrents reach their
 /// trackers over 100 s, not in one burst.
 const ANNOUNCE_SPREAD: Duration = Duration::from_millis(10);
-/// How often an idle torrent (complete, no peer) ticks: its announces may be this much late.
-const IDLE_TICK: Duration = Duration::from_secs(5);
+/// How long a complete torrent with nothing to do (no peer, no announce under way) runs before
+/// it parks until a peer or its next announce comes.
+const PARK_AFTER: Duration = Duration::from_secs(10);
 /// How long a removed torrent is told of as removed (Transmission's "recently active").
 const RECENT: Duration = Duration::from_secs(60);
 
@@ -339,7 +340,7 @@ impl Node {
             seed_ratio: r.seed_ratio.or(self.settings().seed_ratio),
             paused: r.paused,
             resume_file: Some(self.state.resume_file(r.info_hash)),
-            idle_tick: Some(IDLE_TICK),
+            park_after: Some(PARK_AFTER),
             ..AddOptions::default()
         }
     }

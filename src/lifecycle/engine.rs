@@ -515,15 +515,13 @@ impl Owner {
             .take()
             .unwrap_or_else(|| Bitfield::new(meta.info.piece_count()));
         let seed = entry.options.mode == Mode::Seed;
-        let (completed, told) = async_std::channel::bounded(1);
         let done = self.done.clone();
-        runtime::spawn(async move {
-            if told.recv().await.is_ok() {
-                let _ = done.send(Done::Completed(id)).await;
-            }
-        });
+        // `done` is unbounded: the report cannot wait.
+        let completed = move || {
+            let _ = done.try_send(Done::Completed(id));
+        };
         let options = torrent::Options {
-            completed: Some(completed),
+            completed: Some(Box::new(completed)),
             upload_limit: entry.options.upload_limit.clone(),
             download_limit: entry.options.download_limit.clone(),
             keep_seeding: entry.machine.keep_seeding(),
@@ -531,7 +529,7 @@ impl Owner {
             known_peers: std::mem::take(&mut entry.known_peers),
             no_peer_timeout: entry.options.no_peer_timeout,
             sequential: entry.options.sequential,
-            idle_tick: entry.options.idle_tick,
+            park_after: entry.options.park_after,
             // The first start only: a torrent resumed later announces at once.
             announce_after: std::mem::take(&mut entry.options.announce_after),
             // The content is the user's: a seed serves it and never writes to it.

@@ -92,8 +92,9 @@ pub struct AddOptions {
     /// dropped once the download is whole. Given (a daemon's state directory): kept and
     /// rewritten then, so that a restart serves the content without hashing it again.
     pub resume_file: Option<PathBuf>,
-    /// How often it ticks while idle (see [`crate::torrent::Options`]); `None`: every second.
-    pub idle_tick: Option<Duration>,
+    /// Complete and seeding with nothing to do for this long, it parks until a peer or its
+    /// next announce comes (see [`crate::torrent::Options`]); `None`: it never parks.
+    pub park_after: Option<Duration>,
     /// How long its first tracker announce waits (see [`crate::torrent::Options`]).
     pub announce_after: Duration,
     /// Run through `sh -c` when the download completes, with `P2P_PATH`, `P2P_NAME` and

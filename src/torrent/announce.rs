@@ -116,6 +116,11 @@ impl Schedule {
         self.failures == 1
     }
 
+    /// When the next announce is due (once none is under way).
+    pub fn next_at(&self) -> Instant {
+        self.next_at
+    }
+
     pub fn in_flight(&self) -> bool {
         self.in_flight
     }

@@ -58,7 +58,7 @@ impl Task {
                 }
             }
             let _ = events
-                .send(Event::Announced(announcer, event, result))
+                .send(Event::Announced(announcer, event, Box::new(result)))
                 .await;
         });
     }
@@ -113,7 +113,7 @@ impl Task {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match crate::runtime::within(left, ctrl.recv()).await {
                     Some(Ok(Event::Announced(announcer, event, result))) => {
-                        let result = result.map(|r| r.interval).map_err(|_| ());
+                        let result = (*result).map(|r| r.interval).map_err(|_| ());
                         self.schedule
                             .on_result(event, result, false, Instant::now());
                         self.announcer = Some(announcer);

@@ -57,14 +57,14 @@ impl Attach {
         );
         if self
             .ctrl
-            .send(Event::Connected {
+            .send(Event::Connected(Box::new(super::Connected {
                 key,
                 addr,
                 theirs,
                 encrypted,
                 handle,
                 kind: Kind::Peer,
-            })
+            })))
             .await
             .is_ok()
         {

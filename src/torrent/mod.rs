@@ -23,6 +23,7 @@ mod connections;
 mod extended;
 mod hashes;
 mod messages;
+mod parking;
 mod peer_info;
 mod peer_state;
 pub mod peers;
@@ -47,7 +48,7 @@ use crate::wire::hashes::HashRequest;
 use crate::wire::{Handshake, Message};
 use crate::{Error, Result};
 use announce::Schedule;
-use async_std::channel::{Receiver, Sender};
+use async_std::channel::Sender;
 use ban::Bans;
 pub use peer_info::{PeerInfo, client_name};
 use peer_state::Peer;
@@ -77,16 +78,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum Event {
     /// An inbound connection whose handshake (for this torrent) the session has read, with
     /// its ciphers when it came encrypted.
-    Inbound(crate::peer::PeerStream, Handshake, Box<Crypto>),
-    /// A connection whose handshakes are done; `theirs` says what the peer offers.
-    Connected {
-        key: PeerKey,
-        addr: SocketAddr,
-        theirs: Handshake,
-        encrypted: bool,
-        handle: PeerHandle,
-        kind: Kind,
-    },
+    Inbound(Box<(crate::peer::PeerStream, Handshake, Crypto)>),
+    /// A connection whose handshakes are done.
+    Connected(Box<Connected>),
     ConnectFailed(SocketAddr, std::io::Error),
     /// Peers a DHT lookup or local peer discovery found.
     PeersFound(Vec<SocketAddr>),
@@ -101,7 +95,7 @@ pub enum Event {
     Announced(
         Announcer,
         AnnounceEvent,
-        std::result::Result<AnnounceResult, TrackerError>,
+        Box<std::result::Result<AnnounceResult, TrackerError>>,
     ),
     Tick,
     /// Announce to the trackers now (a user asked).
@@ -121,7 +115,17 @@ pub enum Verdict {
     /// Its SHA-1 did not match: the senders are suspects, the piece is asked for again.
     HashFailed,
     /// It matched but could not be written: the torrent cannot go on.
-    WriteFailed(Error),
+    WriteFailed(Box<Error>),
+}
+
+/// A connection whose handshakes are done; `theirs` says what the peer offers.
+pub struct Connected {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub theirs: Handshake,
+    pub encrypted: bool,
+    pub handle: PeerHandle,
+    pub kind: Kind,
 }
 
 /// Whether the torrent's task goes on after an event.
@@ -129,6 +133,8 @@ pub enum Verdict {
 pub enum Flow {
     Continue,
     End,
+    /// Nothing to do until an event or [`Task::wake_at`]: see [`parking`].
+    Park,
 }
 
 /// What is at the other end of a connection.
@@ -179,15 +185,16 @@ pub struct Options {
     /// Serve what we have and never ask for more (a seed whose content is partly bad: its
     /// store is read-only).
     pub upload_only: bool,
-    /// Tick this seldom while idle (complete, no peer): a daemon's thousands of idle seeds
-    /// wake a few times a minute, not every second. `None`: every second.
-    pub idle_tick: Option<Duration>,
+    /// A complete seed with no peer and nothing to do parks after this long: its ticks, its
+    /// peer queue and its running task go until a peer, a request or its next announce wakes
+    /// it (a daemon's thousands of idle seeds). `None`: it never parks.
+    pub park_after: Option<Duration>,
     /// The first announce waits this long (a daemon restoring thousands of torrents spreads
     /// their announces instead of sending them all at once).
     pub announce_after: Duration,
     /// Told (once) the moment every wanted piece is verified, so that the owner finishes the
     /// download at once rather than at its next look at [`Stats::complete`].
-    pub completed: Option<async_std::channel::Sender<()>>,
+    pub completed: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// Counters the command reads for progress lines and summaries.
@@ -203,8 +210,6 @@ pub struct Stats {
     pub sending_to_us: AtomicUsize,
     pub getting_from_us: AtomicUsize,
     pub complete: AtomicBool,
-    /// Complete with no peer: nothing to do until one comes (see [`Options::idle_tick`]).
-    pub idle: AtomicBool,
     /// Connections made over the run, how many of them carried RC4 (MSE/PE), and how many
     /// ran over uTP.
     pub connections: AtomicUsize,
@@ -217,6 +222,8 @@ pub struct Stats {
     pub web_seed_bytes: Arc<AtomicU64>,
     /// Verified bytes from the start without a gap (what a player could read).
     pub prefix_bytes: AtomicU64,
+    /// Parked: see [`Options::park_after`].
+    pub parked: AtomicBool,
     /// The verified pieces when the torrent's task ended (for a resume file).
     pub final_have: std::sync::Mutex<Option<Bitfield>>,
 }
@@ -227,47 +234,44 @@ pub struct Handle {
     pub task: crate::runtime::JoinHandle<Result<()>>,
 }
 
-/// Peer events queued for the task before readers wait. The queue's slots (56 bytes and a
-/// stamp each) are allocated when the torrent starts, for every torrent a daemon holds; 64
-/// blocks (1 MiB at 16 KiB) are ample for the task to drain between its turns.
+/// Peer events queued for the task before readers wait. The queue's slots (80 bytes and a
+/// stamp each) are allocated when the torrent starts or wakes (see [`parking`]); 64 blocks
+/// (1 MiB at 16 KiB) are ample for the task to drain between its turns.
 const PEER_QUEUE: usize = 64;
 
 pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config: Config) -> Handle {
     // Two queues: peer traffic (bounded, so readers cannot run far ahead of the task) and the
     // task's own events (verifications, announces, connections, ticks), which are served first
     // so that a long queue of blocks never delays a verdict the picker is waiting for.
-    let (peer_tx, peer_rx) = async_std::channel::bounded::<PeerTraffic>(PEER_QUEUE);
     let (tx, ctrl_rx) = async_std::channel::unbounded();
     let web_seeds = !config.options.upload_only && !meta.url_list.is_empty();
-    let config_idle_tick = config.options.idle_tick;
     let limit = config.options.download_limit.clone();
-    let task = Task::new(
+    let mut task = Task::new(
         meta.clone(),
         store.clone(),
         have,
         config,
-        peer_tx.clone(),
+        parking::closed_peer_queue(),
         tx.clone(),
     );
+    let peer_rx = if parking::starts_parked(&task.config.options, task.picker.is_complete()) {
+        None
+    } else {
+        let (peer_tx, peer_rx) = async_std::channel::bounded::<PeerTraffic>(PEER_QUEUE);
+        task.events = peer_tx;
+        Some(peer_rx)
+    };
     let stats = task.stats.clone();
     if web_seeds && !task.picker.is_complete() {
-        webseeds::start(&meta, &store, &stats, (peer_tx, tx.clone()), limit);
+        webseeds::start(
+            &meta,
+            &store,
+            &stats,
+            (task.events.clone(), tx.clone()),
+            limit,
+        );
     }
-    let ticker = tx.clone();
-    let (idle_tick, ticker_stats) = (config_idle_tick, stats.clone());
-    crate::runtime::spawn(async move {
-        loop {
-            let period = match idle_tick {
-                Some(idle) if ticker_stats.idle.load(Ordering::Relaxed) => idle,
-                _ => Duration::from_secs(1),
-            };
-            crate::runtime::sleep_to_next(period).await;
-            if ticker.send(Event::Tick).await.is_err() {
-                break;
-            }
-        }
-    });
-    let handle = crate::runtime::spawn(task.run(ctrl_rx, peer_rx));
+    let handle = crate::runtime::spawn(parking::run(Box::new(task), ctrl_rx, peer_rx));
     Handle {
         events: tx,
         stats,
@@ -361,42 +365,24 @@ impl Task {
         task
     }
 
-    async fn run(mut self, ctrl: Receiver<Event>, peers: Receiver<PeerTraffic>) -> Result<()> {
-        self.connect_more();
-        self.maybe_announce();
-        let outcome = loop {
-            // `race` polls the first future first: the task's own events win.
-            let peer = async { peers.recv().await.map(Event::from) };
-            let Ok(event) = crate::runtime::race(ctrl.recv(), peer).await else {
-                break Ok(());
-            };
-            match self.handle(event) {
-                Ok(Flow::Continue) => continue,
-                Ok(Flow::End) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        self.shutdown(&ctrl).await;
-        *self
-            .stats
-            .final_have
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(self.picker.have().clone());
-        outcome
-    }
-
     /// Handles one event; [`Flow::End`] ends the torrent, an error fails it.
     fn handle(&mut self, event: Event) -> Result<Flow> {
         match event {
-            Event::Inbound(stream, hs, crypto) => self.inbound(stream, hs, *crypto),
-            Event::Connected {
-                key,
-                addr,
-                theirs,
-                encrypted,
-                handle,
-                kind,
-            } => self.connected(key, addr, theirs, (encrypted, kind), handle),
+            Event::Inbound(inbound) => {
+                let (stream, hs, crypto) = *inbound;
+                self.inbound(stream, hs, crypto)
+            }
+            Event::Connected(c) => {
+                let Connected {
+                    key,
+                    addr,
+                    theirs,
+                    encrypted,
+                    handle,
+                    kind,
+                } = *c;
+                self.connected(key, addr, theirs, (encrypted, kind), handle)
+            }
             Event::ConnectFailed(addr, reason) => {
                 log::debug!("{addr}: {reason}");
                 self.dialer.failed(addr, Instant::now());
@@ -417,11 +403,11 @@ impl Task {
                 let passed = match verdict {
                     Verdict::Passed => true,
                     Verdict::HashFailed => false,
-                    Verdict::WriteFailed(e) => return Err(e),
+                    Verdict::WriteFailed(e) => return Err(*e),
                 };
                 return Ok(self.verified(piece, passed, data, senders));
             }
-            Event::Announced(announcer, event, result) => self.announced(announcer, event, result),
+            Event::Announced(announcer, event, result) => self.announced(announcer, event, *result),
             Event::PeersFound(addrs) => {
                 let now = Instant::now();
                 for addr in addrs {
@@ -464,7 +450,7 @@ impl Task {
                 let t1 = Instant::now();
                 let verdict = match store.write_piece(piece, &data) {
                     Ok(()) => Verdict::Passed,
-                    Err(e) => Verdict::WriteFailed(e),
+                    Err(e) => Verdict::WriteFailed(Box::new(e)),
                 };
                 log::trace!("piece {piece}: hash {:?} write {:?}", t1 - t0, t1.elapsed());
                 (verdict, data)
@@ -528,7 +514,7 @@ impl Task {
         log::debug!("{}: download complete and verified", self.meta.info.name);
         self.stats.complete.store(true, Ordering::Relaxed);
         if let Some(tell) = self.config.options.completed.take() {
-            let _ = tell.try_send(());
+            tell();
         }
         self.schedule.completed(Instant::now());
         self.maybe_announce();
@@ -678,6 +664,9 @@ impl Task {
                 self.last_error.as_deref().unwrap_or("none yet")
             );
         }
+        if self.may_park(now) {
+            return Ok(Flow::Park);
+        }
         Ok(Flow::Continue)
     }
 
@@ -689,8 +678,6 @@ impl Task {
             .have_bytes
             .store(self.picker.bytes_have(), Ordering::Relaxed);
         self.stats.peers.store(self.peers.len(), Ordering::Relaxed);
-        let idle = self.peers.is_empty() && self.picker.is_complete();
-        self.stats.idle.store(idle, Ordering::Relaxed);
         self.stats
             .prefix_bytes
             .store(self.picker.prefix_bytes(), Ordering::Relaxed);

@@ -91,6 +91,17 @@ impl Dialer {
         due
     }
 
+    /// When the next known address is due for dialing, if any is waiting.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.known
+            .values()
+            .filter_map(|c| match c.state {
+                DialState::Idle { retry_at } => Some(retry_at),
+                _ => None,
+            })
+            .min()
+    }
+
     pub fn connecting(&self) -> usize {
         self.known
             .values()

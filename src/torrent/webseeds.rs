@@ -27,14 +27,14 @@ pub(super) fn start(
             // It takes no extension messages; `have all` needs the fast extension's bit.
             let (byte, bit) = crate::wire::RESERVED_EXTENSION;
             theirs.reserved[byte] &= !bit;
-            Event::Connected {
+            Event::Connected(Box::new(super::Connected {
                 key,
                 addr,
                 theirs,
                 encrypted: false,
                 handle,
                 kind: Kind::WebSeed,
-            }
+            }))
         };
         log::info!(
             "{}: web seed {url}",

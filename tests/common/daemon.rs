@@ -1,7 +1,7 @@
 //! A `p2p daemon` under test: its state and download directories, its RPC port, and RPC calls
 //! made the way clients make them (through the library's own client, or transmission-remote).
 
-use super::process::{Logged, spawn_logged};
+use super::process::{Logged, spawn_logged_env};
 use p2p::daemon::client::Client;
 use p2p::json::{Json, Value};
 use std::path::{Path, PathBuf};
@@ -12,6 +12,8 @@ pub struct Daemon {
     pub rpc: String,
     pub state: PathBuf,
     pub downloads: PathBuf,
+    /// Where its peers connect (its `--listen`).
+    pub peers: String,
     /// The log lines read before the RPC's address was.
     pub early: Vec<String>,
 }
@@ -19,19 +21,24 @@ pub struct Daemon {
 /// `p2p daemon --rpc 127.0.0.1:0 --listen 127.0.0.1:0 --no-dht` with `state` and `downloads`
 /// under `root` (kept across restarts: start it again on the same root), and `extra` flags.
 pub fn start_daemon(name: &str, root: &Path, extra: &[&str]) -> Daemon {
+    start_daemon_logging(name, root, extra, "info")
+}
+
+/// [`start_daemon`] with `RUST_LOG` set to `log`.
+pub fn start_daemon_logging(name: &str, root: &Path, extra: &[&str], log: &str) -> Daemon {
     let downloads = root.join("downloads");
     let mut args = vec!["--download-dir", downloads.to_str().unwrap()];
     args.extend_from_slice(extra);
-    start_with(name, root, &args)
+    start_with(name, root, &args, log)
 }
 
 /// [`start_daemon`] without `--download-dir`: the daemon's saved settings (or the default,
 /// `$HOME/Downloads`) say where.
 pub fn start_daemon_without_download_dir(name: &str, root: &Path) -> Daemon {
-    start_with(name, root, &[])
+    start_with(name, root, &[], "info")
 }
 
-fn start_with(name: &str, root: &Path, extra: &[&str]) -> Daemon {
+fn start_with(name: &str, root: &Path, extra: &[&str], log: &str) -> Daemon {
     let (state, downloads) = (root.join("state"), root.join("downloads"));
     let mut args = vec![
         "daemon",
@@ -44,7 +51,7 @@ fn start_with(name: &str, root: &Path, extra: &[&str]) -> Daemon {
         "--no-dht",
     ];
     args.extend_from_slice(extra);
-    let logged = spawn_logged(name, &args);
+    let logged = spawn_logged_env(name, &args, &[("RUST_LOG", Path::new(log))]);
     let mut early = Vec::new();
     let line = loop {
         let line = logged
@@ -62,9 +69,16 @@ fn start_with(name: &str, root: &Path, extra: &[&str]) -> Daemon {
         .and_then(|s| s.split('/').next())
         .expect("the RPC address")
         .to_string();
+    let peers = line
+        .split("peers on ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("the peer address")
+        .to_string();
     Daemon {
         logged,
         rpc,
+        peers,
         state,
         downloads,
         early,

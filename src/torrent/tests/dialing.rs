@@ -7,7 +7,7 @@ fn dial(h: &mut Harness, listen: SocketAddr, id: u8) -> Receiver<Outgoing> {
     h.task.dialer.add(listen, false, Instant::now());
     assert_eq!(h.task.dialer.due(Instant::now(), 10), [listen]);
     let (handle, rx) = PeerHandle::detached(listen);
-    h.event(Event::Connected {
+    h.event(Event::Connected(Box::new(crate::torrent::Connected {
         key: 2,
         addr: listen,
         theirs: Handshake {
@@ -18,7 +18,7 @@ fn dial(h: &mut Harness, listen: SocketAddr, id: u8) -> Receiver<Outgoing> {
         encrypted: false,
         handle,
         kind: crate::torrent::Kind::Peer,
-    });
+    })));
     rx
 }
 

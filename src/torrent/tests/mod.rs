@@ -5,6 +5,7 @@ use super::*;
 mod dialing;
 mod extensions;
 mod hashes;
+mod parking;
 use crate::extensions::ExtendedHandshake;
 use crate::hash::sha1;
 use crate::layout::BLOCK_SIZE;
@@ -123,14 +124,14 @@ impl Harness {
             info_hash: InfoHash([7; 20]),
             peer_id: [n; 20],
         };
-        self.event(Event::Connected {
+        self.event(Event::Connected(Box::new(super::Connected {
             key: n as PeerKey,
             addr,
             theirs,
             encrypted: false,
             handle,
             kind,
-        });
+        })));
         rx
     }
 
@@ -429,7 +430,10 @@ fn a_failed_announce_backs_off_and_the_announcer_comes_back() {
     ))
     .expect("the announce comes back")
     .unwrap();
-    let Event::Announced(_, AnnounceEvent::Started, Err(_)) = &e else {
+    let Event::Announced(_, AnnounceEvent::Started, result) = &e else {
+        panic!("expected a failed `started` announce");
+    };
+    let Err(_) = **result else {
         panic!("expected a failed `started` announce");
     };
     let sent_at = Instant::now();
