@@ -622,11 +622,12 @@ impl Node {
 
     fn on_notice(&self, notice: Notice) {
         match notice {
-            Notice::Completed { id, .. } => self.change(id, |r| {
-                if r.done == 0 {
-                    r.done = unix_now();
+            // Its completion date, once: a restart finds it complete again and writes nothing.
+            Notice::Completed { id, .. } => {
+                if self.records().get(&id).is_some_and(|r| r.done == 0) {
+                    self.change(id, |r| r.done = unix_now());
                 }
-            }),
+            }
             // Its seeding goal is met: it stays stopped after a restart, as Transmission's.
             Notice::Stopped {
                 id,

@@ -86,6 +86,9 @@ pub struct Opened {
     pub resumed: bool,
     /// The store reads and writes `DIR/NAME` itself, not `NAME.part`.
     pub in_place: bool,
+    /// The resume file already holds this content under its name and with this file choice:
+    /// once whole, it need not be written again (a daemon's restart rewrites nothing).
+    pub resume_current: bool,
 }
 
 /// For a fetch: opens (creating what is missing) the files `files` chooses and learns what
@@ -128,11 +131,23 @@ pub fn open_for_fetch(
             &store.resume_paths(),
         )
     {
+        let chosen_as_saved = match files {
+            Files::AsBefore => true,
+            _ => {
+                let saved = resume::saved_selection(
+                    &place.resume_file,
+                    meta.info_hash,
+                    meta.info.files.len(),
+                );
+                saved.as_deref() == Some(store.selection().flags())
+            }
+        };
         return Ok(Opened {
             store,
             have,
             resumed: true,
             in_place,
+            resume_current: in_place && chosen_as_saved,
         });
     }
     let progress = HashProgress {
@@ -145,6 +160,7 @@ pub fn open_for_fetch(
         have,
         resumed: false,
         in_place,
+        resume_current: false,
     })
 }
 
@@ -188,6 +204,7 @@ pub fn open_for_seed(meta: &Torrent, dir: &Path, cancel: &Cancel) -> Result<Open
         have,
         resumed: false,
         in_place: true,
+        resume_current: false,
     })
 }
 
@@ -239,11 +256,19 @@ fn choose(meta: &Torrent, files: &Files, resume_file: &Path) -> Result<Selection
 
 /// The download is whole: drops the part file (when every file is taken) and gives the
 /// content its name (`in_place`: it already has it); drops the resume file, or rewrites it for
-/// the content under its name when the placement keeps it. Returns where the content now is.
-pub fn finish(store: &PieceStore, place: &Placement, meta: &Torrent, in_place: bool) -> PathBuf {
+/// the content under its name when the placement keeps it (unless `resume_current`: it already
+/// says so). Returns where the content now is.
+pub fn finish(
+    store: &PieceStore,
+    place: &Placement,
+    meta: &Torrent,
+    (in_place, resume_current): (bool, bool),
+) -> PathBuf {
     let path = finish_names(store, place, in_place);
     if place.keep_resume {
-        save_resume(store, place, meta, store.wanted());
+        if !resume_current {
+            save_resume(store, place, meta, store.wanted());
+        }
     } else {
         resume::remove(&place.resume_file);
     }

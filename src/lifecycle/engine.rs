@@ -249,6 +249,7 @@ impl Owner {
                 store: None,
                 wanted_bytes: 0,
                 in_place: false,
+                resume_current: false,
                 have: None,
                 task: None,
                 cancel: Cancel::new(),
@@ -486,6 +487,8 @@ impl Owner {
                 let complete =
                     entry.options.mode == Mode::Seed || store.wanted().ones().all(|p| have.get(p));
                 entry.in_place = opened.in_place;
+                // Whole as the resume file says: finishing it writes nothing.
+                entry.resume_current = opened.resume_current && complete;
                 entry.set_store(Some(Arc::new(store)));
                 entry.have = Some(have);
                 self.input(id, Input::Checked { complete }).await;
@@ -570,7 +573,7 @@ impl Owner {
             return;
         };
         let path = match entry.options.mode {
-            Mode::Fetch => disk::finish(store, place, meta, entry.in_place),
+            Mode::Fetch => disk::finish(store, place, meta, (entry.in_place, entry.resume_current)),
             Mode::Seed => place.target.clone(),
         };
         entry.completed = Some((SystemTime::now(), Instant::now()));

@@ -76,6 +76,8 @@ pub(super) struct Entry {
     /// What of the torrent the store's file choice takes (0 without a store).
     pub(super) wanted_bytes: u64,
     pub(super) in_place: bool,
+    /// The resume file already records the content whole (see [`super::disk::Opened`]).
+    pub(super) resume_current: bool,
     /// What is verified while no task runs (the task owns it while it does).
     pub(super) have: Option<Bitfield>,
     pub(super) task: Option<TorrentRef>,

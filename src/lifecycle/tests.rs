@@ -311,6 +311,8 @@ fn a_kept_resume_file_outlives_the_download_and_a_new_engine_trusts_it() {
             .unwrap()
             .set_modified(mtime)
             .unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let written = std::fs::metadata(&resume_file).unwrap().ino();
         let (again, notices) = engine().await;
         let id = again
             .add(
@@ -329,6 +331,12 @@ fn a_kept_resume_file_outlives_the_download_and_a_new_engine_trusts_it() {
         .await;
         assert!(already);
         assert_eq!(again.snapshot(id).await.unwrap().have_pieces, 16);
+        // It says so already: a restart of a daemon of thousands rewrites none of them.
+        assert_eq!(
+            std::fs::metadata(&resume_file).unwrap().ino(),
+            written,
+            "the resume file is not written again"
+        );
         again.shutdown().await;
     });
 }
