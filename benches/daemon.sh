@@ -26,7 +26,6 @@ cargo build --release --quiet
 bin=$PWD/target/release/p2p
 rpc=$PWD/benches/daemon_rpc.py
 work=$(mktemp -d)
-hz=$(getconf CLK_TCK)
 python3 "$rpc" make "$n" "$work"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $n torrents of 1 MiB; idle ${idle} s; $runs run(s)"
 
@@ -69,12 +68,12 @@ one() { # NAME RUN
   local check
   check=$(echo "$t1 - $t0" | bc -l)
   sleep 2
-  c0=$(ticks "$pid")
+  c0=$(cpu_ns "$pid")
   sleep "$idle"
-  c1=$(ticks "$pid")
+  c1=$(cpu_ns "$pid")
   local rss idle_cpu get restart
   rss=$(rss_mib "$pid")
-  idle_cpu=$(echo "($c1 - $c0) / $hz * 60 / $idle" | bc -l)
+  idle_cpu=$(echo "($c1 - $c0) / 1000000000 * 60 / $idle" | bc -l)
   get=$(python3 "$rpc" get "$url" | cut -d' ' -f1)
   stop
   t0=$(date +%s.%N)

@@ -15,6 +15,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 # CPU time (user + system, in clock ticks) process $1 has used.
 ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
+# CPU time in nanoseconds the threads process $1 has now have run (clock ticks are too coarse
+# for an idle daemon: 10 ms against a few a minute).
+cpu_ns() { cat /proc/$1/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
 # Writes $2 MiB of random bytes to file $1 and reads them back, so they start in the page cache.
 cached_random() { head -c $(($2 << 20)) /dev/urandom > "$1"; cat "$1" > /dev/null; }
 

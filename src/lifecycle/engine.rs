@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 mod requests;
+mod ticks;
 
 const TICK: Duration = Duration::from_secs(1);
 
@@ -48,6 +49,8 @@ pub async fn start(
         notices,
         done,
         tasks: HashMap::new(),
+        running: Vec::new(),
+        ticks: 0,
         hooks: Vec::new(),
         closing: None,
     };
@@ -72,6 +75,9 @@ struct Owner {
     done: Sender<Done>,
     /// The session's torrent ids of running tasks, and whose they are.
     tasks: HashMap<usize, Id>,
+    /// The torrents with a task, in the order started, for the tick (see `ticks.rs`).
+    running: Vec<ticks::Running>,
+    ticks: u64,
     /// Running `on_done` commands: waited for before the engine ends.
     hooks: Vec<JoinHandle<()>>,
     /// Shutting down: who to answer once every torrent is idle.
@@ -541,6 +547,8 @@ impl Owner {
         };
         let task = self.session.add(meta.clone(), store, have, options);
         self.tasks.insert(task.id, id);
+        self.running
+            .push(ticks::Running::new(id, task.stats.clone()));
         let counters = Counters::of(&task.stats);
         entry.last = (Instant::now(), counters.downloaded, counters.uploaded);
         entry.task = Some(task);
@@ -604,6 +612,7 @@ impl Owner {
         let Some(id) = self.tasks.remove(&task) else {
             return;
         };
+        self.running.retain(|r| r.id != id);
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
@@ -632,55 +641,6 @@ impl Owner {
         match outcome {
             Ok(()) => self.input(id, Input::TaskEnded).await,
             Err(e) => self.fail(id, e).await,
-        }
-    }
-
-    async fn tick(&mut self) {
-        let mut inputs = Vec::new();
-        // One clock read for all: a daemon ticks thousands of torrents a second.
-        let now = Instant::now();
-        for (id, entry) in &mut self.entries {
-            let Some(task) = &entry.task else {
-                continue;
-            };
-            let downloaded = task.stats.downloaded.load(Ordering::Relaxed);
-            let uploaded = task.stats.uploaded.load(Ordering::Relaxed);
-            let secs = now.duration_since(entry.last.0).as_secs_f64().max(1e-3);
-            entry.rates = (
-                downloaded.saturating_sub(entry.last.1) as f64 / secs,
-                uploaded.saturating_sub(entry.last.2) as f64 / secs,
-            );
-            entry.last = (now, downloaded, uploaded);
-            if task.stats.complete.load(Ordering::Relaxed) && !entry.machine.is_complete() {
-                inputs.push((*id, Input::Completed));
-            } else if (entry.options.seed_ratio.is_some() || entry.options.seed_time.is_some())
-                && entry.machine.state() == &State::Seeding
-                && let Some((_, at)) = entry.completed
-            {
-                let uploaded = entry.counters().uploaded;
-                let total = entry.wanted_bytes();
-                let ratio_met = entry
-                    .options
-                    .seed_ratio
-                    .is_some_and(|r| uploaded as f64 >= r * total as f64);
-                let time_met = entry
-                    .options
-                    .seed_time
-                    .is_some_and(|t| now.duration_since(at) >= t);
-                if ratio_met || time_met {
-                    log::info!(
-                        "{}: seeded {} ({:.2} times the size) for {}: done",
-                        escape::untrusted(&entry.name, 80),
-                        progress::bytes(uploaded),
-                        uploaded as f64 / total.max(1) as f64,
-                        progress::duration(now.duration_since(at).as_secs())
-                    );
-                    inputs.push((*id, Input::GoalMet));
-                }
-            }
-        }
-        for (id, input) in inputs {
-            self.input(id, input).await;
         }
     }
 }

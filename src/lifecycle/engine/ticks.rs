@@ -1,0 +1,102 @@
+//! The engine's tick, once a second: each running torrent's rates, a completion its task
+//! reported, a seeding goal met. A daemon's thousands of parked seeds (see
+//! `torrent/parking.rs`) have none of these to do: once seen parked (its rates gone to zero),
+//! a torrent is looked at again only when it wakes, or once a minute for a seeding time.
+
+use super::Owner;
+use crate::lifecycle::Id;
+use crate::lifecycle::machine::{Input, State};
+use crate::torrent::Stats;
+use crate::{escape, progress};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Ticks between looks at a torrent that stays parked.
+const PARKED_EVERY: u64 = 60;
+
+/// A torrent with a task, as the tick sees it.
+pub(super) struct Running {
+    pub(super) id: Id,
+    stats: Arc<Stats>,
+    /// Parked, and looked at since it parked.
+    quiet: bool,
+}
+
+impl Running {
+    pub(super) fn new(id: Id, stats: Arc<Stats>) -> Running {
+        Running {
+            id,
+            stats,
+            quiet: false,
+        }
+    }
+}
+
+impl Owner {
+    pub(super) async fn tick(&mut self) {
+        self.ticks += 1;
+        let every = self.ticks.is_multiple_of(PARKED_EVERY);
+        // Only the counters of the running torrents are read: a daemon's list of them is
+        // contiguous, its entries are not.
+        let due: Vec<Id> = self
+            .running
+            .iter_mut()
+            .filter_map(|r| {
+                let parked = r.stats.parked.load(Ordering::Relaxed);
+                let skip = parked && r.quiet && !every;
+                r.quiet = parked;
+                (!skip).then_some(r.id)
+            })
+            .collect();
+        let mut inputs = Vec::new();
+        // One clock read for all.
+        let now = Instant::now();
+        for id in due {
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            let Some(task) = &entry.task else {
+                continue;
+            };
+            let downloaded = task.stats.downloaded.load(Ordering::Relaxed);
+            let uploaded = task.stats.uploaded.load(Ordering::Relaxed);
+            let secs = now.duration_since(entry.last.0).as_secs_f64().max(1e-3);
+            entry.rates = (
+                downloaded.saturating_sub(entry.last.1) as f64 / secs,
+                uploaded.saturating_sub(entry.last.2) as f64 / secs,
+            );
+            entry.last = (now, downloaded, uploaded);
+            if task.stats.complete.load(Ordering::Relaxed) && !entry.machine.is_complete() {
+                inputs.push((id, Input::Completed));
+            } else if (entry.options.seed_ratio.is_some() || entry.options.seed_time.is_some())
+                && entry.machine.state() == &State::Seeding
+                && let Some((_, at)) = entry.completed
+            {
+                let uploaded = entry.counters().uploaded;
+                let total = entry.wanted_bytes();
+                let ratio_met = entry
+                    .options
+                    .seed_ratio
+                    .is_some_and(|r| uploaded as f64 >= r * total as f64);
+                let time_met = entry
+                    .options
+                    .seed_time
+                    .is_some_and(|t| now.duration_since(at) >= t);
+                if ratio_met || time_met {
+                    log::info!(
+                        "{}: seeded {} ({:.2} times the size) for {}: done",
+                        escape::untrusted(&entry.name, 80),
+                        progress::bytes(uploaded),
+                        uploaded as f64 / total.max(1) as f64,
+                        progress::duration(now.duration_since(at).as_secs())
+                    );
+                    inputs.push((id, Input::GoalMet));
+                }
+            }
+        }
+        for (id, input) in inputs {
+            self.input(id, input).await;
+        }
+    }
+}
