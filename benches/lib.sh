@@ -17,7 +17,7 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 # CPU time in nanoseconds the threads process $1 has now have run (clock ticks are too coarse
 # for an idle daemon: 10 ms against a few a minute).
-cpu_ns() { cat /proc/$1/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
+cpu_ns() { cat /proc/$1/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
 # Writes $2 MiB of random bytes to file $1 and reads them back, so they start in the page cache.
 cached_random() { head -c $(($2 << 20)) /dev/urandom > "$1"; cat "$1" > /dev/null; }
 

@@ -136,20 +136,15 @@ impl Drop for Permit {
 /// files, fetching a magnet link's metadata): the owner of the work cancels it; the work checks
 /// [`Cancel::is_cancelled`] between steps, or awaits [`Cancel::cancelled`]. Clones share one
 /// state. Nothing is global: each piece of work is given its own.
-#[derive(Clone, Debug)]
-pub struct Cancel {
-    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Closed when cancelled, which wakes every waiter at once.
-    wake: (Sender<()>, Receiver<()>),
-}
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<CancelState>);
 
-impl Default for Cancel {
-    fn default() -> Cancel {
-        Cancel {
-            flag: Default::default(),
-            wake: async_std::channel::bounded(1),
-        }
-    }
+#[derive(Debug, Default)]
+struct CancelState {
+    flag: std::sync::atomic::AtomicBool,
+    /// The tasks awaiting it, woken at once when it is cancelled (a daemon keeps one token a
+    /// torrent: no channel preallocated for it).
+    waiting: std::sync::Mutex<Vec<std::task::Waker>>,
 }
 
 impl Cancel {
@@ -158,19 +153,37 @@ impl Cancel {
     }
 
     pub fn cancel(&self) {
-        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.wake.0.close();
+        self.0.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        let waiting = std::mem::take(&mut *self.waiting());
+        waiting.into_iter().for_each(std::task::Waker::wake);
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.flag.load(std::sync::atomic::Ordering::SeqCst)
+        self.0.flag.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Resolves once [`Cancel::cancel`] was called (at once if it already was).
     pub async fn cancelled(&self) {
-        if !self.is_cancelled() {
-            let _ = self.wake.1.recv().await;
-        }
+        std::future::poll_fn(|cx| {
+            if self.is_cancelled() {
+                return std::task::Poll::Ready(());
+            }
+            let mut waiting = self.waiting();
+            // Looked at again under the lock: a cancel in between has emptied the list, and
+            // one after this finds the waker in it.
+            if self.is_cancelled() {
+                return std::task::Poll::Ready(());
+            }
+            if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                waiting.push(cx.waker().clone());
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<std::task::Waker>> {
+        self.0.waiting.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

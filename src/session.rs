@@ -238,7 +238,12 @@ impl Session {
         if let Some(lsd) = self.lsd.as_ref().filter(|_| !meta.info.private) {
             hashes.iter().for_each(|&h| lsd.add(h));
         }
-        let handle = torrent::spawn(meta, store, have, config);
+        let (ended, id) = (self.ended.0.clone(), self.next_id);
+        // `ended` is unbounded: the report cannot wait.
+        let on_end = move |outcome| {
+            let _ = ended.try_send((id, outcome));
+        };
+        let handle = torrent::spawn(meta, store, have, config, Box::new(on_end));
         let mut routes = lock(&self.routes);
         for &hash in &hashes {
             routes.insert(hash, handle.events.clone());
@@ -248,15 +253,11 @@ impl Session {
             self.aliases.insert(info_hash, alias);
         }
         let torrent = TorrentRef {
-            id: self.next_id,
+            id,
             stats: handle.stats,
             events: handle.events,
         };
         self.next_id += 1;
-        let (ended, id, task) = (self.ended.0.clone(), torrent.id, handle.task);
-        runtime::spawn(async move {
-            let _ = ended.send((id, task.await)).await;
-        });
         torrent
     }
 

@@ -69,7 +69,8 @@ enum Done {
 
 struct Owner {
     session: Session,
-    entries: BTreeMap<Id, Entry>,
+    /// Boxed: a map node holds eleven, and an entry is over a kilobyte.
+    entries: BTreeMap<Id, Box<Entry>>,
     next_id: Id,
     notices: Sender<Notice>,
     done: Sender<Done>,
@@ -171,7 +172,7 @@ impl Owner {
                 let _ = reply.send(self.snapshots(id)).await;
             }
             Command::Files(id, reply) => {
-                let files = self.entries.get(&id).map(Entry::files).unwrap_or_default();
+                let files = self.entries.get(&id).map(|e| e.files()).unwrap_or_default();
                 let _ = reply.send(files).await;
             }
             Command::Peers(id, reply) => {
@@ -242,7 +243,7 @@ impl Owner {
         });
         self.entries.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 machine,
                 info_hash: magnet.info_hash,
                 name,
@@ -269,7 +270,7 @@ impl Owner {
                 // Added paused is what was asked, not news.
                 told_stopped: options.paused,
                 options,
-            },
+            }),
         );
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.refresh_links();
@@ -356,7 +357,7 @@ impl Owner {
         entry.told_stopped = true;
         let state = entry.machine.state().clone();
         let outcome = match (&state, entry.failure.take()) {
-            (State::Error(_), Some(e)) => Err(e),
+            (State::Error(_), Some(e)) => Err(*e),
             (State::Error(reason), None) => Err(Error::Failed(reason.clone())),
             _ => Ok(()),
         };
@@ -415,7 +416,8 @@ impl Owner {
         let moving = entry.pending_move.take();
         runtime::spawn(async move {
             let opened = runtime::spawn_blocking(move || {
-                if let Some((from, to)) = &moving {
+                if let Some(moving) = &moving {
+                    let (from, to) = &**moving;
                     disk::move_data(from, to)?;
                 }
                 match mode {
@@ -508,7 +510,7 @@ impl Owner {
         };
         log::warn!("{}: {e}", escape::untrusted(&entry.name, 80));
         let reason = e.to_string();
-        entry.failure = Some(e);
+        entry.failure = Some(Box::new(e));
         self.input(id, Input::Failed(reason)).await;
     }
 

@@ -68,7 +68,7 @@ pub(super) struct Entry {
     /// What [`Entry::refresh_links`] worked out: trackers, magnet link.
     pub(super) links: (Arc<[String]>, Arc<str>),
     /// Data to move (from, to) before the next check opens the store.
-    pub(super) pending_move: Option<(Placement, Placement)>,
+    pub(super) pending_move: Option<Box<(Placement, Placement)>>,
     /// Peers heard of while fetching the metadata.
     pub(super) known_peers: Vec<SocketAddr>,
     /// Set through [`Entry::set_store`], which keeps `wanted_bytes` with it.
@@ -83,7 +83,7 @@ pub(super) struct Entry {
     pub(super) task: Option<TorrentRef>,
     pub(super) cancel: Cancel,
     /// The failure that put it in the error state, for the [`Notice::Stopped`] that tells it.
-    pub(super) failure: Option<Error>,
+    pub(super) failure: Option<Box<Error>>,
     pub(super) ended: Counters,
     /// Counters at the last tick, and the rates over it.
     pub(super) last: (Instant, u64, u64),

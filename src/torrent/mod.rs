@@ -231,15 +231,23 @@ pub struct Stats {
 pub struct Handle {
     pub events: Sender<Event>,
     pub stats: Arc<Stats>,
-    pub task: crate::runtime::JoinHandle<Result<()>>,
 }
+
+/// Told how the torrent's task ended, once it has.
+pub type OnEnd = Box<dyn FnOnce(Result<()>) + Send>;
 
 /// Peer events queued for the task before readers wait. The queue's slots (80 bytes and a
 /// stamp each) are allocated when the torrent starts or wakes (see [`parking`]); 64 blocks
 /// (1 MiB at 16 KiB) are ample for the task to drain between its turns.
 const PEER_QUEUE: usize = 64;
 
-pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config: Config) -> Handle {
+pub fn spawn(
+    meta: Arc<Torrent>,
+    store: Arc<PieceStore>,
+    have: Bitfield,
+    config: Config,
+    on_end: OnEnd,
+) -> Handle {
     // Two queues: peer traffic (bounded, so readers cannot run far ahead of the task) and the
     // task's own events (verifications, announces, connections, ticks), which are served first
     // so that a long queue of blocks never delays a verdict the picker is waiting for.
@@ -271,12 +279,10 @@ pub fn spawn(meta: Arc<Torrent>, store: Arc<PieceStore>, have: Bitfield, config:
             limit,
         );
     }
-    let handle = crate::runtime::spawn(parking::run(Box::new(task), ctrl_rx, peer_rx));
-    Handle {
-        events: tx,
-        stats,
-        task: handle,
-    }
+    crate::runtime::spawn(async move {
+        on_end(parking::run(Box::new(task), ctrl_rx, peer_rx).await);
+    });
+    Handle { events: tx, stats }
 }
 
 /// The torrent's state, owned by its task; [`Task::handle`] is synchronous and testable.

@@ -46,7 +46,7 @@ impl Owner {
                     // Refused at once, nothing changed, when a name there is taken (checked
                     // again as the move is made).
                     disk::movable(&from, &to)?;
-                    entry.pending_move = Some((from, to));
+                    entry.pending_move = Some(Box::new((from, to)));
                 }
                 entry.options.dir = dir;
                 entry.place = to;
