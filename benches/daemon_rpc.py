@@ -94,7 +94,7 @@ def seeding(url, n, limit):
                 return
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise SystemExit("not all %d seeding within %d s" % (n, limit))
 
 

@@ -17,8 +17,11 @@ A magnet link instead of TORRENT fetches the metadata from the peers first (BEP 
 (naming the peer's IP:PORT) for each peer it learns of that way.
 --dht-bootstrap HOST:PORT turns libtorrent's DHT on, joining through that node, with the
 restrictions that collapse many nodes on one IP (loopback) turned off.
+--stay (with --fetch) seeds once complete, until --timeout; --done-file PATH gets the Unix time
+the download completed (benches/swarm.sh's flash crowd).
 """
 import argparse
+import os
 import sys
 import time
 
@@ -39,6 +42,8 @@ ap.add_argument("--dht-bootstrap")
 ap.add_argument("--bind", default="127.0.0.1", help="the address to listen on and dial from")
 ap.add_argument("--lsd", action="store_true", help="local service discovery (BEP 14) on")
 ap.add_argument("--upload-limit", type=int, default=0, help="bytes a second sent at most (0: no limit)")
+ap.add_argument("--stay", action="store_true", help="with --fetch: seed once complete, until the timeout")
+ap.add_argument("--done-file", help="write the time (Unix seconds) the download completed here")
 args = ap.parse_args()
 
 settings = {
@@ -131,7 +136,11 @@ while time.time() < deadline:
             print("utp peers: %d" % utp_seen, flush=True)
         print("complete", flush=True)
         reported = True
-        if args.fetch:
+        if args.done_file:
+            with open(args.done_file + ".tmp", "w") as f:
+                f.write("%.3f\n" % time.time())
+            os.rename(args.done_file + ".tmp", args.done_file)
+        if args.fetch and not args.stay:
             sys.exit(0)
     time.sleep(0.1)
-sys.exit(1 if args.fetch else 0)
+sys.exit(1 if args.fetch and not reported else 0)
