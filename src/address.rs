@@ -60,11 +60,17 @@ pub fn is_unreachable(ip: IpAddr) -> bool {
 }
 
 /// Whether `addr` could be a peer other than us, whoever named it: not port 0, not an address
-/// no host can have, not this machine's loopback or unspecified address with our listening
-/// port `own_port`.
-pub fn dialable(addr: SocketAddr, own_port: Option<u16>) -> bool {
+/// no host can have, not our listening address `own`: its own IP with its port, or, when it
+/// listens on every address, this machine's loopback with its port. (Listening on 127.0.0.10,
+/// 127.0.0.11 with the same port is another process.)
+pub fn dialable(addr: SocketAddr, own: Option<SocketAddr>) -> bool {
     let ip = addr.ip().to_canonical();
-    let own = Some(addr.port()) == own_port && (ip.is_loopback() || ip.is_unspecified());
+    let own = own.is_some_and(|own| {
+        let own_ip = own.ip().to_canonical();
+        own.port() == addr.port()
+            && (ip == own_ip
+                || own_ip.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()))
+    });
     addr.port() != 0 && !is_unreachable(ip) && !own
 }
 

@@ -294,7 +294,8 @@ impl Candidates {
     /// have already dropped what their source may not name).
     fn heard(&mut self, addrs: &[SocketAddr]) {
         for a in addrs {
-            if !crate::address::dialable(*a, Some(self.own_port)) {
+            let own = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), self.own_port);
+            if !crate::address::dialable(*a, Some(own)) {
                 continue;
             }
             if !self.known.contains(a) && self.known.len() < 2000 {

@@ -157,6 +157,8 @@ impl From<(PeerKey, PeerEvent)> for Event {
 pub struct Config {
     pub peer_id: [u8; 20],
     pub listen_port: u16,
+    /// The address it listens on (unspecified: every one): with the port, it is us.
+    pub listen_ip: std::net::IpAddr,
     pub options: Options,
     /// The node's DHT, for public torrents.
     pub dht: Option<crate::dht::DhtHandle>,
@@ -336,7 +338,7 @@ impl Task {
             picker.set_wanted(store.wanted());
         }
         let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
-        let mut dialer = Dialer::new(config.listen_port);
+        let mut dialer = Dialer::new(SocketAddr::new(config.listen_ip, config.listen_port));
         for addr in &config.options.peers {
             dialer.add(*addr, true, now);
         }

@@ -43,14 +43,14 @@ struct Candidate {
 #[derive(Debug, Default)]
 pub struct Dialer {
     known: HashMap<SocketAddr, Candidate>,
-    /// Our listening port: this machine's addresses with it are us.
-    own_port: Option<u16>,
+    /// Our listening address: it is us (see [`crate::address::dialable`]).
+    own: Option<SocketAddr>,
 }
 
 impl Dialer {
-    pub fn new(own_port: u16) -> Dialer {
+    pub fn new(own: SocketAddr) -> Dialer {
         Dialer {
-            own_port: Some(own_port),
+            own: Some(own),
             ..Dialer::default()
         }
     }
@@ -60,7 +60,7 @@ impl Dialer {
     /// named them; whether a remote source may name loopback or private ones is decided where
     /// its addresses come in ([`crate::address::admissible`]).
     pub fn add(&mut self, addr: SocketAddr, from_user: bool, now: Instant) {
-        if !crate::address::dialable(addr, self.own_port) {
+        if !crate::address::dialable(addr, self.own) {
             return;
         }
         if !from_user && self.known.len() >= MAX_KNOWN {
@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn addresses_no_host_has_and_our_own_are_never_dialed() {
         let now = Instant::now();
-        let mut d = Dialer::new(6881);
+        let mut d = Dialer::new("[::]:6881".parse().unwrap());
         for bad in [
             "0.0.0.0:7000",
             "224.0.0.1:7000",
@@ -291,5 +291,25 @@ mod tests {
         d.add("127.0.0.1:7000".parse().unwrap(), false, now);
         d.add("10.0.0.1:6881".parse().unwrap(), true, now);
         assert_eq!(d.due(now, 100).len(), 2);
+    }
+
+    #[test]
+    fn listening_on_one_address_only_that_address_with_our_port_is_us() {
+        let now = Instant::now();
+        let mut d = Dialer::new("127.0.0.10:7000".parse().unwrap());
+        d.add("127.0.0.10:7000".parse().unwrap(), false, now);
+        d.add("[::ffff:127.0.0.10]:7000".parse().unwrap(), false, now);
+        assert!(d.due(now, 100).is_empty());
+        // Another process on its own loopback address with the same port (a crowd of clients
+        // on one machine) is a peer.
+        d.add("127.0.0.11:7000".parse().unwrap(), false, now);
+        d.add("127.0.0.1:7000".parse().unwrap(), false, now);
+        assert_eq!(d.due(now, 100).len(), 2);
+        let mut d = Dialer::new("10.1.2.3:7000".parse().unwrap());
+        d.add("10.1.2.3:7000".parse().unwrap(), true, now);
+        assert!(
+            d.due(now, 100).is_empty(),
+            "our own address, whoever names it"
+        );
     }
 }
