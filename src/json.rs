@@ -30,39 +30,39 @@ impl Json {
     }
 
     pub fn to_line(&self) -> String {
-        let mut out = String::new();
+        // Sized at once: a list of thousands of objects (a daemon's `torrent-get`) would
+        // otherwise be copied a dozen times as it grows.
+        let mut out = String::with_capacity(self.size_hint());
         self.write(&mut out);
         out
+    }
+
+    /// About how long the written value is (escapes aside).
+    fn size_hint(&self) -> usize {
+        match self {
+            Json::Null | Json::Bool(_) => 5,
+            Json::Int(_) | Json::Num(_) => 20,
+            Json::Str(s) => s.len() + 2,
+            Json::List(items) => 2 + items.iter().map(|i| i.size_hint() + 1).sum::<usize>(),
+            Json::Obj(fields) => {
+                2 + fields
+                    .iter()
+                    .map(|(k, v)| k.len() + 4 + v.size_hint())
+                    .sum::<usize>()
+            }
+        }
     }
 
     fn write(&self, out: &mut String) {
         match self {
             Json::Null => out.push_str("null"),
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Int(i) => {
-                let _ = write!(out, "{i}");
-            }
+            Json::Int(i) => write_int(out, *i),
             Json::Num(x) if x.is_finite() => {
                 let _ = write!(out, "{x:.3}");
             }
             Json::Num(_) => out.push_str("null"),
-            Json::Str(s) => {
-                out.push('"');
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\r' => out.push_str("\\r"),
-                        '\t' => out.push_str("\\t"),
-                        c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                            let _ = write!(out, "\\u{:04x}", c as u32);
-                        }
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            }
+            Json::Str(s) => write_str(out, s),
             Json::List(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -79,7 +79,7 @@ impl Json {
                     if i > 0 {
                         out.push(',');
                     }
-                    Json::str(*k).write(out);
+                    write_str(out, k);
                     out.push(':');
                     v.write(out);
                 }
@@ -87,6 +87,53 @@ impl Json {
             }
         }
     }
+}
+
+/// `s` as a JSON string: runs that need no escape are copied whole (a daemon writes
+/// thousands of names and paths an answer).
+fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut rest = s;
+    while let Some(at) = rest
+        .bytes()
+        .position(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+    {
+        out.push_str(&rest[..at]);
+        match rest.as_bytes()[at] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b => {
+                let _ = write!(out, "\\u{:04x}", b);
+            }
+        }
+        // The byte is ASCII: the next one starts a character.
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out.push('"');
+}
+
+/// `i` in decimal, without the formatting machinery (thousands of numbers an answer).
+fn write_int(out: &mut String, i: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -106,6 +153,21 @@ mod tests {
         assert_eq!(
             v.to_line(),
             r#"{"name":"a \"b\"\n\u001b[1m","n":-3,"rate":1.500,"ok":true,"none":null,"list":[1,"x"]}"#
+        );
+    }
+
+    #[test]
+    fn writes_numbers_and_strings_as_the_formatter_would() {
+        for i in [0, 7, -1, 10, 1_000_000, i64::MAX, i64::MIN] {
+            assert_eq!(Json::Int(i).to_line(), i.to_string());
+        }
+        let v = Json::Obj(vec![
+            ("k\t", Json::str("é\\x\u{7f}\u{0}ü\r")),
+            ("plain", Json::str("no escapes at all")),
+        ]);
+        assert_eq!(
+            v.to_line(),
+            r#"{"k\t":"é\\x\u007f\u0000ü\r","plain":"no escapes at all"}"#
         );
     }
 }

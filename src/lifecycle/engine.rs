@@ -151,11 +151,16 @@ impl Owner {
     }
 
     fn snapshots(&self, id: Option<Id>) -> Vec<Snapshot> {
-        self.entries
-            .iter()
-            .filter(|(i, _)| id.is_none_or(|id| id == **i))
-            .map(|(i, e)| e.snapshot(*i))
-            .collect()
+        match id {
+            Some(id) => self
+                .entries
+                .get(&id)
+                .map(|e| e.snapshot(id))
+                .into_iter()
+                .collect(),
+            // Sized at once: a daemon's thousands of snapshots are not copied as the list grows.
+            None => self.entries.iter().map(|(i, e)| e.snapshot(*i)).collect(),
+        }
     }
 
     async fn command(&mut self, command: Command) {
