@@ -116,24 +116,15 @@ fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// `i` in decimal, without the formatting machinery (thousands of numbers an answer).
+/// `i` in decimal (see [`crate::bencode::encode::decimal`]).
 fn write_int(out: &mut String, i: i64) {
-    let mut digits = [0u8; 20];
-    let mut n = i.unsigned_abs();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
     if i < 0 {
         out.push('-');
     }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    let mut buffer = [0; 20];
+    let digits = crate::bencode::encode::decimal(i.unsigned_abs(), &mut buffer);
+    // Only ASCII digits.
+    out.push_str(std::str::from_utf8(digits).unwrap_or_default());
 }
 
 #[cfg(test)]

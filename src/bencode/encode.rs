@@ -61,8 +61,13 @@ pub fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// The decimal digits of `n`, without the allocation of `to_string` (a tracker's reply is
 /// mostly these); every integer and length the encoder writes goes through here.
-pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
+pub fn put_decimal(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, written at the end of `digits` without the formatting machinery (the
+/// bencoder's and the JSON writer's thousands of numbers).
+pub fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -72,7 +77,7 @@ pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[at..]);
+    &digits[at..]
 }
 
 /// Builds a dictionary from `(key, value)` pairs.
