@@ -229,8 +229,7 @@ impl Session {
         let info_hash = meta.info_hash;
         let config = Config {
             peer_id: self.peer_id,
-            listen_port: self.local.port(),
-            listen_ip: self.local.ip(),
+            listen: self.local,
             options,
             // BEP 27: a private torrent's peers come from its tracker only.
             dht: self.dht.clone().filter(|_| !meta.info.private),

@@ -18,7 +18,7 @@ impl Task {
         AnnounceRequest {
             info_hash: self.meta.info_hash,
             peer_id: self.config.peer_id,
-            port: self.config.listen_port,
+            port: self.config.listen.port(),
             uploaded: self.stats.uploaded.load(Ordering::Relaxed),
             downloaded: self.stats.downloaded.load(Ordering::Relaxed),
             left: total - self.picker.bytes_have().min(total),
@@ -144,7 +144,7 @@ impl Task {
         self.dht_due = now + Duration::from_secs(if starving { 15 } else { 600 });
         // A hybrid is looked up and announced under both its hashes (BEP 52).
         for hash in self.meta.swarm_hashes() {
-            let found = dht.get_peers(hash, Some(self.config.listen_port));
+            let found = dht.get_peers(hash, Some(self.config.listen.port()));
             let ctrl = self.ctrl.clone();
             crate::runtime::spawn(async move {
                 while let Ok(peers) = found.recv().await {

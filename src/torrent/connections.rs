@@ -266,7 +266,7 @@ impl Task {
         }
         if peer.extended() {
             let ours = ExtendedHandshake::ours(
-                self.config.listen_port,
+                self.config.listen.port(),
                 addr.ip(),
                 Some(self.meta.info_bytes.len()),
                 !self.meta.info.private,

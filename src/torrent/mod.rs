@@ -156,9 +156,9 @@ impl From<(PeerKey, PeerEvent)> for Event {
 /// Who the torrent is on the network: set by the session that runs it.
 pub struct Config {
     pub peer_id: [u8; 20],
-    pub listen_port: u16,
-    /// The address it listens on (unspecified: every one): with the port, it is us.
-    pub listen_ip: std::net::IpAddr,
+    /// Where it listens (an unspecified IP: every address): its port is what it announces, and
+    /// the dialer never dials this address, which is us.
+    pub listen: SocketAddr,
     pub options: Options,
     /// The node's DHT, for public torrents.
     pub dht: Option<crate::dht::DhtHandle>,
@@ -264,7 +264,8 @@ pub fn spawn(
         parking::closed_peer_queue(),
         tx.clone(),
     );
-    let peer_rx = if parking::starts_parked(&task.config.options, task.picker.is_complete()) {
+    // A seed starts parked: what is due (its first announce, lookup or dial) wakes it at once.
+    let peer_rx = if task.a_parking_seed() {
         None
     } else {
         let (peer_tx, peer_rx) = async_std::channel::bounded::<PeerTraffic>(PEER_QUEUE);
@@ -338,7 +339,7 @@ impl Task {
             picker.set_wanted(store.wanted());
         }
         let announcer = Some(Announcer::new(meta.tracker_tiers())).filter(|a| !a.is_empty());
-        let mut dialer = Dialer::new(SocketAddr::new(config.listen_ip, config.listen_port));
+        let mut dialer = Dialer::new(config.listen);
         for addr in &config.options.peers {
             dialer.add(*addr, true, now);
         }

@@ -86,11 +86,6 @@ fn why(event: &Event) -> &'static str {
     }
 }
 
-/// Whether a torrent starts parked: a seed that stays, complete, in a node that parks them.
-pub(super) fn starts_parked(options: &super::Options, complete: bool) -> bool {
-    options.park_after.is_some() && options.keep_seeding && complete
-}
-
 /// What a parked task holds in place of its peer queue: one closed queue for all of them.
 pub(super) fn closed_peer_queue() -> Sender<PeerTraffic> {
     static CLOSED: OnceLock<Sender<PeerTraffic>> = OnceLock::new();
@@ -186,13 +181,19 @@ impl Task {
             .unwrap_or_else(|p| p.into_inner()) = Some(self.picker.have().clone());
     }
 
+    /// A seed that stays, complete, in a node that parks them: one that starts parked.
+    pub(super) fn a_parking_seed(&self) -> bool {
+        self.config.options.park_after.is_some()
+            && self.config.options.keep_seeding
+            && self.picker.is_complete()
+    }
+
     /// Whether the task may park now (see the module's text).
     pub(super) fn may_park(&self, now: Instant) -> bool {
         let Some(after) = self.config.options.park_after else {
             return false;
         };
-        self.config.options.keep_seeding
-            && self.picker.is_complete()
+        self.a_parking_seed()
             && self.peers.is_empty()
             && self.dialer.connecting() == 0
             && !self.schedule.in_flight()

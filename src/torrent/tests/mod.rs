@@ -71,8 +71,7 @@ fn harness_for(pieces: usize, piece_len: usize, seeding: bool, announce: Option<
     });
     let config = Config {
         peer_id: [0xaa; 20],
-        listen_port: 6881,
-        listen_ip: std::net::Ipv6Addr::UNSPECIFIED.into(),
+        listen: "[::]:6881".parse().unwrap(),
         options: Options {
             keep_seeding: true,
             ..Options::default()
