@@ -133,14 +133,15 @@ pub fn open_for_fetch(
     {
         let chosen_as_saved = match files {
             Files::AsBefore => true,
-            _ => {
-                let saved = resume::saved_selection(
-                    &place.resume_file,
-                    meta.info_hash,
-                    meta.info.files.len(),
-                );
-                saved.as_deref() == Some(store.selection().flags())
-            }
+            // The file records a choice only when it leaves files out.
+            _ => match resume::saved_selection(
+                &place.resume_file,
+                meta.info_hash,
+                meta.info.files.len(),
+            ) {
+                Some(saved) => saved == store.selection().flags(),
+                None => store.selection().is_all(),
+            },
         };
         return Ok(Opened {
             store,
