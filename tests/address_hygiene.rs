@@ -81,15 +81,7 @@ fn a_remote_tracker_cannot_steer_the_fetch_at_loopback_or_unreachable_addresses(
 
     let out = dir.path().join("out");
     let listen = format!("{FETCH}:7001");
-    let mut cmd = ns.p2p(&[
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        &listen,
-        "--no-dht",
-    ]);
+    let mut cmd = ns.p2p(&fetch_args_on(&torrent, &out, &listen, &["--no-dht"]));
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let mut fetch = Proc::spawn("fetch", &mut cmd);
     let status = fetch.wait_for(Duration::from_secs(60));

@@ -98,19 +98,11 @@ fn a_bad_interface_is_refused_by_name() {
 }
 
 fn fetch_in(ns: &Namespace, torrent: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        "0.0.0.0:0",
-        "--no-dht",
-        "--peer",
-        "10.77.1.2:7000",
-    ];
-    args.extend_from_slice(extra);
-    ns.p2p(&args).env("RUST_LOG", "info").output().unwrap()
+    let extra = [&["--no-dht", "--peer", "10.77.1.2:7000"], extra].concat();
+    ns.p2p(&fetch_args_on(torrent, out, "0.0.0.0:0", &extra))
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap()
 }
 
 #[test]

@@ -116,16 +116,7 @@ fn p2p_in_ns(name: &str, ns: &str, args: &[&str]) -> Proc {
 /// `p2p fetch TORRENT --out OUT` on host B, listening there, with `more` arguments.
 fn fetch_on_b(hosts: &TestHosts, torrent: &Path, out: &Path, more: &[&str]) -> Command {
     let listen = format!("{HOST_B}:0");
-    let mut args = vec![
-        "fetch",
-        torrent.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ];
-    args.extend_from_slice(more);
-    p2p_command_in_ns(&hosts.b, &args)
+    p2p_command_in_ns(&hosts.b, &fetch_args_on(torrent, out, &listen, more))
 }
 
 #[test]

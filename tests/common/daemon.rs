@@ -63,18 +63,15 @@ fn start_with(name: &str, root: &Path, extra: &[&str], log: &str) -> Daemon {
         }
         early.push(line);
     };
-    let rpc = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .expect("the RPC address")
-        .to_string();
-    let peers = line
-        .split("peers on ")
-        .nth(1)
-        .and_then(|s| s.split(',').next())
-        .expect("the peer address")
-        .to_string();
+    // "daemon: peers on ADDR, RPC and web page on http://ADDR/ …"
+    let between = |from: &str, to: char| {
+        line.split(from)
+            .nth(1)
+            .and_then(|s| s.split(to).next())
+            .unwrap_or_else(|| panic!("no address after {from:?} in {line:?}"))
+            .to_string()
+    };
+    let (rpc, peers) = (between("http://", '/'), between("peers on ", ','));
     Daemon {
         logged,
         rpc,

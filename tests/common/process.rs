@@ -268,13 +268,23 @@ pub struct FetchRun {
 /// `fetch TORRENT --out OUT --listen 127.0.0.1:0 EXTRA...`, the arguments every test fetch
 /// starts from.
 pub fn fetch_args<'a>(torrent: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    fetch_args_on(torrent, out, "127.0.0.1:0", extra)
+}
+
+/// `fetch TORRENT --out OUT --listen LISTEN EXTRA...`.
+pub fn fetch_args_on<'a>(
+    torrent: &'a Path,
+    out: &'a Path,
+    listen: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "fetch",
         torrent.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--listen",
-        "127.0.0.1:0",
+        listen,
     ];
     args.extend_from_slice(extra);
     args
