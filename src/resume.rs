@@ -77,32 +77,65 @@ fn read(path: &Path) -> Option<Vec<u8>> {
     }
 }
 
-/// The verified pieces a matching resume file records; `None` when there is none or it does
-/// not match what is on disk now.
-pub fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Option<Bitfield> {
-    let bytes = read(path)?;
-    let v = bencode::decode(&bytes).ok()?;
-    if v.get("info_hash")?.as_bytes()? != hash.0 || v.get("piece_count")?.as_int()? != pieces as i64
-    {
-        return None;
-    }
-    let now = Bencode::List(stamps(files)?).encode();
-    if v.get("files")?.raw != now.as_slice() {
-        return None;
-    }
-    Bitfield::from_bytes(v.get("pieces")?.as_bytes()?, pieces)
+/// What a resume file of this torrent records, read once: its pieces (to be trusted only
+/// while the files match their stamps) and the file choice of a selective fetch.
+pub struct Saved {
+    piece_count: i64,
+    pieces: Vec<u8>,
+    /// The files' stamps as encoded, compared byte for byte with the files' now.
+    stamps: Vec<u8>,
+    selected: Option<Vec<u8>>,
 }
 
-/// The files a selective fetch took, as its resume file records them (`None`: no resume
-/// file for this torrent, or it took every file).
-pub fn saved_selection(path: &Path, hash: InfoHash, file_count: usize) -> Option<Vec<bool>> {
+/// The resume file at `path` if it is this torrent's: `None` when there is none, it cannot be
+/// read or parsed, or it names another torrent.
+pub fn read_saved(path: &Path, hash: InfoHash) -> Option<Saved> {
     let bytes = read(path)?;
     let v = bencode::decode(&bytes).ok()?;
     if v.get("info_hash")?.as_bytes()? != hash.0 {
         return None;
     }
-    let bits = Bitfield::from_bytes(v.get("selected")?.as_bytes()?, file_count)?;
-    Some((0..file_count).map(|i| bits.get(i)).collect())
+    Some(Saved {
+        piece_count: v.get("piece_count")?.as_int()?,
+        pieces: v.get("pieces")?.as_bytes()?.to_vec(),
+        stamps: v.get("files")?.raw.to_vec(),
+        selected: v
+            .get("selected")
+            .and_then(|s| s.as_bytes())
+            .map(<[u8]>::to_vec),
+    })
+}
+
+impl Saved {
+    /// The verified pieces it records, if it has this piece count and every file's size and
+    /// time are as it stamped them.
+    pub fn pieces(&self, pieces: usize, files: &[PathBuf]) -> Option<Bitfield> {
+        if self.piece_count != pieces as i64 {
+            return None;
+        }
+        if Bencode::List(stamps(files)?).encode() != self.stamps {
+            return None;
+        }
+        Bitfield::from_bytes(&self.pieces, pieces)
+    }
+
+    /// The files a selective fetch took (`None`: it took every file).
+    pub fn selection(&self, file_count: usize) -> Option<Vec<bool>> {
+        let bits = Bitfield::from_bytes(self.selected.as_deref()?, file_count)?;
+        Some((0..file_count).map(|i| bits.get(i)).collect())
+    }
+}
+
+/// The verified pieces a matching resume file records; `None` when there is none or it does
+/// not match what is on disk now.
+pub fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Option<Bitfield> {
+    read_saved(path, hash)?.pieces(pieces, files)
+}
+
+/// The files a selective fetch took, as its resume file records them (`None`: no resume
+/// file for this torrent, or it took every file).
+pub fn saved_selection(path: &Path, hash: InfoHash, file_count: usize) -> Option<Vec<bool>> {
+    read_saved(path, hash)?.selection(file_count)
 }
 
 pub fn remove(path: &Path) {

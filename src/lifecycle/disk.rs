@@ -106,7 +106,9 @@ pub fn open_for_fetch(
         path: place.dir.clone(),
         source,
     })?;
-    let selection = choose(meta, files, &place.resume_file)?;
+    // Read once: it holds both the file choice and the pieces.
+    let saved = resume::read_saved(&place.resume_file, meta.info_hash);
+    let selection = choose(meta, files, saved.as_ref())?;
     let mut info = meta.info.clone();
     let in_place = std::fs::symlink_metadata(&place.target).is_ok();
     if !in_place {
@@ -124,22 +126,14 @@ pub fn open_for_fetch(
     }
     let pieces = store.layout().piece_count();
     if !rehash
-        && let Some(have) = resume::load(
-            &place.resume_file,
-            meta.info_hash,
-            pieces,
-            &store.resume_paths(),
-        )
+        && let Some(saved) = &saved
+        && let Some(have) = saved.pieces(pieces, &store.resume_paths())
     {
         let chosen_as_saved = match files {
             Files::AsBefore => true,
             // The file records a choice only when it leaves files out.
-            _ => match resume::saved_selection(
-                &place.resume_file,
-                meta.info_hash,
-                meta.info.files.len(),
-            ) {
-                Some(saved) => saved == store.selection().flags(),
+            _ => match saved.selection(meta.info.files.len()) {
+                Some(flags) => flags == store.selection().flags(),
                 None => store.selection().is_all(),
             },
         };
@@ -211,10 +205,10 @@ pub fn open_for_seed(meta: &Torrent, dir: &Path, cancel: &Cancel) -> Result<Open
 
 /// The files to fetch: as `files` says, else as the last run of this download chose (its
 /// resume file), else all. Selecting none is a usage error.
-fn choose(meta: &Torrent, files: &Files, resume_file: &Path) -> Result<Selection> {
+fn choose(meta: &Torrent, files: &Files, saved: Option<&resume::Saved>) -> Result<Selection> {
     let count = meta.info.files.len();
     let selection = match files {
-        Files::AsBefore => match resume::saved_selection(resume_file, meta.info_hash, count) {
+        Files::AsBefore => match saved.and_then(|s| s.selection(count)) {
             Some(flags) => {
                 let s = Selection::from_flags(flags);
                 log::info!(
