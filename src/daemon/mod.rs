@@ -345,11 +345,14 @@ impl Node {
         }
     }
 
-    /// Starts again every torrent the state directory holds, oldest first.
+    /// Starts again every torrent the state directory holds, oldest first, in one request to
+    /// the engine.
     async fn restore(&self) {
         let found = self.state.load();
         let count = found.len();
-        for (i, f) in found.into_iter().enumerate() {
+        let mut records = Vec::with_capacity(count);
+        let mut torrents = Vec::with_capacity(count);
+        for f in found {
             let r = f.record;
             self.next_order
                 .fetch_max(r.order + 1, std::sync::atomic::Ordering::Relaxed);
@@ -370,18 +373,24 @@ impl Node {
                 }
             };
             let options = AddOptions {
-                announce_after: ANNOUNCE_SPREAD * u32::try_from(i).unwrap_or(u32::MAX),
+                announce_after: ANNOUNCE_SPREAD * u32::try_from(torrents.len()).unwrap_or(u32::MAX),
                 ..self.options(&r)
             };
-            match self.engine.add(source, options).await {
+            torrents.push((source, options));
+            records.push(r);
+        }
+        let added = self.engine.add_all(torrents).await.unwrap_or_default();
+        let mut kept = self.records();
+        for (r, outcome) in records.into_iter().zip(added) {
+            match outcome {
                 Ok(id) => {
-                    self.records().insert(id, r);
+                    kept.insert(id, r);
                 }
                 Err(e) => log::warn!("state: torrent {}: {e}; skipped", r.info_hash),
             }
         }
         if count > 0 {
-            log::info!("restored {} of {count} torrents", self.records().len());
+            log::info!("restored {} of {count} torrents", kept.len());
         }
     }
 

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+mod checks;
 mod requests;
 mod ticks;
 
@@ -49,6 +50,7 @@ pub async fn start(
         notices,
         done,
         tasks: HashMap::new(),
+        checks: checks::Checks::default(),
         running: Vec::new(),
         ticks: 0,
         hooks: Vec::new(),
@@ -76,6 +78,8 @@ struct Owner {
     done: Sender<Done>,
     /// The session's torrent ids of running tasks, and whose they are.
     tasks: HashMap<usize, Id>,
+    /// Where checks and moves of data run (see `checks.rs`).
+    checks: checks::Checks,
     /// The torrents with a task, in the order started, for the tick (see `ticks.rs`).
     running: Vec<ticks::Running>,
     ticks: u64,
@@ -167,6 +171,13 @@ impl Owner {
         match command {
             Command::Add(source, options, reply) => {
                 let added = self.add(source, *options).await;
+                let _ = reply.send(added).await;
+            }
+            Command::AddAll(torrents, reply) => {
+                let mut added = Vec::with_capacity(torrents.len());
+                for (source, options) in torrents {
+                    added.push(self.add(source, options).await);
+                }
                 let _ = reply.send(added).await;
             }
             Command::Act(id, request, reply) => {
@@ -419,8 +430,8 @@ impl Owner {
             entry.options.direct_io,
         );
         let moving = entry.pending_move.take();
-        runtime::spawn(async move {
-            let opened = runtime::spawn_blocking(move || {
+        self.checks.run(move || {
+            let opened = (|| {
                 if let Some(moving) = &moving {
                     let (from, to) = &**moving;
                     disk::move_data(from, to)?;
@@ -431,9 +442,9 @@ impl Owner {
                     }
                     Mode::Seed => disk::open_for_seed(&meta, &place.dir, &cancel),
                 }
-            })
-            .await;
-            let _ = done.send(Done::Opened(id, opened)).await;
+            })();
+            // `done` is unbounded: the report cannot wait.
+            let _ = done.try_send(Done::Opened(id, opened));
         });
     }
 

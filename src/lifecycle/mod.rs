@@ -178,6 +178,7 @@ pub struct FileInfo {
 
 enum Command {
     Add(Source, Box<AddOptions>, Sender<Result<Id>>),
+    AddAll(Vec<(Source, AddOptions)>, Sender<Vec<Result<Id>>>),
     Act(Id, Request, Sender<Result<()>>),
     Snapshot(Option<Id>, Sender<Vec<Snapshot>>),
     Files(Id, Sender<Vec<FileInfo>>),
@@ -225,6 +226,11 @@ impl Engine {
     pub async fn add(&self, source: Source, options: AddOptions) -> Result<Id> {
         self.ask(|tx| Command::Add(source, Box::new(options), tx))
             .await?
+    }
+
+    /// Adds several torrents in one request (a daemon's restore): each one's outcome, in order.
+    pub async fn add_all(&self, torrents: Vec<(Source, AddOptions)>) -> Result<Vec<Result<Id>>> {
+        self.ask(|tx| Command::AddAll(torrents, tx)).await
     }
 
     /// Stops the torrent's work (announcing `stopped`), keeping what is verified.
