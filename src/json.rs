@@ -18,6 +18,9 @@ pub enum Json {
     List(Vec<Json>),
     /// Fields in the order given.
     Obj(Vec<(&'static str, Json)>),
+    /// JSON text already written (by [`Json::write_to`] and [`write_key`]), put in as it is: a
+    /// list of thousands of objects written straight into one string, not built as values first.
+    Raw(String),
 }
 
 impl Json {
@@ -43,6 +46,7 @@ impl Json {
             Json::Null | Json::Bool(_) => 5,
             Json::Int(_) | Json::Num(_) => 20,
             Json::Str(s) => s.len() + 2,
+            Json::Raw(text) => text.len(),
             Json::List(items) => 2 + items.iter().map(|i| i.size_hint() + 1).sum::<usize>(),
             Json::Obj(fields) => {
                 2 + fields
@@ -51,6 +55,11 @@ impl Json {
                     .sum::<usize>()
             }
         }
+    }
+
+    /// Appends the value to `out`, on one line.
+    pub fn write_to(&self, out: &mut String) {
+        self.write(out)
     }
 
     fn write(&self, out: &mut String) {
@@ -63,6 +72,7 @@ impl Json {
             }
             Json::Num(_) => out.push_str("null"),
             Json::Str(s) => write_str(out, s),
+            Json::Raw(text) => out.push_str(text),
             Json::List(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -79,14 +89,19 @@ impl Json {
                     if i > 0 {
                         out.push(',');
                     }
-                    write_str(out, k);
-                    out.push(':');
+                    write_key(out, k);
                     v.write(out);
                 }
                 out.push('}');
             }
         }
     }
+}
+
+/// A field's name and its colon.
+pub fn write_key(out: &mut String, key: &str) {
+    write_str(out, key);
+    out.push(':');
 }
 
 /// `s` as a JSON string: runs that need no escape are copied whole (a daemon writes

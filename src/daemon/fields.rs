@@ -148,7 +148,7 @@ pub fn get(name: &str, v: &View) -> Option<(&'static str, Json)> {
     let count = |n: usize| Json::uint(n);
     let value = match name {
         "id" => ("id", int(s.id)),
-        "name" => ("name", Json::str(&s.name)),
+        "name" => ("name", Json::str(&*s.name)),
         "hashString" => ("hashString", Json::str(s.info_hash.hex())),
         "status" => ("status", Json::Int(v.status())),
         "error" => ("error", Json::Int(v.error().0)),
@@ -169,7 +169,7 @@ pub fn get(name: &str, v: &View) -> Option<(&'static str, Json)> {
         "totalSize" => ("totalSize", int(s.size)),
         "haveValid" => ("haveValid", int(s.have_bytes)),
         "haveUnchecked" => ("haveUnchecked", Json::Int(0)),
-        "downloadDir" => ("downloadDir", Json::str(s.dir.display().to_string())),
+        "downloadDir" => ("downloadDir", Json::str(v.r.dir.display().to_string())),
         "downloadedEver" => ("downloadedEver", int(v.downloaded_ever())),
         "uploadedEver" => ("uploadedEver", int(v.uploaded_ever())),
         "corruptEver" => ("corruptEver", Json::Int(0)),
@@ -334,8 +334,6 @@ mod tests {
             info_hash: InfoHash([7; 20]),
             state,
             stopping: false,
-            dir: PathBuf::from("/dl"),
-            path: None,
             has_metadata: true,
             size: 1000,
             wanted_bytes: 800,

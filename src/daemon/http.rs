@@ -114,7 +114,8 @@ impl Reply {
         }
     }
 
-    fn bytes(&self, keep_alive: bool) -> Vec<u8> {
+    /// The status line and headers, up to the blank line.
+    fn head(&self, keep_alive: bool) -> Vec<u8> {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nServer: p2p\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
              Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
@@ -130,11 +131,26 @@ impl Reply {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        out.extend_from_slice(&self.body);
-        out
+        head.into_bytes()
+    }
+
+    /// Sends the reply: a small one in one write, a large one (a `torrent-get` of thousands of
+    /// torrents) as its head and then its body, not copied behind the head first.
+    async fn send(&self, stream: &mut TcpStream, keep_alive: bool) -> std::io::Result<()> {
+        let mut head = self.head(keep_alive);
+        if self.body.len() <= SMALL_BODY {
+            head.extend_from_slice(&self.body);
+            return stream.write_all(&head).await;
+        }
+        // The head goes out now, not after the body's first segment is acknowledged.
+        stream.set_nodelay(true)?;
+        stream.write_all(&head).await?;
+        stream.write_all(&self.body).await
     }
 }
+
+/// A body up to this size is copied behind its head and sent in one write.
+const SMALL_BODY: usize = 16 << 10;
 
 fn reason(status: u16) -> &'static str {
     match status {
@@ -172,7 +188,7 @@ impl Server {
                 Some(Ok(Ok(Some((reply, keep_alive))))) => (reply, keep_alive),
                 Some(Ok(Ok(None))) => return Ok(()),
             };
-            stream.write_all(&reply.bytes(keep_alive)).await?;
+            reply.send(&mut stream, keep_alive).await?;
             if !keep_alive {
                 return Ok(());
             }

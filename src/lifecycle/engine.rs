@@ -262,7 +262,7 @@ impl Owner {
             Box::new(Entry {
                 machine,
                 info_hash: magnet.info_hash,
-                name,
+                name: name.into(),
                 magnet,
                 meta: meta.map(Arc::new),
                 place,
@@ -468,7 +468,7 @@ impl Owner {
                     return;
                 };
                 save_torrent(&entry.options.dir, &found.torrent);
-                entry.name = found.torrent.info.name.clone();
+                entry.name = found.torrent.info.name.as_str().into();
                 entry.place = Some(Placement::with_resume(
                     &entry.options.dir,
                     &entry.name,

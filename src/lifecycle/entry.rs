@@ -61,7 +61,7 @@ pub(super) struct Entry {
     pub(super) machine: Machine,
     pub(super) options: AddOptions,
     pub(super) info_hash: InfoHash,
-    pub(super) name: String,
+    pub(super) name: Arc<str>,
     pub(super) magnet: Magnet,
     pub(super) meta: Option<Arc<Torrent>>,
     pub(super) place: Option<Placement>,
@@ -170,11 +170,6 @@ impl Entry {
             info_hash: self.info_hash,
             state: self.machine.state().clone(),
             stopping: self.machine.is_stopping(),
-            dir: self.options.dir.clone(),
-            path: self
-                .path
-                .clone()
-                .or_else(|| self.place.as_ref().map(Placement::current)),
             has_metadata: meta.is_some(),
             size: meta.map_or(0, |m| m.info.total_length()),
             wanted_bytes: self.wanted_bytes(),

@@ -127,14 +127,11 @@ pub enum Notice {
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub id: Id,
-    pub name: String,
+    pub name: Arc<str>,
     pub info_hash: InfoHash,
     pub state: State,
     /// Asked to pause or be removed, its work still ending.
     pub stopping: bool,
-    pub dir: PathBuf,
-    /// Where the content is (`None` before the metadata is known).
-    pub path: Option<PathBuf>,
     pub has_metadata: bool,
     /// The torrent's size, and what of it the chosen files take.
     pub size: u64,
