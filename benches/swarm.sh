@@ -20,12 +20,15 @@
 # for itself), each staying to seed once complete: all p2p, all libtorrent, then
 # half and half, ROUNDS times in turn. Reported, medians: the time until the last completes
 # against the ideal (size / 8 MiB/s; goal ≤ 1.3) and the seed's upload over the torrent's size
-# (how well the crowd shares; goal ≤ 1.5). Outputs go to /dev/shm when it has room (4 GiB a run).
+# (how well the crowd shares; goal ≤ 1.5). Each crowd runs twice, behind a plain seed and
+# behind one that super-seeds (`p2p seed --super-seed`, BEP 16: "+super"); CROWDS="p2p mix"
+# picks some. Outputs go to /dev/shm when it has room (4 GiB a run).
 # Usage: [PARTS="tail many crowd"] benches/swarm.sh [SIZE_MIB=64] [ROUNDS=3] [FAST=8M] [MANY_MIB=256] [CROWD_MIB=128]
 #   needs: apt-get install -y python3-libtorrent time bc iproute2
 set -euo pipefail
 size_mib=${1:-64}; rounds=${2:-3}; fast=${3:-8M}; many_mib=${4:-256}; crowd_mib=${5:-128}
 parts=${PARTS:-tail many crowd}
+crowds=${CROWDS:-p2p p2p+super libtorrent libtorrent+super mix mix+super}
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 against_libtorrent "$size_mib" 256K
@@ -109,9 +112,11 @@ many() {
     "$p" "$(echo "$p / $ideal" | bc -l)" "$(echo "$p / $l" | bc -l)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-# The flash crowd. crowd_run KIND (p2p, libtorrent or mix) ROUND: one seed, 32 downloaders.
+# The flash crowd. crowd_run KIND (p2p, libtorrent or mix; +super: the seed super-seeds) ROUND:
+# one seed, 32 downloaders.
 crowd_run() {
-  local kind=$1 out=$crowd_out/run sport ip i pids_c=() t0 last up
+  local kind=${1%+super} out=$crowd_out/run sport ip i pids_c=() t0 last up super=()
+  [ "$1" = "$kind" ] || super=(--super-seed)
   rm -rf "$out"; mkdir -p "$out"
   # A tracker of its own each run: the last crowd's libtorrent peers never said `stopped`.
   tport=$(free_port)
@@ -122,7 +127,7 @@ crowd_run() {
     --out "$work/crowd.torrent" --force >/dev/null 2>&1
   sport=$(free_port)
   "$bin" seed "$work/crowd.torrent" --dir "$work/crowd" --listen 127.0.0.2:$sport --no-dht --no-lsd \
-    --no-port-mapping --utp off --upload-limit 8M --json > "$out/seed.json" 2>/dev/null & local seedpid=$!
+    --no-port-mapping --utp off --upload-limit 8M "${super[@]}" --json > "$out/seed.json" 2>/dev/null & local seedpid=$!
   pids+=($seedpid)
   # The tracker knows the seed before the crowd comes.
   for _ in $(seq 200); do [ "$(tracker_stat seeds)" -ge 1 ] && break; sleep 0.05; done
@@ -158,9 +163,9 @@ crowd_run() {
   done
   local t; t=$(echo "$last - $t0" | bc -l)
   local ratio; ratio=$(echo "$up / ($crowd_mib * 1048576)" | bc -l)
-  echo "$t" >> "$work/crowd.$kind.time"; echo "$ratio" >> "$work/crowd.$kind.up"
-  printf '  round %d %-10s last complete %7.2f s (%.2f× the ideal)  seed uploaded %.2f× the torrent\n' \
-    "$2" "$kind" "$t" "$(echo "$t / $crowd_ideal" | bc -l)" "$ratio"
+  echo "$t" >> "$work/crowd.$1.time"; echo "$ratio" >> "$work/crowd.$1.up"
+  printf '  round %d %-16s last complete %7.2f s (%.2f× the ideal)  seed uploaded %.2f× the torrent\n' \
+    "$2" "$1" "$t" "$(echo "$t / $crowd_ideal" | bc -l)" "$ratio"
   rm -rf "$out"
 }
 
@@ -181,12 +186,12 @@ crowd() {
   echo "== flash crowd: $crowd_mib MiB, one p2p seed at 8 MiB/s (ideal $(printf '%.2f' "$crowd_ideal") s), 32 downloaders started together; load $(cut -d' ' -f1-3 /proc/loadavg)"
   local r k
   for r in $(seq "$rounds"); do
-    for k in p2p libtorrent mix; do crowd_run $k "$r"; done
+    for k in $crowds; do crowd_run $k "$r"; done
   done
   [ "$crowd_out" = "$work" ] || rm -rf "$crowd_out"
-  for k in p2p libtorrent mix; do
+  for k in $crowds; do
     local t u; t=$(median < "$work/crowd.$k.time"); u=$(median < "$work/crowd.$k.up")
-    printf '%-10s last complete %7.2f s: %.2f× the ideal (goal ≤ 1.3); seed uploaded %.2f× the torrent (goal ≤ 1.5)\n' \
+    printf '%-16s last complete %7.2f s: %.2f× the ideal (goal ≤ 1.3); seed uploaded %.2f× the torrent (goal ≤ 1.5)\n' \
       "$k" "$t" "$(echo "$t / $crowd_ideal" | bc -l)" "$u"
   done
   echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -74,6 +74,11 @@ pub struct Seed {
     /// upload rate limit in bytes a second, with optional K/M/G suffix (1K = 1024)
     #[argh(option)]
     pub upload_limit: Option<String>,
+    /// super-seed (BEP 16): show peers no pieces and offer each two at a time, the rarest,
+    /// the next once it has one; for the first seed of a new torrent, so that a crowd gets
+    /// each piece from it about once and the rest from each other
+    #[argh(switch)]
+    pub super_seed: bool,
     /// seed each torrent until its uploaded bytes reach R times its size, then stop it; exit 0
     /// once every torrent is done
     #[argh(option)]

@@ -216,6 +216,11 @@ impl Picker {
         }
     }
 
+    /// How many connected peers have `piece`.
+    pub fn availability(&self, piece: usize) -> u32 {
+        self.availability.get(piece).copied().unwrap_or(0)
+    }
+
     pub fn peer_has_all(&mut self, bits: &Bitfield) {
         bits.ones().for_each(|p| self.peer_has_piece(p));
     }

@@ -70,6 +70,7 @@ pub fn run(args: Seed) -> Result<()> {
                 dir: args.dir.clone(),
                 mode: Mode::Seed,
                 upload_limit: upload_limit.clone(),
+                super_seed: args.super_seed,
                 seed_ratio,
                 seed_time,
                 ..AddOptions::default()

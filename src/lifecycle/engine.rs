@@ -556,6 +556,7 @@ impl Owner {
             known_peers: std::mem::take(&mut entry.known_peers),
             no_peer_timeout: entry.options.no_peer_timeout,
             sequential: entry.options.sequential,
+            super_seed: entry.options.super_seed,
             park_after: entry.options.park_after,
             // The first start only: a torrent resumed later announces at once.
             announce_after: std::mem::take(&mut entry.options.announce_after),

@@ -83,6 +83,8 @@ pub struct AddOptions {
     pub seed_ratio: Option<f64>,
     pub seed_time: Option<Duration>,
     pub sequential: bool,
+    /// BEP 16, for a seed: pieces offered to each peer one or two at a time.
+    pub super_seed: bool,
     pub direct_io: bool,
     /// Fail when no peer is connected for this long while incomplete.
     pub no_peer_timeout: Option<Duration>,

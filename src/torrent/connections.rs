@@ -256,8 +256,14 @@ impl Task {
             }
         );
         let have = self.picker.have();
-        // BEP 3: the bitfield comes first; a fast peer gets have all / have none instead.
-        if peer.fast() && have.is_full() {
+        let super_seeding = self.superseed.is_some();
+        // BEP 3: the bitfield comes first; a fast peer gets have all / have none instead. A
+        // super-seed shows nothing and offers pieces one by one (once the peer is listed).
+        if super_seeding {
+            if peer.fast() {
+                peer.send(Message::HaveNone);
+            }
+        } else if peer.fast() && have.is_full() {
             peer.send(Message::HaveAll);
         } else if peer.fast() && have.count() == 0 {
             peer.send(Message::HaveNone);
@@ -282,7 +288,7 @@ impl Task {
         {
             peer.send(Message::Port(dht.local.port()));
         }
-        if peer.fast() {
+        if peer.fast() && !super_seeding {
             let set = allowed_fast_set(
                 addr.ip(),
                 &self.meta.info_hash,
@@ -297,6 +303,7 @@ impl Task {
             self.stats.utp_connections.fetch_add(1, Ordering::Relaxed);
         }
         self.peers.insert(key, peer);
+        self.offer(key);
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
         if encrypted {
             self.stats
@@ -368,6 +375,9 @@ impl Task {
                 self.dialer.disconnected(listen, Instant::now());
             }
             self.picker.peer_gone(key, p.has());
+            if let Some(ss) = self.superseed.as_mut() {
+                ss.peer_gone(key);
+            }
             if self.optimistic == Some(key) {
                 self.optimistic = None;
             }

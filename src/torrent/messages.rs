@@ -73,6 +73,7 @@ impl Task {
                 }
                 self.update_interest(key);
                 self.request_more(key);
+                self.offer_after_have(key, piece);
             }
             Message::Bitfield(bytes) => {
                 let Some(bits) = Bitfield::from_bytes(&bytes, self.store.layout().piece_count())
@@ -172,5 +173,6 @@ impl Task {
         self.picker.forget_availability(&old);
         self.update_interest(key);
         self.request_more(key);
+        self.offer_after_bitfield(key);
     }
 }

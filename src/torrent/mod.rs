@@ -27,6 +27,7 @@ mod parking;
 mod peer_info;
 mod peer_state;
 pub mod peers;
+mod superseed;
 #[cfg(test)]
 mod tests;
 mod uploads;
@@ -187,6 +188,8 @@ pub struct Options {
     /// Serve what we have and never ask for more (a seed whose content is partly bad: its
     /// store is read-only).
     pub upload_only: bool,
+    /// BEP 16 (for a seed): offer each peer a piece or two at a time (see [`superseed`]).
+    pub super_seed: bool,
     /// A complete seed with no peer and nothing to do parks after this long: its ticks, its
     /// peer queue and its running task go until a peer, a request or its next announce wakes
     /// it (a daemon's thousands of idle seeds). `None`: it never parks.
@@ -320,6 +323,8 @@ struct Task {
     rng: Rng,
     /// When the next DHT lookup (and announce) is due.
     dht_due: Instant,
+    /// Super-seeding's offers, when [`Options::super_seed`] is set.
+    superseed: Option<superseed::SuperSeed>,
 }
 
 impl Task {
@@ -346,6 +351,8 @@ impl Task {
         for addr in &config.options.known_peers {
             dialer.add(*addr, false, now);
         }
+        let superseed = (config.options.super_seed)
+            .then(|| superseed::SuperSeed::new(store.layout().piece_count()));
         let task = Task {
             meta,
             store,
@@ -367,6 +374,7 @@ impl Task {
             waiting_reported: None,
             last_error: None,
             rng: Rng::new(),
+            superseed,
             config,
             dht_due: now,
         };

@@ -28,11 +28,17 @@ fn reject(b: BlockRef) -> Message {
 impl Task {
     /// A peer asks for `block`.
     pub(super) fn requested(&mut self, key: PeerKey, block: BlockRef) {
-        let have = self.picker.have().get(block.piece as usize);
+        let have = self.may_serve(key, block.piece);
+        let super_seeding = self.super_seeding();
         let Some(p) = self.peers.get_mut(&key) else {
             return;
         };
         let allowed = p.may_take(block.piece);
+        if !have && super_seeding && p.fast() {
+            // Not offered (see superseed.rs): as libtorrent, a reject.
+            p.send(reject(block));
+            return;
+        }
         if !have {
             return self.drop_peer(key, "protocol error: a request for a piece we do not have");
         }
