@@ -269,6 +269,8 @@ fn after_kill_9_the_daemon_restores_every_torrent_and_state_and_downloads_only_w
         "seeding.bin: resuming: 32 of 32 pieces already verified (from the resume file",
         LIMIT,
     );
+    // It serves: its start says so, not that it is fetching.
+    d.wait_line("seeding seeding.bin (", LIMIT);
     wait_torrent(&d, &hashes[2], "the half-done one completes", done);
     assert_eq!(
         std::fs::read(d.downloads.join("half.bin")).unwrap(),

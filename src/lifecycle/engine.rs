@@ -582,8 +582,14 @@ impl Owner {
             );
             log::info!("magnet link: {}", Magnet::of(&meta).to_uri());
         } else {
+            // Complete at its check (a daemon's restored seed): it serves, it does not fetch.
             log::info!(
-                "fetching {} ({}) listening on {}",
+                "{} {} ({}) listening on {}",
+                if entry.machine.is_complete() {
+                    "seeding"
+                } else {
+                    "fetching"
+                },
                 meta.info.name,
                 meta.info_hash,
                 self.session.local_addr()
