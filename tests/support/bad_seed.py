@@ -1,7 +1,9 @@
 """A bad seeder for p2p's tests: claims every piece, unchokes, then answers each request with
 random bytes (MODE corrupt), never answers at all (MODE silent), or answers the first request
 of a connection with random bytes and hangs up (MODE one-block, so that the rest of that piece
-comes from other peers); MODE protocol breaks the
+comes from other peers; one-block-once does that on its first connection only, then chokes
+and stays silent on it, and hangs up on every later one at once, so that one piece fails, once); MODE
+protocol breaks the
 extension and fast protocols instead, one violation a connection, in turn: an extended
 handshake that is not a dictionary, a reject of a block never requested, have all after a
 bitfield, garbage under the ut_metadata id, a message longer than any allowed.
@@ -40,6 +42,10 @@ served = [0]
 def serve(c):
     try:
         c.settimeout(120)
+        if mode == "one-block-once":
+            if served[0]:
+                return
+            served[0] += 1
         recv_exact(c, 68)
         reserved = bytearray(8)
         if mode == "protocol":
@@ -65,10 +71,18 @@ def serve(c):
             if length == 0:
                 continue
             body = recv_exact(c, length)
-            if body[0] == 6 and mode in ("corrupt", "one-block"):
+            if body[0] == 6 and mode in ("corrupt", "one-block", "one-block-once"):
                 index, begin, size = struct.unpack(">III", body[1:13])
                 c.sendall(struct.pack(">IBII", 9 + size, 7, index, begin) + os.urandom(size))
                 if mode == "one-block":
+                    return
+                if mode == "one-block-once":
+                    # A choke (the client's other requests are void) and silence, reading what
+                    # comes: hanging up with requests unread would reset the connection,
+                    # racing the garbage block to the client.
+                    c.sendall(struct.pack(">IB", 1, 0))
+                    while c.recv(65536):
+                        pass
                     return
     except (EOFError, OSError):
         pass
