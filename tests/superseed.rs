@@ -5,25 +5,11 @@
 mod common;
 use common::*;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const PIECE: usize = 64 << 10;
-
-/// One length-prefixed message (id and body), `None` for a keep-alive.
-fn read_message(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("a message");
-    let len = u32::from_be_bytes(len) as usize;
-    if len == 0 {
-        return None;
-    }
-    assert!(len <= (1 << 20), "a message of {len} bytes");
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).expect("a whole message");
-    Some((body[0], body[1..].to_vec()))
-}
 
 fn request(s: &mut TcpStream, piece: u32, begin: u32) {
     let mut m = vec![0, 0, 0, 13, 6];
@@ -69,16 +55,7 @@ fn a_super_seed_offers_two_pieces_then_one_for_each_have_and_rejects_the_rest() 
     let (content, torrent) = make_content(dir.path(), "s.bin", 16 * PIECE, "t@127.0.0.1:9", "64K");
     let original = fs::read(&content).unwrap();
     let (_seed, port) = start_seed("seed", &torrent, dir.path(), &["--super-seed"]);
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut hs = b"\x13BitTorrent protocol".to_vec();
-    hs.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0x04]);
-    let hex = info_hash(&torrent);
-    hs.extend((0..20).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()));
-    hs.extend_from_slice(b"-XX0001-superseedtst");
-    s.write_all(&hs).unwrap();
-    let mut theirs = [0u8; 68];
-    s.read_exact(&mut theirs).unwrap();
+    let (mut s, theirs) = raw_handshake(port, &torrent, b"-XX0001-superseedtst");
     assert_eq!(
         theirs[27] & 0x04,
         0x04,

@@ -5,8 +5,7 @@
 mod common;
 use common::*;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,28 +13,6 @@ use std::time::{Duration, Instant};
 /// `p2p fetch` to its end within `limit`; whether it succeeded.
 fn fetch(torrent: &Path, out: &Path, extra: &[&str], limit: Duration) -> bool {
     start_fetch("fetch", torrent, out, extra).finish(limit).0
-}
-
-fn hash_bytes(torrent: &Path) -> [u8; 20] {
-    let hex = info_hash(torrent);
-    let mut out = [0u8; 20];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
-    }
-    out
-}
-
-/// One length-prefixed message (id and body), or `None` for a keep-alive.
-fn read_message(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("a message");
-    let len = u32::from_be_bytes(len) as usize;
-    if len == 0 {
-        return None;
-    }
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).expect("a whole message");
-    Some((body[0], body[1..].to_vec()))
 }
 
 /// A raw peer offering BEP 6 and BEP 10 asks for 2,100 blocks in one go: every request gets a
@@ -47,15 +24,7 @@ fn every_pipelined_request_gets_a_piece_or_a_reject() {
     let (content, torrent) = make_content(dir.path(), "big.bin", 36 << 20, "t@127.0.0.1:9", "64K");
     let original = fs::read(&content).unwrap();
     let (_seed, port) = start_seed("seed", &torrent, dir.path(), &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut hs = b"\x13BitTorrent protocol".to_vec();
-    hs.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0x04]);
-    hs.extend_from_slice(&hash_bytes(&torrent));
-    hs.extend_from_slice(b"-XX0001-rawpipeliner");
-    s.write_all(&hs).unwrap();
-    let mut theirs = [0u8; 68];
-    s.read_exact(&mut theirs).unwrap();
+    let (mut s, theirs) = raw_handshake(port, &torrent, b"-XX0001-rawpipeliner");
     assert_eq!(
         theirs[25] & 0x10,
         0x10,

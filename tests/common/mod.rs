@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod fixtures;
 pub mod netns;
 pub mod process;
+pub mod raw_peer;
 pub mod tracker;
 
 pub use clients::*;
@@ -15,4 +16,5 @@ pub use daemon::*;
 pub use fixtures::*;
 pub use netns::*;
 pub use process::*;
+pub use raw_peer::*;
 pub use tracker::*;
