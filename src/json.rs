@@ -36,7 +36,7 @@ impl Json {
         // Sized at once: a list of thousands of objects (a daemon's `torrent-get`) would
         // otherwise be copied a dozen times as it grows.
         let mut out = String::with_capacity(self.size_hint());
-        self.write(&mut out);
+        self.write_to(&mut out);
         out
     }
 
@@ -59,10 +59,6 @@ impl Json {
 
     /// Appends the value to `out`, on one line.
     pub fn write_to(&self, out: &mut String) {
-        self.write(out)
-    }
-
-    fn write(&self, out: &mut String) {
         match self {
             Json::Null => out.push_str("null"),
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -79,7 +75,7 @@ impl Json {
                     if i > 0 {
                         out.push(',');
                     }
-                    item.write(out);
+                    item.write_to(out);
                 }
                 out.push(']');
             }
@@ -90,7 +86,7 @@ impl Json {
                         out.push(',');
                     }
                     write_key(out, k);
-                    v.write(out);
+                    v.write_to(out);
                 }
                 out.push('}');
             }

@@ -126,18 +126,6 @@ impl Saved {
     }
 }
 
-/// The verified pieces a matching resume file records; `None` when there is none or it does
-/// not match what is on disk now.
-pub fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Option<Bitfield> {
-    read_saved(path, hash)?.pieces(pieces, files)
-}
-
-/// The files a selective fetch took, as its resume file records them (`None`: no resume
-/// file for this torrent, or it took every file).
-pub fn saved_selection(path: &Path, hash: InfoHash, file_count: usize) -> Option<Vec<bool>> {
-    read_saved(path, hash)?.selection(file_count)
-}
-
 pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
@@ -145,6 +133,14 @@ pub fn remove(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(path: &Path, hash: InfoHash, pieces: usize, files: &[PathBuf]) -> Option<Bitfield> {
+        read_saved(path, hash)?.pieces(pieces, files)
+    }
+
+    fn saved_selection(path: &Path, hash: InfoHash, file_count: usize) -> Option<Vec<bool>> {
+        read_saved(path, hash)?.selection(file_count)
+    }
 
     #[test]
     fn trusted_only_while_the_files_are_unchanged() {

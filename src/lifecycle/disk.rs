@@ -67,15 +67,6 @@ impl Placement {
         }
         place
     }
-
-    /// Where the content is now: the final name once it exists, else the `.part` name.
-    pub fn current(&self) -> PathBuf {
-        if std::fs::symlink_metadata(&self.target).is_ok() {
-            self.target.clone()
-        } else {
-            self.part.clone()
-        }
-    }
 }
 
 /// A store ready to run, and what of it is verified.

@@ -282,7 +282,6 @@ impl Owner {
                 rates: (0.0, 0.0),
                 added: SystemTime::now(),
                 completed: None,
-                path: None,
                 // Added paused is what was asked, not news.
                 told_stopped: options.paused,
                 options,
@@ -610,7 +609,6 @@ impl Owner {
             Mode::Seed => place.target.clone(),
         };
         entry.completed = Some((SystemTime::now(), Instant::now()));
-        entry.path = Some(path.clone());
         let already = entry.task.is_none();
         if entry.options.mode == Mode::Fetch {
             // For a download that completes, not for content found whole at the start.

@@ -14,7 +14,6 @@ use crate::runtime::Cancel;
 use crate::session::TorrentRef;
 use crate::torrent::Stats;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
@@ -90,7 +89,6 @@ pub(super) struct Entry {
     pub(super) rates: (f64, f64),
     pub(super) added: SystemTime,
     pub(super) completed: Option<(SystemTime, Instant)>,
-    pub(super) path: Option<PathBuf>,
     /// A [`Notice::Stopped`] went out since the last work started.
     pub(super) told_stopped: bool,
 }

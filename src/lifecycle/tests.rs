@@ -294,7 +294,8 @@ fn a_kept_resume_file_outlives_the_download_and_a_new_engine_trusts_it() {
         assert!(!out.path().join(".f.bin.p2p-resume").exists());
         // Rewritten for the content under its final name, every piece in it.
         let paths = [path.clone()];
-        let have = crate::resume::load(&resume_file, meta.info_hash, 16, &paths)
+        let have = crate::resume::read_saved(&resume_file, meta.info_hash)
+            .and_then(|saved| saved.pieces(16, &paths))
             .expect("the resume file stamps the final name");
         assert!(have.is_full());
         fetcher.shutdown().await;
