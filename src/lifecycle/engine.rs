@@ -169,10 +169,6 @@ impl Owner {
 
     async fn command(&mut self, command: Command) {
         match command {
-            Command::Add(source, options, reply) => {
-                let added = self.add(source, *options).await;
-                let _ = reply.send(added).await;
-            }
             Command::AddAll(torrents, reply) => {
                 let mut added = Vec::with_capacity(torrents.len());
                 for (source, options) in torrents {

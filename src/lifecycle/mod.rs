@@ -176,7 +176,6 @@ pub struct FileInfo {
 }
 
 enum Command {
-    Add(Source, Box<AddOptions>, Sender<Result<Id>>),
     AddAll(Vec<(Source, AddOptions)>, Sender<Vec<Result<Id>>>),
     Act(Id, Request, Sender<Result<()>>),
     Snapshot(Option<Id>, Sender<Vec<Snapshot>>),
@@ -223,8 +222,11 @@ impl Engine {
     }
 
     pub async fn add(&self, source: Source, options: AddOptions) -> Result<Id> {
-        self.ask(|tx| Command::Add(source, Box::new(options), tx))
-            .await?
+        let added = self.add_all(vec![(source, options)]).await?;
+        added
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Err(Error::Failed("the engine added nothing".into())))
     }
 
     /// Adds several torrents in one request (a daemon's restore): each one's outcome, in order.

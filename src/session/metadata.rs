@@ -134,8 +134,10 @@ pub async fn fetch(
 ) -> Result<Found> {
     let (tx, rx) = async_std::channel::unbounded();
     let mut peers = Candidates {
-        own_port: asker.listen_port,
-        ..Candidates::default()
+        // Listening on every address as far as it knows: loopback with its port is us too.
+        own: SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), asker.listen_port),
+        known: Vec::new(),
+        queue: VecDeque::new(),
     };
     peers.heard(&magnet.peers);
     peers.heard(extra_peers);
@@ -281,12 +283,11 @@ pub async fn fetch(
 }
 
 /// Addresses heard of (at most 2,000) and those not yet asked.
-#[derive(Default)]
 struct Candidates {
     known: Vec<SocketAddr>,
     queue: VecDeque<SocketAddr>,
-    /// Our listening port: this machine's addresses with it are us.
-    own_port: u16,
+    /// Our listening address (see [`crate::address::dialable`]).
+    own: SocketAddr,
 }
 
 impl Candidates {
@@ -294,8 +295,7 @@ impl Candidates {
     /// have already dropped what their source may not name).
     fn heard(&mut self, addrs: &[SocketAddr]) {
         for a in addrs {
-            let own = SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), self.own_port);
-            if !crate::address::dialable(*a, Some(own)) {
+            if !crate::address::dialable(*a, Some(self.own)) {
                 continue;
             }
             if !self.known.contains(a) && self.known.len() < 2000 {

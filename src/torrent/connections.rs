@@ -256,7 +256,7 @@ impl Task {
             }
         );
         let have = self.picker.have();
-        let super_seeding = self.superseed.is_some();
+        let super_seeding = self.super_seeding();
         // BEP 3: the bitfield comes first; a fast peer gets have all / have none instead. A
         // super-seed shows nothing and offers pieces one by one (once the peer is listed).
         if super_seeding {
