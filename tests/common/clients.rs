@@ -163,12 +163,19 @@ pub fn metadata_liar(mode: &str, torrent: &Path) -> (Proc, u16) {
 /// `tests/support/bad_seed.py MODE HASH PIECES`: a peer that claims every piece and misbehaves
 /// as MODE says (corrupt, silent, protocol); returns it and its port.
 pub fn bad_seed(mode: &str, hash: &str, pieces: usize) -> (Proc, u16) {
+    bad_seed_at("127.0.0.1", mode, hash, pieces)
+}
+
+/// [`bad_seed`] listening on `host`, a loopback address of its own: a client that tells peers
+/// apart by address alone (libtorrent's smart ban) must not take it for another peer.
+pub fn bad_seed_at(host: &str, mode: &str, hash: &str, pieces: usize) -> (Proc, u16) {
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.args([
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/bad_seed.py"),
         mode,
         hash,
         &pieces.to_string(),
+        host,
     ])
     .stdout(Stdio::piped());
     let mut p = Proc::spawn(mode, &mut cmd);

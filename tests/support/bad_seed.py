@@ -7,7 +7,8 @@ protocol breaks the
 extension and fast protocols instead, one violation a connection, in turn: an extended
 handshake that is not a dictionary, a reject of a block never requested, have all after a
 bitfield, garbage under the ut_metadata id, a message longer than any allowed.
-usage: bad_seed.py MODE INFO_HASH_HEX PIECE_COUNT  (prints `listening PORT`)"""
+usage: bad_seed.py MODE INFO_HASH_HEX PIECE_COUNT [HOST]  (listens on HOST, 127.0.0.1 unless
+given; prints `listening PORT`)"""
 import os
 import socket
 import struct
@@ -17,6 +18,7 @@ import threading
 mode = sys.argv[1]
 info_hash = bytes.fromhex(sys.argv[2])
 pieces = int(sys.argv[3])
+host = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
 
 
 def recv_exact(c, n):
@@ -91,7 +93,7 @@ def serve(c):
 
 
 srv = socket.socket()
-srv.bind(("127.0.0.1", 0))
+srv.bind((host, 0))
 srv.listen(16)
 print("listening %d" % srv.getsockname()[1], flush=True)
 while True:

@@ -11,7 +11,8 @@ then (with --fetch) or after --timeout (seeding). Exits 1 on a timed-out fetch.
 --utp-only speaks uTP alone (TCP off both ways) and prints `utp peers: N` when complete, N
 being the most peers libtorrent marked as uTP sockets at once.
 --log-hashes prints `hashes: MESSAGE` for each BEP 52 hash message sent or received, and for
-each piece whose failure makes libtorrent ask for block hashes.
+each piece whose failure makes libtorrent ask for block hashes, and for each peer it bans for
+bad data (`BANNING PEER`, `corrupt`).
 A magnet link instead of TORRENT fetches the metadata from the peers first (BEP 9).
 --lsd turns local service discovery on (announcing every 2 s) and prints `lsd peer: MESSAGE`
 (naming the peer's IP:PORT) for each peer it learns of that way.
@@ -121,7 +122,7 @@ while time.time() < deadline:
         if alert.what() == "lsd_peer":
             # The bindings give this alert without its fields: its message names the peer.
             print("lsd peer: %s" % alert.message(), flush=True)
-        elif args.log_hashes and ("HASH" in alert.message() or "block hashes" in alert.message()):
+        elif args.log_hashes and ("HASH" in alert.message() or "block hashes" in alert.message() or "BANNING" in alert.message() or "corrupt" in alert.message()):
             print("hashes: %s" % alert.message(), flush=True)
         elif alert.category() & lt.alert.category_t.error_notification:
             print("alert: %s" % alert.message(), file=sys.stderr, flush=True)
