@@ -270,11 +270,14 @@ fn many_senders_widen_the_budget_to_fill_their_pipelines_up_to_a_cap() {
     );
     assert!(p.pick(2, &all, 8, now).is_empty(), "a second peer starves");
     // Three senders, 24 blocks asked of them at most: 12 pieces for the pipelines, one more
-    // a sender.
+    // a sender, twice over.
     p.set_demand(3, 24);
     assert_eq!(p.pick(2, &all, 8, now).len(), 8);
     assert_eq!(p.pick(3, &all, 8, now).len(), 8);
-    assert_eq!(p.pick(4, &all, 100, now).len(), 2 * (15 - 10));
+    assert_eq!(p.pick(4, &all, 100, now).len(), 2 * (30 - 10));
+    // One sender, 24 blocks: 12 pieces and one more, once.
+    p.set_demand(1, 24);
+    assert_eq!(p.max_partial, 13);
     // However many ask, the pieces in progress stay within MAX_PARTIAL_BYTES.
     let big = Layout::new(16 << 20, [1 << 30]);
     let mut q = Picker::new(big, Bitfield::new(64), 4 << 20);

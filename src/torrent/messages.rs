@@ -51,6 +51,7 @@ impl Task {
             }
             Message::Unchoke => {
                 peer.unchoked_us();
+                self.update_demand();
                 self.request_more(key);
             }
             Message::Interested => {

@@ -597,6 +597,21 @@ impl Task {
         }
     }
 
+    /// Tells the picker how many peers send to us and how deep their pipelines run (each
+    /// second, and as a peer unchokes us, so that a swarm's first second is not spent within
+    /// the budget of one peer).
+    fn update_demand(&mut self) {
+        let (mut sending, mut pipelines) = (0, 0);
+        for p in self.peers.values() {
+            if !p.peer_choking() && p.am_interested() {
+                sending += 1;
+                pipelines += p.pipeline();
+            }
+        }
+        self.stats.sending_to_us.store(sending, Ordering::Relaxed);
+        self.picker.set_demand(sending, pipelines);
+    }
+
     fn request_everywhere(&mut self) {
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
@@ -615,16 +630,12 @@ impl Task {
                 self.picker.describe()
             );
         }
-        let (mut sending, mut getting, mut pipelines) = (0, 0, 0);
+        let mut getting = 0;
         for p in self.peers.values_mut() {
-            let sends = !p.peer_choking() && p.am_interested();
-            sending += usize::from(sends);
-            pipelines += if sends { p.pipeline() } else { 0 };
             getting += usize::from(!p.am_choking() && p.peer_interested());
             p.tick();
         }
-        self.stats.sending_to_us.store(sending, Ordering::Relaxed);
-        self.picker.set_demand(sending, pipelines);
+        self.update_demand();
         self.stats.getting_from_us.store(getting, Ordering::Relaxed);
         for (key, block) in self.picker.overdue(now, REQUEST_TIMEOUT) {
             self.picker.release_block(key, block);

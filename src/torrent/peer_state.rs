@@ -32,9 +32,12 @@ pub(super) struct Peer {
     /// Payload bytes this choke round, for ranking.
     window_down: u64,
     window_up: u64,
-    /// Bytes a second from this peer, smoothed, for the request pipeline depth.
+    /// Bytes a second from this peer, smoothed.
     rate_down: f64,
     last_second_down: u64,
+    /// The request pipeline's rate: the last full second's when it is higher than the
+    /// smoothed one, so that the pipeline grows as fast as the peer does and shrinks slowly.
+    request_rate: f64,
     /// What it took from us, smoothed each second like `rate_down`.
     rate_up: f64,
     last_second_up: u64,
@@ -126,6 +129,7 @@ impl Peer {
             window_up: 0,
             rate_down: 0.0,
             last_second_down: 0,
+            request_rate: 0.0,
             rate_up: 0.0,
             last_second_up: 0,
             encrypted: who.encrypted,
@@ -342,7 +346,7 @@ impl Peer {
     /// Requests to keep in flight: about a second of this peer's rate, 32 to 256 blocks, and
     /// never more than the peer's `reqq`.
     pub(super) fn pipeline(&self) -> usize {
-        ((self.rate_down / crate::layout::BLOCK_SIZE as f64) as usize)
+        ((self.request_rate / crate::layout::BLOCK_SIZE as f64) as usize)
             .clamp(32, 256)
             .min(self.reqq.max(1))
     }
@@ -424,6 +428,7 @@ impl Peer {
     /// Each second: the download rate, smoothed.
     pub(super) fn tick(&mut self) {
         self.rate_down = self.rate_down * 0.7 + self.last_second_down as f64 * 0.3;
+        self.request_rate = self.rate_down.max(self.last_second_down as f64);
         self.last_second_down = 0;
         self.rate_up = self.rate_up * 0.7 + self.last_second_up as f64 * 0.3;
         self.last_second_up = 0;

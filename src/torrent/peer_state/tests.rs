@@ -111,3 +111,24 @@ fn a_choke_we_give_voids_queued_requests_but_allowed_fast_ones() {
     p.uploaded(16384, 1, Instant::now());
     assert_eq!(p.upload_backlog(), 0);
 }
+
+#[test]
+fn the_pipeline_follows_a_faster_second_at_once_and_a_slower_one_slowly() {
+    let (mut p, _rx) = peer(false);
+    p.reqq = 1000;
+    assert_eq!(p.pipeline(), 32, "no rate yet: the floor");
+    // A second of 200 blocks: the next second's pipeline holds a second of it, not the
+    // smoothed rate's 60 blocks, which would leave a long-haul peer waiting on us for
+    // seconds as its rate grew.
+    for piece in 0..200 {
+        p.request(block(piece));
+        p.received(block(piece), Instant::now());
+    }
+    p.tick();
+    assert_eq!(p.pipeline(), 200);
+    // Quiet seconds: the smoothed rate (42 blocks, then 29), not the silence.
+    p.tick();
+    assert_eq!(p.pipeline(), 42);
+    p.tick();
+    assert_eq!(p.pipeline(), 32, "the floor");
+}

@@ -342,6 +342,22 @@ fn unchoke_fills_the_pipeline_choke_empties_it_and_pieces_end_in_have() {
 }
 
 #[test]
+fn peers_that_unchoke_us_in_one_second_all_get_a_full_pipeline() {
+    // Pieces of 16 blocks: the budget of 4 MiB is 16 pieces in progress, the pipelines of
+    // eight new peers. Twenty-four seeds unchoke us before the first tick: each is asked for
+    // 32 blocks, the pieces in progress widening as each unchoke comes, not at the next tick.
+    let mut h = harness(192, 16 * B, false);
+    let mut asked = Vec::new();
+    for n in 1..=24 {
+        let rx = h.connect(n);
+        h.say(n, Message::Bitfield(vec![0xff; 24]));
+        h.say(n, Message::Unchoke);
+        asked.push(requests(&sent(&rx).0).len());
+    }
+    assert_eq!(asked, vec![32; 24]);
+}
+
+#[test]
 fn a_web_seed_is_asked_for_blocks_in_order_whatever_its_key() {
     let fast = Handshake::new(InfoHash([7; 20]), [0; 20]).reserved;
     let addr = SocketAddr::from(([127, 0, 0, 1], 80));
