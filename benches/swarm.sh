@@ -89,10 +89,9 @@ many() {
   done
   # A seed says `listening` once it has checked its 256 MiB (24 of them hash 6 GiB on two
   # cores): its port opens before that, and a round started then waits on the checks.
-  for _ in $(seq 1200); do
-    [ "$(cat "$work"/many/seed*.out | grep -c '^listening')" -ge 24 ] && break; sleep 0.1
-  done
-  [ "$(cat "$work"/many/seed*.out | grep -c '^listening')" -ge 24 ] || { echo "many: the seeds never finished their checks" >&2; exit 1; }
+  checked() { [ "$(cat "$work"/many/seed*.out | grep -c '^listening')" -ge 24 ]; }
+  for _ in $(seq 1200); do checked && break; sleep 0.1; done
+  checked || { echo "many: the seeds never finished their checks" >&2; exit 1; }
   local peers=()
   for i in $(seq 0 23); do peers+=(--peer "10.77.0.$((10 + i)):7000"); done
   local ideal; ideal=$(echo "$many_mib * 1048576 / $sum" | bc -l)

@@ -96,6 +96,8 @@ if args.dht_bootstrap:
         # Every node of the test shares 127.0.0.1: do not block it for querying often.
         "dht_block_ratelimit": 10000,
     })
+# What --log-hashes prints: hash messages, block-hash requests and bans for bad data.
+HASH_LOG_WORDS = ("HASH", "block hashes", "BANNING", "corrupt")
 ses = lt.session(settings)
 if args.torrent.startswith("magnet:"):
     params = lt.parse_magnet_uri(args.torrent)
@@ -122,7 +124,7 @@ while time.time() < deadline:
         if alert.what() == "lsd_peer":
             # The bindings give this alert without its fields: its message names the peer.
             print("lsd peer: %s" % alert.message(), flush=True)
-        elif args.log_hashes and ("HASH" in alert.message() or "block hashes" in alert.message() or "BANNING" in alert.message() or "corrupt" in alert.message()):
+        elif args.log_hashes and any(w in alert.message() for w in HASH_LOG_WORDS):
             print("hashes: %s" % alert.message(), flush=True)
         elif alert.category() & lt.alert.category_t.error_notification:
             print("alert: %s" % alert.message(), file=sys.stderr, flush=True)
