@@ -371,8 +371,10 @@ fn a_client_that_pipelines_and_never_reads_is_cut_off() {
         .set_write_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let started = Instant::now();
-    // Never reading: the tracker's send buffer fills (the kernel grows it to 4 MiB over ~10 s),
-    // its write then stalls, and its write timeout (10 s) ends the connection.
+    // Never reading: the replies pile up in the tracker's send buffer; once 64 KiB of them are
+    // unread the tracker resets the connection. (Closed gently after its write timeout, the
+    // connection lived on for minutes: its goodbye queued behind replies the client never read,
+    // while the client's own writes went into a send buffer the kernel had grown to 4 MiB.)
     let mut sent = 0;
     let outcome = loop {
         if sent == requests {

@@ -306,7 +306,14 @@ pub async fn serve(listener: TcpListener, tracker: Arc<Tracker>) {
         };
         let (tracker, open, idle, id) = (tracker.clone(), open.clone(), idle.clone(), next_id);
         crate::runtime::spawn(async move {
-            let _ = connection(stream, addr, &tracker, (&idle, id), &open, start).await;
+            let keep = stream.clone();
+            if connection(stream, addr, &tracker, (&idle, id), &open, start)
+                .await
+                .is_err()
+                && unread(&keep).is_some_and(|n| n > 0)
+            {
+                reset(&keep);
+            }
             idle.busy(id);
             open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
@@ -421,6 +428,41 @@ async fn send(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
     crate::runtime::timeout("sending the reply", WRITE_TIMEOUT, stream.write_all(bytes)).await
 }
 
+/// A client that pipelines requests may leave at most this many bytes of replies unread, a
+/// hundred replies; past that it is not reading, and its connection ends at once rather than
+/// after the write timeout.
+const MAX_UNREAD: usize = 64 << 10;
+
+/// Ends a connection given up on with a reset, dropping what it still had to send. Closed
+/// normally, a client that does not read kept those bytes in the kernel, and its own writes
+/// going, for the two minutes TCP spends probing a closed window.
+fn reset(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value is a `linger` with its size; the kernel copies it.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Bytes written to `stream` that its peer has not acknowledged (`SIOCOUTQ`), if known.
+fn unread(stream: &TcpStream) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ on Linux) writes one int to the pointer it is given.
+    let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    (r == 0).then_some(queued.max(0) as usize)
+}
+
 async fn connection(
     mut stream: TcpStream,
     addr: SocketAddr,
@@ -490,6 +532,14 @@ async fn connection(
                 send(&mut stream, &reply).await?;
                 if !keep_alive {
                     return Ok(());
+                }
+                // Only a client with requests already waiting behind this one can have left
+                // much unread; the others cost no system call here.
+                if filled > used && unread(&stream).is_some_and(|n| n > MAX_UNREAD) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client leaves its replies unread",
+                    ));
                 }
                 buf.copy_within(used..filled, 0);
                 filled -= used;
