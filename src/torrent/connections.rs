@@ -375,6 +375,7 @@ impl Task {
                 self.dialer.disconnected(listen, Instant::now());
             }
             self.picker.peer_gone(key, p.has());
+            self.fast_claims.peer_gone(key);
             if let Some(ss) = self.superseed.as_mut() {
                 ss.peer_gone(key);
             }

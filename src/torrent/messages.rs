@@ -101,6 +101,11 @@ impl Task {
                 let block = named.expect("a reject names a block");
                 match peer.rejected(block) {
                     Rejected::InFlight => {
+                        // Refused while it chokes us: that allowed-fast piece is not on offer
+                        // after all (as libtorrent does); asking again would only be refused.
+                        if peer.peer_choking() {
+                            peer.forget_allowed_fast(block.piece);
+                        }
                         self.picker.release_block(key, block);
                         self.request_everywhere();
                     }

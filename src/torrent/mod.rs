@@ -328,6 +328,8 @@ struct Task {
     dht_due: Instant,
     /// Super-seeding's offers, when [`Options::super_seed`] is set.
     superseed: Option<superseed::SuperSeed>,
+    /// The choked peer taking each allowed-fast piece from us.
+    fast_claims: uploads::FastClaims,
 }
 
 impl Task {
@@ -378,6 +380,7 @@ impl Task {
             last_error: None,
             rng: Rng::new(),
             superseed,
+            fast_claims: Default::default(),
             config,
             dht_due: now,
         };

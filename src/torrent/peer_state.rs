@@ -263,6 +263,11 @@ impl Peer {
         }
     }
 
+    /// It refused an allowed-fast piece: we ask for it only once unchoked.
+    pub(super) fn forget_allowed_fast(&mut self, piece: u32) {
+        self.allowed_fast_in.remove(&piece);
+    }
+
     // Choking and interest, ours and theirs.
 
     pub(super) fn am_choking(&self) -> bool {

@@ -4,6 +4,7 @@ use super::*;
 
 mod dialing;
 mod extensions;
+mod fast;
 mod hashes;
 mod parking;
 use crate::extensions::ExtendedHandshake;
