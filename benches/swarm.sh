@@ -23,14 +23,24 @@
 # (how well the crowd shares; goal ≤ 1.5). Each crowd runs twice, behind a plain seed and
 # behind one that super-seeds (`p2p seed --super-seed`, BEP 16: "+super"); CROWDS="p2p mix"
 # picks some. Outputs go to /dev/shm when it has room (4 GiB a run).
-# Usage: [PARTS="tail many crowd"] benches/swarm.sh [SIZE_MIB=64] [ROUNDS=3] [FAST=8M] [MANY_MIB=256] [CROWD_MIB=128]
-#   needs: apt-get install -y python3-libtorrent time bc iproute2
+# rqbit, when found (RQBIT=PATH or on PATH), is a third downloader in tail and many.
+# Usage: [PARTS="tail many crowd"] [RQBIT=PATH] benches/swarm.sh [SIZE_MIB=64] [ROUNDS=3] [FAST=8M] [MANY_MIB=256] [CROWD_MIB=128]
+#   needs: apt-get install -y python3-libtorrent time bc iproute2; rqbit: cargo install rqbit
+#   --root DIR --locked (about 7 minutes), then RQBIT=DIR/bin/rqbit
 set -euo pipefail
 size_mib=${1:-64}; rounds=${2:-3}; fast=${3:-8M}; many_mib=${4:-256}; crowd_mib=${5:-128}
 parts=${PARTS:-tail many crowd}
 crowds=${CROWDS:-p2p p2p+super libtorrent libtorrent+super mix mix+super}
 cd "$(dirname "$0")/.."
 . benches/lib.sh
+rqbit=${RQBIT:-$(command -v rqbit || true)}
+clients=(p2p libtorrent)
+if [ -n "$rqbit" ]; then clients+=(rqbit); else echo "rqbit not found: it is not run (RQBIT=PATH)"; fi
+# rqbit's command line to fetch TORRENT into OUT from PEERS (a comma-separated list), listening on PORT.
+rqbit_fetch() {  # TORRENT OUT PEERS PORT
+  echo "$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port "$4" download \
+    --disable-http-api -e --initial-peers "$3" -o "$2" "$1"
+}
 against_libtorrent "$size_mib" 256K
 seed() {  # PORT LIMIT
   "$bin" seed "$work/data.torrent" --dir "$work/src" --listen 127.0.0.1:$1 --no-dht --no-lsd \
@@ -43,12 +53,13 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 run() {  # CLIENT SEEDS(both|fast)
-  local peers=(--peer 127.0.0.1:$fport) cmd
-  [ "$2" = fast ] || peers+=(--peer 127.0.0.1:$sport)
+  local peers=(--peer 127.0.0.1:$fport) list=127.0.0.1:$fport cmd
+  [ "$2" = fast ] || { peers+=(--peer 127.0.0.1:$sport); list+=,127.0.0.1:$sport; }
   rm -rf "$work/out"
   case $1 in
     p2p) cmd=("$bin" fetch "$work/data.torrent" --out "$work/out" --listen 127.0.0.1:0 --no-dht --no-lsd --no-port-mapping --utp off "${peers[@]}") ;;
     libtorrent) cmd=(/usr/bin/python3 "$lt" "$work/data.torrent" "$work/out" "$(free_port)" --fetch --timeout 900 "${peers[@]}") ;;
+    rqbit) read -ra cmd <<< "$(rqbit_fetch "$work/data.torrent" "$work/out" "$list" "$(free_port)")" ;;
   esac
   timeout 900 /usr/bin/time -f '%e' -o "$work/time.txt" "${cmd[@]}" >/dev/null 2>&1 || { echo "$1 from $2: fetch failed" >&2; exit 1; }
   cmp -s "$work/src/data.bin" "$work/out/data.bin" || { echo "$1 from $2: the copy differs" >&2; exit 1; }
@@ -58,11 +69,11 @@ run() {  # CLIENT SEEDS(both|fast)
 tail_() {
 for r in $(seq "$rounds"); do
   echo "round $r"
-  for c in p2p libtorrent; do run $c both; run $c fast; done
+  for c in "${clients[@]}"; do run $c both; run $c fast; done
 done
 ideal=$(echo "$size_mib * 1048576 / $(numfmt --from=iec "$fast")" | bc -l)
 echo "== slow-peer tail: medians of $rounds, ${size_mib} MiB, fast seed $fast/s (ideal $(printf '%.2f' "$ideal") s), slow seed 4 KiB/s; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-for c in p2p libtorrent; do
+for c in "${clients[@]}"; do
   both=$(median < "$work/$c.both"); alone=$(median < "$work/$c.fast")
   printf '%-11s both seeds %7.2f s, fast alone %7.2f s: %.2f (goal ≤ 1.1)\n' "$c" "$both" "$alone" "$(echo "$both / $alone" | bc -l)"
 done
@@ -92,17 +103,23 @@ many() {
   checked() { [ "$(cat "$work"/many/seed*.out | grep -c '^listening')" -ge 24 ]; }
   for _ in $(seq 1200); do checked && break; sleep 0.1; done
   checked || { echo "many: the seeds never finished their checks" >&2; exit 1; }
-  local peers=()
-  for i in $(seq 0 23); do peers+=(--peer "10.77.0.$((10 + i)):7000"); done
+  local peers=() list=()
+  for i in $(seq 0 23); do peers+=(--peer "10.77.0.$((10 + i)):7000"); list+=("10.77.0.$((10 + i)):7000"); done
+  list=$(IFS=,; echo "${list[*]}")
   local ideal; ideal=$(echo "$many_mib * 1048576 / $sum" | bc -l)
+  # The first fetch after the seeds' checks gets nothing for its first second or so, whoever
+  # fetches (p2p or rqbit first alike): one untimed fetch first, so that no round pays it.
+  timeout 900 ip netns exec "$B" "$bin" fetch "$work/big.torrent" --out "$work/out" --listen 10.77.0.2:7100 \
+    --no-dht --no-lsd --no-port-mapping --utp off "${peers[@]}" >/dev/null 2>&1 || { echo "many: the warm-up fetch failed" >&2; exit 1; }
   echo "== many seeds: $many_mib MiB from 24 libtorrent seeds, caps 0.25–8 MiB/s (sum $(echo "$sum / 1048576" | bc -l | cut -c1-5) MiB/s: ideal $(printf '%.2f' "$ideal") s), round trips 10–300 ms"
   for r in $(seq "$rounds"); do
-    for c in p2p libtorrent; do
+    for c in "${clients[@]}"; do
       rm -rf "$work/out"
       local cmd
       case $c in
         p2p) cmd=(ip netns exec "$B" "$bin" fetch "$work/big.torrent" --out "$work/out" --listen 10.77.0.2:7100 --no-dht --no-lsd --no-port-mapping --utp off "${peers[@]}") ;;
         libtorrent) cmd=(ip netns exec "$B" /usr/bin/python3 "$lt" "$work/big.torrent" "$work/out" 7101 --bind 10.77.0.2 --fetch --timeout 900 "${peers[@]}") ;;
+        rqbit) read -ra cmd <<< "ip netns exec $B $(rqbit_fetch "$work/big.torrent" "$work/out" "$list" 7102)" ;;
       esac
       timeout 900 /usr/bin/time -f '%e' -o "$work/time.txt" "${cmd[@]}" >/dev/null 2>&1 || { echo "$c: many-seeds fetch failed" >&2; exit 1; }
       cmp -s "$work/many/big.bin" "$work/out/big.bin" || { echo "$c: the copy differs" >&2; exit 1; }
@@ -111,9 +128,13 @@ many() {
     done
   done
   unlink_
-  local p l; p=$(median < "$work/many.p2p"); l=$(median < "$work/many.libtorrent")
-  printf 'p2p %.2f s: %.2f× the ideal (goal ≤ 1.15), %.2f× libtorrent'"'"'s time (goal ≤ 0.8; rqbit not run); load %s\n' \
-    "$p" "$(echo "$p / $ideal" | bc -l)" "$(echo "$p / $l" | bc -l)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  local p best=libtorrent c; p=$(median < "$work/many.p2p")
+  for c in "${clients[@]:1}"; do
+    [ "$(echo "$(median < "$work/many.$c") < $(median < "$work/many.$best")" | bc)" = 1 ] && best=$c
+    printf '%-11s %.2f s\n' "$c" "$(median < "$work/many.$c")"
+  done
+  printf 'p2p %.2f s: %.2f× the ideal (goal ≤ 1.15), %.2f× the best anchor'"'"'s time (%s; goal ≤ 0.8); load %s\n' \
+    "$p" "$(echo "$p / $ideal" | bc -l)" "$(echo "$p / $(median < "$work/many.$best")" | bc -l)" "$best" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # The flash crowd. crowd_run KIND (p2p, libtorrent or mix; +super: the seed super-seeds) ROUND:
