@@ -272,14 +272,25 @@ pub fn set_int(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: the option value is an int that outlives the call.
+    set_option(fd, level, name, &value)
+}
+
+/// Sets a socket option whose value is a plain C struct or number (`value` is the C type the
+/// option takes: an int, a `linger`, ...).
+pub fn set_option<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: the option value is `value`'s bytes with their size; the kernel copies them.
     let r = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if r != 0 {

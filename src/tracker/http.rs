@@ -442,16 +442,12 @@ fn reset(stream: &TcpStream) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: the option value is a `linger` with its size; the kernel copies it.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
+    let _ = crate::net::source::set_option(
+        stream.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &linger,
+    );
 }
 
 /// Bytes written to `stream` that its peer has not acknowledged (`SIOCOUTQ`), if known.
