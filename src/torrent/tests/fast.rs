@@ -2,21 +2,12 @@
 
 use super::*;
 
-fn allowed(m: &[Message]) -> Vec<u32> {
-    m.iter()
-        .filter_map(|m| match m {
-            Message::AllowedFast(p) => Some(*p),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn a_seed_gives_each_allowed_fast_piece_to_one_choked_peer_at_a_time() {
     let mut h = harness(64, B, true);
     // Three peers of one /24: BEP 6 offers them the same pieces.
     let rx: Vec<_> = (1..=3).map(|n| h.connect_fast(n)).collect();
-    let sets: Vec<Vec<u32>> = rx.iter().map(|r| allowed(&sent(r).0)).collect();
+    let sets: Vec<Vec<u32>> = rx.iter().map(|r| allowed_fast(&sent(r).0)).collect();
     assert_eq!(sets[0], sets[1]);
     let (a, b) = (sets[0][0], sets[0][1]);
     // Peer 1 takes piece a while choked; peer 2, asking for it too, is refused, and takes b.

@@ -485,6 +485,17 @@ fn request(piece: u32, begin: u32) -> Message {
     }
 }
 
+/// The pieces `allowed fast` messages among `messages` offer.
+fn allowed_fast(messages: &[Message]) -> Vec<u32> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::AllowedFast(p) => Some(*p),
+            _ => None,
+        })
+        .collect()
+}
+
 fn rejects(messages: &[Message]) -> usize {
     messages
         .iter()
@@ -568,14 +579,7 @@ fn choking_and_cancel_answer_queued_requests_with_rejects() {
     let mut h = harness(200, 4 * B, true);
     let rx = h.connect_fast(1);
     h.say(1, Message::Interested);
-    let allowed: Vec<u32> = sent(&rx)
-        .0
-        .iter()
-        .filter_map(|m| match m {
-            Message::AllowedFast(p) => Some(*p),
-            _ => None,
-        })
-        .collect();
+    let allowed = allowed_fast(&sent(&rx).0);
     let pieces: Vec<u32> = (0..200).filter(|p| !allowed.contains(p)).take(20).collect();
     for &piece in &pieces {
         for block in 0..4 {
