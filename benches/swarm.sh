@@ -36,10 +36,10 @@ cd "$(dirname "$0")/.."
 rqbit=${RQBIT:-$(command -v rqbit || true)}
 clients=(p2p libtorrent)
 if [ -n "$rqbit" ]; then clients+=(rqbit); else echo "rqbit not found: it is not run (RQBIT=PATH)"; fi
-# rqbit's command line to fetch TORRENT into OUT from PEERS (a comma-separated list), listening on PORT.
+# Sets cmd to rqbit's command line fetching TORRENT into OUT from PEERS (comma-separated), on PORT.
 rqbit_fetch() {  # TORRENT OUT PEERS PORT
-  echo "$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port "$4" download \
-    --disable-http-api -e --initial-peers "$3" -o "$2" "$1"
+  cmd=("$rqbit" --disable-dht --disable-lsd --disable-trackers --listen-port "$4" download
+    --disable-http-api -e --initial-peers "$3" -o "$2" "$1")
 }
 against_libtorrent "$size_mib" 256K
 seed() {  # PORT LIMIT
@@ -59,7 +59,7 @@ run() {  # CLIENT SEEDS(both|fast)
   case $1 in
     p2p) cmd=("$bin" fetch "$work/data.torrent" --out "$work/out" --listen 127.0.0.1:0 --no-dht --no-lsd --no-port-mapping --utp off "${peers[@]}") ;;
     libtorrent) cmd=(/usr/bin/python3 "$lt" "$work/data.torrent" "$work/out" "$(free_port)" --fetch --timeout 900 "${peers[@]}") ;;
-    rqbit) read -ra cmd <<< "$(rqbit_fetch "$work/data.torrent" "$work/out" "$list" "$(free_port)")" ;;
+    rqbit) rqbit_fetch "$work/data.torrent" "$work/out" "$list" "$(free_port)" ;;
   esac
   timeout 900 /usr/bin/time -f '%e' -o "$work/time.txt" "${cmd[@]}" >/dev/null 2>&1 || { echo "$1 from $2: fetch failed" >&2; exit 1; }
   cmp -s "$work/src/data.bin" "$work/out/data.bin" || { echo "$1 from $2: the copy differs" >&2; exit 1; }
@@ -106,21 +106,25 @@ many() {
   local peers=() list=()
   for i in $(seq 0 23); do peers+=(--peer "10.77.0.$((10 + i)):7000"); list+=("10.77.0.$((10 + i)):7000"); done
   list=$(IFS=,; echo "${list[*]}")
-  local ideal; ideal=$(echo "$many_mib * 1048576 / $sum" | bc -l)
+  local ideal cmd; ideal=$(echo "$many_mib * 1048576 / $sum" | bc -l)
+  # Sets cmd to CLIENT's fetch of the torrent from the 24 seeds, in namespace B.
+  many_cmd() {  # CLIENT
+    case $1 in
+      p2p) cmd=("$bin" fetch "$work/big.torrent" --out "$work/out" --listen 10.77.0.2:7100 --no-dht --no-lsd --no-port-mapping --utp off "${peers[@]}") ;;
+      libtorrent) cmd=(/usr/bin/python3 "$lt" "$work/big.torrent" "$work/out" 7101 --bind 10.77.0.2 --fetch --timeout 900 "${peers[@]}") ;;
+      rqbit) rqbit_fetch "$work/big.torrent" "$work/out" "$list" 7102 ;;
+    esac
+    cmd=(ip netns exec "$B" "${cmd[@]}")
+  }
   # The first fetch after the seeds' checks gets nothing for its first second or so, whoever
   # fetches (p2p or rqbit first alike): one untimed fetch first, so that no round pays it.
-  timeout 900 ip netns exec "$B" "$bin" fetch "$work/big.torrent" --out "$work/out" --listen 10.77.0.2:7100 \
-    --no-dht --no-lsd --no-port-mapping --utp off "${peers[@]}" >/dev/null 2>&1 || { echo "many: the warm-up fetch failed" >&2; exit 1; }
+  many_cmd p2p
+  timeout 900 "${cmd[@]}" >/dev/null 2>&1 || { echo "many: the warm-up fetch failed" >&2; exit 1; }
   echo "== many seeds: $many_mib MiB from 24 libtorrent seeds, caps 0.25–8 MiB/s (sum $(echo "$sum / 1048576" | bc -l | cut -c1-5) MiB/s: ideal $(printf '%.2f' "$ideal") s), round trips 10–300 ms"
   for r in $(seq "$rounds"); do
     for c in "${clients[@]}"; do
       rm -rf "$work/out"
-      local cmd
-      case $c in
-        p2p) cmd=(ip netns exec "$B" "$bin" fetch "$work/big.torrent" --out "$work/out" --listen 10.77.0.2:7100 --no-dht --no-lsd --no-port-mapping --utp off "${peers[@]}") ;;
-        libtorrent) cmd=(ip netns exec "$B" /usr/bin/python3 "$lt" "$work/big.torrent" "$work/out" 7101 --bind 10.77.0.2 --fetch --timeout 900 "${peers[@]}") ;;
-        rqbit) read -ra cmd <<< "ip netns exec $B $(rqbit_fetch "$work/big.torrent" "$work/out" "$list" 7102)" ;;
-      esac
+      many_cmd "$c"
       timeout 900 /usr/bin/time -f '%e' -o "$work/time.txt" "${cmd[@]}" >/dev/null 2>&1 || { echo "$c: many-seeds fetch failed" >&2; exit 1; }
       cmp -s "$work/many/big.bin" "$work/out/big.bin" || { echo "$c: the copy differs" >&2; exit 1; }
       cat "$work/time.txt" >> "$work/many.$c"
