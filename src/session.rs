@@ -1,8 +1,9 @@
 //! The node: one listening port and one peer id for every torrent it runs. It binds, accepts
 //! (a permit taken before each accept bounds the handshakes in progress), reads each inbound
-//! handshake (10 s at most) and hands the connection, by info-hash, to its torrent's task;
-//! connections for unknown torrents (or paused ones: see [`Session::remove`]) are closed. The
-//! engine (the lifecycle module) adds torrents and waits on [`Session::next_end`] for one to end.
+//! handshake (10 s at most) and hands the connection, by info-hash, to its torrent's task, or
+//! to the engine for a parked torrent ([`Session::park`], [`Session::next_call`]); connections
+//! for unknown torrents (or paused ones: see [`Session::remove`]) are closed. The engine (the
+//! lifecycle module) adds torrents and waits on [`Session::next_end`] for one to end or park.
 
 pub mod metadata;
 
@@ -60,10 +61,48 @@ impl TorrentRef {
     pub async fn reannounce(&self) {
         let _ = self.events.send(Event::Reannounce).await;
     }
+
+    /// Hands the torrent an event (its queue is unbounded: this does not wait).
+    pub fn send(&self, event: Event) {
+        let _ = self.events.try_send(event);
+    }
 }
 
-/// A torrent's end: which one and its outcome.
-pub type Ended = (usize, Result<()>);
+/// A torrent task's end: which one and how it ended (parked, it is not over).
+pub type Ended = (usize, torrent::End);
+
+/// What came for a parked torrent (see [`Session::park`]): its owner's token, and the event.
+pub type Call = (u64, Event);
+
+/// Where a torrent's inbound connections and found peers go.
+#[derive(Clone)]
+enum Route {
+    Task(Sender<Event>),
+    /// To its owner, with the token it parked with.
+    Parked(u64),
+}
+
+impl Route {
+    /// Hands `event` to the torrent's task, or to its owner while it is parked.
+    async fn deliver(&self, calls: &Sender<Call>, event: Event) {
+        match self {
+            Route::Task(task) => drop(task.send(event).await),
+            Route::Parked(token) => drop(calls.send((*token, event)).await),
+        }
+    }
+
+    /// [`Route::deliver`] without waiting: dropped when the queue is full.
+    fn try_deliver(&self, calls: &Sender<Call>, event: Event) {
+        match self {
+            Route::Task(task) => drop(task.try_send(event)),
+            Route::Parked(token) => drop(calls.try_send((*token, event))),
+        }
+    }
+}
+
+/// Calls for parked torrents waiting for their owner (inbound connections past their
+/// handshake, peers found): the acceptors wait beyond this.
+const CALLS_QUEUED: usize = 64;
 
 pub struct Session {
     local: SocketAddr,
@@ -74,6 +113,9 @@ pub struct Session {
     /// The id the next torrent task gets.
     next_id: usize,
     ended: (Sender<Ended>, Receiver<Ended>),
+    /// Calls for parked torrents: sent by the acceptors and local peer discovery.
+    call: Sender<Call>,
+    calls: Receiver<Call>,
     policy: Encryption,
     dht: Option<DhtHandle>,
     port_mapper: Option<crate::portmap::PortMapper>,
@@ -107,7 +149,8 @@ impl Session {
             source,
         })?;
         let routes = Arc::new(Mutex::new(HashMap::new()));
-        let inbound = Inbound::new(routes.clone(), policy);
+        let (call, calls) = async_std::channel::bounded(CALLS_QUEUED);
+        let inbound = Inbound::new(routes.clone(), call.clone(), policy);
         let via = peer::Transports {
             utp: start_utp(local, utp, &inbound)?,
             tcp: utp != crate::utp::Mode::Only,
@@ -120,6 +163,8 @@ impl Session {
             aliases: HashMap::new(),
             next_id: 0,
             ended: async_std::channel::unbounded(),
+            call,
+            calls,
             policy,
             dht: None,
             port_mapper: None,
@@ -171,10 +216,11 @@ impl Session {
         if self.local.ip().is_loopback() {
             return;
         }
-        let routes = self.routes.clone();
+        let (routes, call) = (self.routes.clone(), self.call.clone());
         let found = move |info_hash, addr| {
-            if let Some(torrent) = lock(&routes).get(&info_hash) {
-                let _ = torrent.try_send(Event::PeersFound(vec![addr]));
+            let route = lock(&routes).get(&info_hash).cloned();
+            if let Some(route) = route {
+                route.try_deliver(&call, Event::PeersFound(vec![addr]));
             }
         };
         match crate::lsd::start(self.local.port(), found) {
@@ -235,18 +281,20 @@ impl Session {
             dht: self.dht.clone().filter(|_| !meta.info.private),
         };
         let hashes = meta.swarm_hashes();
-        if let Some(lsd) = self.lsd.as_ref().filter(|_| !meta.info.private) {
+        let mut routes = lock(&self.routes);
+        // A parked torrent that starts again is known to local peer discovery already.
+        let woken = routes.contains_key(&info_hash);
+        if let Some(lsd) = self.lsd.as_ref().filter(|_| !meta.info.private && !woken) {
             hashes.iter().for_each(|&h| lsd.add(h));
         }
         let (ended, id) = (self.ended.0.clone(), self.next_id);
         // `ended` is unbounded: the report cannot wait.
-        let on_end = move |outcome| {
-            let _ = ended.try_send((id, outcome));
+        let on_end = move |end| {
+            let _ = ended.try_send((id, end));
         };
         let handle = torrent::spawn(meta, store, have, config, Box::new(on_end));
-        let mut routes = lock(&self.routes);
         for &hash in &hashes {
-            routes.insert(hash, handle.events.clone());
+            routes.insert(hash, Route::Task(handle.events.clone()));
         }
         drop(routes);
         if let Some(&alias) = hashes.get(1) {
@@ -259,6 +307,16 @@ impl Session {
         };
         self.next_id += 1;
         torrent
+    }
+
+    /// Routes what comes for the parked torrent with `info_hash` to [`Session::next_call`],
+    /// with `token`, until it is added again (or removed).
+    pub fn park(&mut self, info_hash: &InfoHash, token: u64) {
+        let mut routes = lock(&self.routes);
+        let alias = self.aliases.get(info_hash);
+        for hash in std::iter::once(info_hash).chain(alias) {
+            routes.insert(*hash, Route::Parked(token));
+        }
     }
 
     /// Stops routing inbound connections to the torrent with `info_hash` (paused or removed):
@@ -274,6 +332,15 @@ impl Session {
         if let Some(lsd) = &self.lsd {
             lsd.remove(*info_hash);
             alias.into_iter().for_each(|a| lsd.remove(a));
+        }
+    }
+
+    /// The next call for a parked torrent: an inbound connection, peers found.
+    pub async fn next_call(&self) -> Call {
+        match self.calls.recv().await {
+            Ok(call) => call,
+            // Cannot happen while `self` holds a sender.
+            Err(_) => std::future::pending().await,
         }
     }
 
@@ -325,6 +392,7 @@ fn start_utp(
 #[derive(Clone)]
 struct Inbound {
     routes: Routes,
+    call: Sender<Call>,
     policy: Encryption,
     permits: Arc<Permits>,
     per_host: Arc<PerHost>,
@@ -332,9 +400,10 @@ struct Inbound {
 }
 
 impl Inbound {
-    fn new(routes: Routes, policy: Encryption) -> Inbound {
+    fn new(routes: Routes, call: Sender<Call>, policy: Encryption) -> Inbound {
         Inbound {
             routes,
+            call,
             policy,
             permits: Arc::new(Permits::new(MAX_PENDING_HANDSHAKES)),
             per_host: PerHost::new(MAX_PENDING_PER_HOST),
@@ -369,10 +438,9 @@ impl Inbound {
             .await;
             drop((permit, slot));
             match accepted {
-                Ok((hs, crypto, torrent)) => {
-                    let _ = torrent
-                        .send(Event::Inbound(Box::new((stream, hs, crypto))))
-                        .await;
+                Ok((hs, crypto, route)) => {
+                    let event = Event::Inbound(Box::new((stream, hs, crypto)));
+                    route.deliver(&this.call, event).await;
                 }
                 Err(e) => log::debug!("{from}: {e}"),
             }
@@ -390,7 +458,7 @@ async fn accept_loop(listener: TcpListener, inbound: Inbound, tcp: bool) {
     }
 }
 
-type Routes = Arc<Mutex<HashMap<InfoHash, Sender<Event>>>>;
+type Routes = Arc<Mutex<HashMap<InfoHash, Route>>>;
 
 /// Reads an inbound connection's handshake, plaintext (it starts with the protocol string) or
 /// inside an MSE/PE exchange, as `policy` allows; names the torrent it is for.
@@ -400,7 +468,7 @@ async fn accept_handshake(
     policy: Encryption,
     limit: std::time::Duration,
     key_exchanges: &KeyExchangeRate,
-) -> std::io::Result<(Handshake, Crypto, Sender<Event>)> {
+) -> std::io::Result<(Handshake, Crypto, Route)> {
     let refused = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_string());
     let mut first = [0u8; 20];
     runtime::timeout(
@@ -453,7 +521,7 @@ async fn accept_handshake(
     Ok((hs, crypto, torrent))
 }
 
-fn lock(routes: &Routes) -> std::sync::MutexGuard<'_, HashMap<InfoHash, Sender<Event>>> {
+fn lock(routes: &Routes) -> std::sync::MutexGuard<'_, HashMap<InfoHash, Route>> {
     routes.lock().unwrap_or_else(|p| p.into_inner())
 }
 

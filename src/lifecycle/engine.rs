@@ -11,10 +11,10 @@ use crate::bitfield::Bitfield;
 use crate::magnet::Magnet;
 use crate::runtime::{self, Cancel, JoinHandle};
 use crate::session::{Session, metadata};
-use crate::torrent;
+use crate::torrent::{self, End, Event, Parked};
 use crate::{Error, Result, escape, progress};
 use async_std::channel::{Receiver, Sender, unbounded};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -52,7 +52,7 @@ pub async fn start(
         tasks: HashMap::new(),
         checks: checks::Checks::default(),
         running: Vec::new(),
-        ticks: 0,
+        parked: BTreeSet::new(),
         hooks: Vec::new(),
         closing: None,
     };
@@ -81,8 +81,9 @@ struct Owner {
     /// Where checks and moves of data run (see `checks.rs`).
     checks: checks::Checks,
     /// The torrents with a task, in the order started, for the tick (see `ticks.rs`).
-    running: Vec<ticks::Running>,
-    ticks: u64,
+    running: Vec<Id>,
+    /// The parked torrents (see `torrent/parking.rs`), by when each has something to do.
+    parked: BTreeSet<(Instant, Id)>,
     /// Running `on_done` commands: waited for before the engine ends.
     hooks: Vec<JoinHandle<()>>,
     /// Shutting down: who to answer once every torrent is idle.
@@ -92,7 +93,9 @@ struct Owner {
 enum Wake {
     Command(Command),
     Done(Box<Done>),
-    Ended(usize, Result<()>),
+    Ended(usize, End),
+    /// Something came for a parked torrent.
+    Call(Id, Event),
     Tick,
     /// Every handle is dropped.
     Orphaned,
@@ -117,19 +120,25 @@ impl Owner {
                     }
                 };
                 let ended = async {
-                    let (task, outcome) = self.session.next_end().await;
-                    Wake::Ended(task, outcome)
+                    let (task, end) = self.session.next_end().await;
+                    Wake::Ended(task, end)
+                };
+                let call = async {
+                    let (id, event) = self.session.next_call().await;
+                    Wake::Call(id, event)
                 };
                 let tick = async {
                     runtime::sleep(next_tick.saturating_duration_since(Instant::now())).await;
                     Wake::Tick
                 };
-                runtime::race(runtime::race(done, ended), runtime::race(command, tick)).await
+                let work = runtime::race(done, runtime::race(ended, call));
+                runtime::race(work, runtime::race(command, tick)).await
             };
             match wake {
                 Wake::Command(c) => self.command(c).await,
                 Wake::Done(d) => self.done(*d).await,
-                Wake::Ended(task, outcome) => self.ended(task, outcome).await,
+                Wake::Ended(task, end) => self.ended(task, end).await,
+                Wake::Call(id, event) => self.call(id, event),
                 Wake::Tick => {
                     next_tick = runtime::next_boundary(TICK);
                     self.tick().await;
@@ -271,6 +280,7 @@ impl Owner {
                 resume_current: false,
                 have: None,
                 task: None,
+                parked: None,
                 cancel: Cancel::new(),
                 failure: None,
                 ended: Counters::default(),
@@ -312,6 +322,7 @@ impl Owner {
                 Action::Check { rehash } => self.check(id, rehash),
                 Action::Cancel => entry.cancel.cancel(),
                 Action::StartTask => self.start_task(id),
+                Action::StopTask if entry.parked.is_some() => self.wake(id, Some(Event::Stop)),
                 Action::StopTask => {
                     if let Some(t) = &entry.task {
                         t.stop().await;
@@ -526,6 +537,41 @@ impl Owner {
     }
 
     fn start_task(&mut self, id: Id) {
+        self.spawn_task(id, None);
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let (Some(meta), Some(_)) = (&entry.meta, &entry.task) else {
+            return;
+        };
+        // Logged once the torrent is routed: a peer told of this port is served at once.
+        if entry.options.mode == Mode::Seed {
+            log::info!(
+                "seeding {} ({}, {}) listening on {}",
+                meta.info.name,
+                meta.info_hash,
+                progress::bytes(meta.info.total_length()),
+                self.session.local_addr()
+            );
+            log::info!("magnet link: {}", Magnet::of(meta).to_uri());
+        } else {
+            // Complete at its check (a daemon's restored seed): it serves, it does not fetch.
+            log::info!(
+                "{} {} ({}) listening on {}",
+                if entry.machine.is_complete() {
+                    "seeding"
+                } else {
+                    "fetching"
+                },
+                meta.info.name,
+                meta.info_hash,
+                self.session.local_addr()
+            );
+        }
+    }
+
+    /// Starts the torrent's task: anew, or where it parked.
+    fn spawn_task(&mut self, id: Id, parked: Option<Box<Parked>>) {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
@@ -536,7 +582,6 @@ impl Owner {
             .have
             .take()
             .unwrap_or_else(|| Bitfield::new(meta.info.piece_count()));
-        let seed = entry.options.mode == Mode::Seed;
         let done = self.done.clone();
         // `done` is unbounded: the report cannot wait.
         let completed = move || {
@@ -553,42 +598,67 @@ impl Owner {
             sequential: entry.options.sequential,
             super_seed: entry.options.super_seed,
             park_after: entry.options.park_after,
+            parked,
             // The first start only: a torrent resumed later announces at once.
             announce_after: std::mem::take(&mut entry.options.announce_after),
             // The content is the user's: a seed serves it and never writes to it.
-            upload_only: seed,
+            upload_only: entry.options.mode == Mode::Seed,
             ..torrent::Options::default()
         };
-        let task = self.session.add(meta.clone(), store, have, options);
+        let task = self.session.add(meta, store, have, options);
         self.tasks.insert(task.id, id);
-        self.running
-            .push(ticks::Running::new(id, task.stats.clone()));
+        self.running.push(id);
         let counters = Counters::of(&task.stats);
         entry.last = (Instant::now(), counters.downloaded, counters.uploaded);
         entry.task = Some(task);
-        // Logged once the torrent is routed: a peer told of this port is served at once.
-        if seed {
-            log::info!(
-                "seeding {} ({}, {}) listening on {}",
-                meta.info.name,
-                meta.info_hash,
-                progress::bytes(meta.info.total_length()),
-                self.session.local_addr()
-            );
-            log::info!("magnet link: {}", Magnet::of(&meta).to_uri());
-        } else {
-            // Complete at its check (a daemon's restored seed): it serves, it does not fetch.
-            log::info!(
-                "{} {} ({}) listening on {}",
-                if entry.machine.is_complete() {
-                    "seeding"
-                } else {
-                    "fetching"
-                },
-                meta.info.name,
-                meta.info_hash,
-                self.session.local_addr()
-            );
+    }
+
+    /// A task parked: the entry keeps what it handed back, and what comes for it comes to
+    /// the engine, until it is due or called.
+    fn park(&mut self, id: Id, mut parked: Box<Parked>) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.task_ended();
+        self.session.park(&entry.info_hash, id);
+        // Taken once the session routes to the engine: nothing that came meanwhile is lost.
+        if parked.settle() {
+            self.spawn_task(id, Some(parked));
+            return;
+        }
+        // A seeding time runs out while parked, too.
+        if let (Some(time), Some((_, at))) = (entry.options.seed_time, entry.completed) {
+            parked.wake_at = parked.wake_at.min(at + time);
+        }
+        self.parked.insert((parked.wake_at, id));
+        entry.parked = Some(parked);
+    }
+
+    /// Starts a parked torrent again, `event` the first thing it handles.
+    fn wake(&mut self, id: Id, event: Option<Event>) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let Some(mut parked) = entry.parked.take() else {
+            return;
+        };
+        self.parked.remove(&(parked.wake_at, id));
+        if let Some(event) = event {
+            parked.push(event);
+        }
+        self.spawn_task(id, Some(parked));
+    }
+
+    /// Something came for a parked torrent: it starts again to handle it (or has already).
+    fn call(&mut self, id: Id, event: Event) {
+        match self.entries.get(&id) {
+            Some(e) if e.parked.is_some() => self.wake(id, Some(event)),
+            Some(e) => {
+                if let Some(task) = &e.task {
+                    task.send(event);
+                }
+            }
+            None => {}
         }
     }
 
@@ -626,37 +696,32 @@ impl Owner {
             .await;
     }
 
-    /// A torrent's task ended (asked to, on completion without seeding, or failing).
-    async fn ended(&mut self, task: usize, outcome: Result<()>) {
+    /// A torrent's task ended (asked to, on completion without seeding, or failing) or parked.
+    async fn ended(&mut self, task: usize, end: End) {
         let Some(id) = self.tasks.remove(&task) else {
             return;
         };
-        self.running.retain(|r| r.id != id);
+        self.running.retain(|&r| r != id);
+        let outcome = match end {
+            End::Done(outcome) => outcome,
+            End::Parked(parked) => return self.park(id, parked),
+        };
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        let stats = entry.task.as_ref().map(|t| t.stats.clone());
-        if let Some(stats) = &stats
-            && stats.complete.load(Ordering::Relaxed)
-            && !entry.machine.is_complete()
-        {
+        let complete = entry
+            .task
+            .as_ref()
+            .is_some_and(|t| t.stats.complete.load(Ordering::Relaxed));
+        if complete && !entry.machine.is_complete() {
             // A fetch without seeding ends as it completes: finish before the end is handled.
             self.input(id, Input::Completed).await;
         }
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        entry.task = None;
+        entry.task_ended();
         self.session.remove(&entry.info_hash);
-        if let Some(stats) = stats {
-            entry.ended = entry.ended.plus(Counters::of(&stats));
-            entry.have = stats
-                .final_have
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-        }
-        entry.rates = (0.0, 0.0);
         match outcome {
             Ok(()) => self.input(id, Input::TaskEnded).await,
             Err(e) => self.fail(id, e).await,

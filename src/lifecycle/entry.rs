@@ -12,7 +12,7 @@ use crate::metainfo::{InfoHash, Torrent};
 use crate::piece_store::PieceStore;
 use crate::runtime::Cancel;
 use crate::session::TorrentRef;
-use crate::torrent::Stats;
+use crate::torrent::{Parked, Stats};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -80,6 +80,8 @@ pub(super) struct Entry {
     /// What is verified while no task runs (the task owns it while it does).
     pub(super) have: Option<Bitfield>,
     pub(super) task: Option<TorrentRef>,
+    /// What its task handed back as it parked (see `torrent/parking.rs`): it has none then.
+    pub(super) parked: Option<Box<Parked>>,
     pub(super) cancel: Cancel,
     /// The failure that put it in the error state, for the [`Notice::Stopped`] that tells it.
     pub(super) failure: Option<Box<Error>>,
@@ -99,6 +101,20 @@ impl Entry {
             Some(t) => self.ended.plus(Counters::of(&t.stats)),
             None => self.ended,
         }
+    }
+
+    /// The task has ended or parked: its counters and verified pieces are the entry's now.
+    pub(super) fn task_ended(&mut self) {
+        if let Some(task) = self.task.take() {
+            self.ended = self.ended.plus(Counters::of(&task.stats));
+            self.have = task
+                .stats
+                .final_have
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+        }
+        self.rates = (0.0, 0.0);
     }
 
     /// Sets (or drops) the store, and what of the torrent its file choice takes.

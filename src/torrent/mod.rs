@@ -24,6 +24,7 @@ mod extended;
 mod hashes;
 mod messages;
 mod parking;
+pub use parking::{End, Parked};
 mod peer_info;
 mod peer_state;
 pub mod peers;
@@ -190,10 +191,12 @@ pub struct Options {
     pub upload_only: bool,
     /// BEP 16 (for a seed): offer each peer a piece or two at a time (see [`superseed`]).
     pub super_seed: bool,
-    /// A complete seed with no peer and nothing to do parks after this long: its ticks, its
-    /// peer queue and its running task go until a peer, a request or its next announce wakes
-    /// it (a daemon's thousands of idle seeds). `None`: it never parks.
+    /// A complete seed with no peer and nothing to do parks after this long: its task ends,
+    /// handing its owner a [`Parked`] to start it again with when a peer, a request or its
+    /// next announce comes (a daemon's thousands of idle seeds). `None`: it never parks.
     pub park_after: Option<Duration>,
+    /// Started again where it parked, with the events that woke it.
+    pub parked: Option<Box<Parked>>,
     /// The first announce waits this long (a daemon restoring thousands of torrents spreads
     /// their announces instead of sending them all at once).
     pub announce_after: Duration,
@@ -227,8 +230,6 @@ pub struct Stats {
     pub web_seed_bytes: Arc<AtomicU64>,
     /// Verified bytes from the start without a gap (what a player could read).
     pub prefix_bytes: AtomicU64,
-    /// Parked: see [`Options::park_after`].
-    pub parked: AtomicBool,
     /// The verified pieces when the torrent's task ended (for a resume file).
     pub final_have: std::sync::Mutex<Option<Bitfield>>,
 }
@@ -239,26 +240,28 @@ pub struct Handle {
 }
 
 /// Told how the torrent's task ended, once it has.
-pub type OnEnd = Box<dyn FnOnce(Result<()>) + Send>;
+pub type OnEnd = Box<dyn FnOnce(End) + Send>;
 
 /// Peer events queued for the task before readers wait. The queue's slots (80 bytes and a
-/// stamp each) are allocated when the torrent starts or wakes (see [`parking`]); 64 blocks
-/// (1 MiB at 16 KiB) are ample for the task to drain between its turns.
+/// stamp each) are allocated when the torrent runs (a seed that parks at once has none);
+/// 64 blocks (1 MiB at 16 KiB) are ample for the task to drain between its turns.
 const PEER_QUEUE: usize = 64;
 
 pub fn spawn(
     meta: Arc<Torrent>,
     store: Arc<PieceStore>,
     have: Bitfield,
-    config: Config,
+    mut config: Config,
     on_end: OnEnd,
 ) -> Handle {
     // Two queues: peer traffic (bounded, so readers cannot run far ahead of the task) and the
     // task's own events (verifications, announces, connections, ticks), which are served first
-    // so that a long queue of blocks never delays a verdict the picker is waiting for.
+    // so that a long queue of blocks never delays a verdict the picker is waiting for. The
+    // first is made as the task runs (see `parking.rs`).
     let (tx, ctrl_rx) = async_std::channel::unbounded();
     let web_seeds = !config.options.upload_only && !meta.url_list.is_empty();
     let limit = config.options.download_limit.clone();
+    let parked = config.options.parked.take();
     let mut task = Task::new(
         meta.clone(),
         store.clone(),
@@ -267,14 +270,20 @@ pub fn spawn(
         parking::closed_peer_queue(),
         tx.clone(),
     );
-    // A seed starts parked: what is due (its first announce, lookup or dial) wakes it at once.
-    let peer_rx = if task.a_parking_seed() {
-        None
-    } else {
+    let woken = parked.is_some();
+    if let Some(mut parked) = parked {
+        for event in parked.take_pending() {
+            // Unbounded, and its receiver is here: cannot fail.
+            let _ = tx.try_send(event);
+        }
+        task.resume_from(parked);
+    }
+    // A seed that may park at once has no peer queue until it runs.
+    let peer_rx = (!task.a_parking_seed()).then(|| {
         let (peer_tx, peer_rx) = async_std::channel::bounded::<PeerTraffic>(PEER_QUEUE);
         task.events = peer_tx;
-        Some(peer_rx)
-    };
+        peer_rx
+    });
     let stats = task.stats.clone();
     if web_seeds && !task.picker.is_complete() {
         webseeds::start(
@@ -286,10 +295,10 @@ pub fn spawn(
         );
     }
     // Boxed before the future takes it: a task the future held by value would stay in it,
-    // beside the box it is moved to, for the torrent's life (1.4 KiB a parked seed).
+    // beside the box it is moved to, for the torrent's life.
     let task = Box::new(task);
     crate::runtime::spawn(async move {
-        on_end(parking::run(task, ctrl_rx, peer_rx).await);
+        on_end(parking::run(task, ctrl_rx, peer_rx, woken).await);
     });
     Handle { events: tx, stats }
 }

@@ -1,77 +1,120 @@
 //! A daemon's idle seeds park. A complete torrent that keeps seeding, with no peer, no dial
-//! and no announce under way, and nothing asked of it for [`Options::park_after`], ends the
-//! part of it that runs: its ticks, its peer queue (64 slots allocated) and the large future
-//! of its loop. What stays is the [`Task`] itself (the picker, the dialer, the bans, the
-//! announce schedule) and its event queue, so that it wakes where it was: on any event (a peer
-//! connecting to it, a peer found, a stop, a reannounce) or when its next announce, DHT
-//! lookup or dial is due. Asked for its peers while parked, it answers at once: none.
+//! and no announce under way, and nothing asked of it for [`Options::park_after`], ends its
+//! task and hands its owner a [`Parked`]: what it knows of its swarm (the announce schedule
+//! and trackers, the peers to dial, the bans) and when it has something to do next. Nothing
+//! else of it stays: no task, no queue, no loop. Its owner keeps the [`Parked`] and starts
+//! the torrent again, with it, when a peer connects, peers are found, a request needs it, or
+//! its next announce, DHT lookup or dial is due: the new task goes on where the last one
+//! stopped (a woken seed does not announce `started` again).
 //!
 //! [`Options::park_after`]: super::Options::park_after
 
+use super::announce::Schedule;
+use super::ban::Bans;
+use super::peers::Dialer;
 use super::{Event, Flow, PeerTraffic, Task};
 use crate::Result;
 use crate::runtime;
+use crate::tracker::client::Announcer;
 use async_std::channel::{Receiver, Sender};
+use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How often a running torrent ticks.
 const TICK: Duration = Duration::from_secs(1);
 
-/// How a running stretch of the task ended.
-enum Stretch {
-    Ended(Result<()>),
-    Parked,
+/// How a torrent's task ended.
+pub enum End {
+    /// Asked to, complete without seeding, or failing.
+    Done(Result<()>),
+    /// Idle: its owner keeps this, and starts it again with it (see the module's text).
+    Parked(Box<Parked>),
 }
 
-/// Runs the torrent to its end: in stretches, each a task of its own that runs until the
-/// torrent ends or parks, with the parked waits between them.
+/// What a parked torrent keeps of its task.
+pub struct Parked {
+    announcer: Option<Announcer>,
+    schedule: Schedule,
+    dialer: Dialer,
+    bans: Bans,
+    plaintext_peers: HashSet<SocketAddr>,
+    dht_due: Instant,
+    /// When it has something to do: its next announce, DHT lookup or dial.
+    pub wake_at: Instant,
+    /// Its task's own queue, until its owner has stopped routing to it and [settled] it.
+    ///
+    /// [settled]: Parked::settle
+    queue: Option<Receiver<Event>>,
+    /// Events for the task that starts again, first to last.
+    pending: Vec<Event>,
+}
+
+impl Parked {
+    /// Takes what reached the task as it parked, to be handled when it starts again; whether
+    /// there is any (then it should start at once). Asked for its peers, a parked torrent
+    /// answers at once: none.
+    pub fn settle(&mut self) -> bool {
+        if let Some(queue) = self.queue.take() {
+            while let Ok(e) = queue.try_recv() {
+                match e {
+                    Event::Peers(reply) => {
+                        let _ = reply.try_send(Vec::new());
+                    }
+                    e => self.pending.push(e),
+                }
+            }
+        }
+        !self.pending.is_empty()
+    }
+
+    /// An event for the task that starts again.
+    pub fn push(&mut self, event: Event) {
+        self.pending.push(event);
+    }
+
+    /// The events for the task that starts again, taken.
+    pub(super) fn take_pending(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+/// Runs the torrent until it ends or parks. A seed that may park at its start (`peers` not
+/// made yet) parks at once, without running, when nothing is queued for it and nothing due.
 pub(super) async fn run(
     mut task: Box<Task>,
     ctrl: Receiver<Event>,
-    mut peers: Option<Receiver<PeerTraffic>>,
-) -> Result<()> {
-    let mut first = None;
-    loop {
-        let peers = match peers.take() {
-            Some(running) => running,
-            None => {
-                log::debug!(
-                    "{}: parked",
-                    crate::escape::untrusted(&task.meta.info.name, 80)
-                );
-                task.events = closed_peer_queue();
-                task.stats.parked.store(true, Ordering::Relaxed);
-                let woken = park(&ctrl, task.wake_at()).await;
-                task.stats.parked.store(false, Ordering::Relaxed);
-                first = match woken {
-                    Woken::Event(e) => Some(e),
-                    Woken::Due => None,
-                    // Every sender is gone: no one can ask anything of it again.
-                    Woken::Orphaned => {
-                        task.hand_back_pieces();
-                        return Ok(());
-                    }
-                };
-                log::debug!(
-                    "{}: woken by {}",
-                    crate::escape::untrusted(&task.meta.info.name, 80),
-                    first
-                        .as_ref()
-                        .map_or("its next announce, lookup or dial", why)
-                );
-                let (tx, rx) = async_std::channel::bounded(super::PEER_QUEUE);
-                task.events = tx;
-                task.last_peer_at = Instant::now();
-                rx
-            }
-        };
-        let (back, how) = runtime::spawn(stretch(task, ctrl.clone(), peers, first.take())).await;
-        task = back;
-        if let Stretch::Ended(outcome) = how {
-            return outcome;
+    peers: Option<Receiver<PeerTraffic>>,
+    woken: bool,
+) -> End {
+    let first = ctrl.try_recv().ok();
+    let name = crate::escape::untrusted(&task.meta.info.name, 80).to_string();
+    let peers = match peers {
+        Some(peers) => peers,
+        None if first.is_none() && task.wake_at() > Instant::now() => {
+            return park(task, ctrl, &name);
         }
+        None => {
+            let (tx, peers) = async_std::channel::bounded(super::PEER_QUEUE);
+            task.events = tx;
+            peers
+        }
+    };
+    if woken {
+        log::debug!(
+            "{name}: woken by {}",
+            first
+                .as_ref()
+                .map_or("its next announce, lookup or dial", why)
+        );
+    }
+    match running(&mut task, &ctrl, peers, first).await {
+        Some(outcome) => {
+            task.hand_back_pieces();
+            End::Done(outcome)
+        }
+        None => park(task, ctrl, &name),
     }
 }
 
@@ -86,7 +129,7 @@ fn why(event: &Event) -> &'static str {
     }
 }
 
-/// What a parked task holds in place of its peer queue: one closed queue for all of them.
+/// What a task that parks holds in place of its peer queue: one closed queue for all of them.
 pub(super) fn closed_peer_queue() -> Sender<PeerTraffic> {
     static CLOSED: OnceLock<Sender<PeerTraffic>> = OnceLock::new();
     CLOSED
@@ -94,43 +137,40 @@ pub(super) fn closed_peer_queue() -> Sender<PeerTraffic> {
         .clone()
 }
 
-pub(super) enum Woken {
-    Event(Event),
-    Due,
-    Orphaned,
+pub(super) fn park(task: Box<Task>, ctrl: Receiver<Event>, name: &str) -> End {
+    log::debug!("{name}: parked");
+    task.hand_back_pieces();
+    let wake_at = task.wake_at();
+    let Task {
+        announcer,
+        schedule,
+        dialer,
+        bans,
+        plaintext_peers,
+        dht_due,
+        ..
+    } = *task;
+    End::Parked(Box::new(Parked {
+        announcer,
+        schedule,
+        dialer,
+        bans,
+        plaintext_peers,
+        dht_due,
+        wake_at,
+        queue: Some(ctrl),
+        pending: Vec::new(),
+    }))
 }
 
-/// Waits, parked, for an event that needs the task running, or for `until`.
-pub(super) async fn park(ctrl: &Receiver<Event>, until: Instant) -> Woken {
-    loop {
-        let event = async {
-            match ctrl.recv().await {
-                Ok(e) => Woken::Event(e),
-                Err(_) => Woken::Orphaned,
-            }
-        };
-        let due = async {
-            runtime::sleep(until.saturating_duration_since(Instant::now())).await;
-            Woken::Due
-        };
-        match runtime::race(event, due).await {
-            // A parked torrent has no peers: no need to wake it to say so.
-            Woken::Event(Event::Peers(reply)) => {
-                let _ = reply.try_send(Vec::new());
-            }
-            woken => return woken,
-        }
-    }
-}
-
-/// One running stretch: the task's loop, ticking every second on the shared instants, until
-/// it ends or parks. `first` is the event that woke it.
-async fn stretch(
-    mut task: Box<Task>,
-    ctrl: Receiver<Event>,
+/// The task's loop, ticking every second on the shared instants, until it ends (`Some`) or
+/// parks (`None`). `first` is the event that woke it.
+async fn running(
+    task: &mut Task,
+    ctrl: &Receiver<Event>,
     peers: Receiver<PeerTraffic>,
     first: Option<Event>,
-) -> (Box<Task>, Stretch) {
+) -> Option<Result<()>> {
     // Woken to stop: straight to the farewell, with no announce or dial first.
     if !matches!(first, Some(Event::Stop)) {
         task.connect_more();
@@ -161,14 +201,13 @@ async fn stretch(
         };
         match task.handle(event) {
             Ok(Flow::Continue) => continue,
-            Ok(Flow::Park) => return (task, Stretch::Parked),
+            Ok(Flow::Park) => return None,
             Ok(Flow::End) => break Ok(()),
             Err(e) => break Err(e),
         }
     };
-    task.shutdown(&ctrl).await;
-    task.hand_back_pieces();
-    (task, Stretch::Ended(outcome))
+    task.shutdown(ctrl).await;
+    Some(outcome)
 }
 
 impl Task {
@@ -179,6 +218,21 @@ impl Task {
             .final_have
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(self.picker.have().clone());
+    }
+
+    /// Goes on where a parked task stopped.
+    pub(super) fn resume_from(&mut self, parked: Box<Parked>) {
+        let Parked {
+            announcer,
+            schedule,
+            dialer,
+            bans,
+            plaintext_peers,
+            dht_due,
+            ..
+        } = *parked;
+        (self.announcer, self.schedule, self.dialer) = (announcer, schedule, dialer);
+        (self.bans, self.plaintext_peers, self.dht_due) = (bans, plaintext_peers, dht_due);
     }
 
     /// A seed that stays, complete, in a node that parks them: one that starts parked.

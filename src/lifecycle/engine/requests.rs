@@ -5,6 +5,7 @@ use super::Owner;
 use crate::lifecycle::disk::{self, Placement};
 use crate::lifecycle::machine::Input;
 use crate::lifecycle::{Id, Mode, Request};
+use crate::torrent::Event;
 use crate::{Error, Result};
 
 impl Owner {
@@ -21,6 +22,10 @@ impl Owner {
             Request::Resume => Input::Resume,
             Request::Remove { delete_data } => Input::Remove { delete_data },
             Request::Verify => Input::Verify,
+            Request::Reannounce if entry.parked.is_some() => {
+                self.wake(id, Some(Event::Reannounce));
+                return Ok(());
+            }
             Request::Reannounce => {
                 if let Some(task) = &entry.task {
                     task.reannounce().await;
@@ -29,6 +34,10 @@ impl Owner {
             }
             Request::SetSeedRatio(ratio) => {
                 entry.options.seed_ratio = ratio;
+                // A parked torrent runs to see whether it has met the new goal.
+                if entry.parked.is_some() && ratio.is_some() {
+                    self.wake(id, None);
+                }
                 return Ok(());
             }
             Request::Relocate { dir, move_data } => {

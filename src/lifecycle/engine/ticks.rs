@@ -1,57 +1,25 @@
 //! The engine's tick, once a second: each running torrent's rates, a completion its task
-//! reported, a seeding goal met. A daemon's thousands of parked seeds (see
-//! `torrent/parking.rs`) have none of these to do: once seen parked (its rates gone to zero),
-//! a torrent is looked at again only when it wakes, or once a minute for a seeding time.
+//! reported, a seeding goal met; and the parked torrents due to run again (see
+//! `torrent/parking.rs`), which have none of these to do while parked.
 
 use super::Owner;
 use crate::lifecycle::Id;
 use crate::lifecycle::machine::{Input, State};
-use crate::torrent::Stats;
 use crate::{escape, progress};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// Ticks between looks at a torrent that stays parked.
-const PARKED_EVERY: u64 = 60;
-
-/// A torrent with a task, as the tick sees it.
-pub(super) struct Running {
-    pub(super) id: Id,
-    stats: Arc<Stats>,
-    /// Parked, and looked at since it parked.
-    quiet: bool,
-}
-
-impl Running {
-    pub(super) fn new(id: Id, stats: Arc<Stats>) -> Running {
-        Running {
-            id,
-            stats,
-            quiet: false,
-        }
-    }
-}
-
 impl Owner {
     pub(super) async fn tick(&mut self) {
-        self.ticks += 1;
-        let every = self.ticks.is_multiple_of(PARKED_EVERY);
-        // Only the counters of the running torrents are read: a daemon's list of them is
-        // contiguous, its entries are not.
-        let due: Vec<Id> = self
-            .running
-            .iter_mut()
-            .filter_map(|r| {
-                let parked = r.stats.parked.load(Ordering::Relaxed);
-                let skip = parked && r.quiet && !every;
-                r.quiet = parked;
-                (!skip).then_some(r.id)
-            })
-            .collect();
-        let mut inputs = Vec::new();
         // One clock read for all.
         let now = Instant::now();
+        while self.parked.first().is_some_and(|&(at, _)| at <= now) {
+            if let Some((_, id)) = self.parked.pop_first() {
+                self.wake(id, None);
+            }
+        }
+        let due: Vec<Id> = self.running.clone();
+        let mut inputs = Vec::new();
         for id in due {
             let Some(entry) = self.entries.get_mut(&id) else {
                 continue;

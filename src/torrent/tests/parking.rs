@@ -77,44 +77,150 @@ fn with_nothing_due_a_parked_seed_sleeps_a_day_at_most() {
     assert!(wake <= Instant::now() + Duration::from_secs(86_400));
 }
 
-/// Until `parked` says `want` (bounded: 5 s).
-fn until_parked(stats: &Stats, want: bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while stats.parked.load(Ordering::Relaxed) != want {
-        assert!(Instant::now() < deadline, "parked never became {want}");
-        std::thread::sleep(Duration::from_millis(10));
+/// The torrent parked, as its task ends parking.
+fn parked(h: Harness) -> Box<parking::Parked> {
+    match parking::park(Box::new(h.task), h.ctrl, "t.bin") {
+        parking::End::Parked(p) => p,
+        parking::End::Done(_) => unreachable!("park parks"),
     }
 }
 
 #[test]
-fn a_parked_seed_answers_for_its_peers_wakes_parks_again_and_wakes_to_stop() {
-    let mut h = parking_seed(None);
-    // Parks at its first tick once woken.
-    h.task.config.options.park_after = Some(Duration::ZERO);
-    let Harness {
-        task, ctrl, _dir, ..
-    } = h;
-    let (tx, stats) = (task.ctrl.clone(), task.stats.clone());
-    let run = crate::runtime::spawn(parking::run(Box::new(task), ctrl, None));
-    crate::runtime::block_on(async {
-        let (reply, answer) = async_std::channel::bounded(1);
-        tx.send(Event::Peers(reply)).await.unwrap();
-        let peers = crate::runtime::within(Duration::from_secs(5), answer.recv()).await;
-        assert!(
-            matches!(peers, Some(Ok(p)) if p.is_empty()),
-            "answered while parked"
-        );
-    });
-    assert!(stats.parked.load(Ordering::Relaxed), "it starts parked");
-    crate::runtime::block_on(tx.send(Event::Reannounce)).unwrap();
-    until_parked(&stats, false);
-    until_parked(&stats, true);
-    crate::runtime::block_on(tx.send(Event::Stop)).unwrap();
-    let ended = crate::runtime::block_on(crate::runtime::within(Duration::from_secs(10), run));
-    assert!(matches!(ended, Some(Ok(()))), "woken to stop, it ends");
-    let have = stats.final_have.lock().unwrap().take();
+fn a_parked_seed_starts_again_where_it_stopped() {
+    let mut h = parking_seed(Some("http://127.0.0.1:9/announce"));
+    let now = Instant::now();
+    let started = h.task.schedule.due(now).expect("the first announce is due");
+    let interval = Duration::from_secs(1800);
+    h.task.schedule.on_result(started, Ok(interval), false, now);
+    let peer = SocketAddr::from(([127, 0, 0, 1], 7000));
+    h.task.dialer.add(peer, true, now + Duration::from_secs(60));
+    let stats = h.task.stats.clone();
+    let parked = parked(h);
+    assert_eq!(
+        parked.wake_at,
+        now + Duration::from_secs(60),
+        "its next dial"
+    );
     assert!(
-        have.is_some_and(|h| h.is_full()),
+        stats
+            .final_have
+            .lock()
+            .unwrap()
+            .take()
+            .is_some_and(|h| h.is_full()),
+        "its pieces are handed back"
+    );
+    let mut again = parking_seed(Some("http://127.0.0.1:9/announce"));
+    assert!(
+        again.task.wake_at() <= Instant::now(),
+        "a new task announces at once"
+    );
+    again.task.resume_from(parked);
+    assert_eq!(again.task.wake_at(), now + Duration::from_secs(60));
+    assert_eq!(
+        again.task.schedule.next_at(),
+        now + interval,
+        "no second `started`: its next announce is the one it had"
+    );
+    assert_eq!(
+        again.task.schedule.farewell(),
+        [crate::tracker::AnnounceEvent::Stopped],
+        "it tells the tracker it stops"
+    );
+}
+
+#[test]
+fn what_reaches_a_task_as_it_parks_is_kept_for_the_next_and_a_peer_list_is_answered() {
+    let h = parking_seed(None);
+    let tx = h.task.ctrl.clone();
+    let mut parked = parked(h);
+    let (reply, answer) = async_std::channel::bounded(1);
+    tx.try_send(Event::Peers(reply)).unwrap();
+    tx.try_send(Event::Reannounce).unwrap();
+    assert!(
+        parked.settle(),
+        "an event to handle: it starts again at once"
+    );
+    assert!(
+        matches!(answer.try_recv(), Ok(p) if p.is_empty()),
+        "no peers"
+    );
+    assert!(matches!(parked.take_pending()[..], [Event::Reannounce]));
+    let h = parking_seed(None);
+    assert!(!parked_with_nothing(h), "nothing came: it stays parked");
+}
+
+fn parked_with_nothing(h: Harness) -> bool {
+    parked(h).settle()
+}
+
+#[test]
+fn a_parking_seed_parks_at_its_start_without_running_and_is_started_again_to_stop() {
+    let h = parking_seed(None);
+    let Task {
+        meta,
+        store,
+        config,
+        ..
+    } = h.task;
+    let have = || {
+        let mut have = Bitfield::new(4);
+        (0..4).for_each(|p| {
+            have.set(p);
+        });
+        have
+    };
+    let (tx, ends) = async_std::channel::unbounded();
+    let spawn = |parked: Option<Box<parking::Parked>>| {
+        let tx = tx.clone();
+        let config = Config {
+            options: Options {
+                keep_seeding: true,
+                park_after: Some(AFTER),
+                parked,
+                ..Options::default()
+            },
+            ..Config {
+                peer_id: config.peer_id,
+                listen: config.listen,
+                options: Options::default(),
+                dht: None,
+            }
+        };
+        let on_end = move |end| drop(tx.try_send(end));
+        super::super::spawn(
+            meta.clone(),
+            store.clone(),
+            have(),
+            config,
+            Box::new(on_end),
+        )
+    };
+    let end = |ends: &Receiver<parking::End>| {
+        crate::runtime::block_on(crate::runtime::within(Duration::from_secs(10), ends.recv()))
+            .expect("the task ends within 10 s")
+            .unwrap()
+    };
+    let first = spawn(None);
+    let parking::End::Parked(mut parked) = end(&ends) else {
+        panic!("a seed with nothing due parks at once")
+    };
+    assert!(
+        parked.wake_at > Instant::now() + Duration::from_secs(86_000),
+        "nothing due for a day"
+    );
+    drop(first);
+    parked.push(Event::Stop);
+    let second = spawn(Some(parked));
+    assert!(matches!(end(&ends), parking::End::Done(Ok(()))), "it stops");
+    assert!(
+        second
+            .stats
+            .final_have
+            .lock()
+            .unwrap()
+            .take()
+            .is_some_and(|h| h.is_full()),
         "its pieces are handed back"
     );
 }
