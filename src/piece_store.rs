@@ -401,6 +401,12 @@ impl PieceStore {
         )
     }
 
+    /// Closes the files it holds open (they open again as needed): a daemon's parked seeds
+    /// hold no descriptors.
+    pub fn close_files(&self) {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = HashMap::new();
+    }
+
     fn handle(&self, file: usize) -> Result<Arc<File>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = open.get(&file) {

@@ -187,6 +187,17 @@ impl Cancel {
     }
 }
 
+/// Hands the memory the allocator holds free back to the system. glibc keeps what every
+/// thread's arena freed until then: after a daemon's thousands of torrents are checked and
+/// parked, megabytes of it.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointer; it only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -848,6 +848,10 @@ fn a_seed_the_daemon_parked_wakes_for_a_peer_and_serves_it() {
     d.remote(&["-a", torrent.to_str().unwrap()]);
     wait_torrent(&d, &hash, "seeding", |t| done(t) && num(t, "status") == 6.0);
     d.wait_line("parked.bin: parked", LIMIT);
+    assert!(
+        !holds_open(d.logged.proc.pid(), &content),
+        "a parked seed keeps no file open"
+    );
     let out = dir.path().join("out");
     let mut fetch = start_fetch("fetch", &torrent, &out, &["--peer", &d.peers, "--no-dht"]);
     let (ok, stdout, stderr) = fetch.finish(LIMIT);
@@ -869,6 +873,15 @@ fn a_seed_the_daemon_parked_wakes_for_a_peer_and_serves_it() {
         "uploaded {}",
         uploaded()
     );
+}
+
+/// Whether process `pid` has a descriptor open on `path`.
+fn holds_open(pid: u32, path: &std::path::Path) -> bool {
+    let path = path.canonicalize().unwrap();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .any(|target| target == path)
 }
 
 /// The tracker's count of `field` (announces, peers, seeds), from its `/stats`.

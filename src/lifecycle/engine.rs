@@ -53,6 +53,7 @@ pub async fn start(
         checks: checks::Checks::default(),
         running: Vec::new(),
         parked: BTreeSet::new(),
+        parked_since_trim: 0,
         hooks: Vec::new(),
         closing: None,
     };
@@ -84,6 +85,8 @@ struct Owner {
     running: Vec<Id>,
     /// The parked torrents (see `torrent/parking.rs`), by when each has something to do.
     parked: BTreeSet<(Instant, Id)>,
+    /// Tasks that parked since the allocator last gave its free memory back (see `ticks.rs`).
+    parked_since_trim: usize,
     /// Running `on_done` commands: waited for before the engine ends.
     hooks: Vec<JoinHandle<()>>,
     /// Shutting down: who to answer once every torrent is idle.
@@ -620,6 +623,9 @@ impl Owner {
             return;
         };
         entry.task_ended();
+        if let Some(store) = &entry.store {
+            store.close_files();
+        }
         self.session.park(&entry.info_hash, id);
         // Taken once the session routes to the engine: nothing that came meanwhile is lost.
         if parked.settle() {
@@ -631,6 +637,7 @@ impl Owner {
             parked.wake_at = parked.wake_at.min(at + time);
         }
         self.parked.insert((parked.wake_at, id));
+        self.parked_since_trim += 1;
         entry.parked = Some(parked);
     }
 

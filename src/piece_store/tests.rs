@@ -342,3 +342,21 @@ fn padding_is_never_on_disk_and_reads_as_zeros() {
     let have = again.check_all(&HashProgress::default()).unwrap();
     assert_eq!(have.count(), 2);
 }
+
+#[test]
+fn closed_files_open_again_when_read() {
+    let content: Vec<u8> = (0..40_000u32).map(|i| (i * 3 % 251) as u8).collect();
+    let info = info(&[25_000, 15_000], 16384, &content);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("t")).unwrap();
+    std::fs::write(dir.path().join("t/f0"), &content[..25_000]).unwrap();
+    std::fs::write(dir.path().join("t/f1"), &content[25_000..]).unwrap();
+    let store = PieceStore::create(dir.path(), &info).unwrap();
+    let open = |s: &PieceStore| s.open.lock().unwrap().len();
+    assert_eq!(block(&store, 1, 0, 16384), &content[16384..32768]);
+    assert_eq!(open(&store), 2, "a block across both files opens both");
+    store.close_files();
+    assert_eq!(open(&store), 0);
+    assert_eq!(block(&store, 2, 0, 1000), &content[32768..33768]);
+    assert_eq!(open(&store), 1, "opened again as read");
+}

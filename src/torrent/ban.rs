@@ -44,6 +44,11 @@ pub struct Bans {
 }
 
 impl Bans {
+    /// Nobody is banned (what else it holds is about peers connected now).
+    pub fn is_clear(&self) -> bool {
+        self.ids.is_empty() && self.ips.is_empty()
+    }
+
     pub fn is_banned(&self, id: &[u8; 20]) -> bool {
         self.ids.contains(id)
     }

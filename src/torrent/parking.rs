@@ -38,7 +38,8 @@ pub struct Parked {
     announcer: Option<Announcer>,
     schedule: Schedule,
     dialer: Dialer,
-    bans: Bans,
+    /// Boxed, and only when someone is banned: a daemon keeps thousands of these.
+    bans: Option<Box<Bans>>,
     plaintext_peers: HashSet<SocketAddr>,
     dht_due: Instant,
     /// When it has something to do: its next announce, DHT lookup or dial.
@@ -154,7 +155,7 @@ pub(super) fn park(task: Box<Task>, ctrl: Receiver<Event>, name: &str) -> End {
         announcer,
         schedule,
         dialer,
-        bans,
+        bans: (!bans.is_clear()).then(|| Box::new(bans)),
         plaintext_peers,
         dht_due,
         wake_at,
@@ -232,7 +233,9 @@ impl Task {
             ..
         } = *parked;
         (self.announcer, self.schedule, self.dialer) = (announcer, schedule, dialer);
-        (self.bans, self.plaintext_peers, self.dht_due) = (bans, plaintext_peers, dht_due);
+        self.bans = bans.map(|b| *b).unwrap_or_default();
+        self.plaintext_peers = plaintext_peers;
+        self.dht_due = dht_due;
     }
 
     /// A seed that stays, complete, in a node that parks them: one that starts parked.

@@ -5,9 +5,14 @@
 use super::Owner;
 use crate::lifecycle::Id;
 use crate::lifecycle::machine::{Input, State};
-use crate::{escape, progress};
+use crate::{escape, progress, runtime};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+/// Tasks parked since the last time the allocator gave its free memory back, past which it
+/// does so again at the next tick: a wave of them (a daemon's restart, its adds) frees their
+/// tasks, checks and queues, which glibc would otherwise keep.
+const TRIM_AFTER_PARKED: usize = 64;
 
 impl Owner {
     pub(super) async fn tick(&mut self) {
@@ -17,6 +22,10 @@ impl Owner {
             if let Some((_, id)) = self.parked.pop_first() {
                 self.wake(id, None);
             }
+        }
+        if self.parked_since_trim >= TRIM_AFTER_PARKED {
+            self.parked_since_trim = 0;
+            runtime::release_free_memory();
         }
         let due: Vec<Id> = self.running.clone();
         let mut inputs = Vec::new();
