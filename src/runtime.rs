@@ -8,7 +8,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use async_std::task::{JoinHandle, block_on, sleep, spawn, spawn_blocking};
+pub use async_std::task::{JoinHandle, block_on, sleep, spawn_blocking};
+
+/// Starts `future` as a task of its own, boxed here at once. async-std passes a future by
+/// value through several frames before it reaches the heap: a large one (an RPC connection's,
+/// tens of kilobytes) was copied down each of them, and grew each executor thread's stack by
+/// hundreds of kilobytes, resident from then on.
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    async_std::task::spawn(Box::pin(future))
+}
 
 /// Runs `fut` under `limit`, naming `what` in the timeout error.
 pub async fn timeout<T>(
