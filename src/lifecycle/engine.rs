@@ -2,7 +2,7 @@
 //! (metadata fetches, checks on blocking threads, torrent tasks on the session). Requests,
 //! work reports, torrent ends and a 1 s tick are its only inputs; it alone changes torrents.
 
-use super::disk::{self, Opened, Placement};
+use super::disk::{self, Opened};
 use super::entry::{Counters, Entry};
 use super::hooks::{on_done, save_torrent, seed_goal};
 use super::machine::{Action, Input, Machine, State};
@@ -262,9 +262,6 @@ impl Owner {
         let keep_seeding =
             options.mode == Mode::Seed || options.keep_seeding || self.has_goal(&options);
         let (machine, actions) = Machine::new(meta.is_some(), keep_seeding, options.paused);
-        let place = meta.as_ref().map(|t| {
-            Placement::with_resume(&options.dir, &t.info.name, options.resume_file.as_deref())
-        });
         self.entries.insert(
             id,
             Box::new(Entry {
@@ -273,7 +270,6 @@ impl Owner {
                 name: name.into(),
                 magnet,
                 meta: meta.map(Arc::new),
-                place,
                 links: (Arc::from(Vec::new()), Arc::from("")),
                 pending_move: None,
                 known_peers: Vec::new(),
@@ -336,7 +332,7 @@ impl Owner {
                     if let (Mode::Fetch, Some(store), Some(place), Some(meta), Some(have)) = (
                         entry.options.mode,
                         &entry.store,
-                        &entry.place,
+                        &entry.place(),
                         &entry.meta,
                         &entry.have,
                     ) {
@@ -344,7 +340,7 @@ impl Owner {
                     }
                 }
                 Action::DeleteData => {
-                    if let Some(place) = entry.place.clone() {
+                    if let Some(place) = entry.place() {
                         entry.set_store(None);
                         let _ = runtime::spawn_blocking(move || disk::delete_data(&place)).await;
                     }
@@ -426,7 +422,7 @@ impl Owner {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        let (Some(meta), Some(place)) = (entry.meta.clone(), entry.place.clone()) else {
+        let (Some(meta), Some(place)) = (entry.meta.clone(), entry.place()) else {
             return;
         };
         entry.cancel = Cancel::new();
@@ -478,11 +474,6 @@ impl Owner {
                 };
                 save_torrent(&entry.options.dir, &found.torrent);
                 entry.name = found.torrent.info.name.as_str().into();
-                entry.place = Some(Placement::with_resume(
-                    &entry.options.dir,
-                    &entry.name,
-                    entry.options.resume_file.as_deref(),
-                ));
                 entry.meta = Some(Arc::new(found.torrent));
                 entry.refresh_links();
                 entry.known_peers = found.peers;
@@ -673,12 +664,14 @@ impl Owner {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        let (Some(store), Some(place), Some(meta)) = (&entry.store, &entry.place, &entry.meta)
+        let (Some(store), Some(place), Some(meta)) = (&entry.store, entry.place(), &entry.meta)
         else {
             return;
         };
         let path = match entry.options.mode {
-            Mode::Fetch => disk::finish(store, place, meta, (entry.in_place, entry.resume_current)),
+            Mode::Fetch => {
+                disk::finish(store, &place, meta, (entry.in_place, entry.resume_current))
+            }
             Mode::Seed => place.target.clone(),
         };
         entry.completed = Some((SystemTime::now(), Instant::now()));

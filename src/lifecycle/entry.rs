@@ -63,7 +63,6 @@ pub(super) struct Entry {
     pub(super) name: Arc<str>,
     pub(super) magnet: Magnet,
     pub(super) meta: Option<Arc<Torrent>>,
-    pub(super) place: Option<Placement>,
     /// What [`Entry::refresh_links`] worked out: trackers, magnet link.
     pub(super) links: (Arc<[String]>, Arc<str>),
     /// Data to move (from, to) before the next check opens the store.
@@ -101,6 +100,17 @@ impl Entry {
             Some(t) => self.ended.plus(Counters::of(&t.stats)),
             None => self.ended,
         }
+    }
+
+    /// Where its data lives (none before its metadata): worked out when needed, not kept
+    /// (five paths a torrent).
+    pub(super) fn place(&self) -> Option<Placement> {
+        let meta = self.meta.as_deref()?;
+        Some(Placement::with_resume(
+            &self.options.dir,
+            &meta.info.name,
+            self.options.resume_file.as_deref(),
+        ))
     }
 
     /// The task has ended or parked: its counters and verified pieces are the entry's now.

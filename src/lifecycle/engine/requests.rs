@@ -51,14 +51,13 @@ impl Owner {
                     .meta
                     .as_ref()
                     .map(|t| Placement::with_resume(&dir, &t.info.name, resume.as_deref()));
-                if move_data && let (Some(from), Some(to)) = (entry.place.clone(), to.clone()) {
+                if move_data && let (Some(from), Some(to)) = (entry.place(), to) {
                     // Refused at once, nothing changed, when a name there is taken (checked
                     // again as the move is made).
                     disk::movable(&from, &to)?;
                     entry.pending_move = Some(Box::new((from, to)));
                 }
                 entry.options.dir = dir;
-                entry.place = to;
                 Input::Verify
             }
             Request::SetFiles(files) => {
