@@ -5,6 +5,9 @@
 # (p2p first, then Transmission, RUNS times; medians):
 #   check     seconds from the first torrent-add to every torrent seeding (hashing included)
 #   rss       resident memory after that, MiB
+#   anon      of it, the private anonymous part (heap, stacks), MiB: what the program itself
+#             holds, without the pages of its binary and libraries, which stay shared with
+#             the page cache
 #   idle      CPU seconds used over IDLE seconds of doing nothing, scaled to a minute
 #   get       milliseconds of one torrent-get of every torrent's list fields (median of 7),
 #             from the request sent to the answer read (the client's parsing not counted)
@@ -63,6 +66,7 @@ stop() {
 }
 
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' /proc/$1/status; }
+anon_mib() { awk '/RssAnon/ {printf "%.1f", $2 / 1024}' /proc/$1/status; }
 
 declare -A results
 one() { # NAME RUN
@@ -80,8 +84,9 @@ one() { # NAME RUN
   c0=$(cpu_ns "$pid")
   sleep "$idle"
   c1=$(cpu_ns "$pid")
-  local rss idle_cpu get restart
+  local rss anon idle_cpu get restart
   rss=$(rss_mib "$pid")
+  anon=$(anon_mib "$pid")
   idle_cpu=$(echo "($c1 - $c0) / 1000000000 * 60 / $idle" | bc -l)
   get=$(python3 "$rpc" get "$url" | cut -d' ' -f1)
   stop
@@ -96,11 +101,12 @@ one() { # NAME RUN
   stop
   results[$1,check]+="$check "
   results[$1,rss]+="$rss "
+  results[$1,anon]+="$anon "
   results[$1,idle]+="$idle_cpu "
   results[$1,get]+="$get "
   results[$1,restart]+="$restart "
-  printf '%-13s run %d: check %6.1f s  rss %7.1f MiB  idle %6.3f CPU s/min  get %8.1f ms  restart %6.2f s\n' \
-    "$1" "$2" "$check" "$rss" "$idle_cpu" "$get" "$restart"
+  printf '%-13s run %d: check %6.1f s  rss %7.1f MiB (anon %5.1f)  idle %6.3f CPU s/min  get %8.1f ms  restart %6.2f s\n' \
+    "$1" "$2" "$check" "$rss" "$anon" "$idle_cpu" "$get" "$restart"
   rm -rf "$state"
 }
 
@@ -111,11 +117,14 @@ for r in $(seq "$runs"); do
   for d in $daemons; do one "$d" "$r"; done
 done
 echo "medians ($n torrents):"
-for m in check rss idle get restart; do
+for m in check rss anon idle get restart; do
   p=$(echo "${results[p2p,$m]}" | median)
-  t=$(echo "${results[transmission,$m]:-0}" | median)
-  t=${t:-0}
-  printf '  %-8s p2p %9.3f   transmission-daemon %9.3f   ratio %.2f\n' "$m" "$p" "$t" \
-    "$(echo "$p / ($t + 0.000001)" | bc -l)"
+  t=$(echo "${results[transmission,$m]:-}" | median || true)
+  if [ -n "$t" ]; then
+    printf '  %-8s p2p %9.3f   transmission-daemon %9.3f   ratio %.2f\n' "$m" "$p" "$t" \
+      "$(echo "$p / ($t + 0.000001)" | bc -l)"
+  else
+    printf '  %-8s p2p %9.3f\n' "$m" "$p"
+  fi
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
