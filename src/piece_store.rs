@@ -59,7 +59,7 @@ pub struct PieceStore {
 /// What a piece is checked against.
 enum Hashes {
     /// SHA-1 of every piece (v1 and hybrid torrents).
-    V1(Vec<Digest>),
+    V1(Arc<[Digest]>),
     /// The v2 digest of every piece ([`merkle`]), from the piece layers.
     V2(Vec<Digest256>),
 }
@@ -345,7 +345,7 @@ impl PieceStore {
             fresh: vec![false; paths.len()],
             layout,
             paths: RwLock::new(paths),
-            hashes: Hashes::V1(Vec::new()),
+            hashes: Hashes::V1(Arc::from([])),
             writable: false,
             open: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(None),

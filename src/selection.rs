@@ -147,7 +147,7 @@ mod tests {
         Info {
             name: "album".into(),
             piece_length: 16384,
-            pieces: Vec::new(),
+            pieces: std::sync::Arc::from([]),
             files: FileEntry::end_to_end(
                 files
                     .iter()

@@ -327,7 +327,7 @@ mod tests {
         Info {
             name: "My Album".into(),
             piece_length: 16384,
-            pieces: Vec::new(),
+            pieces: Arc::from([]),
             files: FileEntry::end_to_end([
                 (vec!["cd 1".into(), "a&b.flac".into()], 20_000),
                 (vec!["c.txt".into()], 30_000),
