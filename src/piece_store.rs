@@ -61,7 +61,7 @@ enum Hashes {
     /// SHA-1 of every piece (v1 and hybrid torrents).
     V1(Arc<[Digest]>),
     /// The v2 digest of every piece ([`merkle`]), from the piece layers.
-    V2(Vec<Digest256>),
+    V2(Arc<[Digest256]>),
 }
 
 /// Progress of a hashing run, readable from another thread.

@@ -23,7 +23,8 @@ pub struct V2 {
     /// The v2 digest of every piece ([`merkle`]'s notes): the piece layers, and the roots of
     /// files no longer than a piece. Empty when they are not known (the `info` dictionary
     /// alone, as a magnet link gets it, has no piece layers).
-    pub pieces: Vec<Digest256>,
+    /// Shared with the piece store, as v1 hashes are.
+    pub pieces: std::sync::Arc<[Digest256]>,
 }
 
 impl V2 {
@@ -313,7 +314,7 @@ pub(super) fn v2_of(info: &Value<'_>, tree: &[TreeFile], pieces: Vec<Digest256>)
     V2 {
         info_hash: sha256(info.raw),
         roots: tree.iter().map(|f| f.root).collect(),
-        pieces,
+        pieces: pieces.into(),
     }
 }
 

@@ -33,7 +33,7 @@ fn v2_harness_seeding(seeding: bool) -> (Harness, Digest256, Vec<Digest256>) {
     meta.info.v2 = Some(Box::new(crate::metainfo::V2 {
         info_hash: [9; 32],
         roots: vec![Some(root)],
-        pieces: layer.clone(),
+        pieces: layer.clone().into(),
     }));
     h.task.meta = Arc::new(meta);
     (h, root, layer)
