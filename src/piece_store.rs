@@ -338,6 +338,12 @@ impl PieceStore {
         store
     }
 
+    /// Read-only access to every file of `info` under `dir`, opening nothing until it reads:
+    /// what serves a complete torrent again (a daemon's parked seed, woken).
+    pub fn serving(dir: &Path, info: &Info) -> PieceStore {
+        PieceStore::new(dir, info, false)
+    }
+
     /// Read-only access to `paths` laid end to end as `layout` says, with no piece hashes:
     /// what torrent creation reads its input through.
     pub fn reader(paths: Vec<PathBuf>, layout: Layout) -> PieceStore {

@@ -68,6 +68,8 @@ enum Done {
     Opened(Id, Result<Opened>),
     /// A task has every wanted piece verified.
     Completed(Id),
+    /// A parked torrent could not start again.
+    Failed(Id, Error),
 }
 
 struct Owner {
@@ -262,39 +264,8 @@ impl Owner {
         let keep_seeding =
             options.mode == Mode::Seed || options.keep_seeding || self.has_goal(&options);
         let (machine, actions) = Machine::new(meta.is_some(), keep_seeding, options.paused);
-        self.entries.insert(
-            id,
-            Box::new(Entry {
-                machine,
-                info_hash: magnet.info_hash,
-                name: name.into(),
-                magnet,
-                meta: meta.map(Arc::new),
-                links: (Arc::from(Vec::new()), Arc::from("")),
-                pending_move: None,
-                known_peers: Vec::new(),
-                store: None,
-                wanted_bytes: 0,
-                in_place: false,
-                resume_current: false,
-                have: None,
-                task: None,
-                parked: None,
-                cancel: Cancel::new(),
-                failure: None,
-                ended: Counters::default(),
-                last: (Instant::now(), 0, 0),
-                rates: (0.0, 0.0),
-                added: SystemTime::now(),
-                completed: None,
-                // Added paused is what was asked, not news.
-                told_stopped: options.paused,
-                options,
-            }),
-        );
-        if let Some(entry) = self.entries.get_mut(&id) {
-            entry.refresh_links();
-        }
+        let entry = Entry::new(machine, name.into(), magnet, meta.map(Arc::new), options);
+        self.entries.insert(id, Box::new(entry));
         self.apply(id, actions).await;
         Ok(id)
     }
@@ -422,6 +393,10 @@ impl Owner {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
+        if let Err(e) = entry.thaw() {
+            let _ = self.done.try_send(Done::Failed(id, e));
+            return;
+        }
         let (Some(meta), Some(place)) = (entry.meta.clone(), entry.place()) else {
             return;
         };
@@ -466,6 +441,7 @@ impl Owner {
                     self.input(id, Input::Completed).await;
                 }
             }
+            Done::Failed(id, e) => self.fail(id, e).await,
             Done::Metadata(id, None) => self.input(id, Input::Cancelled).await,
             Done::Metadata(id, Some(Err(e))) => self.fail(id, e).await,
             Done::Metadata(id, Some(Ok(found))) => {
@@ -630,6 +606,7 @@ impl Owner {
         self.parked.insert((parked.wake_at, id));
         self.parked_since_trim += 1;
         entry.parked = Some(parked);
+        entry.freeze();
     }
 
     /// Starts a parked torrent again, `event` the first thing it handles.
@@ -641,6 +618,12 @@ impl Owner {
             return;
         };
         self.parked.remove(&(parked.wake_at, id));
+        if let Err(e) = entry.thaw() {
+            // As if its task had failed: it stops, in the error state (`done` is unbounded).
+            self.session.remove(&entry.info_hash);
+            let _ = self.done.try_send(Done::Failed(id, e));
+            return;
+        }
         if let Some(event) = event {
             parked.push(event);
         }

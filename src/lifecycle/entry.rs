@@ -56,6 +56,18 @@ impl Counters {
     }
 }
 
+/// A parked seed's metainfo and store, put away: the .torrent's bytes, and what a snapshot
+/// shows of them.
+pub(super) struct Frozen {
+    torrent: Box<[u8]>,
+    size: u64,
+    pieces: usize,
+    piece_length: u64,
+    private: bool,
+    /// Have bytes, pieces and prefix, as they were (nothing changes while parked).
+    have: (u64, usize, u64),
+}
+
 pub(super) struct Entry {
     pub(super) machine: Machine,
     pub(super) options: AddOptions,
@@ -81,6 +93,8 @@ pub(super) struct Entry {
     pub(super) task: Option<TorrentRef>,
     /// What its task handed back as it parked (see `torrent/parking.rs`): it has none then.
     pub(super) parked: Option<Box<Parked>>,
+    /// Its metainfo and store put away while it is parked (see [`Entry::freeze`]).
+    pub(super) frozen: Option<Box<Frozen>>,
     pub(super) cancel: Cancel,
     /// The failure that put it in the error state, for the [`Notice::Stopped`] that tells it.
     pub(super) failure: Option<Box<Error>>,
@@ -95,6 +109,46 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    /// A torrent just added, its trackers and magnet link worked out.
+    pub(super) fn new(
+        machine: Machine,
+        name: Arc<str>,
+        magnet: Magnet,
+        meta: Option<Arc<Torrent>>,
+        options: AddOptions,
+    ) -> Entry {
+        let mut entry = Entry {
+            machine,
+            info_hash: magnet.info_hash,
+            name,
+            magnet,
+            meta,
+            links: (Arc::from(Vec::new()), Arc::from("")),
+            pending_move: None,
+            known_peers: Vec::new(),
+            store: None,
+            wanted_bytes: 0,
+            in_place: false,
+            resume_current: false,
+            have: None,
+            task: None,
+            parked: None,
+            frozen: None,
+            cancel: Cancel::new(),
+            failure: None,
+            ended: Counters::default(),
+            last: (Instant::now(), 0, 0),
+            rates: (0.0, 0.0),
+            added: SystemTime::now(),
+            completed: None,
+            // Added paused is what was asked, not news.
+            told_stopped: options.paused,
+            options,
+        };
+        entry.refresh_links();
+        entry
+    }
+
     pub(super) fn counters(&self) -> Counters {
         match &self.task {
             Some(t) => self.ended.plus(Counters::of(&t.stats)),
@@ -105,12 +159,89 @@ impl Entry {
     /// Where its data lives (none before its metadata): worked out when needed, not kept
     /// (five paths a torrent).
     pub(super) fn place(&self) -> Option<Placement> {
-        let meta = self.meta.as_deref()?;
-        Some(Placement::with_resume(
-            &self.options.dir,
-            &meta.info.name,
-            self.options.resume_file.as_deref(),
-        ))
+        self.has_metadata().then(|| {
+            // The name is the metainfo's once it is known.
+            Placement::with_resume(
+                &self.options.dir,
+                &self.name,
+                self.options.resume_file.as_deref(),
+            )
+        })
+    }
+
+    pub(super) fn has_metadata(&self) -> bool {
+        self.meta.is_some() || self.frozen.is_some()
+    }
+
+    /// Puts a parked seed's metainfo and store away when both can be made again as they are,
+    /// without the disk: every piece verified and every file chosen, the files under their
+    /// names, and the metainfo whole in the bytes of a .torrent. A daemon's thousands of
+    /// parked seeds keep a few hundred bytes each instead of a kilobyte and more (the piece
+    /// hashes once, not twice). [`Entry::thaw`] makes them again.
+    pub(super) fn freeze(&mut self) {
+        let (Some(meta), Some(store), Some(have)) = (&self.meta, &self.store, &self.have) else {
+            return;
+        };
+        let whole = have.is_full() && store.selection().is_all() && store.parts_path().is_none();
+        if !whole || self.frozen.is_some() {
+            return;
+        }
+        let Some(place) = self.place() else {
+            return;
+        };
+        if PieceStore::serving(&place.dir, &meta.info).paths() != store.paths() {
+            return;
+        }
+        let torrent = meta.to_file_bytes();
+        if Torrent::from_bytes(&torrent).ok().as_ref() != Some(&**meta) {
+            return;
+        }
+        self.frozen = Some(Box::new(Frozen {
+            torrent: torrent.into(),
+            size: meta.info.total_length(),
+            pieces: meta.info.piece_count(),
+            piece_length: meta.info.piece_length,
+            private: meta.info.private,
+            have: self.have_figures(),
+        }));
+        self.meta = None;
+        self.store = None;
+    }
+
+    /// Makes a frozen seed's metainfo and store again (see [`Entry::freeze`]).
+    pub(super) fn thaw(&mut self) -> crate::Result<()> {
+        let Some(frozen) = &self.frozen else {
+            return Ok(());
+        };
+        let meta = Torrent::from_bytes(&frozen.torrent).map_err(|e| {
+            crate::Error::Failed(format!("its metainfo, put away while parked: {e}"))
+        })?;
+        let store = PieceStore::serving(&self.options.dir, &meta.info);
+        self.meta = Some(Arc::new(meta));
+        self.store = Some(Arc::new(store));
+        self.frozen = None;
+        Ok(())
+    }
+
+    /// Verified bytes of the chosen files, verified pieces, and verified bytes from the start
+    /// without a gap, while no task runs.
+    fn have_figures(&self) -> (u64, usize, u64) {
+        if let Some(f) = &self.frozen {
+            return f.have;
+        }
+        let (Some(have), Some(store)) = (&self.have, &self.store) else {
+            return (0, 0, 0);
+        };
+        let layout = store.layout();
+        let have_bytes = have
+            .ones()
+            .filter(|&p| store.wanted().get(p))
+            .map(|p| layout.piece_data(p))
+            .sum();
+        let prefix = (0..layout.piece_count())
+            .find(|&p| !have.get(p))
+            .map_or(layout.total(), |p| layout.piece_offset(p));
+        (have_bytes, have.count(), prefix)
     }
 
     /// The task has ended or parked: its counters and verified pieces are the entry's now.
@@ -141,7 +272,12 @@ impl Entry {
 
     /// The torrent's files (none before its metadata), and which are chosen.
     pub(super) fn files(&self) -> Vec<FileInfo> {
-        let Some(m) = self.meta.as_deref() else {
+        // Frozen, every file is chosen and the store is put away.
+        let thawed = self
+            .frozen
+            .as_ref()
+            .and_then(|f| Torrent::from_bytes(&f.torrent).ok());
+        let Some(m) = self.meta.as_deref().or(thawed.as_ref()) else {
             return Vec::new();
         };
         let chosen = |i: usize| {
@@ -167,39 +303,40 @@ impl Entry {
     pub(super) fn snapshot(&self, id: Id) -> Snapshot {
         let meta = self.meta.as_deref();
         let c = self.counters();
-        let (mut have_bytes, mut have_pieces, mut prefix, mut peers) = (0, 0, 0, 0);
-        let (mut sending, mut getting) = (0, 0);
-        if let Some(t) = &self.task {
-            sending = t.stats.sending_to_us.load(Ordering::Relaxed);
-            getting = t.stats.getting_from_us.load(Ordering::Relaxed);
-            have_bytes = t.stats.have_bytes.load(Ordering::Relaxed);
-            have_pieces = t.stats.have_pieces.load(Ordering::Relaxed);
-            prefix = t.stats.prefix_bytes.load(Ordering::Relaxed);
-            peers = t.stats.peers.load(Ordering::Relaxed);
-        } else if let (Some(have), Some(store)) = (&self.have, &self.store) {
-            let layout = store.layout();
-            have_pieces = have.count();
-            have_bytes = have
-                .ones()
-                .filter(|&p| store.wanted().get(p))
-                .map(|p| layout.piece_data(p))
-                .sum();
-            prefix = (0..layout.piece_count())
-                .find(|&p| !have.get(p))
-                .map_or(layout.total(), |p| layout.piece_offset(p));
-        }
+        let ((have_bytes, have_pieces, prefix), peers, sending, getting) = match &self.task {
+            Some(t) => {
+                let s = &t.stats;
+                let have = (
+                    s.have_bytes.load(Ordering::Relaxed),
+                    s.have_pieces.load(Ordering::Relaxed),
+                    s.prefix_bytes.load(Ordering::Relaxed),
+                );
+                let peers = s.peers.load(Ordering::Relaxed);
+                let sending = s.sending_to_us.load(Ordering::Relaxed);
+                (
+                    have,
+                    peers,
+                    sending,
+                    s.getting_from_us.load(Ordering::Relaxed),
+                )
+            }
+            None => (self.have_figures(), 0, 0, 0),
+        };
+        let frozen = self.frozen.as_deref();
         Snapshot {
             id,
             name: self.name.clone(),
             info_hash: self.info_hash,
             state: self.machine.state().clone(),
             stopping: self.machine.is_stopping(),
-            has_metadata: meta.is_some(),
-            size: meta.map_or(0, |m| m.info.total_length()),
+            has_metadata: self.has_metadata(),
+            size: meta.map_or(frozen.map_or(0, |f| f.size), |m| m.info.total_length()),
             wanted_bytes: self.wanted_bytes(),
             have_bytes,
-            pieces: meta.map_or(0, |m| m.info.piece_count()),
-            piece_length: meta.map_or(0, |m| m.info.piece_length),
+            pieces: meta.map_or(frozen.map_or(0, |f| f.pieces), |m| m.info.piece_count()),
+            piece_length: meta.map_or(frozen.map_or(0, |f| f.piece_length), |m| {
+                m.info.piece_length
+            }),
             have_pieces,
             prefix_bytes: prefix,
             complete: self.machine.is_complete(),
@@ -217,7 +354,7 @@ impl Entry {
             upload_rate: self.rates.1,
             added: self.added,
             completed: self.completed.map(|(at, _)| at),
-            private: meta.is_some_and(|m| m.info.private),
+            private: meta.map_or(frozen.is_some_and(|f| f.private), |m| m.info.private),
             trackers: self.links.0.clone(),
             magnet: self.links.1.clone(),
         }
@@ -231,5 +368,100 @@ impl Entry {
             None => self.magnet.trackers.clone(),
         };
         self.links = (trackers.into(), self.magnet.to_uri().into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::create_torrent as build;
+    use crate::lifecycle::disk::{self, Files};
+    use std::path::Path;
+
+    /// `dir/c.bin` (five pieces and a bit) and its entry as the check left it, complete or not.
+    fn checked(dir: &Path, complete: bool) -> Entry {
+        let path = dir.join("c.bin");
+        let content: Vec<u8> = (0..90_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let options = build::Options {
+            piece_length: Some(16384),
+            ..build::Options::default()
+        };
+        let meta = build::torrent_of(&path, &options).unwrap();
+        if !complete {
+            std::fs::write(&path, vec![0; content.len()]).unwrap();
+        }
+        let (machine, _) = Machine::new(true, true, false);
+        let options = AddOptions {
+            dir: dir.to_owned(),
+            keep_seeding: true,
+            ..AddOptions::default()
+        };
+        let name = meta.info.name.as_str().into();
+        let meta = Arc::new(meta);
+        let mut e = Entry::new(
+            machine,
+            name,
+            Magnet::of(&meta),
+            Some(meta.clone()),
+            options,
+        );
+        let place = e.place().unwrap();
+        let cancel = crate::runtime::Cancel::new();
+        let opened =
+            disk::open_for_fetch(&meta, &place, &Files::AsBefore, false, false, &cancel).unwrap();
+        e.set_store(Some(Arc::new(opened.store)));
+        e.have = Some(opened.have);
+        e
+    }
+
+    /// What a client is shown of a torrent's size and progress.
+    fn shown(e: &Entry) -> (u64, u64, u64, usize, u64, usize, u64, bool, bool) {
+        let s = e.snapshot(1);
+        let files = e.files();
+        let f = (files.len(), files[0].length, files[0].wanted);
+        assert_eq!(f, (1, 90_000, true));
+        (
+            s.size,
+            s.wanted_bytes,
+            s.have_bytes,
+            s.pieces,
+            s.piece_length,
+            s.have_pieces,
+            s.prefix_bytes,
+            s.has_metadata,
+            s.private,
+        )
+    }
+
+    #[test]
+    fn a_whole_seed_puts_its_metainfo_and_store_away_and_makes_them_again_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = checked(dir.path(), true);
+        let (before, meta) = (shown(&e), e.meta.clone().unwrap());
+        assert_eq!(before.2, 90_000, "complete");
+        e.freeze();
+        assert!(e.meta.is_none() && e.store.is_none(), "put away");
+        assert_eq!(shown(&e), before, "shown as before");
+        assert_eq!(e.place().unwrap().target, dir.path().join("c.bin"));
+        e.thaw().unwrap();
+        assert!(e.frozen.is_none());
+        assert_eq!(e.meta.as_deref(), Some(&*meta), "the same metainfo");
+        let mut block = vec![0; 1000];
+        let store = e.store.as_ref().unwrap();
+        store.read_block(5, 0, &mut block).unwrap();
+        let at = 5 * 16384;
+        let want: Vec<u8> = (at..at + 1000).map(|i| (i * 7 % 251) as u8).collect();
+        assert_eq!(block, want, "its store reads the content");
+        assert_eq!(shown(&e), before);
+    }
+
+    #[test]
+    fn a_torrent_with_pieces_missing_keeps_its_metainfo_and_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = checked(dir.path(), false);
+        assert_eq!(e.have.as_ref().unwrap().count(), 0);
+        e.freeze();
+        assert!(e.meta.is_some() && e.store.is_some() && e.frozen.is_none());
     }
 }

@@ -48,9 +48,8 @@ impl Owner {
                 }
                 let resume = entry.options.resume_file.clone();
                 let to = entry
-                    .meta
-                    .as_ref()
-                    .map(|t| Placement::with_resume(&dir, &t.info.name, resume.as_deref()));
+                    .has_metadata()
+                    .then(|| Placement::with_resume(&dir, &entry.name, resume.as_deref()));
                 if move_data && let (Some(from), Some(to)) = (entry.place(), to) {
                     // Refused at once, nothing changed, when a name there is taken (checked
                     // again as the move is made).
