@@ -77,6 +77,12 @@ fn with_nothing_due_a_parked_seed_sleeps_a_day_at_most() {
     assert!(wake <= Instant::now() + Duration::from_secs(86_400));
 }
 
+/// Whether the task, ended, left every piece verified for its owner.
+fn handed_back_whole(stats: &Stats) -> bool {
+    let have = stats.final_have.lock().unwrap().take();
+    have.is_some_and(|h| h.is_full())
+}
+
 /// The torrent parked, as its task ends parking.
 fn parked(h: Harness) -> Box<parking::Parked> {
     match parking::park(Box::new(h.task), h.ctrl, "t.bin") {
@@ -101,15 +107,7 @@ fn a_parked_seed_starts_again_where_it_stopped() {
         now + Duration::from_secs(60),
         "its next dial"
     );
-    assert!(
-        stats
-            .final_have
-            .lock()
-            .unwrap()
-            .take()
-            .is_some_and(|h| h.is_full()),
-        "its pieces are handed back"
-    );
+    assert!(handed_back_whole(&stats), "its pieces are handed back");
     let mut again = parking_seed(Some("http://127.0.0.1:9/announce"));
     assert!(
         again.task.wake_at() <= Instant::now(),
@@ -214,13 +212,7 @@ fn a_parking_seed_parks_at_its_start_without_running_and_is_started_again_to_sto
     let second = spawn(Some(parked));
     assert!(matches!(end(&ends), parking::End::Done(Ok(()))), "it stops");
     assert!(
-        second
-            .stats
-            .final_have
-            .lock()
-            .unwrap()
-            .take()
-            .is_some_and(|h| h.is_full()),
+        handed_back_whole(&second.stats),
         "its pieces are handed back"
     );
 }
