@@ -319,14 +319,16 @@ impl PieceStore {
         Ok(have)
     }
 
+    /// Where the files of `info` lie under `dir`, in torrent order.
+    pub fn file_paths(dir: &Path, info: &Info) -> Vec<PathBuf> {
+        info.files
+            .iter()
+            .map(|f| dir.join(info.file_path(f)))
+            .collect()
+    }
+
     fn new(dir: &Path, info: &Info, writable: bool) -> PieceStore {
-        let mut store = PieceStore::reader(
-            info.files
-                .iter()
-                .map(|f| dir.join(info.file_path(f)))
-                .collect(),
-            info.layout(),
-        );
+        let mut store = PieceStore::reader(PieceStore::file_paths(dir, info), info.layout());
         store.hashes = match &info.v2 {
             Some(v2) if info.pieces.is_empty() => Hashes::V2(v2.pieces.clone()),
             _ => Hashes::V1(info.pieces.clone()),

@@ -56,14 +56,31 @@ impl Counters {
     }
 }
 
-/// A parked seed's metainfo and store, put away: the .torrent's bytes, and what a snapshot
-/// shows of them.
-pub(super) struct Frozen {
-    torrent: Box<[u8]>,
+/// What a snapshot shows of a torrent's metainfo.
+#[derive(Clone, Copy, Default)]
+struct Shape {
     size: u64,
     pieces: usize,
     piece_length: u64,
     private: bool,
+}
+
+impl Shape {
+    fn of(meta: &Torrent) -> Shape {
+        Shape {
+            size: meta.info.total_length(),
+            pieces: meta.info.piece_count(),
+            piece_length: meta.info.piece_length,
+            private: meta.info.private,
+        }
+    }
+}
+
+/// A parked seed's metainfo and store, put away: the .torrent's bytes, and what a snapshot
+/// shows of them.
+pub(super) struct Frozen {
+    torrent: Box<[u8]>,
+    shape: Shape,
     /// Have bytes, pieces and prefix, as they were (nothing changes while parked).
     have: (u64, usize, u64),
 }
@@ -186,10 +203,8 @@ impl Entry {
         if !whole || self.frozen.is_some() {
             return;
         }
-        let Some(place) = self.place() else {
-            return;
-        };
-        if PieceStore::serving(&place.dir, &meta.info).paths() != store.paths() {
+        // Where the store that `thaw` makes would look for them.
+        if PieceStore::file_paths(&self.options.dir, &meta.info) != store.paths() {
             return;
         }
         let torrent = meta.to_file_bytes();
@@ -198,10 +213,7 @@ impl Entry {
         }
         self.frozen = Some(Box::new(Frozen {
             torrent: torrent.into(),
-            size: meta.info.total_length(),
-            pieces: meta.info.piece_count(),
-            piece_length: meta.info.piece_length,
-            private: meta.info.private,
+            shape: Shape::of(meta),
             have: self.have_figures(),
         }));
         self.meta = None;
@@ -221,6 +233,15 @@ impl Entry {
         self.store = Some(Arc::new(store));
         self.frozen = None;
         Ok(())
+    }
+
+    /// What a snapshot shows of its metainfo (nothing before its metadata).
+    fn shape(&self) -> Shape {
+        match (&self.meta, &self.frozen) {
+            (Some(meta), _) => Shape::of(meta),
+            (None, Some(f)) => f.shape,
+            (None, None) => Shape::default(),
+        }
     }
 
     /// Verified bytes of the chosen files, verified pieces, and verified bytes from the start
@@ -301,7 +322,6 @@ impl Entry {
     }
 
     pub(super) fn snapshot(&self, id: Id) -> Snapshot {
-        let meta = self.meta.as_deref();
         let c = self.counters();
         let ((have_bytes, have_pieces, prefix), peers, sending, getting) = match &self.task {
             Some(t) => {
@@ -322,7 +342,7 @@ impl Entry {
             }
             None => (self.have_figures(), 0, 0, 0),
         };
-        let frozen = self.frozen.as_deref();
+        let shape = self.shape();
         Snapshot {
             id,
             name: self.name.clone(),
@@ -330,13 +350,11 @@ impl Entry {
             state: self.machine.state().clone(),
             stopping: self.machine.is_stopping(),
             has_metadata: self.has_metadata(),
-            size: meta.map_or(frozen.map_or(0, |f| f.size), |m| m.info.total_length()),
+            size: shape.size,
             wanted_bytes: self.wanted_bytes(),
             have_bytes,
-            pieces: meta.map_or(frozen.map_or(0, |f| f.pieces), |m| m.info.piece_count()),
-            piece_length: meta.map_or(frozen.map_or(0, |f| f.piece_length), |m| {
-                m.info.piece_length
-            }),
+            pieces: shape.pieces,
+            piece_length: shape.piece_length,
             have_pieces,
             prefix_bytes: prefix,
             complete: self.machine.is_complete(),
@@ -354,7 +372,7 @@ impl Entry {
             upload_rate: self.rates.1,
             added: self.added,
             completed: self.completed.map(|(at, _)| at),
-            private: meta.map_or(frozen.is_some_and(|f| f.private), |m| m.info.private),
+            private: shape.private,
             trackers: self.links.0.clone(),
             magnet: self.links.1.clone(),
         }

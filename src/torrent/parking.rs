@@ -90,12 +90,9 @@ pub(super) async fn run(
     woken: bool,
 ) -> End {
     let first = ctrl.try_recv().ok();
-    let name = crate::escape::untrusted(&task.meta.info.name, 80).to_string();
     let peers = match peers {
         Some(peers) => peers,
-        None if first.is_none() && task.wake_at() > Instant::now() => {
-            return park(task, ctrl, &name);
-        }
+        None if first.is_none() && task.wake_at() > Instant::now() => return park(task, ctrl),
         None => {
             let (tx, peers) = async_std::channel::bounded(super::PEER_QUEUE);
             task.events = tx;
@@ -104,7 +101,8 @@ pub(super) async fn run(
     };
     if woken {
         log::debug!(
-            "{name}: woken by {}",
+            "{}: woken by {}",
+            crate::escape::untrusted(&task.meta.info.name, 80),
             first
                 .as_ref()
                 .map_or("its next announce, lookup or dial", why)
@@ -115,7 +113,7 @@ pub(super) async fn run(
             task.hand_back_pieces();
             End::Done(outcome)
         }
-        None => park(task, ctrl, &name),
+        None => park(task, ctrl),
     }
 }
 
@@ -138,8 +136,12 @@ pub(super) fn closed_peer_queue() -> Sender<PeerTraffic> {
         .clone()
 }
 
-pub(super) fn park(task: Box<Task>, ctrl: Receiver<Event>, name: &str) -> End {
-    log::debug!("{name}: parked");
+/// Ends the task, parked: what its owner keeps of it.
+pub(super) fn park(task: Box<Task>, ctrl: Receiver<Event>) -> End {
+    log::debug!(
+        "{}: parked",
+        crate::escape::untrusted(&task.meta.info.name, 80)
+    );
     task.hand_back_pieces();
     let wake_at = task.wake_at();
     let Task {

@@ -85,7 +85,7 @@ fn handed_back_whole(stats: &Stats) -> bool {
 
 /// The torrent parked, as its task ends parking.
 fn parked(h: Harness) -> Box<parking::Parked> {
-    match parking::park(Box::new(h.task), h.ctrl, "t.bin") {
+    match parking::park(Box::new(h.task), h.ctrl) {
         parking::End::Parked(p) => p,
         parking::End::Done(_) => unreachable!("park parks"),
     }
