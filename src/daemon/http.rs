@@ -280,8 +280,8 @@ impl Server {
         let path = target.split('?').next().unwrap_or("");
         match path {
             // Boxed: the methods' future (adding a torrent by URL, say) is tens of kilobytes,
-            // and a connection's future that held it in place was copied through the stack
-            // frames of each spawn (the executor threads' stacks grew to 440 KiB each).
+            // which a connection's future would otherwise carry while it waits between
+            // requests.
             "/transmission/rpc" | "/transmission/rpc/" => Box::pin(self.rpc(r, body)).await,
             "/" | "/index.html" | "/transmission/web" | "/transmission/web/"
                 if self.config.web_home.is_none() || path == "/" =>
