@@ -8,6 +8,7 @@ use crate::{Error, Result, rate, runtime, signal};
 use std::path::PathBuf;
 
 pub fn run(args: Daemon) -> Result<()> {
+    crate::runtime::one_heap();
     let rpc = super::parse_addr("--rpc", &args.rpc)?;
     let listen = super::parse_addr("--listen", &args.listen)?;
     super::set_source(listen, args.interface.as_deref())?;
