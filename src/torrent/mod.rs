@@ -276,7 +276,7 @@ pub fn spawn(
             // Unbounded, and its receiver is here: cannot fail.
             let _ = tx.try_send(event);
         }
-        task.resume_from(parked);
+        task.resume_from(*parked);
     }
     // A seed that may park at once has no peer queue until it runs.
     let peer_rx = (!task.a_parking_seed()).then(|| {

@@ -17,7 +17,6 @@ use crate::Result;
 use crate::runtime;
 use crate::tracker::client::Announcer;
 use async_std::channel::{Receiver, Sender};
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -37,10 +36,11 @@ pub enum End {
 pub struct Parked {
     announcer: Option<Announcer>,
     schedule: Schedule,
-    dialer: Dialer,
-    /// Boxed, and only when someone is banned: a daemon keeps thousands of these.
+    /// These three held on the heap only when not empty (a new task starts with them
+    /// empty): a daemon keeps thousands of these.
+    dialer: Option<Box<Dialer>>,
     bans: Option<Box<Bans>>,
-    plaintext_peers: HashSet<SocketAddr>,
+    plaintext_peers: Box<[SocketAddr]>,
     dht_due: Instant,
     /// When it has something to do: its next announce, DHT lookup or dial.
     pub wake_at: Instant,
@@ -156,9 +156,9 @@ pub(super) fn park(task: Box<Task>, ctrl: Receiver<Event>) -> End {
     End::Parked(Box::new(Parked {
         announcer,
         schedule,
-        dialer,
+        dialer: (!dialer.knows_none()).then(|| Box::new(dialer)),
         bans: (!bans.is_clear()).then(|| Box::new(bans)),
-        plaintext_peers,
+        plaintext_peers: plaintext_peers.into_iter().collect(),
         dht_due,
         wake_at,
         queue: Some(ctrl),
@@ -224,7 +224,7 @@ impl Task {
     }
 
     /// Goes on where a parked task stopped.
-    pub(super) fn resume_from(&mut self, parked: Box<Parked>) {
+    pub(super) fn resume_from(&mut self, parked: Parked) {
         let Parked {
             announcer,
             schedule,
@@ -233,10 +233,13 @@ impl Task {
             plaintext_peers,
             dht_due,
             ..
-        } = *parked;
-        (self.announcer, self.schedule, self.dialer) = (announcer, schedule, dialer);
+        } = parked;
+        (self.announcer, self.schedule) = (announcer, schedule);
+        if let Some(dialer) = dialer {
+            self.dialer = *dialer;
+        }
         self.bans = bans.map(|b| *b).unwrap_or_default();
-        self.plaintext_peers = plaintext_peers;
+        self.plaintext_peers = plaintext_peers.into_vec().into_iter().collect();
         self.dht_due = dht_due;
     }
 

@@ -102,6 +102,11 @@ impl Dialer {
             .min()
     }
 
+    /// Whether it knows no address: it is then what [`Dialer::new`] makes.
+    pub fn knows_none(&self) -> bool {
+        self.known.is_empty()
+    }
+
     pub fn connecting(&self) -> usize {
         self.known
             .values()

@@ -113,7 +113,7 @@ fn a_parked_seed_starts_again_where_it_stopped() {
         again.task.wake_at() <= Instant::now(),
         "a new task announces at once"
     );
-    again.task.resume_from(parked);
+    again.task.resume_from(*parked);
     assert_eq!(again.task.wake_at(), now + Duration::from_secs(60));
     assert_eq!(
         again.task.schedule.next_at(),
