@@ -15,6 +15,11 @@ pub fn path_for(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.p2p-resume"))
 }
 
+/// A torrent's resume data in a folder of them (a daemon's): `DIR/HASH.resume`.
+pub fn path_in(dir: &Path, hash: InfoHash) -> PathBuf {
+    dir.join(format!("{}.resume", hash.hex()))
+}
+
 /// Size and modification time (seconds, nanoseconds) of each file; `None` if one is missing.
 fn stamps(files: &[PathBuf]) -> Option<Vec<Bencode>> {
     files

@@ -68,7 +68,9 @@ pub struct Settings {
 pub struct Node {
     pub engine: Engine,
     pub state: StateDir,
-    records: Mutex<BTreeMap<Id, Record>>,
+    /// Boxed: a B-tree's nodes hold room for eleven values and are about half full, and a
+    /// daemon holds thousands of records.
+    records: Mutex<BTreeMap<Id, Box<Record>>>,
     /// This run's counters of each torrent as its record was last written with them.
     counted: Mutex<std::collections::HashMap<Id, (u64, u64)>>,
     /// Held through an add, so that two adds of one torrent (the RPC and the watch folder)
@@ -244,15 +246,15 @@ pub fn unix_now() -> u64 {
 impl Node {
     /// The record of a torrent, as it is now.
     pub fn record(&self, id: Id) -> Option<Record> {
-        self.records().get(&id).cloned()
+        self.records().get(&id).map(|r| Record::clone(r))
     }
 
     /// `f` over every record, under one lock (a `torrent-get` of thousands).
-    pub fn with_records<T>(&self, f: impl FnOnce(&BTreeMap<Id, Record>) -> T) -> T {
+    pub fn with_records<T>(&self, f: impl FnOnce(&BTreeMap<Id, Box<Record>>) -> T) -> T {
         f(&self.records())
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Record>> {
+    fn records(&self) -> std::sync::MutexGuard<'_, BTreeMap<Id, Box<Record>>> {
         self.records.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -339,7 +341,7 @@ impl Node {
             keep_seeding: true,
             seed_ratio: r.seed_ratio.or(self.settings().seed_ratio),
             paused: r.paused,
-            resume_file: Some(self.state.resume_file(r.info_hash)),
+            resume_dir: Some(self.state.resume_dir()),
             park_after: Some(PARK_AFTER),
             ..AddOptions::default()
         }
@@ -384,7 +386,7 @@ impl Node {
         for (r, outcome) in records.into_iter().zip(added) {
             match outcome {
                 Ok(id) => {
-                    kept.insert(id, r);
+                    kept.insert(id, Box::new(r));
                 }
                 Err(e) => log::warn!("state: torrent {}: {e}; skipped", r.info_hash),
             }
@@ -505,7 +507,7 @@ impl Node {
         match self.engine.add(source, self.options(&record)).await {
             Ok(id) => {
                 log::info!("{}: added as {id} ({hash})", escape::untrusted(&name, 80));
-                self.records().insert(id, record);
+                self.records().insert(id, Box::new(record));
                 Ok(Added {
                     id,
                     name,

@@ -10,6 +10,7 @@ use crate::metainfo::InfoHash;
 use crate::state_file::{self, Links};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A record is small; a state file larger than this is not ours.
 const MAX_RECORD: u64 = 1 << 20;
@@ -201,6 +202,8 @@ pub struct Found {
 #[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
+    /// `root/resume`, shared by every torrent's options.
+    resume: Arc<Path>,
 }
 
 impl StateDir {
@@ -211,6 +214,7 @@ impl StateDir {
         }
         Ok(StateDir {
             root: root.to_owned(),
+            resume: root.join("resume").into(),
         })
     }
 
@@ -225,9 +229,11 @@ impl StateDir {
     }
 
     pub fn resume_file(&self, hash: InfoHash) -> PathBuf {
-        self.root
-            .join("resume")
-            .join(format!("{}.resume", hash.hex()))
+        crate::resume::path_in(&self.resume, hash)
+    }
+
+    pub fn resume_dir(&self) -> Arc<Path> {
+        self.resume.clone()
     }
 
     pub fn save_torrent(&self, hash: InfoHash, bytes: &[u8]) -> std::io::Result<()> {

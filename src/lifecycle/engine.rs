@@ -365,17 +365,25 @@ impl Owner {
             return;
         };
         entry.cancel = Cancel::new();
+        // An entry without metadata keeps its magnet link; one of just its info-hash and
+        // trackers stands in otherwise.
+        let magnet = match &entry.magnet {
+            Some(m) => Magnet::clone(m),
+            None => Magnet {
+                info_hash: entry.info_hash,
+                v2: None,
+                name: None,
+                trackers: entry.links.0.to_vec(),
+                peers: Vec::new(),
+            },
+        };
         log::info!(
             "fetching the metadata of {} ({}) listening on {}",
-            escape::untrusted(entry.magnet.name.as_deref().unwrap_or("a magnet link"), 200),
+            escape::untrusted(magnet.name.as_deref().unwrap_or("a magnet link"), 200),
             entry.info_hash,
             self.session.local_addr()
         );
-        let (magnet, peers, asker) = (
-            entry.magnet.clone(),
-            entry.options.peers.clone(),
-            self.session.asker(),
-        );
+        let (magnet, peers, asker) = (magnet, entry.options.peers.clone(), self.session.asker());
         // Without a timeout, it waits (and asks again) until it is stopped.
         let give_up = entry.options.no_peer_timeout.unwrap_or(Duration::MAX);
         let (cancel, done) = (entry.cancel.clone(), self.done.clone());
@@ -450,9 +458,7 @@ impl Owner {
                     return;
                 };
                 save_torrent(&entry.options.dir, &found.torrent);
-                entry.name = found.torrent.info.name.as_str().into();
-                entry.meta = Some(Arc::new(found.torrent));
-                entry.refresh_links();
+                entry.metadata_found(found.torrent);
                 entry.known_peers = found.peers;
                 self.input(id, Input::MetadataFound).await;
             }

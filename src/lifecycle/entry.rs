@@ -90,9 +90,11 @@ pub(super) struct Entry {
     pub(super) options: AddOptions,
     pub(super) info_hash: InfoHash,
     pub(super) name: Arc<str>,
-    pub(super) magnet: Magnet,
+    /// The magnet link it was added by, until its metadata is known (its links keep what
+    /// a client is shown of it): a daemon holds thousands of entries.
+    pub(super) magnet: Option<Box<Magnet>>,
     pub(super) meta: Option<Arc<Torrent>>,
-    /// What [`Entry::refresh_links`] worked out: trackers, magnet link.
+    /// What a client is shown: trackers, magnet link (see [`Entry::metadata_found`]).
     pub(super) links: (Arc<[String]>, Arc<str>),
     /// Data to move (from, to) before the next check opens the store.
     pub(super) pending_move: Option<Box<(Placement, Placement)>>,
@@ -126,7 +128,8 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    /// A torrent just added, its trackers and magnet link worked out.
+    /// A torrent just added, its trackers and magnet link worked out: of its metainfo when it
+    /// has one (with the peers of `magnet`), else of `magnet`.
     pub(super) fn new(
         machine: Machine,
         name: Arc<str>,
@@ -134,13 +137,13 @@ impl Entry {
         meta: Option<Arc<Torrent>>,
         options: AddOptions,
     ) -> Entry {
-        let mut entry = Entry {
+        Entry {
             machine,
             info_hash: magnet.info_hash,
             name,
-            magnet,
+            links: links(meta.as_deref(), &magnet),
+            magnet: meta.is_none().then(|| Box::new(magnet)),
             meta,
-            links: (Arc::from(Vec::new()), Arc::from("")),
             pending_move: None,
             known_peers: Vec::new(),
             store: None,
@@ -161,9 +164,7 @@ impl Entry {
             // Added paused is what was asked, not news.
             told_stopped: options.paused,
             options,
-        };
-        entry.refresh_links();
-        entry
+        }
     }
 
     pub(super) fn counters(&self) -> Counters {
@@ -178,12 +179,13 @@ impl Entry {
     pub(super) fn place(&self) -> Option<Placement> {
         self.has_metadata().then(|| {
             // The name is the metainfo's once it is known.
-            Placement::with_resume(
-                &self.options.dir,
-                &self.name,
-                self.options.resume_file.as_deref(),
-            )
+            Placement::with_resume(&self.options.dir, &self.name, self.resume_file().as_deref())
         })
+    }
+
+    /// Where its resume data is kept, when not beside the content.
+    pub(super) fn resume_file(&self) -> Option<std::path::PathBuf> {
+        (self.options.resume_dir.as_deref()).map(|d| crate::resume::path_in(d, self.info_hash))
     }
 
     pub(super) fn has_metadata(&self) -> bool {
@@ -380,13 +382,24 @@ impl Entry {
 
     /// Works out the trackers and magnet link a snapshot shows, once (a daemon's `torrent-get`
     /// takes thousands of snapshots): when added, and when a magnet's metadata arrives.
-    pub(super) fn refresh_links(&mut self) {
-        let trackers: Vec<String> = match self.meta.as_deref() {
-            Some(m) => m.tracker_tiers().into_iter().flatten().collect(),
-            None => self.magnet.trackers.clone(),
-        };
-        self.links = (trackers.into(), self.magnet.to_uri().into());
+    /// Takes the metainfo a magnet link's torrent fetched: its trackers are shown from then
+    /// on, with the link it was added by.
+    pub(super) fn metadata_found(&mut self, meta: Torrent) {
+        self.name = meta.info.name.as_str().into();
+        if let Some(magnet) = self.magnet.take() {
+            self.links = links(Some(&meta), &magnet);
+        }
+        self.meta = Some(Arc::new(meta));
     }
+}
+
+/// A torrent's trackers, of its metainfo when known, and its magnet link.
+fn links(meta: Option<&Torrent>, magnet: &Magnet) -> (Arc<[String]>, Arc<str>) {
+    let trackers: Vec<String> = match meta {
+        Some(m) => m.tracker_tiers().into_iter().flatten().collect(),
+        None => magnet.trackers.clone(),
+    };
+    (trackers.into(), magnet.to_uri().into())
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub use crate::torrent::PeerInfo;
 use crate::{Error, Result};
 use async_std::channel::{Receiver, Sender, bounded};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -91,9 +91,11 @@ pub struct AddOptions {
     /// Added without starting.
     pub paused: bool,
     /// Where the resume data lives. `None`: beside the content (`DIR/.NAME.p2p-resume`),
-    /// dropped once the download is whole. Given (a daemon's state directory): kept and
-    /// rewritten then, so that a restart serves the content without hashing it again.
-    pub resume_file: Option<PathBuf>,
+    /// dropped once the download is whole. Given (a daemon's state directory), in that folder
+    /// as `HASH.resume` ([`crate::resume::path_in`]): kept and rewritten then, so that a
+    /// restart serves the content without hashing it again. One folder shared by every
+    /// torrent, not a path each: a daemon holds thousands of these.
+    pub resume_dir: Option<Arc<Path>>,
     /// Complete and seeding with nothing to do for this long, it parks until a peer or its
     /// next announce comes (see [`crate::torrent::Options`]); `None`: it never parks.
     pub park_after: Option<Duration>,

@@ -272,12 +272,12 @@ fn a_kept_resume_file_outlives_the_download_and_a_new_engine_trusts_it() {
         tempfile::tempdir().unwrap(),
     );
     let meta = content(src.path(), "f.bin", 256 << 10);
-    let resume_file = state.path().join("f.resume");
+    let resume_file = crate::resume::path_in(state.path(), meta.info_hash);
     block_on(async {
         let seed = seed(&meta, src.path(), 64 << 20).await;
         let (fetcher, notices) = engine().await;
         let options = AddOptions {
-            resume_file: Some(resume_file.clone()),
+            resume_dir: Some(state.path().into()),
             keep_seeding: true,
             ..fetch_options(out.path(), &seed)
         };

@@ -46,7 +46,7 @@ impl Owner {
                         "a seed serves its content where it is; it cannot be moved".into(),
                     ));
                 }
-                let resume = entry.options.resume_file.clone();
+                let resume = entry.resume_file();
                 let to = entry
                     .has_metadata()
                     .then(|| Placement::with_resume(&dir, &entry.name, resume.as_deref()));
