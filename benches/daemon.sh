@@ -28,8 +28,9 @@ command -v transmission-daemon >/dev/null || {
   echo "transmission-daemon missing: apt-get install -y transmission-daemon" >&2
   exit 1
 }
-cargo build --release --quiet
-bin=$PWD/target/release/p2p
+# The binary as released: static (see .ci/run).
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --quiet --target x86_64-unknown-linux-gnu
+bin=$PWD/target/x86_64-unknown-linux-gnu/release/p2p
 rpc=$PWD/benches/daemon_rpc.py
 work=$(mktemp -d)
 python3 "$rpc" make "$n" "$work"
