@@ -487,6 +487,10 @@ fn the_p2p_verbs_drive_the_daemon() {
         out_dir.to_str().unwrap(),
     ]);
     assert!(added.starts_with("added: 1 show"), "{added}");
+    // Added paused, it is checked first (the data it may already have), then stopped.
+    wait_torrent(&d, &hash, "the paused torrent checked", |t| {
+        num(t, "status") == 0.0
+    });
     let list = verb(&["list"]);
     assert!(list.contains("paused") && list.contains("show"), "{list}");
     verb(&["resume", "1"]);
