@@ -52,9 +52,6 @@ pub struct Config {
     pub seed_ratio: Option<f64>,
 }
 
-/// A torrent's own upload and download limits.
-type Limits = (Arc<RateLimit>, Arc<RateLimit>);
-
 /// What `session-set` changes.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -76,8 +73,6 @@ pub struct Node {
     /// Held through an add, so that two adds of one torrent (the RPC and the watch folder)
     /// cannot both pass the duplicate check and then undo each other's state files.
     adding: async_std::sync::Mutex<()>,
-    /// Each torrent's own speed limits (up, down), under the daemon's.
-    limits: Mutex<std::collections::HashMap<InfoHash, Limits>>,
     /// Torrents removed, and when: `torrent-get` of the recently active tells them.
     removed: Mutex<Vec<(Id, Instant)>>,
     /// The next record's [`Record::order`].
@@ -143,7 +138,6 @@ pub async fn run(config: Config) -> Result<()> {
         records: Mutex::new(BTreeMap::new()),
         counted: Mutex::new(std::collections::HashMap::new()),
         adding: async_std::sync::Mutex::new(()),
-        limits: Mutex::new(std::collections::HashMap::new()),
         removed: Mutex::new(Vec::new()),
         next_order: std::sync::atomic::AtomicU64::new(1),
         settings: Mutex::new(Settings {
@@ -288,32 +282,23 @@ impl Node {
             .collect()
     }
 
-    /// A torrent's own limits (made when first asked for), set as its record says.
-    fn torrent_limits(&self, r: &Record) -> Limits {
-        let mut limits = self.limits.lock().unwrap_or_else(|p| p.into_inner());
-        let (up, down) = limits
-            .entry(r.info_hash)
-            .or_insert_with(|| {
-                (
-                    Arc::new(RateLimit::under(self.upload_limit.clone())),
-                    Arc::new(RateLimit::under(self.download_limit.clone())),
-                )
-            })
-            .clone();
+    /// A torrent's own limits (up, down) as its record says, bytes a second, 0 for none.
+    fn own_limits(r: &Record) -> (u64, u64) {
         let rate = |(kib, on): (u64, bool)| if on { kib.max(1) * 1024 } else { 0 };
-        up.set(rate(r.upload_limit));
-        down.set(rate(r.download_limit));
-        (up, down)
+        (rate(r.upload_limit), rate(r.download_limit))
     }
 
     /// Changes a torrent's own speed limits, KiB a second and on or off, each `None` when
     /// not given: in force at once.
-    pub fn set_torrent_limits(
+    pub async fn set_torrent_limits(
         &self,
         id: Id,
         up: (Option<u64>, Option<bool>),
         down: (Option<u64>, Option<bool>),
     ) {
+        if up == (None, None) && down == (None, None) {
+            return;
+        }
         let merge = |(kib, on): (u64, bool), (new_kib, new_on): (Option<u64>, Option<bool>)| {
             (new_kib.unwrap_or(kib), new_on.unwrap_or(on))
         };
@@ -322,12 +307,13 @@ impl Node {
             r.download_limit = merge(r.download_limit, down);
         });
         if let Some(r) = self.record(id) {
-            self.torrent_limits(&r);
+            let (up, down) = Node::own_limits(&r);
+            // A torrent removed meanwhile has no limits to change.
+            let _ = self.engine.set_own_limits(id, up, down).await;
         }
     }
 
     fn options(&self, r: &Record) -> AddOptions {
-        let (up, down) = self.torrent_limits(r);
         AddOptions {
             dir: r.dir.clone(),
             mode: Mode::Fetch,
@@ -336,8 +322,9 @@ impl Node {
             } else {
                 Files::Flags(r.wanted.clone())
             },
-            upload_limit: Some(up),
-            download_limit: Some(down),
+            upload_limit: Some(self.upload_limit.clone()),
+            download_limit: Some(self.download_limit.clone()),
+            own_limits: Some(Node::own_limits(r)),
             keep_seeding: true,
             seed_ratio: r.seed_ratio.or(self.settings().seed_ratio),
             paused: r.paused,
@@ -542,10 +529,6 @@ impl Node {
             .remove(&id);
         if let Some(r) = self.records().remove(&id) {
             self.state.remove(r.info_hash);
-            self.limits
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&r.info_hash);
         }
         let mut removed = self.removed.lock().unwrap_or_else(|p| p.into_inner());
         removed.retain(|(_, at)| at.elapsed() < RECENT);

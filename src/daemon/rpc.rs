@@ -56,7 +56,7 @@ pub async fn handle(node: &Node, body: &[u8]) -> Result<Json, Json> {
             down,
         } => {
             for id in select(node, &ids) {
-                node.set_torrent_limits(id, up, down);
+                node.set_torrent_limits(id, up, down).await;
             }
             torrent_set(node, &ids, wanted, unwanted, ratio).await
         }

@@ -15,7 +15,7 @@ use crate::{Error, Result, resume};
 use std::path::{Path, PathBuf};
 
 /// Which files a fetch takes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub enum Files {
     /// As the last run chose (its resume file), else all.
     #[default]

@@ -48,6 +48,7 @@ pub async fn start(
         session,
         entries: BTreeMap::new(),
         next_id: 1,
+        shared_options: std::collections::VecDeque::new(),
         notices,
         done,
         tasks: HashMap::new(),
@@ -78,6 +79,9 @@ struct Owner {
     /// Boxed: a map node holds eleven, and an entry is over a kilobyte.
     entries: BTreeMap<Id, Box<Entry>>,
     next_id: Id,
+    /// Options torrents were added with lately, for the next ones given the same to share
+    /// (a daemon adds thousands with the same).
+    shared_options: std::collections::VecDeque<Arc<AddOptions>>,
     notices: Sender<Notice>,
     done: Sender<Done>,
     /// The session's torrent ids of running tasks, and whose they are.
@@ -225,7 +229,7 @@ impl Owner {
         }
     }
 
-    async fn add(&mut self, source: Source, options: AddOptions) -> Result<Id> {
+    async fn add(&mut self, source: Source, mut options: AddOptions) -> Result<Id> {
         if self.closing.is_some() {
             return Err(Error::Failed("the engine is shutting down".into()));
         }
@@ -265,7 +269,16 @@ impl Owner {
         let keep_seeding =
             options.mode == Mode::Seed || options.keep_seeding || self.has_goal(&options);
         let (machine, actions) = Machine::new(meta.is_some(), keep_seeding, options.paused);
-        let entry = Entry::new(machine, name.into(), magnet, meta.map(Arc::new), options);
+        let announce_after = std::mem::take(&mut options.announce_after);
+        let options = share(&mut self.shared_options, options);
+        let entry = Entry::new(
+            machine,
+            name.into(),
+            magnet,
+            meta.map(Arc::new),
+            options,
+            announce_after,
+        );
         self.entries.insert(id, Box::new(entry));
         self.apply(id, actions).await;
         Ok(id)
@@ -564,10 +577,11 @@ impl Owner {
         let completed = move || {
             let _ = done.try_send(Done::Completed(id));
         };
+        let (upload_limit, download_limit) = entry.task_limiters();
         let options = torrent::Options {
             completed: Some(Box::new(completed)),
-            upload_limit: entry.options.upload_limit.clone(),
-            download_limit: entry.options.download_limit.clone(),
+            upload_limit,
+            download_limit,
             keep_seeding: entry.machine.keep_seeding(),
             peers: entry.options.peers.clone(),
             known_peers: std::mem::take(&mut entry.known_peers),
@@ -577,7 +591,7 @@ impl Owner {
             park_after: entry.options.park_after,
             parked,
             // The first start only: a torrent resumed later announces at once.
-            announce_after: std::mem::take(&mut entry.options.announce_after),
+            announce_after: std::mem::take(&mut entry.announce_after),
             // The content is the user's: a seed serves it and never writes to it.
             upload_only: entry.options.mode == Mode::Seed,
             ..torrent::Options::default()
@@ -657,4 +671,23 @@ impl Owner {
             Err(e) => self.fail(id, e).await,
         }
     }
+}
+
+/// `options` as a torrent keeps them: the same `Arc` as one of the `lately` added with the
+/// same, if any (and then the newest of them).
+pub(super) fn share(
+    lately: &mut std::collections::VecDeque<Arc<AddOptions>>,
+    options: AddOptions,
+) -> Arc<AddOptions> {
+    /// How many different ones are looked through.
+    const KEPT: usize = 8;
+    if let Some(same) = lately.iter().find(|o| o.same_as(&options)) {
+        return same.clone();
+    }
+    let options = Arc::new(options);
+    if lately.len() == KEPT {
+        lately.pop_front();
+    }
+    lately.push_back(options.clone());
+    options
 }

@@ -10,6 +10,7 @@ use crate::bitfield::Bitfield;
 use crate::magnet::Magnet;
 use crate::metainfo::{InfoHash, Torrent};
 use crate::piece_store::PieceStore;
+use crate::rate::RateLimit;
 use crate::runtime::Cancel;
 use crate::session::TorrentRef;
 use crate::torrent::{Parked, Stats};
@@ -87,7 +88,11 @@ pub(super) struct Frozen {
 
 pub(super) struct Entry {
     pub(super) machine: Machine,
-    pub(super) options: AddOptions,
+    /// Shared by the torrents added with the same (see `Owner::share`); changed through
+    /// `Arc::make_mut`, which makes the entry a copy of its own first.
+    pub(super) options: Arc<AddOptions>,
+    /// How long its first announce waits (taken by its first task; options are shared).
+    pub(super) announce_after: std::time::Duration,
     pub(super) info_hash: InfoHash,
     pub(super) name: Arc<str>,
     /// The magnet link it was added by, until its metadata is known (its links keep what
@@ -110,6 +115,8 @@ pub(super) struct Entry {
     /// What is verified while no task runs (the task owns it while it does).
     pub(super) have: Option<Bitfield>,
     pub(super) task: Option<TorrentRef>,
+    /// Its own speed limiters (up, down) while its task runs (see [`AddOptions::own_limits`]).
+    pub(super) limiters: Option<(Arc<RateLimit>, Arc<RateLimit>)>,
     /// What its task handed back as it parked (see `torrent/parking.rs`): it has none then.
     pub(super) parked: Option<Box<Parked>>,
     /// Its metainfo and store put away while it is parked (see [`Entry::freeze`]).
@@ -135,7 +142,8 @@ impl Entry {
         name: Arc<str>,
         magnet: Magnet,
         meta: Option<Arc<Torrent>>,
-        options: AddOptions,
+        options: Arc<AddOptions>,
+        announce_after: std::time::Duration,
     ) -> Entry {
         Entry {
             machine,
@@ -152,6 +160,7 @@ impl Entry {
             resume_current: false,
             have: None,
             task: None,
+            limiters: None,
             parked: None,
             frozen: None,
             cancel: Cancel::new(),
@@ -164,6 +173,7 @@ impl Entry {
             // Added paused is what was asked, not news.
             told_stopped: options.paused,
             options,
+            announce_after,
         }
     }
 
@@ -269,6 +279,7 @@ impl Entry {
 
     /// The task has ended or parked: its counters and verified pieces are the entry's now.
     pub(super) fn task_ended(&mut self) {
+        self.limiters = None;
         if let Some(task) = self.task.take() {
             self.ended = self.ended.plus(Counters::of(&task.stats));
             self.have = task
@@ -279,6 +290,26 @@ impl Entry {
                 .take();
         }
         self.rates = (0.0, 0.0);
+    }
+
+    /// The speed limiters its task takes (up, down): its own, made now under the shared ones
+    /// and kept while the task runs, or the shared ones alone.
+    pub(super) fn task_limiters(&mut self) -> (Option<Arc<RateLimit>>, Option<Arc<RateLimit>>) {
+        let (up, down) = (&self.options.upload_limit, &self.options.download_limit);
+        let Some((own_up, own_down)) = self.options.own_limits else {
+            return (up.clone(), down.clone());
+        };
+        let own = |shared: &Option<Arc<RateLimit>>, rate: u64| {
+            let limiter = match shared {
+                Some(s) => RateLimit::under(s.clone()),
+                None => RateLimit::unlimited(),
+            };
+            limiter.set(rate);
+            Arc::new(limiter)
+        };
+        let limiters = (own(up, own_up), own(down, own_down));
+        self.limiters = Some(limiters.clone());
+        (Some(limiters.0), Some(limiters.1))
     }
 
     /// Sets (or drops) the store, and what of the torrent its file choice takes.
@@ -435,7 +466,8 @@ mod tests {
             name,
             Magnet::of(&meta),
             Some(meta.clone()),
-            options,
+            Arc::new(options),
+            std::time::Duration::ZERO,
         );
         let place = e.place().unwrap();
         let cancel = crate::runtime::Cancel::new();
@@ -494,5 +526,36 @@ mod tests {
         assert_eq!(e.have.as_ref().unwrap().count(), 0);
         e.freeze();
         assert!(e.meta.is_some() && e.store.is_some() && e.frozen.is_none());
+    }
+
+    #[test]
+    fn own_limiters_exist_while_a_task_runs_under_the_shared_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = checked(dir.path(), true);
+        let shared = Arc::new(RateLimit::new(1 << 20));
+        let mut options = AddOptions::clone(&e.options);
+        options.upload_limit = Some(shared.clone());
+        options.own_limits = Some((4096, 0));
+        e.options = Arc::new(options);
+        let (up, down) = e.task_limiters();
+        let (up, down) = (up.unwrap(), down.unwrap());
+        assert!(!Arc::ptr_eq(&up, &shared), "a limiter of its own");
+        assert_eq!((up.rate(), down.rate()), (4096, 0));
+        // What it takes counts against the shared one too: past its burst, both make it wait.
+        shared.set(16384);
+        assert_eq!(up.reserve(16384), std::time::Duration::ZERO);
+        assert!(up.reserve(16384) > std::time::Duration::ZERO);
+        assert!(shared.reserve(1) > std::time::Duration::ZERO);
+        let kept = e.limiters.clone().expect("kept while the task runs");
+        assert!(Arc::ptr_eq(&kept.0, &up) && Arc::ptr_eq(&kept.1, &down));
+        e.task_ended();
+        assert!(e.limiters.is_none(), "dropped with the task");
+
+        let mut options = AddOptions::clone(&e.options);
+        options.own_limits = None;
+        e.options = Arc::new(options);
+        let (up, down) = e.task_limiters();
+        assert!(Arc::ptr_eq(&up.unwrap(), &shared) && down.is_none());
+        assert!(e.limiters.is_none());
     }
 }

@@ -78,6 +78,11 @@ pub struct AddOptions {
     pub peers: Vec<SocketAddr>,
     pub upload_limit: Option<Arc<RateLimit>>,
     pub download_limit: Option<Arc<RateLimit>>,
+    /// Limits of its own (up, down), bytes a second, 0 for none: while its task runs it has
+    /// a limiter of each under the ones above, which [`Engine::set_own_limits`] changes at
+    /// once. `None`: it shares the ones above alone. Limiters live only while it runs: a
+    /// daemon holds thousands of idle torrents.
+    pub own_limits: Option<(u64, u64)>,
     /// Stay and serve once complete; until the ratio or the time, whichever first, if given.
     pub keep_seeding: bool,
     pub seed_ratio: Option<f64>,
@@ -104,6 +109,57 @@ pub struct AddOptions {
     /// Run through `sh -c` when the download completes, with `P2P_PATH`, `P2P_NAME` and
     /// `P2P_INFO_HASH` in its environment.
     pub on_done: Option<String>,
+}
+
+impl AddOptions {
+    /// Whether `self` and `other` choose the same, their limiters being the same ones.
+    /// Every field is named, so that a new one is not left out.
+    fn same_as(&self, other: &AddOptions) -> bool {
+        let AddOptions {
+            dir,
+            mode,
+            files,
+            peers,
+            upload_limit,
+            download_limit,
+            own_limits,
+            keep_seeding,
+            seed_ratio,
+            seed_time,
+            sequential,
+            super_seed,
+            direct_io,
+            no_peer_timeout,
+            paused,
+            resume_dir,
+            park_after,
+            announce_after,
+            on_done,
+        } = self;
+        let same_limiter = |a: &Option<Arc<RateLimit>>, b: &Option<Arc<RateLimit>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        *dir == other.dir
+            && *mode == other.mode
+            && *files == other.files
+            && *peers == other.peers
+            && same_limiter(upload_limit, &other.upload_limit)
+            && same_limiter(download_limit, &other.download_limit)
+            && *own_limits == other.own_limits
+            && *keep_seeding == other.keep_seeding
+            && *seed_ratio == other.seed_ratio
+            && *seed_time == other.seed_time
+            && *sequential == other.sequential
+            && *super_seed == other.super_seed
+            && *direct_io == other.direct_io
+            && *no_peer_timeout == other.no_peer_timeout
+            && *paused == other.paused
+            && *resume_dir == other.resume_dir
+            && *park_after == other.park_after
+            && *announce_after == other.announce_after
+            && *on_done == other.on_done
+    }
 }
 
 /// What happens to a torrent on its own.
@@ -194,6 +250,7 @@ enum Request {
     Verify,
     SetFiles(Files),
     SetSeedRatio(Option<f64>),
+    SetOwnLimits(u64, u64),
     Reannounce,
     Relocate { dir: PathBuf, move_data: bool },
 }
@@ -276,6 +333,12 @@ impl Engine {
     /// a torrent seeding past it stops at the next tick.
     pub async fn set_seed_ratio(&self, id: Id, ratio: Option<f64>) -> Result<()> {
         self.act(id, Request::SetSeedRatio(ratio)).await
+    }
+
+    /// Changes the torrent's own speed limits (see [`AddOptions::own_limits`]), up and down,
+    /// bytes a second, 0 for none: in force at once for its connections.
+    pub async fn set_own_limits(&self, id: Id, up: u64, down: u64) -> Result<()> {
+        self.act(id, Request::SetOwnLimits(up, down)).await
     }
 
     pub async fn snapshot(&self, id: Id) -> Option<Snapshot> {

@@ -341,3 +341,65 @@ fn a_kept_resume_file_outlives_the_download_and_a_new_engine_trusts_it() {
         again.shutdown().await;
     });
 }
+
+#[test]
+fn options_are_the_same_only_with_the_same_limiters_and_choices() {
+    let shared = Arc::new(crate::rate::RateLimit::new(1 << 20));
+    let daemons = || AddOptions {
+        dir: "/d".into(),
+        upload_limit: Some(shared.clone()),
+        own_limits: Some((0, 0)),
+        park_after: Some(Duration::from_secs(10)),
+        ..AddOptions::default()
+    };
+    assert!(daemons().same_as(&daemons()));
+    let other_limiter = AddOptions {
+        upload_limit: Some(Arc::new(crate::rate::RateLimit::new(1 << 20))),
+        ..daemons()
+    };
+    assert!(
+        !daemons().same_as(&other_limiter),
+        "limiters compare as themselves"
+    );
+    for different in [
+        AddOptions {
+            paused: true,
+            ..daemons()
+        },
+        AddOptions {
+            own_limits: Some((1, 0)),
+            ..daemons()
+        },
+        AddOptions {
+            files: disk::Files::Flags(vec![true]),
+            ..daemons()
+        },
+        AddOptions {
+            seed_ratio: Some(2.0),
+            ..daemons()
+        },
+        AddOptions {
+            dir: "/e".into(),
+            ..daemons()
+        },
+    ] {
+        assert!(!daemons().same_as(&different));
+    }
+
+    // Torrents added with the same share one copy; another choice gets its own.
+    let mut lately = std::collections::VecDeque::new();
+    let a = engine::share(&mut lately, daemons());
+    let paused = engine::share(
+        &mut lately,
+        AddOptions {
+            paused: true,
+            ..daemons()
+        },
+    );
+    let b = engine::share(&mut lately, daemons());
+    assert!(Arc::ptr_eq(&a, &b) && !Arc::ptr_eq(&a, &paused));
+    // A change to one torrent's copies it first: the others keep theirs.
+    let mut changed = b.clone();
+    Arc::make_mut(&mut changed).seed_ratio = Some(1.0);
+    assert_eq!(a.seed_ratio, None);
+}

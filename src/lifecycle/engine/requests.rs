@@ -7,6 +7,7 @@ use crate::lifecycle::machine::Input;
 use crate::lifecycle::{Id, Mode, Request};
 use crate::torrent::Event;
 use crate::{Error, Result};
+use std::sync::Arc;
 
 impl Owner {
     pub(super) async fn act(&mut self, id: Id, request: Request) -> Result<()> {
@@ -32,8 +33,16 @@ impl Owner {
                 }
                 return Ok(());
             }
+            Request::SetOwnLimits(up, down) => {
+                Arc::make_mut(&mut entry.options).own_limits = Some((up, down));
+                if let Some((u, d)) = &entry.limiters {
+                    u.set(up);
+                    d.set(down);
+                }
+                return Ok(());
+            }
             Request::SetSeedRatio(ratio) => {
-                entry.options.seed_ratio = ratio;
+                Arc::make_mut(&mut entry.options).seed_ratio = ratio;
                 // A parked torrent runs to see whether it has met the new goal.
                 if entry.parked.is_some() && ratio.is_some() {
                     self.wake(id, None);
@@ -56,7 +65,7 @@ impl Owner {
                     disk::movable(&from, &to)?;
                     entry.pending_move = Some(Box::new((from, to)));
                 }
-                entry.options.dir = dir;
+                Arc::make_mut(&mut entry.options).dir = dir;
                 Input::Verify
             }
             Request::SetFiles(files) => {
@@ -65,7 +74,7 @@ impl Owner {
                         "a seed serves every file it has; its files cannot be chosen".into(),
                     ));
                 }
-                entry.options.files = files;
+                Arc::make_mut(&mut entry.options).files = files;
                 Input::Verify
             }
         };
