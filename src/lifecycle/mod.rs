@@ -336,7 +336,8 @@ impl Engine {
     }
 
     /// Changes the torrent's own speed limits (see [`AddOptions::own_limits`]), up and down,
-    /// bytes a second, 0 for none: in force at once for its connections.
+    /// bytes a second, 0 for none: in force at once for the connections of a task that has
+    /// limiters of its own (one added with own limits), else from its next start.
     pub async fn set_own_limits(&self, id: Id, up: u64, down: u64) -> Result<()> {
         self.act(id, Request::SetOwnLimits(up, down)).await
     }

@@ -34,7 +34,10 @@ impl Owner {
                 return Ok(());
             }
             Request::SetOwnLimits(up, down) => {
-                Arc::make_mut(&mut entry.options).own_limits = Some((up, down));
+                // The options may be shared: copied only for a change.
+                if entry.options.own_limits != Some((up, down)) {
+                    Arc::make_mut(&mut entry.options).own_limits = Some((up, down));
+                }
                 if let Some((u, d)) = &entry.limiters {
                     u.set(up);
                     d.set(down);
@@ -42,7 +45,9 @@ impl Owner {
                 return Ok(());
             }
             Request::SetSeedRatio(ratio) => {
-                Arc::make_mut(&mut entry.options).seed_ratio = ratio;
+                if entry.options.seed_ratio != ratio {
+                    Arc::make_mut(&mut entry.options).seed_ratio = ratio;
+                }
                 // A parked torrent runs to see whether it has met the new goal.
                 if entry.parked.is_some() && ratio.is_some() {
                     self.wake(id, None);
