@@ -306,8 +306,8 @@ impl Node {
             r.upload_limit = merge(r.upload_limit, up);
             r.download_limit = merge(r.download_limit, down);
         });
-        if let Some(r) = self.record(id) {
-            let (up, down) = Node::own_limits(&r);
+        let rates = self.records().get(&id).map(|r| Node::own_limits(r));
+        if let Some((up, down)) = rates {
             // A torrent removed meanwhile has no limits to change.
             let _ = self.engine.set_own_limits(id, up, down).await;
         }

@@ -88,7 +88,7 @@ pub(super) struct Frozen {
 
 pub(super) struct Entry {
     pub(super) machine: Machine,
-    /// Shared by the torrents added with the same (see `Owner::share`); changed through
+    /// Shared by the torrents added with the same (see `engine::share`); changed through
     /// `Arc::make_mut`, which makes the entry a copy of its own first.
     pub(super) options: Arc<AddOptions>,
     /// How long its first announce waits (taken by its first task; options are shared).
@@ -411,8 +411,6 @@ impl Entry {
         }
     }
 
-    /// Works out the trackers and magnet link a snapshot shows, once (a daemon's `torrent-get`
-    /// takes thousands of snapshots): when added, and when a magnet's metadata arrives.
     /// Takes the metainfo a magnet link's torrent fetched: its trackers are shown from then
     /// on, with the link it was added by.
     pub(super) fn metadata_found(&mut self, meta: Torrent) {
@@ -424,7 +422,9 @@ impl Entry {
     }
 }
 
-/// A torrent's trackers, of its metainfo when known, and its magnet link.
+/// A torrent's trackers, of its metainfo when known, and its magnet link: what a snapshot
+/// shows, worked out once (a daemon's `torrent-get` takes thousands of snapshots), when the
+/// torrent is added and when a magnet's metadata arrives.
 fn links(meta: Option<&Torrent>, magnet: &Magnet) -> (Arc<[String]>, Arc<str>) {
     let trackers: Vec<String> = match meta {
         Some(m) => m.tracker_tiers().into_iter().flatten().collect(),
